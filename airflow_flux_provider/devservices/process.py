@@ -1,0 +1,141 @@
+"""Child processes for local services: own process group, log file, readiness probe.
+
+Every service the tests and the demo start runs in its own session so that stopping it
+also stops the helpers it forks (MLflow's uvicorn workers, SeaweedFS's sub-servers).
+Its output goes to a log file that stays on disk, and a start that fails or times out
+raises :class:`ServiceError` with the end of that log, so the cause is in the message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from airflow_flux_provider.errors import FluxError
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServiceError(FluxError):
+    """A local service did not start, did not become ready, or rejected its setup."""
+
+
+def free_ports(count: int = 1) -> list[int]:
+    """Return ``count`` distinct ports that are free on the loopback interface right now.
+
+    All sockets are held open together so the kernel cannot hand out the same port twice.
+    """
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((LOOPBACK, 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a log file ('' if it does not exist)."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """The HTTP status ``url`` answers with, or ``None`` when nothing answers yet."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+    except (OSError, ValueError):
+        return None
+
+
+class ServiceProcess:
+    """One running service binary with its log file; :meth:`stop` kills its whole process group."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        full_env = {**os.environ, **(env or {})}
+        with open(log_path, "ab") as log:
+            try:
+                self.popen = subprocess.Popen(
+                    list(argv),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=full_env,
+                    cwd=cwd,
+                    start_new_session=True,
+                )
+            except OSError as err:
+                raise ServiceError(
+                    f"could not start {argv[0]}: {err.strerror}; install it (scripts/setup.sh) "
+                    "or fix its path",
+                    obj=f"service/{name}",
+                ) from None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        return tail(self.log_path, lines)
+
+    def fail(self, problem: str) -> ServiceError:
+        """Stop the process and build an error carrying the end of its log."""
+        self.stop()
+        return ServiceError(
+            f"{problem}; log {self.log_path}:\n{self.log_tail()}",
+            obj=f"service/{self.name}",
+        )
+
+    def wait_http(self, url: str, *, ready: Sequence[int] = (200,), timeout: float = 60.0) -> None:
+        """Poll ``url`` until it answers with one of ``ready``; raise with the log on exit or timeout."""
+        deadline = time.monotonic() + timeout
+        last: int | None = None
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise self.fail(f"exited with code {self.popen.returncode} before {url} was ready")
+            last = http_status(url)
+            if last in ready:
+                return
+            time.sleep(0.1)
+        raise self.fail(f"{url} not ready after {timeout:.0f} s (last status {last})")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the process group, then SIGKILL whatever is left of it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=timeout)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait()

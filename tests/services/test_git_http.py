@@ -1,0 +1,64 @@
+"""The git_server fixture speaks real smart HTTP: GitPython clones and pushes through it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import git
+import pytest
+
+from airflow_flux_provider.devservices.git_http import GitServer
+from airflow_flux_provider.devservices.process import ServiceError
+from airflow_flux_provider.tools import git_path
+
+
+def test_clone_push_and_clone_again(git_server: GitServer, tmp_path: Path) -> None:
+    url = git_server.create_repo("fleet", {"apps/podinfo.yaml": "replicas: 1\n", "bin/blob": b"\x00\x01"})
+    assert url == f"{git_server.url}/fleet.git"
+    assert (git_server.repo_path("fleet") / "HEAD").read_text().strip() == "ref: refs/heads/main"
+
+    clone = git.Repo.clone_from(git_server.auth_url("fleet"), tmp_path / "a", branch="main")
+    assert (tmp_path / "a" / "apps" / "podinfo.yaml").read_text() == "replicas: 1\n"
+    assert (tmp_path / "a" / "bin" / "blob").read_bytes() == b"\x00\x01"
+
+    # Larger than git's 1 MiB http.postBuffer, so the push body arrives chunked.
+    (tmp_path / "a" / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    (tmp_path / "a" / "apps" / "podinfo.yaml").write_text("replicas: 3\n")
+    clone.index.add(["big.bin", "apps/podinfo.yaml"])
+    pushed = clone.index.commit("scale podinfo", author=git.Actor("t", "t@example.invalid"))
+    (info,) = clone.remote("origin").push("main")
+    assert not info.flags & info.ERROR
+
+    again = git.Repo.clone_from(git_server.auth_url("fleet"), tmp_path / "b", branch="main", depth=1)
+    assert again.head.commit.hexsha == pushed.hexsha
+    assert (tmp_path / "b" / "apps" / "podinfo.yaml").read_text() == "replicas: 3\n"
+    assert (tmp_path / "b" / "big.bin").stat().st_size == 3 * 1024 * 1024
+
+
+def test_commit_helper_moves_branch_and_is_visible_over_http(git_server: GitServer) -> None:
+    git_server.create_repo("moving", {"a.txt": "1"})
+    sha = git_server.commit("moving", {"a.txt": "2"}, message="bump")
+    refs = git.cmd.Git().ls_remote(git_server.auth_url("moving"), "refs/heads/main")
+    assert refs.split()[0] == sha
+
+
+def test_wrong_password_and_no_credentials_are_rejected(git_server: GitServer, tmp_path: Path) -> None:
+    url = git_server.create_repo("private", {"x": "y"})
+    bad = url.replace("http://", f"http://{git_server.username}:wrong@")
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false"}
+    for target in (bad, url):
+        result = subprocess.run(
+            [git_path(), "ls-remote", target], capture_output=True, text=True, env=env, check=False
+        )
+        assert result.returncode != 0
+        assert "Authentication failed" in result.stderr or "could not read Username" in result.stderr
+    with pytest.raises(git.GitCommandError):
+        git.Repo.clone_from(bad, tmp_path / "c", env=env)
+
+
+def test_creating_an_existing_repo_is_a_clear_error(git_server: GitServer) -> None:
+    git_server.create_repo("twice")
+    with pytest.raises(ServiceError, match="already exists"):
+        git_server.create_repo("twice")

@@ -1,0 +1,71 @@
+"""The oci_registry fixtures are a real distribution registry with htpasswd basic auth."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+
+import requests
+
+from airflow_flux_provider.devservices.registry import (
+    DOCKER_MANIFEST,
+    FLUX_CONFIG,
+    FLUX_CONTENT,
+    OCI_MANIFEST,
+    OciRegistry,
+)
+
+
+def test_push_images_and_list_tags(oci_registry: OciRegistry) -> None:
+    first = oci_registry.push_image("apps/podinfo", "6.5.0")
+    second = oci_registry.push_image("apps/podinfo", "6.5.1")
+    oci_registry.push_image("apps/podinfo", "latest", media_type=DOCKER_MANIFEST)
+    assert first != second and first.startswith("sha256:")
+    assert sorted(oci_registry.tags("apps/podinfo")) == ["6.5.0", "6.5.1", "latest"]
+
+    manifest = requests.get(
+        f"{oci_registry.url}/v2/apps/podinfo/manifests/6.5.1",
+        auth=(oci_registry.username or "", oci_registry.password or ""),
+        headers={"Accept": OCI_MANIFEST},
+        timeout=10,
+    )
+    assert manifest.status_code == 200
+    assert manifest.headers["Docker-Content-Digest"] == second
+
+
+def test_anonymous_and_wrong_password_get_401(oci_registry: OciRegistry) -> None:
+    oci_registry.push_image("apps/locked", "v1")
+    url = f"{oci_registry.url}/v2/apps/locked/tags/list"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, auth=(oci_registry.username or "", "wrong"), timeout=10).status_code == 401
+
+
+def test_flux_artifact_has_one_targz_layer_with_the_files(oci_registry: OciRegistry) -> None:
+    files = {"deploy.yaml": b"kind: Deployment\n", "nested/kustomization.yaml": b"resources: []\n"}
+    digest = oci_registry.push_artifact(
+        "manifests/app", "v1.0.0", files, annotations={"org.opencontainers.image.revision": "main@sha1:abc"}
+    )
+    auth = (oci_registry.username or "", oci_registry.password or "")
+    manifest = requests.get(
+        f"{oci_registry.url}/v2/manifests/app/manifests/{digest}",
+        auth=auth,
+        headers={"Accept": OCI_MANIFEST},
+        timeout=10,
+    ).json()
+    assert manifest["config"]["mediaType"] == FLUX_CONFIG
+    assert manifest["annotations"]["org.opencontainers.image.revision"] == "main@sha1:abc"
+    (layer,) = manifest["layers"]
+    assert layer["mediaType"] == FLUX_CONTENT
+    blob = requests.get(f"{oci_registry.url}/v2/manifests/app/blobs/{layer['digest']}", auth=auth, timeout=10)
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob.content))) as tar:
+        got = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+    assert got == files
+
+
+def test_anonymous_registry_needs_no_credentials(oci_registry_anonymous: OciRegistry) -> None:
+    oci_registry_anonymous.push_image("apps/open", "1.0.0", config={"os": "linux", "architecture": "arm64"})
+    listing = requests.get(f"{oci_registry_anonymous.url}/v2/apps/open/tags/list", timeout=10)
+    assert listing.status_code == 200
+    assert json.loads(listing.text)["tags"] == ["1.0.0"]
