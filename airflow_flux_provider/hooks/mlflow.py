@@ -1,0 +1,47 @@
+"""The MLflow tracking server as an Airflow connection (type ``flux_mlflow``).
+
+Host is the tracking URI (``http://mlflow:5000``); login/password or the ``token``
+extra become MLflow's basic or bearer auth. With no such connection the standard
+``MLFLOW_TRACKING_URI`` environment variable is used, and with neither, tracking is off.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from airflow.sdk import BaseHook
+
+from airflow_flux_provider.tracking import DeploymentTracker
+
+
+class MlflowTrackingHook(BaseHook):
+    conn_name_attr = "mlflow_conn_id"
+    default_conn_name = "flux_mlflow_default"
+    conn_type = "flux_mlflow"
+    hook_name = "MLflow tracking server"
+
+    def __init__(self, mlflow_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mlflow_conn_id = mlflow_conn_id
+
+    def tracking_uri(self) -> str | None:
+        try:
+            conn = self.get_connection(self.mlflow_conn_id)
+        except Exception:  # AirflowNotFoundException: fall back to MLflow's own convention
+            return os.environ.get("MLFLOW_TRACKING_URI") or None
+        extra = conn.extra_dejson
+        # MlflowClient reads credentials only from the environment; this process runs one task.
+        if conn.login:
+            os.environ["MLFLOW_TRACKING_USERNAME"] = conn.login
+            os.environ["MLFLOW_TRACKING_PASSWORD"] = conn.password or ""
+        if extra.get("token"):
+            os.environ["MLFLOW_TRACKING_TOKEN"] = extra["token"]
+        host = conn.host or ""
+        if "://" not in host:
+            host = f"{conn.schema or 'http'}://{host}" + (f":{conn.port}" if conn.port else "")
+        return host
+
+    def get_conn(self) -> DeploymentTracker | None:
+        uri = self.tracking_uri()
+        return DeploymentTracker(uri) if uri else None

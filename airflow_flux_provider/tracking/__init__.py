@@ -1,0 +1,12 @@
+"""MLflow as the audit log of deployments and the registry of trained models."""
+
+from airflow_flux_provider.tracking.deployments import DeploymentRun, DeploymentTracker, TrackingError
+from airflow_flux_provider.tracking.models import ChampionDecision, promote_if_better
+
+__all__ = [
+    "ChampionDecision",
+    "DeploymentRun",
+    "DeploymentTracker",
+    "TrackingError",
+    "promote_if_better",
+]
