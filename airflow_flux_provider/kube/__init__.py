@@ -1,0 +1,23 @@
+"""The one small cluster interface everything Kubernetes-facing goes through."""
+
+from airflow_flux_provider.kube.cluster import (
+    Cluster,
+    ConflictError,
+    ForbiddenError,
+    InvalidObjectError,
+    KubeError,
+    NotFoundError,
+    ObjectKey,
+    UnknownKindError,
+)
+
+__all__ = [
+    "Cluster",
+    "ConflictError",
+    "ForbiddenError",
+    "InvalidObjectError",
+    "KubeError",
+    "NotFoundError",
+    "ObjectKey",
+    "UnknownKindError",
+]

@@ -1,0 +1,363 @@
+"""A thin layer over the official ``kubernetes`` client: discovery, apply, get, list, delete.
+
+Why not use ``DynamicClient`` directly everywhere: its errors are raw ``ApiException``
+bodies, it does not retry throttling, and its ResourceInstance wrappers are slow for
+thousands of objects. Here every call returns plain dicts, retries 429/5xx with backoff
+(honouring ``Retry-After``), and failures become :class:`KubeError` subclasses whose
+message names the object and says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_flux_provider.errors import FluxError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FIELD_MANAGER = "airflow-flux"
+
+
+class KubeError(FluxError):
+    """The API server refused a request or could not be reached."""
+
+
+class UnknownKindError(KubeError):
+    """No API group serves the object's apiVersion/kind (usually: its CRD is not installed)."""
+
+
+class ConflictError(KubeError):
+    """409: another field manager owns a field, or the object changed under us."""
+
+
+class ForbiddenError(KubeError):
+    """403: the identity (or the impersonated ServiceAccount) may not do this."""
+
+
+class NotFoundError(KubeError):
+    """404: the object (or its namespace) does not exist."""
+
+
+class InvalidObjectError(KubeError):
+    """422/400: the object failed validation, e.g. an immutable field changed."""
+
+
+@dataclass(frozen=True, order=True)
+class ObjectKey:
+    """Identity of one object, as in Flux's inventory entries."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> ObjectKey:
+        meta = obj.get("metadata") or {}
+        return cls(
+            obj.get("apiVersion", ""), obj.get("kind", ""), meta.get("namespace") or "", meta.get("name", "")
+        )
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    def path(self, namespace: str = "", name: str = "") -> str:
+        base = f"/api/{self.api_version}" if "/" not in self.api_version else f"/apis/{self.api_version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+class Cluster:
+    """One identity talking to one API server."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        field_manager: str = DEFAULT_FIELD_MANAGER,
+        retries: int = 5,
+        backoff_seconds: float = 0.5,
+    ) -> None:
+        self.api_client = api_client
+        self.field_manager = field_manager
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self._resources: dict[tuple[str, str], ResourceInfo] = {}
+        self._discovered_groups: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def from_kubeconfig(
+        cls,
+        path: str | None = None,
+        *,
+        context: str | None = None,
+        impersonate: str | None = None,
+        **kwargs: Any,
+    ) -> Cluster:
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
+        api_client = client.ApiClient(configuration)
+        if impersonate:
+            api_client.set_default_header("Impersonate-User", impersonate)
+        return cls(api_client, **kwargs)
+
+    def impersonating(self, user: str) -> Cluster:
+        """The same server as ``user`` (e.g. ``system:serviceaccount:team-a:reconciler``)."""
+        from kubernetes import client
+
+        api_client = client.ApiClient(self.api_client.configuration)
+        api_client.set_default_header("Impersonate-User", user)
+        return Cluster(
+            api_client,
+            field_manager=self.field_manager,
+            retries=self.retries,
+            backoff_seconds=self.backoff_seconds,
+        )
+
+    # -- discovery ------------------------------------------------------------------------------
+    def resource(self, api_version: str, kind: str) -> ResourceInfo:
+        key = (api_version, kind)
+        if key not in self._resources:
+            with self._lock:
+                self._discover(api_version, refresh=api_version in self._discovered_groups)
+        if key not in self._resources:
+            raise UnknownKindError(
+                f"the API server has no {kind} in {api_version}; install the CustomResourceDefinition "
+                "that defines it (or apply it in an earlier Kustomization with dependsOn)",
+                obj=f"{kind} ({api_version})",
+            )
+        return self._resources[key]
+
+    def forget_discovery(self) -> None:
+        """Drop cached discovery, e.g. after applying CRDs."""
+        with self._lock:
+            self._resources.clear()
+            self._discovered_groups.clear()
+
+    def _discover(self, api_version: str, *, refresh: bool) -> None:
+        path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        try:
+            listing = self.request("GET", path)
+        except NotFoundError:
+            return
+        self._discovered_groups.add(api_version)
+        for item in listing.get("resources", []):
+            if "/" in item["name"]:  # subresources such as deployments/status
+                continue
+            info = ResourceInfo(api_version, item["kind"], item["name"], bool(item.get("namespaced")))
+            self._resources[(api_version, item["kind"])] = info
+
+    # -- requests -------------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: list[tuple[str, Any]] | None = None,
+        content_type: str = "application/json",
+        obj: str | None = None,
+    ) -> dict[str, Any]:
+        """One API call with retries for throttling and server errors; returns the decoded JSON."""
+        from kubernetes.client.exceptions import ApiException
+
+        def call() -> dict[str, Any]:
+            response = self.api_client.call_api(
+                path,
+                method,
+                query_params=query or [],
+                header_params={"Accept": "application/json", "Content-Type": content_type},
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=60,
+            )
+            data = response.data
+            return json.loads(data) if data else {}
+
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except ApiException as err:
+                retryable = err.status == 429 or err.status >= 500
+                if not retryable or attempt >= self.retries:
+                    raise self._translate(err, method, path, obj) from None
+                delay = self._retry_after(err) or self.backoff_seconds * (2**attempt) * (
+                    1 + random.random() / 2
+                )
+            except (
+                OSError,
+                ConnectionError,
+            ) as err:  # urllib3 wraps connection failures as OSError subclasses
+                if attempt >= self.retries:
+                    raise KubeError(
+                        f"cannot reach the API server at {self.api_client.configuration.host}: {err}; "
+                        "check the kubeconfig/connection and that the server is running",
+                        obj=obj,
+                    ) from None
+                delay = self.backoff_seconds * (2**attempt)
+            attempt += 1
+            log.warning("%s %s failed, retry %d/%d in %.1fs", method, path, attempt, self.retries, delay)
+            time.sleep(delay)
+
+    @staticmethod
+    def _retry_after(err: Any) -> float | None:
+        headers = err.headers or {}
+        value = headers.get("Retry-After") or headers.get("retry-after")
+        try:
+            return float(value) if value else None
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _translate(err: Any, method: str, path: str, obj: str | None) -> KubeError:
+        try:
+            status = json.loads(err.body or "{}")
+        except (TypeError, ValueError):
+            status = {}
+        message = status.get("message") or err.reason or "no message"
+        where = obj or path
+        if err.status == 403:
+            return ForbiddenError(
+                f"forbidden: {message}; grant the identity this verb in an RBAC Role", obj=where
+            )
+        if err.status == 409:
+            return ConflictError(message, obj=where)
+        if err.status in (400, 422):
+            return InvalidObjectError(message, obj=where)
+        if err.status == 404:
+            return NotFoundError(f"not found: {message}", obj=where)
+        if err.status == 401:
+            return KubeError(
+                "unauthorized: the token or client certificate was rejected; refresh the kubeconfig",
+                obj=where,
+            )
+        return KubeError(f"{method} failed with HTTP {err.status}: {message}", obj=where)
+
+    # -- verbs ----------------------------------------------------------------------------------
+    def get(self, key: ObjectKey) -> dict[str, Any] | None:
+        info = self.resource(key.api_version, key.kind)
+        try:
+            return self.request("GET", info.path(key.namespace, key.name), obj=str(key))
+        except NotFoundError:
+            return None
+
+    def list(
+        self, api_version: str, kind: str, *, namespace: str = "", label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every matching object, following ``continue`` tokens; items carry apiVersion and kind."""
+        info = self.resource(api_version, kind)
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            query: list[tuple[str, Any]] = [("limit", 500)]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            if token:
+                query.append(("continue", token))
+            page = self.request("GET", info.path(namespace), query=query, obj=f"{kind} list")
+            for item in page.get("items", []):
+                item.setdefault("apiVersion", api_version)
+                item.setdefault("kind", kind)
+                items.append(item)
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    def apply(self, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply under this cluster's field manager."""
+        key = ObjectKey.of(obj)
+        info = self.resource(key.api_version, key.kind)
+        query: list[tuple[str, Any]] = [("fieldManager", self.field_manager), ("force", str(force).lower())]
+        if dry_run:
+            query.append(("dryRun", "All"))
+        return self.request(
+            "PATCH",
+            info.path(key.namespace, key.name),
+            body=obj,
+            query=query,
+            content_type="application/apply-patch+yaml",
+            obj=str(key),
+        )
+
+    def delete(self, key: ObjectKey, *, propagation: str = "Background", dry_run: bool = False) -> bool:
+        """Delete one object; ``False`` when it was already gone."""
+        info = self.resource(key.api_version, key.kind)
+        query: list[tuple[str, Any]] = [("propagationPolicy", propagation)]
+        if dry_run:
+            query.append(("dryRun", "All"))
+        try:
+            self.request("DELETE", info.path(key.namespace, key.name), query=query, obj=str(key))
+        except NotFoundError:
+            return False
+        return True
+
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str = "",
+        resource_version: str = "",
+        timeout: int = 30,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield ``(type, object)`` watch events until the server closes the stream."""
+        info = self.resource(api_version, kind)
+        query: list[tuple[str, Any]] = [("watch", "true"), ("timeoutSeconds", timeout)]
+        if resource_version:
+            query.append(("resourceVersion", resource_version))
+        response = self.api_client.call_api(
+            info.path(namespace),
+            "GET",
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _return_http_data_only=True,
+            _request_timeout=timeout + 5,
+        )
+        try:
+            for line in _lines(response):
+                event = json.loads(line)
+                yield event["type"], event["object"]
+        finally:
+            response.release_conn()
+
+
+def _lines(response: Any) -> Iterator[bytes]:
+    buffer = b""
+    for chunk in response.stream(4096):
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.strip():
+                yield line
+    if buffer.strip():
+        yield buffer
