@@ -1,0 +1,57 @@
+"""Flux's inventory: which objects a Kustomization (or HelmRelease) applied, in Flux's id format.
+
+Ids are ``<namespace>_<name>_<group>_<kind>`` with the API version kept beside them, so
+the stored inventory reads the same as ``.status.inventory`` of a Flux Kustomization.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from airflow_flux_provider.kube.cluster import ObjectKey
+
+_RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def inventory_id(key: ObjectKey) -> str:
+    name = key.name.replace(":", "__") if key.group == _RBAC_GROUP else key.name
+    return f"{key.namespace}_{name}_{key.group}_{key.kind}"
+
+
+def parse_id(entry_id: str, version: str) -> ObjectKey:
+    namespace, _, rest = entry_id.partition("_")
+    rest, _, kind = rest.rpartition("_")
+    name, _, group = rest.rpartition("_")
+    if group == _RBAC_GROUP:
+        name = name.replace("__", ":")
+    api_version = f"{group}/{version}" if group else version
+    return ObjectKey(api_version, kind, namespace, name)
+
+
+@dataclass
+class Inventory:
+    """An ordered set of object keys; equality ignores the API version as Flux does."""
+
+    entries: dict[str, str] = field(default_factory=dict)  # id -> version
+
+    @classmethod
+    def of(cls, keys: Iterable[ObjectKey]) -> Inventory:
+        return cls({inventory_id(k): k.api_version.rpartition("/")[2] for k in keys})
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[dict[str, str]]) -> Inventory:
+        return cls({e["id"]: e["v"] for e in entries})
+
+    def to_entries(self) -> list[dict[str, str]]:
+        return [{"id": i, "v": v} for i, v in sorted(self.entries.items())]
+
+    def keys(self) -> list[ObjectKey]:
+        return [parse_id(i, v) for i, v in self.entries.items()]
+
+    def stale(self, newer: Inventory) -> list[ObjectKey]:
+        """Objects in this inventory that ``newer`` no longer has."""
+        return [parse_id(i, v) for i, v in self.entries.items() if i not in newer.entries]
+
+    def __len__(self) -> int:
+        return len(self.entries)
