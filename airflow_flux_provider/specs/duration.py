@@ -1,0 +1,88 @@
+"""Go-style durations (``1m``, ``1h30m``, ``500ms``, ``1.5h``) as ``datetime.timedelta``.
+
+Flux and Flagger fields such as ``interval`` and ``timeout`` are Go ``time.Duration``
+strings. ``parse_duration`` accepts Go's grammar (units ``ns``, ``us``/``µs``, ``ms``,
+``s``, ``m``, ``h``, decimals, and the bare ``0``) but no sign, since no Flux field may be
+negative. Sub-microsecond parts are rounded away (``timedelta`` resolution).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
+from pydantic_core import PydanticCustomError
+
+from airflow_flux_provider.specs.errors import SpecError
+
+_MICROSECONDS = {
+    "ns": Decimal("0.001"),
+    "us": Decimal(1),
+    "µs": Decimal(1),
+    "μs": Decimal(1),
+    "ms": Decimal(1_000),
+    "s": Decimal(1_000_000),
+    "m": Decimal(60_000_000),
+    "h": Decimal(3_600_000_000),
+}
+_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_HINT = "expected a Go duration such as 30s, 5m, 1h30m, 1.5h or 500ms (units ms, s, m, h)"
+
+
+class DurationError(SpecError):
+    """A string that is not a Go duration; the message says what is expected."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a Go duration string, e.g. ``parse_duration("1h30m") == timedelta(minutes=90)``."""
+    if not isinstance(text, str):
+        raise DurationError(f"got {type(text).__name__} {text!r}; {_HINT}, written as a string")
+    value = text.strip()
+    if value == "0":
+        return timedelta(0)
+    if value.startswith(("+", "-")):
+        raise DurationError(f"invalid duration {text!r}: durations must not carry a sign; {_HINT}")
+    pos, total = 0, Decimal(0)
+    for match in _PART.finditer(value):
+        if match.start() != pos:
+            break
+        try:
+            total += Decimal(match.group(1)) * _MICROSECONDS[match.group(2)]
+        except InvalidOperation:  # pragma: no cover - the regex only lets decimals through
+            break
+        pos = match.end()
+    if not value or pos != len(value):
+        reason = "missing unit" if re.fullmatch(r"\d+(\.\d+)?", value) else "not a duration"
+        raise DurationError(f"invalid duration {text!r} ({reason}); {_HINT}")
+    return timedelta(microseconds=int(total.to_integral_value()))
+
+
+def format_duration(delta: timedelta) -> str:
+    """The shortest Go duration string for ``delta`` (``timedelta(minutes=90)`` -> ``1h30m``)."""
+    micros = delta // timedelta(microseconds=1)
+    if micros == 0:
+        return "0s"
+    sign, micros = ("-", -micros) if micros < 0 else ("", micros)
+    parts = []
+    for unit in ("h", "m", "s", "ms", "us"):
+        size = int(_MICROSECONDS[unit])
+        count, micros = divmod(micros, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return sign + "".join(parts)
+
+
+def _validate(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value
+    try:
+        return parse_duration(value)
+    except DurationError as err:
+        raise PydanticCustomError("flux_duration", str(err)) from None
+
+
+#: A spec field holding a Go duration: parsed to ``timedelta``, written back as Go text.
+Duration = Annotated[timedelta, BeforeValidator(_validate), PlainSerializer(format_duration, return_type=str)]

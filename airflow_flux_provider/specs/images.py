@@ -1,0 +1,208 @@
+"""Image automation (``image.toolkit.fluxcd.io``): ImageRepository, ImagePolicy and
+ImageUpdateAutomation.
+
+v1alpha2, v1beta1, v1beta2 and v1 share the spec shape used here. What differs is the data
+an ImageUpdateAutomation commit message template sees: before v1 it also had
+``.Updated`` (removed in v1), which :attr:`ImageUpdateAutomation.legacy_template_data`
+tells the commit code.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from airflow_flux_provider.specs.base import FluxObject, SpecModel
+from airflow_flux_provider.specs.duration import Duration
+from airflow_flux_provider.specs.refs import LabelSelector, LocalObjectReference, NamespacedObjectReference
+from airflow_flux_provider.specs.sources import GitRepositoryRef
+
+GROUP = "image.toolkit.fluxcd.io"
+VERSIONS = ("v1", "v1beta2", "v1beta1", "v1alpha2")
+
+
+class AccessFrom(SpecModel):
+    namespace_selectors: list[LabelSelector] = Field(default_factory=list)
+
+
+class ImageRepositorySpec(SpecModel):
+    image: str = Field(min_length=1)
+    interval: Duration
+    timeout: Duration = timedelta(0)  # = interval when unset
+    secret_ref: LocalObjectReference | None = None
+    service_account_name: str | None = None
+    cert_secret_ref: LocalObjectReference | None = None
+    proxy_secret_ref: LocalObjectReference | None = None
+    access_from: AccessFrom | None = None
+    suspend: bool = False
+    exclusion_list: list[str] = Field(default_factory=lambda: [r"^.*\.sig$"])
+    provider: Literal["generic", "aws", "azure", "gcp"] = "generic"
+    insecure: bool = False
+
+    @field_validator("image")
+    @classmethod
+    def _no_tag_or_scheme(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError(f"image {value!r} must not have a scheme; write e.g. ghcr.io/org/app")
+        last = value.rsplit("/", 1)[-1]
+        if ":" in last or "@" in last:
+            raise ValueError(
+                f"image {value!r} must be a repository without tag or digest (e.g. ghcr.io/org/app)"
+            )
+        return value
+
+    @field_validator("exclusion_list")
+    @classmethod
+    def _regexes(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            _compile(pattern, "exclusionList")
+        return value
+
+    @model_validator(mode="after")
+    def _timeout_default(self) -> ImageRepositorySpec:
+        if "timeout" not in self.model_fields_set:
+            self.timeout = self.interval
+        return self
+
+
+class ImageRepository(FluxObject):
+    api_group = GROUP
+    api_versions = VERSIONS
+    kind: Literal["ImageRepository"] = "ImageRepository"
+    spec: ImageRepositorySpec
+
+
+class SemVerPolicy(SpecModel):
+    range: str = Field(min_length=1)
+
+
+class OrderedPolicy(SpecModel):
+    order: Literal["asc", "desc"] = "asc"
+
+
+class ImagePolicyChoice(SpecModel):
+    """Exactly one of ``semver``, ``alphabetical`` or ``numerical``."""
+
+    semver: SemVerPolicy | None = None
+    alphabetical: OrderedPolicy | None = None
+    numerical: OrderedPolicy | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ImagePolicyChoice:
+        chosen = [n for n in ("semver", "alphabetical", "numerical") if getattr(self, n) is not None]
+        if len(chosen) != 1:
+            raise ValueError(
+                f"set exactly one of semver, alphabetical or numerical (got {', '.join(chosen) or 'none'})"
+            )
+        return self
+
+
+class TagFilter(SpecModel):
+    """Keep tags matching ``pattern``; ``extract`` (e.g. ``$ts``) is what the policy compares."""
+
+    pattern: str = ""
+    extract: str = ""
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        _compile(value, "filterTags.pattern")
+        return value
+
+
+class ImagePolicySpec(SpecModel):
+    image_repository_ref: NamespacedObjectReference
+    policy: ImagePolicyChoice
+    filter_tags: TagFilter | None = None
+    digest_reflection_policy: Literal["Never", "IfNotPresent", "Always"] = "Never"
+    interval: Duration | None = None
+    suspend: bool = False
+
+    @model_validator(mode="after")
+    def _interval_with_always(self) -> ImagePolicySpec:
+        if (self.digest_reflection_policy == "Always") != (self.interval is not None):
+            raise ValueError("interval must be set when (and only when) digestReflectionPolicy is Always")
+        return self
+
+
+class ImagePolicy(FluxObject):
+    api_group = GROUP
+    api_versions = VERSIONS
+    kind: Literal["ImagePolicy"] = "ImagePolicy"
+    spec: ImagePolicySpec
+
+
+class AutomationSourceReference(SpecModel):
+    api_version: str | None = None
+    kind: Literal["GitRepository"] = "GitRepository"
+    name: str = Field(min_length=1)
+    namespace: str | None = None
+
+
+class GitCheckout(SpecModel):
+    ref: GitRepositoryRef
+
+
+class CommitUser(SpecModel):
+    name: str | None = None
+    email: str = Field(min_length=1)
+
+
+class SigningKey(SpecModel):
+    type: Literal["gpg", "ssh"] = "gpg"
+    secret_ref: LocalObjectReference
+
+
+class CommitSpec(SpecModel):
+    author: CommitUser
+    signing_key: SigningKey | None = None
+    message_template: str | None = None
+    message_template_values: dict[str, str] = Field(default_factory=dict)
+
+
+class PushSpec(SpecModel):
+    branch: str | None = None
+    refspec: str | None = None
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class GitSpec(SpecModel):
+    checkout: GitCheckout | None = None
+    commit: CommitSpec
+    push: PushSpec | None = None
+
+
+class UpdateStrategy(SpecModel):
+    path: str = ""
+    strategy: Literal["Setters"] = "Setters"
+
+
+class ImageUpdateAutomationSpec(SpecModel):
+    source_ref: AutomationSourceReference
+    git: GitSpec | None = None
+    interval: Duration
+    policy_selector: LabelSelector | None = None
+    update: UpdateStrategy = Field(default_factory=UpdateStrategy)
+    suspend: bool = False
+
+
+class ImageUpdateAutomation(FluxObject):
+    api_group = GROUP
+    api_versions = VERSIONS
+    kind: Literal["ImageUpdateAutomation"] = "ImageUpdateAutomation"
+    spec: ImageUpdateAutomationSpec
+
+    @property
+    def legacy_template_data(self) -> bool:
+        """True before v1: commit templates may use ``.Updated`` as well as ``.Changed``."""
+        return self.version != "v1"
+
+
+def _compile(pattern: str, field: str) -> Any:
+    try:
+        return re.compile(pattern)
+    except re.error as err:
+        raise ValueError(f"{field} {pattern!r} is not a valid regular expression: {err}") from None

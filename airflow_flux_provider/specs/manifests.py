@@ -1,0 +1,129 @@
+"""``load_manifests``: read multi-document YAML from text, a file, or a folder of files.
+
+Documents are composed as YAML nodes first so that an error can name the line of the bad
+field; empty documents are skipped and a ``kind: List`` is expanded into its items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from airflow_flux_provider.specs.base import FluxObject
+from airflow_flux_provider.specs.errors import SpecError
+from airflow_flux_provider.specs.registry import LineLookup, parse_manifest
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SUFFIXES = (".yaml", ".yml")
+
+
+def load_manifests(path_or_text: str | Path) -> list[FluxObject]:
+    """Every object in a YAML file, a folder (recursive, ``*.yaml``/``*.yml``, sorted) or YAML text."""
+    if isinstance(path_or_text, Path) or _looks_like_path(path_or_text):
+        path = Path(path_or_text)
+        if path.is_dir():
+            return [obj for file in _yaml_files(path) for obj in _load_text(_read(file), str(file))]
+        if not path.is_file():
+            raise SpecError(
+                f"no such file or folder: {path}; give a YAML file, a folder of them, or YAML text"
+            )
+        return _load_text(_read(path), str(path))
+    return _load_text(path_or_text, None)
+
+
+def _looks_like_path(text: str) -> bool:
+    if "\n" in text or not text.strip():
+        return False
+    return text.endswith(_SUFFIXES) or Path(text).exists() or ("/" in text and ": " not in text)
+
+
+def _yaml_files(root: Path) -> list[Path]:
+    return sorted(
+        file
+        for file in root.rglob("*")
+        if file.suffix in _SUFFIXES
+        and file.is_file()
+        and not any(part.startswith(".") for part in file.relative_to(root).parts)
+    )
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"not UTF-8 text ({err.reason} at byte {err.start})", source=str(path)) from None
+    except OSError as err:
+        raise SpecError(f"cannot read the file: {err.strerror}", source=str(path)) from None
+
+
+def _load_text(text: str, source: str | None) -> list[FluxObject]:
+    objects = []
+    for data, lines in _documents(text, source):
+        items = data.get("items") if _is_list(data) else None
+        if isinstance(items, list):
+            for index, item in enumerate(items):
+                objects.append(parse_manifest(item, source=source, lines=_shifted(lines, ("items", index))))
+        else:
+            objects.append(parse_manifest(data, source=source, lines=lines))
+    return objects
+
+
+def _documents(text: str, source: str | None) -> Iterator[tuple[Any, LineLookup]]:
+    loader = _Loader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:  # pragma: no cover - check_node said there is one
+                continue
+            data = loader.construct_document(node)
+            if data is not None:
+                yield data, _line_lookup(node)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        problem = " ".join(p for p in (err.context, err.problem) if p)
+        raise SpecError(
+            f"YAML syntax error: {problem}; check the indentation and quoting around that line",
+            source=source,
+            line=mark.line + 1 if mark else None,
+        ) from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"YAML syntax error: {err}", source=source) from None
+    finally:
+        loader.dispose()
+
+
+def _is_list(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("kind") == "List" and data.get("apiVersion") == "v1"
+
+
+def _line_lookup(root: yaml.Node) -> LineLookup:
+    """A function from a field path to the 1-based line of the deepest node on that path."""
+
+    def line_of(loc: Sequence[str | int]) -> int | None:
+        node = root
+        for part in loc:
+            child = _child(node, part)
+            if child is None:
+                break
+            node = child
+        return node.start_mark.line + 1
+
+    return line_of
+
+
+def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == part:
+                return value
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        child: yaml.Node = node.value[part]
+        return child
+    return None
+
+
+def _shifted(lines: LineLookup, prefix: tuple[str | int, ...]) -> LineLookup:
+    return lambda loc: lines((*prefix, *loc))

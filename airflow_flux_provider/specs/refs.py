@@ -1,0 +1,108 @@
+"""Structures several Flux kinds share: object references, patches, image overrides."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
+
+from airflow_flux_provider.specs.base import SpecModel
+
+
+def _int_or_string(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise PydanticCustomError(
+            "flux_int_or_string",
+            "expected a number or a name, got {type} {value!r}",
+            {"type": type(value).__name__, "value": value},
+        )
+    return value
+
+
+#: Kubernetes ``IntOrString`` (e.g. a port given by number or by name).
+IntOrString = Annotated[int | str, BeforeValidator(_int_or_string)]
+
+
+class LocalObjectReference(SpecModel):
+    """``{name}`` of an object in the referring object's namespace (e.g. ``secretRef``)."""
+
+    name: str = Field(min_length=1)
+
+
+class SecretKeyReference(SpecModel):
+    """``{name, key?}``: a Secret and optionally one key of it."""
+
+    name: str = Field(min_length=1)
+    key: str | None = None
+
+
+class NamespacedObjectReference(SpecModel):
+    """``{name, namespace?}``; the namespace defaults to the referring object's."""
+
+    name: str = Field(min_length=1)
+    namespace: str | None = None
+
+
+class DependencyReference(NamespacedObjectReference):
+    """An entry of ``dependsOn``: wait until that object is Ready (or ``readyExpr`` holds)."""
+
+    ready_expr: str | None = None
+
+
+class NamespacedObjectKindReference(SpecModel):
+    """``{apiVersion?, kind, name, namespace?}`` (health checks, Alert sources)."""
+
+    api_version: str | None = None
+    kind: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    namespace: str | None = None
+
+
+class LabelSelector(SpecModel):
+    """A Kubernetes label selector."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_expressions: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Selector(SpecModel):
+    """The ``target`` of a patch: which rendered objects it applies to."""
+
+    group: str | None = None
+    version: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    label_selector: str | None = None
+    annotation_selector: str | None = None
+
+
+class Patch(SpecModel):
+    """A strategic-merge or JSON6902 patch (YAML text), optionally limited to ``target``."""
+
+    patch: str = Field(min_length=1)
+    target: Selector | None = None
+
+
+class ImageOverride(SpecModel):
+    """A kustomize ``images`` entry: replace an image's name, tag or digest."""
+
+    name: str = Field(min_length=1)
+    new_name: str | None = None
+    new_tag: str | None = None
+    digest: str | None = None
+
+
+class CommonMetadata(SpecModel):
+    """Labels and annotations added to every object applied."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class KubeConfigReference(SpecModel):
+    """Where to find the kubeconfig of a remote cluster."""
+
+    secret_ref: SecretKeyReference | None = None
+    config_map_ref: LocalObjectReference | None = None

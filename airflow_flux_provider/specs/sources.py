@@ -1,0 +1,272 @@
+"""Source kinds (``source.toolkit.fluxcd.io``): GitRepository, HelmRepository, HelmChart,
+Bucket and OCIRepository.
+
+Older apiVersions (v1beta1, v1beta2) are normalised to the v1 shape: ``gitImplementation``
+(v1beta1/v1beta2 GitRepository) and ``accessFrom`` (v1beta1/v1beta2 sources) are dropped,
+as the v1 controllers ignore them; HelmChart ``valuesFile`` (v1beta1/v1beta2) is prepended
+to ``valuesFiles``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from airflow_flux_provider.specs.base import FluxObject, SpecModel
+from airflow_flux_provider.specs.duration import Duration
+from airflow_flux_provider.specs.legacy import drop
+from airflow_flux_provider.specs.refs import LocalObjectReference
+
+GROUP = "source.toolkit.fluxcd.io"
+VERSIONS = ("v1", "v1beta2", "v1beta1")
+_SIXTY_SECONDS = timedelta(seconds=60)
+
+
+class GitRepositoryRef(SpecModel):
+    """Which commit to check out; precedence commit > name > tag > semver > branch."""
+
+    branch: str | None = None
+    tag: str | None = None
+    semver: str | None = None
+    name: str | None = None
+    commit: str | None = None
+
+    @model_validator(mode="after")
+    def _default_branch(self) -> GitRepositoryRef:
+        if not any((self.branch, self.tag, self.semver, self.name, self.commit)):
+            self.branch = "master"
+        return self
+
+    @field_validator("name")
+    @classmethod
+    def _full_ref(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("/") or value.endswith("/")):
+            raise ValueError(
+                f"ref.name {value!r} must be a full Git ref like refs/heads/main, "
+                "without a leading or trailing '/'"
+            )
+        return value
+
+
+class GitRepositoryVerification(SpecModel):
+    """Commit/tag signature verification."""
+
+    mode: Literal["head", "HEAD", "Tag", "TagAndHEAD"] = "HEAD"
+    secret_ref: LocalObjectReference
+
+
+class GitRepositoryInclude(SpecModel):
+    """Copy another GitRepository's artifact (``from_path``) into this one at ``to_path``."""
+
+    repository: LocalObjectReference
+    from_path: str | None = None
+    to_path: str | None = None
+
+
+class GitRepositorySpec(SpecModel):
+    url: str = Field(pattern=r"^(http|https|ssh)://.*$")
+    secret_ref: LocalObjectReference | None = None
+    provider: Literal["generic", "aws", "azure", "github"] = "generic"
+    service_account_name: str | None = None
+    interval: Duration
+    timeout: Duration = _SIXTY_SECONDS
+    ref: GitRepositoryRef = Field(default_factory=lambda: GitRepositoryRef(branch="master"))
+    verify: GitRepositoryVerification | None = None
+    proxy_secret_ref: LocalObjectReference | None = None
+    ignore: str | None = None
+    suspend: bool = False
+    recurse_submodules: bool = False
+    include: list[GitRepositoryInclude] = Field(default_factory=list)
+    sparse_checkout: list[str] = Field(default_factory=list)
+
+
+class GitRepository(FluxObject):
+    api_group = GROUP
+    api_versions = VERSIONS
+    kind: Literal["GitRepository"] = "GitRepository"
+    spec: GitRepositorySpec
+
+    @classmethod
+    def upgrade_spec(cls, spec: dict[str, Any], version: str) -> dict[str, Any]:
+        return spec if version == "v1" else drop(spec, "gitImplementation", "accessFrom")
+
+
+class HelmRepositorySpec(SpecModel):
+    url: str = Field(min_length=1)
+    type: Literal["default", "oci"] = "default"
+    interval: Duration = timedelta(minutes=1)
+    timeout: Duration = timedelta(minutes=1)
+    secret_ref: LocalObjectReference | None = None
+    cert_secret_ref: LocalObjectReference | None = None
+    pass_credentials: bool = False
+    insecure: bool = False
+    provider: Literal["generic", "aws", "azure", "gcp"] = "generic"
+    suspend: bool = False
+
+    @model_validator(mode="after")
+    def _oci_url(self) -> HelmRepositorySpec:
+        if self.type == "oci" and not self.url.startswith("oci://"):
+            raise ValueError(f"url {self.url!r} must start with oci:// when type is oci")
+        if self.type == "default" and not self.url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"url {self.url!r} must be an http(s) chart repository URL; "
+                "for an OCI registry set type: oci and use an oci:// URL"
+            )
+        return self
+
+
+class HelmRepository(FluxObject):
+    api_group = GROUP
+    api_versions = VERSIONS
+    kind: Literal["HelmRepository"] = "HelmRepository"
+    spec: HelmRepositorySpec
+
+    @classmethod
+    def upgrade_spec(cls, spec: dict[str, Any], version: str) -> dict[str, Any]:
+        return spec if version == "v1" else drop(spec, "accessFrom")
+
+
+class HelmChartSourceReference(SpecModel):
+    api_version: str | None = None
+    kind: Literal["HelmRepository", "GitRepository", "Bucket"]
+    name: str = Field(min_length=1)
+    namespace: str | None = None
+
+
+class OCIVerification(SpecModel):
+    """Signature verification of OCI artifacts (cosign or notation)."""
+
+    provider: Literal["cosign", "notation"] = "cosign"
+    secret_ref: LocalObjectReference | None = None
+    match_oidc_identity: list[dict[str, str]] = Field(default_factory=list)
+
+
+class HelmChartSpec(SpecModel):
+    """A chart from a source; ``interval`` is optional here because a HelmRelease supplies its own."""
+
+    chart: str = Field(min_length=1)
+    version: str = "*"
+    source_ref: HelmChartSourceReference
+    interval: Duration | None = None
+    reconcile_strategy: Literal["ChartVersion", "Revision"] = "ChartVersion"
+    values_files: list[str] = Field(default_factory=list)
+    ignore_missing_values_files: bool = False
+    verify: OCIVerification | None = None
+    suspend: bool = False
+
+
+def upgrade_chart_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """v1beta1/v1beta2 ``valuesFile`` (one file) goes first in ``valuesFiles``."""
+    if "valuesFile" in spec:
+        single = spec.pop("valuesFile")
+        if single:
+            spec["valuesFiles"] = [single, *(spec.get("valuesFiles") or [])]
+    return spec
+
+
+class HelmChart(FluxObject):
+    api_group = GROUP
+    api_versions = VERSIONS
+    kind: Literal["HelmChart"] = "HelmChart"
+    spec: HelmChartSpec
+
+    @classmethod
+    def upgrade_spec(cls, spec: dict[str, Any], version: str) -> dict[str, Any]:
+        return spec if version == "v1" else upgrade_chart_spec(drop(spec, "accessFrom"))
+
+    @model_validator(mode="after")
+    def _interval_required(self) -> HelmChart:
+        if self.spec.interval is None:
+            raise ValueError("spec.interval is required for a HelmChart object; add e.g. interval: 10m")
+        return self
+
+
+class BucketSTSSpec(SpecModel):
+    provider: Literal["aws", "ldap"]
+    endpoint: str = Field(min_length=1)
+    secret_ref: LocalObjectReference | None = None
+    cert_secret_ref: LocalObjectReference | None = None
+
+
+class BucketSpec(SpecModel):
+    provider: Literal["generic", "aws", "gcp", "azure"] = "generic"
+    bucket_name: str = Field(min_length=1)
+    endpoint: str = Field(min_length=1)
+    sts: BucketSTSSpec | None = None
+    insecure: bool = False
+    region: str | None = None
+    prefix: str | None = None
+    secret_ref: LocalObjectReference | None = None
+    cert_secret_ref: LocalObjectReference | None = None
+    proxy_secret_ref: LocalObjectReference | None = None
+    service_account_name: str | None = None
+    interval: Duration
+    timeout: Duration = _SIXTY_SECONDS
+    ignore: str | None = None
+    suspend: bool = False
+
+    @field_validator("endpoint")
+    @classmethod
+    def _no_scheme(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError(
+                f"endpoint {value!r} must be a host[:port] without scheme; set insecure: true for plain HTTP"
+            )
+        return value
+
+
+class Bucket(FluxObject):
+    api_group = GROUP
+    api_versions = VERSIONS
+    kind: Literal["Bucket"] = "Bucket"
+    spec: BucketSpec
+
+    @classmethod
+    def upgrade_spec(cls, spec: dict[str, Any], version: str) -> dict[str, Any]:
+        return spec if version == "v1" else drop(spec, "accessFrom")
+
+
+class OCIRepositoryRef(SpecModel):
+    """Which artifact to pull; precedence digest > semver > tag, default tag ``latest``."""
+
+    digest: str | None = None
+    semver: str | None = None
+    semver_filter: str | None = None
+    tag: str | None = None
+
+    @model_validator(mode="after")
+    def _default_tag(self) -> OCIRepositoryRef:
+        if not any((self.digest, self.semver, self.tag)):
+            self.tag = "latest"
+        return self
+
+
+class OCILayerSelector(SpecModel):
+    media_type: str | None = None
+    operation: Literal["extract", "copy"] = "extract"
+
+
+class OCIRepositorySpec(SpecModel):
+    url: str = Field(pattern=r"^oci://.*$")
+    ref: OCIRepositoryRef = Field(default_factory=lambda: OCIRepositoryRef(tag="latest"))
+    layer_selector: OCILayerSelector | None = None
+    provider: Literal["generic", "aws", "azure", "gcp"] = "generic"
+    secret_ref: LocalObjectReference | None = None
+    verify: OCIVerification | None = None
+    service_account_name: str | None = None
+    cert_secret_ref: LocalObjectReference | None = None
+    proxy_secret_ref: LocalObjectReference | None = None
+    interval: Duration
+    timeout: Duration = _SIXTY_SECONDS
+    ignore: str | None = None
+    insecure: bool = False
+    suspend: bool = False
+
+
+class OCIRepository(FluxObject):
+    api_group = GROUP
+    api_versions = ("v1", "v1beta2")
+    kind: Literal["OCIRepository"] = "OCIRepository"
+    spec: OCIRepositorySpec
