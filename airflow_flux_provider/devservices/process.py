@@ -8,6 +8,7 @@ raises :class:`ServiceError` with the end of that log, so the cause is in the me
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -98,6 +99,8 @@ class ServiceProcess:
                     "or fix its path",
                     obj=f"service/{name}",
                 ) from None
+        self._stopped = False
+        atexit.register(self.stop)  # no orphans if the caller never gets to stop() itself
 
     @property
     def pid(self) -> int:
@@ -131,7 +134,10 @@ class ServiceProcess:
         raise self.fail(f"{url} not ready after {timeout:.0f} s (last status {last})")
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the process group, then SIGKILL whatever is left of it."""
+        """SIGTERM the process group, then SIGKILL whatever is left of it (once only)."""
+        if self._stopped:
+            return
+        self._stopped = True
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):

@@ -8,14 +8,20 @@ the tail of every service log it used appended to its report.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from airflow_flux_provider.devservices.airflow_db import migrate_airflow_db
+from airflow_flux_provider.devservices.chart_repo import ChartRepository, start_chart_repo
 from airflow_flux_provider.devservices.git_http import GitServer, start_git_server
+from airflow_flux_provider.devservices.mlflow_server import NO_TELEMETRY, MlflowServer, start_mlflow_server
 from airflow_flux_provider.devservices.process import tail
+from airflow_flux_provider.devservices.prometheus import PrometheusServer, start_prometheus
 from airflow_flux_provider.devservices.registry import OciRegistry, start_registry
+from airflow_flux_provider.devservices.s3 import S3Server, start_s3_server
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +49,49 @@ def oci_registry_anonymous(services_dir: Path) -> Iterator[OciRegistry]:
     registry = start_registry(services_dir / "registry-anon", username=None, password=None)
     yield registry
     registry.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(services_dir: Path) -> Iterator[S3Server]:
+    server = start_s3_server(services_dir / "s3")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(services_dir: Path) -> Iterator[MlflowServer]:
+    for key, value in NO_TELEMETRY.items():  # the test process is an MLflow client too
+        os.environ.setdefault(key, value)
+    server = start_mlflow_server(services_dir / "mlflow")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus(services_dir: Path) -> Iterator[PrometheusServer]:
+    server = start_prometheus(services_dir / "prometheus")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chart_repo(services_dir: Path) -> Iterator[ChartRepository]:
+    repo = start_chart_repo(services_dir / "charts")
+    yield repo
+    repo.stop()
+
+
+@pytest.fixture(scope="session")
+def chart_repo_auth(services_dir: Path) -> Iterator[ChartRepository]:
+    repo = start_chart_repo(services_dir / "charts-auth", username="flux", password="chart-secret")
+    yield repo
+    repo.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """The session's AIRFLOW_HOME (set by tests/conftest.py) with its metadata DB migrated."""
+    return migrate_airflow_db(Path(os.environ["AIRFLOW_HOME"]))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,0 +1,57 @@
+"""The prometheus fixture scrapes an exporter the test controls; Flagger's built-in queries see it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_flux_provider.devservices.process import ServiceError
+from airflow_flux_provider.devservices.prometheus import PrometheusServer
+
+SEL = 'reporter="destination",destination_workload_namespace="test",destination_workload=~"podinfo"'
+ISTIO_SUCCESS = (
+    f'sum(rate(istio_requests_total{{{SEL},response_code!~"5.*"}}[5s]))'
+    f" / sum(rate(istio_requests_total{{{SEL}}}[5s])) * 100"
+)
+ISTIO_P99 = (
+    f"histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{{{SEL}}}[5s])) by (le))"
+)
+NGINX_SEL = 'namespace="test",ingress="podinfo",canary!=""'
+NGINX_AVG_MS = (
+    f"sum(rate(nginx_ingress_controller_response_duration_seconds_sum{{{NGINX_SEL}}}[5s]))"
+    f" / sum(rate(nginx_ingress_controller_response_duration_seconds_count{{{NGINX_SEL}}}[5s])) * 1000"
+)
+
+
+def value(result: list[dict[str, Any]]) -> float | None:
+    return float(result[0]["value"][1]) if result else None
+
+
+def near(target: float, tolerance: float) -> Callable[[list[dict[str, Any]]], bool]:
+    return lambda result: (v := value(result)) is not None and abs(v - target) <= tolerance
+
+
+def test_flagger_queries_follow_the_traffic_the_test_sets(prometheus: PrometheusServer) -> None:
+    prometheus.exporter.set_traffic("podinfo", {200: 20}, namespace="test", latency_ms=40)
+    prometheus.wait_for(ISTIO_SUCCESS, near(100.0, 0.01), timeout=60)
+    assert value(prometheus.query(ISTIO_P99)) == pytest.approx(49.9, abs=0.5)  # inside the 25..50 ms bucket
+    assert value(prometheus.query(NGINX_AVG_MS)) == pytest.approx(40.0, abs=0.01)
+
+    # A quarter of the requests now fail, and slowly: both SLOs must move.
+    prometheus.exporter.set_traffic("podinfo", {200: 15, 503: 5}, namespace="test", latency_ms=700)
+    prometheus.wait_for(ISTIO_SUCCESS, near(75.0, 0.5), timeout=60)
+    prometheus.wait_for(ISTIO_P99, lambda r: (value(r) or 0) > 500, timeout=30)
+    prometheus.exporter.set_traffic("podinfo", {}, namespace="test")
+
+
+def test_one_shot_counters_are_scraped(prometheus: PrometheusServer) -> None:
+    prometheus.exporter.add_requests("checkout", 500, 7, namespace="shop")
+    query = 'http_requests_total{namespace="shop",app="checkout",status="500"}'
+    assert value(prometheus.wait_for(query, near(7, 0), timeout=30)) == 7
+
+
+def test_bad_promql_is_a_clear_error(prometheus: PrometheusServer) -> None:
+    with pytest.raises(ServiceError, match="fix the PromQL"):
+        prometheus.query("sum(rate(")
