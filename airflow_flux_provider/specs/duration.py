@@ -60,14 +60,20 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(microseconds=int(total.to_integral_value()))
 
 
-def format_duration(delta: timedelta) -> str:
-    """The shortest Go duration string for ``delta`` (``timedelta(minutes=90)`` -> ``1h30m``)."""
+_UNITS = ("h", "m", "s", "ms", "us")
+
+
+def format_duration(delta: timedelta, *, largest: str = "h") -> str:
+    """The shortest Go duration string for ``delta`` (``timedelta(minutes=90)`` -> ``1h30m``).
+
+    ``largest="m"`` writes hours as minutes (``90m``), for fields that refuse ``h``.
+    """
     micros = delta // timedelta(microseconds=1)
     if micros == 0:
         return "0s"
     sign, micros = ("-", -micros) if micros < 0 else ("", micros)
     parts = []
-    for unit in ("h", "m", "s", "ms", "us"):
+    for unit in _UNITS[_UNITS.index(largest) :]:
         size = int(_MICROSECONDS[unit])
         count, micros = divmod(micros, size)
         if count:
@@ -75,14 +81,43 @@ def format_duration(delta: timedelta) -> str:
     return sign + "".join(parts)
 
 
-def _validate(value: Any) -> Any:
-    if isinstance(value, timedelta):
-        return value
-    try:
-        return parse_duration(value)
-    except DurationError as err:
-        raise PydanticCustomError("flux_duration", str(err)) from None
+def _validator(units: str, flux_rule: str | None) -> BeforeValidator:
+    """Accept Go durations that also match Flux's CRD rule for the field (``units`` allowed)."""
+    crd = re.compile(rf"^(\d+(\.\d+)?({units}))+$") if flux_rule else None
+
+    def validate(value: Any) -> Any:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            parsed = parse_duration(value)
+        except DurationError as err:
+            raise PydanticCustomError("flux_duration", str(err)) from None
+        if crd is not None and not crd.match(value):
+            raise PydanticCustomError(
+                "flux_duration",
+                "invalid duration {value!r} for Flux: {rule}",
+                {"value": value, "rule": flux_rule},
+            )
+        return parsed
+
+    return BeforeValidator(validate)
 
 
-#: A spec field holding a Go duration: parsed to ``timedelta``, written back as Go text.
-Duration = Annotated[timedelta, BeforeValidator(_validate), PlainSerializer(format_duration, return_type=str)]
+def _serializer(largest: str) -> PlainSerializer:
+    return PlainSerializer(lambda delta: format_duration(delta, largest=largest), return_type=str)
+
+
+#: A Flux interval-like field (CRD pattern ``^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$``), as ``timedelta``.
+Duration = Annotated[
+    timedelta,
+    _validator("ms|s|m|h", "use numbers with units ms, s, m or h, e.g. 10m or 1h30m"),
+    _serializer("h"),
+]
+#: A Flux timeout that the CRD limits to ``ms``, ``s`` and ``m`` (``1h`` must be written ``60m``).
+Timeout = Annotated[
+    timedelta,
+    _validator("ms|s|m", "timeouts take units ms, s or m only (write 60m, not 1h)"),
+    _serializer("m"),
+]
+#: Any Go duration (Flagger parses its fields with Go's ``time.ParseDuration``).
+GoDuration = Annotated[timedelta, _validator("", None), _serializer("h")]

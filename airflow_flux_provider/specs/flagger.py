@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from airflow_flux_provider.specs.base import FluxObject, SpecModel
-from airflow_flux_provider.specs.duration import Duration
+from airflow_flux_provider.specs.duration import GoDuration
 from airflow_flux_provider.specs.refs import IntOrString, LocalObjectReference, NamespacedObjectReference
 
 GROUP = "flagger.app"
@@ -27,6 +27,16 @@ class TargetReference(SpecModel):
     api_version: str = Field(min_length=1)
     kind: str = Field(min_length=1)
     name: str = Field(min_length=1)
+
+
+class WorkloadReference(TargetReference):
+    """The workload Flagger analyses: it is the canary itself."""
+
+    kind: Literal["Deployment", "DaemonSet", "Service"]
+
+
+class CrossNamespaceTargetReference(TargetReference):
+    namespace: str | None = None
 
 
 class AutoscalerReference(TargetReference):
@@ -49,7 +59,7 @@ class CanaryService(SpecModel):
     app_protocol: str | None = None
     port_discovery: bool = False
     headless: bool = False
-    traffic_distribution: str | None = None
+    traffic_distribution: Literal["PreferClose", "PreferSameZone", "PreferSameNode"] | None = None
     timeout: str | None = None
     backend_timeout: str | None = None
     retries: dict[str, Any] | None = None
@@ -80,7 +90,7 @@ class ThresholdRange(SpecModel):
 
 class CanaryMetric(SpecModel):
     name: str = Field(min_length=1)
-    interval: Duration = timedelta(minutes=1)
+    interval: GoDuration = timedelta(minutes=1)
     threshold: float | None = None
     threshold_range: ThresholdRange | None = None
     template_ref: NamespacedObjectReference | None = None
@@ -98,17 +108,27 @@ class CanaryWebhook(SpecModel):
     name: str = Field(min_length=1)
     type: WebhookType = "rollout"
     url: str = Field(pattern=r"^https?://")
-    timeout: Duration = timedelta(seconds=10)
+    timeout: GoDuration = timedelta(seconds=10)
     retries: int = Field(default=0, ge=0)
     metadata: dict[str, str] = Field(default_factory=dict)
     mute_alert: bool = False
     disable_tls: bool = Field(default=False, alias="disableTLS")
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _empty_is_rollout(cls, value: Any) -> Any:
+        return "rollout" if value == "" else value
 
 
 class CanaryAlert(SpecModel):
     name: str = Field(min_length=1)
     severity: Literal["info", "warn", "error"] = "info"
     provider_ref: NamespacedObjectReference
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _empty_is_info(cls, value: Any) -> Any:
+        return "info" if value == "" else value
 
 
 class SessionAffinity(SpecModel):
@@ -124,7 +144,7 @@ class SessionAffinity(SpecModel):
 
 
 class CanaryAnalysis(SpecModel):
-    interval: Duration = timedelta(seconds=60)
+    interval: GoDuration = timedelta(seconds=60)
     threshold: int = 1
     max_weight: int | None = Field(default=None, ge=0, le=100)
     step_weight: int | None = Field(default=None, ge=0, le=100)
@@ -163,14 +183,21 @@ class CanaryAnalysis(SpecModel):
         return "blue-green" if self.iterations else "canary"
 
 
+MeshProvider = Literal[
+    "apisix", "appmesh", "appmesh:v1beta2", "contour", "gatewayapi:v1", "gatewayapi:v1beta1", "gloo", "istio",
+    "knative", "kubernetes", "kuma", "linkerd", "nginx", "osm", "skipper", "smi:v1alpha1", "smi:v1alpha2",
+    "smi:v1alpha3", "traefik",
+]  # fmt: skip
+
+
 class CanarySpec(SpecModel):
-    provider: str | None = None
+    provider: MeshProvider | None = None
     metrics_server: str | None = None
-    target_ref: TargetReference
+    target_ref: WorkloadReference
     autoscaler_ref: AutoscalerReference | None = None
     ingress_ref: TargetReference | None = None
     route_ref: TargetReference | None = None
-    upstream_ref: TargetReference | None = None
+    upstream_ref: CrossNamespaceTargetReference | None = None
     service: CanaryService
     analysis: CanaryAnalysis | None = None
     progress_deadline_seconds: int = Field(default=600, ge=0)

@@ -3,8 +3,8 @@
 Defaults follow helm-controller v2: ``timeout`` 5m, ``maxHistory`` 5, ``chart.spec.interval``
 = the release's ``interval``, install CRDs ``Create``, upgrade CRDs ``Skip``,
 ``upgrade.remediation.remediateLastFailure`` = ``retries > 0``.
-Older apiVersions (v2beta1, v2beta2): ``install.skipCRDs``/``upgrade.skipCRDs: true`` becomes
-``crds: Skip`` (an explicit ``crds`` wins), ``chart.spec.valuesFile`` goes first in
+The deprecated ``install.skipCRDs: true`` (all versions) becomes ``crds: Skip`` (an explicit
+``crds`` wins). Older apiVersions (v2beta1, v2beta2): ``chart.spec.valuesFile`` goes first in
 ``valuesFiles``, post-renderer ``patchesStrategicMerge``/``patchesJson6902`` become ``patches``.
 """
 
@@ -21,12 +21,13 @@ from airflow_flux_provider.specs.legacy import merge_legacy_patches
 from airflow_flux_provider.specs.refs import (
     CommonMetadata,
     DependencyReference,
+    HealthCheckExpression,
     ImageOverride,
     KubeConfigReference,
     Patch,
     Selector,
 )
-from airflow_flux_provider.specs.sources import HelmChartSpec, upgrade_chart_spec
+from airflow_flux_provider.specs.sources import ChartSelection, upgrade_chart_spec
 
 CRDPolicy = Literal["Skip", "Create", "CreateReplace"]
 
@@ -36,11 +37,27 @@ class HelmChartTemplateMetadata(SpecModel):
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
+class ChartSourceReference(SpecModel):
+    """The chart's source; it may live in another namespace than the release."""
+
+    api_version: str | None = None
+    kind: Literal["HelmRepository", "GitRepository", "Bucket"]
+    name: str = Field(min_length=1)
+    namespace: str | None = None
+
+
+class HelmChartTemplateSpec(ChartSelection):
+    """``spec.chart.spec``; ``interval`` defaults to the release's."""
+
+    source_ref: ChartSourceReference
+    interval: Duration | None = None
+
+
 class HelmChartTemplate(SpecModel):
     """``spec.chart``: the HelmChart the release's chart comes from."""
 
     metadata: HelmChartTemplateMetadata | None = None
-    spec: HelmChartSpec
+    spec: HelmChartTemplateSpec
 
 
 class ChartReference(SpecModel):
@@ -184,6 +201,7 @@ class HelmReleaseSpec(SpecModel):
     target_namespace: str | None = Field(default=None, min_length=1, max_length=63)
     storage_namespace: str | None = Field(default=None, min_length=1, max_length=63)
     depends_on: list[DependencyReference] = Field(default_factory=list)
+    health_check_exprs: list[HealthCheckExpression] = Field(default_factory=list)
     timeout: Duration = timedelta(minutes=5)
     max_history: int = 5
     service_account_name: str | None = None
@@ -221,16 +239,14 @@ class HelmRelease(FluxObject):
 
     @classmethod
     def upgrade_spec(cls, spec: dict[str, Any], version: str) -> dict[str, Any]:
+        install = spec.get("install")
+        if isinstance(install, dict) and "skipCRDs" in install:
+            install = dict(install)
+            if install.pop("skipCRDs") is True:
+                install.setdefault("crds", "Skip")
+            spec["install"] = install
         if version == "v2":
             return spec
-        for action in ("install", "upgrade"):
-            section = spec.get(action)
-            if isinstance(section, dict) and "skipCRDs" in section:
-                section = dict(section)
-                skip = section.pop("skipCRDs")
-                if skip is True:
-                    section.setdefault("crds", "Skip")
-                spec[action] = section
         chart = spec.get("chart")
         if isinstance(chart, dict) and isinstance(chart.get("spec"), dict):
             spec["chart"] = {**chart, "spec": upgrade_chart_spec(dict(chart["spec"]))}

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from airflow_flux_provider.specs.base import FluxObject, SpecModel
-from airflow_flux_provider.specs.duration import Duration
+from airflow_flux_provider.specs.duration import Duration, Timeout
 from airflow_flux_provider.specs.refs import LabelSelector, LocalObjectReference, NamespacedObjectReference
 from airflow_flux_provider.specs.sources import GitRepositoryRef
 
@@ -31,7 +31,7 @@ class AccessFrom(SpecModel):
 class ImageRepositorySpec(SpecModel):
     image: str = Field(min_length=1)
     interval: Duration
-    timeout: Duration = timedelta(0)  # = interval when unset
+    timeout: Timeout = timedelta(0)  # = interval when unset
     secret_ref: LocalObjectReference | None = None
     service_account_name: str | None = None
     cert_secret_ref: LocalObjectReference | None = None

@@ -20,6 +20,7 @@ from airflow_flux_provider.specs.legacy import drop, merge_legacy_patches
 from airflow_flux_provider.specs.refs import (
     CommonMetadata,
     DependencyReference,
+    HealthCheckExpression,
     ImageOverride,
     KubeConfigReference,
     LocalObjectReference,
@@ -52,7 +53,7 @@ class PostBuild(SpecModel):
 
     substitute: dict[str, str] = Field(default_factory=dict)
     substitute_from: list[SubstituteReference] = Field(default_factory=list)
-    substitute_strategy: str | None = None
+    substitute_strategy: Literal["WithVariables", "Always"] = "WithVariables"
 
     @field_validator("substitute")
     @classmethod
@@ -70,16 +71,6 @@ class Decryption(SpecModel):
     provider: Literal["sops"]
     secret_ref: LocalObjectReference | None = None
     service_account_name: str | None = None
-
-
-class HealthCheckExpression(SpecModel):
-    """CEL expressions deciding the health of a custom resource kind."""
-
-    api_version: str = Field(min_length=1)
-    kind: str = Field(min_length=1)
-    current: str = Field(min_length=1)
-    in_progress: str | None = None
-    failed: str | None = None
 
 
 class DriftIgnoreRule(SpecModel):

@@ -2,7 +2,8 @@
 
 Every served version (v1beta1 to v1beta3, and v1) has the shape used here; fields that
 v1beta3 deprecated (``Provider.proxy``, ``Alert.summary``) are still accepted, and the
-``interval`` that v1beta2 Providers/Alerts carried is accepted and ignored.
+``interval`` that v1beta1/v1beta2 Providers carried is accepted and ignored.
+Alert and Provider stop at v1beta3; only Receiver has reached v1.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from airflow_flux_provider.specs.base import FluxObject, SpecModel
-from airflow_flux_provider.specs.duration import Duration
+from airflow_flux_provider.specs.duration import Duration, Timeout
 from airflow_flux_provider.specs.refs import LocalObjectReference
 
 GROUP = "notification.toolkit.fluxcd.io"
-VERSIONS = ("v1", "v1beta3", "v1beta2", "v1beta1")
+VERSIONS = ("v1beta3", "v1beta2", "v1beta1")
 
 ProviderType = Literal[
     "slack", "discord", "msteams", "rocket", "generic", "generic-hmac", "github", "gitlab", "gitea",
@@ -41,8 +42,8 @@ class ProviderSpec(SpecModel):
     channel: str | None = Field(default=None, max_length=2048)
     username: str | None = Field(default=None, max_length=2048)
     address: str | None = Field(default=None, max_length=2048)
-    timeout: Duration = timedelta(seconds=15)
-    proxy: str | None = None
+    timeout: Timeout = timedelta(seconds=15)
+    proxy: str | None = Field(default=None, pattern=r"^(http|https)://.*$")
     proxy_secret_ref: LocalObjectReference | None = None
     secret_ref: LocalObjectReference | None = None
     cert_secret_ref: LocalObjectReference | None = None
@@ -76,7 +77,6 @@ class AlertSpec(SpecModel):
     exclusion_list: list[str] = Field(default_factory=list)
     event_metadata: dict[str, str] = Field(default_factory=dict)
     summary: str | None = Field(default=None, max_length=255)
-    interval: Duration | None = None
     suspend: bool = False
 
 
@@ -126,6 +126,6 @@ class ReceiverSpec(SpecModel):
 
 class Receiver(FluxObject):
     api_group = GROUP
-    api_versions = VERSIONS
+    api_versions = ("v1", "v1beta2", "v1beta1")
     kind: Literal["Receiver"] = "Receiver"
     spec: ReceiverSpec

@@ -59,6 +59,16 @@ class NamespacedObjectKindReference(SpecModel):
     namespace: str | None = None
 
 
+class HealthCheckExpression(SpecModel):
+    """CEL expressions deciding the health of a custom resource kind."""
+
+    api_version: str = Field(min_length=1)
+    kind: str | None = None
+    current: str = Field(min_length=1)
+    in_progress: str | None = None
+    failed: str | None = None
+
+
 class LabelSelector(SpecModel):
     """A Kubernetes label selector."""
 

@@ -2,9 +2,9 @@
 Bucket and OCIRepository.
 
 Older apiVersions (v1beta1, v1beta2) are normalised to the v1 shape: ``gitImplementation``
-(v1beta1/v1beta2 GitRepository) and ``accessFrom`` (v1beta1/v1beta2 sources) are dropped,
-as the v1 controllers ignore them; HelmChart ``valuesFile`` (v1beta1/v1beta2) is prepended
-to ``valuesFiles``.
+(v1beta1/v1beta2 GitRepository) and the deprecated ``accessFrom`` (sources of every version)
+are dropped, as the v1 controllers ignore them; HelmChart ``valuesFile`` (v1beta1/v1beta2) is
+prepended to ``valuesFiles``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from airflow_flux_provider.specs.base import FluxObject, SpecModel
-from airflow_flux_provider.specs.duration import Duration
+from airflow_flux_provider.specs.duration import Duration, Timeout
 from airflow_flux_provider.specs.legacy import drop
 from airflow_flux_provider.specs.refs import LocalObjectReference
 
@@ -71,7 +71,7 @@ class GitRepositorySpec(SpecModel):
     provider: Literal["generic", "aws", "azure", "github"] = "generic"
     service_account_name: str | None = None
     interval: Duration
-    timeout: Duration = _SIXTY_SECONDS
+    timeout: Timeout = _SIXTY_SECONDS
     ref: GitRepositoryRef = Field(default_factory=lambda: GitRepositoryRef(branch="master"))
     verify: GitRepositoryVerification | None = None
     proxy_secret_ref: LocalObjectReference | None = None
@@ -90,14 +90,14 @@ class GitRepository(FluxObject):
 
     @classmethod
     def upgrade_spec(cls, spec: dict[str, Any], version: str) -> dict[str, Any]:
-        return spec if version == "v1" else drop(spec, "gitImplementation", "accessFrom")
+        return drop(spec, "gitImplementation", "accessFrom")
 
 
 class HelmRepositorySpec(SpecModel):
     url: str = Field(min_length=1)
     type: Literal["default", "oci"] = "default"
     interval: Duration = timedelta(minutes=1)
-    timeout: Duration = timedelta(minutes=1)
+    timeout: Timeout = timedelta(minutes=1)
     secret_ref: LocalObjectReference | None = None
     cert_secret_ref: LocalObjectReference | None = None
     pass_credentials: bool = False
@@ -125,14 +125,22 @@ class HelmRepository(FluxObject):
 
     @classmethod
     def upgrade_spec(cls, spec: dict[str, Any], version: str) -> dict[str, Any]:
-        return spec if version == "v1" else drop(spec, "accessFrom")
+        return drop(spec, "accessFrom")
 
 
 class HelmChartSourceReference(SpecModel):
+    """The chart's source, in the HelmChart's namespace."""
+
     api_version: str | None = None
     kind: Literal["HelmRepository", "GitRepository", "Bucket"]
     name: str = Field(min_length=1)
-    namespace: str | None = None
+
+
+class OIDCIdentityMatch(SpecModel):
+    """Regexes the keyless (Fulcio) certificate's issuer and subject must match."""
+
+    issuer: str = Field(min_length=1)
+    subject: str = Field(min_length=1)
 
 
 class OCIVerification(SpecModel):
@@ -140,20 +148,29 @@ class OCIVerification(SpecModel):
 
     provider: Literal["cosign", "notation"] = "cosign"
     secret_ref: LocalObjectReference | None = None
-    match_oidc_identity: list[dict[str, str]] = Field(default_factory=list)
+    match_oidc_identity: list[OIDCIdentityMatch] = Field(default_factory=list, alias="matchOIDCIdentity")
 
 
-class HelmChartSpec(SpecModel):
-    """A chart from a source; ``interval`` is optional here because a HelmRelease supplies its own."""
+class OCIRepositoryVerification(OCIVerification):
+    """OCI verification plus a self-hosted Sigstore trust root (``trusted_root.json``)."""
+
+    trusted_root_secret_ref: LocalObjectReference | None = None
+
+
+class ChartSelection(SpecModel):
+    """Which chart and version, shared by HelmChart and a HelmRelease's ``chart.spec``."""
 
     chart: str = Field(min_length=1)
     version: str = "*"
-    source_ref: HelmChartSourceReference
-    interval: Duration | None = None
     reconcile_strategy: Literal["ChartVersion", "Revision"] = "ChartVersion"
     values_files: list[str] = Field(default_factory=list)
     ignore_missing_values_files: bool = False
     verify: OCIVerification | None = None
+
+
+class HelmChartSpec(ChartSelection):
+    source_ref: HelmChartSourceReference
+    interval: Duration
     suspend: bool = False
 
 
@@ -174,18 +191,12 @@ class HelmChart(FluxObject):
 
     @classmethod
     def upgrade_spec(cls, spec: dict[str, Any], version: str) -> dict[str, Any]:
-        return spec if version == "v1" else upgrade_chart_spec(drop(spec, "accessFrom"))
-
-    @model_validator(mode="after")
-    def _interval_required(self) -> HelmChart:
-        if self.spec.interval is None:
-            raise ValueError("spec.interval is required for a HelmChart object; add e.g. interval: 10m")
-        return self
+        return upgrade_chart_spec(drop(spec, "accessFrom"))
 
 
 class BucketSTSSpec(SpecModel):
     provider: Literal["aws", "ldap"]
-    endpoint: str = Field(min_length=1)
+    endpoint: str = Field(pattern=r"^(http|https)://.*$")
     secret_ref: LocalObjectReference | None = None
     cert_secret_ref: LocalObjectReference | None = None
 
@@ -203,7 +214,7 @@ class BucketSpec(SpecModel):
     proxy_secret_ref: LocalObjectReference | None = None
     service_account_name: str | None = None
     interval: Duration
-    timeout: Duration = _SIXTY_SECONDS
+    timeout: Timeout = _SIXTY_SECONDS
     ignore: str | None = None
     suspend: bool = False
 
@@ -225,7 +236,7 @@ class Bucket(FluxObject):
 
     @classmethod
     def upgrade_spec(cls, spec: dict[str, Any], version: str) -> dict[str, Any]:
-        return spec if version == "v1" else drop(spec, "accessFrom")
+        return drop(spec, "accessFrom")
 
 
 class OCIRepositoryRef(SpecModel):
@@ -254,12 +265,12 @@ class OCIRepositorySpec(SpecModel):
     layer_selector: OCILayerSelector | None = None
     provider: Literal["generic", "aws", "azure", "gcp"] = "generic"
     secret_ref: LocalObjectReference | None = None
-    verify: OCIVerification | None = None
+    verify: OCIRepositoryVerification | None = None
     service_account_name: str | None = None
     cert_secret_ref: LocalObjectReference | None = None
     proxy_secret_ref: LocalObjectReference | None = None
     interval: Duration
-    timeout: Duration = _SIXTY_SECONDS
+    timeout: Timeout = _SIXTY_SECONDS
     ignore: str | None = None
     insecure: bool = False
     suspend: bool = False
