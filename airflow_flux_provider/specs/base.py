@@ -113,8 +113,7 @@ class FluxObject(SpecModel):
         if served and value not in served:
             raise PydanticCustomError(
                 "flux_api_version",
-                "unknown apiVersion {value!r} for kind {kind}; expected one of {served}",
-                {"value": value, "kind": cls.__name__, "served": ", ".join(served)},
+                f"unknown apiVersion {value!r} for kind {cls.__name__}; expected one of {', '.join(served)}",
             )
         return value
 

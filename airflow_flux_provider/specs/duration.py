@@ -93,11 +93,7 @@ def _validator(units: str, flux_rule: str | None) -> BeforeValidator:
         except DurationError as err:
             raise PydanticCustomError("flux_duration", str(err)) from None
         if crd is not None and not crd.match(value):
-            raise PydanticCustomError(
-                "flux_duration",
-                "invalid duration {value!r} for Flux: {rule}",
-                {"value": value, "rule": flux_rule},
-            )
+            raise PydanticCustomError("flux_duration", f"invalid duration {value!r} for Flux: {flux_rule}")
         return parsed
 
     return BeforeValidator(validate)

@@ -13,9 +13,7 @@ from airflow_flux_provider.specs.base import SpecModel
 def _int_or_string(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise PydanticCustomError(
-            "flux_int_or_string",
-            "expected a number or a name, got {type} {value!r}",
-            {"type": type(value).__name__, "value": value},
+            "flux_int_or_string", f"expected a number or a name, got {type(value).__name__}"
         )
     return value
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from airflow_flux_provider.errors import object_ref
 from airflow_flux_provider.specs.base import FluxObject, KubernetesObject, mapping
-from airflow_flux_provider.specs.errors import Problem, SpecError
+from airflow_flux_provider.specs.errors import Problem, SpecError, shown
 from airflow_flux_provider.specs.flagger import AlertProvider, Canary, MetricTemplate
 from airflow_flux_provider.specs.helmrelease import HelmRelease
 from airflow_flux_provider.specs.images import ImagePolicy, ImageRepository, ImageUpdateAutomation
@@ -151,9 +151,9 @@ def _problem(model: type[BaseModel], error: Any, line_of: LineLookup) -> Problem
         if kind == "bool_type" and isinstance(value, str):
             message += " (write true or false without quotes)"
     elif kind == "literal_error":
-        message = f"{value!r} is not allowed; expected {ctx.get('expected')}"
+        message = f"{shown(value)} is not allowed; expected {ctx.get('expected')}"
     elif kind == "string_pattern_mismatch":
-        message = f"{value!r} does not match the required pattern {ctx.get('pattern')}"
+        message = f"{shown(value)} does not match the required pattern {ctx.get('pattern')}"
     elif kind == "string_too_short" and ctx.get("min_length") == 1:
         message = "must not be empty"
     elif kind == "value_error" or kind.startswith("flux_"):
@@ -191,7 +191,7 @@ def _describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {shown(value)}"
 
 
 def _quoted(value: Any) -> str:

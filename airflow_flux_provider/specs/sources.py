@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from airflow_flux_provider.specs.base import FluxObject, SpecModel
 from airflow_flux_provider.specs.duration import Duration, Timeout
+from airflow_flux_provider.specs.errors import shown
 from airflow_flux_provider.specs.legacy import drop
 from airflow_flux_provider.specs.refs import LocalObjectReference
 
@@ -108,10 +109,10 @@ class HelmRepositorySpec(SpecModel):
     @model_validator(mode="after")
     def _oci_url(self) -> HelmRepositorySpec:
         if self.type == "oci" and not self.url.startswith("oci://"):
-            raise ValueError(f"url {self.url!r} must start with oci:// when type is oci")
+            raise ValueError(f"url {shown(self.url)} must start with oci:// when type is oci")
         if self.type == "default" and not self.url.startswith(("http://", "https://")):
             raise ValueError(
-                f"url {self.url!r} must be an http(s) chart repository URL; "
+                f"url {shown(self.url)} must be an http(s) chart repository URL; "
                 "for an OCI registry set type: oci and use an oci:// URL"
             )
         return self
@@ -223,7 +224,8 @@ class BucketSpec(SpecModel):
     def _no_scheme(cls, value: str) -> str:
         if "://" in value:
             raise ValueError(
-                f"endpoint {value!r} must be a host[:port] without scheme; set insecure: true for plain HTTP"
+                f"endpoint {shown(value)} must be a host[:port] without scheme; "
+                "set insecure: true for plain HTTP"
             )
         return value
 
