@@ -145,3 +145,17 @@ class ServiceProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait()
+        deadline = time.monotonic() + timeout  # SIGKILL is asynchronous: wait until the group is gone
+        while _live_group_members(self.popen.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def _live_group_members(pgid: int) -> list[int]:
+    """PIDs in process group ``pgid`` that have not exited (zombies excluded), from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                members.append(int(stat.parent.name))
+    return members
