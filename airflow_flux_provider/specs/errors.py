@@ -77,7 +77,7 @@ class SpecError(FluxError):
             problem = self.problems[0]
             locator = problem.locator()
             if where and locator:
-                return f"{where} {locator}: {problem.message}"
+                return f"{where}{' ' if self.obj else ': '}{locator}: {problem.message}"
             return f"{where or locator}: {problem.message}" if where or locator else problem.message
         lines = [f"{where}: {len(self.problems)} problems:" if where else f"{len(self.problems)} problems:"]
         lines += [f"  - {p.describe()}" for p in self.problems]

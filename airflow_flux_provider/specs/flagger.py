@@ -163,7 +163,11 @@ class CanaryAnalysis(SpecModel):
 
     @model_validator(mode="after")
     def _flagger_rules(self) -> CanaryAnalysis:
-        given = [n for n in ("iterations", "step_weight", "step_weights") if n in self.model_fields_set]
+        given = [
+            type(self).model_fields[n].alias or n
+            for n in ("iterations", "step_weight", "step_weights")
+            if n in self.model_fields_set
+        ]
         if len(given) > 1:
             raise ValueError(
                 "set only one of iterations (blue/green, A/B), stepWeight or stepWeights (progressive); "
