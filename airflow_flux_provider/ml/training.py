@@ -8,6 +8,7 @@ EPOCHS), the metrics are measured on a held-out split, one value per epoch.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,7 @@ def train_and_register(
     """Mini-batch SGD on the digits dataset; logs params, per-epoch metrics and the model version."""
     import mlflow
     import numpy as np
+    from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
     from sklearn.datasets import load_digits
     from sklearn.linear_model import SGDClassifier
@@ -98,7 +100,7 @@ def train_and_register(
     client.log_batch(
         run_id,
         params=[
-            mlflow.entities.Param(k, str(v))
+            Param(k, str(v))
             for k, v in {
                 "EXPERIMENT_ID": params.experiment_id,
                 "LEARNING_RATE": params.learning_rate,
@@ -110,6 +112,7 @@ def train_and_register(
         ],
     )
     accuracy = 0.0
+    history = []
     for epoch in range(params.epochs):
         order = rng.permutation(len(x_train))
         for start in range(0, len(order), params.batch_size):
@@ -117,8 +120,10 @@ def train_and_register(
             model.partial_fit(x_train[batch], y_train[batch], classes=classes)
         accuracy = float(accuracy_score(y_test, model.predict(x_test)))
         loss = float(log_loss(y_test, model.predict_proba(x_test), labels=classes))
-        client.log_metric(run_id, "accuracy", accuracy, step=epoch)
-        client.log_metric(run_id, "log_loss", loss, step=epoch)
+        now = int(time.time() * 1000)
+        history += [Metric("accuracy", accuracy, now, epoch), Metric("log_loss", loss, now, epoch)]
+    for start in range(0, len(history), 1000):  # MLflow's log_batch limit
+        client.log_batch(run_id, metrics=history[start : start + 1000])
 
     mlflow.set_tracking_uri(tracking_uri)
     with mlflow.start_run(run_id=run_id):
