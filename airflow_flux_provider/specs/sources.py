@@ -2,9 +2,9 @@
 Bucket and OCIRepository.
 
 Older apiVersions (v1beta1, v1beta2) are normalised to the v1 shape: ``gitImplementation``
-(v1beta1/v1beta2 GitRepository) and the deprecated ``accessFrom`` (sources of every version)
-are dropped, as the v1 controllers ignore them; HelmChart ``valuesFile`` (v1beta1/v1beta2) is
-prepended to ``valuesFiles``.
+(v1beta1/v1beta2 GitRepository) and ``accessFrom`` (v1beta1/v1beta2 sources, and the v1
+HelmRepository that still carries it, deprecated) are dropped, as the v1 controllers
+ignore them; HelmChart ``valuesFile`` (v1beta1/v1beta2) is prepended to ``valuesFiles``.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class GitRepository(FluxObject):
 
     @classmethod
     def upgrade_spec(cls, spec: dict[str, Any], version: str) -> dict[str, Any]:
-        return drop(spec, "gitImplementation", "accessFrom")
+        return spec if version == "v1" else drop(spec, "gitImplementation", "accessFrom")
 
 
 class HelmRepositorySpec(SpecModel):
@@ -192,7 +192,7 @@ class HelmChart(FluxObject):
 
     @classmethod
     def upgrade_spec(cls, spec: dict[str, Any], version: str) -> dict[str, Any]:
-        return upgrade_chart_spec(drop(spec, "accessFrom"))
+        return spec if version == "v1" else upgrade_chart_spec(drop(spec, "accessFrom"))
 
 
 class BucketSTSSpec(SpecModel):
@@ -238,7 +238,7 @@ class Bucket(FluxObject):
 
     @classmethod
     def upgrade_spec(cls, spec: dict[str, Any], version: str) -> dict[str, Any]:
-        return drop(spec, "accessFrom")
+        return spec if version == "v1" else drop(spec, "accessFrom")
 
 
 class OCIRepositoryRef(SpecModel):
