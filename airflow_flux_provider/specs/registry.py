@@ -82,7 +82,7 @@ def parse_manifest(data: Any, *, source: str | None, lines: LineLookup | None = 
 def _model_for(
     data: dict[str, Any], *, source: str | None, ref: str, line_of: LineLookup
 ) -> type[FluxObject] | None:
-    api_version, kind = data.get("apiVersion"), data.get("kind")
+    api_version, kind = data.get("apiVersion", data.get("api_version")), data.get("kind")
     for field, value in (("apiVersion", api_version), ("kind", kind)):
         if not isinstance(value, str) or not value:
             raise SpecError(
