@@ -1,0 +1,84 @@
+"""Deployment runs and champion promotion against a real MLflow tracking server."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from airflow_flux_provider.ml.training import TrainingError, TrainingParams, train_and_register
+from airflow_flux_provider.tracking import DeploymentRun, DeploymentTracker, TrackingError, promote_if_better
+
+
+def test_deployment_run_is_readable_with_params_metrics_tags_and_artifacts(mlflow_server):
+    tracker = DeploymentTracker(mlflow_server.tracking_uri)
+    run = DeploymentRun(
+        kind="Kustomization",
+        name="ml-training",
+        cluster="production",
+        params={"CLUSTER_NAME": "production", "DB_PASSWORD": "hunter2", "revision": "main@sha1:" + "a" * 40},
+        secret_params={"DB_PASSWORD"},
+        tags={"git.commit": "a" * 40},
+        metrics={"duration_seconds": 1.25, "objects_applied": 7},
+        step_metrics=[(5, {"canary_success_rate": 99.5}), (10, {"canary_success_rate": 98.0})],
+        artifacts={"manifests/rendered.yaml": "kind: ConfigMap\n"},
+    )
+    recorded = tracker.record(run)
+
+    client = MlflowClient(mlflow_server.tracking_uri)
+    stored = client.get_run(recorded.run_id)
+    assert stored.info.status == "FINISHED"
+    assert stored.data.params["CLUSTER_NAME"] == "production"
+    assert stored.data.params["DB_PASSWORD"] == "***"
+    assert stored.data.tags["flux.kind"] == "Kustomization"
+    assert stored.data.tags["git.commit"] == "a" * 40
+    assert stored.data.metrics["objects_applied"] == 7
+    history = client.get_metric_history(recorded.run_id, "canary_success_rate")
+    assert sorted((m.step, m.value) for m in history) == [(5, 99.5), (10, 98.0)]
+    artifacts = client.list_artifacts(recorded.run_id, "manifests")
+    assert [a.path for a in artifacts] == ["manifests/rendered.yaml"]
+    experiment = client.get_experiment(recorded.experiment_id)
+    assert experiment.name == "deployments/production/ml-training"
+    assert recorded.url.endswith(f"/runs/{recorded.run_id}")
+    assert "hunter2" not in repr(stored.data)
+
+
+def test_unreachable_server_is_a_tracking_error(monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # MLflow's default retries take minutes
+    tracker = DeploymentTracker("http://127.0.0.1:9")
+    with pytest.raises(TrackingError, match=r"127\.0\.0\.1:9"):
+        tracker.record(DeploymentRun(kind="HelmRelease", name="mlflow"))
+
+
+def test_training_params_reject_bad_values_naming_the_variable():
+    with pytest.raises(TrainingError, match="LEARNING_RATE"):
+        TrainingParams.from_substitutions({"LEARNING_RATE": "fast", "BATCH_SIZE": "32", "EPOCHS": "3"})
+    with pytest.raises(TrainingError, match="EPOCHS"):
+        TrainingParams.from_substitutions({"LEARNING_RATE": "0.01", "BATCH_SIZE": "32", "EPOCHS": "0"})
+
+
+def test_champion_moves_only_to_a_better_model(mlflow_server):
+    uri = mlflow_server.tracking_uri
+    client = MlflowClient(uri)
+    good = train_and_register(
+        TrainingParams("exp-good", learning_rate=0.01, batch_size=64, epochs=5),
+        tracking_uri=uri,
+        model_name="digits",
+        tags={},
+    )
+    first = promote_if_better(client, "digits", good.version, metric="accuracy")
+    assert first.promoted and first.champion_version is None
+    assert good.accuracy > 0.85  # digits with a linear model is well above chance (0.1)
+
+    poor = train_and_register(
+        TrainingParams("exp-poor", learning_rate=1e-6, batch_size=1000, epochs=1),
+        tracking_uri=uri,
+        model_name="digits",
+        tags={},
+    )
+    second = promote_if_better(client, "digits", poor.version, metric="accuracy")
+    assert poor.accuracy < good.accuracy  # a near-zero step size barely moves the weights
+    assert not second.promoted
+    assert "does not beat" in second.reason
+    assert client.get_model_version_by_alias("digits", "champion").version == good.version
+    history = client.get_metric_history(good.run_id, "accuracy")
+    assert len(history) == 5  # one measured value per epoch
