@@ -45,12 +45,16 @@ class SpecModel(BaseModel):
 
     @model_serializer(mode="wrap")
     def _drop_empty(self, handler: SerializerFunctionWrapHandler) -> Any:
-        """Leave out lists and mappings that are empty by default, as a hand-written manifest would."""
+        """Leave out lists and mappings left empty by default, as a hand-written manifest would."""
         out = handler(self)
         if isinstance(out, dict):
             for name, field in type(self).model_fields.items():
                 key = field.alias or name
-                if field.default_factory is not None and key in out and out[key] in ([], {}):
+                if (
+                    field.default_factory is not None
+                    and out.get(key, None) in ([], {})
+                    and field.get_default(call_default_factory=True) in ([], {})
+                ):
                     del out[key]
         return out
 
@@ -131,8 +135,6 @@ class FluxObject(SpecModel):
 
 class KubernetesObject(FluxObject):
     """Any other Kubernetes object (Namespace, Deployment, a kustomize config…), kept as is."""
-
-    model_config = ConfigDict(extra="forbid")
 
     raw: dict[str, Any] = Field(default_factory=dict, exclude=True)
 

@@ -118,6 +118,18 @@ def test_to_manifest_is_yaml_ready_and_round_trips() -> None:
     assert again == source
 
 
+def test_an_explicitly_empty_list_is_not_the_default() -> None:
+    data = {
+        "apiVersion": "image.toolkit.fluxcd.io/v1",
+        "kind": "ImageRepository",
+        "metadata": {"name": "app"},
+        "spec": {"image": "ghcr.io/org/app", "interval": "5m", "exclusionList": []},
+    }
+    repo = parse_object(data)
+    assert repo.spec.exclusion_list == []
+    assert parse_object(repo.to_manifest()).spec.exclusion_list == []
+
+
 def test_free_form_fields_keep_nulls_and_nesting() -> None:
     spec = {
         "interval": "5m",
