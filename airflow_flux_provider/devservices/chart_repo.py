@@ -129,6 +129,10 @@ class ChartRepository:
         loaded: dict[str, Any] = yaml.safe_load((self.root / "index.yaml").read_text())
         return loaded
 
+    def info(self) -> dict[str, str]:
+        """Endpoint first, then credentials: what a client (or the demo's connections) needs."""
+        return {"url": self.url, "username": self.username or "", "password": self.password or ""}
+
     def stop(self) -> None:
         self._http.stop()
 

@@ -187,6 +187,10 @@ class GitServer:
             _git("-C", str(work), "push", "--quiet", str(bare), f"HEAD:refs/heads/{branch}")
             return _git("-C", str(work), "rev-parse", "HEAD").strip()
 
+    def info(self) -> dict[str, str]:
+        """Endpoint first, then credentials: what a client (or the demo's connections) needs."""
+        return {"url": self.url, "username": self.username, "password": self.password}
+
     def stop(self) -> None:
         self._http.stop()
 

@@ -40,6 +40,10 @@ class MlflowServer:
         self.log_path = self.process.log_path
         self.process.wait_http(f"{self.tracking_uri}/health", timeout=120)
 
+    def info(self) -> dict[str, str]:
+        """Endpoint first, then credentials: what a client (or the demo's connections) needs."""
+        return {"tracking_uri": self.tracking_uri}
+
     def stop(self) -> None:
         self.process.stop()
 

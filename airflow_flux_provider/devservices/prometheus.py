@@ -90,6 +90,10 @@ class PrometheusServer:
             result = self.query(promql)
         return result
 
+    def info(self) -> dict[str, str]:
+        """Endpoint first, then credentials: what a client (or the demo's connections) needs."""
+        return {"url": self.url, "exporter": self.exporter.url}
+
     def stop(self) -> None:
         self.process.stop()
         self.exporter.stop()

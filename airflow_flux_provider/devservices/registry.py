@@ -215,6 +215,10 @@ class OciRegistry:
         )
         return list(response.json().get("tags") or [])
 
+    def info(self) -> dict[str, str]:
+        """Endpoint first, then credentials: what a client (or the demo's connections) needs."""
+        return {"host": self.host, "username": self.username or "", "password": self.password or ""}
+
     def stop(self) -> None:
         self.session.close()
         self.process.stop()

@@ -102,6 +102,15 @@ class S3Server:
             client.put_object(Bucket=name, Key=key, Body=body)
         return name
 
+    def info(self) -> dict[str, str]:
+        """Endpoint first, then credentials: what a client (or the demo's connections) needs."""
+        return {
+            "endpoint": self.endpoint,
+            "access_key": self.access_key,
+            "secret_key": self.secret_key,
+            "region": self.region,
+        }
+
     def stop(self) -> None:
         self.process.stop()
 
