@@ -7,28 +7,34 @@ expected and how to fix it. Several problems in one object become one error list
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_flux_provider.errors import FluxError
 
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"}]*")
+
 
 def shown(value: Any) -> str:
     """A bad value as a message may quote it, with no secret in it.
 
     Flux specs hold no secrets themselves, but URLs can (``https://user:token@host``, a
-    Slack webhook path), so a URL is cut down to scheme and host.
+    Slack webhook path), so every URL in the value is cut down to scheme and host.
     """
-    if isinstance(value, str) and "://" in value:
-        try:
-            parts = urlsplit(value)
-            host = f"{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
-        except ValueError:
-            return f"'{value.split('://', 1)[0]}://…'"
-        rest = "/…" if (parts.path.strip("/") or parts.query or parts.username) else ""
-        return f"'{parts.scheme}://{host}{rest}'"
-    return repr(value)
+    return repr(_URL.sub(_scheme_and_host, value)) if isinstance(value, str) else repr(value)
+
+
+def _scheme_and_host(match: re.Match[str]) -> str:
+    url = match.group(0)
+    try:
+        parts = urlsplit(url)
+        host = f"{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+    except ValueError:
+        return f"{url.split('://', 1)[0]}://…"
+    rest = "/…" if (parts.path.strip("/") or parts.query or parts.username) else ""
+    return f"{parts.scheme}://{host}{rest}"
 
 
 @dataclass(frozen=True)

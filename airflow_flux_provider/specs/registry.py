@@ -160,6 +160,11 @@ def _problem(model: type[BaseModel], error: Any, line_of: LineLookup) -> Problem
         message = str(error["msg"]).removeprefix("Value error, ")
     else:
         message = f"{error['msg']} (got {_describe(value)})"
+    if isinstance(value, str) and "${" in value:
+        message += (
+            "; the value is a post-build variable: validate the manifests after substitution "
+            "(as the Kustomization applying them renders them)"
+        )
     return Problem(path, message, line_of(loc))
 
 

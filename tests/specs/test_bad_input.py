@@ -288,3 +288,22 @@ def test_bad_variable_name_in_post_build() -> None:
         "Kustomization/default/apps field spec.postBuild.substitute: variable name 'cluster-name' is not "
         "valid: use letters, digits and '_', not starting with a digit (e.g. CLUSTER_NAME)"
     )
+
+
+def test_unsubstituted_post_build_variables_are_named_as_such() -> None:
+    text = """\
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {name: slack, namespace: flux-system}
+spec:
+  type: slack
+  timeout: ${NOTIFY_TIMEOUT:=30s}
+  proxy: ${PROXY:=socks5://user:hunter2@proxy.internal:1080}
+"""
+    with pytest.raises(SpecError) as info:
+        load_manifests(text)
+    message = str(info.value)
+    assert "field spec.timeout (line 6): invalid duration '${NOTIFY_TIMEOUT:=30s}'" in message
+    assert "'${PROXY:=socks5://proxy.internal:1080}' does not match" in message
+    assert message.count("the value is a post-build variable: validate the manifests after substitution") == 2
+    assert "hunter2" not in message
