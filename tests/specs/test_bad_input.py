@@ -304,6 +304,6 @@ spec:
         load_manifests(text)
     message = str(info.value)
     assert "field spec.timeout (line 6): invalid duration '${NOTIFY_TIMEOUT:=30s}'" in message
-    assert "'${PROXY:=socks5://proxy.internal:1080}' does not match" in message
+    assert "'${PROXY:=socks5://proxy.internal:1080/…}' does not match" in message
     assert message.count("the value is a post-build variable: validate the manifests after substitution") == 2
     assert "hunter2" not in message
