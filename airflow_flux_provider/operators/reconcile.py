@@ -1,0 +1,238 @@
+"""``KustomizationReconcileOperator``: the apply half of a Flux Kustomization as one Airflow task.
+
+It applies the manifests a render task produced, prunes what left the inventory, and then
+defers to :class:`~airflow_flux_provider.triggers.health.HealthCheckTrigger` while the
+objects roll out, so waiting holds no worker slot. The outcome is written to the status
+record in the cluster, emitted as Flux-style events and recorded as an MLflow run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import yaml
+from airflow.sdk.exceptions import AirflowSkipException
+
+from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.hooks.kubernetes import (
+    DEFAULT_CONN_ID,
+    cluster_from_extras,
+    connection_extras,
+    service_account_user,
+)
+from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.kube import health as kube_health
+from airflow_flux_provider.kube.inventory import Inventory
+from airflow_flux_provider.kube.reconcile import (
+    KustomizationTarget,
+    ReconcileError,
+    apply_and_prune,
+    check_dependencies,
+    finish,
+)
+from airflow_flux_provider.links.mlflow import MlflowRunLink
+from airflow_flux_provider.operators.base import FluxObjectOperator
+from airflow_flux_provider.operators.tracking import record_deployment
+from airflow_flux_provider.tracking import DeploymentRun
+
+
+def rendered_objects(rendered: Any, *, task: str) -> list[dict[str, Any]]:
+    """Objects from a render task's XCom (``{"path": …}``) or from YAML text."""
+    if isinstance(rendered, dict) and rendered.get("path"):
+        with open(rendered["path"], encoding="utf-8") as handle:
+            text = handle.read()
+    elif isinstance(rendered, str):
+        text = rendered
+    else:
+        raise FluxError(
+            "rendered must be the XCom of a render task (with 'path') or multi-document YAML text",
+            obj=f"task '{task}'",
+            field="rendered",
+        )
+    try:
+        return [doc for doc in yaml.safe_load_all(text) if doc]
+    except yaml.YAMLError as err:
+        raise FluxError(f"rendered manifests are not valid YAML: {err}", obj=f"task '{task}'") from None
+
+
+class KustomizationReconcileOperator(FluxObjectOperator):
+    """Apply + prune + health-check one Kustomization; XCom: the change set and inventory."""
+
+    flux_kind = "Kustomization"
+    flux_api_version = "kustomize.toolkit.fluxcd.io/v1"
+    template_fields: Sequence[str] = (
+        *FluxObjectOperator.template_fields,
+        "rendered",
+        "revision",
+        "variables",
+    )
+    operator_extra_links = (MlflowRunLink(),)
+
+    def __init__(
+        self,
+        *,
+        rendered: Any,
+        revision: str = "",
+        variables: dict[str, str] | None = None,
+        depends_on_revisions: dict[str, str] | None = None,
+        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
+        cluster_name: str = "default",
+        deferrable: bool = True,
+        poll_interval: float = 5.0,
+        allow_empty_prune: bool = False,
+        mlflow_conn_id: str | None = "flux_mlflow_default",
+        **kwargs: Any,
+    ) -> None:
+        manifest = kwargs.get("manifest")
+        spec = kwargs.get("spec") or (manifest.get("spec") if isinstance(manifest, dict) else None)
+        if isinstance(spec, dict) and spec.get("retryInterval") and "retry_delay" not in kwargs:
+            from airflow_flux_provider.specs import parse_duration
+
+            kwargs["retry_delay"] = parse_duration(spec["retryInterval"])  # Flux's retryInterval
+            kwargs.setdefault("retries", 3)
+        super().__init__(**kwargs)
+        self.rendered = rendered
+        self.revision = revision
+        self.variables = variables or {}
+        self.depends_on_revisions = depends_on_revisions or {}
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.cluster_name = cluster_name
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.allow_empty_prune = allow_empty_prune
+        self.mlflow_conn_id = mlflow_conn_id
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _target(self, ks: Any) -> KustomizationTarget:
+        metadata = ks.spec.common_metadata
+        return KustomizationTarget(
+            name=ks.metadata.name,
+            namespace=ks.metadata.namespace,
+            prune=ks.spec.prune,
+            force=ks.spec.force,
+            common_labels=dict(metadata.labels) if metadata else {},
+            common_annotations=dict(metadata.annotations) if metadata else {},
+            allow_empty_prune=self.allow_empty_prune,
+        )
+
+    def _impersonate(self, ks: Any) -> str | None:
+        account = ks.spec.service_account_name
+        return service_account_user(ks.metadata.namespace, account) if account else None
+
+    def _cluster(self, ks: Any) -> Cluster:
+        return cluster_from_extras(
+            connection_extras(self.kubernetes_conn_id), impersonate=self._impersonate(ks)
+        )
+
+    @staticmethod
+    def _health_keys(ks: Any, inventory: list[dict[str, str]]) -> list[ObjectKey]:
+        if ks.spec.wait:
+            return Inventory.from_entries(inventory).keys()
+        return [
+            ObjectKey(h.api_version or "apps/v1", h.kind, h.namespace or ks.metadata.namespace, h.name)
+            for h in ks.spec.health_checks
+        ]
+
+    # -- execution ------------------------------------------------------------------------------
+    def execute(self, context: Any) -> dict[str, Any]:
+        ks = self.flux_object()
+        if ks.spec.suspend:
+            raise AirflowSkipException(f"{ks.ref} is suspended (spec.suspend: true)")
+        cluster = self._cluster(ks)
+        target = self._target(ks)
+        revision = self.revision or "unknown"
+        check_dependencies(cluster, target, self._dependencies(ks))
+        objects = rendered_objects(self.rendered, task=self.task_id)
+        digest = self.rendered.get("digest", "") if isinstance(self.rendered, dict) else ""
+        result = apply_and_prune(cluster, target, objects, revision=revision, digest=digest)
+        self.log.info(
+            "%s change set:\n%s",
+            ks.ref,
+            "\n".join(f"{c['object']} {c['action']}" for c in result.changes.to_xcom()) or "(empty)",
+        )
+        outcome = result.to_xcom()
+        keys = self._health_keys(ks, outcome["inventory"])
+        if not keys:
+            return self._complete(context, ks, outcome, None, time.time())
+        timeout = ks.spec.timeout.total_seconds()
+        if self.deferrable:
+            from airflow_flux_provider.triggers.health import HealthCheckTrigger
+
+            self.defer(
+                trigger=HealthCheckTrigger(
+                    objects=[[k.api_version, k.kind, k.namespace, k.name] for k in keys],
+                    kubernetes_conn_id=self.kubernetes_conn_id,
+                    impersonate=self._impersonate(ks),
+                    timeout=timeout,
+                    poll_interval=self.poll_interval,
+                    started_at=time.time(),
+                ),
+                method_name="execute_complete",
+                kwargs={"outcome": outcome, "started": time.time() - outcome["duration_seconds"]},
+                timeout=timedelta(seconds=timeout + 60),
+            )
+        try:
+            kube_health.wait(cluster, keys, timeout=timeout, interval=self.poll_interval)
+        except kube_health.HealthCheckError as err:
+            return self._complete(
+                context, ks, outcome, err.message, time.time() - outcome["duration_seconds"]
+            )
+        return self._complete(context, ks, outcome, None, time.time() - outcome["duration_seconds"])
+
+    def execute_complete(
+        self, context: Any, outcome: dict[str, Any], started: float, event: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        ks = self.flux_object()
+        event = event or {"status": "error", "message": "the health check trigger sent no event"}
+        error = None if event["status"] == "healthy" else event["message"]
+        return self._complete(context, ks, outcome, error, started)
+
+    def _dependencies(self, ks: Any) -> dict[str, str]:
+        deps = {}
+        for dep in ks.spec.depends_on:
+            ref = f"{dep.namespace or ks.metadata.namespace}/{dep.name}"
+            deps[ref] = self.depends_on_revisions.get(dep.name, self.depends_on_revisions.get(ref, ""))
+        return deps
+
+    def _complete(
+        self, context: Any, ks: Any, outcome: dict[str, Any], error: str | None, started: float
+    ) -> dict[str, Any]:
+        cluster = self._cluster(ks)
+        duration = time.time() - started
+        finish(
+            cluster,
+            self._target(ks),
+            revision=outcome["revision"],
+            health=None,
+            error=error,
+            duration=duration,
+        )
+        record_deployment(
+            context,
+            DeploymentRun(
+                kind="Kustomization",
+                name=ks.metadata.name,
+                namespace=ks.metadata.namespace,
+                cluster=self.cluster_name,
+                params={**self.variables, "revision": outcome["revision"], "path": ks.spec.path},
+                metrics={
+                    "duration_seconds": duration,
+                    "objects_applied": outcome["created"] + outcome["configured"],
+                    "objects_unchanged": outcome["unchanged"],
+                    "objects_pruned": outcome["deleted"],
+                    "healthy": 0.0 if error else 1.0,
+                },
+                tags={"flux.revision": outcome["revision"]},
+                artifacts={
+                    "changes.txt": "\n".join(f"{c['object']} {c['action']}" for c in outcome["changes"])
+                },
+                status="FAILED" if error else "FINISHED",
+            ),
+            self.mlflow_conn_id,
+        )
+        if error:
+            raise ReconcileError(error, obj=ks.ref)
+        return {**outcome, "ready": True, "duration_seconds": round(duration, 3)}

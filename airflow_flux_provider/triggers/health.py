@@ -1,0 +1,74 @@
+"""Waits in the triggerer, not a worker slot, until applied objects are healthy (kstatus)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_flux_provider.hooks.kubernetes import aconnection_extras, cluster_from_extras
+from airflow_flux_provider.kube import KubeError, ObjectKey, health
+
+
+class HealthCheckTrigger(BaseTrigger):
+    """Polls the objects' kstatus every ``poll_interval`` seconds until all are Current,
+    one fails, or ``timeout`` seconds have passed since ``started_at`` (so a restarted
+    trigger keeps the original deadline). The event carries the outcome and a message."""
+
+    def __init__(
+        self,
+        *,
+        objects: list[list[str]],
+        kubernetes_conn_id: str | None,
+        impersonate: str | None,
+        timeout: float,
+        poll_interval: float,
+        started_at: float,
+    ) -> None:
+        super().__init__()
+        self.objects = objects
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.impersonate = impersonate
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.started_at = started_at
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "objects": self.objects,
+                "kubernetes_conn_id": self.kubernetes_conn_id,
+                "impersonate": self.impersonate,
+                "timeout": self.timeout,
+                "poll_interval": self.poll_interval,
+                "started_at": self.started_at,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        keys = [ObjectKey(*parts) for parts in self.objects]
+        cluster = cluster_from_extras(
+            await aconnection_extras(self.kubernetes_conn_id), impersonate=self.impersonate
+        )
+        while True:
+            elapsed = time.time() - self.started_at
+            try:
+                report = await asyncio.to_thread(health.check, cluster, keys)
+            except KubeError as err:
+                yield TriggerEvent({"status": "error", "message": err.message, "elapsed": elapsed})
+                return
+            if report.healthy:
+                yield TriggerEvent(
+                    {"status": "healthy", "message": f"{len(keys)} objects healthy", "elapsed": elapsed}
+                )
+                return
+            if report.failed or elapsed >= self.timeout:
+                yield TriggerEvent(
+                    {"status": "failed", "message": report.failure_message(elapsed), "elapsed": elapsed}
+                )
+                return
+            await asyncio.sleep(min(self.poll_interval, max(self.timeout - elapsed, 0.1)))
