@@ -8,6 +8,7 @@ free-form fields (Helm values, patches, labels) are typed ``dict``/``Any``.
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from pydantic import (
@@ -23,6 +24,9 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from airflow_flux_provider.errors import object_ref
+
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def mapping(value: Any) -> dict[str, Any]:
@@ -68,6 +72,26 @@ class ObjectMeta(SpecModel):
     namespace: str = "default"
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _dns_subdomain(cls, value: str) -> str:
+        if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+            raise ValueError(
+                f"name {value!r} is not a valid Kubernetes name: use at most 253 lower-case letters, "
+                "digits, '-' or '.', starting and ending with a letter or digit (e.g. ml-gitops)"
+            )
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if len(value) > 63 or not _DNS_LABEL.match(value):
+            raise ValueError(
+                f"namespace {value!r} is not a valid Kubernetes namespace: use at most 63 lower-case "
+                "letters, digits or '-', starting and ending with a letter or digit (e.g. flux-system)"
+            )
+        return value
 
 
 class FluxObject(SpecModel):

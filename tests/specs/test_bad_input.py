@@ -307,3 +307,28 @@ spec:
     assert "'${PROXY:=socks5://proxy.internal:1080/…}' does not match" in message
     assert message.count("the value is a post-build variable: validate the manifests after substitution") == 2
     assert "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field", "expected"),
+    [
+        ({"name": "ML_Gitops"}, "metadata.name", "name 'ML_Gitops' is not a valid Kubernetes name"),
+        ({"name": "app-"}, "metadata.name", "name 'app-' is not a valid Kubernetes name"),
+        (
+            {"name": "app", "namespace": "flux.system"},
+            "metadata.namespace",
+            "is not a valid Kubernetes namespace",
+        ),
+    ],
+)
+def test_object_names_follow_kubernetes_rules(metadata: dict[str, str], field: str, expected: str) -> None:
+    data = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": metadata,
+        "spec": {"url": "https://example.com/app.git", "interval": "1m"},
+    }
+    with pytest.raises(SpecError) as info:
+        parse_object(data)
+    assert info.value.field == field
+    assert expected in str(info.value)
