@@ -8,6 +8,7 @@ free-form fields (Helm values, patches, labels) are typed ``dict``/``Any``.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any, ClassVar
 
@@ -64,14 +65,23 @@ class SpecModel(BaseModel):
 
 
 class ObjectMeta(SpecModel):
-    """``metadata``: the identity of an object; server-set fields are kept but not typed."""
-
-    model_config = ConfigDict(extra="allow")
+    """``metadata``: the identity of an object; fields the API server sets are kept as they are."""
 
     name: str = Field(min_length=1)
     namespace: str = "default"
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    generate_name: str | None = None
+    finalizers: list[str] = Field(default_factory=list)
+    owner_references: list[dict[str, Any]] = Field(default_factory=list)
+    uid: str | None = None
+    resource_version: str | None = None
+    generation: int | None = None
+    creation_timestamp: Any = None
+    deletion_timestamp: Any = None
+    deletion_grace_period_seconds: int | None = None
+    managed_fields: list[dict[str, Any]] = Field(default_factory=list)
+    self_link: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -182,5 +192,5 @@ class KubernetesObject(FluxObject):
         )
 
     def to_manifest(self) -> dict[str, Any]:
-        """The manifest exactly as it was read."""
-        return dict(self.raw)
+        """The manifest exactly as it was read (a copy)."""
+        return copy.deepcopy(self.raw)

@@ -332,3 +332,11 @@ def test_object_names_follow_kubernetes_rules(metadata: dict[str, str], field: s
         parse_object(data)
     assert info.value.field == field
     assert expected in str(info.value)
+
+
+def test_misspelt_metadata_field() -> None:
+    with pytest.raises(SpecError) as info:
+        load_manifests(
+            GIT_REPOSITORY.replace("  namespace: flux-system\n", "  namespace: flux-system\n  labls: {}\n")
+        )
+    assert "field metadata.labls (line 5): unknown field 'labls' (did you mean 'labels'?)" in str(info.value)

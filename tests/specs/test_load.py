@@ -156,3 +156,20 @@ def test_every_kind_is_exported_by_name() -> None:
         for kind, model in group.items():
             assert getattr(specs, kind) is model
             assert kind in specs.__all__
+
+
+def test_server_set_metadata_is_kept() -> None:
+    data = yaml.safe_load(SOURCE)
+    data["metadata"].update(
+        {"uid": "0d4f", "resourceVersion": "42", "generation": 3, "creationTimestamp": "2026-01-01T00:00:00Z",
+         "finalizers": ["finalizers.fluxcd.io"]}
+    )  # fmt: skip
+    repo = parse_object(data)
+    assert repo.metadata.resource_version == "42" and repo.metadata.generation == 3
+    assert repo.to_manifest()["metadata"] == data["metadata"]
+
+
+def test_passthrough_manifest_is_a_copy() -> None:
+    (namespace,) = load_manifests(NAMESPACE)
+    namespace.to_manifest()["metadata"]["name"] = "changed"
+    assert namespace.to_manifest()["metadata"]["name"] == "apps"
