@@ -339,4 +339,4 @@ def test_misspelt_metadata_field() -> None:
         load_manifests(
             GIT_REPOSITORY.replace("  namespace: flux-system\n", "  namespace: flux-system\n  labls: {}\n")
         )
-    assert "field metadata.labls (line 5): unknown field 'labls' (did you mean 'labels'?)" in str(info.value)
+    assert "field metadata.labls (line 6): unknown field 'labls' (did you mean 'labels'?)" in str(info.value)
