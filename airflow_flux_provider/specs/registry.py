@@ -82,41 +82,40 @@ def parse_manifest(data: Any, *, source: str | None, lines: LineLookup | None = 
 def _model_for(
     data: dict[str, Any], *, source: str | None, ref: str, line_of: LineLookup
 ) -> type[FluxObject] | None:
+    def refuse(field: str, message: str) -> SpecError:
+        return SpecError(message, source=source, obj=ref, field=field, line=line_of((field,)) or line_of(()))
+
     api_version, kind = data.get("apiVersion", data.get("api_version")), data.get("kind")
-    for field, value in (("apiVersion", api_version), ("kind", kind)):
-        if not isinstance(value, str) or not value:
-            raise SpecError(
-                f"{field} is missing or not a string; every manifest needs apiVersion and kind "
-                "(e.g. apiVersion: source.toolkit.fluxcd.io/v1, kind: GitRepository)",
-                source=source,
-                obj=ref,
-                field=field,
-                line=line_of((field,)) or line_of(()),
-            )
-    assert isinstance(api_version, str) and isinstance(kind, str)
+    if not isinstance(api_version, str) or not api_version or not isinstance(kind, str) or not kind:
+        field = "kind" if isinstance(api_version, str) and api_version else "apiVersion"
+        raise refuse(
+            field,
+            f"{field} is missing or not a string; every manifest needs apiVersion and kind "
+            "(e.g. apiVersion: source.toolkit.fluxcd.io/v1, kind: GitRepository)",
+        )
     group, _, version = api_version.rpartition("/")
     if not is_flux_group(group):
         return None
     kinds = KINDS.get(group)
     if kinds is None:
         groups = ", ".join(sorted(KINDS))
-        raise SpecError(
+        raise refuse(
+            "apiVersion",
             f"unknown API group {group!r}{_did_you_mean(group, KINDS)}; expected one of {groups}",
-            source=source, obj=ref, field="apiVersion", line=line_of(("apiVersion",)),
-        )  # fmt: skip
+        )
     model = kinds.get(kind)
     if model is None:
-        raise SpecError(
+        raise refuse(
+            "kind",
             f"unknown kind {kind!r} for {group}{_did_you_mean(kind, kinds)}; "
             f"expected one of {', '.join(sorted(kinds))}",
-            source=source, obj=ref, field="kind", line=line_of(("kind",)),
-        )  # fmt: skip
+        )
     if version not in model.api_versions:
-        raise SpecError(
+        raise refuse(
+            "apiVersion",
             f"unknown apiVersion {api_version!r} for kind {kind}; "
             f"expected one of {', '.join(model.served_api_versions())}",
-            source=source, obj=ref, field="apiVersion", line=line_of(("apiVersion",)),
-        )  # fmt: skip
+        )
     return model
 
 

@@ -340,3 +340,12 @@ def test_misspelt_metadata_field() -> None:
             GIT_REPOSITORY.replace("  namespace: flux-system\n", "  namespace: flux-system\n  labls: {}\n")
         )
     assert "field metadata.labls (line 6): unknown field 'labls' (did you mean 'labels'?)" in str(info.value)
+
+
+def test_missing_kind() -> None:
+    with pytest.raises(SpecError) as info:
+        load_manifests("apiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: x}\n")
+    assert info.value.field == "kind"
+    assert str(info.value).startswith(
+        "<no kind>/default/x field kind (line 1): kind is missing or not a string"
+    )
