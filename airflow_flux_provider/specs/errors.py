@@ -15,15 +15,19 @@ from urllib.parse import urlsplit
 from airflow_flux_provider.errors import FluxError
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"}]*")
+_USER_AND_PASSWORD = re.compile(r"[^\s/@:'\"]+:[^\s/@'\"]+@")
 
 
 def shown(value: Any) -> str:
     """A bad value as a message may quote it, with no secret in it.
 
     Flux specs hold no secrets themselves, but URLs can (``https://user:token@host``, a
-    Slack webhook path), so every URL in the value is cut down to scheme and host.
+    Slack webhook path), so every URL in the value is cut down to scheme and host, and a
+    ``user:password@`` elsewhere (an scp-like Git address) loses its credentials.
     """
-    return repr(_URL.sub(_scheme_and_host, value)) if isinstance(value, str) else repr(value)
+    if not isinstance(value, str):
+        return repr(value)
+    return repr(_USER_AND_PASSWORD.sub("***@", _URL.sub(_scheme_and_host, value)))
 
 
 def _scheme_and_host(match: re.Match[str]) -> str:
@@ -33,8 +37,9 @@ def _scheme_and_host(match: re.Match[str]) -> str:
         host = f"{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
     except ValueError:
         return f"{url.split('://', 1)[0]}://…"
-    rest = "/…" if (parts.path.strip("/") or parts.query or parts.username) else ""
-    return f"{parts.scheme}://{host}{rest}"
+    user = f"{parts.username}@" if parts.username and parts.password is None else ""
+    rest = "/…" if (parts.path.strip("/") or parts.query or parts.password) else ""
+    return f"{parts.scheme}://{user}{host}{rest}"
 
 
 @dataclass(frozen=True)

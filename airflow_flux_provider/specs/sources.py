@@ -9,6 +9,7 @@ ignore them; HelmChart ``valuesFile`` (v1beta1/v1beta2) is prepended to ``values
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -67,7 +68,7 @@ class GitRepositoryInclude(SpecModel):
 
 
 class GitRepositorySpec(SpecModel):
-    url: str = Field(pattern=r"^(http|https|ssh)://.*$")
+    url: str
     secret_ref: LocalObjectReference | None = None
     provider: Literal["generic", "aws", "azure", "github"] = "generic"
     service_account_name: str | None = None
@@ -81,6 +82,19 @@ class GitRepositorySpec(SpecModel):
     recurse_submodules: bool = False
     include: list[GitRepositoryInclude] = Field(default_factory=list)
     sparse_checkout: list[str] = Field(default_factory=list)
+
+    @field_validator("url")
+    @classmethod
+    def _git_url(cls, value: str) -> str:
+        if not re.match(r"^(http|https|ssh)://", value):
+            scp = re.match(r"^([^@/]+@)?([^/:@]+):(?!//)(.+)$", value)
+            hint = "use an http://, https:// or ssh:// URL"
+            if scp:
+                user, host, path = scp.groups()
+                suggestion = f"ssh://{user or ''}{host}/{path}"
+                hint = f"the scp-like form is not accepted; write {shown(suggestion)}"
+            raise ValueError(f"url {shown(value)} is not a Git URL Flux accepts: {hint}")
+        return value
 
 
 class GitRepository(FluxObject):
@@ -262,7 +276,7 @@ class OCILayerSelector(SpecModel):
 
 
 class OCIRepositorySpec(SpecModel):
-    url: str = Field(pattern=r"^oci://.*$")
+    url: str
     ref: OCIRepositoryRef = Field(default_factory=lambda: OCIRepositoryRef(tag="latest"))
     layer_selector: OCILayerSelector | None = None
     provider: Literal["generic", "aws", "azure", "gcp"] = "generic"
@@ -276,6 +290,15 @@ class OCIRepositorySpec(SpecModel):
     ignore: str | None = None
     insecure: bool = False
     suspend: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _oci_url(cls, value: str) -> str:
+        if not value.startswith("oci://"):
+            raise ValueError(
+                f"url {shown(value)} must be an oci:// URL of a repository, e.g. oci://ghcr.io/org/manifests"
+            )
+        return value
 
 
 class OCIRepository(FluxObject):

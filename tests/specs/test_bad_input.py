@@ -349,3 +349,28 @@ def test_missing_kind() -> None:
     assert str(info.value).startswith(
         "<no kind>/default/x field kind (line 1): kind is missing or not a string"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "git@github.com:org/app.git",
+            "url 'git@github.com:org/app.git' is not a Git URL Flux accepts: "
+            "the scp-like form is not accepted; write 'ssh://git@github.com/…'",
+        ),
+        ("ftp://example.com/app", "url 'ftp://example.com/…' is not a Git URL Flux accepts: use an http://"),
+    ],
+)
+def test_git_url_forms(url: str, expected: str) -> None:
+    with pytest.raises(SpecError) as info:
+        load_manifests(GIT_REPOSITORY.replace("https://example.com/app.git", url))
+    assert info.value.field == "spec.url"
+    assert expected in str(info.value)
+
+
+def test_credentials_in_an_scp_like_url_are_hidden() -> None:
+    with pytest.raises(SpecError) as info:
+        load_manifests(GIT_REPOSITORY.replace("https://example.com/app.git", "bot:s3cr3t@host:org/app"))
+    assert "s3cr3t" not in str(info.value)
+    assert "url '***@host:org/app' is not a Git URL Flux accepts" in str(info.value)
