@@ -37,8 +37,10 @@ def _scheme_and_host(match: re.Match[str]) -> str:
         host = f"{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
     except ValueError:
         return f"{url.split('://', 1)[0]}://…"
-    user = f"{parts.username}@" if parts.username and parts.password is None else ""
-    rest = "/…" if (parts.path.strip("/") or parts.query or parts.password) else ""
+    # An ssh user name (git@) is no secret; over HTTP a lone user name is often a token.
+    keep_user = parts.scheme == "ssh" and parts.username and parts.password is None
+    user = f"{parts.username}@" if keep_user else ""
+    rest = "/…" if (parts.path.strip("/") or parts.query or (parts.username and not keep_user)) else ""
     return f"{parts.scheme}://{user}{host}{rest}"
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.specs import SpecError, load_manifests, parse_object
+from airflow_flux_provider.specs.errors import shown
 
 GIT_REPOSITORY = """\
 apiVersion: source.toolkit.fluxcd.io/v1
@@ -374,3 +375,19 @@ def test_credentials_in_an_scp_like_url_are_hidden() -> None:
         load_manifests(GIT_REPOSITORY.replace("https://example.com/app.git", "bot:s3cr3t@host:org/app"))
     assert "s3cr3t" not in str(info.value)
     assert "url '***@host:org/app' is not a Git URL Flux accepts" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://ghp_token123@github.com/org/app.git", "'https://github.com/…'"),
+        ("https://user:pw@charts.example.com", "'https://charts.example.com/…'"),
+        ("https://hooks.slack.com/services/T0/B0/XYZ", "'https://hooks.slack.com/…'"),
+        ("ssh://git@github.com:22/org/app.git", "'ssh://git@github.com:22/…'"),
+        ("${URL:=https://hooks.slack.com/services/T0/B0/XYZ}", "'${URL:=https://hooks.slack.com/…}'"),
+        ("not a url", "'not a url'"),
+        (42, "42"),
+    ],
+)
+def test_quoted_values_never_carry_credentials(value: object, expected: str) -> None:
+    assert shown(value) == expected
