@@ -74,7 +74,7 @@ def parse_manifest(data: Any, *, source: str | None, lines: LineLookup | None = 
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        problems = tuple(_problem(model, e, line_of) for e in err.errors(include_url=False))
+        problems = _problems(model, err.errors(include_url=False), line_of)
         first = problems[0]
         raise SpecError(first.message, source=source, obj=ref, field=first.field, problems=problems) from None
 
@@ -127,6 +127,31 @@ def _raw_ref(data: dict[str, Any]) -> str:
         name if isinstance(name, str) and name else "<unnamed>",
         namespace if isinstance(namespace, str) and namespace else "default",
     )
+
+
+def _problems(model: type[BaseModel], errors: list[Any], line_of: LineLookup) -> tuple[Problem, ...]:
+    """One problem per mistake: a misspelt required field is one problem, not "unknown" plus "missing"."""
+    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+    misspelt: dict[tuple[Any, ...], str] = {}
+    for error in errors:
+        loc = tuple(error["loc"])
+        if error["type"] == "extra_forbidden" and loc:
+            siblings = [str(m[-1]) for m in missing if m[:-1] == loc[:-1]]
+            close = difflib.get_close_matches(str(loc[-1]), siblings, n=1, cutoff=0.6)
+            if close:
+                misspelt[loc] = close[0]
+                missing.discard((*loc[:-1], close[0]))
+    problems = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        if loc in misspelt:
+            message = (
+                f"unknown field {loc[-1]!r}: did you mean {misspelt[loc]!r}? It is required; fix the spelling"
+            )
+            problems.append(Problem(_path(loc), message, line_of(loc)))
+        elif error["type"] != "missing" or loc in missing:
+            problems.append(_problem(model, error, line_of))
+    return tuple(problems)
 
 
 def _problem(model: type[BaseModel], error: Any, line_of: LineLookup) -> Problem:

@@ -391,3 +391,21 @@ def test_credentials_in_an_scp_like_url_are_hidden() -> None:
 )
 def test_quoted_values_never_carry_credentials(value: object, expected: str) -> None:
     assert shown(value) == expected
+
+
+def test_a_misspelt_required_field_is_one_problem() -> None:
+    text = """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: flux-system}
+spec:
+  interval: 5m
+  sourceRef: {kind: GitRepository, name: app}
+  prun: true
+"""
+    with pytest.raises(SpecError) as info:
+        load_manifests(text)
+    assert str(info.value) == (
+        "Kustomization/flux-system/apps field spec.prun (line 7): unknown field 'prun': did you mean 'prune'? "
+        "It is required; fix the spelling"
+    )
