@@ -406,6 +406,6 @@ spec:
     with pytest.raises(SpecError) as info:
         load_manifests(text)
     assert str(info.value) == (
-        "Kustomization/flux-system/apps field spec.prun (line 7): unknown field 'prun': did you mean 'prune'? "
-        "It is required; fix the spelling"
+        "Kustomization/flux-system/apps field spec.prun (line 7): "
+        "unknown field 'prun': did you mean 'prune'? It is required; fix the spelling"
     )
