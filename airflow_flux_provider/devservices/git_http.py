@@ -12,13 +12,15 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 from airflow_flux_provider.devservices.httpserver import LocalHTTPServer, LoggingHandler
 from airflow_flux_provider.devservices.process import ServiceError
 from airflow_flux_provider.tools import git_path
 
 COMMITTER = ("Flux Dev", "flux-dev@example.invalid")
+# git-daemon's marker for an exported repository; here it means "clone without credentials".
+PUBLIC_MARKER = "git-daemon-export-ok"
 
 
 class _GitHTTPServer(LocalHTTPServer):
@@ -47,11 +49,18 @@ class _GitHandler(LoggingHandler):
                 self.rfile.readline()
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
+    def _anonymous_read(self, url: SplitResult) -> bool:
+        """Fetches from a public repo need no credentials; pushes always do."""
+        if "git-receive-pack" in url.path or "service=git-receive-pack" in url.query:
+            return False
+        repo = url.path.lstrip("/").split("/", 1)[0]
+        return bool(repo) and (self.server.project_root / repo / PUBLIC_MARKER).is_file()
+
     def _backend(self) -> None:
-        if not self.authorized():
+        url = urlsplit(self.path)
+        if not self.authorized(anonymous_ok=self._anonymous_read(url)):
             return
         body = self._read_body() if self.command == "POST" else b""
-        url = urlsplit(self.path)
         env = {
             "PATH": os.environ.get("PATH", ""),
             "GIT_PROJECT_ROOT": str(self.server.project_root),
@@ -126,14 +135,25 @@ class GitServer:
         return f"http://{netloc}/{self._dirname(name)}"
 
     def create_repo(
-        self, name: str, files: dict[str, str | bytes] | None = None, branch: str = "main"
+        self,
+        name: str,
+        files: dict[str, str | bytes] | None = None,
+        branch: str = "main",
+        *,
+        public: bool = False,
     ) -> str:
-        """Create an empty bare repository (seeded with one commit of ``files`` if given); return its URL."""
+        """Create a bare repository (seeded with one commit of ``files`` if given); return its URL.
+
+        A ``public`` repository can be cloned without credentials (like a public GitHub repo);
+        pushing to it still needs them.
+        """
         path = self.repo_path(name)
         if path.exists():
             raise ServiceError(f"repository {path.name} already exists; pick another name", obj="GitServer")
         _git("init", "--quiet", "--bare", "-b", branch, str(path))
         _git("-C", str(path), "config", "http.receivepack", "true")
+        if public:
+            (path / PUBLIC_MARKER).touch()
         if files:
             self.commit(name, files, message="Initial commit", branch=branch)
         return self.repo_url(name)

@@ -62,3 +62,20 @@ def test_creating_an_existing_repo_is_a_clear_error(git_server: GitServer) -> No
     git_server.create_repo("twice")
     with pytest.raises(ServiceError, match="already exists"):
         git_server.create_repo("twice")
+
+
+def test_public_repo_clones_anonymously_push_needs_auth(git_server: GitServer, tmp_path: Path) -> None:
+    url = git_server.create_repo("podinfo-public", {"README.md": "public\n"}, public=True)
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false"}
+    clone = git.Repo.clone_from(url, tmp_path / "pub", env=env)
+    assert (tmp_path / "pub" / "README.md").read_text() == "public\n"
+
+    (tmp_path / "pub" / "README.md").write_text("defaced\n")
+    clone.index.add(["README.md"])
+    clone.index.commit("anonymous change", author=git.Actor("t", "t@example.invalid"))
+    with pytest.raises(git.GitCommandError, match=r"Authentication failed|could not read Username"):
+        clone.git.push("origin", "main", env=env)
+    # The private repos of the same server stay closed.
+    git_server.create_repo("still-private", {"a": "b"})
+    with pytest.raises(git.GitCommandError):
+        git.Repo.clone_from(git_server.repo_url("still-private"), tmp_path / "priv", env=env)
