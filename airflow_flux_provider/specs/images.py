@@ -18,6 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from airflow_flux_provider.specs.base import FluxObject, SpecModel
 from airflow_flux_provider.specs.duration import Duration, Timeout
 from airflow_flux_provider.specs.refs import LabelSelector, LocalObjectReference, NamespacedObjectReference
+from airflow_flux_provider.specs.semver import validate_constraint
 from airflow_flux_provider.specs.sources import GitRepositoryRef
 
 GROUP = "image.toolkit.fluxcd.io"
@@ -76,7 +77,12 @@ class ImageRepository(FluxObject):
 
 
 class SemVerPolicy(SpecModel):
-    range: str = Field(min_length=1)
+    range: str
+
+    @field_validator("range")
+    @classmethod
+    def _constraint(cls, value: str) -> str:
+        return validate_constraint(value)
 
 
 class OrderedPolicy(SpecModel):
