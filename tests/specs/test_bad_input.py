@@ -409,3 +409,33 @@ spec:
         "Kustomization/flux-system/apps field spec.prun (line 7): "
         "unknown field 'prun': did you mean 'prune'? It is required; fix the spelling"
     )
+
+
+def test_errors_inside_lists_point_at_the_item_line() -> None:
+    text = """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: flux-system}
+spec:
+  interval: 5m
+  prune: true
+  sourceRef: {kind: GitRepository, name: app}
+  healthChecks:
+    - kind: Deployment
+      name: web
+    - kind: Deployment
+      name: api
+      nmespace: apps
+"""
+    with pytest.raises(SpecError) as info:
+        load_manifests(text)
+    assert str(info.value) == (
+        "Kustomization/flux-system/apps field spec.healthChecks[1].nmespace (line 13): unknown field "
+        "'nmespace' (did you mean 'namespace'?); Flux would reject it, so remove it or fix its spelling"
+    )
+
+
+def test_a_mapping_where_a_string_belongs() -> None:
+    with pytest.raises(SpecError) as info:
+        load_manifests(GIT_REPOSITORY.replace("url: https://example.com/app.git", "url: {host: example.com}"))
+    assert "field spec.url (line 8): expected a string, got a mapping" in str(info.value)
