@@ -1,0 +1,43 @@
+"""What the API server itself fills in on create (the parts no controller does)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any
+
+_next_ip = itertools.count(1)
+_ip_lock = threading.Lock()
+
+
+def _cluster_ip() -> str:
+    with _ip_lock:
+        n = next(_next_ip)
+    return f"10.96.{(n // 250) % 250}.{n % 250 + 1}"
+
+
+def on_create(group: str, kind: str, obj: dict[str, Any]) -> None:
+    """Fill server-assigned fields in place (Service clusterIP, Namespace phase, Pod phase)."""
+    if group != "":
+        return
+    if kind == "Namespace":
+        obj["spec"] = {"finalizers": ["kubernetes"], **(obj.get("spec") or {})}
+        obj["status"] = {"phase": "Active"}
+        labels = obj["metadata"].setdefault("labels", {})
+        labels.setdefault("kubernetes.io/metadata.name", obj["metadata"]["name"])
+    elif kind == "Service":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("type", "ClusterIP")
+        if spec.get("clusterIP") != "None" and not spec.get("clusterIP"):
+            spec["clusterIP"] = _cluster_ip()
+        spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        spec.setdefault("sessionAffinity", "None")
+        spec.setdefault("ipFamilies", ["IPv4"])
+        for port in spec.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+            port.setdefault("targetPort", port.get("port"))
+        obj["status"] = {"loadBalancer": {}}
+    elif kind == "Pod":
+        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+    elif kind == "PersistentVolumeClaim":
+        obj["status"] = {"phase": "Pending"}

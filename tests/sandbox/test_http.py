@@ -1,0 +1,140 @@
+"""The HTTP surface: authentication, discovery, bad bodies, Status shapes, admin endpoints."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from airflow_flux_provider.sandbox import Sandbox
+
+
+def call(
+    sandbox: Sandbox,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    *,
+    token: str | None = "",
+    content_type: str = "application/json",
+) -> tuple[int, Any]:
+    context = ssl.create_default_context(cafile=str(sandbox.directory / "pki" / "ca.crt"))
+    headers = {"Content-Type": content_type}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token or sandbox.token}"
+    request = urllib.request.Request(sandbox.url + path, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as response:
+            raw = response.read()
+            code = response.status
+    except urllib.error.HTTPError as err:
+        raw, code = err.read(), err.code
+    try:
+        return code, json.loads(raw)
+    except ValueError:
+        return code, raw.decode()
+
+
+def test_missing_or_wrong_token_is_401(sandbox: Sandbox) -> None:
+    for token in (None, "wrong"):
+        code, body = call(sandbox, "GET", "/api/v1/namespaces", token=token)
+        assert code == 401
+        assert body == {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "Unauthorized",
+            "reason": "Unauthorized",
+            "code": 401,
+        }
+
+
+def test_health_and_version_need_no_token(sandbox: Sandbox) -> None:
+    assert call(sandbox, "GET", "/readyz", token=None) == (200, "ok")
+    code, version = call(sandbox, "GET", "/version", token=None)
+    assert code == 200 and version["gitVersion"].startswith("v1.")
+
+
+def test_discovery_lists_groups_and_resources(sandbox: Sandbox) -> None:
+    _, groups = call(sandbox, "GET", "/apis")
+    names = {g["name"] for g in groups["groups"]}
+    assert {
+        "apps",
+        "batch",
+        "rbac.authorization.k8s.io",
+        "apiextensions.k8s.io",
+        "networking.k8s.io",
+    } <= names
+    _, apps = call(sandbox, "GET", "/apis/apps/v1")
+    by_name = {r["name"]: r for r in apps["resources"]}
+    assert by_name["deployments"]["kind"] == "Deployment" and by_name["deployments"]["namespaced"]
+    assert "deployments/status" in by_name and by_name["deployments/scale"]["kind"] == "Scale"
+    assert call(sandbox, "GET", "/apis/nope/v1")[0] == 404
+
+
+def test_malformed_json_is_400_and_server_keeps_serving(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    code, body = call(sandbox, "POST", f"/api/v1/namespaces/{sandbox_namespace}/configmaps", b"{not json")
+    assert code == 400 and body["reason"] == "BadRequest"
+    assert "could not be decoded as JSON" in body["message"]
+    assert call(sandbox, "GET", f"/api/v1/namespaces/{sandbox_namespace}")[0] == 200
+
+
+def test_wrong_kind_and_api_version_are_400(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    path = f"/api/v1/namespaces/{sandbox_namespace}/configmaps"
+    code, body = call(
+        sandbox,
+        "POST",
+        path,
+        json.dumps({"apiVersion": "v2", "kind": "ConfigMap", "metadata": {"name": "a"}}).encode(),
+    )
+    assert code == 400 and "does not match the expected API version" in body["message"]
+    code, body = call(
+        sandbox,
+        "POST",
+        path,
+        json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a"}}).encode(),
+    )
+    assert code == 400 and "kind" in body["message"]
+
+
+def test_unknown_resource_is_404(sandbox: Sandbox) -> None:
+    code, body = call(sandbox, "GET", "/apis/apps/v1/namespaces/default/widgets")
+    assert code == 404 and body["reason"] == "NotFound"
+
+
+def test_oversized_body_is_413(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    big = json.dumps({"metadata": {"name": "big"}, "data": {"x": "a" * (4 * 1024 * 1024)}}).encode()
+    code, body = call(sandbox, "POST", f"/api/v1/namespaces/{sandbox_namespace}/configmaps", big)
+    assert code == 413 and body["reason"] == "RequestEntityTooLarge"
+
+
+def test_injected_fault_and_counters(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    path = f"/api/v1/namespaces/{sandbox_namespace}/configmaps"
+    sandbox.counters.reset()
+    sandbox.faults.add(
+        verb="list",
+        resource="configmaps",
+        namespace=sandbox_namespace,
+        code=429,
+        retry_after_seconds=2,
+        times=1,
+    )
+    code, body = call(sandbox, "GET", path)
+    assert code == 429 and body["reason"] == "TooManyRequests" and body["details"]["retryAfterSeconds"] == 2
+    assert call(sandbox, "GET", path)[0] == 200  # times=1: the next one passes
+    call(sandbox, "POST", path, json.dumps({"metadata": {"name": "counted"}}).encode())
+    assert sandbox.counters.get("list", "configmaps") == 2
+    assert sandbox.counters.get("create", "configmaps") == 1
+    assert sandbox.counters.mutating() == 1
+
+
+def test_bad_fault_definition_is_refused(sandbox: Sandbox) -> None:
+    from airflow_flux_provider.sandbox import SandboxError
+
+    with pytest.raises(SandboxError, match="unknown fault fields"):
+        sandbox.faults.add(verb="get", colour="red")
