@@ -57,8 +57,16 @@ class S3Server:
             )
         )
         self.endpoint = f"http://{LOOPBACK}:{ports['s3.port']}"
+        # weed also listens on /tmp/seaweedfs-<server>-grpc-<port>.sock (path not configurable)
+        # and leaves some behind; stop() removes ours.
+        self._sockets = [
+            Path(f"/tmp/seaweedfs-{flag.split('.')[0]}-grpc-{port}.sock")
+            for flag, port in ports.items()
+            if flag.endswith(".grpc")
+        ]
         argv = [
             weed_path(),
+            "-logtostderr",  # into our log file, not /tmp/weed.*
             "mini",
             f"-dir={data}",
             f"-ip={LOOPBACK}",
@@ -113,6 +121,8 @@ class S3Server:
 
     def stop(self) -> None:
         self.process.stop()
+        for socket_path in self._sockets:
+            socket_path.unlink(missing_ok=True)
 
 
 def start_s3_server(
