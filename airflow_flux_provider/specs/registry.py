@@ -47,9 +47,20 @@ for _model in MODELS:
 LineLookup = Callable[[Sequence[str | int]], int | None]
 
 
-def is_flux_group(group: str) -> bool:
-    """Whether an API group belongs to Flux or Flagger (so its kinds must be known)."""
-    return group in KINDS or group.endswith(".fluxcd.io") or group == "flagger.app"
+#: Flux kinds of the modelled groups that this provider does not model: read as plain objects.
+UNMODELLED: dict[str, set[str]] = {"source.toolkit.fluxcd.io": {"ExternalArtifact"}}
+
+
+def is_flux_group(group: str, kind: str = "") -> bool:
+    """Whether an apiVersion group is meant as one of the modelled groups, so its kind must be known.
+
+    A near-miss (``source.toolkit.flux.io``) or a Flux kind in the core group counts too, so
+    a typo is refused instead of read as some other object. Other groups, including other
+    Flux projects' (``fluxcd.controlplane.io``) and kustomize's own ``Kustomization``, do not.
+    """
+    if group == "":
+        return any(kind in kinds for kinds in KINDS.values())
+    return any(difflib.SequenceMatcher(None, group, home).ratio() >= 0.85 for home in KINDS)
 
 
 def parse_object(data: dict[str, Any], *, source: str = "<inline>") -> FluxObject:
@@ -94,14 +105,18 @@ def _model_for(
             "(e.g. apiVersion: source.toolkit.fluxcd.io/v1, kind: GitRepository)",
         )
     group, _, version = api_version.rpartition("/")
-    if not is_flux_group(group):
+    if not is_flux_group(group, kind) or kind in UNMODELLED.get(group, ()):
         return None
     kinds = KINDS.get(group)
     if kinds is None:
-        groups = ", ".join(sorted(KINDS))
+        homes = [f"{g}/{m.api_versions[0]}" for g, ks in KINDS.items() if (m := ks.get(kind)) is not None]
+        expected = (
+            f"apiVersion: {' or '.join(homes)}"
+            if homes
+            else f"one of {', '.join(sorted(KINDS))}{_did_you_mean(group, KINDS)}"
+        )
         raise refuse(
-            "apiVersion",
-            f"unknown API group {group!r}{_did_you_mean(group, KINDS)}; expected one of {groups}",
+            "apiVersion", f"unknown API group {group or '(core)'!r} for kind {kind}; expected {expected}"
         )
     model = kinds.get(kind)
     if model is None:

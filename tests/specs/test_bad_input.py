@@ -73,12 +73,44 @@ def test_unknown_api_version_lists_the_served_ones(tmp_path: Path) -> None:
     )
 
 
-def test_misspelt_api_group_is_caught() -> None:
+@pytest.mark.parametrize(
+    ("api_version", "group"),
+    [
+        ("sources.toolkit.fluxcd.io/v1", "'sources.toolkit.fluxcd.io'"),
+        ("source.toolkit.flux.io/v1", "'source.toolkit.flux.io'"),
+        ("v1", "'(core)'"),
+    ],
+)
+def test_misspelt_api_group_is_caught(api_version: str, group: str) -> None:
     with pytest.raises(SpecError) as info:
-        load_manifests(GIT_REPOSITORY.replace("source.toolkit", "sources.toolkit"))
-    assert "unknown API group 'sources.toolkit.fluxcd.io' (did you mean 'source.toolkit.fluxcd.io'?)" in str(
-        info.value
+        load_manifests(GIT_REPOSITORY.replace("source.toolkit.fluxcd.io/v1", api_version))
+    assert info.value.field == "apiVersion"
+    assert str(info.value).endswith(
+        f"unknown API group {group} for kind GitRepository; expected apiVersion: source.toolkit.fluxcd.io/v1"
     )
+
+
+def test_unknown_kind_in_a_misspelt_group_suggests_the_group() -> None:
+    with pytest.raises(SpecError, match=r"for kind Widget; expected one of .* \(did you mean 'helm\.toolkit"):
+        load_manifests("apiVersion: helm.toolkit.fluxcd.oi/v2\nkind: Widget\nmetadata: {name: w}\n")
+
+
+@pytest.mark.parametrize(
+    "api_version_and_kind",
+    [
+        "fluxcd.controlplane.io/v1/FluxInstance",  # another Flux project's group
+        "source.toolkit.fluxcd.io/v1/ExternalArtifact",  # a Flux kind this provider does not model
+        "kustomize.config.k8s.io/v1beta1/Kustomization",  # kustomize's own file
+        "pkg.crossplane.io/v1/Provider",  # another project's kind of the same name
+    ],
+)
+def test_objects_that_are_not_modelled_pass_through(api_version_and_kind: str) -> None:
+    api_version, _, kind = api_version_and_kind.rpartition("/")
+    (obj,) = load_manifests(
+        f"apiVersion: {api_version}\nkind: {kind}\nmetadata: {{name: a}}\nspec: {{x: 1}}\n"
+    )
+    assert type(obj).__name__ == "KubernetesObject"
+    assert obj.spec == {"x": 1}
 
 
 def test_a_version_that_does_not_exist_for_that_kind() -> None:
