@@ -1,0 +1,1 @@
+"""Airflow plugins: the webhook receivers (API server) and the task-state listener."""

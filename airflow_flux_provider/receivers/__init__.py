@@ -1,0 +1,45 @@
+"""Flux's notification-controller, inbound half: webhook receivers (plain Python, no Airflow).
+
+The Airflow side, :mod:`airflow_flux_provider.plugins.receivers`, serves these in the API
+server and turns an accepted :class:`Delivery` into DAG runs and asset events.
+"""
+
+from airflow_flux_provider.receivers.errors import (
+    PayloadTooLarge,
+    ReceiverError,
+    ReceiverSuspended,
+    Unauthorized,
+    UnknownHook,
+    WebhookRejected,
+)
+from airflow_flux_provider.receivers.index import SUPPORTED_TYPES, ReceiverIndex, receiver_from_manifest
+from airflow_flux_provider.receivers.path import webhook_digest, webhook_path
+from airflow_flux_provider.receivers.receiver import (
+    DAGS_ANNOTATION,
+    Delivery,
+    DeliveryLog,
+    WebhookReceiver,
+    resource_asset_uri,
+)
+from airflow_flux_provider.receivers.verification import signature_matches, verify
+
+__all__ = [
+    "DAGS_ANNOTATION",
+    "SUPPORTED_TYPES",
+    "Delivery",
+    "DeliveryLog",
+    "PayloadTooLarge",
+    "ReceiverError",
+    "ReceiverIndex",
+    "ReceiverSuspended",
+    "Unauthorized",
+    "UnknownHook",
+    "WebhookReceiver",
+    "WebhookRejected",
+    "receiver_from_manifest",
+    "resource_asset_uri",
+    "signature_matches",
+    "verify",
+    "webhook_digest",
+    "webhook_path",
+]

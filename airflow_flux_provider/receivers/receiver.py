@@ -1,0 +1,148 @@
+"""A Receiver ready to serve: its path, how it verifies requests, and what a valid one triggers.
+
+What a webhook starts, in Airflow terms:
+
+* **Asset events** — every ``spec.resources`` entry names an asset with the URI
+  :func:`resource_asset_uri` (``flux://<namespace>/<Kind>/<name>``); a DAG scheduled on
+  that asset runs when the source changes, as the Flux object would be reconciled.
+  ``name: '*'`` selects every registered asset of that kind and namespace.
+* **DAG runs** — the DAG ids listed in the Receiver's annotation :data:`DAGS_ANNOTATION`
+  (comma-separated) are triggered with the delivery in their ``conf``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_flux_provider.errors import object_ref
+from airflow_flux_provider.receivers.errors import ReceiverSuspended, WebhookRejected
+from airflow_flux_provider.receivers.path import webhook_digest
+from airflow_flux_provider.receivers.verification import EVENT_HEADERS, VerifiedRequest, verify
+
+DAGS_ANNOTATION = "airflow-flux-provider.io/trigger-dags"
+ASSET_SCHEME = "flux"
+#: GitHub's "ping" proves the hook works; it is acknowledged without triggering anything.
+PING_EVENTS = frozenset({"ping"})
+_RUN_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.~:+-]")
+
+
+def resource_asset_uri(kind: str, name: str, namespace: str) -> str:
+    """The Airflow asset URI that stands for a Flux object (``flux://apps/GitRepository/podinfo``)."""
+    return f"{ASSET_SCHEME}://{namespace}/{kind}/{name}"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A verified request and what it should trigger."""
+
+    receiver: str
+    event: str
+    delivery_id: str
+    payload: Any
+    dag_ids: tuple[str, ...]
+    asset_uris: tuple[str, ...]
+    ping: bool = False
+
+    def run_id(self) -> str:
+        """A DAG run id that is the same for every retry of one delivery (so a DB key dedupes it)."""
+        name = self.receiver.split("/", 1)[1].replace("/", ".")
+        suffix = self.delivery_id or f"{time.time_ns()}"
+        return _RUN_ID_UNSAFE.sub("_", f"flux_receiver__{name}__{suffix}")[:250]
+
+    def conf(self) -> dict[str, Any]:
+        """What the triggered DAG run gets as ``conf`` and an asset event as ``extra``."""
+        return {
+            "receiver": self.receiver,
+            "event": self.event,
+            "delivery_id": self.delivery_id,
+            "payload": self.payload,
+        }
+
+
+@dataclass(frozen=True)
+class WebhookReceiver:
+    name: str
+    namespace: str
+    type: str
+    token: str = field(repr=False)
+    events: tuple[str, ...] = ()
+    dag_ids: tuple[str, ...] = ()
+    asset_uris: tuple[str, ...] = ()
+    suspend: bool = False
+
+    @property
+    def ref(self) -> str:
+        return object_ref("Receiver", self.name, self.namespace)
+
+    @property
+    def digest(self) -> str:
+        return webhook_digest(self.token, self.name, self.namespace)
+
+    def accept(self, headers: Mapping[str, str], body: bytes) -> Delivery:
+        """Verify and filter one request; raise :class:`WebhookRejected` (with its status) if refused."""
+        if self.suspend:
+            raise ReceiverSuspended("the receiver is suspended", obj=self.ref)
+        lowered: dict[str, str] = {}
+        for key, value in headers.items():  # the sender's header wins over any a proxy appended
+            lowered.setdefault(key.lower(), value)
+        try:
+            request: VerifiedRequest = verify(self.type, self.token, lowered, body)
+        except WebhookRejected as err:
+            raise type(err)(err.message, obj=self.ref) from None
+        ping = self.type in EVENT_HEADERS and request.event.lower() in PING_EVENTS
+        if self.events and self.type in EVENT_HEADERS and not ping:
+            allowed = {e.lower() for e in self.events}
+            if request.event.lower() not in allowed:
+                raise WebhookRejected(
+                    f"event {request.event or '(none)'!r} is not in spec.events ({', '.join(self.events)})",
+                    obj=self.ref,
+                )
+        return Delivery(
+            receiver=self.ref,
+            event=request.event,
+            delivery_id=request.delivery_id,
+            payload=request.payload,
+            dag_ids=self.dag_ids,
+            asset_uris=self.asset_uris,
+            ping=ping,
+        )
+
+
+class DeliveryLog:
+    """Remembers recent delivery ids so a retried delivery triggers nothing twice.
+
+    ``claim`` before acting, ``release`` if acting failed (so the sender's retry works).
+    Bounded (oldest forgotten first) and per process; DAG runs are also deduplicated by
+    their run id in the metadata database.
+    """
+
+    def __init__(self, capacity: int = 10_000, ttl: float = 24 * 3600.0) -> None:
+        self.capacity = capacity
+        self.ttl = ttl
+        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, receiver: str, delivery_id: str) -> bool:
+        """True if this delivery is new (and is now claimed); False for a duplicate."""
+        if not delivery_id:
+            return True
+        key, now = (receiver, delivery_id), time.monotonic()
+        with self._lock:
+            seen = self._seen.get(key)
+            if seen is not None and now - seen < self.ttl:
+                return False
+            self._seen[key] = now
+            self._seen.move_to_end(key)
+            while len(self._seen) > self.capacity:
+                self._seen.popitem(last=False)
+            return True
+
+    def release(self, receiver: str, delivery_id: str) -> None:
+        with self._lock:
+            self._seen.pop((receiver, delivery_id), None)

@@ -1,0 +1,182 @@
+"""Receiver paths, per-type verification and event filtering, without a server."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from airflow_flux_provider.receivers import (
+    DAGS_ANNOTATION,
+    DeliveryLog,
+    ReceiverError,
+    ReceiverIndex,
+    ReceiverSuspended,
+    Unauthorized,
+    UnknownHook,
+    WebhookReceiver,
+    WebhookRejected,
+    resource_asset_uri,
+    webhook_path,
+)
+from airflow_flux_provider.specs import load_manifests
+
+TOKEN = "s3cr3t-token"
+BODY = json.dumps({"ref": "refs/heads/main", "after": "abc"}).encode()
+
+
+def hub(body: bytes, algo: str = "sha256", key: str = TOKEN) -> str:
+    return f"{algo}=" + hmac.new(key.encode(), body, getattr(hashlib, algo)).hexdigest()
+
+
+def receiver(receiver_type: str, events: tuple[str, ...] = ()) -> WebhookReceiver:
+    return WebhookReceiver("hook", "flux-system", receiver_type, TOKEN, events=events, dag_ids=("d",))
+
+
+def test_path_is_sha256_of_token_name_namespace() -> None:
+    digest = hashlib.sha256(b"s3cr3t-tokenmodel-update-webhookflux-system").hexdigest()
+    assert webhook_path(TOKEN, "model-update-webhook", "flux-system") == f"/hook/{digest}"
+    assert len(digest) == 64
+
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("receiver_type", "headers", "accepted"),
+    [
+        ("generic", {}, True),
+        ("generic-hmac", {"X-Signature": hub(BODY)}, True),
+        ("generic-hmac", {"X-Signature": hub(BODY, "sha1")}, True),
+        ("generic-hmac", {"X-Signature": hub(BODY, "sha512")}, True),
+        ("generic-hmac", {"X-Signature": hub(BODY, key="wrong")}, False),
+        ("generic-hmac", {"X-Signature": "md5=abc"}, False),
+        ("generic-hmac", {}, False),
+        ("github", {**JSON, "X-Hub-Signature-256": hub(BODY), "X-GitHub-Event": "push"}, True),
+        ("github", {**JSON, "X-Hub-Signature": hub(BODY, "sha1"), "X-GitHub-Event": "push"}, True),
+        ("github", {**JSON, "X-Hub-Signature-256": hub(BODY + b" "), "X-GitHub-Event": "push"}, False),
+        ("github", {**JSON, "X-GitHub-Event": "push"}, False),
+        ("gitlab", {"X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Push Hook"}, True),
+        ("gitlab", {"X-Gitlab-Token": TOKEN + "x", "X-Gitlab-Event": "Push Hook"}, False),
+        ("bitbucket", {**JSON, "X-Hub-Signature": hub(BODY), "X-Event-Key": "repo:push"}, True),
+        ("bitbucket", {**JSON, "X-Event-Key": "repo:push"}, False),
+        ("harbor", {"Authorization": TOKEN}, True),
+        ("harbor", {"Authorization": f"Bearer {TOKEN}"}, False),
+    ],
+)
+def test_verification(receiver_type: str, headers: dict[str, str], accepted: bool) -> None:
+    hook = receiver(receiver_type)
+    if accepted:
+        delivery = hook.accept(headers, BODY)
+        assert delivery.payload == json.loads(BODY) and delivery.dag_ids == ("d",)
+    else:
+        with pytest.raises(Unauthorized, match="Receiver/flux-system/hook"):
+            hook.accept(headers, BODY)
+
+
+def test_github_form_encoded_payload() -> None:
+    body = b"payload=" + b"%7B%22ref%22%3A%22main%22%7D"
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Hub-Signature-256": hub(body)}
+    assert receiver("github").accept(headers, body).payload == {"ref": "main"}
+
+
+def test_github_needs_json_content_type() -> None:
+    with pytest.raises(WebhookRejected, match="Content-Type"):
+        receiver("github").accept({"X-Hub-Signature-256": hub(BODY), "Content-Type": "text/plain"}, BODY)
+
+
+def test_dockerhub_body_must_describe_a_push() -> None:
+    push = json.dumps({"push_data": {"tag": "v1"}, "repository": {"repo_url": "https://hub/r"}}).encode()
+    assert receiver("dockerhub").accept({}, push).payload["push_data"]["tag"] == "v1"
+    with pytest.raises(WebhookRejected, match=r"push_data\.tag"):
+        receiver("dockerhub").accept({}, b'{"push_data": {}}')
+
+
+def test_events_filter_is_case_insensitive_and_ping_triggers_nothing() -> None:
+    hook = receiver("github", events=("Push",))
+    headers = {**JSON, "X-Hub-Signature-256": hub(BODY)}
+    assert hook.accept({**headers, "X-GitHub-Event": "push"}, BODY).event == "push"
+    assert hook.accept({**headers, "X-GitHub-Event": "ping"}, BODY).ping
+    with pytest.raises(WebhookRejected, match="'issues' is not in spec.events") as info:
+        hook.accept({**headers, "X-GitHub-Event": "issues"}, BODY)
+    assert info.value.status == 400
+    # generic receivers ignore spec.events, as Flux does
+    assert not receiver("generic", events=("push",)).accept({}, BODY).ping
+
+
+def test_suspended_receiver_is_unavailable() -> None:
+    hook = WebhookReceiver("hook", "flux-system", "generic", TOKEN, suspend=True)
+    with pytest.raises(ReceiverSuspended):
+        hook.accept({}, b"")
+
+
+def test_delivery_ids_are_remembered_until_released() -> None:
+    log = DeliveryLog(capacity=2)
+    assert log.claim("r", "1") and not log.claim("r", "1")
+    assert log.claim("other", "1")
+    log.release("r", "1")
+    assert log.claim("r", "1")
+    assert log.claim("r", "") and log.claim("r", "")  # no id: never a duplicate
+    log.claim("r", "2")
+    log.claim("r", "3")
+    assert log.claim("r", "1")  # forgotten: capacity is 2
+
+
+def test_run_id_is_stable_per_delivery() -> None:
+    hook = receiver("gitlab")
+    headers = {"X-Gitlab-Token": TOKEN, "X-Gitlab-Event-UUID": "abc/123 x"}
+    first, again = hook.accept(headers, BODY), hook.accept(headers, BODY)
+    assert first.run_id() == again.run_id() == "flux_receiver__flux-system.hook__abc_123_x"
+
+
+SEED_RECEIVER = f"""
+apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata:
+  name: model-update-webhook
+  namespace: flux-system
+  annotations:
+    {DAGS_ANNOTATION}: "train, deploy"
+spec:
+  type: generic
+  events: ["ping", "push"]
+  secretRef:
+    name: webhook-token
+  resources:
+    - apiVersion: source.toolkit.fluxcd.io/v1
+      kind: GitRepository
+      name: ml-gitops
+"""
+
+
+def test_index_from_seed_receiver() -> None:
+    index = ReceiverIndex.from_manifests(load_manifests(SEED_RECEIVER), {"webhook-token": TOKEN}.get)
+    (hook,) = list(index)
+    assert index.lookup(hook.digest) is hook
+    assert hook.dag_ids == ("train", "deploy")
+    assert hook.asset_uris == (resource_asset_uri("GitRepository", "ml-gitops", "flux-system"),)
+    assert hook.asset_uris == ("flux://flux-system/GitRepository/ml-gitops",)
+    with pytest.raises(UnknownHook):
+        index.lookup("0" * 64)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("type: generic", "type: quay"), r"field spec.type: type 'quay' is not supported"),
+        (("      name: ml-gitops", "      name: '*'\n      matchLabels: {a: b}"), r"spec.resources\[0\]"),
+        (("  type: generic", "  type: generic\n  resourceFilter: 'true'"), "spec.resourceFilter"),
+    ],
+)
+def test_index_refuses_what_it_cannot_honour(change: tuple[str, str], message: str) -> None:
+    manifest = SEED_RECEIVER.replace(*change)
+    with pytest.raises(ReceiverError, match=message):
+        ReceiverIndex.from_manifests(load_manifests(manifest), {"webhook-token": TOKEN}.get)
+
+
+def test_missing_token_connection_is_a_clear_error() -> None:
+    with pytest.raises(ReceiverError, match="connection 'webhook-token'") as info:
+        ReceiverIndex.from_manifests(load_manifests(SEED_RECEIVER), lambda name: None)
+    assert "Receiver/flux-system/model-update-webhook field spec.secretRef.name" in str(info.value)
