@@ -99,7 +99,7 @@ def test_events_filter_is_case_insensitive_and_ping_triggers_nothing() -> None:
     headers = {**JSON, "X-Hub-Signature-256": hub(BODY)}
     assert hook.accept({**headers, "X-GitHub-Event": "push"}, BODY).event == "push"
     assert hook.accept({**headers, "X-GitHub-Event": "ping"}, BODY).ping
-    with pytest.raises(WebhookRejected, match="'issues' is not in spec.events") as info:
+    with pytest.raises(WebhookRejected, match=r"'issues' is not in spec\.events") as info:
         hook.accept({**headers, "X-GitHub-Event": "issues"}, BODY)
     assert info.value.status == 400
     # generic receivers ignore spec.events, as Flux does
