@@ -32,6 +32,7 @@ def services_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def git_server(services_dir: Path) -> Iterator[GitServer]:
+    """Smart-HTTP git with basic auth: .url .username .password .create_repo() .commit() .auth_url()."""
     server = start_git_server(services_dir / "git" / "repos", log_path=services_dir / "git" / "git-http.log")
     yield server
     server.stop()
@@ -39,6 +40,7 @@ def git_server(services_dir: Path) -> Iterator[GitServer]:
 
 @pytest.fixture(scope="session")
 def oci_registry(services_dir: Path) -> Iterator[OciRegistry]:
+    """docker-registry with htpasswd auth: .host .url .push_image() .push_artifact() .tags()."""
     registry = start_registry(services_dir / "registry-auth")
     yield registry
     registry.stop()
@@ -46,6 +48,7 @@ def oci_registry(services_dir: Path) -> Iterator[OciRegistry]:
 
 @pytest.fixture(scope="session")
 def oci_registry_anonymous(services_dir: Path) -> Iterator[OciRegistry]:
+    """The same registry class without authentication (username/password are None)."""
     registry = start_registry(services_dir / "registry-anon", username=None, password=None)
     yield registry
     registry.stop()
@@ -53,6 +56,7 @@ def oci_registry_anonymous(services_dir: Path) -> Iterator[OciRegistry]:
 
 @pytest.fixture(scope="session")
 def s3_server(services_dir: Path) -> Iterator[S3Server]:
+    """SeaweedFS S3 with SigV4: .endpoint .access_key .secret_key .region .client() .create_bucket()."""
     server = start_s3_server(services_dir / "s3")
     yield server
     server.stop()
@@ -60,6 +64,7 @@ def s3_server(services_dir: Path) -> Iterator[S3Server]:
 
 @pytest.fixture(scope="session")
 def mlflow_server(services_dir: Path) -> Iterator[MlflowServer]:
+    """MLflow tracking server (SQLite, local artifacts): .tracking_uri .artifacts_dir."""
     for key, value in NO_TELEMETRY.items():  # the test process is an MLflow client too
         os.environ.setdefault(key, value)
     server = start_mlflow_server(services_dir / "mlflow")
@@ -69,6 +74,7 @@ def mlflow_server(services_dir: Path) -> Iterator[MlflowServer]:
 
 @pytest.fixture(scope="session")
 def prometheus(services_dir: Path) -> Iterator[PrometheusServer]:
+    """Prometheus scraping .exporter every second: .url .query() .wait_for(); use distinct workload names."""
     server = start_prometheus(services_dir / "prometheus")
     yield server
     server.stop()
@@ -76,6 +82,7 @@ def prometheus(services_dir: Path) -> Iterator[PrometheusServer]:
 
 @pytest.fixture(scope="session")
 def chart_repo(services_dir: Path) -> Iterator[ChartRepository]:
+    """Static Helm chart repository: .url .add_chart() .index() .helm_env."""
     repo = start_chart_repo(services_dir / "charts")
     yield repo
     repo.stop()
@@ -83,6 +90,7 @@ def chart_repo(services_dir: Path) -> Iterator[ChartRepository]:
 
 @pytest.fixture(scope="session")
 def chart_repo_auth(services_dir: Path) -> Iterator[ChartRepository]:
+    """The same behind basic auth (.username/.password)."""
     repo = start_chart_repo(services_dir / "charts-auth", username="flux", password="chart-secret")
     yield repo
     repo.stop()
