@@ -21,11 +21,20 @@ _SUFFIXES = (".yaml", ".yml")
 
 
 def load_manifests(path_or_text: str | Path) -> list[FluxObject]:
-    """Every object in a YAML file, a folder (recursive, ``*.yaml``/``*.yml``, sorted) or YAML text."""
+    """Every object in a YAML file, a folder (recursive, ``*.yaml``/``*.yml``, sorted) or YAML text.
+
+    In a folder, YAML documents with neither ``apiVersion`` nor ``kind`` are data, not
+    manifests (a configMapGenerator input, a bare ``kustomization.yaml``), and are skipped;
+    a file or text given directly must hold only manifests.
+    """
     if isinstance(path_or_text, Path) or _looks_like_path(path_or_text):
         path = Path(path_or_text)
         if path.is_dir():
-            return [obj for file in _yaml_files(path) for obj in _load_text(_read(file), str(file))]
+            return [
+                obj
+                for file in _yaml_files(path)
+                for obj in _load_text(_read(file), str(file), skip_data=True)
+            ]
         if not path.is_file():
             raise SpecError(
                 f"no such file or folder: {path}; give a YAML file, a folder of them, or YAML text"
@@ -59,9 +68,11 @@ def _read(path: Path) -> str:
         raise SpecError(f"cannot read the file: {err.strerror}", source=str(path)) from None
 
 
-def _load_text(text: str, source: str | None) -> list[FluxObject]:
+def _load_text(text: str, source: str | None, *, skip_data: bool = False) -> list[FluxObject]:
     objects = []
     for data, lines in _documents(text, source):
+        if skip_data and not (isinstance(data, dict) and ("apiVersion" in data or "kind" in data)):
+            continue
         items = data.get("items") if _is_list(data) else None
         if isinstance(items, list):
             for index, item in enumerate(items):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 
 import airflow_flux_provider.specs as specs
@@ -13,6 +14,7 @@ from airflow_flux_provider.specs import (
     HelmRelease,
     KubernetesObject,
     Kustomization,
+    SpecError,
     load_manifests,
     parse_object,
 )
@@ -173,3 +175,16 @@ def test_passthrough_manifest_is_a_copy() -> None:
     (namespace,) = load_manifests(NAMESPACE)
     namespace.to_manifest()["metadata"]["name"] = "changed"
     assert namespace.to_manifest()["metadata"]["name"] == "apps"
+
+
+def test_data_files_in_a_folder_are_skipped_but_not_when_given_directly(tmp_path: Path) -> None:
+    (tmp_path / "source.yaml").write_text(SOURCE)
+    (tmp_path / "config.yaml").write_text("learning_rate: 0.01\nepochs: 3\n")
+    (tmp_path / "kustomization.yaml").write_text("resources:\n  - source.yaml\n")
+    (tmp_path / "half.yaml").write_text("kind: GitRepository\nmetadata: {name: half}\n")
+    with pytest.raises(SpecError, match=r"half\.yaml: GitRepository/default/half field apiVersion"):
+        load_manifests(tmp_path)
+    (tmp_path / "half.yaml").unlink()
+    assert [o.ref for o in load_manifests(tmp_path)] == ["GitRepository/flux-system/app"]
+    with pytest.raises(SpecError, match=r"config\.yaml: <no kind>/default/<unnamed> field apiVersion"):
+        load_manifests(tmp_path / "config.yaml")
