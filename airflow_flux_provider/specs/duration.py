@@ -81,9 +81,9 @@ def format_duration(delta: timedelta, *, largest: str = "h") -> str:
     return sign + "".join(parts)
 
 
-def _validator(units: str, flux_rule: str | None) -> BeforeValidator:
-    """Accept Go durations that also match Flux's CRD rule for the field (``units`` allowed)."""
-    crd = re.compile(rf"^(\d+(\.\d+)?({units}))+$") if flux_rule else None
+def _validator(crd_pattern: str, project: str, rule: str) -> BeforeValidator:
+    """Accept Go durations that the CRD's pattern for the field also accepts."""
+    crd = re.compile(crd_pattern)
 
     def validate(value: Any) -> Any:
         if isinstance(value, timedelta):
@@ -92,8 +92,8 @@ def _validator(units: str, flux_rule: str | None) -> BeforeValidator:
             parsed = parse_duration(value)
         except DurationError as err:
             raise PydanticCustomError("flux_duration", str(err)) from None
-        if crd is not None and not crd.match(value):
-            raise PydanticCustomError("flux_duration", f"invalid duration {value!r} for Flux: {flux_rule}")
+        if not crd.match(value):
+            raise PydanticCustomError("flux_duration", f"invalid duration {value!r} for {project}: {rule}")
         return parsed
 
     return BeforeValidator(validate)
@@ -106,14 +106,24 @@ def _serializer(largest: str) -> PlainSerializer:
 #: A Flux interval-like field (CRD pattern ``^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$``), as ``timedelta``.
 Duration = Annotated[
     timedelta,
-    _validator("ms|s|m|h", "use numbers with units ms, s, m or h, e.g. 10m or 1h30m"),
+    _validator(
+        r"^(\d+(\.\d+)?(ms|s|m|h))+$", "Flux", "use numbers with units ms, s, m or h, e.g. 10m or 1h30m"
+    ),
     _serializer("h"),
 ]
 #: A Flux timeout that the CRD limits to ``ms``, ``s`` and ``m`` (``1h`` must be written ``60m``).
 Timeout = Annotated[
     timedelta,
-    _validator("ms|s|m", "timeouts take units ms, s or m only (write 60m, not 1h)"),
+    _validator(
+        r"^(\d+(\.\d+)?(ms|s|m))+$", "Flux", "timeouts take units ms, s or m only (write 60m, not 1h)"
+    ),
     _serializer("m"),
 ]
-#: Any Go duration (Flagger parses its fields with Go's ``time.ParseDuration``).
-GoDuration = Annotated[timedelta, _validator("", None), _serializer("h")]
+#: A Flagger duration: the CRD wants it to start with whole minutes or seconds (``1m``, ``30s``).
+FlaggerDuration = Annotated[
+    timedelta,
+    _validator(
+        r"^\d+(m|s)", "Flagger", "start with whole minutes or seconds, e.g. 1m, 90s or 1m30s (not 1h)"
+    ),
+    _serializer("m"),
+]

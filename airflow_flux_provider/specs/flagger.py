@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from airflow_flux_provider.specs.base import FluxObject, SpecModel
-from airflow_flux_provider.specs.duration import GoDuration
+from airflow_flux_provider.specs.duration import FlaggerDuration
 from airflow_flux_provider.specs.refs import IntOrString, LocalObjectReference, NamespacedObjectReference
 
 GROUP = "flagger.app"
@@ -90,7 +90,7 @@ class ThresholdRange(SpecModel):
 
 class CanaryMetric(SpecModel):
     name: str = Field(min_length=1)
-    interval: GoDuration = timedelta(minutes=1)
+    interval: FlaggerDuration = timedelta(minutes=1)
     threshold: float | None = None
     threshold_range: ThresholdRange | None = None
     template_ref: NamespacedObjectReference | None = None
@@ -108,7 +108,7 @@ class CanaryWebhook(SpecModel):
     name: str = Field(min_length=1)
     type: WebhookType = "rollout"
     url: str = Field(pattern=r"^https?://")
-    timeout: GoDuration = timedelta(seconds=10)
+    timeout: FlaggerDuration = timedelta(seconds=10)
     retries: int = Field(default=0, ge=0)
     metadata: dict[str, str] = Field(default_factory=dict)
     mute_alert: bool = False
@@ -144,7 +144,7 @@ class SessionAffinity(SpecModel):
 
 
 class CanaryAnalysis(SpecModel):
-    interval: GoDuration = timedelta(seconds=60)
+    interval: FlaggerDuration = timedelta(seconds=60)
     threshold: int = 1
     max_weight: int | None = Field(default=None, ge=0, le=100)
     step_weight: int | None = Field(default=None, ge=0, le=100)

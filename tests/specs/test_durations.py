@@ -122,3 +122,28 @@ def test_flux_timeouts_refuse_hours_and_are_written_in_minutes() -> None:
     repo = parse_object(_git(timeout="90m"))
     assert repo.spec.timeout == timedelta(minutes=90)
     assert repo.to_manifest()["spec"]["timeout"] == "90m"
+
+
+@pytest.mark.parametrize(("text", "ok"), [("1m", True), ("90s", True), ("1m30s", True), ("500ms", True),
+                                          ("1h", False), ("1.5m", False)])  # fmt: skip
+def test_flagger_fields_follow_the_flagger_crd_rule(text: str, ok: bool) -> None:
+    data = {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": "web"},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "service": {"port": 80},
+            "analysis": {"metrics": [{"name": "request-success-rate", "interval": text}]},
+        },
+    }
+    if ok:
+        metric = parse_object(data).spec.analysis.metrics[0]
+        assert metric.interval == parse_duration(text)
+        assert (
+            parse_object(parse_object(data).to_manifest()).spec.analysis.metrics[0].interval
+            == metric.interval
+        )
+    else:
+        with pytest.raises(SpecError, match=r"invalid duration '.*' for Flagger: start with whole minutes"):
+            parse_object(data)
