@@ -1,0 +1,126 @@
+"""Receivers over HTTP against a real ``airflow api-server`` with the plugin loaded."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+
+import requests
+
+from tests.receivers.conftest import MAX_BODY, TOKENS, ReceiverServer
+
+PUSH = json.dumps({"ref": "refs/heads/main", "after": "0" * 40}).encode()
+
+
+def github_headers(body: bytes, *, key: str = TOKENS["github-token"], event: str = "push") -> dict[str, str]:
+    signature = hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": f"sha256={signature}",
+    }
+
+
+def runs(server: ReceiverServer, dag_id: str) -> list[dict[str, object]]:
+    response = server.api.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})
+    response.raise_for_status()
+    return list(response.json()["dag_runs"])
+
+
+def test_signed_github_push_creates_dag_run(receiver_server: ReceiverServer) -> None:
+    headers = github_headers(PUSH)
+    response = requests.post(
+        receiver_server.hook_url("github-push", "github-token"), data=PUSH, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["receiver"] == "Receiver/flux-system/github-push" and answer["event"] == "push"
+    (created,) = answer["dagRuns"]
+    run = receiver_server.api.api("GET", f"/dags/flux_receiver_target/dagRuns/{created['run_id']}").json()
+    assert run["state"] == "queued"
+    assert run["conf"]["payload"] == json.loads(PUSH)
+    assert run["conf"]["delivery_id"] == headers["X-GitHub-Delivery"]
+    assert run["triggering_user_name"] == "Receiver/flux-system/github-push"
+
+
+def test_bad_or_missing_signature_gets_401_and_triggers_nothing(receiver_server: ReceiverServer) -> None:
+    before = len(runs(receiver_server, "flux_receiver_target"))
+    url = receiver_server.hook_url("github-push", "github-token")
+    wrong = github_headers(PUSH, key="not-the-token")
+    missing = {k: v for k, v in github_headers(PUSH).items() if k != "X-Hub-Signature-256"}
+    tampered = github_headers(PUSH)
+    for headers, body in ((wrong, PUSH), (missing, PUSH), (tampered, PUSH + b" ")):
+        response = requests.post(url, data=body, headers=headers)
+        assert response.status_code == 401, response.text
+        assert TOKENS["github-token"] not in response.text
+    hmac_url = receiver_server.hook_url("signed-hook", "hmac-token")
+    assert requests.post(hmac_url, data=PUSH, headers={"X-Signature": "sha256=00"}).status_code == 401
+    assert len(runs(receiver_server, "flux_receiver_target")) == before
+
+
+def test_duplicate_delivery_is_ignored(receiver_server: ReceiverServer) -> None:
+    before = len(runs(receiver_server, "flux_receiver_target"))
+    headers = github_headers(PUSH)
+    url = receiver_server.hook_url("github-push", "github-token")
+    first = requests.post(url, data=PUSH, headers=headers)
+    second = requests.post(url, data=PUSH, headers=headers)
+    assert first.status_code == second.status_code == 200
+    assert first.json()["duplicate"] is False and second.json()["duplicate"] is True
+    assert len(runs(receiver_server, "flux_receiver_target")) == before + 1
+
+
+def test_event_not_in_spec_events_is_refused(receiver_server: ReceiverServer) -> None:
+    url = receiver_server.hook_url("github-push", "github-token")
+    response = requests.post(url, data=PUSH, headers=github_headers(PUSH, event="issues"))
+    assert response.status_code == 400 and "spec.events" in response.json()["detail"]
+    ping = requests.post(url, data=PUSH, headers=github_headers(PUSH, event="ping"))
+    assert ping.status_code == 200 and ping.json()["ping"] is True
+
+
+def test_oversized_body_is_refused(receiver_server: ReceiverServer) -> None:
+    body = b"x" * (MAX_BODY + 1)
+    url = receiver_server.hook_url("github-push", "github-token")
+    assert requests.post(url, data=body, headers=github_headers(body)).status_code == 413
+
+    def chunks():  # no Content-Length: the limit applies while streaming
+        yield from (b"y" * 8192 for _ in range(MAX_BODY // 8192 + 2))
+
+    assert requests.post(url, data=chunks(), headers=github_headers(b"")).status_code == 413
+
+
+def test_hmac_receiver_accepts_flux_style_signature(receiver_server: ReceiverServer) -> None:
+    signature = hmac.new(TOKENS["hmac-token"].encode(), PUSH, hashlib.sha512).hexdigest()
+    response = requests.post(
+        receiver_server.hook_url("signed-hook", "hmac-token"),
+        data=PUSH,
+        headers={"X-Signature": f"sha512={signature}"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["dagRuns"][0]["dag_id"] == "flux_receiver_target"
+
+
+def test_seed_generic_receiver_emits_asset_event(receiver_server: ReceiverServer) -> None:
+    response = requests.post(
+        receiver_server.hook_url("model-update-webhook", "webhook-token"), json={"push": 1}
+    )
+    assert response.status_code == 200, response.text
+    (event,) = response.json()["assetEvents"]
+    assert event["uri"] == "flux://flux-system/GitRepository/ml-gitops"
+    listed = receiver_server.api.api("GET", "/assets/events", params={"limit": 100}).json()
+    found = next(e for e in listed["asset_events"] if e["id"] == event["id"])
+    assert found["uri"] == event["uri"]
+    assert found["extra"]["receiver"] == "Receiver/flux-system/model-update-webhook"
+
+
+def test_unknown_paths_and_unusable_receivers_get_404(receiver_server: ReceiverServer) -> None:
+    assert requests.post(f"{receiver_server.api.url}/flux/hook/{'0' * 64}", data=b"{}").status_code == 404
+    # a receiver whose token connection does not exist is not served (and did not stop the others)
+    missing = receiver_server.api.url + "/flux/hook/" + hashlib.sha256(b"no-tokenflux-system").hexdigest()
+    assert requests.post(missing, data=b"{}").status_code == 404
+
+
+def test_rest_api_still_requires_airflow_auth(receiver_server: ReceiverServer) -> None:
+    assert requests.get(f"{receiver_server.api.url}/api/v2/dags").status_code == 401
