@@ -11,6 +11,8 @@ from typing import Any
 
 from airflow_flux_provider.sandbox.resources import ResourceTable, ResourceType
 
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+EMPTY_V2_PROTOBUF = b"\x0a\x032.0"  # openapi_v2.Document{swagger: "2.0"}
 _QUERY = ("dryRun", "fieldManager", "fieldValidation", "force")
 
 

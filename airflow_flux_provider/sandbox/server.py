@@ -230,6 +230,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         segments = [s for s in path.split("/") if s]
         if segments and segments[0] == "sandbox":
             return self._sandbox_admin(user, segments[1:], body)
+        if path == "/openapi/v2":  # clients only fall back to it; an empty v2 document makes them skip it
+            return self._send(200, openapi.EMPTY_V2_PROTOBUF, content_type=openapi.V2_PROTOBUF)
         if segments[:2] == ["openapi", "v3"]:
             return self._openapi(segments[2:])
         if path == "/api":
@@ -324,7 +326,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _verb(self, named: bool, query: dict[str, str]) -> str:
         method = self.command
         if method in ("GET", "HEAD"):
-            if query.get("watch") in ("true", "1"):
+            if query.get("watch", "").lower() in ("1", "t", "true"):
                 return "watch"
             return "get" if named else "list"
         if method == "POST" and not named:

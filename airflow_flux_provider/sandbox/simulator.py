@@ -370,7 +370,8 @@ class WorkloadSimulator:
             "spec": template.get("spec") or {"containers": []},
         }
         pod_type = self._type("", "pods")
-        self.api.create(Call(pod_type, namespace, "", "", {}, MANAGER), pod)
+        created = self.api.create(Call(pod_type, namespace, "", "", {}, MANAGER), pod)
+        self._reconcile("", "pods", namespace, created["metadata"]["name"])  # finished before the Job is
 
     def _pod(self, obj: dict[str, Any]) -> Status:
         spec, stamp = obj.get("spec") or {}, now()

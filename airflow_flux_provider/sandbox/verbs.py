@@ -58,6 +58,10 @@ class Call:
     query: dict[str, str] = field(default_factory=dict)
     manager: str = "unknown"
 
+    def flag(self, key: str) -> bool:
+        """A boolean query parameter, parsed like Go's strconv.ParseBool (clients send true/True/1)."""
+        return self.query.get(key, "").lower() in ("1", "t", "true")
+
     @property
     def dry_run(self) -> bool:
         return self.query.get("dryRun") == "All"
@@ -243,9 +247,9 @@ class ResourceApi:
         namespace = call.namespace if rt.namespaced else ""
         timeout = float(call.query.get("timeoutSeconds") or 1800)
         deadline = time.monotonic() + timeout
-        bookmarks = call.query.get("allowWatchBookmarks") == "true"
+        bookmarks = call.flag("allowWatchBookmarks")
         rv_text = call.query.get("resourceVersion", "")
-        initial = call.query.get("sendInitialEvents") == "true" or rv_text in ("", "0")
+        initial = call.flag("sendInitialEvents") or rv_text in ("", "0")
 
         def wanted(group: str, plural: str, obj: dict[str, Any]) -> bool:
             if group != rt.group or plural != rt.plural:
@@ -261,7 +265,7 @@ class ResourceApi:
             for obj in existing:
                 if all(f(obj) for f in filters):
                     yield {"type": "ADDED", "object": self._out(rt, obj)}
-            if call.query.get("sendInitialEvents") == "true" and bookmarks:
+            if call.flag("sendInitialEvents") and bookmarks:
                 yield self._bookmark(rt, rv, initial_end=True)
         else:
             try:
@@ -414,7 +418,7 @@ class ResourceApi:
         applied = self._check_identity(call, applied, url_name=True)
         if not applied.get("apiVersion") or not applied.get("kind"):
             raise bad_request("apiVersion and kind must be set in an apply request")
-        force = call.query.get("force") == "true"
+        force = call.flag("force")
         merge = _merge()
         with self.store.lock:
             old = self.store.get(call.rt.group, call.rt.plural, call.namespace, call.name)

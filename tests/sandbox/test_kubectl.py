@@ -1,0 +1,116 @@
+"""Real kubectl against the sandbox: create, get, wait, rollout status, delete, and simulated failures."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from airflow_flux_provider.sandbox import Sandbox, SandboxError
+
+
+def deployment(name: str, image: str = "nginx:1.27", replicas: int = 2) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "app", "image": image}]},
+                },
+            },
+        }
+    )
+
+
+def job(name: str, image: str) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name},
+            "spec": {
+                "backoffLimit": 1,
+                "template": {
+                    "spec": {"restartPolicy": "Never", "containers": [{"name": "run", "image": image}]}
+                },
+            },
+        }
+    )
+
+
+def test_create_wait_rollout_get_delete(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    ns = ("-n", sandbox_namespace)
+    out = sandbox.kubectl("create", "-f", "-", *ns, input=deployment("web")).stdout
+    assert "deployment.apps/web created" in out
+    sandbox.kubectl("wait", "--for=condition=Available", "deployment/web", "--timeout=30s", *ns)
+    rollout = sandbox.kubectl("rollout", "status", "deployment/web", "--timeout=30s", *ns).stdout
+    assert 'deployment "web" successfully rolled out' in rollout
+    live = yaml.safe_load(sandbox.kubectl("get", "deployment", "web", "-o", "yaml", *ns).stdout)
+    assert live["status"]["readyReplicas"] == 2
+    assert live["status"]["observedGeneration"] == live["metadata"]["generation"]
+    table = sandbox.kubectl("get", "deployments", *ns).stdout
+    assert table.split()[:2] == ["NAME", "AGE"] and "web" in table
+    sandbox.kubectl("delete", "deployment", "web", "--timeout=30s", *ns)
+    assert sandbox.kubectl("get", "deployments", *ns).stderr.startswith("No resources found")
+
+
+def test_failing_image_ends_in_progress_deadline_exceeded(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    ns = ("-n", sandbox_namespace)
+    sandbox.kubectl("create", "-f", "-", *ns, input=deployment("broken", image="nginx:fail"))
+    with pytest.raises(SandboxError, match="exceeded its progress deadline"):
+        sandbox.kubectl("rollout", "status", "deployment/broken", "--timeout=30s", *ns)
+    live = yaml.safe_load(sandbox.kubectl("get", "deployment", "broken", "-o", "yaml", *ns).stdout)
+    progressing = next(c for c in live["status"]["conditions"] if c["type"] == "Progressing")
+    assert progressing["reason"] == "ProgressDeadlineExceeded"
+
+
+def test_job_completes_with_a_succeeded_pod(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    ns = ("-n", sandbox_namespace)
+    sandbox.kubectl("create", "-f", "-", *ns, input=job("migrate", "busybox:1.36"))
+    sandbox.kubectl("wait", "--for=condition=Complete", "job/migrate", "--timeout=30s", *ns)
+    pods = yaml.safe_load(sandbox.kubectl("get", "pods", "-l", "job-name=migrate", "-o", "yaml", *ns).stdout)
+    assert [p["status"]["phase"] for p in pods["items"]] == ["Succeeded"]
+    sandbox.kubectl("delete", "job", "migrate", *ns)  # background propagation removes its pod too
+    assert sandbox.kubectl("get", "pods", *ns).stderr.startswith("No resources found")
+
+
+def test_failing_job_fails(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    ns = ("-n", sandbox_namespace)
+    sandbox.kubectl("create", "-f", "-", *ns, input=job("crash", "busybox:fail"))
+    sandbox.kubectl("wait", "--for=condition=Failed", "job/crash", "--timeout=30s", *ns)
+    pods = yaml.safe_load(sandbox.kubectl("get", "pods", "-l", "job-name=crash", "-o", "yaml", *ns).stdout)
+    assert [p["status"]["phase"] for p in pods["items"]] == ["Failed"]
+
+
+def test_pvc_binds_and_pod_runs(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    ns = ("-n", sandbox_namespace)
+    manifest = """
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 2Gi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: server}
+spec:
+  containers: [{name: app, image: nginx}]
+"""
+    sandbox.kubectl("create", "-f", "-", *ns, input=manifest)
+    sandbox.kubectl("wait", "--for=jsonpath={.status.phase}=Bound", "pvc/data", "--timeout=30s", *ns)
+    sandbox.kubectl("wait", "--for=condition=Ready", "pod/server", "--timeout=30s", *ns)
+    pvc = yaml.safe_load(sandbox.kubectl("get", "pvc", "data", "-o", "yaml", *ns).stdout)
+    assert pvc["status"]["capacity"] == {"storage": "2Gi"}
+
+
+def test_unknown_kind_is_refused_by_kubectl(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    manifest = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n"
+    result = sandbox.kubectl("create", "-f", "-", "-n", sandbox_namespace, input=manifest, check=False)
+    assert result.returncode != 0
+    assert 'no matches for kind "Widget" in version "example.com/v1"' in result.stderr
