@@ -130,9 +130,16 @@ class FluxObject(SpecModel):
         """The version part of ``apiVersion`` (``v1beta2``)."""
         return self.api_version.rpartition("/")[2]
 
-    def to_manifest(self) -> dict[str, Any]:
-        """The object as YAML would hold it (camelCase, durations as Go strings, defaults filled)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+    def to_manifest(self, *, latest: bool = False) -> dict[str, Any]:
+        """The object as YAML would hold it (camelCase, durations as Go strings, defaults filled).
+
+        Fields always have their current names; the apiVersion is the one read, or with
+        ``latest=True`` the newest one, which makes the result a migrated manifest.
+        """
+        manifest = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if latest and self.api_versions:
+            manifest["apiVersion"] = self.served_api_versions()[0]
+        return manifest
 
     @classmethod
     def served_api_versions(cls) -> tuple[str, ...]:
@@ -191,6 +198,6 @@ class KubernetesObject(FluxObject):
             raw=data,
         )
 
-    def to_manifest(self) -> dict[str, Any]:
-        """The manifest exactly as it was read (a copy)."""
+    def to_manifest(self, *, latest: bool = False) -> dict[str, Any]:
+        """The manifest exactly as it was read (a copy); ``latest`` changes nothing here."""
         return copy.deepcopy(self.raw)

@@ -160,3 +160,25 @@ def test_image_update_automation_keeps_its_version_for_the_template_data(version
     assert automation.version == version
     assert automation.legacy_template_data is legacy
     assert automation.to_manifest()["apiVersion"] == f"image.toolkit.fluxcd.io/{version}"
+
+
+def test_to_manifest_latest_migrates_an_old_object() -> None:
+    spec = {
+        "interval": "10m",
+        "chart": {
+            "spec": {
+                "chart": "web",
+                "sourceRef": {"kind": "HelmRepository", "name": "c"},
+                "valuesFile": "v.yaml",
+            }
+        },
+        "install": {"skipCRDs": True},
+    }
+    old = _obj("helm.toolkit.fluxcd.io/v2beta1", "HelmRelease", spec)
+    assert old.to_manifest()["apiVersion"] == "helm.toolkit.fluxcd.io/v2beta1"
+    migrated = old.to_manifest(latest=True)
+    assert migrated["apiVersion"] == "helm.toolkit.fluxcd.io/v2"
+    assert migrated["spec"]["chart"]["spec"]["valuesFiles"] == ["v.yaml"]
+    assert migrated["spec"]["install"]["crds"] == "Skip" and "skipCRDs" not in migrated["spec"]["install"]
+    current = parse_object(migrated)
+    assert current.version == "v2" and current.spec == old.spec
