@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from airflow_flux_provider.specs.base import FluxObject, SpecModel
 from airflow_flux_provider.specs.duration import Duration, Timeout
+from airflow_flux_provider.specs.errors import SpecError
 from airflow_flux_provider.specs.refs import LabelSelector, LocalObjectReference, NamespacedObjectReference
 from airflow_flux_provider.specs.semver import validate_constraint
 from airflow_flux_provider.specs.sources import GitRepositoryRef
@@ -205,6 +206,18 @@ class ImageUpdateAutomation(FluxObject):
     def legacy_template_data(self) -> bool:
         """True before v1: commit templates may use ``.Updated`` as well as ``.Changed``."""
         return self.version != "v1"
+
+    def to_manifest(self, *, latest: bool = False) -> dict[str, Any]:
+        """As :meth:`FluxObject.to_manifest`; migrating refuses a template that v1 cannot run."""
+        template = self.spec.git.commit.message_template if self.spec.git else None
+        if latest and self.legacy_template_data and template and ".Updated" in template:
+            raise SpecError(
+                "the commit messageTemplate uses .Updated, which image.toolkit.fluxcd.io/v1 removed; "
+                "rewrite it with .Changed (e.g. .Changed.FileChanges) before migrating",
+                obj=self.ref,
+                field="spec.git.commit.messageTemplate",
+            )
+        return super().to_manifest(latest=latest)
 
 
 def _compile(pattern: str, field: str) -> Any:

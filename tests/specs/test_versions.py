@@ -182,3 +182,26 @@ def test_to_manifest_latest_migrates_an_old_object() -> None:
     assert migrated["spec"]["install"]["crds"] == "Skip" and "skipCRDs" not in migrated["spec"]["install"]
     current = parse_object(migrated)
     assert current.version == "v2" and current.spec == old.spec
+
+
+def _automation(template: str) -> Any:
+    commit = {"author": {"email": "bot@example.com"}, "messageTemplate": template}
+    spec = {
+        "interval": "1m",
+        "sourceRef": {"kind": "GitRepository", "name": "repo"},
+        "git": {"commit": commit},
+    }
+    return _obj("image.toolkit.fluxcd.io/v1beta1", "ImageUpdateAutomation", spec)
+
+
+def test_migrating_an_automation_whose_template_uses_updated_is_refused() -> None:
+    old = _automation("{{ .Updated.Images }}")
+    assert old.to_manifest()["apiVersion"] == "image.toolkit.fluxcd.io/v1beta1"
+    with pytest.raises(SpecError) as info:
+        old.to_manifest(latest=True)
+    assert info.value.field == "spec.git.commit.messageTemplate"
+    assert "uses .Updated, which image.toolkit.fluxcd.io/v1 removed; rewrite it with .Changed" in str(
+        info.value
+    )
+    migrated = _automation("{{ range .Changed.Changes }}{{ .NewValue }}{{ end }}").to_manifest(latest=True)
+    assert migrated["apiVersion"] == "image.toolkit.fluxcd.io/v1"
