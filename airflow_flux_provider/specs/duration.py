@@ -4,6 +4,9 @@ Flux and Flagger fields such as ``interval`` and ``timeout`` are Go ``time.Durat
 strings. ``parse_duration`` accepts Go's grammar (units ``ns``, ``us``/``µs``, ``ms``,
 ``s``, ``m``, ``h``, decimals, and the bare ``0``) but no sign, since no Flux field may be
 negative. Sub-microsecond parts are rounded away (``timedelta`` resolution).
+
+Spec fields use the narrower CRD patterns on top, as the API server would: ``Duration``
+(Flux intervals), ``Timeout`` (Flux timeouts, no hours) and ``FlaggerDuration``.
 """
 
 from __future__ import annotations
