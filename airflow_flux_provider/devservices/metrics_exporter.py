@@ -8,8 +8,11 @@ publishes the same series names and labels those built-in queries select on:
 * NGINX ingress: ``nginx_ingress_controller_requests`` and
   ``nginx_ingress_controller_response_duration_seconds_*`` (``namespace``, ``ingress``,
   ``canary`` non-empty, the ingress named after the workload);
-* plain app metrics for custom MetricTemplates: ``http_requests_total`` and
-  ``http_request_duration_seconds_*`` (``namespace``, ``app``).
+* Kubernetes / Gateway API (apps instrumented with ``http_request_duration_seconds``):
+  ``http_request_duration_seconds_*`` (``kubernetes_namespace``, ``kubernetes_pod_name``
+  = ``<workload>-<hash>-<id>``, ``status``);
+* a plain app counter for custom MetricTemplates: ``http_requests_total``
+  (``namespace``, ``app``, ``status``).
 
 Traffic is either added in one go (:meth:`MetricsExporter.add_requests`) or set as a
 steady rate (:meth:`MetricsExporter.set_traffic`) that grows the counters on every
@@ -31,20 +34,51 @@ from airflow_flux_provider.devservices.httpserver import LocalHTTPServer, Loggin
 BUCKETS_MS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
 
 
+FAMILIES = {
+    "istio_requests_total": "counter",
+    "istio_request_duration_milliseconds": "histogram",
+    "nginx_ingress_controller_requests": "counter",
+    "nginx_ingress_controller_response_duration_seconds": "histogram",
+    "http_requests_total": "counter",
+    "http_request_duration_seconds": "histogram",
+}
+# Pod name suffix as a ReplicaSet would add it; Flagger's kubernetes provider matches
+# ``<target>-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)``.
+POD_SUFFIX = "-5d8f7c9b6d-x7k2p"
+
+
+@dataclass
+class _Requests:
+    """Finished requests of one status: how many, and how long they took."""
+
+    count: float = 0.0
+    buckets: list[float] = field(default_factory=lambda: [0.0] * (len(BUCKETS_MS) + 1))
+    sum_ms: float = 0.0
+
+    def record(self, count: float, latency_ms: float) -> None:
+        self.count += count
+        self.buckets[bisect.bisect_left(BUCKETS_MS, latency_ms)] += count
+        self.sum_ms += latency_ms * count
+
+    def merged(self, other: _Requests) -> _Requests:
+        buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
+        return _Requests(self.count + other.count, buckets, self.sum_ms + other.sum_ms)
+
+
 @dataclass
 class _Workload:
-    requests: dict[str, float] = field(default_factory=dict)  # status code -> total
-    bucket_counts: list[float] = field(default_factory=lambda: [0.0] * (len(BUCKETS_MS) + 1))
-    latency_sum_ms: float = 0.0
-    latency_count: float = 0.0
+    by_status: dict[str, _Requests] = field(default_factory=dict)
     rps: dict[str, float] = field(default_factory=dict)
     latency_ms: float = 0.0
 
     def record(self, status: str, count: float, latency_ms: float) -> None:
-        self.requests[status] = self.requests.get(status, 0.0) + count
-        self.bucket_counts[bisect.bisect_left(BUCKETS_MS, latency_ms)] += count
-        self.latency_sum_ms += latency_ms * count
-        self.latency_count += count
+        self.by_status.setdefault(status, _Requests()).record(count, latency_ms)
+
+    def all_requests(self) -> _Requests:
+        total = _Requests()
+        for requests in self.by_status.values():
+            total = total.merged(requests)
+        return total
 
 
 def _labels(pairs: Mapping[str, str]) -> str:
@@ -135,50 +169,61 @@ class MetricsExporter:
         """The exposition text (format 0.0.4) for every workload."""
         with self._lock:
             self._advance()
-            lines = [
-                "# TYPE istio_requests_total counter",
-                "# TYPE istio_request_duration_milliseconds histogram",
-                "# TYPE nginx_ingress_controller_requests counter",
-                "# TYPE nginx_ingress_controller_response_duration_seconds histogram",
-                "# TYPE http_requests_total counter",
-                "# TYPE http_request_duration_seconds histogram",
-            ]
+            families: dict[str, list[str]] = {name: [] for name in FAMILIES}
             for (namespace, name), load in sorted(self._workloads.items()):
-                istio = {
-                    "reporter": "destination",
-                    "destination_workload_namespace": namespace,
-                    "destination_workload": name,
-                }
-                nginx = {"namespace": namespace, "ingress": name, "canary": f"{namespace}-{name}-canary-80"}
-                app = {"namespace": namespace, "app": name}
-                counters = (
-                    ("istio_requests_total", istio, "response_code"),
-                    ("nginx_ingress_controller_requests", nginx, "status"),
-                    ("http_requests_total", app, "status"),
-                )
-                for status, total in sorted(load.requests.items()):
-                    for metric, labels, status_label in counters:
-                        lines.append(f"{metric}{_labels({**labels, status_label: status})} {_num(total)}")
-                lines += _histogram("istio_request_duration_milliseconds", istio, load, 1.0)
-                lines += _histogram("nginx_ingress_controller_response_duration_seconds", nginx, load, 1000.0)
-                lines += _histogram("http_request_duration_seconds", app, load, 1000.0)
-            return "\n".join(lines) + "\n"
+                for family, line in _workload_samples(namespace, name, load):
+                    families[family].append(line)
+        # One group per metric family, its TYPE line first, as the text format requires.
+        lines = []
+        for family, samples in families.items():
+            lines.append(f"# TYPE {family} {FAMILIES[family]}")
+            lines += samples
+        return "\n".join(lines) + "\n"
 
     def stop(self) -> None:
         self._http.stop()
 
 
-def _histogram(metric: str, labels: Mapping[str, str], load: _Workload, per_unit_ms: float) -> list[str]:
+def _workload_samples(namespace: str, name: str, load: _Workload) -> list[tuple[str, str]]:
+    """(family, sample line) for every series of one workload, labelled as each mesh/ingress does."""
+    istio = {
+        "reporter": "destination",
+        "destination_workload_namespace": namespace,
+        "destination_workload": name,
+    }
+    nginx = {"namespace": namespace, "ingress": name, "canary": f"{namespace}-{name}-canary-80"}
+    app = {"namespace": namespace, "app": name}
+    pod = {"kubernetes_namespace": namespace, "kubernetes_pod_name": name + POD_SUFFIX}
+    counters = (
+        ("istio_requests_total", istio, "response_code"),
+        ("nginx_ingress_controller_requests", nginx, "status"),
+        ("http_requests_total", app, "status"),
+    )
+    samples = []
+    for status, requests in sorted(load.by_status.items()):
+        for metric, labels, status_label in counters:
+            line = f"{metric}{_labels({**labels, status_label: status})} {_num(requests.count)}"
+            samples.append((metric, line))
+        samples += _histogram("http_request_duration_seconds", {**pod, "status": status}, requests, 1000.0)
+    everything = load.all_requests()
+    samples += _histogram("istio_request_duration_milliseconds", istio, everything, 1.0)
+    samples += _histogram("nginx_ingress_controller_response_duration_seconds", nginx, everything, 1000.0)
+    return samples
+
+
+def _histogram(
+    metric: str, labels: Mapping[str, str], requests: _Requests, per_unit_ms: float
+) -> list[tuple[str, str]]:
     """Cumulative ``_bucket`` lines plus ``_sum``/``_count``, in ms (1.0) or seconds (1000.0)."""
     lines = []
     running = 0.0
-    for bound, count in zip((*BUCKETS_MS, float("inf")), load.bucket_counts, strict=True):
+    for bound, count in zip((*BUCKETS_MS, float("inf")), requests.buckets, strict=True):
         running += count
         le = "+Inf" if bound == float("inf") else _num(bound / per_unit_ms)
         lines.append(f"{metric}_bucket{_labels({**labels, 'le': le})} {_num(running)}")
-    lines.append(f"{metric}_sum{_labels(labels)} {_num(load.latency_sum_ms / per_unit_ms)}")
-    lines.append(f"{metric}_count{_labels(labels)} {_num(load.latency_count)}")
-    return lines
+    lines.append(f"{metric}_sum{_labels(labels)} {_num(requests.sum_ms / per_unit_ms)}")
+    lines.append(f"{metric}_count{_labels(labels)} {_num(requests.count)}")
+    return [(metric, line) for line in lines]
 
 
 def start_metrics_exporter(log_path: Path) -> MetricsExporter:

@@ -23,6 +23,15 @@ NGINX_AVG_MS = (
     f"sum(rate(nginx_ingress_controller_response_duration_seconds_sum{{{NGINX_SEL}}}[5s]))"
     f" / sum(rate(nginx_ingress_controller_response_duration_seconds_count{{{NGINX_SEL}}}[5s])) * 1000"
 )
+# Flagger's kubernetes / gatewayapi providers (duration in seconds, x1000 in the analysis).
+POD_SEL = 'kubernetes_namespace="test",kubernetes_pod_name=~"podinfo-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"'
+GATEWAY_SUCCESS = (
+    f'sum(rate(http_request_duration_seconds_count{{{POD_SEL},status!~"5.*"}}[5s]))'
+    f" / sum(rate(http_request_duration_seconds_count{{{POD_SEL}}}[5s])) * 100"
+)
+GATEWAY_P99_S = (
+    f"histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{{{POD_SEL}}}[5s])) by (le))"
+)
 
 
 def value(result: list[dict[str, Any]]) -> float | None:
@@ -38,11 +47,14 @@ def test_flagger_queries_follow_the_traffic_the_test_sets(prometheus: Prometheus
     prometheus.wait_for(ISTIO_SUCCESS, near(100.0, 0.01), timeout=60)
     assert value(prometheus.query(ISTIO_P99)) == pytest.approx(49.9, abs=0.5)  # inside the 25..50 ms bucket
     assert value(prometheus.query(NGINX_AVG_MS)) == pytest.approx(40.0, abs=0.01)
+    assert value(prometheus.query(GATEWAY_SUCCESS)) == pytest.approx(100.0)
+    assert value(prometheus.query(GATEWAY_P99_S)) == pytest.approx(0.0499, abs=0.0005)
 
     # A quarter of the requests now fail, and slowly: both SLOs must move.
     prometheus.exporter.set_traffic("podinfo", {200: 15, 503: 5}, namespace="test", latency_ms=700)
     prometheus.wait_for(ISTIO_SUCCESS, near(75.0, 0.5), timeout=60)
     prometheus.wait_for(ISTIO_P99, lambda r: (value(r) or 0) > 500, timeout=30)
+    assert value(prometheus.query(GATEWAY_SUCCESS)) == pytest.approx(75.0, abs=0.5)
     prometheus.exporter.set_traffic("podinfo", {}, namespace="test")
 
 
