@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 
 from airflow_flux_provider.devservices.process import ServiceError
 from airflow_flux_provider.devservices.prometheus import PrometheusServer
@@ -67,3 +69,16 @@ def test_one_shot_counters_are_scraped(prometheus: PrometheusServer) -> None:
 def test_bad_promql_is_a_clear_error(prometheus: PrometheusServer) -> None:
     with pytest.raises(ServiceError, match="fix the PromQL"):
         prometheus.query("sum(rate(")
+
+
+def test_exposition_passes_promtool(prometheus: PrometheusServer) -> None:
+    prometheus.exporter.add_requests("lint-check", 200, 3, namespace="lint")
+    prometheus.exporter.add_requests("lint-check", 503, 1, namespace="lint", latency_ms=900)
+    text = requests.get(prometheus.exporter.url, timeout=10).text
+    checked = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    # 1 = the text does not parse; 3 = naming lint only (the upstream names are what they are).
+    assert checked.returncode in (0, 3), checked.stderr
+    assert "error" not in checked.stdout + checked.stderr
+    assert "no help text" not in checked.stdout + checked.stderr
