@@ -9,6 +9,7 @@ free-form fields (Helm values, patches, labels) are typed ``dict``/``Any``.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from typing import Any, ClassVar
 
@@ -53,15 +54,20 @@ class SpecModel(BaseModel):
         """Leave out lists and mappings left empty by default, as a hand-written manifest would."""
         out = handler(self)
         if isinstance(out, dict):
-            for name, field in type(self).model_fields.items():
-                key = field.alias or name
-                if (
-                    field.default_factory is not None
-                    and out.get(key, None) in ([], {})
-                    and field.get_default(call_default_factory=True) in ([], {})
-                ):
+            for key in _empty_by_default(type(self)):
+                if out.get(key, None) in ([], {}):
                     del out[key]
         return out
+
+
+@functools.cache
+def _empty_by_default(model: type[BaseModel]) -> tuple[str, ...]:
+    """The YAML names of a model's fields whose default is an empty list or mapping."""
+    return tuple(
+        field.alias or name
+        for name, field in model.model_fields.items()
+        if field.default_factory is not None and field.get_default(call_default_factory=True) in ([], {})
+    )
 
 
 class ObjectMeta(SpecModel):
@@ -189,6 +195,10 @@ class KubernetesObject(FluxObject):
             namespace=str(meta.get("namespace") or "default"),
             labels={str(k): str(v) for k, v in labels.items()},
             annotations={str(k): str(v) for k, v in annotations.items()},
+            # given, so that constructing skips pydantic's slow default-factory introspection
+            finalizers=[],
+            owner_references=[],
+            managed_fields=[],
         )
         return cls.model_construct(
             api_version=str(data.get("apiVersion", "")),

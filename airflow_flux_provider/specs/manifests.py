@@ -1,7 +1,8 @@
 """``load_manifests``: read multi-document YAML from text, a file, or a folder of files.
 
 Documents are composed as YAML nodes first so that an error can name the line of the bad
-field; empty documents are skipped and a ``kind: List`` is expanded into its items.
+field and duplicate keys can be refused; empty documents are skipped and a ``kind: List``
+is expanded into its items.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def _documents(text: str, source: str | None) -> Iterator[tuple[Any, LineLookup]
             node = loader.get_node()
             if node is None:  # pragma: no cover - check_node said there is one
                 continue
+            _refuse_duplicate_keys(node, source)
             data = loader.construct_document(node)
             if data is not None:
                 yield data, _line_lookup(node)
@@ -104,6 +106,29 @@ def _documents(text: str, source: str | None) -> Iterator[tuple[Any, LineLookup]
         raise SpecError(f"YAML syntax error: {err}", source=source) from None
     finally:
         loader.dispose()
+
+
+def _refuse_duplicate_keys(root: yaml.Node, source: str | None) -> None:
+    """YAML would keep the last of two equal keys silently; the Kubernetes API refuses them."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                    line = key.start_mark.line + 1
+                    if key.value in seen:
+                        raise SpecError(
+                            f"duplicate key {key.value!r} (first at line {seen[key.value]}); "
+                            "YAML would keep only the last one: remove one of them",
+                            source=source,
+                            line=line,
+                        )
+                    seen[key.value] = line
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
 
 
 def _is_list(data: Any) -> bool:

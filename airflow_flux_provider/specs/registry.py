@@ -9,6 +9,7 @@ is kept as a :class:`KubernetesObject`. Pydantic's errors are translated into on
 from __future__ import annotations
 
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -60,6 +61,11 @@ def is_flux_group(group: str, kind: str = "") -> bool:
     """
     if group == "":
         return any(kind in kinds for kinds in KINDS.values())
+    return group in KINDS or _near_a_flux_group(group)
+
+
+@functools.lru_cache(maxsize=256)
+def _near_a_flux_group(group: str) -> bool:
     return any(difflib.SequenceMatcher(None, group, home).ratio() >= 0.85 for home in KINDS)
 
 

@@ -471,3 +471,13 @@ def test_a_mapping_where_a_string_belongs() -> None:
     with pytest.raises(SpecError) as info:
         load_manifests(GIT_REPOSITORY.replace("url: https://example.com/app.git", "url: {host: example.com}"))
     assert "field spec.url (line 8): expected a string, got a mapping" in str(info.value)
+
+
+def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    error = _error_from_file(
+        tmp_path, GIT_REPOSITORY.replace("  interval: 1m\n", "  interval: 1m\n  interval: 10m\n")
+    )
+    assert str(error) == (
+        f"{tmp_path / 'app.yaml'}: line 8: duplicate key 'interval' (first at line 7); "
+        "YAML would keep only the last one: remove one of them"
+    )
