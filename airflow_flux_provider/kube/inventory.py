@@ -46,7 +46,7 @@ class Inventory:
     def to_entries(self) -> list[dict[str, str]]:
         return [{"id": i, "v": v} for i, v in sorted(self.entries.items())]
 
-    def keys(self) -> list[ObjectKey]:
+    def object_keys(self) -> list[ObjectKey]:
         return [parse_id(i, v) for i, v in self.entries.items()]
 
     def stale(self, newer: Inventory) -> list[ObjectKey]:

@@ -130,7 +130,7 @@ class KustomizationReconcileOperator(FluxObjectOperator):
     @staticmethod
     def _health_keys(ks: Any, inventory: list[dict[str, str]]) -> list[ObjectKey]:
         if ks.spec.wait:
-            return Inventory.from_entries(inventory).keys()
+            return Inventory.from_entries(inventory).object_keys()
         return [
             ObjectKey(h.api_version or "apps/v1", h.kind, h.namespace or ks.metadata.namespace, h.name)
             for h in ks.spec.health_checks

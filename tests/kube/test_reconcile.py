@@ -1,0 +1,243 @@
+"""Apply, prune, health and dependsOn against the sandbox API server, as Flux's kustomize-controller."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_flux_provider import events
+from airflow_flux_provider.kube import Cluster, ObjectKey, UnknownKindError, health
+from airflow_flux_provider.kube.apply import Action
+from airflow_flux_provider.kube.reconcile import (
+    DependencyNotReadyError,
+    KustomizationTarget,
+    ReconcileError,
+    apply_and_prune,
+    check_dependencies,
+    finish,
+)
+from airflow_flux_provider.kube.record import load_record
+
+
+def _deployment(
+    namespace: str, name: str, image: str = "ghcr.io/company/app:1.0.0", replicas: int = 2
+) -> dict:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+        },
+    }
+
+
+def _configmap(namespace: str, name: str, value: str = "1") -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {"value": value},
+    }
+
+
+def _target(namespace: str, **kwargs) -> KustomizationTarget:
+    return KustomizationTarget(name="apps", namespace=namespace, prune=True, **kwargs)
+
+
+def test_first_apply_creates_and_second_apply_writes_nothing(sandbox, sandbox_namespace, cluster: Cluster):
+    objects = [_configmap(sandbox_namespace, "settings"), _deployment(sandbox_namespace, "web")]
+    first = apply_and_prune(cluster, _target(sandbox_namespace), objects, revision="main@sha1:" + "1" * 40)
+    assert [str(c) for c in first.changes.changes] == [
+        f"ConfigMap/{sandbox_namespace}/settings created",
+        f"Deployment/{sandbox_namespace}/web created",
+    ]
+    live = cluster.get(ObjectKey("apps/v1", "Deployment", sandbox_namespace, "web"))
+    assert live["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "apps"
+    assert live["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/namespace"] == sandbox_namespace
+
+    sandbox.counters.reset()
+    second = apply_and_prune(cluster, _target(sandbox_namespace), objects, revision="main@sha1:" + "1" * 40)
+    assert {c.action for c in second.changes.changes} == {Action.UNCHANGED}
+    assert sandbox.counters.mutating() == 0
+
+
+def test_changed_object_is_configured(sandbox_namespace, cluster: Cluster):
+    apply_and_prune(
+        cluster, _target(sandbox_namespace), [_configmap(sandbox_namespace, "c", "1")], revision="r1"
+    )
+    result = apply_and_prune(
+        cluster, _target(sandbox_namespace), [_configmap(sandbox_namespace, "c", "2")], revision="r2"
+    )
+    assert [c.action for c in result.changes.changes] == [Action.CONFIGURED]
+    assert cluster.get(ObjectKey("v1", "ConfigMap", sandbox_namespace, "c"))["data"] == {"value": "2"}
+
+
+def test_prune_deletes_exactly_what_left_and_keeps_protected_and_foreign(sandbox_namespace, cluster: Cluster):
+    keep = _configmap(sandbox_namespace, "keep")
+    keep["metadata"]["annotations"] = {"kustomize.toolkit.fluxcd.io/prune": "disabled"}
+    objects = [_configmap(sandbox_namespace, "stays"), _configmap(sandbox_namespace, "goes"), keep]
+    apply_and_prune(cluster, _target(sandbox_namespace), objects, revision="r1")
+    # Somebody else's object with a similar name is never ours to delete.
+    cluster.apply(_configmap(sandbox_namespace, "foreign"))
+
+    result = apply_and_prune(
+        cluster, _target(sandbox_namespace), [_configmap(sandbox_namespace, "stays")], revision="r2"
+    )
+    assert [str(k) for k in result.pruned] == [f"ConfigMap/{sandbox_namespace}/goes"]
+    assert cluster.get(ObjectKey("v1", "ConfigMap", sandbox_namespace, "goes")) is None
+    assert cluster.get(ObjectKey("v1", "ConfigMap", sandbox_namespace, "keep")) is not None
+    assert cluster.get(ObjectKey("v1", "ConfigMap", sandbox_namespace, "foreign")) is not None
+    record = load_record(cluster, "Kustomization", "apps", sandbox_namespace)
+    assert [k.name for k in record.inventory.object_keys()] == ["stays"]
+
+
+def test_empty_render_does_not_prune_everything(sandbox_namespace, cluster: Cluster):
+    apply_and_prune(cluster, _target(sandbox_namespace), [_configmap(sandbox_namespace, "a")], revision="r1")
+    with pytest.raises(ReconcileError, match="refusing to prune all 1 objects"):
+        apply_and_prune(cluster, _target(sandbox_namespace), [], revision="r2")
+    assert cluster.get(ObjectKey("v1", "ConfigMap", sandbox_namespace, "a")) is not None
+    allowed = apply_and_prune(cluster, _target(sandbox_namespace, allow_empty_prune=True), [], revision="r3")
+    assert [k.name for k in allowed.pruned] == ["a"]
+
+
+def test_health_reports_ready_deployment_and_names_a_broken_one(sandbox_namespace, cluster: Cluster):
+    good = _deployment(sandbox_namespace, "good")
+    bad = _deployment(sandbox_namespace, "bad", image="ghcr.io/company/app:fail")
+    bad["spec"]["progressDeadlineSeconds"] = 1
+    apply_and_prune(cluster, _target(sandbox_namespace), [good, bad], revision="r1")
+    good_key, bad_key = ObjectKey.of(good), ObjectKey.of(bad)
+    assert health.wait(cluster, [good_key], timeout=30, interval=0.2).healthy
+    with pytest.raises(health.HealthCheckError) as failure:
+        health.wait(cluster, [good_key, bad_key], timeout=30, interval=0.2)
+    message = str(failure.value)
+    assert f"Deployment/{sandbox_namespace}/bad status: 'Failed'" in message
+    assert "ProgressDeadlineExceeded" in message
+    assert "good" not in message.split("stalled resources:")[1]
+
+
+def test_finish_records_ready_and_dependency_check_reads_it(sandbox_namespace, cluster: Cluster):
+    infra = KustomizationTarget(name="infra", namespace=sandbox_namespace)
+    apps = KustomizationTarget(name="apps", namespace=sandbox_namespace)
+    with pytest.raises(DependencyNotReadyError, match="is not ready"):
+        check_dependencies(cluster, apps, {"infra": ""})
+    apply_and_prune(cluster, infra, [_configmap(sandbox_namespace, "x")], revision="main@sha1:" + "a" * 40)
+    received: list[events.Event] = []
+    unsubscribe = events.subscribe(received.append)
+    try:
+        finish(cluster, infra, revision="main@sha1:" + "a" * 40, health=None)
+    finally:
+        unsubscribe()
+    assert received[-1].reason == "ReconciliationSucceeded"
+    check_dependencies(cluster, apps, {"infra": "main@sha1:" + "a" * 40})
+    with pytest.raises(DependencyNotReadyError, match="revision is not up to date"):
+        check_dependencies(cluster, apps, {"infra": "main@sha1:" + "b" * 40})
+
+
+def test_unknown_kind_names_the_missing_crd(sandbox_namespace, cluster: Cluster):
+    monitor = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "m", "namespace": sandbox_namespace},
+        "spec": {},
+    }
+    with pytest.raises(ReconcileError, match="install the CustomResourceDefinition"):
+        apply_and_prune(cluster, _target(sandbox_namespace), [monitor], revision="r1")
+    with pytest.raises(UnknownKindError):
+        cluster.resource("monitoring.coreos.com/v1", "ServiceMonitor")
+
+
+def test_crd_and_its_custom_resource_apply_in_one_run(sandbox_namespace, cluster: Cluster):
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+    widget = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "namespace": sandbox_namespace},
+        "spec": {"size": 3},
+    }
+    result = apply_and_prune(cluster, _target(sandbox_namespace), [widget, crd], revision="r1")
+    assert [c.key.kind for c in result.changes.changes] == ["CustomResourceDefinition", "Widget"]
+
+
+def test_throttling_is_retried(sandbox, sandbox_namespace, cluster: Cluster):
+    sandbox.faults.add(verb="patch", resource="configmaps", code=429, retry_after_seconds=0, times=2)
+    result = apply_and_prune(
+        cluster, _target(sandbox_namespace), [_configmap(sandbox_namespace, "t")], revision="r"
+    )
+    assert [c.action for c in result.changes.changes] == [Action.CREATED]
+
+
+def test_persistent_server_errors_fail_clearly(sandbox, sandbox_namespace, cluster: Cluster):
+    sandbox.faults.add(verb="patch", resource="configmaps", code=503)
+    with pytest.raises(ReconcileError, match=f"ConfigMap/{sandbox_namespace}/u.*503"):
+        apply_and_prune(
+            cluster, _target(sandbox_namespace), [_configmap(sandbox_namespace, "u")], revision="r"
+        )
+    record = load_record(cluster, "Kustomization", "apps", sandbox_namespace)
+    assert (record.ready, record.reason) == ("False", "ReconciliationFailed")
+
+
+def test_conflict_with_another_manager_then_force(sandbox, sandbox_namespace, cluster: Cluster):
+    other = Cluster(cluster.api_client, field_manager="kubectl-edit")
+    other.apply(_configmap(sandbox_namespace, "shared", "theirs"))
+    with pytest.raises(ReconcileError, match="conflict"):
+        apply_and_prune(
+            cluster,
+            _target(sandbox_namespace),
+            [_configmap(sandbox_namespace, "shared", "ours")],
+            revision="r",
+        )
+    forced = _configmap(sandbox_namespace, "shared", "ours")
+    forced["metadata"]["annotations"] = {"kustomize.toolkit.fluxcd.io/force": "Enabled"}
+    result = apply_and_prune(cluster, _target(sandbox_namespace, force=True), [forced], revision="r")
+    assert cluster.get(ObjectKey.of(forced))["data"] == {"value": "ours"}
+    assert [c.action for c in result.changes.changes] == [Action.CONFIGURED]
+
+
+def test_team_service_account_cannot_write_outside_its_namespace(
+    sandbox, sandbox_namespace, cluster: Cluster
+):
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "reconciler", "namespace": sandbox_namespace},
+        "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "reconciler", "namespace": sandbox_namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reconciler"},
+        "subjects": [{"kind": "ServiceAccount", "name": "team-a", "namespace": sandbox_namespace}],
+    }
+    cluster.apply(role)
+    cluster.apply(binding)
+    team = cluster.impersonating(f"system:serviceaccount:{sandbox_namespace}:team-a")
+    target = KustomizationTarget(name="team-a", namespace=sandbox_namespace, prune=True)
+    apply_and_prune(team, target, [_configmap(sandbox_namespace, "mine")], revision="r1")
+    with pytest.raises(ReconcileError, match=r"ConfigMap/default/escape.*forbidden"):
+        apply_and_prune(team, target, [_configmap("default", "escape")], revision="r2")
+    assert cluster.get(ObjectKey("v1", "ConfigMap", "default", "escape")) is None
