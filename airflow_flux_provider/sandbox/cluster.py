@@ -34,13 +34,40 @@ TOKEN_ENV = "FLUX_SANDBOX_TOKEN"
 SAVE_INTERVAL_SECONDS = 1.0
 
 
+BASIC_USER_RULES = [
+    {
+        "apiGroups": ["authorization.k8s.io"],
+        "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+        "verbs": ["create"],
+    }
+]
+
+
 def _bootstrap(server: ApiServer) -> None:
-    """The namespaces every cluster starts with."""
-    namespaces = server.table.lookup("", "v1", "namespaces")
-    assert namespaces is not None
-    for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
-        if server.store.get("", "namespaces", "", name) is None:
-            server.api.create(Call(namespaces, manager="sandbox"), {"metadata": {"name": name}})
+    """What every cluster starts with: the system namespaces and the basic-user RBAC role."""
+    rbac = "rbac.authorization.k8s.io"
+    seed: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("", "v1", "namespaces", {"metadata": {"name": name}})
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease")
+    ]
+    seed += [
+        (rbac, "v1", "clusterroles", {"metadata": {"name": "system:basic-user"}, "rules": BASIC_USER_RULES}),
+        (
+            rbac,
+            "v1",
+            "clusterrolebindings",
+            {
+                "metadata": {"name": "system:basic-user"},
+                "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": "system:basic-user"},
+                "subjects": [{"apiGroup": rbac, "kind": "Group", "name": "system:authenticated"}],
+            },
+        ),
+    ]
+    for group, version, plural, body in seed:
+        rt = server.table.lookup(group, version, plural)
+        assert rt is not None
+        if server.store.get(group, plural, "", body["metadata"]["name"]) is None:
+            server.api.create(Call(rt, manager="sandbox"), body)
 
 
 class Sandbox:

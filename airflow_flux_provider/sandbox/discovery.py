@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_flux_provider.sandbox.resources import STANDARD_VERBS, ResourceTable, ResourceType
+from airflow_flux_provider.sandbox.resources import ResourceTable, ResourceType
 
 KUBE_VERSION = (1, 37, 0)
 SUBRESOURCE_VERBS = ["get", "patch", "update"]
@@ -67,7 +67,7 @@ def _entries(rt: ResourceType) -> list[dict[str, Any]]:
         "singularName": rt.singular,
         "namespaced": rt.namespaced,
         "kind": rt.kind,
-        "verbs": list(STANDARD_VERBS),
+        "verbs": list(rt.verbs),
     }
     if rt.short_names:
         main["shortNames"] = list(rt.short_names)

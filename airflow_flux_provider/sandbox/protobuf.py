@@ -4,7 +4,7 @@ client-go's typed clientsets (helm's release storage, ``kubectl create secret``)
 ``application/vnd.kubernetes.protobuf`` bodies and do not fall back to JSON. The sandbox
 answers in JSON (which those clients accept) but must read these bodies: this decodes the
 protobuf envelope and the messages of Secret, ConfigMap, Namespace, ServiceAccount and
-DeleteOptions into the same dicts their JSON would give. Other kinds get 415.
+DeleteOptions (and SelfSubjectAccessReview) into the same dicts their JSON would give. Other kinds get 415.
 """
 
 from __future__ import annotations
@@ -162,12 +162,26 @@ def _delete_options(f: Fields) -> dict[str, Any]:
     )
 
 
+def _self_access_review(f: Fields) -> dict[str, Any]:
+    spec = _fields(f[2][-1]) if 2 in f else {}
+    spec_out: dict[str, Any] = {}
+    if 1 in spec:
+        a = _fields(spec[1][-1])
+        names = ("namespace", "verb", "group", "version", "resource", "subresource", "name")
+        spec_out["resourceAttributes"] = _prune({key: _str(a, i + 1) for i, key in enumerate(names)})
+    if 2 in spec:
+        a = _fields(spec[2][-1])
+        spec_out["nonResourceAttributes"] = _prune({"path": _str(a, 1), "verb": _str(a, 2)})
+    return _with_meta(f, {"spec": spec_out})
+
+
 _DECODERS: dict[str, Callable[[Fields], dict[str, Any]]] = {
     "Secret": _secret,
     "ConfigMap": _configmap,
     "Namespace": lambda f: _with_meta(f, {}),
     "ServiceAccount": lambda f: _with_meta(f, {}),
     "DeleteOptions": _delete_options,
+    "SelfSubjectAccessReview": _self_access_review,
 }
 
 

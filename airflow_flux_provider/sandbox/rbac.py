@@ -117,6 +117,27 @@ class Authorizer:
                     return True
         return False
 
+    def review(self, requester: User, review: Any, *, self_review: bool) -> dict[str, Any]:
+        """Answer a (Self)SubjectAccessReview: may that user do the described request?"""
+        if not isinstance(review, dict) or not isinstance(review.get("spec"), dict):
+            raise ApiError(400, "an access review needs a spec with resourceAttributes")
+        spec = review["spec"]
+        if self_review:
+            user = requester
+        else:
+            user = User.impersonated(str(spec.get("user", "")), spec.get("groups") or [])
+        attrs_in = spec.get("resourceAttributes") or {}
+        attrs = Attributes(
+            verb=str(attrs_in.get("verb", "")),
+            group=str(attrs_in.get("group", "")),
+            resource=str(attrs_in.get("resource", "")),
+            subresource=str(attrs_in.get("subresource", "")),
+            namespace=str(attrs_in.get("namespace", "")),
+            name=str(attrs_in.get("name", "")),
+        )
+        allowed = bool(spec.get("nonResourceAttributes")) or self.allowed(user, attrs)
+        return {**review, "metadata": review.get("metadata") or {}, "status": {"allowed": allowed}}
+
     def check(self, user: User, attrs: Attributes) -> None:
         """403 with the API server's wording when ``user`` may not do ``attrs``."""
         if self.allowed(user, attrs):

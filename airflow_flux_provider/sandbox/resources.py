@@ -27,6 +27,7 @@ class ResourceType:
     scale: bool = False
     has_generation: bool = True
     categories: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = STANDARD_VERBS
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
@@ -151,7 +152,26 @@ BUILTIN: tuple[ResourceType, ...] = (
         status=True,
     ),
     _r("coordination.k8s.io", "v1", "Lease", "leases", has_generation=False),
+    _r(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        namespaced=False,
+        has_generation=False,
+        verbs=("create",),
+    ),
+    _r(
+        "authorization.k8s.io",
+        "v1",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        namespaced=False,
+        has_generation=False,
+        verbs=("create",),
+    ),
 )
+REVIEW_GROUP = "authorization.k8s.io"
 
 
 class ResourceTable:

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 from airflow_flux_provider.sandbox import discovery, openapi
 from airflow_flux_provider.sandbox.faults import Counters, Fault, Faults
 from airflow_flux_provider.sandbox.rbac import Attributes, Authorizer, User
-from airflow_flux_provider.sandbox.resources import ResourceTable
+from airflow_flux_provider.sandbox.resources import REVIEW_GROUP, ResourceTable
 from airflow_flux_provider.sandbox.simulator import WorkloadSimulator
 from airflow_flux_provider.sandbox.status import ApiError, bad_request
 from airflow_flux_provider.sandbox.store import Store
@@ -291,6 +291,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         if rt.namespaced is False and namespace:
             raise ApiError(404, "the server could not find the requested resource")
         verb = self._verb(bool(name), query)
+        if verb not in rt.verbs and not subresource:
+            raise ApiError(405, f"{rt.group_resource} only supports {', '.join(rt.verbs)}")
         resource = f"{plural}/{subresource}" if subresource else plural
         self.server.counters.count(verb, resource)
         self.server.authorizer.check(user, Attributes(verb, group, plural, subresource, namespace, name))
@@ -309,6 +311,10 @@ class ApiHandler(BaseHTTPRequestHandler):
         if verb == "list":
             return self._reply(200, api.list(call))
         content_type = self.headers.get("Content-Type") or "application/json"
+        if rt.group == REVIEW_GROUP:
+            review = decode_body(body, content_type)
+            answer = self.server.authorizer.review(user, review, self_review=rt.kind.startswith("Self"))
+            return self._send(201, answer)
         if verb == "create":
             return self._reply(201, api.create(call, decode_body(body, content_type)))
         if verb == "update":

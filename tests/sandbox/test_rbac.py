@@ -91,3 +91,16 @@ def test_cluster_role_binding_grants_cluster_scope(sandbox: Sandbox, sandbox_nam
     assert sandbox_namespace in sandbox.kubectl("get", "namespaces", "--as", user).stdout
     with pytest.raises(SandboxError, match="forbidden"):
         sandbox.kubectl("delete", "namespace", sandbox_namespace, "--as", user)
+
+
+def test_kubectl_auth_can_i_uses_access_reviews(
+    sandbox: Sandbox, sandbox_namespace: str, tenant: str
+) -> None:
+    allowed = sandbox.kubectl(
+        "auth", "can-i", "create", "configmaps", "-n", sandbox_namespace, "--as", tenant
+    )
+    assert allowed.stdout.strip() == "yes"
+    denied = sandbox.kubectl(
+        "auth", "can-i", "create", "configmaps", "-n", "default", "--as", tenant, check=False
+    )
+    assert denied.returncode == 1 and denied.stdout.strip() == "no"
