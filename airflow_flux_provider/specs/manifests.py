@@ -15,7 +15,8 @@ import yaml
 
 from airflow_flux_provider.specs.base import FluxObject
 from airflow_flux_provider.specs.errors import SpecError
-from airflow_flux_provider.specs.registry import LineLookup, parse_manifest
+from airflow_flux_provider.specs.problems import LineLookup
+from airflow_flux_provider.specs.registry import parse_manifest
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SUFFIXES = (".yaml", ".yml")
