@@ -36,6 +36,10 @@ def mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _listed(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
 class SpecModel(BaseModel):
     """Base of every typed part of a manifest."""
 
@@ -195,10 +199,10 @@ class KubernetesObject(FluxObject):
             namespace=str(meta.get("namespace") or "default"),
             labels={str(k): str(v) for k, v in labels.items()},
             annotations={str(k): str(v) for k, v in annotations.items()},
-            # given, so that constructing skips pydantic's slow default-factory introspection
-            finalizers=[],
-            owner_references=[],
-            managed_fields=[],
+            # every list given, which also spares pydantic's slow default-factory introspection
+            finalizers=_listed(meta.get("finalizers")),
+            owner_references=_listed(meta.get("ownerReferences")),
+            managed_fields=_listed(meta.get("managedFields")),
         )
         return cls.model_construct(
             api_version=str(data.get("apiVersion", "")),

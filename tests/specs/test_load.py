@@ -188,3 +188,13 @@ def test_data_files_in_a_folder_are_skipped_but_not_when_given_directly(tmp_path
     assert [o.ref for o in load_manifests(tmp_path)] == ["GitRepository/flux-system/app"]
     with pytest.raises(SpecError, match=r"config\.yaml: <no kind>/default/<unnamed> field apiVersion"):
         load_manifests(tmp_path / "config.yaml")
+
+
+def test_passthrough_metadata_is_read_leniently() -> None:
+    (deployment,) = load_manifests(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: apps\n"
+        "  labels: {replicas: 3}\n  finalizers: [example.com/keep]\n"
+    )
+    assert deployment.ref == "Deployment/apps/web"
+    assert deployment.metadata.labels == {"replicas": "3"}
+    assert deployment.metadata.finalizers == ["example.com/keep"]
