@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+import yaml
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from airflow_flux_provider.specs.base import SpecModel
@@ -86,11 +87,40 @@ class Selector(SpecModel):
     annotation_selector: str | None = None
 
 
+_JSON6902_OPS = ("add", "remove", "replace", "move", "copy", "test")
+
+
 class Patch(SpecModel):
-    """A strategic-merge or JSON6902 patch (YAML text), optionally limited to ``target``."""
+    """A strategic-merge or JSON6902 patch (YAML text), optionally limited to ``target``.
+
+    The text is parsed here, as kustomize will parse it at build time, so a broken patch is
+    refused with the manifest rather than when the Kustomization is built.
+    """
 
     patch: str = Field(min_length=1)
     target: Selector | None = None
+
+    @model_validator(mode="after")
+    def _parsable(self) -> Patch:
+        try:
+            body = yaml.safe_load(self.patch)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" (line {mark.line + 1} of the patch)" if mark else ""
+            raise ValueError(f"patch is not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+        if isinstance(body, list):
+            if self.target is None:
+                raise ValueError(
+                    "a JSON6902 patch (a list of operations) needs a target, e.g. target: {kind: Deployment}"
+                )
+            for index, operation in enumerate(body, start=1):
+                if not isinstance(operation, dict) or operation.get("op") not in _JSON6902_OPS:
+                    raise ValueError(f"patch operation {index} needs op: one of {', '.join(_JSON6902_OPS)}")
+                if not isinstance(operation.get("path"), str):
+                    raise ValueError(f"patch operation {index} needs a path, e.g. path: /spec/replicas")
+        elif not isinstance(body, dict):
+            raise ValueError("patch must be a strategic-merge object or a list of JSON6902 operations")
+        return self
 
 
 class ImageOverride(SpecModel):

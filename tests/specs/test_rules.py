@@ -173,3 +173,37 @@ def test_unreadable_yaml_characters(tmp_path: Any) -> None:
         SpecError, match=r"latin1\.yaml: not UTF-8 text \(invalid continuation byte at byte 9\)"
     ):
         load_manifests(path)
+
+
+KS = {"interval": "5m", "prune": True, "sourceRef": {"kind": "GitRepository", "name": "r"}}
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"patch": "- op: add\n  path: /a\n  value: [1\n"}, "patch is not valid YAML (line 4 of the patch)"),
+        ({"patch": "- op: add\n  path: /a\n  value: 1\n"},
+         "a JSON6902 patch (a list of operations) needs a target"),
+        ({"patch": "- op: ad\n  path: /a\n", "target": {"kind": "Deployment"}},
+         "patch operation 1 needs op: one of add, remove, replace, move, copy, test"),
+        ({"patch": "- op: remove\n", "target": {"kind": "Deployment"}}, "patch operation 1 needs a path"),
+        ({"patch": "just text"}, "patch must be a strategic-merge object or a list of JSON6902 operations"),
+    ],
+)  # fmt: skip
+def test_patches_are_parsed_when_read(patch: dict[str, Any], message: str) -> None:
+    error = _refusal("Kustomization", {**KS, "patches": [patch]})
+    assert error.field == "spec.patches[0]"
+    assert message in str(error)
+
+
+def test_good_patches_and_substitution_variables_pass() -> None:
+    json_patch = "- op: add\n  path: /spec/path\n  value: ./x/${EXPERIMENT_ID}\n"
+    strategic = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 2}\n"
+    patches = [{"patch": json_patch, "target": {"kind": "Kustomization"}}, {"patch": strategic}]
+    data = {
+        "apiVersion": GROUPS["Kustomization"],
+        "kind": "Kustomization",
+        "metadata": {"name": "k"},
+        "spec": {**KS, "patches": patches},
+    }
+    assert len(parse_object(data).spec.patches) == 2
