@@ -28,7 +28,11 @@ LabelLookup = Callable[[ObjectReference], Mapping[str, str] | None]
 
 @dataclass(frozen=True)
 class EventSource:
-    """Selects events of one kind in one namespace, by name (``*``) and labels."""
+    """Selects events of one kind in one namespace, by name (``*``) and labels.
+
+    ``namespace: '*'`` (any namespace) is our extension for Airflow objects, whose namespace
+    is the DAG id; Alert manifests always name one namespace, as Flux requires.
+    """
 
     kind: str
     name: str
@@ -36,7 +40,7 @@ class EventSource:
     match_labels: Mapping[str, str] = field(default_factory=dict)
 
     def selects(self, obj: ObjectReference, labels: LabelLookup | None) -> bool:
-        if obj.kind != self.kind or obj.namespace != self.namespace:
+        if obj.kind != self.kind or self.namespace not in ("*", obj.namespace):
             return False
         if self.name != "*" and obj.name != self.name:
             return False
