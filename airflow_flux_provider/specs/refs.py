@@ -102,25 +102,33 @@ class Patch(SpecModel):
 
     @model_validator(mode="after")
     def _parsable(self) -> Patch:
-        try:
-            body = yaml.safe_load(self.patch)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" (line {mark.line + 1} of the patch)" if mark else ""
-            raise ValueError(f"patch is not valid YAML{where}: {getattr(err, 'problem', err)}") from None
-        if isinstance(body, list):
+        documents = _patch_documents(self.patch)
+        if len(documents) == 1 and isinstance(documents[0], list):
             if self.target is None:
                 raise ValueError(
                     "a JSON6902 patch (a list of operations) needs a target, e.g. target: {kind: Deployment}"
                 )
-            for index, operation in enumerate(body, start=1):
-                if not isinstance(operation, dict) or operation.get("op") not in _JSON6902_OPS:
-                    raise ValueError(f"patch operation {index} needs op: one of {', '.join(_JSON6902_OPS)}")
-                if not isinstance(operation.get("path"), str):
-                    raise ValueError(f"patch operation {index} needs a path, e.g. path: /spec/replicas")
-        elif not isinstance(body, dict):
-            raise ValueError("patch must be a strategic-merge object or a list of JSON6902 operations")
+            _check_operations(documents[0])
+        elif not documents or not all(isinstance(d, dict) for d in documents):
+            raise ValueError("patch must be strategic-merge object(s) or one list of JSON6902 operations")
         return self
+
+
+def _patch_documents(text: str) -> list[Any]:
+    try:
+        return [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1} of the patch)" if mark else ""
+        raise ValueError(f"patch is not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+
+
+def _check_operations(operations: list[Any]) -> None:
+    for index, operation in enumerate(operations, start=1):
+        if not isinstance(operation, dict) or operation.get("op") not in _JSON6902_OPS:
+            raise ValueError(f"patch operation {index} needs op: one of {', '.join(_JSON6902_OPS)}")
+        if not isinstance(operation.get("path"), str):
+            raise ValueError(f"patch operation {index} needs a path, e.g. path: /spec/replicas")
 
 
 class ImageOverride(SpecModel):

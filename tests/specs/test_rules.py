@@ -187,7 +187,8 @@ KS = {"interval": "5m", "prune": True, "sourceRef": {"kind": "GitRepository", "n
         ({"patch": "- op: ad\n  path: /a\n", "target": {"kind": "Deployment"}},
          "patch operation 1 needs op: one of add, remove, replace, move, copy, test"),
         ({"patch": "- op: remove\n", "target": {"kind": "Deployment"}}, "patch operation 1 needs a path"),
-        ({"patch": "just text"}, "patch must be a strategic-merge object or a list of JSON6902 operations"),
+        ({"patch": "just text"}, "patch must be strategic-merge object(s) or one list of JSON6902 op"),
+        ({"patch": "a: 1\n---\n- op: add\n"}, "patch must be strategic-merge object(s) or one list"),
     ],
 )  # fmt: skip
 def test_patches_are_parsed_when_read(patch: dict[str, Any], message: str) -> None:
@@ -199,11 +200,16 @@ def test_patches_are_parsed_when_read(patch: dict[str, Any], message: str) -> No
 def test_good_patches_and_substitution_variables_pass() -> None:
     json_patch = "- op: add\n  path: /spec/path\n  value: ./x/${EXPERIMENT_ID}\n"
     strategic = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 2}\n"
-    patches = [{"patch": json_patch, "target": {"kind": "Kustomization"}}, {"patch": strategic}]
+    two_objects = f"{strategic}---\n{strategic.replace('web', 'api')}"
+    patches = [
+        {"patch": json_patch, "target": {"kind": "Kustomization"}},
+        {"patch": strategic},
+        {"patch": two_objects},
+    ]
     data = {
         "apiVersion": GROUPS["Kustomization"],
         "kind": "Kustomization",
         "metadata": {"name": "k"},
         "spec": {**KS, "patches": patches},
     }
-    assert len(parse_object(data).spec.patches) == 2
+    assert len(parse_object(data).spec.patches) == 3
