@@ -86,14 +86,19 @@ class ChartRepository:
     def log_path(self) -> Path:
         return self._http.log_path
 
-    def _helm(self, *args: str) -> str:
-        result = subprocess.run(
+    def run_helm(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the real helm with this repository's private helm homes; the caller checks the result."""
+        return subprocess.run(
             [helm_path(), *args],
+            input=stdin,
             capture_output=True,
             text=True,
             env={**os.environ, **self.helm_env},
             check=False,
         )
+
+    def _helm(self, *args: str) -> str:
+        result = self.run_helm(*args)
         if result.returncode != 0:
             raise ServiceError(
                 f"helm {args[0]} {args[1]} failed: {result.stderr.strip()}",

@@ -36,6 +36,8 @@ _LAYER_TYPES = {
 }
 FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
 FLUX_CONTENT = "application/vnd.cncf.flux.content.v1.tar+gzip"
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_CHART_CONTENT = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
 
 def targz(files: dict[str, bytes]) -> bytes:
@@ -209,6 +211,20 @@ class OciRegistry:
             annotations=annotations,
         )
 
+    def push_chart(self, repo: str, chart_tgz: Path) -> str:
+        """Push a packaged Helm chart the way ``helm push`` does; the tag is the chart version.
+
+        The chart lands at ``oci://<host>/<repo>/<chart name>``, as with ``helm push … oci://<host>/<repo>``.
+        """
+        chart = _chart_metadata(chart_tgz)
+        return self._push(
+            f"{repo}/{chart['name']}",
+            str(chart["version"]),
+            media_type=OCI_MANIFEST,
+            config=(json.dumps(chart).encode(), HELM_CONFIG),
+            layers=[(chart_tgz.read_bytes(), HELM_CHART_CONTENT)],
+        )
+
     def tags(self, repo: str) -> list[str]:
         response = self._check(
             self.session.get(f"{self.url}/v2/{repo}/tags/list"), f"list tags of {repo}", (200,)
@@ -222,6 +238,25 @@ class OciRegistry:
     def stop(self) -> None:
         self.session.close()
         self.process.stop()
+
+
+def _chart_metadata(chart_tgz: Path) -> dict[str, Any]:
+    """``Chart.yaml`` of a packaged chart (``<name>/Chart.yaml`` inside the archive)."""
+    try:
+        with tarfile.open(chart_tgz, "r:gz") as archive:
+            member = next(
+                m for m in archive.getmembers() if m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")
+            )
+            extracted = archive.extractfile(member)
+            metadata = yaml.safe_load(extracted.read()) if extracted else None
+    except (OSError, tarfile.TarError, StopIteration, yaml.YAMLError) as err:
+        raise ServiceError(
+            f"not a packaged Helm chart ({type(err).__name__}); create it with `helm package`",
+            obj=str(chart_tgz),
+        ) from None
+    if not isinstance(metadata, dict) or not metadata.get("name") or not metadata.get("version"):
+        raise ServiceError("Chart.yaml needs name and version", obj=str(chart_tgz))
+    return metadata
 
 
 def _write_htpasswd(path: Path, username: str, password: str) -> None:

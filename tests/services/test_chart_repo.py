@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import requests
 import yaml
 
 from airflow_flux_provider.devservices.chart_repo import ChartRepository
-from airflow_flux_provider.tools import helm_path
-
-
-def helm(repo: ChartRepository, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **repo.helm_env}
-    return subprocess.run([helm_path(), *args], capture_output=True, text=True, env=env, check=False)
 
 
 def test_helm_adds_searches_and_renders_the_repository(chart_repo: ChartRepository) -> None:
@@ -28,10 +20,10 @@ def test_helm_adds_searches_and_renders_the_repository(chart_repo: ChartReposito
     assert sorted(e["version"] for e in entries) == ["6.5.0", "6.5.1"]
     assert all(e["urls"][0].startswith(chart_repo.url) for e in entries)
 
-    assert helm(chart_repo, "repo", "add", "local", chart_repo.url).returncode == 0
-    search = helm(chart_repo, "search", "repo", "local/podinfo", "--versions", "-o", "yaml")
+    assert chart_repo.run_helm("repo", "add", "local", chart_repo.url).returncode == 0
+    search = chart_repo.run_helm("search", "repo", "local/podinfo", "--versions", "-o", "yaml")
     assert sorted(r["version"] for r in yaml.safe_load(search.stdout)) == ["6.5.0", "6.5.1"]
-    rendered = helm(chart_repo, "template", "demo", "local/podinfo", "--version", "6.5.1")
+    rendered = chart_repo.run_helm("template", "demo", "local/podinfo", "--version", "6.5.1")
     assert rendered.returncode == 0, rendered.stderr
     (config_map,) = list(yaml.safe_load_all(rendered.stdout))
     assert config_map["metadata"]["name"] == "demo-podinfo"
@@ -41,33 +33,13 @@ def test_helm_adds_searches_and_renders_the_repository(chart_repo: ChartReposito
 def test_auth_repository_needs_the_password(chart_repo_auth: ChartRepository, tmp_path: Path) -> None:
     chart_repo_auth.add_chart("private", "0.1.0", templates={"cm.yaml": "kind: ConfigMap\n"})
     assert requests.get(f"{chart_repo_auth.url}/index.yaml", timeout=10).status_code == 401
-    denied = helm(
-        chart_repo_auth,
-        "repo",
-        "add",
-        "priv-bad",
-        chart_repo_auth.url,
-        "--username",
-        "flux",
-        "--password",
-        "wrong",
-    )
+    repo, url = chart_repo_auth, chart_repo_auth.url
+    denied = repo.run_helm("repo", "add", "priv-bad", url, "--username", "flux", "--password", "wrong")
     assert denied.returncode != 0 and "401" in denied.stderr
-    assert chart_repo_auth.password is not None
-    added = helm(
-        chart_repo_auth,
-        "repo",
-        "add",
-        "priv",
-        chart_repo_auth.url,
-        "--username",
-        "flux",
-        "--password",
-        chart_repo_auth.password,
-    )
+    login = ["--username", repo.username or "", "--password-stdin"]
+    added = repo.run_helm("repo", "add", "priv", url, *login, stdin=repo.password)
     assert added.returncode == 0, added.stderr
-    pulled = helm(chart_repo_auth, "pull", "priv/private", "--version", "0.1.0", "-d", str(tmp_path))
+    pulled = chart_repo_auth.run_helm("pull", "priv/private", "--version", "0.1.0", "-d", str(tmp_path))
     assert pulled.returncode == 0, pulled.stderr
-    assert (tmp_path / "private-0.1.0.tgz").read_bytes() == (
-        chart_repo_auth.root / "private-0.1.0.tgz"
-    ).read_bytes()
+    served = chart_repo_auth.root / "private-0.1.0.tgz"
+    assert (tmp_path / "private-0.1.0.tgz").read_bytes() == served.read_bytes()

@@ -6,9 +6,12 @@ import gzip
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import requests
+import yaml
 
+from airflow_flux_provider.devservices.chart_repo import ChartRepository
 from airflow_flux_provider.devservices.registry import (
     DOCKER_MANIFEST,
     FLUX_CONFIG,
@@ -69,3 +72,23 @@ def test_anonymous_registry_needs_no_credentials(oci_registry_anonymous: OciRegi
     listing = requests.get(f"{oci_registry_anonymous.url}/v2/apps/open/tags/list", timeout=10)
     assert listing.status_code == 200
     assert json.loads(listing.text)["tags"] == ["1.0.0"]
+
+
+def test_pushed_chart_is_pulled_by_helm_over_oci(
+    oci_registry: OciRegistry, chart_repo: ChartRepository, tmp_path: Path
+) -> None:
+    packaged = chart_repo.add_chart("oci-demo", "1.2.3", values={"message": "over oci"})
+    digest = oci_registry.push_chart("charts", packaged)
+    assert oci_registry.tags("charts/oci-demo") == ["1.2.3"]
+
+    user, password = oci_registry.username or "", oci_registry.password or ""
+    login = chart_repo.run_helm(
+        "registry", "login", oci_registry.host, "--plain-http", "-u", user, "--password-stdin", stdin=password
+    )
+    assert login.returncode == 0, login.stderr
+    chart = f"oci://{oci_registry.host}/charts/oci-demo"
+    pulled = chart_repo.run_helm("template", "demo", chart, "--version", "1.2.3", "--plain-http")
+    assert pulled.returncode == 0, pulled.stderr
+    assert digest in pulled.stderr  # helm reports the manifest digest it pulled
+    (config_map,) = yaml.safe_load_all(pulled.stdout)
+    assert config_map["data"] == {"chartVersion": "1.2.3", "message": "over oci"}
