@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import threading
 from typing import Any
@@ -17,7 +18,7 @@ def _cluster_ip() -> str:
 
 
 def on_create(group: str, kind: str, obj: dict[str, Any]) -> None:
-    """Fill server-assigned fields in place (Service clusterIP, Namespace phase, Pod phase)."""
+    """Fill server-assigned fields in place (Service clusterIP, Namespace phase, Secret type/data …)."""
     if group != "":
         return
     if kind == "Namespace":
@@ -37,7 +38,16 @@ def on_create(group: str, kind: str, obj: dict[str, Any]) -> None:
             port.setdefault("protocol", "TCP")
             port.setdefault("targetPort", port.get("port"))
         obj["status"] = {"loadBalancer": {}}
+    elif kind == "Secret":
+        obj["type"] = obj.get("type") or "Opaque"
     elif kind == "Pod":
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
     elif kind == "PersistentVolumeClaim":
         obj["status"] = {"phase": "Pending"}
+
+
+def on_write(group: str, kind: str, obj: dict[str, Any]) -> None:
+    """Normalise every stored write: a Secret's write-only stringData is folded into data."""
+    if group == "" and kind == "Secret" and "stringData" in obj:
+        for key, value in (obj.pop("stringData") or {}).items():
+            obj.setdefault("data", {})[key] = base64.b64encode(str(value).encode()).decode()

@@ -274,11 +274,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         self, user: User, group: str, version: str, rest: list[str], query: dict[str, str], body: bytes
     ) -> None:
         namespace = ""
-        if (
-            rest[0] == "namespaces"
-            and len(rest) >= 3
-            and not (len(rest) == 3 and rest[2] in ("status", "finalize"))
-        ):
+        if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] == "status"):
             namespace, rest = rest[1], rest[2:]
         if len(rest) > 3:
             raise ApiError(404, "the server could not find the requested resource")
@@ -286,7 +282,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         name = rest[1] if len(rest) > 1 else ""
         subresource = rest[2] if len(rest) > 2 else ""
         rt = self.server.table.lookup(group, version, plural)
-        if rt is None or (subresource and subresource not in [*rt.subresources(), "finalize"]):
+        if rt is None or (subresource and subresource not in rt.subresources()):
             raise ApiError(404, "the server could not find the requested resource")
         if rt.namespaced is False and namespace:
             raise ApiError(404, "the server could not find the requested resource")
@@ -298,9 +294,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.server.authorizer.check(user, Attributes(verb, group, plural, subresource, namespace, name))
         self.server.faults.apply(verb, resource, namespace)
         manager = query.get("fieldManager") or (self.headers.get("User-Agent") or "unknown").split("/")[0]
-        call = Call(
-            rt, namespace, name, "status" if subresource == "finalize" else subresource, query, manager
-        )
+        call = Call(rt, namespace, name, subresource, query, manager)
         api = self.server.api
         if rt.namespaced and name and not namespace:
             raise ApiError(404, "the server could not find the requested resource")

@@ -330,6 +330,7 @@ class ResourceApi:
         if rt.status:
             obj.pop("status", None)
         defaults.on_create(rt.group, rt.kind, obj)
+        defaults.on_write(rt.group, rt.kind, obj)
         if rt.group == CRD_GROUP:
             obj["status"] = crds.accepted_status(obj, meta["creationTimestamp"])
         return obj
@@ -478,6 +479,7 @@ class ResourceApi:
                 meta.pop(key, None)
         meta["resourceVersion"] = old_meta["resourceVersion"]
         if call.subresource != "status":
+            defaults.on_write(rt.group, rt.kind, new)
             validation.check_update(rt, old, new)
         if rt.has_generation:
             generation = old_meta.get("generation", 1)

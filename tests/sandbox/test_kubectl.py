@@ -114,3 +114,14 @@ def test_unknown_kind_is_refused_by_kubectl(sandbox: Sandbox, sandbox_namespace:
     result = sandbox.kubectl("create", "-f", "-", "-n", sandbox_namespace, input=manifest, check=False)
     assert result.returncode != 0
     assert 'no matches for kind "Widget" in version "example.com/v1"' in result.stderr
+
+
+def test_typed_client_protobuf_bodies_are_understood(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    ns = ("-n", sandbox_namespace)
+    sandbox.kubectl("create", "secret", "generic", "creds", "--from-literal=password=s3cret", *ns)
+    sandbox.kubectl("create", "configmap", "settings", "--from-literal=mode=fast", *ns)
+    secret = yaml.safe_load(sandbox.kubectl("get", "secret", "creds", "-o", "yaml", *ns).stdout)
+    assert secret["data"] == {"password": "czNjcmV0"} and secret["type"] == "Opaque"
+    settings = yaml.safe_load(sandbox.kubectl("get", "configmap", "settings", "-o", "yaml", *ns).stdout)
+    assert settings["data"] == {"mode": "fast"}
+    assert "generateName" not in settings["metadata"]
