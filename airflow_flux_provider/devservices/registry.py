@@ -92,7 +92,17 @@ class OciRegistry:
         if username is not None:
             self.session.auth = (username, password or "")
 
-    def _check(self, response: requests.Response, what: str, expected: tuple[int, ...]) -> requests.Response:
+    def _call(
+        self, method: str, url: str, what: str, expected: tuple[int, ...], **kwargs: Any
+    ) -> requests.Response:
+        """One registry API call; a transport failure or an unexpected status becomes a ServiceError."""
+        try:
+            response = self.session.request(method, url, timeout=30, **kwargs)
+        except requests.RequestException as err:
+            raise ServiceError(
+                f"{what} failed: {type(err).__name__}; is the registry still running?",
+                obj=f"service/registry {self.host}",
+            ) from None
         if response.status_code not in expected:
             raise ServiceError(
                 f"{what} answered {response.status_code}: {response.text[:300]}",
@@ -104,33 +114,31 @@ class OciRegistry:
         """Upload one blob (POST then PUT) unless the registry has it already; return its digest."""
         digest = sha256_digest(data)
         base = f"{self.url}/v2/{repo}/blobs"
-        if self.session.head(f"{base}/{digest}").status_code == 200:
+        if self._call("HEAD", f"{base}/{digest}", f"look up blob in {repo}", (200, 404)).status_code == 200:
             return digest
-        opened = self._check(self.session.post(f"{base}/uploads/"), f"open upload in {repo}", (202,))
+        opened = self._call("POST", f"{base}/uploads/", f"open upload in {repo}", (202,))
         location = urljoin(self.url, opened.headers["Location"])
         sep = "&" if "?" in location else "?"
-        self._check(
-            self.session.put(
-                f"{location}{sep}digest={digest}",
-                data=data,
-                headers={"Content-Type": "application/octet-stream"},
-            ),
+        self._call(
+            "PUT",
+            f"{location}{sep}digest={digest}",
             f"upload blob to {repo}",
             (201,),
+            data=data,
+            headers={"Content-Type": "application/octet-stream"},
         )
         return digest
 
     def push_manifest(self, repo: str, reference: str, manifest: dict[str, Any]) -> str:
         """PUT a manifest under a tag (or digest); return the manifest's digest."""
         body = json.dumps(manifest, separators=(",", ":")).encode()
-        response = self._check(
-            self.session.put(
-                f"{self.url}/v2/{repo}/manifests/{reference}",
-                data=body,
-                headers={"Content-Type": manifest["mediaType"]},
-            ),
+        response = self._call(
+            "PUT",
+            f"{self.url}/v2/{repo}/manifests/{reference}",
             f"put manifest {repo}:{reference}",
             (201,),
+            data=body,
+            headers={"Content-Type": manifest["mediaType"]},
         )
         digest = sha256_digest(body)
         if response.headers.get("Docker-Content-Digest", digest) != digest:
@@ -226,9 +234,7 @@ class OciRegistry:
         )
 
     def tags(self, repo: str) -> list[str]:
-        response = self._check(
-            self.session.get(f"{self.url}/v2/{repo}/tags/list"), f"list tags of {repo}", (200,)
-        )
+        response = self._call("GET", f"{self.url}/v2/{repo}/tags/list", f"list tags of {repo}", (200,))
         return list(response.json().get("tags") or [])
 
     def info(self) -> dict[str, str]:

@@ -8,10 +8,12 @@ import json
 import tarfile
 from pathlib import Path
 
+import pytest
 import requests
 import yaml
 
 from airflow_flux_provider.devservices.chart_repo import ChartRepository
+from airflow_flux_provider.devservices.process import ServiceError
 from airflow_flux_provider.devservices.registry import (
     DOCKER_MANIFEST,
     FLUX_CONFIG,
@@ -92,3 +94,12 @@ def test_pushed_chart_is_pulled_by_helm_over_oci(
     assert digest in pulled.stderr  # helm reports the manifest digest it pulled
     (config_map,) = yaml.safe_load_all(pulled.stdout)
     assert config_map["data"] == {"chartVersion": "1.2.3", "message": "over oci"}
+
+
+def test_registry_refusals_are_clear_errors(oci_registry: OciRegistry) -> None:
+    missing = {"mediaType": OCI_MANIFEST, "digest": "sha256:" + "0" * 64, "size": 2}
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": missing, "layers": []}
+    with pytest.raises(ServiceError, match=r"put manifest apps/broken:v1 answered 400: .*BLOB_UNKNOWN"):
+        oci_registry.push_manifest("apps/broken", "v1", manifest)
+    with pytest.raises(ServiceError, match="unsupported media_type"):
+        oci_registry.push_image("apps/broken", "v1", media_type="application/json")
