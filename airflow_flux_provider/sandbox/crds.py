@@ -32,6 +32,7 @@ def served_types(crd: dict[str, Any]) -> list[ResourceType]:
                 scale="scale" in subresources,
                 categories=tuple(names.get("categories") or ()),
                 schema=schema,
+                returns_deleted=True,
             )
         )
     return types

@@ -28,6 +28,7 @@ class ResourceType:
     has_generation: bool = True
     categories: tuple[str, ...] = ()
     verbs: tuple[str, ...] = STANDARD_VERBS
+    returns_deleted: bool = False  # DELETE answers with the object instead of a Status
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
@@ -71,8 +72,16 @@ BUILTIN: tuple[ResourceType, ...] = (
     _r("", "v1", "ConfigMap", "configmaps", short_names=("cm",), has_generation=False),
     _r("", "v1", "Secret", "secrets", has_generation=False),
     _r("", "v1", "Service", "services", short_names=("svc",), status=True, categories=ALL),
-    _r("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",), has_generation=False),
-    _r("", "v1", "Pod", "pods", short_names=("po",), status=True, categories=ALL),
+    _r(
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        short_names=("sa",),
+        has_generation=False,
+        returns_deleted=True,
+    ),
+    _r("", "v1", "Pod", "pods", short_names=("po",), status=True, categories=ALL, returns_deleted=True),
     _r("", "v1", "Event", "events", short_names=("ev",), has_generation=False),
     _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short_names=("pvc",), status=True),
     _r("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False, short_names=("pv",), status=True),

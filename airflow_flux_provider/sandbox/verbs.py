@@ -556,10 +556,10 @@ class ResourceApi:
                 if policy != "Orphan":
                     self._collect(uid)
                 return self._out(rt, marked)
-            self._remove(rt, old)
+            gone = self._remove(rt, old)
             if policy != "Orphan":
                 self._collect(uid)
-            return success(call.name, rt.group, rt.plural, uid)
+            return self._out(rt, gone) if rt.returns_deleted else success(call.name, rt.group, rt.plural, uid)
 
     def deletecollection(self, call: Call, options: dict[str, Any]) -> dict[str, Any]:
         listing = self.list(call)
