@@ -102,12 +102,27 @@ class S3Server:
 
     def create_bucket(self, name: str, objects: dict[str, bytes] | None = None) -> str:
         """Create ``name`` (if missing) and put ``objects`` (key -> bytes) into it; return the name."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         client = self.client()
-        existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-        if name not in existing:
-            client.create_bucket(Bucket=name)
-        for key, body in (objects or {}).items():
-            client.put_object(Bucket=name, Key=key, Body=body)
+        try:
+            existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+            if name not in existing:
+                client.create_bucket(Bucket=name)
+            for key, body in (objects or {}).items():
+                client.put_object(Bucket=name, Key=key, Body=body)
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "error")
+            hint = (
+                "bucket names are 3-63 lowercase letters, digits, '-' or '.'"
+                if code == "InvalidBucketName"
+                else "check the credentials and the object keys"
+            )
+            raise ServiceError(f"S3 refused: {code}; {hint}", obj=f"bucket {name}") from None
+        except BotoCoreError as err:
+            raise ServiceError(
+                f"S3 unreachable: {type(err).__name__}", obj=f"service/s3 {self.endpoint}"
+            ) from None
         return name
 
     def info(self) -> dict[str, str]:

@@ -7,6 +7,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from airflow_flux_provider.devservices.process import ServiceError
 from airflow_flux_provider.devservices.s3 import S3Server
 
 
@@ -33,3 +34,8 @@ def test_wrong_secret_is_rejected(s3_server: S3Server) -> None:
     with pytest.raises(ClientError) as err:
         intruder.list_objects_v2(Bucket="private-bucket")
     assert err.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+
+def test_invalid_bucket_name_is_a_clear_error(s3_server: S3Server) -> None:
+    with pytest.raises(ServiceError, match=r"bucket b: S3 refused: InvalidBucketName; bucket names are 3-63"):
+        s3_server.create_bucket("b")
