@@ -104,6 +104,12 @@ class ActionStrategy(SpecModel):
     name: Literal["RemediateOnFailure", "RetryOnFailure"] = "RemediateOnFailure"
     retry_interval: Duration | None = None
 
+    @model_validator(mode="after")
+    def _retry_interval_needs_retry(self) -> ActionStrategy:
+        if self.retry_interval is not None and self.name != "RetryOnFailure":
+            raise ValueError("retryInterval can only be set when name is RetryOnFailure")
+        return self
+
 
 class _ReleaseAction(SpecModel):
     timeout: Duration | None = None

@@ -28,6 +28,8 @@ ProviderType = Literal[
     "nats", "zulip", "otel", "zoom", "incident.io",
 ]  # fmt: skip
 
+_COMMIT_STATUS_TYPES = ("github", "gitlab", "gitea", "bitbucketserver", "bitbucket", "azuredevops")
+
 #: Kinds whose events an Alert can select and whose objects a Receiver can annotate.
 EventSourceKind = Literal[
     "Bucket", "GitRepository", "Kustomization", "HelmRelease", "HelmChart", "HelmRepository",
@@ -50,6 +52,15 @@ class ProviderSpec(SpecModel):
     commit_status_expr: str | None = None
     service_account_name: str | None = None
     suspend: bool = False
+
+    @model_validator(mode="after")
+    def _commit_status_types(self) -> ProviderSpec:
+        if self.commit_status_expr is not None and self.type not in _COMMIT_STATUS_TYPES:
+            raise ValueError(
+                "commitStatusExpr is only supported by the Git commit-status types "
+                f"({', '.join(_COMMIT_STATUS_TYPES)})"
+            )
+        return self
 
 
 class Provider(FluxObject):
@@ -115,8 +126,13 @@ class ReceiverSpec(SpecModel):
     suspend: bool = False
 
     @model_validator(mode="after")
-    def _secret_needed(self) -> ReceiverSpec:
-        if self.type != "generic-oidc" and self.secret_ref is None:
+    def _credentials(self) -> ReceiverSpec:
+        oidc = self.type == "generic-oidc"
+        if oidc and (self.secret_ref is not None or not self.oidc_providers):
+            raise ValueError("a generic-oidc receiver takes oidcProviders (at least one) and no secretRef")
+        if not oidc and self.oidc_providers:
+            raise ValueError("oidcProviders can only be set when type is generic-oidc")
+        if not oidc and self.secret_ref is None:
             raise ValueError(
                 f"secretRef is required for type {self.type}: add secretRef.name naming the token's Secret "
                 "(an Airflow connection of that id)"

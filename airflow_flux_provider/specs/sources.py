@@ -89,6 +89,12 @@ class GitRepositorySpec(SpecModel):
     include: list[GitRepositoryInclude] = Field(default_factory=list)
     sparse_checkout: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _service_account_needs_provider(self) -> GitRepositorySpec:
+        if self.service_account_name and self.provider not in ("azure", "aws"):
+            raise ValueError("serviceAccountName can only be set when provider is azure or aws")
+        return self
+
     @field_validator("url")
     @classmethod
     def _git_url(cls, value: str) -> str:
@@ -194,6 +200,12 @@ class HelmChartSpec(ChartSelection):
     interval: Duration
     suspend: bool = False
 
+    @model_validator(mode="after")
+    def _verify_needs_helm_repository(self) -> HelmChartSpec:
+        if self.verify is not None and self.source_ref.kind != "HelmRepository":
+            raise ValueError("verify is only supported when sourceRef.kind is HelmRepository")
+        return self
+
 
 def upgrade_chart_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """v1beta1/v1beta2 ``valuesFile`` (one file) goes first in ``valuesFiles``."""
@@ -238,6 +250,19 @@ class BucketSpec(SpecModel):
     timeout: Timeout = _SIXTY_SECONDS
     ignore: str | None = None
     suspend: bool = False
+
+    @model_validator(mode="after")
+    def _credentials(self) -> BucketSpec:
+        sts = self.sts
+        if sts is not None and sts.provider != {"aws": "aws", "generic": "ldap"}.get(self.provider):
+            raise ValueError(
+                "sts is supported only with provider aws (sts.provider aws) or generic (sts.provider ldap)"
+            )
+        if sts is not None and sts.provider == "aws" and (sts.secret_ref or sts.cert_secret_ref):
+            raise ValueError("the aws STS provider takes no sts.secretRef or sts.certSecretRef")
+        if self.service_account_name and (self.provider == "generic" or self.secret_ref is not None):
+            raise ValueError("serviceAccountName needs provider aws, gcp or azure and no secretRef")
+        return self
 
     @field_validator("endpoint")
     @classmethod

@@ -19,6 +19,8 @@ GROUPS = {
     "ImageRepository": "image.toolkit.fluxcd.io/v1",
     "ImagePolicy": "image.toolkit.fluxcd.io/v1",
     "Receiver": "notification.toolkit.fluxcd.io/v1",
+    "Provider": "notification.toolkit.fluxcd.io/v1beta3",
+    "HelmChart": "source.toolkit.fluxcd.io/v1",
     "Canary": "flagger.app/v1beta1",
 }
 GIT = {"url": "https://example.com/app.git", "interval": "1m"}
@@ -74,6 +76,30 @@ def _refusal(kind: str, spec: Any, metadata: dict[str, Any] | None = None) -> Sp
          "interval must be set when (and only when) digestReflectionPolicy is Always"),
         ("Receiver", {"type": "github", "resources": [{"kind": "GitRepository", "name": "app"}]}, "spec",
          "secretRef is required for type github"),
+        ("Receiver", {"type": "generic-oidc", "resources": [{"kind": "Bucket", "name": "b"}]}, "spec",
+         "a generic-oidc receiver takes oidcProviders (at least one) and no secretRef"),
+        ("Receiver", {"type": "generic", "secretRef": {"name": "t"}, "oidcProviders": [{"issuer": "i"}],
+                      "resources": [{"kind": "Bucket", "name": "b"}]}, "spec",
+         "oidcProviders can only be set when type is generic-oidc"),
+        ("GitRepository", {**GIT, "serviceAccountName": "sa"}, "spec",
+         "serviceAccountName can only be set when provider is azure or aws"),
+        ("Bucket", {"bucketName": "b", "endpoint": "s3:9000", "interval": "5m",
+                    "sts": {"provider": "aws", "endpoint": "https://sts.example.com"}}, "spec",
+         "sts is supported only with provider aws (sts.provider aws) or generic (sts.provider ldap)"),
+        ("Bucket", {"bucketName": "b", "endpoint": "s3:9000", "interval": "5m", "provider": "aws",
+                    "sts": {"provider": "aws", "endpoint": "https://sts.example.com",
+                            "secretRef": {"name": "s"}}},
+         "spec", "the aws STS provider takes no sts.secretRef or sts.certSecretRef"),
+        ("Bucket", {"bucketName": "b", "endpoint": "s3:9000", "interval": "5m", "serviceAccountName": "sa"},
+         "spec", "serviceAccountName needs provider aws, gcp or azure and no secretRef"),
+        ("HelmRelease", {"interval": "5m", "chartRef": {"kind": "OCIRepository", "name": "w"},
+                         "upgrade": {"strategy": {"retryInterval": "1m"}}}, "spec.upgrade.strategy",
+         "retryInterval can only be set when name is RetryOnFailure"),
+        ("Provider", {"type": "slack", "commitStatusExpr": "event.metadata.x"}, "spec",
+         "commitStatusExpr is only supported by the Git commit-status types"),
+        ("HelmChart", {"chart": "./charts/web", "interval": "5m", "verify": {"provider": "cosign"},
+                       "sourceRef": {"kind": "GitRepository", "name": "r"}}, "spec",
+         "verify is only supported when sourceRef.kind is HelmRepository"),
         ("Receiver", {"type": "generic", "secretRef": {"name": "t"}, "resources": []}, "spec.resources",
          "List should have at least 1 item after validation, not 0 (got a list)"),
         ("Canary", {**CANARY, "analysis": {"webhooks": [{"name": "w", "url": "http://t/", "retries": -1}]}},
@@ -150,7 +176,11 @@ def test_empty_oci_ref_means_latest() -> None:
 
 
 def test_generic_oidc_receiver_needs_no_secret() -> None:
-    spec = {"type": "generic-oidc", "resources": [{"kind": "Bucket", "name": "b"}]}
+    spec = {
+        "type": "generic-oidc",
+        "resources": [{"kind": "Bucket", "name": "b"}],
+        "oidcProviders": [{"issuer": "https://token.actions.githubusercontent.com"}],
+    }
     receiver = parse_object({"apiVersion": GROUPS["Receiver"], "kind": "Receiver", "metadata": {"name": "r"},
                              "spec": spec})  # fmt: skip
     assert receiver.spec.secret_ref is None
