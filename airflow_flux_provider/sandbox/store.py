@@ -30,6 +30,7 @@ class Event:
     plural: str
     type: str  # ADDED | MODIFIED | DELETED
     obj: dict[str, Any]
+    old: dict[str, Any] | None = None  # the object before a MODIFIED event
 
     @property
     def namespace(self) -> str:
@@ -81,8 +82,10 @@ class Store:
             self._rv += 1
             meta["resourceVersion"] = str(self._rv)
             key = (meta.get("namespace", ""), meta["name"])
-            self._objects.setdefault((group, plural), {})[key] = obj
-            self._record(Event(self._rv, group, plural, event_type, obj))
+            bucket = self._objects.setdefault((group, plural), {})
+            old = bucket.get(key)
+            bucket[key] = obj
+            self._record(Event(self._rv, group, plural, event_type, obj, old))
             return obj
 
     def remove(self, group: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:

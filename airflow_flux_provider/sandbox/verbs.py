@@ -281,8 +281,13 @@ class ResourceApi:
                 return
             for event in events:
                 rv = event.rv
-                if wanted(event.group, event.plural, event.obj):
-                    yield {"type": event.type, "object": self._out(rt, event.obj)}
+                kind = _transition(
+                    event,
+                    wanted(event.group, event.plural, event.obj),
+                    event.old is not None and wanted(event.group, event.plural, event.old),
+                )
+                if kind:
+                    yield {"type": kind, "object": self._out(rt, event.obj)}
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -670,6 +675,16 @@ class ResourceApi:
             if rt is not None and rt.namespaced and self.store.list(group, plural, name):
                 return
         self.store.remove("", "namespaces", "", name)
+
+
+def _transition(event: Event, matches_now: bool, matched_before: bool) -> str | None:
+    """The event a selector-filtered watcher sees: objects entering or leaving the selection
+    arrive as ADDED or DELETED, as from the API server's watch cache."""
+    if event.type != "MODIFIED":
+        return event.type if matches_now else None
+    if matches_now:
+        return "MODIFIED" if matched_before else "ADDED"
+    return "DELETED" if matched_before else None
 
 
 def _fm(new: dict[str, Any]) -> dict[str, Any]:

@@ -72,3 +72,32 @@ def test_watch_list_ends_initial_events_with_a_bookmark(sandbox: Sandbox, sandbo
     events = [json.loads(line) for line in response.data.splitlines() if line.strip()]
     assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
     assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
+def test_objects_leaving_the_selection_arrive_as_deleted(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    core = client.CoreV1Api(sandbox.api_client())
+    core.create_namespaced_config_map(
+        sandbox_namespace, {"metadata": {"name": "mover", "labels": {"w": "no"}}}
+    )
+    start = core.list_namespaced_config_map(sandbox_namespace).metadata.resource_version
+    core.replace_namespaced_config_map(
+        "mover",
+        sandbox_namespace,
+        {"metadata": {"name": "mover", "labels": {"w": "yes"}}, "data": {"a": "1"}},
+    )
+    core.replace_namespaced_config_map(
+        "mover",
+        sandbox_namespace,
+        {"metadata": {"name": "mover", "labels": {"w": "yes"}}, "data": {"a": "2"}},
+    )
+    core.replace_namespaced_config_map(
+        "mover", sandbox_namespace, {"metadata": {"name": "mover", "labels": {}}}
+    )
+    events = watch.Watch().stream(
+        core.list_namespaced_config_map,
+        sandbox_namespace,
+        resource_version=start,
+        label_selector="w=yes",
+        timeout_seconds=1,
+    )
+    assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED"]
