@@ -46,9 +46,10 @@ def load_manifests(path_or_text: str | Path) -> list[FluxObject]:
 
 
 def _looks_like_path(text: str) -> bool:
+    """One line without ``key: value`` (or naming something that exists) is a path, not YAML."""
     if "\n" in text or not text.strip():
         return False
-    return text.endswith(_SUFFIXES) or Path(text).exists() or ("/" in text and ": " not in text)
+    return ": " not in text or text.endswith(_SUFFIXES) or Path(text).exists()
 
 
 def _yaml_files(root: Path) -> list[Path]:

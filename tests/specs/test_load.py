@@ -198,3 +198,28 @@ def test_passthrough_metadata_is_read_leniently() -> None:
     assert deployment.ref == "Deployment/apps/web"
     assert deployment.metadata.labels == {"replicas": "3"}
     assert deployment.metadata.finalizers == ["example.com/keep"]
+
+
+def test_a_missing_path_without_suffix_is_named_as_a_path(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=r"no such file or folder: .*clusters"):
+        load_manifests(str(tmp_path / "clusters"))
+    assert [o.kind for o in load_manifests("{apiVersion: v1, kind: Namespace, metadata: {name: a}}")] == [
+        "Namespace"
+    ]
+
+
+def test_parsing_does_not_change_the_input() -> None:
+    data = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1beta2",
+        "kind": "Kustomization",
+        "metadata": {"name": "apps"},
+        "spec": {
+            "interval": "5m",
+            "prune": True,
+            "sourceRef": {"kind": "GitRepository", "name": "r"},
+            "patchesStrategicMerge": [{"kind": "Deployment", "metadata": {"name": "web"}}],
+        },
+    }
+    before = yaml.safe_dump(data)
+    parse_object(data)
+    assert yaml.safe_dump(data) == before
