@@ -9,6 +9,7 @@ decodes them before handing the body to the CGI.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from airflow_flux_provider.devservices.process import ServiceError
 from airflow_flux_provider.tools import git_path
 
 COMMITTER = ("Flux Dev", "flux-dev@example.invalid")
+_REPO_NAME = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 # git-daemon's marker for an exported repository; here it means "clone without credentials".
 PUBLIC_MARKER = "git-daemon-export-ok"
 
@@ -53,8 +55,8 @@ class _GitHandler(LoggingHandler):
         """Fetches from a public repo need no credentials; pushes always do."""
         if "git-receive-pack" in url.path or "service=git-receive-pack" in url.query:
             return False
-        repo = url.path.lstrip("/").split("/", 1)[0]
-        return bool(repo) and (self.server.project_root / repo / PUBLIC_MARKER).is_file()
+        repo, found, _ = url.path.lstrip("/").partition(".git/")
+        return bool(found) and (self.server.project_root / f"{repo}.git" / PUBLIC_MARKER).is_file()
 
     def _backend(self) -> None:
         url = urlsplit(self.path)
@@ -117,6 +119,11 @@ class GitServer:
         return self._http.log_path
 
     def _dirname(self, name: str) -> str:
+        if not _REPO_NAME.fullmatch(name) or ".." in name.split("/"):
+            raise ServiceError(
+                f"repository name {name!r} is not a plain path; use letters, digits, '.', '_', '-' and '/'",
+                obj="GitServer",
+            )
         return name if name.endswith(".git") else f"{name}.git"
 
     def repo_path(self, name: str) -> Path:

@@ -58,10 +58,21 @@ def test_wrong_password_and_no_credentials_are_rejected(git_server: GitServer, t
         git.Repo.clone_from(bad, tmp_path / "c", env=env)
 
 
-def test_creating_an_existing_repo_is_a_clear_error(git_server: GitServer) -> None:
+def test_creating_an_existing_repo_or_a_bad_name_is_a_clear_error(git_server: GitServer) -> None:
     git_server.create_repo("twice")
     with pytest.raises(ServiceError, match="already exists"):
         git_server.create_repo("twice")
+    for bad in ("../escape", "a b", "/abs", ""):
+        with pytest.raises(ServiceError, match="is not a plain path"):
+            git_server.create_repo(bad)
+
+
+def test_nested_repo_names_work_like_forge_paths(git_server: GitServer, tmp_path: Path) -> None:
+    files = {"clusters/prod/kustomization.yaml": "resources: []\n"}
+    url = git_server.create_repo("team-a/fleet-infra", files, public=True)
+    assert url.endswith("/team-a/fleet-infra.git")
+    git.Repo.clone_from(url, tmp_path / "nested")  # public: no credentials needed
+    assert (tmp_path / "nested" / "clusters" / "prod" / "kustomization.yaml").is_file()
 
 
 def test_public_repo_clones_anonymously_push_needs_auth(git_server: GitServer, tmp_path: Path) -> None:
