@@ -53,6 +53,58 @@ def check_name(rt: ResourceType, name: str) -> None:
         raise invalid(rt.qualified_kind, rt.group, rt.kind, name, [("metadata.name", problem)])
 
 
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+LABEL_VALUE_HELP = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
+    "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex "
+    "used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+QUALIFIED_NAME_HELP = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+
+
+def _key_problem(key: str) -> str | None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _SUBDOMAIN.match(prefix)):
+        return f"prefix part {SUBDOMAIN_HELP}"
+    if not name or len(name) > 63 or not _LABEL_VALUE.match(name):
+        return QUALIFIED_NAME_HELP
+    return None
+
+
+def check_labels(rt: ResourceType, obj: dict[str, Any]) -> None:
+    """422 for label keys/values or annotation keys the API server would refuse."""
+    meta = obj["metadata"]
+    causes: list[tuple[str, str]] = []
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    if not isinstance(labels, dict) or not isinstance(annotations, dict):
+        raise invalid(
+            rt.qualified_kind,
+            rt.group,
+            rt.kind,
+            meta.get("name", ""),
+            [("metadata.labels", "Invalid value: must be a map of strings")],
+        )
+    for key, value in labels.items():
+        problem = _key_problem(key)
+        if problem:
+            causes.append(("metadata.labels", f'Invalid value: "{key}": {problem}'))
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+            shown = value if isinstance(value, str) else json.dumps(value)
+            causes.append(("metadata.labels", f'Invalid value: "{shown}": {LABEL_VALUE_HELP}'))
+    for key, value in annotations.items():
+        problem = _key_problem(key)
+        if problem:
+            causes.append(("metadata.annotations", f'Invalid value: "{key}": {problem}'))
+        if not isinstance(value, str):
+            causes.append(("metadata.annotations", f"Invalid value: {json.dumps(value)}: must be a string"))
+    if causes:
+        raise invalid(rt.qualified_kind, rt.group, rt.kind, meta.get("name", ""), causes)
+
+
 def _path(obj: dict[str, Any], dotted: str) -> Any:
     node: Any = obj
     for part in dotted.split("."):

@@ -334,6 +334,7 @@ class ResourceApi:
             meta["generation"] = 1
         if rt.status:
             obj.pop("status", None)
+        validation.check_labels(rt, obj)
         defaults.on_create(rt.group, rt.kind, obj)
         defaults.on_write(rt.group, rt.kind, obj)
         if rt.group == CRD_GROUP:
@@ -485,6 +486,7 @@ class ResourceApi:
         meta["resourceVersion"] = old_meta["resourceVersion"]
         if call.subresource != "status":
             defaults.on_write(rt.group, rt.kind, new)
+            validation.check_labels(rt, new)
             validation.check_update(rt, old, new)
         if rt.has_generation:
             generation = old_meta.get("generation", 1)

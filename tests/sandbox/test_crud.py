@@ -159,3 +159,12 @@ def test_service_gets_cluster_ip(core: client.CoreV1Api, sandbox_namespace: str)
     )
     assert svc.spec.cluster_ip.startswith("10.96.")
     assert svc.spec.ports[0].target_port == 80
+
+
+def test_invalid_label_value_is_422(core: client.CoreV1Api, sandbox_namespace: str) -> None:
+    with pytest.raises(ApiException) as info:
+        core.create_namespaced_config_map(sandbox_namespace, configmap("labelled", {"team": "a b!"}))
+    assert info.value.status == 422
+    status = _status(info.value)
+    assert status["details"]["causes"][0]["field"] == "metadata.labels"
+    assert 'Invalid value: "a b!"' in status["message"]

@@ -138,3 +138,13 @@ def test_bad_fault_definition_is_refused(sandbox: Sandbox) -> None:
 
     with pytest.raises(SandboxError, match="unknown fault fields"):
         sandbox.faults.add(verb="get", colour="red")
+
+
+def test_simulator_settings_endpoint(sandbox: Sandbox) -> None:
+    from airflow_flux_provider.sandbox import SandboxError
+
+    current = sandbox.simulate()
+    assert set(current) == {"readyDelaySeconds", "failImagePattern"}
+    with pytest.raises(SandboxError, match="not a regular expression"):
+        sandbox.simulate(fail_image_pattern="(")
+    assert sandbox.simulate() == current
