@@ -168,3 +168,43 @@ def test_invalid_label_value_is_422(core: client.CoreV1Api, sandbox_namespace: s
     status = _status(info.value)
     assert status["details"]["causes"][0]["field"] == "metadata.labels"
     assert 'Invalid value: "a b!"' in status["message"]
+
+
+def test_deletecollection_honours_label_selector(core: client.CoreV1Api, sandbox_namespace: str) -> None:
+    for name, tier in (("a", "web"), ("b", "web"), ("c", "db")):
+        core.create_namespaced_config_map(sandbox_namespace, configmap(name, {"tier": tier}))
+    core.delete_collection_namespaced_config_map(sandbox_namespace, label_selector="tier=web")
+    assert [i.metadata.name for i in core.list_namespaced_config_map(sandbox_namespace).items] == ["c"]
+
+
+def test_scale_subresource_reads_and_writes_replicas(apps: client.AppsV1Api, sandbox_namespace: str) -> None:
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "scaled"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "s"}},
+            "template": {
+                "metadata": {"labels": {"app": "s"}},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        },
+    }
+    apps.create_namespaced_deployment(sandbox_namespace, body)
+    scale = apps.read_namespaced_deployment_scale("scaled", sandbox_namespace)
+    assert scale.spec.replicas == 2 and scale.status.selector == "app=s"
+    scale.spec.replicas = 5
+    apps.replace_namespaced_deployment_scale("scaled", sandbox_namespace, scale)
+    live = apps.read_namespaced_deployment("scaled", sandbox_namespace)
+    assert live.spec.replicas == 5 and live.metadata.generation == 2
+
+
+def test_dry_run_update_and_delete_change_nothing(core: client.CoreV1Api, sandbox_namespace: str) -> None:
+    created = core.create_namespaced_config_map(sandbox_namespace, configmap("stay", v="1"))
+    created.data = {"v": "2"}
+    preview = core.replace_namespaced_config_map("stay", sandbox_namespace, created, dry_run="All")
+    assert preview.data == {"v": "2"}
+    core.delete_namespaced_config_map("stay", sandbox_namespace, dry_run="All")
+    live = core.read_namespaced_config_map("stay", sandbox_namespace)
+    assert live.data == {"v": "1"} and live.metadata.resource_version == created.metadata.resource_version
