@@ -28,7 +28,7 @@ from airflow_flux_provider.sandbox.server import ApiServer
 from airflow_flux_provider.sandbox.simulator import SimulatorSettings, WorkloadSimulator
 from airflow_flux_provider.sandbox.status import SandboxError
 from airflow_flux_provider.sandbox.store import Store
-from airflow_flux_provider.sandbox.verbs import CRD_GROUP, Call, now
+from airflow_flux_provider.sandbox.verbs import CRD_GROUP, Call
 
 TOKEN_ENV = "FLUX_SANDBOX_TOKEN"
 SAVE_INTERVAL_SECONDS = 1.0
@@ -337,4 +337,4 @@ class CounterControl:
         self._sandbox.admin("DELETE", "v1/counters")
 
 
-__all__ = ["Sandbox", "now"]
+__all__ = ["CounterControl", "FaultControl", "Sandbox"]

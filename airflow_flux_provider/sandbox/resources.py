@@ -213,6 +213,13 @@ class ResourceTable:
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self._by_path.get((group, version, plural))
 
+    def find(self, group: str, plural: str) -> ResourceType | None:
+        """Any served version of ``plural.group`` (objects are stored once, whatever the version)."""
+        with self._lock:
+            return next(
+                (rt for rt in self._by_path.values() if rt.group == group and rt.plural == plural), None
+            )
+
     def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
         return self._by_kind.get((api_version, kind))
 

@@ -173,10 +173,10 @@ class WorkloadSimulator:
             self.api.update(call, new)
 
     def _type(self, group: str, plural: str) -> ResourceType:
-        for rt in self.api.table.all():
-            if rt.group == group and rt.plural == plural:
-                return rt
-        raise ApiError(404, f"{plural}.{group} is not served")
+        rt = self.api.table.find(group, plural)
+        if rt is None:
+            raise ApiError(404, f"{plural}.{group} is not served")
+        return rt
 
     # -- helpers --------------------------------------------------------------------------------
     def _failing(self, pod_spec: dict[str, Any]) -> bool:

@@ -601,16 +601,10 @@ class ResourceApi:
             self._finish_namespace(namespace)
         return gone
 
-    def _resource_type(self, group: str, plural: str) -> ResourceType | None:
-        for rt in self.table.all():
-            if rt.group == group and rt.plural == plural:
-                return rt
-        return None
-
     def _dependents(self, uid: str) -> builtins.list[tuple[ResourceType, dict[str, Any]]]:
         found = []
         for group, plural in self.store.types():
-            rt = self._resource_type(group, plural)
+            rt = self.table.find(group, plural)
             if rt is None:
                 continue
             for obj in self.store.list(group, plural):
@@ -656,7 +650,7 @@ class ResourceApi:
             "", "namespaces", {**ns, "metadata": meta, "status": {"phase": "Terminating"}}, "MODIFIED"
         )
         for group, plural in self.store.types():
-            content_rt = self._resource_type(group, plural)
+            content_rt = self.table.find(group, plural)
             if content_rt is None or not content_rt.namespaced:
                 continue
             for obj in self.store.list(group, plural, name):
@@ -673,7 +667,7 @@ class ResourceApi:
         if ns is None or not ns["metadata"].get("deletionTimestamp"):
             return
         for group, plural in self.store.types():
-            rt = self._resource_type(group, plural)
+            rt = self.table.find(group, plural)
             if rt is not None and rt.namespaced and self.store.list(group, plural, name):
                 return
         self.store.remove("", "namespaces", "", name)
