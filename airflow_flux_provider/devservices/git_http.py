@@ -174,21 +174,17 @@ class GitServer:
         branch: str = "main",
         delete: list[str] | None = None,
     ) -> str:
-        """Commit ``files`` (path -> content) onto ``branch`` in the bare repo; return the new SHA."""
+        """Commit ``files`` (path -> content) onto ``branch`` in the bare repo; return the new SHA.
+
+        A branch that does not exist yet starts from the repository's HEAD, like ``git switch -c``.
+        """
         bare = self.repo_path(name)
         with tempfile.TemporaryDirectory(prefix="flux-git-seed-") as tmp:
             work = Path(tmp)
             _git("init", "--quiet", "-b", branch, str(work))
-            has_branch = (
-                subprocess.run(
-                    [git_path(), "-C", str(bare), "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
-                    capture_output=True,
-                    check=False,
-                ).returncode
-                == 0
-            )
-            if has_branch:
-                _git("-C", str(work), "fetch", "--quiet", str(bare), branch)
+            base = next((ref for ref in (f"refs/heads/{branch}", "HEAD") if _resolves(bare, ref)), None)
+            if base is not None:
+                _git("-C", str(work), "fetch", "--quiet", str(bare), base)
                 _git("-C", str(work), "reset", "--quiet", "--hard", "FETCH_HEAD")
             for rel, content in files.items():
                 target = work / rel
@@ -198,19 +194,8 @@ class GitServer:
             for rel in delete or []:
                 (work / rel).unlink()
             _git("-C", str(work), "add", "--all")
-            _git(
-                "-C",
-                str(work),
-                "-c",
-                f"user.name={COMMITTER[0]}",
-                "-c",
-                f"user.email={COMMITTER[1]}",
-                "commit",
-                "--quiet",
-                "--allow-empty",
-                "-m",
-                message,
-            )
+            author = ["-c", f"user.name={COMMITTER[0]}", "-c", f"user.email={COMMITTER[1]}"]
+            _git("-C", str(work), *author, "commit", "--quiet", "--allow-empty", "-m", message)
             _git("-C", str(work), "push", "--quiet", str(bare), f"HEAD:refs/heads/{branch}")
             return _git("-C", str(work), "rev-parse", "HEAD").strip()
 
@@ -229,6 +214,11 @@ def _split_cgi(output: bytes) -> tuple[bytes, bytes]:
         if found:
             return head, body
     return output, b""
+
+
+def _resolves(repo: Path, ref: str) -> bool:
+    check = [git_path(), "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
+    return subprocess.run(check, capture_output=True, check=False).returncode == 0
 
 
 def _git(*args: str) -> str:

@@ -37,11 +37,20 @@ def test_clone_push_and_clone_again(git_server: GitServer, tmp_path: Path) -> No
     assert (tmp_path / "b" / "big.bin").stat().st_size == 3 * 1024 * 1024
 
 
-def test_commit_helper_moves_branch_and_is_visible_over_http(git_server: GitServer) -> None:
-    git_server.create_repo("moving", {"a.txt": "1"})
-    sha = git_server.commit("moving", {"a.txt": "2"}, message="bump")
+def test_commit_helper_moves_branch_and_is_visible_over_http(git_server: GitServer, tmp_path: Path) -> None:
+    git_server.create_repo("moving", {"a.txt": "1", "old.txt": "gone soon"})
+    sha = git_server.commit("moving", {"a.txt": "2"}, message="bump", delete=["old.txt"])
     refs = git.cmd.Git().ls_remote(git_server.auth_url("moving"), "refs/heads/main")
     assert refs.split()[0] == sha
+
+    release = git_server.commit("moving", {"a.txt": "3"}, message="release branch", branch="release")
+    clone = git.Repo.clone_from(git_server.auth_url("moving"), tmp_path / "m", branch="main")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir() if p.name != ".git") == ["a.txt"]
+    assert (tmp_path / "m" / "a.txt").read_text() == "2"
+    assert clone.head.commit.message.strip() == "bump"
+    assert clone.git.ls_remote("origin", "refs/heads/release").split()[0] == release
+    clone.git.fetch("origin", "release")
+    assert clone.commit("FETCH_HEAD").parents[0].hexsha == sha  # a new branch starts from main
 
 
 def test_wrong_password_and_no_credentials_are_rejected(git_server: GitServer, tmp_path: Path) -> None:
