@@ -422,9 +422,9 @@ class ResourceApi:
     def _apply(self, call: Call, applied: Any) -> tuple[int, dict[str, Any]]:
         if "fieldManager" not in call.query:
             raise bad_request("PATCH, application/apply-patch+yaml requires fieldManager to be set")
+        if not isinstance(applied, dict) or not applied.get("apiVersion") or not applied.get("kind"):
+            raise bad_request(f"{call.where()}: an apply body must be an object with apiVersion and kind")
         applied = self._check_identity(call, applied, url_name=True)
-        if not applied.get("apiVersion") or not applied.get("kind"):
-            raise bad_request("apiVersion and kind must be set in an apply request")
         force = call.flag("force")
         merge = _merge()
         with self.store.lock:
