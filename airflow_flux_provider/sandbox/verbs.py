@@ -371,7 +371,6 @@ class ResourceApi:
 
     def patch(self, call: Call, raw: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
         media = content_type.split(";")[0].strip()
-        merge = _merge()
         if media == APPLY_PATCH:
             return self._apply(call, decode_body(raw, "yaml"))
         if media not in (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH) or (
@@ -386,6 +385,7 @@ class ResourceApi:
                 + accepted,
             )
         patch = decode_body(raw)
+        merge = _merge()
         with self.store.lock:
             old = self._existing(call)
             base = self._scale_of(call.rt, old) if call.subresource == "scale" else copy.deepcopy(old)

@@ -148,3 +148,17 @@ def test_simulator_settings_endpoint(sandbox: Sandbox) -> None:
     with pytest.raises(SandboxError, match="not a regular expression"):
         sandbox.simulate(fail_image_pattern="(")
     assert sandbox.simulate() == current
+
+
+def test_malformed_yaml_apply_is_400(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    path = f"/api/v1/namespaces/{sandbox_namespace}/configmaps/y?fieldManager=me"
+    code, body = call(sandbox, "PATCH", path, b"kind: [unclosed", content_type="application/apply-patch+yaml")
+    assert code == 400 and "could not be decoded as YAML" in body["message"]
+    code, body = call(sandbox, "PATCH", path, b"data: {a: b}\n", content_type="application/apply-patch+yaml")
+    assert code == 400 and "apiVersion and kind" in body["message"]
+
+
+def test_unsupported_patch_type_is_415(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    path = f"/api/v1/namespaces/{sandbox_namespace}"
+    code, body = call(sandbox, "PATCH", path, b"{}", content_type="text/plain")
+    assert code == 415 and body["reason"] == "UnsupportedMediaType"
