@@ -12,7 +12,8 @@ import requests
 from airflow_flux_provider.devservices.process import ServiceError
 from airflow_flux_provider.devservices.prometheus import PrometheusServer
 
-SEL = 'reporter="destination",destination_workload_namespace="test",destination_workload=~"podinfo"'
+# A namespace of its own: other tests in the session share this Prometheus and exporter.
+SEL = 'reporter="destination",destination_workload_namespace="svc-check",destination_workload=~"podinfo"'
 ISTIO_SUCCESS = (
     f'sum(rate(istio_requests_total{{{SEL},response_code!~"5.*"}}[5s]))'
     f" / sum(rate(istio_requests_total{{{SEL}}}[5s])) * 100"
@@ -20,13 +21,13 @@ ISTIO_SUCCESS = (
 ISTIO_P99 = (
     f"histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{{{SEL}}}[5s])) by (le))"
 )
-NGINX_SEL = 'namespace="test",ingress="podinfo",canary!=""'
+NGINX_SEL = 'namespace="svc-check",ingress="podinfo",canary!=""'
 NGINX_AVG_MS = (
     f"sum(rate(nginx_ingress_controller_response_duration_seconds_sum{{{NGINX_SEL}}}[5s]))"
     f" / sum(rate(nginx_ingress_controller_response_duration_seconds_count{{{NGINX_SEL}}}[5s])) * 1000"
 )
 # Flagger's kubernetes / gatewayapi providers (duration in seconds, x1000 in the analysis).
-POD_SEL = 'kubernetes_namespace="test",kubernetes_pod_name=~"podinfo-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"'
+POD_SEL = 'kubernetes_namespace="svc-check",kubernetes_pod_name=~"podinfo-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"'
 GATEWAY_SUCCESS = (
     f'sum(rate(http_request_duration_seconds_count{{{POD_SEL},status!~"5.*"}}[5s]))'
     f" / sum(rate(http_request_duration_seconds_count{{{POD_SEL}}}[5s])) * 100"
@@ -45,7 +46,7 @@ def near(target: float, tolerance: float) -> Callable[[list[dict[str, Any]]], bo
 
 
 def test_flagger_queries_follow_the_traffic_the_test_sets(prometheus: PrometheusServer) -> None:
-    prometheus.exporter.set_traffic("podinfo", {200: 20}, namespace="test", latency_ms=40)
+    prometheus.exporter.set_traffic("podinfo", {200: 20}, namespace="svc-check", latency_ms=40)
     prometheus.wait_for(ISTIO_SUCCESS, near(100.0, 0.01), timeout=60)
     assert value(prometheus.query(ISTIO_P99)) == pytest.approx(49.9, abs=0.5)  # inside the 25..50 ms bucket
     assert value(prometheus.query(NGINX_AVG_MS)) == pytest.approx(40.0, abs=0.01)
@@ -53,11 +54,11 @@ def test_flagger_queries_follow_the_traffic_the_test_sets(prometheus: Prometheus
     assert value(prometheus.query(GATEWAY_P99_S)) == pytest.approx(0.0499, abs=0.0005)
 
     # A quarter of the requests now fail, and slowly: both SLOs must move.
-    prometheus.exporter.set_traffic("podinfo", {200: 15, 503: 5}, namespace="test", latency_ms=700)
+    prometheus.exporter.set_traffic("podinfo", {200: 15, 503: 5}, namespace="svc-check", latency_ms=700)
     prometheus.wait_for(ISTIO_SUCCESS, near(75.0, 0.5), timeout=60)
     prometheus.wait_for(ISTIO_P99, lambda r: (value(r) or 0) > 500, timeout=30)
     assert value(prometheus.query(GATEWAY_SUCCESS)) == pytest.approx(75.0, abs=0.5)
-    prometheus.exporter.set_traffic("podinfo", {}, namespace="test")
+    prometheus.exporter.set_traffic("podinfo", {}, namespace="svc-check")
 
 
 def test_one_shot_counters_are_scraped(prometheus: PrometheusServer) -> None:
