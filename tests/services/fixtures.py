@@ -4,6 +4,9 @@ The launchers live in :mod:`airflow_flux_provider.devservices` (the demo uses th
 too); these fixtures only pick a folder under pytest's temp dir, start once per
 session and stop at the end. Service logs stay in that folder, and a failing test gets
 the tail of every service log it used appended to its report.
+
+One instance of each service serves the whole session, so give repositories, images,
+buckets, charts, helm repo aliases and exporter workloads names unique to your test.
 """
 
 from __future__ import annotations

@@ -12,17 +12,17 @@ from airflow_flux_provider.devservices.s3 import S3Server
 
 
 def test_put_and_list_objects(s3_server: S3Server) -> None:
-    s3_server.create_bucket("manifests", {"apps/podinfo.yaml": b"kind: Deployment\n", "README": b"hi"})
+    s3_server.create_bucket("svc-manifests", {"apps/podinfo.yaml": b"kind: Deployment\n", "README": b"hi"})
     client = s3_server.client()
-    client.put_object(Bucket="manifests", Key="apps/extra.yaml", Body=b"kind: Service\n")
-    listed = client.list_objects_v2(Bucket="manifests", Prefix="apps/")
+    client.put_object(Bucket="svc-manifests", Key="apps/extra.yaml", Body=b"kind: Service\n")
+    listed = client.list_objects_v2(Bucket="svc-manifests", Prefix="apps/")
     assert sorted(o["Key"] for o in listed["Contents"]) == ["apps/extra.yaml", "apps/podinfo.yaml"]
-    body = client.get_object(Bucket="manifests", Key="apps/podinfo.yaml")["Body"].read()
+    body = client.get_object(Bucket="svc-manifests", Key="apps/podinfo.yaml")["Body"].read()
     assert body == b"kind: Deployment\n"
 
 
 def test_wrong_secret_is_rejected(s3_server: S3Server) -> None:
-    s3_server.create_bucket("private-bucket", {"k": b"v"})
+    s3_server.create_bucket("svc-private", {"k": b"v"})
     intruder = boto3.client(
         "s3",
         endpoint_url=s3_server.endpoint,
@@ -32,7 +32,7 @@ def test_wrong_secret_is_rejected(s3_server: S3Server) -> None:
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
     )
     with pytest.raises(ClientError) as err:
-        intruder.list_objects_v2(Bucket="private-bucket")
+        intruder.list_objects_v2(Bucket="svc-private")
     assert err.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
 
 
