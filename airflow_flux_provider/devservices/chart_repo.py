@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
+from airflow_flux_provider.devservices.files import write_tree
 from airflow_flux_provider.devservices.httpserver import LocalHTTPServer, LoggingHandler
 from airflow_flux_provider.devservices.process import ServiceError
 from airflow_flux_provider.tools import helm_path
@@ -122,8 +123,8 @@ class ChartRepository:
             chart["appVersion"] = app_version
         (source / "Chart.yaml").write_text(yaml.safe_dump(chart, sort_keys=False))
         (source / "values.yaml").write_text(yaml.safe_dump(DEFAULT_VALUES if values is None else values))
-        for file_name, text in (DEFAULT_TEMPLATES if templates is None else templates).items():
-            (source / "templates" / file_name).write_text(text)
+        chart_files = DEFAULT_TEMPLATES if templates is None else templates
+        write_tree(source / "templates", chart_files, obj=f"chart {name}-{version}")
         with self._lock:
             self._helm("package", str(source), "--destination", str(self.root))
             self._helm("repo", "index", str(self.root), "--url", self.url)

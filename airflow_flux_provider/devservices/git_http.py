@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import SplitResult, quote, urlsplit
 
+from airflow_flux_provider.devservices.files import write_tree
 from airflow_flux_provider.devservices.httpserver import LocalHTTPServer, LoggingHandler
 from airflow_flux_provider.devservices.process import ServiceError
 from airflow_flux_provider.tools import git_path
@@ -186,14 +187,10 @@ class GitServer:
             if base is not None:
                 _git("-C", str(work), "fetch", "--quiet", str(bare), base)
                 _git("-C", str(work), "reset", "--quiet", "--hard", "FETCH_HEAD")
-            for rel, content in files.items():
-                target = work / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                data = content.encode() if isinstance(content, str) else content
-                target.write_bytes(data)
-            for rel in delete or []:
-                (work / rel).unlink()
+            write_tree(work, files, obj=f"GitServer repository {name}")
             _git("-C", str(work), "add", "--all")
+            if delete:  # git itself refuses paths outside the work tree
+                _git("-C", str(work), "rm", "--quiet", "--", *delete)
             author = ["-c", f"user.name={COMMITTER[0]}", "-c", f"user.email={COMMITTER[1]}"]
             _git("-C", str(work), *author, "commit", "--quiet", "--allow-empty", "-m", message)
             _git("-C", str(work), "push", "--quiet", str(bare), f"HEAD:refs/heads/{branch}")
@@ -224,8 +221,12 @@ def _resolves(repo: Path, ref: str) -> bool:
 def _git(*args: str) -> str:
     result = subprocess.run([git_path(), *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
+        options_with_value = {"-C", "-c"}
+        command = next(
+            a for i, a in enumerate(args) if not a.startswith("-") and args[i - 1] not in options_with_value
+        )
         raise ServiceError(
-            f"git {args[0]} failed: {result.stderr.strip()}; check the repository name and files",
+            f"git {command} failed: {result.stderr.strip()}; check the repository name and files",
             obj="GitServer",
         )
     return result.stdout

@@ -74,6 +74,11 @@ def test_creating_an_existing_repo_or_a_bad_name_is_a_clear_error(git_server: Gi
     for bad in ("../escape", "a b", "/abs", ""):
         with pytest.raises(ServiceError, match="is not a plain path"):
             git_server.create_repo(bad)
+    for outside in ("/tmp/planted", "../planted", "apps/../../planted"):
+        with pytest.raises(ServiceError, match="must be relative and stay inside the tree"):
+            git_server.commit("svc-twice", {outside: "x"})
+    with pytest.raises(ServiceError, match="git rm failed"):
+        git_server.commit("svc-twice", {"a": "b"}, delete=["/etc/hostname"])
 
 
 def test_nested_repo_names_work_like_forge_paths(git_server: GitServer, tmp_path: Path) -> None:
