@@ -21,8 +21,10 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseNotifier
+from airflow.sdk.exceptions import AirflowNotFoundException
 from pydantic import ValidationError
 
+from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.events import Event, ObjectReference, Severity
 from airflow_flux_provider.hooks.connections import NotificationCredentialsHook
 from airflow_flux_provider.notifications.catalog import provider_from_spec
@@ -113,11 +115,27 @@ def notification_provider(
         metadata=ObjectMeta.model_construct(name=conn_id, namespace="airflow"),
         spec=validated,
     )
-    hook = NotificationCredentialsHook(conn_id)
-    credentials = hook.get_conn()
-    if hook.host and "address" not in credentials.extra:
-        credentials = dataclasses.replace(credentials, extra={**credentials.extra, "address": hook.host})
+    credentials = connection_credentials(conn_id)
+    if credentials is None:
+        raise NotificationError(
+            f"no Airflow connection {conn_id!r}; create it (type flux_notification: host = address, "
+            "password = token)",
+            obj=f"notifier {conn_id}",
+        )
     return provider_from_spec(manifest, credentials)
+
+
+def connection_credentials(conn_id: str) -> Credentials | None:
+    """A ``flux_notification`` connection as Flux's Provider Secret: host becomes ``address``."""
+    hook = NotificationCredentialsHook(conn_id)
+    try:
+        credentials = hook.get_conn()
+        host = hook.host
+    except AirflowNotFoundException:
+        return None
+    if host and "address" not in credentials.extra:
+        credentials = dataclasses.replace(credentials, extra={**credentials.extra, "address": host})
+    return credentials
 
 
 class FluxNotifier(BaseNotifier):

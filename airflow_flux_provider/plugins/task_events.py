@@ -1,14 +1,17 @@
-"""Task-state listener: every finished task becomes a Flux-style Event, optionally sent to a provider.
+"""Task-state listener: task outcomes and our operators' events reach the configured alerts.
 
-Each success or failure is emitted on the event bus
-(:func:`airflow_flux_provider.events.emit`) as ``TaskInstance/<dag_id>/<task_id>``, so
-any in-process subscriber sees it. With ``[flux] task_events_conn_id`` set, an Alert
-built from the ``[flux] task_events_*`` options forwards matching events to that
-provider, with Flux's duplicate limiting. Options (env ``AIRFLOW__FLUX__<OPTION>``):
+Each task success or failure is emitted on the event bus
+(:func:`airflow_flux_provider.events.emit`) as ``TaskInstance/<dag_id>/<task_id>``. In
+every task process the bus is linked to two optional dispatchers, built on the first
+event: the Alert and Provider manifests under ``[flux] notifications_path`` (secretRef
+names = Airflow connection ids), which see the reconcile / release / canary events our
+operators emit, and an Alert built from the ``[flux] task_events_*`` options for task
+outcomes. Options (env ``AIRFLOW__FLUX__<OPTION>``):
 
 =========================  ==================================================  ===========
 option                     meaning                                             default
 =========================  ==================================================  ===========
+notifications_path         folder of Alert + Provider YAML                     —
 task_events_conn_id        ``flux_notification`` connection (address, token)   (off)
 task_events_provider       provider type (slack, msteams, generic, …)          ``generic``
 task_events_channel        channel / routing key                               —
@@ -28,23 +31,23 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
 
-from airflow_flux_provider.events import emit
+from airflow_flux_provider.events import Event, emit, subscribe
 from airflow_flux_provider.notifications.alert import Alert, EventSource
 from airflow_flux_provider.notifications.dispatcher import Dispatcher, Route
-from airflow_flux_provider.notifiers import event_from_context, notification_provider
+from airflow_flux_provider.notifiers import connection_credentials, event_from_context, notification_provider
+from airflow_flux_provider.specs import load_manifests
 
 log = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-_subscribed: list[Dispatcher] = []
 
-
-def dispatcher_from_config() -> Dispatcher | None:
+def task_events_dispatcher() -> Dispatcher | None:
     """The Alert + provider the ``[flux] task_events_*`` options describe (``None`` when off)."""
     from airflow.configuration import conf
 
@@ -68,24 +71,70 @@ def dispatcher_from_config() -> Dispatcher | None:
     return Dispatcher([Route(alert, provider)])
 
 
-def _ensure_dispatcher() -> None:
-    with _lock:
-        if _subscribed:
-            return
-        dispatcher = dispatcher_from_config()
-        if dispatcher is not None:
-            dispatcher.subscribe()
-            _subscribed.append(dispatcher)
+def manifest_dispatcher() -> Dispatcher | None:
+    """Alerts and Providers from the YAML under ``[flux] notifications_path`` (``None`` when unset)."""
+    from airflow.configuration import conf
+
+    folder = conf.get("flux", "notifications_path", fallback="")
+    if not folder:
+        return None
+    return Dispatcher.from_manifests(load_manifests(Path(folder)), connection_credentials)
+
+
+class EventBusLink:
+    """Forwards bus events to the configured dispatchers, built on the first event (no I/O before)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._dispatchers: list[Dispatcher] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def ensure_subscribed(self) -> None:
+        with self._lock:
+            if self._unsubscribe is None:
+                self._unsubscribe = subscribe(self.forward)
+
+    def forward(self, event: Event) -> None:
+        with self._lock:
+            if self._dispatchers is None:
+                self._dispatchers = []
+                for build in (manifest_dispatcher, task_events_dispatcher):
+                    try:
+                        dispatcher = build()
+                    except Exception:
+                        log.exception("Flux notifications: %s failed; those alerts are off", build.__name__)
+                        continue
+                    if dispatcher is not None:
+                        self._dispatchers.append(dispatcher)
+            dispatchers = list(self._dispatchers)
+        for dispatcher in dispatchers:
+            dispatcher.handle(event)
+
+    def close(self) -> None:
+        """Stop forwarding and forget the dispatchers (the configuration is read again next time)."""
+        with self._lock:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+            self._unsubscribe, self._dispatchers = None, None
+
+
+BUS_LINK = EventBusLink()
 
 
 def publish(task_instance: Any, error: object) -> None:
     """Emit the task's outcome as an Event; never raises."""
     try:
-        _ensure_dispatcher()
+        BUS_LINK.ensure_subscribed()
         context = {"ti": task_instance, "run_id": getattr(task_instance, "run_id", ""), "exception": error}
         emit(event_from_context(context))
     except Exception:
         log.exception("Flux task events: could not publish the state of %s", task_instance)
+
+
+@hookimpl
+def on_starting(component: Any) -> None:
+    """Before a task runs, so the events our operators emit reach the configured alerts."""
+    BUS_LINK.ensure_subscribed()
 
 
 @hookimpl

@@ -18,6 +18,26 @@ from tests.notifications.capture import Captured, CaptureServer
 HMAC_KEY = "callback-hmac-key"
 DAGS = Path(__file__).parent / "dags"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+SEED_ALERT = """
+apiVersion: notification.toolkit.fluxcd.io/v1beta2
+kind: Alert
+metadata: {name: model-deployment, namespace: flux-system}
+spec:
+  providerRef: {name: slack}
+  eventSeverity: info
+  eventSources:
+    - kind: Kustomization
+      name: ml-serving
+  summary: "Model deployment status"
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta2
+kind: Provider
+metadata: {name: slack, namespace: flux-system}
+spec:
+  type: slack
+  channel: ml-deployments
+  secretRef: {name: slack-webhook}
+"""
 
 
 def _conn(host: str, password: str | None = None) -> str:
@@ -30,6 +50,8 @@ def dag_run_requests(
 ) -> Iterator[list[Captured]]:
     from airflow.sdk.listener import get_listener_manager  # the task runner's listeners
 
+    notifications = tmp_path_factory.mktemp("notifications")
+    (notifications / "alerts.yaml").write_text(SEED_ALERT)
     env = {
         "AIRFLOW_CONN_FLUX_TEST_HOOK": _conn(f"{capture_server.url}/notifier"),
         "AIRFLOW_CONN_FLUX_TEST_HMAC": _conn(f"{capture_server.url}/hmac", HMAC_KEY),
@@ -37,6 +59,8 @@ def dag_run_requests(
         "AIRFLOW__FLUX__TASK_EVENTS_CONN_ID": "flux_test_listener",
         "AIRFLOW__FLUX__TASK_EVENTS_SEVERITY": "info",
         "AIRFLOW__FLUX__TASK_EVENTS_DAGS": "flux_notifier_test",
+        "AIRFLOW__FLUX__NOTIFICATIONS_PATH": str(notifications),
+        "AIRFLOW_CONN_SLACK-WEBHOOK": _conn(f"{capture_server.url}/slack-hook"),
         # dag.test() serializes the DAG from a bundle: add this folder next to the default one
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
             [
@@ -54,11 +78,14 @@ def dag_run_requests(
             from tests.notifications.dags.notifier_dag import dag
 
             capture_server.take()
+            # dag.test() runs tasks in-process, skipping the task runner's startup where Airflow
+            # calls the listeners' on_starting; call it as the task runner would.
+            manager.hook.on_starting(component=None)
             dag.test()
             yield capture_server.take()
         finally:
             manager.pm.unregister(task_events)
-            task_events._subscribed.clear()
+            task_events.BUS_LINK.close()
 
 
 def _by_path(requests: list[Captured], path: str) -> list[Captured]:
@@ -87,7 +114,7 @@ def test_success_callback_signs_with_connection_password(dag_run_requests: list[
 
 def test_listener_emits_every_task_outcome(dag_run_requests: list[Captured]) -> None:
     events = {r.json()["involvedObject"]["name"]: r.json() for r in _by_path(dag_run_requests, "/listener")}
-    assert set(events) == {"train", "prepare"}
+    assert set(events) == {"train", "prepare", "reconcile"}
     assert events["train"]["severity"] == "error" and events["prepare"]["severity"] == "info"
 
 
@@ -97,3 +124,13 @@ def test_unknown_connection_type_choice_is_a_clear_error(
     monkeypatch.setenv("AIRFLOW_CONN_FLUX_NO_ADDRESS", _conn(""))
     with pytest.raises(NotificationError, match=r"Provider/airflow/flux_no_address field spec\.address"):
         notification_provider("generic", "flux_no_address")
+
+
+def test_operator_events_reach_alerts_from_notifications_path(dag_run_requests: list[Captured]) -> None:
+    (request,) = _by_path(dag_run_requests, "/slack-hook")
+    body = request.json()
+    assert body["channel"] == "ml-deployments"
+    (attachment,) = body["attachments"]
+    assert attachment["author_name"] == "kustomization/ml-serving.flux-system"
+    assert attachment["text"] == "Applied revision: main@sha1:1234"
+    assert attachment["fields"] == [{"title": "summary", "value": "Model deployment status", "short": False}]

@@ -1,4 +1,4 @@
-"""A DAG whose tasks report through the Flux notifiers (used by test_airflow_callbacks)."""
+"""A DAG whose tasks report through the Flux notifiers and emit a reconcile event (test_airflow_callbacks)."""
 
 from __future__ import annotations
 
@@ -21,5 +21,16 @@ with DAG("flux_notifier_test", schedule=None, catchup=False) as dag:
     def prepare() -> None:
         print("data ready")
 
+    @task
+    def reconcile() -> None:
+        """Emits what the reconcile operator reports after applying a revision."""
+        from airflow_flux_provider.events import Event, ObjectReference, emit
+
+        source = ObjectReference(
+            "Kustomization", "ml-serving", "flux-system", "kustomize.toolkit.fluxcd.io/v1"
+        )
+        emit(Event(source, "info", "ReconciliationSucceeded", "Applied revision: main@sha1:1234"))
+
     prepare()
     train()
+    reconcile()
