@@ -8,8 +8,11 @@ final. The error quotes the status and the start of the answer, scrubbed of secr
 from __future__ import annotations
 
 import json
+import ssl
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,10 +36,26 @@ class Transport:
     retries: int = RETRIES
     secrets: tuple[str, ...] = ()
 
-    def verify(self) -> bool | str:
+    @contextmanager
+    def verify(self) -> Iterator[bool | str]:
+        """``requests``' ``verify``: False, True, or a file holding the connection's CA (PEM)."""
+        if self.insecure or not self.ca_cert:
+            yield not self.insecure
+            return
+        with tempfile.NamedTemporaryFile("w", suffix=".pem") as bundle:
+            bundle.write(self.ca_cert)
+            bundle.flush()
+            yield bundle.name
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The same trust for clients that take an SSL context (slack-sdk)."""
+        context = (
+            ssl.create_default_context(cadata=self.ca_cert) if self.ca_cert else ssl.create_default_context()
+        )
         if self.insecure:
-            return False
-        return self.ca_cert or True
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     def scrub(self, text: str) -> str:
         return _scrub(text, self.secrets)
@@ -77,14 +96,10 @@ def post_json(
         if remaining <= 0:
             break
         try:
-            response = requests.post(
-                url,
-                data=body,
-                headers=all_headers,
-                proxies=proxies,
-                timeout=remaining,
-                verify=transport.verify(),
-            )
+            with transport.verify() as verify:
+                response = requests.post(
+                    url, data=body, headers=all_headers, proxies=proxies, timeout=remaining, verify=verify
+                )
         except requests.RequestException as err:
             problem = f"request failed: {type(err).__name__}: {err}"
         else:

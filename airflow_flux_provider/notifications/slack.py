@@ -74,7 +74,7 @@ class SlackProvider(NotificationProvider):
                 field="spec.channel",
             )
         timeout = max(1, math.ceil(settings.transport.timeout))
-        proxy = settings.transport.proxy
+        proxy, context = settings.transport.proxy, settings.transport.ssl_context()
         self._web: WebClient | None = None
         self._hook: WebhookClient | None = None
         if settings.token:
@@ -87,10 +87,11 @@ class SlackProvider(NotificationProvider):
                 timeout=timeout,
                 proxy=proxy,
                 headers=settings.headers,
+                ssl=context,
             )
         else:
             self._hook = WebhookClient(
-                settings.address, timeout=timeout, proxy=proxy, default_headers=settings.headers
+                settings.address, timeout=timeout, proxy=proxy, default_headers=settings.headers, ssl=context
             )
 
     def send(self, event: Event) -> None:

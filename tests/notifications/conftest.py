@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.notifications.capture import CaptureServer
+from tests.notifications.capture import CaptureServer, TLSCaptureServer, self_signed_certificate
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +19,10 @@ def capture_server(services_dir: Path) -> Iterator[CaptureServer]:
 def capture(capture_server: CaptureServer) -> CaptureServer:
     capture_server.take()
     return capture_server
+
+
+@pytest.fixture(scope="session")
+def tls_capture_server(services_dir: Path) -> Iterator[TLSCaptureServer]:
+    server = TLSCaptureServer(services_dir / "capture-tls" / "capture.log", *self_signed_certificate())
+    yield server
+    server.stop()

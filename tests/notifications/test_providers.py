@@ -16,7 +16,7 @@ from airflow_flux_provider.notifications import (
 )
 from airflow_flux_provider.notifications.msteams import message_card
 from airflow_flux_provider.specs import load_manifests
-from tests.notifications.capture import CaptureServer
+from tests.notifications.capture import CaptureServer, TLSCaptureServer
 from tests.notifications.helpers import TOKEN, event, settings
 
 
@@ -230,3 +230,21 @@ spec:
 def test_unsupported_type_names_the_choices() -> None:
     with pytest.raises(NotificationError, match=r"spec.type.*use one of discord"):
         build_provider("telegram", settings("http://x"))
+
+
+@pytest.mark.parametrize("provider_type", ["generic", "slack"])
+def test_https_trusts_the_connection_ca(tls_capture_server: TLSCaptureServer, provider_type: str) -> None:
+    manifest = f"""
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {{name: tls, namespace: flux-system}}
+spec: {{type: {provider_type}, address: "{tls_capture_server.url}/tls-hook", timeout: 5s}}
+"""
+    (provider_obj,) = load_manifests(manifest)
+    tls_capture_server.take()
+    with pytest.raises(NotificationError, match=r"(?i)certificate|ssl"):
+        provider_from_spec(provider_obj, Credentials(), retries=0).send(event())  # type: ignore[arg-type]
+    trusted = Credentials(ca_cert=tls_capture_server.cert_pem)
+    provider_from_spec(provider_obj, trusted, retries=0).send(event())  # type: ignore[arg-type]
+    provider_from_spec(provider_obj, Credentials(insecure=True), retries=0).send(event())  # type: ignore[arg-type]
+    assert [r.path for r in tls_capture_server.take()] == ["/tls-hook", "/tls-hook"]
