@@ -155,11 +155,14 @@ class ApiHandler(BaseHTTPRequestHandler):
         *,
         content_type: str = "application/json",
         headers: dict[str, str] | None = None,
+        warnings: list[str] | None = None,
     ) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        for warning in warnings or []:
+            self.send_header("Warning", f'299 - "{warning}"'.replace("\n", " "))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
@@ -301,27 +304,27 @@ class ApiHandler(BaseHTTPRequestHandler):
         if verb == "watch":
             return self._watch(call)
         if verb == "get":
-            return self._reply(200, api.get(call))
+            return self._reply(call, 200, api.get(call))
         if verb == "list":
-            return self._reply(200, api.list(call))
+            return self._reply(call, 200, api.list(call))
         content_type = self.headers.get("Content-Type") or "application/json"
         if rt.group == REVIEW_GROUP:
             review = decode_body(body, content_type)
             answer = self.server.authorizer.review(user, review, self_review=rt.kind.startswith("Self"))
             return self._send(201, answer)
         if verb == "create":
-            return self._reply(201, api.create(call, decode_body(body, content_type)))
+            return self._reply(call, 201, api.create(call, decode_body(body, content_type)))
         if verb == "update":
-            return self._reply(200, api.update(call, decode_body(body, content_type)))
+            return self._reply(call, 200, api.update(call, decode_body(body, content_type)))
         if verb == "patch":
             code, obj = api.patch(call, body, content_type)
-            return self._reply(code, obj)
+            return self._reply(call, code, obj)
         options = decode_body(body, content_type) if body.strip() else {}
         if not isinstance(options, dict):
             raise bad_request("the body of a delete must be DeleteOptions (a JSON object)")
         if verb == "delete":
-            return self._reply(200, api.delete(call, options))
-        return self._reply(200, api.deletecollection(call, options))
+            return self._reply(call, 200, api.delete(call, options))
+        return self._reply(call, 200, api.deletecollection(call, options))
 
     def _verb(self, named: bool, query: dict[str, str]) -> str:
         method = self.command
@@ -339,10 +342,10 @@ class ApiHandler(BaseHTTPRequestHandler):
             return "delete" if named else "deletecollection"
         raise ApiError(405, f"the server does not allow this method on the requested resource ({method})")
 
-    def _reply(self, code: int, obj: dict[str, Any]) -> None:
+    def _reply(self, call: Call, code: int, obj: dict[str, Any]) -> None:
         if "as=Table" in (self.headers.get("Accept") or "") and obj.get("kind") != "Status":
             obj = as_table(obj)
-        self._send(code, obj)
+        self._send(code, obj, warnings=call.warnings)
 
     def _watch(self, call: Call) -> None:
         events = self.server.api.watch(call)

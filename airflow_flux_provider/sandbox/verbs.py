@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from airflow_flux_provider.sandbox import crds, defaults, protobuf, validation
+from airflow_flux_provider.sandbox import crds, defaults, protobuf, structural, validation
 from airflow_flux_provider.sandbox.resources import ResourceTable, ResourceType
 from airflow_flux_provider.sandbox.selectors import field_selector, label_selector
 from airflow_flux_provider.sandbox.status import (
@@ -29,6 +29,7 @@ from airflow_flux_provider.sandbox.status import (
     already_exists,
     bad_request,
     conflict,
+    invalid,
     not_found,
     success,
 )
@@ -57,6 +58,7 @@ class Call:
     subresource: str = ""
     query: dict[str, str] = field(default_factory=dict)
     manager: str = "unknown"
+    warnings: builtins.list[str] = field(default_factory=list)  # sent back as Warning headers
 
     def flag(self, key: str) -> bool:
         """A boolean query parameter, parsed like Go's strconv.ParseBool (clients send true/True/1)."""
@@ -202,6 +204,26 @@ class ResourceApi:
                 )
         return obj
 
+    def _conform(self, call: Call, obj: dict[str, Any], *, check_values: bool = True) -> dict[str, Any]:
+        """Prune a custom resource to its schema; unknown fields fail under fieldValidation=Strict."""
+        rt = call.rt
+        if rt.schema is None:
+            return obj
+        pruned, found = structural.conform(obj, rt.schema)
+        mode = call.query.get("fieldValidation", "Warn")
+        if found.unknown and mode == "Strict":
+            fields = ", ".join(f'unknown field "{path}"' for path in found.unknown)
+            raise bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                f"strict decoding error: {fields}"
+            )
+        if mode == "Warn":
+            call.warnings += [f'unknown field "{path}"' for path in found.unknown]
+        if check_values and found.invalid:
+            name = obj.get("metadata", {}).get("name", call.name)
+            raise invalid(rt.qualified_kind, rt.group, rt.kind, name, found.invalid)
+        return pruned
+
     # -- read -----------------------------------------------------------------------------------
     def get(self, call: Call) -> dict[str, Any]:
         obj = self._existing(call)
@@ -316,6 +338,7 @@ class ResourceApi:
             meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
         call.name = meta["name"]
         validation.check_name(call.rt, call.name)
+        obj = self._conform(call, obj)
         with self.store.lock:
             self._check_namespace(call)
             if self.store.get(call.rt.group, call.rt.plural, call.namespace, call.name) is not None:
@@ -356,7 +379,7 @@ class ResourceApi:
             if call.subresource == "scale":
                 new = self._apply_scale(call, old, body)
             else:
-                new = self._check_identity(call, body, url_name=True)
+                new = self._conform(call, self._check_identity(call, body, url_name=True))
             rv = new["metadata"].get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(
@@ -406,7 +429,7 @@ class ResourceApi:
                 raise ApiError(getattr(err, "code", 422), str(err)) from None
             if call.subresource == "scale":
                 patched = self._apply_scale(call, old, patched)
-            new = self._check_identity(call, patched, url_name=True)
+            new = self._conform(call, self._check_identity(call, patched, url_name=True))
             rv = new["metadata"].get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(
@@ -424,7 +447,7 @@ class ResourceApi:
             raise bad_request("PATCH, application/apply-patch+yaml requires fieldManager to be set")
         if not isinstance(applied, dict) or not applied.get("apiVersion") or not applied.get("kind"):
             raise bad_request(f"{call.where()}: an apply body must be an object with apiVersion and kind")
-        applied = self._check_identity(call, applied, url_name=True)
+        applied = self._conform(call, self._check_identity(call, applied, url_name=True), check_values=False)
         force = call.flag("force")
         merge = _merge()
         with self.store.lock:
@@ -460,6 +483,7 @@ class ResourceApi:
                 ) from None
             except merge.MergeError as err:
                 raise ApiError(getattr(err, "code", 422), str(err)) from None
+            new = self._conform(call, new)
             if old is None:
                 new = self._prepare_new(call, new)
                 return 201, self._commit_new(call, new)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from airflow_flux_provider.sandbox import Sandbox
+from airflow_flux_provider.sandbox import Sandbox, SandboxError
 
 
 def crd(group: str) -> dict:
@@ -68,3 +71,71 @@ def test_crd_lifecycle(sandbox: Sandbox, sandbox_namespace: str) -> None:
     with pytest.raises(ApiException) as info:
         custom.get_namespaced_custom_object(group, "v1", sandbox_namespace, "widgets", "w1")
     assert info.value.status == 404
+
+
+def typed_crd(group: str) -> dict:
+    body = crd(group)
+    body["metadata"]["name"] = f"gadgets.{group}"
+    body["spec"]["names"] = {"kind": "Gadget", "plural": "gadgets", "singular": "gadget"}
+    body["spec"]["versions"][0]["schema"]["openAPIV3Schema"] = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["size"],
+                "properties": {
+                    "size": {"type": "integer"},
+                    "mode": {"type": "string", "enum": ["fast", "safe"]},
+                    "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                },
+            },
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+    }
+    return body
+
+
+@pytest.fixture
+def gadgets(sandbox: Sandbox, sandbox_namespace: str) -> str:
+    group = f"{sandbox_namespace}.example.com"
+    client.ApiextensionsV1Api(sandbox.api_client()).create_custom_resource_definition(typed_crd(group))
+    return group
+
+
+def gadget(group: str, **spec: object) -> dict:
+    return {"apiVersion": f"{group}/v1", "kind": "Gadget", "metadata": {"name": "g"}, "spec": spec}
+
+
+def test_undeclared_fields_are_pruned(sandbox: Sandbox, sandbox_namespace: str, gadgets: str) -> None:
+    custom = client.CustomObjectsApi(sandbox.api_client())
+    body = gadget(gadgets, size=1, colour="red", extra={"anything": {"goes": True}})
+    stored = custom.create_namespaced_custom_object(gadgets, "v1", sandbox_namespace, "gadgets", body)
+    assert stored["spec"] == {"size": 1, "extra": {"anything": {"goes": True}}}
+
+
+def test_kubectl_strict_validation_refuses_unknown_fields(
+    sandbox: Sandbox, sandbox_namespace: str, gadgets: str
+) -> None:
+    manifest = yaml.safe_dump(gadget(gadgets, size=1, colour="red"))
+    with pytest.raises(SandboxError, match=r'strict decoding error: unknown field "spec\.colour"'):
+        sandbox.kubectl("create", "-f", "-", "-n", sandbox_namespace, input=manifest)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"size": "big"}, "spec.size in body must be of type integer"),
+        ({"mode": "fast"}, "spec.size: Required value"),
+        ({"size": 1, "mode": "reckless"}, 'spec.mode: Unsupported value: "reckless"'),
+    ],
+)
+def test_schema_violations_are_422(
+    sandbox: Sandbox, sandbox_namespace: str, gadgets: str, spec: dict, expected: str
+) -> None:
+    custom = client.CustomObjectsApi(sandbox.api_client())
+    with pytest.raises(ApiException) as info:
+        custom.create_namespaced_custom_object(
+            gadgets, "v1", sandbox_namespace, "gadgets", gadget(gadgets, **spec)
+        )
+    assert info.value.status == 422
+    assert expected in json.loads(info.value.body)["message"]
