@@ -8,6 +8,7 @@ import pytest
 from kubernetes import client
 
 from airflow_flux_provider.sandbox import Sandbox, SandboxError
+from tests.sandbox.test_crd import crd
 
 
 def test_state_file_survives_restart(tmp_path: Path) -> None:
@@ -22,6 +23,31 @@ def test_state_file_survives_restart(tmp_path: Path) -> None:
         assert kept.data == {"k": "v"} and kept.metadata.uid == uid
         again = core.create_namespaced_config_map("default", {"metadata": {"name": "new"}})
         assert int(again.metadata.resource_version) > int(kept.metadata.resource_version)
+
+
+def test_custom_resources_are_served_again_after_restart(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    with Sandbox(tmp_path / "one", state_file=state).start() as first:
+        client.ApiextensionsV1Api(first.api_client()).create_custom_resource_definition(
+            crd("persist.example.com")
+        )
+        client.CustomObjectsApi(first.api_client()).create_namespaced_custom_object(
+            "persist.example.com",
+            "v1",
+            "default",
+            "widgets",
+            {
+                "apiVersion": "persist.example.com/v1",
+                "kind": "Widget",
+                "metadata": {"name": "w"},
+                "spec": {"a": 1},
+            },
+        )
+    with Sandbox(tmp_path / "two", state_file=state).start() as second:
+        widget = client.CustomObjectsApi(second.api_client()).get_namespaced_custom_object(
+            "persist.example.com", "v1", "default", "widgets", "w"
+        )
+        assert widget["spec"] == {"a": 1}
 
 
 def test_corrupt_state_file_is_a_clear_error(tmp_path: Path) -> None:
