@@ -1,0 +1,175 @@
+"""Masterminds/semver v3.4 behaviour that Flux and Helm users rely on when they write a range."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.semver import Constraint, SemverError, Version, latest
+
+CHECKS = [
+    # wildcards and missing parts
+    ("*", "1.2.3", True),
+    ("*", "1.2.3-alpha", False),
+    ("x", "0.0.1", True),
+    ("1.x", "1.9.9", True),
+    ("1.x", "2.0.0", False),
+    ("1.2.x", "1.2.7", True),
+    ("1.2.X", "1.3.0", False),
+    ("4.1", "4.1.0", True),
+    ("4.1", "4.1.5", True),
+    ("= 2.0", "2.0.0", True),
+    ("= 2.0", "1.2.3", False),
+    ("0.0.0", "1.2.3", False),
+    ("1.2.3", "1.2.3+build.5", True),
+    ("v1.2.3", "1.2.3", True),
+    # inequalities
+    (">1.1", "1.1.9", False),
+    (">1.1", "1.2.0", True),
+    (">1", "1.9.0", False),
+    (">1", "2.0.0", True),
+    ("<1.1", "1.0.9", True),
+    ("<1.1", "1.1.0", False),
+    ("<1.x", "0.9.0", True),
+    ("<1.x", "1.0.1", False),
+    (">=1.1", "1.1.0", True),
+    (">=1.1", "1.0.9", False),
+    ("=>1.1", "1.1.0", True),
+    ("<=1.1", "1.1.9", True),
+    ("<=1.1", "1.2.0", False),
+    ("=<1.1.0", "1.1.1", False),
+    ("<=1.x", "1.9.0", True),
+    ("<=2.x", "3.0.0", False),
+    # not equal
+    ("!=4.1", "4.1.0", False),
+    ("!=4.1", "5.1.0", True),
+    ("!=4.x", "4.1.0", False),
+    ("!=4.1.x", "4.2.0", True),
+    ("!=4.2.x", "4.2.3", False),
+    ("!=4.1-alpha", "4.1.0", True),
+    ("!=4.1-alpha", "4.1.0-alpha", False),
+    ("!=1.2.3", "1.2.3-rc.1", False),
+    # tilde and caret
+    ("~1.2.3", "1.2.9", True),
+    ("~1.2.3", "1.3.0", False),
+    ("~1.2.3", "1.2.2", False),
+    ("~1", "1.9.0", True),
+    ("~1", "2.0.0", False),
+    ("~>1.2", "1.2.9", True),
+    ("~0.0.0", "3.4.5", True),
+    ("~*", "2.1.1", True),
+    ("^1.2", "1.9.9", True),
+    ("^1.2", "2.0.0", False),
+    ("^1.2", "1.1.0", False),
+    ("^0.2.3", "0.2.9", True),
+    ("^0.2.3", "0.3.0", False),
+    ("^0.0.3", "0.0.3", True),
+    ("^0.0.3", "0.0.4", False),
+    ("^0.0.0", "1.2.3", False),
+    ("^1.x", "1.1.1", True),
+    ("^1.x", "2.1.1", False),
+    # AND, OR, hyphen ranges
+    (">=1.1, <2", "1.5.0", True),
+    (">=1.1 <2", "2.0.0", False),
+    (">=1.1    <2    !=1.2.3", "1.2.3", False),
+    (">= 1.1, <2, != 1.2.3 || >= 3", "3.0.0", True),
+    (">=1.1 <2 !=1.2.3 || > 3", "3.1.2", False),
+    ("1.2 - 1.4.5", "1.4.5", True),
+    ("1.2 - 1.4.5", "1.4.6", False),
+    ("1.2 - 1.4.5", "1.1.9", False),
+    ("1.1 - 2", "2.0.9", True),
+    ("1.0.0 - 2.0.0, <=2.0.0", "1.5.0", True),
+    # prereleases: only when the alternative names one
+    (">=1.0.0", "1.1.0-rc.1", False),
+    (">=1.0.0-0", "1.1.0-rc.1", True),
+    ("~1.1-alpha", "1.1.1-beta", True),
+    ("~1.1.1-beta", "1.1.1-alpha", False),
+    ("^1.1.2-alpha", "1.2.1-beta1", True),
+    (">= 1.0.0 <= 2.0.0-beta", "1.0.1-beta", True),
+    (">= 1.0.0 <= 2.0.0-beta || > 3", "3.0.1-beta", False),
+    ("<=1.1-a", "0.1.0-alpha", True),
+]
+
+
+@pytest.mark.parametrize(("expr", "version", "expected"), CHECKS)
+def test_constraint_check(expr: str, version: str, expected: bool) -> None:
+    assert Constraint.parse(expr).check(Version.parse(version)) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        ("1.2.3", (1, 2, 3, "", "")),
+        ("v1.2.3", (1, 2, 3, "", "")),
+        ("1", (1, 0, 0, "", "")),
+        ("v2.5", (2, 5, 0, "", "")),
+        ("01.002.3", (1, 2, 3, "", "")),
+        ("1.2.3-rc.1+sha.5114f85", (1, 2, 3, "rc.1", "sha.5114f85")),
+        ("1.0-beta", (1, 0, 0, "beta", "")),
+    ],
+)
+def test_lenient_parse(text: str, fields: tuple[int, int, int, str, str]) -> None:
+    v = Version.parse(text)
+    assert (v.major, v.minor, v.patch, v.prerelease, v.metadata) == fields
+    assert v.original == text
+
+
+@pytest.mark.parametrize(
+    "text", ["", "latest", "1.2.3.4", "1.2.3-01", "1.2.3-", "1.2.3+", "1.2.3-a..b", "1.2.-3"]
+)
+def test_lenient_parse_refuses(text: str) -> None:
+    with pytest.raises(SemverError):
+        Version.parse(text)
+
+
+@pytest.mark.parametrize("text", ["v1.2.3", "1.2", "01.2.3", "1.02.3", "1.2.03", "1.2.x"])
+def test_strict_parse_refuses(text: str) -> None:
+    with pytest.raises(SemverError):
+        Version.parse(text, strict=True)
+
+
+def test_strict_parse_and_flux_tags() -> None:
+    assert str(Version.parse("1.2.3-rc.1+b.2", strict=True)) == "1.2.3-rc.1+b.2"
+    assert Version.parse_tag("v1.2.3").original == "v1.2.3"
+    with pytest.raises(SemverError):
+        Version.parse_tag("v1.2")
+
+
+def test_precedence_follows_semver_2() -> None:
+    ordered = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "1.0.1",
+        "1.1.0",
+        "2.0.0",
+        "10.0.0",
+    ]
+    shuffled = list(reversed(ordered))
+    assert [v.original for v in sorted(map(Version.parse, shuffled))] == ordered
+    assert Version.parse("1.0.0+a") == Version.parse("1.0.0+b")
+    assert Version.parse("1.2.3-2") < Version.parse("1.2.3-10") < Version.parse("1.2.3-a")
+
+
+def test_latest_returns_the_text_as_written() -> None:
+    tags = ["1.0.0", "v1.2.0", "1.2.0", "1.3.0-rc.1", "latest", "0.9"]
+    assert latest(tags, ">=1.0.0") == "v1.2.0"
+    assert latest(tags, ">=1.3.0-0") == "1.3.0-rc.1"
+    assert latest(tags, "<1.0.0") == "0.9"
+    assert latest(tags, "<1.0.0", flux_tags=True) is None
+    assert latest(tags, ">=5") is None
+
+
+@pytest.mark.parametrize("expr", ["", "abc", "1.2.3.4", ">=1.2.3 ||", ">=1.2.3 <", "1.2.3-01", ">>1.0"])
+def test_bad_ranges_are_clear_errors(expr: str) -> None:
+    with pytest.raises(SemverError) as info:
+        Constraint.parse(expr, obj="ImagePolicy/apps/podinfo", field="spec.policy.semver.range")
+    assert isinstance(info.value, FluxError)
+    message = str(info.value)
+    assert message.startswith("ImagePolicy/apps/podinfo field spec.policy.semver.range:")
+    assert "e.g." in message
