@@ -20,7 +20,15 @@ from airflow_flux_provider.receivers import DAGS_ANNOTATION, webhook_path
 DAGS = Path(__file__).parent / "dags"
 BUNDLE = "flux-receiver-tests"
 MAX_BODY = 64 * 1024
-TOKENS = {"webhook-token": "generic-token-1", "github-token": "github-token-2", "hmac-token": "hmac-token-3"}
+TOKENS = {
+    "webhook-token": "generic-token-1",
+    "github-token": "github-token-2",
+    "hmac-token": "hmac-token-3",
+    "gitlab-token": "gitlab-token-4",
+    "harbor-token": "harbor-token-5",
+    "dockerhub-token": "dockerhub-token-6",
+    "bitbucket-token": "bitbucket-token-7",
+}
 
 
 def _receiver(name: str, receiver_type: str, secret: str, *, events: str = "[]", dags: str = "") -> str:
@@ -48,6 +56,18 @@ RECEIVERS = "---".join(
         _receiver("github-push", "github", "github-token", events='["push"]', dags="flux_receiver_target"),
         _receiver("signed-hook", "generic-hmac", "hmac-token", dags="flux_receiver_target"),
         _receiver("no-token", "generic", "missing-connection", dags="flux_receiver_target"),
+        _receiver(
+            "gitlab-push", "gitlab", "gitlab-token", events='["Push Hook"]', dags="flux_receiver_target"
+        ),
+        _receiver("harbor-push", "harbor", "harbor-token", dags="flux_receiver_target"),
+        _receiver("dockerhub-push", "dockerhub", "dockerhub-token", dags="flux_receiver_target"),
+        _receiver(
+            "bitbucket-push",
+            "bitbucket",
+            "bitbucket-token",
+            events='["repo:push"]',
+            dags="flux_receiver_target",
+        ),
     ]
 )
 

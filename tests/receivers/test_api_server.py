@@ -7,6 +7,7 @@ import hmac
 import json
 import uuid
 
+import pytest
 import requests
 
 from tests.receivers.conftest import MAX_BODY, TOKENS, ReceiverServer
@@ -124,3 +125,62 @@ def test_unknown_paths_and_unusable_receivers_get_404(receiver_server: ReceiverS
 
 def test_rest_api_still_requires_airflow_auth(receiver_server: ReceiverServer) -> None:
     assert requests.get(f"{receiver_server.api.url}/api/v2/dags").status_code == 401
+
+
+DOCKERHUB_PUSH = json.dumps(
+    {"push_data": {"tag": "v2"}, "repository": {"repo_url": "https://hub.docker.com/r/a/b"}}
+)
+
+
+def _bitbucket_signature(body: bytes) -> str:
+    return "sha256=" + hmac.new(TOKENS["bitbucket-token"].encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("name", "secret", "body", "good", "bad"),
+    [
+        (
+            "gitlab-push",
+            "gitlab-token",
+            PUSH,
+            {"X-Gitlab-Token": TOKENS["gitlab-token"], "X-Gitlab-Event": "Push Hook"},
+            {"X-Gitlab-Token": "guess", "X-Gitlab-Event": "Push Hook"},
+        ),
+        (
+            "harbor-push",
+            "harbor-token",
+            PUSH,
+            {"Authorization": TOKENS["harbor-token"]},
+            {"Authorization": "x"},
+        ),
+        ("dockerhub-push", "dockerhub-token", DOCKERHUB_PUSH.encode(), {}, None),
+        (
+            "bitbucket-push",
+            "bitbucket-token",
+            PUSH,
+            {
+                "Content-Type": "application/json",
+                "X-Event-Key": "repo:push",
+                "X-Hub-Signature": _bitbucket_signature(PUSH),
+            },
+            {"Content-Type": "application/json", "X-Event-Key": "repo:push", "X-Hub-Signature": "sha256=00"},
+        ),
+    ],
+)
+def test_other_receiver_types_over_http(
+    receiver_server: ReceiverServer,
+    name: str,
+    secret: str,
+    body: bytes,
+    good: dict[str, str],
+    bad: dict[str, str] | None,
+) -> None:
+    url = receiver_server.hook_url(name, secret)
+    accepted = requests.post(url, data=body, headers=good)
+    assert accepted.status_code == 200, accepted.text
+    run_id = accepted.json()["dagRuns"][0]["run_id"]
+    run = receiver_server.api.api("GET", f"/dags/flux_receiver_target/dagRuns/{run_id}").json()
+    assert run["conf"]["receiver"] == f"Receiver/flux-system/{name}"
+    assert run["conf"]["payload"] == json.loads(body)
+    if bad is not None:
+        assert requests.post(url, data=body, headers=bad).status_code == 401
