@@ -134,3 +134,17 @@ def test_operator_events_reach_alerts_from_notifications_path(dag_run_requests: 
     assert attachment["author_name"] == "kustomization/ml-serving.flux-system"
     assert attachment["text"] == "Applied revision: main@sha1:1234"
     assert attachment["fields"] == [{"title": "summary", "value": "Model deployment status", "short": False}]
+
+
+def test_dag_callback_context_becomes_dag_run_event() -> None:
+    from airflow_flux_provider.events import ObjectReference
+    from airflow_flux_provider.notifiers import event_from_context
+    from tests.notifications.dags.notifier_dag import dag
+
+    # the minimal context Airflow's DAG processor passes to DAG-level callbacks
+    failed = event_from_context({"dag": dag, "run_id": "manual__1", "reason": "task_failure"})
+    assert failed.involved_object == ObjectReference("DagRun", "manual__1", "flux_notifier_test")
+    assert (failed.severity, failed.reason) == ("error", "DagRunFailed")
+    assert failed.message == "DAG run manual__1 failed: task_failure"
+    succeeded = event_from_context({"dag": dag, "run_id": "manual__2", "reason": "success"})
+    assert (succeeded.severity, succeeded.reason) == ("info", "DagRunSucceeded")
