@@ -1,0 +1,192 @@
+"""ImagePolicy table: tag lists in, the tag image-reflector-controller would pick out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_flux_provider.images.errors import ImageError, NoTagError
+from airflow_flux_provider.images.policy import Kind, PolicyResult, TagFilter, TagPolicy
+from airflow_flux_provider.specs.images import ImagePolicy
+from airflow_flux_provider.specs.manifests import load_manifests
+
+SEMVER_TAGS = ["1.0.0", "1.0.1", "1.1.0", "1.2.0-rc.1", "1.10.0", "2.0.0", "v2.1.0", "2.2.0-beta", "latest"]
+TS_TAGS = ["main-a1b2c3d-1700000000", "main-e4f5a6b-1700000300", "dev-0000000-1800000000", "main-bad"]
+
+# (policy, pattern, extract, tags, expected tag)
+CASES: list[tuple[dict[str, Any], str, str, list[str], str]] = [
+    # semver ranges
+    ({"semver": ">=1.0.0"}, "", "", SEMVER_TAGS, "v2.1.0"),
+    ({"semver": "1.x.x"}, "", "", SEMVER_TAGS, "1.10.0"),
+    ({"semver": "1.x"}, "", "", SEMVER_TAGS, "1.10.0"),
+    ({"semver": "~1.0"}, "", "", SEMVER_TAGS, "1.0.1"),
+    ({"semver": "^1.0.0"}, "", "", SEMVER_TAGS, "1.10.0"),
+    ({"semver": "<1.1.0"}, "", "", SEMVER_TAGS, "1.0.1"),
+    ({"semver": ">=1.0.0 <2.0.0"}, "", "", SEMVER_TAGS, "1.10.0"),
+    ({"semver": ">=1.0.0, <2.0.0"}, "", "", SEMVER_TAGS, "1.10.0"),
+    ({"semver": "1.0.0 - 1.2.0"}, "", "", SEMVER_TAGS, "1.1.0"),
+    ({"semver": "<1.0.0 || >=2.0.0 <2.1.0"}, "", "", SEMVER_TAGS, "2.0.0"),
+    ({"semver": "!=2.1.0"}, "", "", SEMVER_TAGS, "2.0.0"),
+    ({"semver": "*"}, "", "", SEMVER_TAGS, "v2.1.0"),
+    ({"semver": ">=2.2.0-0"}, "", "", SEMVER_TAGS, "2.2.0-beta"),
+    ({"semver": ">=1.2.0-rc.0 <1.3.0"}, "", "", SEMVER_TAGS, "1.2.0-rc.1"),
+    ({"semver": "1.0.0"}, "", "", SEMVER_TAGS, "1.0.0"),
+    ({"semver": "2.1.0"}, "", "", SEMVER_TAGS, "v2.1.0"),
+    ({"semver": ">1.0.0"}, "", "", ["1.0", "1.1", "1.0.5"], "1.0.5"),
+    ({"semver": "*"}, "", "", ["01.2.3", "1.2.3"], "1.2.3"),
+    ({"semver": "*"}, "", "", ["v1.0.0", "1.0.0"], "v1.0.0"),
+    ({"semver": "*"}, "", "", ["1.0.0", "v1.0.0"], "1.0.0"),
+    ({"semver": "*"}, "", "", ["1.0.0+build.2", "1.0.1+build.1"], "1.0.1+build.1"),
+    ({"semver": ">=0.0.0-0"}, "", "", ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-beta"], "1.0.0-beta"),
+    ({"semver": ">=0.0.0-0"}, "", "", ["1.0.0-beta.2", "1.0.0-beta.11"], "1.0.0-beta.11"),
+    ({"semver": ">=0.0.0-0"}, "", "", ["1.0.0-rc.1", "1.0.0"], "1.0.0"),
+    ({"semver": "~0.1"}, "", "", ["0.1.0", "0.1.9", "0.2.0"], "0.1.9"),
+    ({"semver": "^0.1.2"}, "", "", ["0.1.0", "0.1.9", "0.2.0"], "0.1.9"),
+    ({"semver": "^0.0.3"}, "", "", ["0.0.3", "0.0.4"], "0.0.3"),
+    ({"semver": ">=10"}, "", "", ["9.9.9", "10.0.0", "100.0.0"], "100.0.0"),
+    # semver with filterTags
+    (
+        {"semver": ">=1.0.0"},
+        r"^v?(?P<v>\d+\.\d+\.\d+)-alpine$",
+        "$v",
+        ["1.2.0-alpine", "1.3.0", "1.1.0-alpine"],
+        "1.2.0-alpine",
+    ),
+    (
+        {"semver": ">=1.0.0"},
+        r"^(?P<v>.*)-alpine$",
+        "${v}",
+        ["1.2.0-alpine", "2.0.0-alpine", "3.0.0"],
+        "2.0.0-alpine",
+    ),
+    (
+        {"semver": "1.x"},
+        r"^release-(\d+\.\d+\.\d+)$",
+        "$1",
+        ["release-1.0.0", "release-1.4.0", "1.9.0"],
+        "release-1.4.0",
+    ),
+    ({"semver": ">=1.0.0-0"}, r"-prod$", "", ["1.0.0-prod", "1.1.0-dev", "1.0.5-prod"], "1.0.5-prod"),
+    # alphabetical
+    ({"alphabetical": "asc"}, "", "", ["a", "c", "b"], "c"),
+    ({"alphabetical": "desc"}, "", "", ["a", "c", "b"], "a"),
+    (
+        {"alphabetical": "asc"},
+        "",
+        "",
+        ["RELEASE.2024-01-01", "RELEASE.2024-06-01", "RELEASE.2023-12-31"],
+        "RELEASE.2024-06-01",
+    ),
+    ({"alphabetical": "asc"}, "", "", ["Zeta", "alpha"], "alpha"),
+    ({"alphabetical": "desc"}, "", "", ["Zeta", "alpha"], "Zeta"),
+    ({"alphabetical": "asc"}, "", "", ["1.10.0", "1.9.0"], "1.9.0"),
+    ({"alphabetical": "asc"}, "", "", ["9", "10"], "9"),
+    ({"alphabetical": "asc"}, "", "", ["abc", "abcd"], "abcd"),
+    ({"alphabetical": "desc"}, "", "", ["abc", "abcd"], "abc"),
+    ({"alphabetical": "asc"}, "", "", ["été", "zèbre"], "été"),
+    ({"alphabetical": "asc"}, r"^main-[a-f0-9]+-(?P<ts>\d+)$", "$ts", TS_TAGS, "main-e4f5a6b-1700000300"),
+    ({"alphabetical": "desc"}, r"^main-[a-f0-9]+-(?P<ts>\d+)$", "$ts", TS_TAGS, "main-a1b2c3d-1700000000"),
+    ({"alphabetical": "asc"}, r"^main-", "", TS_TAGS, "main-e4f5a6b-1700000300"),
+    ({"alphabetical": "asc"}, r"^(?<branch>[a-z]+)-", "$branch", ["dev-1", "main-2", "feat-3"], "main-2"),
+    # numerical
+    ({"numerical": "asc"}, "", "", ["1", "10", "9"], "10"),
+    ({"numerical": "desc"}, "", "", ["1", "10", "9"], "1"),
+    ({"numerical": "asc"}, "", "", ["1.5", "1.25", "-3"], "1.5"),
+    ({"numerical": "desc"}, "", "", ["1.5", "1.25", "-3"], "-3"),
+    ({"numerical": "asc"}, "", "", ["1e3", "999"], "1e3"),
+    ({"numerical": "asc"}, "", "", ["0x10p0", "15"], "0x10p0"),
+    ({"numerical": "asc"}, "", "", ["007", "7"], "7"),
+    ({"numerical": "desc"}, "", "", ["7", "007"], "007"),
+    ({"numerical": "asc"}, "", "", ["+5", "4"], "+5"),
+    ({"numerical": "asc"}, r"^main-[a-f0-9]+-(?P<ts>\d+)$", "$ts", TS_TAGS, "main-e4f5a6b-1700000300"),
+    ({"numerical": "desc"}, r"^main-[a-f0-9]+-(?P<ts>\d+)$", "$ts", TS_TAGS, "main-a1b2c3d-1700000000"),
+    ({"numerical": "asc"}, r"-(?P<ts>\d+)$", "${ts}", TS_TAGS, "dev-0000000-1800000000"),
+    ({"numerical": "asc"}, r"^build-(\d+)$", "$1", ["build-9", "build-10", "build-x"], "build-10"),
+    ({"numerical": "asc"}, r"^(?P<n>\d+)-(?P<m>\d+)$", "$n$m", ["1-9", "2-0", "1-10"], "1-10"),
+    ({"numerical": "asc"}, r"^(?P<n>\d+)-(?P<m>\d+)$", "${m}", ["1-9", "2-0", "1-10"], "1-10"),
+    ({"alphabetical": "asc"}, r"^(?P<n>\d+)$", "$$$n", ["5", "7"], "7"),
+    ({"semver": "*"}, r"^(?P<n>\d+)$", "${n}.0.0", ["5", "12", "7"], "12"),
+]
+
+
+def _policy(choice: dict[str, Any], pattern: str = "", extract: str = "") -> TagPolicy:
+    tag_filter = TagFilter(pattern, extract) if pattern or extract else None
+    if "semver" in choice:
+        return TagPolicy("semver", semver_range=choice["semver"], tag_filter=tag_filter)
+    kind: Kind = "alphabetical" if "alphabetical" in choice else "numerical"
+    return TagPolicy(kind, order=choice[kind], tag_filter=tag_filter)
+
+
+@pytest.mark.parametrize(("choice", "pattern", "extract", "tags", "expected"), CASES)
+def test_policy_picks(
+    choice: dict[str, Any], pattern: str, extract: str, tags: list[str], expected: str
+) -> None:
+    assert _policy(choice, pattern, extract).latest(tags) == expected
+
+
+def test_table_is_large_enough() -> None:
+    assert len(CASES) >= 60
+
+
+@pytest.mark.parametrize(
+    ("choice", "pattern", "extract", "tags", "error", "needle"),
+    [
+        (
+            {"semver": ">=3.0.0"},
+            "",
+            "",
+            SEMVER_TAGS,
+            NoTagError,
+            "none of 9 tags satisfies semver range '>=3.0.0'",
+        ),
+        ({"semver": "*"}, "", "", ["latest", "main"], NoTagError, "satisfies semver range"),
+        ({"semver": ">=1.0.0"}, "-prod$", "", ["1.0.0-prod"], NoTagError, "satisfies semver range"),
+        ({"semver": "*"}, "^v", "", ["1.0.0"], NoTagError, "no tag matches filterTags.pattern '^v'"),
+        ({"alphabetical": "asc"}, "", "", [], NoTagError, "no tag was scanned"),
+        ({"numerical": "asc"}, "", "", ["1", "2", "latest"], ImageError, "'latest' is not a number"),
+        ({"numerical": "asc"}, "", "", ["1_000"], ImageError, "is not a number"),
+        ({"numerical": "asc"}, "(", "", ["1"], ImageError, "filterTags.pattern: pattern '(' is not a valid"),
+        ({"numerical": "asc"}, "(?P<ts>\\d+)", "$tz", ["1"], ImageError, "refers to $tz"),
+        ({"numerical": "asc"}, "(\\d+)", "$2", ["1"], ImageError, "refers to $2"),
+        ({"semver": ">=1.0.0 ||"}, "", "", ["1.0.0"], ImageError, "spec.policy.semver.range"),
+    ],
+)
+def test_policy_failures_are_clear(
+    choice: dict[str, Any], pattern: str, extract: str, tags: list[str], error: type[Exception], needle: str
+) -> None:
+    with pytest.raises(error) as info:
+        _policy(choice, pattern, extract).latest(tags)
+    assert needle in str(info.value)
+
+
+POLICY_YAML = """
+apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImagePolicy
+metadata:
+  name: ml-training
+  namespace: flux-system
+spec:
+  imageRepositoryRef:
+    name: ml-training
+  filterTags:
+    pattern: '^main-[a-f0-9]+-(?P<ts>[0-9]+)'
+    extract: '$ts'
+  policy:
+    numerical:
+      order: asc
+"""
+
+
+def test_policy_from_manifest_names_the_object() -> None:
+    (policy,) = load_manifests(POLICY_YAML)
+    assert isinstance(policy, ImagePolicy)
+    chooser = TagPolicy.from_object(policy)
+    assert chooser.latest(TS_TAGS) == "main-e4f5a6b-1700000300"
+    with pytest.raises(NoTagError, match=r"^ImagePolicy/flux-system/ml-training: no tag matches"):
+        chooser.latest(["v1"])
+
+
+def test_result_reference() -> None:
+    assert PolicyResult("ghcr.io/org/app", "1.2.3").ref == "ghcr.io/org/app:1.2.3"
+    assert PolicyResult("app", "1", "sha256:ab").ref == "app:1@sha256:ab"
