@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -180,6 +181,7 @@ def main() -> None:
         )
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def in_process_accept_rate(seconds: float = 1.0) -> float:
