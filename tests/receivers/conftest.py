@@ -28,6 +28,7 @@ TOKENS = {
     "harbor-token": "harbor-token-5",
     "dockerhub-token": "dockerhub-token-6",
     "bitbucket-token": "bitbucket-token-7",
+    "missing-dag-token": "missing-dag-token-8",
 }
 
 
@@ -60,6 +61,7 @@ RECEIVERS = "---".join(
             "gitlab-push", "gitlab", "gitlab-token", events='["Push Hook"]', dags="flux_receiver_target"
         ),
         _receiver("harbor-push", "harbor", "harbor-token", dags="flux_receiver_target"),
+        _receiver("missing-dag", "gitlab", "missing-dag-token", dags="no_such_dag"),
         _receiver("dockerhub-push", "dockerhub", "dockerhub-token", dags="flux_receiver_target"),
         _receiver(
             "bitbucket-push",

@@ -184,3 +184,12 @@ def test_other_receiver_types_over_http(
     assert run["conf"]["payload"] == json.loads(body)
     if bad is not None:
         assert requests.post(url, data=body, headers=bad).status_code == 401
+
+
+def test_failed_trigger_is_500_and_the_retry_is_not_a_duplicate(receiver_server: ReceiverServer) -> None:
+    url = receiver_server.hook_url("missing-dag", "missing-dag-token")
+    headers = {"X-Gitlab-Token": TOKENS["missing-dag-token"], "X-Gitlab-Event-UUID": str(uuid.uuid4())}
+    for _ in range(2):  # the sender's retry is tried again, not swallowed as a duplicate
+        response = requests.post(url, data=PUSH, headers=headers)
+        assert response.status_code == 500
+        assert "triggering failed" in response.json()["detail"]
