@@ -162,12 +162,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(
-    config: ReceiverConfig,
-    *,
-    max_body: int = DEFAULT_MAX_BODY,
-    action: Callable[[Delivery], dict[str, Any]] = act,
-) -> FastAPI:
+def create_app(config: ReceiverConfig, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
     """The receivers app: every route authenticates the request itself."""
     app = FastAPI(title="Flux receivers", docs_url=None, redoc_url=None, openapi_url=None)
     deliveries = DeliveryLog()
@@ -175,7 +170,8 @@ def create_app(
     @app.post("/hook/{digest}")
     async def hook(digest: str, request: Request) -> JSONResponse:
         try:
-            receiver = config.index().lookup(digest)
+            index = await run_in_threadpool(config.index)  # a reload reads files and connections
+            receiver = index.lookup(digest)
             body = await read_body(request, max_body)
             delivery = receiver.accept(request.headers, body)
         except WebhookRejected as err:
@@ -187,7 +183,7 @@ def create_app(
         if not deliveries.claim(delivery.receiver, delivery.delivery_id):
             return JSONResponse({**answer, "duplicate": True})
         try:
-            done = await run_in_threadpool(action, delivery)
+            done = await run_in_threadpool(act, delivery)
         except Exception:
             deliveries.release(delivery.receiver, delivery.delivery_id)
             log.exception("Flux receivers: %s could not trigger its targets", delivery.receiver)
