@@ -36,6 +36,7 @@ from airflow_flux_provider.specs.notifications import ProviderSpec
 
 REPORTING_CONTROLLER = "airflow"
 _FAILED_STATES = frozenset({"failed", "up_for_retry", "upstream_failed"})
+_STATE_WORDS = {"success": "succeeded", "up_for_retry": "failed and will be retried"}
 
 
 def _state(obj: Any) -> str:
@@ -56,7 +57,9 @@ def event_from_context(context: Mapping[str, Any], message: str | None = None) -
         failed = state == "failed"
         obj = ObjectReference(kind="DagRun", name=run_id, namespace=dag_id)
         reason = "DagRunFailed" if failed else "DagRunSucceeded"
-        text = f"DAG run {run_id} {state}" + (f": {context['reason']}" if context.get("reason") else "")
+        text = f"DAG run {run_id} {_STATE_WORDS.get(state, state)}"
+        if context.get("reason"):
+            text += f": {context['reason']}"
     else:
         state = _state(ti) or ("failed" if exception else "success")
         failed = state in _FAILED_STATES or exception is not None
@@ -67,7 +70,7 @@ def event_from_context(context: Mapping[str, Any], message: str | None = None) -
         reason = {"up_for_retry": "TaskUpForRetry", "success": "TaskSucceeded"}.get(
             state, "TaskFailed" if failed else "TaskSucceeded"
         )
-        text = f"Task {name} in DAG run {run_id} {state.replace('_', ' ')}"
+        text = f"Task {name} in DAG run {run_id} {_STATE_WORDS.get(state, state.replace('_', ' '))}"
         if isinstance(exception, BaseException):
             text += f": {type(exception).__name__}: {exception}"
         elif exception:

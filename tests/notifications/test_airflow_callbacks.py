@@ -110,6 +110,8 @@ def test_success_callback_signs_with_connection_password(dag_run_requests: list[
     expected = hmac.new(HMAC_KEY.encode(), request.body, hashlib.sha256).hexdigest()
     assert request.headers["x-signature"] == f"sha256={expected}"
     assert request.json()["reason"] == "TaskSucceeded" and request.json()["severity"] == "info"
+    assert request.json()["message"].startswith("Task prepare in DAG run manual__")
+    assert request.json()["message"].endswith(" succeeded")
 
 
 def test_listener_emits_every_task_outcome(dag_run_requests: list[Captured]) -> None:
