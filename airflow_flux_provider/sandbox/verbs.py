@@ -98,19 +98,25 @@ def decode_body(raw: bytes, content_type: str = "application/json") -> Any:
 
 
 def _merge() -> Any:
-    """The patch/apply semantics library (``sandbox.merge``)."""
-    from airflow_flux_provider.sandbox import merge  # type: ignore[attr-defined]
-
+    """The patch/apply semantics library (``sandbox.merge``), written separately from the server."""
+    try:
+        from airflow_flux_provider.sandbox import merge  # type: ignore[attr-defined]
+    except ImportError:
+        raise ApiError(
+            500,
+            "Internal error occurred: patch and server-side apply need airflow_flux_provider.sandbox.merge, "
+            "which this installation lacks; update the checkout",
+        ) from None
     return merge
 
 
 def _record(
     old: dict[str, Any] | None, new: dict[str, Any], manager: str, subresource: str = ""
 ) -> dict[str, Any]:
-    """managedFields bookkeeping for create/update/patch (TRANSITIONAL: no-op until sandbox.merge lands)."""
+    """managedFields bookkeeping for create/update/patch (TRANSITIONAL: skipped until sandbox.merge lands)."""
     try:
         merge = _merge()
-    except ImportError:
+    except ApiError:
         return new
     return merge.record_update(old, new, manager, operation="Update", subresource=subresource)
 
