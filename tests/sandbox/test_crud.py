@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from kubernetes import client
@@ -208,3 +209,30 @@ def test_dry_run_update_and_delete_change_nothing(core: client.CoreV1Api, sandbo
     core.delete_namespaced_config_map("stay", sandbox_namespace, dry_run="All")
     live = core.read_namespaced_config_map("stay", sandbox_namespace)
     assert live.data == {"v": "1"} and live.metadata.resource_version == created.metadata.resource_version
+
+
+def test_optimistic_concurrency_loses_no_update(core: client.CoreV1Api, sandbox_namespace: str) -> None:
+    """Four writers each add 10 to a counter with get/replace, retrying on 409: no increment is lost."""
+    core.create_namespaced_config_map(sandbox_namespace, configmap("counter", n="0"))
+    errors: list[Exception] = []
+
+    def writer() -> None:
+        done = 0
+        while done < 10:
+            live = core.read_namespaced_config_map("counter", sandbox_namespace)
+            live.data = {"n": str(int(live.data["n"]) + 1)}
+            try:
+                core.replace_namespaced_config_map("counter", sandbox_namespace, live)
+                done += 1
+            except ApiException as err:
+                if err.status != 409:
+                    errors.append(err)
+                    return
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert core.read_namespaced_config_map("counter", sandbox_namespace).data == {"n": "40"}
