@@ -2,16 +2,20 @@
 
 Each task success or failure is emitted on the event bus
 (:func:`airflow_flux_provider.events.emit`) as ``TaskInstance/<dag_id>/<task_id>``. In
-every task process the bus is linked to two optional dispatchers, built on the first
-event: the Alert and Provider manifests under ``[flux] notifications_path`` (secretRef
-names = Airflow connection ids), which see the reconcile / release / canary events our
-operators emit, and an Alert built from the ``[flux] task_events_*`` options for task
-outcomes. Options (env ``AIRFLOW__FLUX__<OPTION>``):
+every task process the bus is linked to one dispatcher, built on the first event, that
+holds two optional sets of alerts: the Alert and Provider manifests under ``[flux]
+notifications_path`` (secretRef names = Airflow connection ids), which see the reconcile /
+release / canary events our operators emit, and an Alert built from the ``[flux]
+task_events_*`` options for task outcomes. Duplicate events are dropped for 5 minutes
+across all task processes of a machine (state under
+``$AIRFLOW_HOME/flux/notification-limits`` unless configured). Options (env
+``AIRFLOW__FLUX__<OPTION>``):
 
 =========================  ==================================================  ===========
 option                     meaning                                             default
 =========================  ==================================================  ===========
 notifications_path         folder of Alert + Provider YAML                     —
+notifications_state_path   duplicate-event windows shared by task processes    see below
 task_events_conn_id        ``flux_notification`` connection (address, token)   (off)
 task_events_provider       provider type (slack, msteams, generic, …)          ``generic``
 task_events_channel        channel / routing key                               —
@@ -41,6 +45,7 @@ from airflow.plugins_manager import AirflowPlugin
 from airflow_flux_provider.events import Event, emit, subscribe
 from airflow_flux_provider.notifications.alert import Alert, EventSource
 from airflow_flux_provider.notifications.dispatcher import Dispatcher, Route
+from airflow_flux_provider.notifications.ratelimit import DuplicateLimiter
 from airflow_flux_provider.notifiers import connection_credentials, event_from_context, notification_provider
 from airflow_flux_provider.specs import load_manifests
 
@@ -81,12 +86,36 @@ def manifest_dispatcher() -> Dispatcher | None:
     return Dispatcher.from_manifests(load_manifests(Path(folder)), connection_credentials)
 
 
+def limits_folder() -> Path:
+    """Where duplicate-event windows are shared by all task processes of this machine."""
+    from airflow.configuration import AIRFLOW_HOME, conf
+
+    configured = conf.get("flux", "notifications_state_path", fallback="")
+    return Path(configured) if configured else Path(AIRFLOW_HOME) / "flux" / "notification-limits"
+
+
+def configured_dispatcher() -> Dispatcher:
+    """One dispatcher (one duplicate window, as Flux's event server) for every configured alert."""
+    routes: list[Route] = []
+    labels = None
+    for build in (manifest_dispatcher, task_events_dispatcher):
+        try:
+            dispatcher = build()
+        except Exception:
+            log.exception("Flux notifications: %s failed; those alerts are off", build.__name__)
+            continue
+        if dispatcher is not None:
+            routes += dispatcher.routes
+            labels = labels or dispatcher.labels
+    return Dispatcher(routes, limiter=DuplicateLimiter(folder=limits_folder()), labels=labels)
+
+
 class EventBusLink:
-    """Forwards bus events to the configured dispatchers, built on the first event (no I/O before)."""
+    """Forwards bus events to the configured dispatcher, built on the first event (no I/O before)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._dispatchers: list[Dispatcher] | None = None
+        self._dispatcher: Dispatcher | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
     def ensure_subscribed(self) -> None:
@@ -96,26 +125,18 @@ class EventBusLink:
 
     def forward(self, event: Event) -> None:
         with self._lock:
-            if self._dispatchers is None:
-                self._dispatchers = []
-                for build in (manifest_dispatcher, task_events_dispatcher):
-                    try:
-                        dispatcher = build()
-                    except Exception:
-                        log.exception("Flux notifications: %s failed; those alerts are off", build.__name__)
-                        continue
-                    if dispatcher is not None:
-                        self._dispatchers.append(dispatcher)
-            dispatchers = list(self._dispatchers)
-        for dispatcher in dispatchers:
+            if self._dispatcher is None:
+                self._dispatcher = configured_dispatcher()
+            dispatcher = self._dispatcher
+        if dispatcher.routes:
             dispatcher.handle(event)
 
     def close(self) -> None:
-        """Stop forwarding and forget the dispatchers (the configuration is read again next time)."""
+        """Stop forwarding and forget the dispatcher (the configuration is read again next time)."""
         with self._lock:
             if self._unsubscribe is not None:
                 self._unsubscribe()
-            self._unsubscribe, self._dispatchers = None, None
+            self._unsubscribe, self._dispatcher = None, None
 
 
 BUS_LINK = EventBusLink()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from airflow_flux_provider.credentials import Credentials
@@ -132,6 +134,15 @@ def test_duplicates_are_limited_per_interval() -> None:
     assert not limiter.allow(first)
     now[0] = 300.0
     assert limiter.allow(first)
+
+
+def test_duplicate_window_is_shared_through_a_folder(tmp_path: Path) -> None:
+    now = [1000.0]
+    first, second = (DuplicateLimiter(300, clock=lambda: now[0], folder=tmp_path) for _ in range(2))
+    assert first.allow(event())
+    assert not second.allow(event())  # another process (task) sees the same window
+    now[0] += 300
+    assert second.allow(event())
 
 
 SEED_TEMPLATE = """
