@@ -136,12 +136,34 @@ def emit_asset_events(delivery: Delivery) -> list[dict[str, Any]]:
             if not models:
                 log.info("%s: no active asset %s; no DAG is scheduled on it", delivery.receiver, uri)
             for model in models:
+                if _delivered_before(session, model.id, delivery.delivery_id):
+                    log.info("%s: %s already has an event for this delivery", delivery.receiver, model.uri)
+                    continue
                 event = asset_manager.register_asset_change(
                     asset=model, extra=delivery.conf(), source_is_api=True, session=session
                 )
                 if event is not None:
                     emitted.append({"uri": model.uri, "id": event.id})
     return emitted
+
+
+def _delivered_before(session: Any, asset_id: int, delivery_id: str, recent: int = 50) -> bool:
+    """Whether one of the asset's recent events came from this delivery (any API server worker)."""
+    from airflow.models.asset import AssetEvent
+    from sqlalchemy import select
+
+    if not delivery_id:
+        return False
+    query = (
+        select(AssetEvent.extra)
+        .where(AssetEvent.asset_id == asset_id)
+        .order_by(AssetEvent.timestamp.desc())
+        .limit(recent)
+    )
+    return any(
+        isinstance(extra, dict) and extra.get("delivery_id") == delivery_id
+        for extra in session.scalars(query)
+    )
 
 
 def act(delivery: Delivery) -> dict[str, Any]:

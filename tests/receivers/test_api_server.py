@@ -193,3 +193,20 @@ def test_failed_trigger_is_500_and_the_retry_is_not_a_duplicate(receiver_server:
         response = requests.post(url, data=PUSH, headers=headers)
         assert response.status_code == 500
         assert "triggering failed" in response.json()["detail"]
+
+
+def test_asset_events_are_deduplicated_through_the_database(receiver_server: ReceiverServer) -> None:
+    """What a second API server worker (with its own delivery log) does with a repeated delivery."""
+    from airflow_flux_provider.plugins.receiver_app import emit_asset_events
+    from airflow_flux_provider.receivers import Delivery
+
+    delivery = Delivery(
+        receiver="Receiver/flux-system/model-update-webhook",
+        event="",
+        delivery_id=str(uuid.uuid4()),
+        payload=None,
+        dag_ids=(),
+        asset_uris=("flux://flux-system/GitRepository/ml-gitops",),
+    )
+    assert [e["uri"] for e in emit_asset_events(delivery)] == ["flux://flux-system/GitRepository/ml-gitops"]
+    assert emit_asset_events(delivery) == []
