@@ -4,12 +4,17 @@ Enable: the ``airflow.plugins`` entry point registers :class:`FluxReceiverPlugin
 ``[flux] receivers_path`` (``AIRFLOW__FLUX__RECEIVERS_PATH``) at a folder of Receiver
 manifests and create, per ``secretRef.name``, an Airflow connection whose password is
 the token. Each receiver answers at ``<api-server>/flux`` + its ``webhookPath``
-(``/hook/`` + sha256(token + name + namespace), as Flux publishes it).
+(``/hook/`` + sha256(token + name + namespace), as Flux publishes it). The folder is
+re-read every 30 s. What a receiver starts: the DAGs named in its annotation
+``airflow-flux-provider.io/trigger-dags`` and an asset event for each resource's asset
+``flux://<namespace>/<Kind>/<name>`` (see :mod:`airflow_flux_provider.receivers.receiver`).
 
 Airflow does not authenticate plugin apps, so every request proves itself (HMAC
 signature, token header or the secret path, per type) before anything happens; wrong or
 missing proofs get 401. Bodies over ``[flux] receiver_max_body_bytes`` (1 MiB) get 413,
-repeated delivery ids are acknowledged without acting.
+repeated delivery ids (``X-GitHub-Delivery``, ``X-Gitlab-Event-UUID``…) are acknowledged
+without acting. For ``generic`` receivers the path is the secret: keep the API server's
+access log private, since it records request paths.
 
 How a valid request acts: the API server has metadata-DB access, so the plugin calls the
 same functions the REST API's routes call (``trigger_dag`` and
@@ -18,7 +23,8 @@ API back (needs a stored service credential and an extra HTTP hop) and over an
 ``AssetWatcher`` trigger (needs a durable queue and the triggerer's polling delay).
 Those functions are internal to Airflow, so they are used in this one module only and
 the receiver tests exercise them against a real API server of the pinned version.
-DAG run ids derive from the delivery id, so even concurrent retries create one run.
+DAG run ids derive from the delivery id and asset events record it, so a retry that
+reaches another API server worker still creates nothing twice.
 """
 
 from __future__ import annotations
