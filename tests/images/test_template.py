@@ -1,0 +1,130 @@
+"""Commit message templates render as Flux's Go text/template rendered them."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from airflow_flux_provider.images.policy import PolicyResult
+from airflow_flux_provider.images.setters import UpdateResult, set_text
+from airflow_flux_provider.images.template import (
+    DEFAULT_MESSAGE,
+    NamespacedName,
+    TemplateError,
+    render,
+    template_data,
+)
+
+SEED = Path("/work/shared/seed/000_f693ae41b8570628.txt")
+AUTOMATION = NamespacedName("flux-system", "ml-training")
+
+
+def _seed_parts() -> tuple[str, str]:
+    text = SEED.read_text()
+    template = text.split("messageTemplate: |\n", 1)[1].split("\n    push:", 1)[0]
+    marker = "# apps/ml-training/overlays/production/deployment.yaml\n"
+    deployment = text.split(marker, 1)[1].split("```", 1)[0]
+    return textwrap.dedent(template).rstrip("\n") + "\n", deployment
+
+
+def _seed_result() -> UpdateResult:
+    _, deployment = _seed_parts()
+    policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.3.0")}
+    return set_text(deployment, policies, "deployment.yaml")[1]
+
+
+def test_seed_template_renders_exactly_as_flux_did() -> None:
+    template, _ = _seed_parts()
+    message = render(template, template_data(AUTOMATION, _seed_result(), legacy=True))
+    # `-}}` after each range eats the blank line before "Images:" and the final newline
+    assert message == (
+        "Update ML training image\n"
+        "\n"
+        "Automation name: flux-system/ml-training\n"
+        "\n"
+        "Files:\n"
+        "- deployment.yaml\n"
+        "Images:\n"
+        "- ghcr.io/company/ml-training:v1.3.0\n"
+    )
+
+
+def test_seed_template_refused_for_v1_data() -> None:
+    template, _ = _seed_parts()
+    with pytest.raises(TemplateError, match=r"uses \.Updated, which image\.toolkit\.fluxcd\.io/v1 removed"):
+        render(template, template_data(AUTOMATION, _seed_result(), legacy=False))
+
+
+def _two_file_result() -> UpdateResult:
+    app = PolicyResult("ghcr.io/org/app", "2.0.0")
+    text = (
+        "kind: Deployment\nmetadata:\n  name: web\nspec:\n"
+        '  image: ghcr.io/org/app:1.0.0 # {"$imagepolicy": "ns:app"}\n'
+    )
+    tag = (
+        "kind: Kustomization\nmetadata:\n  name: k\nimages:\n"
+        '- newTag: 1.0.0 # {"$imagepolicy": "ns:app:tag"}\n'
+    )
+    result = UpdateResult()
+    for name, body in (("b/web.yaml", text), ("a/kustomization.yaml", tag)):
+        result.changes += set_text(body, {"ns:app": app}, name)[1].changes
+    return result
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        (
+            "{{ range $file, $objs := .Changed.FileChanges }}{{ $file }};{{ end }}",
+            "a/kustomization.yaml;b/web.yaml;",
+        ),
+        (
+            "{{ range $obj, $changes := .Changed.Objects -}}\n{{ $obj.Kind }}/{{ $obj.Name }}:"
+            "{{ range $changes }} {{ .OldValue }}->{{ .NewValue }}{{ end }}\n{{ end }}",
+            # objects are not ordered keys in Go; here they follow the sorted files
+            "Kustomization/k: 1.0.0->2.0.0\nDeployment/web: ghcr.io/org/app:1.0.0->ghcr.io/org/app:2.0.0\n",
+        ),
+        ("{{ range .Changed.Changes }}{{ .Setter }} {{ end }}", "ns:app:tag ns:app "),
+        ("{{ len .Changed.Changes }} change(s)", "2 change(s)"),
+        ("{{ .Values.env }}/{{ .Values.missing }}", "prod/<no value>"),
+        ("{{ if .Values.env }}env={{ .Values.env }}{{ else }}none{{ end }}", "env=prod"),
+        ('{{ if eq .Values.env "dev" }}dev{{ else if eq .Values.env "prod" }}P{{ else }}?{{ end }}', "P"),
+        ("{{ with .Values.env }}[{{ . }}]{{ end }}", "[prod]"),
+        ("{{ range .Values.none }}x{{ else }}empty{{ end }}", "empty"),
+        ('{{- /* a comment */ -}}  x  {{- " y" }}', "x y"),
+        ("{{ $n := len .Changed.Changes }}{{ $n }}|{{ .AutomationObject.Name }}", "2|ml-training"),
+        ('{{ .Values.env | print "env:" }}', "env:prod"),
+        ("{{ range $i, $img := .Updated.Images }}{{ $i }}={{ $img }} {{ end }}", "0=ghcr.io/org/app:2.0.0 "),
+        (
+            "{{ range .Updated.Images }}{{ .Repository }}@{{ .Registry }}:{{ .Identifier }}{{ end }}",
+            "org/app@ghcr.io:2.0.0",
+        ),
+        ("", DEFAULT_MESSAGE),
+    ],
+)
+def test_template_features(template: str, expected: str) -> None:
+    data = template_data(AUTOMATION, _two_file_result(), {"env": "prod"}, legacy=True)
+    assert render(template, data) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "needle"),
+    [
+        ('{{ printf "%s" .Values }}', "'printf' is not a supported function"),
+        ("{{ range .Changed.Changes }}", "ends before the {{end}}"),
+        ("{{ end }}", "without a matching"),
+        ("{{ .Nope }}", "can't evaluate field Nope"),
+        ("{{ .Values", "unclosed action"),
+        ('{{ template "x" }}', "template is not supported"),
+        ("{{ $undefined }}", "undefined variable $undefined"),
+        ("{{ .Values @ }}", "'@' is not supported"),
+        ("{{ range .AutomationObject }}{{ end }}", "can't range over"),
+    ],
+)
+def test_unsupported_or_broken_templates_are_clear(template: str, needle: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        render(template, template_data(AUTOMATION, UpdateResult(), legacy=False))
+    assert needle in str(info.value)
+    assert str(info.value).startswith("field spec.git.commit.messageTemplate: ")
