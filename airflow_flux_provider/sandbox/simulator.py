@@ -10,7 +10,9 @@ the status subresource, so clients see the same events a real cluster would send
 from __future__ import annotations
 
 import copy
+import hashlib
 import heapq
+import json
 import logging
 import re
 import secrets
@@ -190,6 +192,7 @@ class WorkloadSimulator:
 
     # -- workloads ------------------------------------------------------------------------------
     def _deployment(self, obj: dict[str, Any]) -> Status:
+        self._ensure_replicaset(obj)
         spec, meta, stamp = obj.get("spec") or {}, obj["metadata"], now()
         replicas = spec.get("replicas", 1)
         generation = meta.get("generation", 1)
@@ -246,6 +249,7 @@ class WorkloadSimulator:
 
     def _replicaset(self, obj: dict[str, Any]) -> Status:
         replicas = (obj.get("spec") or {}).get("replicas", 1)
+        self._ensure_pods(obj, [], {}, count=replicas)
         status: Status = {"observedGeneration": obj["metadata"].get("generation", 1), "replicas": replicas}
         if not self._failing(self._template_spec(obj)):
             status.update(
@@ -255,6 +259,8 @@ class WorkloadSimulator:
 
     def _statefulset(self, obj: dict[str, Any]) -> Status:
         replicas = (obj.get("spec") or {}).get("replicas", 1)
+        name = obj["metadata"]["name"]
+        self._ensure_pods(obj, [f"{name}-{i}" for i in range(replicas)], {})
         revision = f"{obj['metadata']['name']}-{obj['metadata'].get('generation', 1)}"
         status: Status = {
             "observedGeneration": obj["metadata"].get("generation", 1),
@@ -271,6 +277,7 @@ class WorkloadSimulator:
         return status
 
     def _daemonset(self, obj: dict[str, Any]) -> Status:
+        self._ensure_pods(obj, [], {}, count=1)
         ready = 0 if self._failing(self._template_spec(obj)) else 1
         status: Status = {
             "observedGeneration": obj["metadata"].get("generation", 1),
@@ -290,7 +297,9 @@ class WorkloadSimulator:
         if spec.get("suspend"):
             return None
         failing = self._failing(self._template_spec(obj))
-        self._ensure_job_pod(obj, failing)
+        name, uid = obj["metadata"]["name"], obj["metadata"]["uid"]
+        job_labels = {"job-name": name, "batch.kubernetes.io/job-name": name, "controller-uid": uid}
+        self._ensure_pods(obj, [], job_labels, count=1)
         if failing:
             return {
                 "startTime": stamp,
@@ -336,42 +345,97 @@ class WorkloadSimulator:
             ],
         }
 
-    def _ensure_job_pod(self, job: dict[str, Any], failing: bool) -> None:
-        meta = job["metadata"]
-        namespace, uid = meta["namespace"], meta["uid"]
-        for pod in self.api.store.list("", "pods", namespace):
-            if any(ref.get("uid") == uid for ref in pod["metadata"].get("ownerReferences") or []):
-                return
-        template = copy.deepcopy((job.get("spec") or {}).get("template") or {})
-        labels = {
-            **(template.get("metadata") or {}).get("labels", {}),
-            "job-name": meta["name"],
-            "batch.kubernetes.io/job-name": meta["name"],
-            "controller-uid": uid,
+    def _owned(self, group: str, plural: str, owner: dict[str, Any]) -> list[dict[str, Any]]:
+        meta = owner["metadata"]
+        return [
+            o
+            for o in self.api.store.list(group, plural, meta.get("namespace", ""))
+            if not o["metadata"].get("deletionTimestamp")
+            and any(ref.get("uid") == meta["uid"] for ref in o["metadata"].get("ownerReferences") or [])
+        ]
+
+    @staticmethod
+    def _owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
+        meta = owner["metadata"]
+        return {
+            "apiVersion": owner["apiVersion"],
+            "kind": owner["kind"],
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
         }
-        pod = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": f"{meta['name']}-{secrets.token_hex(3)[:5]}",
-                "namespace": namespace,
-                "labels": labels,
-                "ownerReferences": [
-                    {
-                        "apiVersion": "batch/v1",
-                        "kind": "Job",
-                        "name": meta["name"],
-                        "uid": uid,
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
-            },
-            "spec": template.get("spec") or {"containers": []},
-        }
+
+    def _ensure_pods(
+        self, owner: dict[str, Any], names: list[str], labels: dict[str, str], count: int | None = None
+    ) -> None:
+        """Make ``owner`` own exactly the pods in ``names`` (or ``count`` generated names), all started."""
+        meta = owner["metadata"]
+        namespace = meta["namespace"]
         pod_type = self._type("", "pods")
-        created = self.api.create(Call(pod_type, namespace, "", "", {}, MANAGER), pod)
-        self._reconcile("", "pods", namespace, created["metadata"]["name"])  # finished before the Job is
+        pods = self._owned("", "pods", owner)
+        if count is not None:
+            kept = sorted(p["metadata"]["name"] for p in pods)[:count]
+            names = kept + [f"{meta['name']}-{secrets.token_hex(3)[:5]}" for _ in range(count - len(kept))]
+        for pod in pods:
+            if pod["metadata"]["name"] not in names:
+                self.api.delete(Call(pod_type, namespace, pod["metadata"]["name"], "", {}, MANAGER), {})
+        existing = {p["metadata"]["name"] for p in pods}
+        template = (owner.get("spec") or {}).get("template") or {}
+        for name in names:
+            if name in existing:
+                continue
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": {**((template.get("metadata") or {}).get("labels") or {}), **labels},
+                    "ownerReferences": [self._owner_reference(owner)],
+                },
+                "spec": copy.deepcopy(template.get("spec") or {"containers": []}),
+            }
+            self.api.create(Call(pod_type, namespace, "", "", {}, MANAGER), pod)
+            self._reconcile("", "pods", namespace, name)  # started together with its owner
+
+    def _ensure_replicaset(self, deployment: dict[str, Any]) -> None:
+        """One ReplicaSet per pod template (named by its hash), the current one scaled, older ones at 0."""
+        meta, spec = deployment["metadata"], deployment.get("spec") or {}
+        template = copy.deepcopy(spec.get("template") or {})
+        digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+        name = f"{meta['name']}-{digest}"
+        rs_type = self._type("apps", "replicasets")
+        replicas = spec.get("replicas", 1)
+        owned = self._owned("apps", "replicasets", deployment)
+        for rs in owned:
+            wanted = replicas if rs["metadata"]["name"] == name else 0
+            if (rs.get("spec") or {}).get("replicas") != wanted:
+                scaled = copy.deepcopy(rs)
+                scaled["spec"]["replicas"] = wanted
+                self.api.update(
+                    Call(rs_type, meta["namespace"], rs["metadata"]["name"], "", {}, MANAGER), scaled
+                )
+                self._reconcile("apps", "replicasets", meta["namespace"], rs["metadata"]["name"])
+        if any(rs["metadata"]["name"] == name for rs in owned):
+            return
+        template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = digest
+        selector = copy.deepcopy(spec.get("selector") or {})
+        selector.setdefault("matchLabels", {})["pod-template-hash"] = digest
+        replicaset = {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": name,
+                "namespace": meta["namespace"],
+                "labels": template["metadata"]["labels"],
+                "annotations": {"deployment.kubernetes.io/revision": str(len(owned) + 1)},
+                "ownerReferences": [self._owner_reference(deployment)],
+            },
+            "spec": {"replicas": replicas, "selector": selector, "template": template},
+        }
+        self.api.create(Call(rs_type, meta["namespace"], "", "", {}, MANAGER), replicaset)
+        self._reconcile("apps", "replicasets", meta["namespace"], name)  # pods start with the rollout
 
     def _pod(self, obj: dict[str, Any]) -> Status:
         spec, stamp = obj.get("spec") or {}, now()

@@ -125,3 +125,16 @@ def test_typed_client_protobuf_bodies_are_understood(sandbox: Sandbox, sandbox_n
     settings = yaml.safe_load(sandbox.kubectl("get", "configmap", "settings", "-o", "yaml", *ns).stdout)
     assert settings["data"] == {"mode": "fast"}
     assert "generateName" not in settings["metadata"]
+
+
+def test_deployment_owns_a_replicaset_and_running_pods(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    ns = ("-n", sandbox_namespace)
+    sandbox.kubectl("create", "-f", "-", *ns, input=deployment("pods", replicas=2))
+    sandbox.kubectl("rollout", "status", "deployment/pods", "--timeout=30s", *ns)
+    sandbox.kubectl("wait", "--for=condition=Ready", "pod", "-l", "app=pods", "--timeout=30s", *ns)
+    pods = yaml.safe_load(sandbox.kubectl("get", "pods", "-l", "app=pods", "-o", "yaml", *ns).stdout)["items"]
+    assert len(pods) == 2 and {p["status"]["phase"] for p in pods} == {"Running"}
+    owner = pods[0]["metadata"]["ownerReferences"][0]
+    assert owner["kind"] == "ReplicaSet" and owner["name"].startswith("pods-")
+    sandbox.kubectl("delete", "deployment", "pods", *ns)
+    assert sandbox.kubectl("get", "replicasets,pods", *ns).stderr.startswith("No resources found")
