@@ -18,21 +18,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseNotifier
 from airflow.sdk.exceptions import AirflowNotFoundException
-from pydantic import ValidationError
 
 from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.events import Event, ObjectReference, Severity
 from airflow_flux_provider.hooks.connections import NotificationCredentialsHook
-from airflow_flux_provider.notifications.catalog import provider_from_spec
-from airflow_flux_provider.notifications.errors import NotificationError
-from airflow_flux_provider.notifications.metadata import compose_metadata
-from airflow_flux_provider.notifications.provider import NotificationProvider
-from airflow_flux_provider.specs import ObjectMeta, Provider, format_duration
-from airflow_flux_provider.specs.notifications import ProviderSpec
+
+if TYPE_CHECKING:
+    from airflow_flux_provider.notifications import NotificationProvider
+
+# The providers, specs and HTTP clients are imported when a notification is sent, so a DAG
+# file that only constructs notifiers stays cheap to parse.
 
 REPORTING_CONTROLLER = "airflow"
 _FAILED_STATES = frozenset({"failed", "up_for_retry", "upstream_failed"})
@@ -101,6 +100,12 @@ def notification_provider(
     proxy: str | None = None,
 ) -> NotificationProvider:
     """The provider a notifier's arguments and connection describe (validated as a Provider spec)."""
+    from pydantic import ValidationError
+
+    from airflow_flux_provider.notifications import NotificationError, provider_from_spec
+    from airflow_flux_provider.specs import ObjectMeta, Provider, format_duration
+    from airflow_flux_provider.specs.notifications import ProviderSpec
+
     spec: dict[str, Any] = {"type": provider_type, "timeout": format_duration(timedelta(seconds=timeout))}
     spec.update(
         {k: v for k, v in {"channel": channel, "username": username, "address": address}.items() if v}
@@ -174,6 +179,8 @@ class FluxNotifier(BaseNotifier):
         self.event_metadata = event_metadata or {}
 
     def notify(self, context: Any) -> None:
+        from airflow_flux_provider.notifications.metadata import compose_metadata
+
         event = event_from_context(context, self.message)
         metadata = compose_metadata(
             event, self.event_metadata, self.summary, alert=f"notifier {self.conn_id}"

@@ -37,17 +37,19 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
 
 from airflow_flux_provider.events import Event, emit, subscribe
-from airflow_flux_provider.notifications.alert import Alert, EventSource
-from airflow_flux_provider.notifications.dispatcher import Dispatcher, Route
-from airflow_flux_provider.notifications.ratelimit import DuplicateLimiter
-from airflow_flux_provider.notifiers import connection_credentials, event_from_context, notification_provider
-from airflow_flux_provider.specs import load_manifests
+from airflow_flux_provider.notifiers import event_from_context
+
+if TYPE_CHECKING:
+    from airflow_flux_provider.notifications import Dispatcher
+
+# Alerts, providers and specs load on the first event: every process that loads plugins
+# imports this module, most of them never emit anything.
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,9 @@ log = logging.getLogger(__name__)
 def task_events_dispatcher() -> Dispatcher | None:
     """The Alert + provider the ``[flux] task_events_*`` options describe (``None`` when off)."""
     from airflow.configuration import conf
+
+    from airflow_flux_provider.notifications import Alert, Dispatcher, EventSource, Route
+    from airflow_flux_provider.notifiers import notification_provider
 
     conn_id = conf.get("flux", "task_events_conn_id", fallback="")
     if not conn_id:
@@ -80,6 +85,10 @@ def manifest_dispatcher() -> Dispatcher | None:
     """Alerts and Providers from the YAML under ``[flux] notifications_path`` (``None`` when unset)."""
     from airflow.configuration import conf
 
+    from airflow_flux_provider.notifications import Dispatcher
+    from airflow_flux_provider.notifiers import connection_credentials
+    from airflow_flux_provider.specs import load_manifests
+
     folder = conf.get("flux", "notifications_path", fallback="")
     if not folder:
         return None
@@ -96,6 +105,8 @@ def limits_folder() -> Path:
 
 def configured_dispatcher() -> Dispatcher:
     """One dispatcher (one duplicate window, as Flux's event server) for every configured alert."""
+    from airflow_flux_provider.notifications import Dispatcher, DuplicateLimiter, Route
+
     routes: list[Route] = []
     labels = None
     for build in (manifest_dispatcher, task_events_dispatcher):
