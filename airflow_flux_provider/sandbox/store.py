@@ -11,7 +11,6 @@ import builtins
 import json
 import os
 import threading
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,8 @@ class Store:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self._objects: dict[TypeKey, dict[ObjectKey, dict[str, Any]]] = {}
-        self._log: deque[Event] = deque(maxlen=log_size)
+        self._log: list[Event] = []  # consecutive resourceVersions, so an rv maps to an index
+        self._log_size = log_size
         self._rv = 0
         self._compacted = 0  # events with rv <= this are gone from the log
         self.dirty = False
@@ -52,11 +52,6 @@ class Store:
     @property
     def resource_version(self) -> int:
         return self._rv
-
-    def next_rv(self) -> int:
-        with self.lock:
-            self._rv += 1
-            return self._rv
 
     def get(self, group: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self._objects.get((group, plural), {}).get((namespace, name))
@@ -109,9 +104,11 @@ class Store:
             return removed
 
     def _record(self, event: Event) -> None:
-        if len(self._log) == self._log.maxlen:
-            self._compacted = self._log[0].rv
         self._log.append(event)
+        if len(self._log) >= 2 * self._log_size:  # compact in halves: amortised O(1) per event
+            dropped = len(self._log) - self._log_size
+            self._compacted = self._log[dropped - 1].rv
+            del self._log[:dropped]
         self.dirty = True
         self.changed.notify_all()
 
@@ -124,7 +121,8 @@ class Store:
                 )
             if rv >= self._rv:
                 return []
-            return [e for e in self._log if e.rv > rv]
+            first = self._log[0].rv if self._log else self._rv + 1
+            return self._log[max(0, rv - first + 1) :]
 
     def wait(self, rv: int, timeout: float) -> None:
         """Block until something newer than ``rv`` happened or ``timeout`` passed."""
