@@ -1,0 +1,168 @@
+"""Scan -> policy -> setters -> commit -> push against the real registry and Git server."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_flux_provider.credentials import Credentials
+from airflow_flux_provider.devservices.git_http import GitServer
+from airflow_flux_provider.devservices.registry import OciRegistry
+from airflow_flux_provider.images import commit as commit_module
+from airflow_flux_provider.images.commit import Automation, Signing, update_and_push
+from airflow_flux_provider.images.errors import ImageError
+from airflow_flux_provider.images.policy import PolicyResult, TagPolicy
+from airflow_flux_provider.images.registry import scan
+from airflow_flux_provider.images.template import NamespacedName
+from airflow_flux_provider.tools import kubectl_path
+
+SEED = Path("/work/shared/seed/000_f693ae41b8570628.txt").read_text()
+TEMPLATE = (
+    textwrap.dedent(SEED.split("messageTemplate: |\n", 1)[1].split("\n    push:", 1)[0]).rstrip("\n") + "\n"
+)
+DEPLOYMENT = SEED.split("# apps/ml-training/overlays/production/deployment.yaml\n", 1)[1].split("```", 1)[0]
+OVERLAY = "apps/ml-training/overlays/production"
+NAME = NamespacedName("flux-system", "ml-training")
+
+
+def _git(*args: str, cwd: Path | None = None) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def _repo(git_server: GitServer, name: str) -> str:
+    return git_server.create_repo(
+        name,
+        {
+            f"{OVERLAY}/deployment.yaml": DEPLOYMENT,
+            f"{OVERLAY}/kustomization.yaml": "resources:\n- deployment.yaml\n",
+            "README.md": "gitops\n",
+        },
+    )
+
+
+def _automation(url: str, **overrides: Any) -> Automation:
+    fields: dict[str, Any] = {
+        "name": NAME,
+        "url": url,
+        "path": f"./{OVERLAY}",
+        "author_name": "Flux CD Bot",
+        "author_email": "fluxcdbot@company.com",
+        "message_template": TEMPLATE,
+        "legacy_template_data": True,
+    }
+    return Automation(**{**fields, **overrides})
+
+
+def _clone(git_server: GitServer, name: str, dest: Path, branch: str = "main") -> Path:
+    _git("clone", "--quiet", "--branch", branch, git_server.auth_url(name), str(dest))
+    return dest
+
+
+def _creds(git_server: GitServer) -> Credentials:
+    return Credentials(username=git_server.username, password=git_server.password)
+
+
+def test_scan_policy_commit_push(oci_registry: OciRegistry, git_server: GitServer, tmp_path: Path) -> None:
+    for tag in ("v1.0.0", "v1.3.0", "v2.0.0", "v1.4.0-rc.1", "sha256-00.sig"):
+        oci_registry.push_image("e2e/ml-training", tag)
+    image = f"{oci_registry.host}/e2e/ml-training"
+    creds = Credentials(username=oci_registry.username, password=oci_registry.password)
+    tags = scan(image, credentials=creds, insecure=True).tags
+    tag = TagPolicy("semver", semver_range="1.x.x").latest(tags)
+    assert tag == "v1.3.0"
+
+    url = _repo(git_server, "images-e2e")
+    done = update_and_push(
+        _automation(url),
+        {"flux-system:ml-training": PolicyResult(image, tag)},
+        credentials=_creds(git_server),
+    )
+    assert done.revision and done.attempts == 1 and done.branch == "main"
+
+    work = _clone(git_server, "images-e2e", tmp_path / "clone")
+    assert _git("rev-parse", "HEAD", cwd=work).strip() == done.revision
+    new = (work / OVERLAY / "deployment.yaml").read_text()
+    assert new == DEPLOYMENT.replace("ghcr.io/company/ml-training:v1.0.0", f"{image}:v1.3.0")
+    assert _git("log", "-1", "--format=%an <%ae>", cwd=work).strip() == "Flux CD Bot <fluxcdbot@company.com>"
+    assert _git("log", "-1", "--format=%B", cwd=work) == (
+        "Update ML training image\n\nAutomation name: flux-system/ml-training\n\n"
+        f"Files:\n- deployment.yaml\nImages:\n- {image}:v1.3.0\n\n"
+    )
+    rendered = subprocess.run(
+        [kubectl_path(), "kustomize", str(work / OVERLAY)], check=True, capture_output=True, text=True
+    ).stdout
+    assert f"image: {image}:v1.3.0" in rendered
+
+    again = update_and_push(
+        _automation(url),
+        {"flux-system:ml-training": PolicyResult(image, tag)},
+        credentials=_creds(git_server),
+    )
+    assert again.revision is None and again.result.changes == []
+    assert _git("ls-remote", git_server.auth_url("images-e2e"), "refs/heads/main").split()[0] == done.revision
+
+
+def test_concurrent_push_is_rebased_not_forced(
+    git_server: GitServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _repo(git_server, "images-race")
+    real = commit_module.setters.apply_setters
+    calls: list[int] = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:  # another writer pushes between our clone and our push
+            git_server.commit("images-race", {"docs/other.md": "someone else\n"}, message="concurrent change")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(commit_module.setters, "apply_setters", racing)
+    policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.9.0")}
+    done = update_and_push(_automation(url), policies, credentials=_creds(git_server))
+    assert done.attempts == 2 and len(calls) == 2
+    work = _clone(git_server, "images-race", tmp_path / "clone")
+    assert _git("log", "--format=%s", cwd=work).splitlines()[:2] == [
+        "Update ML training image",
+        "concurrent change",
+    ]
+    assert (work / "docs/other.md").exists()
+    assert "ghcr.io/company/ml-training:v1.9.0" in (work / OVERLAY / "deployment.yaml").read_text()
+
+
+def test_push_branch_and_ssh_signing(git_server: GitServer, tmp_path: Path) -> None:
+    url = _repo(git_server, "images-branch")
+    key = tmp_path / "signing"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    automation = _automation(
+        url, push_branch="image-updates", message_template=None, signing=Signing(key.read_text(), "ssh")
+    )
+    policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.1.0")}
+    done = update_and_push(automation, policies, credentials=_creds(git_server))
+    assert done.branch == "image-updates" and done.message == "Update from image update automation"
+    work = _clone(git_server, "images-branch", tmp_path / "clone", branch="image-updates")
+    assert "gpgsig -----BEGIN SSH SIGNATURE-----" in _git("cat-file", "commit", "HEAD", cwd=work)
+    main = _clone(git_server, "images-branch", tmp_path / "main")
+    assert "v1.0.0" in (main / OVERLAY / "deployment.yaml").read_text()
+    # a second run builds on the existing push branch instead of starting from main again
+    policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.2.0")}
+    second = update_and_push(automation, policies, credentials=_creds(git_server))
+    _git("pull", "--quiet", cwd=work)
+    assert _git("rev-parse", "HEAD", "HEAD~1", cwd=work).split() == [second.revision, done.revision]
+
+
+def test_git_failures_are_clear(git_server: GitServer) -> None:
+    url = _repo(git_server, "images-fail")
+    policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.1.0")}
+    wrong = Credentials(username=git_server.username, password="wrong-password")
+    with pytest.raises(ImageError) as info:
+        update_and_push(_automation(url), policies, credentials=wrong)
+    assert "cannot clone" in str(info.value) and "wrong-password" not in str(info.value)
+    with pytest.raises(ImageError, match=r"cannot clone .* branch 'nope'"):
+        update_and_push(_automation(url, checkout_branch="nope"), policies, credentials=_creds(git_server))
+    with pytest.raises(ImageError, match="messageTemplate"):
+        update_and_push(
+            _automation(url, message_template="{{ .Oops "), policies, credentials=_creds(git_server)
+        )
