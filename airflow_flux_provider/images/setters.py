@@ -154,22 +154,31 @@ def _parse_marker(marker: str, where: str) -> tuple[str, str]:
     return f"{parts[0]}:{parts[1]}", parts[2] if len(parts) == 3 else ""
 
 
-def _object_id(doc_lines: list[str], where: str) -> ObjectId:
-    try:
-        data = yaml.load("".join(doc_lines), Loader=_LOADER)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" (line {mark.line + 1} of the document)" if mark else ""
-        raise ImageError(f"is not valid YAML{at}; fix the file before automating it", obj=where) from None
-    data = data if isinstance(data, dict) else {}
-    meta = data.get("metadata")
-    meta = meta if isinstance(meta, dict) else {}
-    return ObjectId(
-        str(data.get("apiVersion") or ""),
-        str(data.get("kind") or ""),
-        str(meta.get("name") or ""),
-        str(meta.get("namespace") or ""),
-    )
+def _scalar(text: str) -> str:
+    value = text.split(" #", 1)[0].strip()
+    return _decode(value) if value[:1] in ("'", '"') and len(value) > 1 else value
+
+
+def _object_id(doc_lines: list[str]) -> ObjectId:
+    """apiVersion, kind and metadata name/namespace read from block-style text (no full parse)."""
+    found = {"apiVersion": "", "kind": "", "name": "", "namespace": ""}
+    in_meta, meta_indent = False, -1
+    for line in doc_lines:
+        content = line.rstrip("\r\n")
+        body = content.lstrip(" ")
+        if not body or body.startswith("#"):
+            continue
+        indent = len(content) - len(body)
+        key, _, value = body.partition(":")
+        if indent == 0:
+            in_meta, meta_indent = key == "metadata", -1
+            if key in ("apiVersion", "kind"):
+                found[key] = _scalar(value)
+        elif in_meta:
+            meta_indent = indent if meta_indent < 0 else meta_indent
+            if indent == meta_indent and key in ("name", "namespace"):
+                found[key] = _scalar(value)
+    return ObjectId(found["apiVersion"], found["kind"], found["name"], found["namespace"])
 
 
 def set_text(
@@ -228,9 +237,7 @@ def set_text(
             continue
         if doc_start not in doc_ids:
             end = next((k for k in range(n, len(lines)) if _DOC_START.match(lines[k])), len(lines))
-            doc_ids[doc_start] = _object_id(
-                lines[doc_start:end], f"{file} (document at line {doc_start + 1})"
-            )
+            doc_ids[doc_start] = _object_id(lines[doc_start:end])
         lines[n] = body[:start] + _encode(new, value) + line[len(body) :]
         result.changes.append(Change(file, n + 1, doc_ids[doc_start], setter, old, new, image))
     return ("".join(lines) if result.changes else text), result
