@@ -13,6 +13,7 @@ Run: .venv/bin/python bench/image_policy.py [--tags N] [--files N]
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import sys
 import tempfile
@@ -84,7 +85,7 @@ def bench_policies(count: int) -> None:
     print(f"ImagePolicy over {count:,} tags (best of 3, goal <= 1 s):")
     for label, (policy, tags) in cases.items():
         chosen = policy.latest(tags)
-        seconds = best_of(3, lambda p=policy, t=tags: p.latest(t))
+        seconds = best_of(3, functools.partial(policy.latest, tags))
         verdict = "ok" if seconds <= 1.0 else "OVER GOAL"
         print(f"  {label:<30} {seconds * 1000:8.1f} ms  -> {chosen}  [{verdict}]")
 
