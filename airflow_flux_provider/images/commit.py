@@ -25,6 +25,7 @@ from airflow_flux_provider.images.errors import ImageError
 from airflow_flux_provider.images.policy import PolicyResult
 from airflow_flux_provider.images.setters import UpdateResult
 from airflow_flux_provider.images.template import NamespacedName, parse, render, template_data
+from airflow_flux_provider.specs.images import ImageUpdateAutomation
 from airflow_flux_provider.tools import git_path
 
 _REJECTED = ("non-fast-forward", "fetch first", "rejected", "failed to update ref", "cannot lock ref")
@@ -59,6 +60,42 @@ class Automation:
     @property
     def ref(self) -> str:
         return f"ImageUpdateAutomation/{self.name.Namespace}/{self.name.Name}"
+
+    @classmethod
+    def from_object(
+        cls, obj: ImageUpdateAutomation, url: str, *, signing_key: str | None = None, branch: str = "main"
+    ) -> Automation:
+        """The run an ImageUpdateAutomation describes, against the GitRepository at ``url``.
+
+        ``branch`` is the GitRepository's branch, used when ``git.checkout`` is not set.
+        """
+        spec = obj.spec
+        if spec.git is None:
+            raise ImageError("spec.git is required to commit updates", obj=obj.ref, field="spec.git")
+        commit, push, checkout = spec.git.commit, spec.git.push, spec.git.checkout
+        signing = None
+        if commit.signing_key is not None:
+            if not signing_key:
+                raise ImageError(
+                    "signingKey is set but no key was given; pass the key from the connection or Secret",
+                    obj=obj.ref,
+                    field="spec.git.commit.signingKey",
+                )
+            signing = Signing(signing_key, commit.signing_key.type)
+        return cls(
+            name=NamespacedName(obj.metadata.namespace, obj.metadata.name),
+            url=url,
+            checkout_branch=(checkout.ref.branch if checkout and checkout.ref.branch else branch),
+            push_branch=push.branch if push else None,
+            refspec=push.refspec if push else None,
+            path=spec.update.path or ".",
+            author_name=commit.author.name or "",
+            author_email=commit.author.email,
+            message_template=commit.message_template,
+            template_values=dict(commit.message_template_values),
+            legacy_template_data=obj.legacy_template_data,
+            signing=signing,
+        )
 
 
 @dataclass

@@ -201,3 +201,8 @@ class TagPolicy:
                 continue
             latest, best = text, number
         return latest
+
+
+def policy_key(policy: ImagePolicy) -> str:
+    """The ``<namespace>:<name>`` a setter marker uses for this policy."""
+    return f"{policy.metadata.namespace}:{policy.metadata.name}"

@@ -23,6 +23,7 @@ import requests
 
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials
 from airflow_flux_provider.images.errors import ImageError
+from airflow_flux_provider.specs.images import ImageRepository
 
 DEFAULT_EXCLUSIONS = (r"^.*\.sig$",)
 DOCKER_HUB = "docker.io"
@@ -286,3 +287,16 @@ def save_tags(result: ScanResult, folder: Path) -> Path:
     if not path.exists():
         path.write_bytes(result.to_bytes())
     return path
+
+
+def scan_repository(repository: ImageRepository, credentials: Credentials = ANONYMOUS) -> ScanResult:
+    """Scan as the ImageRepository says (insecure, timeout, exclusionList); obj errors name it."""
+    spec = repository.spec
+    return scan(
+        spec.image,
+        credentials=credentials,
+        insecure=spec.insecure or credentials.insecure,
+        timeout=spec.timeout.total_seconds() or 30.0,
+        exclusion_list=spec.exclusion_list,
+        obj=repository.ref,
+    )

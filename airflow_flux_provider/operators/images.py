@@ -1,0 +1,200 @@
+"""Image automation as three tasks: scan (ImageRepository), policy (ImagePolicy), update-commit.
+
+They chain through small XComs: the scan stores the tag list as a file named by its
+digest and returns its path; the policy returns the chosen tag and image reference; the
+update task takes the policy results and returns the pushed revision. Credentials come
+from Airflow connections (``secretRef`` names, or an explicit ``*_conn_id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow_flux_provider.credentials import ANONYMOUS, Credentials
+from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.operators.base import FluxObjectOperator
+
+API_VERSION = "image.toolkit.fluxcd.io/v1beta2"
+
+
+def tags_folder() -> Path:
+    """``[flux] artifacts_path`` (default ``$AIRFLOW_HOME/flux/artifacts``) / ``image-tags``."""
+    from airflow.configuration import AIRFLOW_HOME, conf
+
+    base = conf.get("flux", "artifacts_path", fallback="") or str(Path(AIRFLOW_HOME) / "flux" / "artifacts")
+    return Path(base) / "image-tags"
+
+
+def connection_credentials(hook_class: Any, conn_id: str | None) -> Credentials:
+    """Credentials of ``conn_id`` (anonymous when None)."""
+    return hook_class(conn_id).get_conn() if conn_id else ANONYMOUS
+
+
+class ImageRepositoryScanOperator(FluxObjectOperator):
+    """Lists the repository's tags (minus ``exclusionList``) and stores them; returns where."""
+
+    flux_kind = "ImageRepository"
+    flux_api_version = API_VERSION
+    template_fields: Sequence[str] = (*FluxObjectOperator.template_fields, "registry_conn_id")
+
+    def __init__(self, *, registry_conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.registry_conn_id = registry_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_flux_provider.hooks.connections import RegistryCredentialsHook
+        from airflow_flux_provider.images.registry import save_tags, scan_repository
+
+        repository = self.flux_object()
+        conn_id = self.registry_conn_id or (
+            repository.spec.secret_ref.name if repository.spec.secret_ref else None
+        )
+        credentials = connection_credentials(RegistryCredentialsHook, conn_id)
+        result = scan_repository(repository, credentials)
+        path = save_tags(result, tags_folder())
+        self.log.info("%s: %d tags (%s)", repository.ref, len(result.tags), result.digest)
+        return {
+            "repository": repository.ref,
+            "image": result.image,
+            "canonical": result.canonical,
+            "count": len(result.tags),
+            "digest": result.digest,
+            "path": str(path),
+            "insecure": repository.spec.insecure or credentials.insecure,
+            "registry_conn_id": conn_id,
+        }
+
+
+def _scanned_tags(tags: Any, task: str) -> tuple[list[str], dict[str, Any]]:
+    """Tags from a scan XCom (``{"path": ...}``) or a plain list."""
+    from airflow_flux_provider.images.registry import ScanResult
+
+    if isinstance(tags, dict) and tags.get("path"):
+        return ScanResult.from_bytes(Path(tags["path"]).read_bytes()).tags, tags
+    if isinstance(tags, list | tuple) and all(isinstance(t, str) for t in tags):
+        return list(tags), {}
+    raise FluxError(
+        "tags must be the XCom of an ImageRepositoryScanOperator task or a list of tag strings",
+        obj=f"task '{task}'",
+        field="tags",
+    )
+
+
+class ImagePolicyOperator(FluxObjectOperator):
+    """Chooses the latest tag; returns ``{policy, tag, image, ref, digest}`` for the update task."""
+
+    flux_kind = "ImagePolicy"
+    flux_api_version = API_VERSION
+    template_fields: Sequence[str] = (
+        *FluxObjectOperator.template_fields,
+        "tags",
+        "image",
+        "registry_conn_id",
+    )
+
+    def __init__(
+        self, *, tags: Any, image: str | None = None, registry_conn_id: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tags = tags
+        self.image = image
+        self.registry_conn_id = registry_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_flux_provider.hooks.connections import RegistryCredentialsHook
+        from airflow_flux_provider.images.policy import TagPolicy, policy_key
+        from airflow_flux_provider.images.registry import RegistryClient
+
+        policy = self.flux_object()
+        tags, scanned = _scanned_tags(self.tags, self.task_id)
+        image = self.image or scanned.get("image")
+        if not image:
+            raise FluxError(
+                "pass image= when tags is a plain list", obj=f"task '{self.task_id}'", field="image"
+            )
+        tag = TagPolicy.from_object(policy).latest(tags)
+        digest = None
+        if policy.spec.digest_reflection_policy != "Never":
+            conn_id = self.registry_conn_id or scanned.get("registry_conn_id")
+            credentials = connection_credentials(RegistryCredentialsHook, conn_id)
+            with RegistryClient(
+                credentials, insecure=bool(scanned.get("insecure")), obj=policy.ref
+            ) as client:
+                digest = client.digest(image, tag)
+        self.log.info("%s chose %s:%s", policy.ref, image, tag)
+        return {"policy": policy_key(policy), "tag": tag, "image": image, "digest": digest}
+
+
+class ImageUpdateAutomationOperator(FluxObjectOperator):
+    """Writes the policies' choices into the marked YAML of a Git repository and pushes.
+
+    ``policies`` is a list of ImagePolicyOperator XComs; ``url`` is the GitRepository's URL
+    and ``git_conn_id`` its credentials (``signing_key`` extra: the commit signing key).
+    Returns ``{revision, branch, files, changes, message}``; ``revision`` is None when no
+    marked value changed (no commit is made).
+    """
+
+    flux_kind = "ImageUpdateAutomation"
+    flux_api_version = "image.toolkit.fluxcd.io/v1"
+    template_fields: Sequence[str] = (
+        *FluxObjectOperator.template_fields,
+        "policies",
+        "url",
+        "branch",
+        "git_conn_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        policies: Any,
+        url: str,
+        branch: str = "main",
+        git_conn_id: str | None = None,
+        attempts: int = 3,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.policies = policies
+        self.url = url
+        self.branch = branch
+        self.git_conn_id = git_conn_id
+        self.attempts = attempts
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_flux_provider.hooks.connections import GitCredentialsHook
+        from airflow_flux_provider.images.commit import Automation, update_and_push
+        from airflow_flux_provider.images.policy import PolicyResult
+
+        automation_obj = self.flux_object()
+        results = self.policies if isinstance(self.policies, list | tuple) else [self.policies]
+        try:
+            chosen = {r["policy"]: PolicyResult(r["image"], r["tag"], r.get("digest")) for r in results}
+        except (TypeError, KeyError):
+            raise FluxError(
+                "policies must be ImagePolicyOperator XComs ({policy, image, tag, digest})",
+                obj=automation_obj.ref,
+                field="policies",
+            ) from None
+        credentials = connection_credentials(GitCredentialsHook, self.git_conn_id)
+        automation = Automation.from_object(
+            automation_obj, self.url, signing_key=credentials.extra.get("signing_key"), branch=self.branch
+        )
+        done = update_and_push(automation, chosen, credentials=credentials, attempts=self.attempts)
+        for file, line, setter in done.result.unknown_markers:
+            self.log.warning(
+                "%s:%d: marker names policy %s, which this run was not given", file, line, setter
+            )
+        if done.revision is None:
+            self.log.info("%s: every marked value is already current; nothing committed", automation_obj.ref)
+        return {
+            "revision": done.revision,
+            "branch": done.branch,
+            "files": done.result.files,
+            "changes": [
+                {"file": c.file, "setter": c.setter, "old": c.old, "new": c.new} for c in done.result.changes
+            ],
+            "message": done.message,
+        }

@@ -1,0 +1,108 @@
+"""``ImagePolicySensor``: succeed when an ImagePolicy's chosen tag changes, emitting an Asset event.
+
+Deferrable by default (the wait runs in the triggerer as
+:class:`~airflow_flux_provider.triggers.images.ImagePolicyTrigger`). Give the tag deployed
+last (``last_tag``, e.g. from the previous run's XCom); the sensor fires on the first scan
+whose choice differs. Its outlet is ``Asset("flux-image://<namespace>/<policy>")`` unless
+``outlets`` are given; the event's extra carries the new tag and reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import yaml
+from airflow.sdk import Asset, BaseSensorOperator, PokeReturnValue
+
+from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.triggers.images import ImagePolicyTrigger, policy_check
+
+
+def policy_asset(policy: dict[str, Any]) -> Asset:
+    meta = policy.get("metadata") or {}
+    namespace, name = meta.get("namespace", "flux-system"), meta.get("name", "")
+    return Asset(name=f"imagepolicy/{namespace}/{name}", uri=f"flux-image://{namespace}/{name}")
+
+
+def _manifest(value: dict[str, Any] | str, field: str, task: str) -> dict[str, Any]:
+    data = yaml.safe_load(value) if isinstance(value, str) else value
+    if not isinstance(data, dict):
+        raise FluxError("must be a manifest (mapping or YAML text)", obj=f"task '{task}'", field=field)
+    return data
+
+
+class ImagePolicySensor(BaseSensorOperator):
+    template_fields: Sequence[str] = ("repository", "policy", "last_tag", "registry_conn_id")
+
+    def __init__(
+        self,
+        *,
+        repository: dict[str, Any] | str,
+        policy: dict[str, Any] | str,
+        last_tag: str | None = None,
+        registry_conn_id: str | None = None,
+        deferrable: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if "outlets" not in kwargs and isinstance(policy, dict):
+            kwargs["outlets"] = [policy_asset(policy)]
+        super().__init__(**kwargs)
+        self.repository = repository
+        self.policy = policy
+        self.last_tag = last_tag
+        self.registry_conn_id = registry_conn_id
+        self.deferrable = deferrable
+
+    def _inputs(self) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+        repository = _manifest(self.repository, "repository", self.task_id)
+        policy = _manifest(self.policy, "policy", self.task_id)
+        secret = (repository.get("spec") or {}).get("secretRef") or {}
+        return repository, policy, self.registry_conn_id or secret.get("name")
+
+    def poke(self, context: Any) -> PokeReturnValue:
+        from airflow_flux_provider.hooks.connections import RegistryCredentialsHook
+        from airflow_flux_provider.operators.images import connection_credentials
+
+        repository, policy, conn_id = self._inputs()
+        credentials = connection_credentials(RegistryCredentialsHook, conn_id)
+        event = policy_check(repository, policy, credentials, self.last_tag or None)
+        if event is not None:
+            self._record(context, event)
+        return PokeReturnValue(event is not None, xcom_value=event)
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        repository, policy, conn_id = self._inputs()
+        self.defer(
+            trigger=ImagePolicyTrigger(
+                repository=repository,
+                policy=policy,
+                last_tag=self.last_tag or None,
+                registry_conn_id=conn_id,
+                poll_interval=self.poke_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("status") != "changed":
+            raise FluxError(
+                str(event.get("message", "the image policy trigger failed")), obj=f"task '{self.task_id}'"
+            )
+        self._record(context, event)
+        return event
+
+    def _record(self, context: Any, event: dict[str, Any]) -> None:
+        """Put the new choice on every outlet's Asset event."""
+        outlet_events = context.get("outlet_events") if hasattr(context, "get") else None
+        if outlet_events is None:
+            return
+        for outlet in self.outlets:
+            if isinstance(outlet, Asset):
+                outlet_events[outlet].extra = {
+                    k: event[k] for k in ("policy", "image", "tag", "ref", "previous")
+                }

@@ -1,0 +1,106 @@
+"""Waits in the triggerer until an ImagePolicy would choose a different tag than last time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_flux_provider.credentials import ANONYMOUS, Credentials
+from airflow_flux_provider.errors import FluxError
+
+
+def policy_check(
+    repository: dict[str, Any], policy: dict[str, Any], credentials: Credentials, last_tag: str | None
+) -> dict[str, Any] | None:
+    """Scan and choose once; the event payload when the choice differs from ``last_tag``."""
+    from airflow_flux_provider.images.errors import NoTagError
+    from airflow_flux_provider.images.policy import PolicyResult, TagPolicy, policy_key
+    from airflow_flux_provider.images.registry import scan_repository
+    from airflow_flux_provider.specs import parse_object
+    from airflow_flux_provider.specs.images import ImagePolicy, ImageRepository
+
+    repo_obj = parse_object(repository, source="ImagePolicySensor repository")
+    policy_obj = parse_object(policy, source="ImagePolicySensor policy")
+    if not isinstance(repo_obj, ImageRepository) or not isinstance(policy_obj, ImagePolicy):
+        raise FluxError(
+            f"expected an ImageRepository and an ImagePolicy, got {repo_obj.ref} and {policy_obj.ref}",
+            field="repository/policy",
+        )
+    scan = scan_repository(repo_obj, credentials)
+    try:
+        tag = TagPolicy.from_object(policy_obj).latest(scan.tags)
+    except NoTagError:
+        return None
+    if tag == last_tag:
+        return None
+    return {
+        "status": "changed",
+        "policy": policy_key(policy_obj),
+        "image": scan.image,
+        "tag": tag,
+        "ref": PolicyResult(scan.image, tag).ref,
+        "previous": last_tag,
+    }
+
+
+async def registry_credentials(conn_id: str | None) -> Credentials:
+    """The registry connection's credentials, read without blocking the triggerer's loop."""
+    if not conn_id:
+        return ANONYMOUS
+    from airflow_flux_provider.hooks.connections import RegistryCredentialsHook
+
+    return await asyncio.to_thread(RegistryCredentialsHook(conn_id).get_conn)
+
+
+class ImagePolicyTrigger(BaseTrigger):
+    """Re-scans every ``poll_interval`` seconds; fires ``changed`` with the new tag, or ``error``."""
+
+    def __init__(
+        self,
+        *,
+        repository: dict[str, Any],
+        policy: dict[str, Any],
+        last_tag: str | None,
+        registry_conn_id: str | None,
+        poll_interval: float,
+    ) -> None:
+        super().__init__()
+        self.repository = repository
+        self.policy = policy
+        self.last_tag = last_tag
+        self.registry_conn_id = registry_conn_id
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "repository": self.repository,
+                "policy": self.policy,
+                "last_tag": self.last_tag,
+                "registry_conn_id": self.registry_conn_id,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            credentials = await registry_credentials(self.registry_conn_id)
+        except Exception as err:  # an unknown connection id is an Airflow error, not ours
+            yield TriggerEvent({"status": "error", "message": f"registry connection: {err}"})
+            return
+        while True:
+            try:
+                event = await asyncio.to_thread(
+                    policy_check, self.repository, self.policy, credentials, self.last_tag
+                )
+            except FluxError as err:
+                yield TriggerEvent({"status": "error", "message": str(err)})
+                return
+            if event is not None:
+                yield TriggerEvent(event)
+                return
+            await asyncio.sleep(self.poll_interval)

@@ -1,0 +1,166 @@
+"""The image operators, sensor and trigger on the real registry and Git server.
+
+Operators run through ``execute`` with connections from ``AIRFLOW_CONN_*`` variables; the
+sensor's deferral is followed by running its trigger to its first event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_flux_provider.devservices.git_http import GitServer
+from airflow_flux_provider.devservices.registry import OciRegistry
+from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.operators.images import (
+    ImagePolicyOperator,
+    ImageRepositoryScanOperator,
+    ImageUpdateAutomationOperator,
+)
+from airflow_flux_provider.sensors.images import ImagePolicySensor, policy_asset
+from airflow_flux_provider.triggers.images import ImagePolicyTrigger
+
+MARKED = 'image: ghcr.io/org/app:1.0.0 # {"$imagepolicy": "flux-system:app"}\n'
+
+
+@pytest.fixture
+def connections(
+    monkeypatch: pytest.MonkeyPatch, oci_registry: OciRegistry, git_server: GitServer, tmp_path: Path
+) -> None:
+    registry = {
+        "conn_type": "flux_registry",
+        "login": oci_registry.username,
+        "password": oci_registry.password,
+    }
+    git = {"conn_type": "flux_git", "login": git_server.username, "password": git_server.password}
+    monkeypatch.setenv("AIRFLOW_CONN_REGISTRY_CREDS", json.dumps(registry))
+    monkeypatch.setenv("AIRFLOW_CONN_GIT_CREDS", json.dumps(git))
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(tmp_path / "artifacts"))
+
+
+def _repository(oci_registry: OciRegistry, repo: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "image.toolkit.fluxcd.io/v1beta2",
+        "kind": "ImageRepository",
+        "metadata": {"name": "app", "namespace": "flux-system"},
+        "spec": {
+            "image": f"{oci_registry.host}/{repo}",
+            "interval": "1m",
+            "insecure": True,
+            "secretRef": {"name": "registry_creds"},
+        },
+    }
+
+
+POLICY = {
+    "apiVersion": "image.toolkit.fluxcd.io/v1beta2",
+    "kind": "ImagePolicy",
+    "metadata": {"name": "app", "namespace": "flux-system"},
+    "spec": {
+        "imageRepositoryRef": {"name": "app"},
+        "policy": {"semver": {"range": "1.x"}},
+        "digestReflectionPolicy": "IfNotPresent",
+    },
+}
+
+
+def test_scan_policy_update_operators(
+    connections: None, oci_registry: OciRegistry, git_server: GitServer, tmp_path: Path
+) -> None:
+    for tag in ("1.0.0", "1.4.0", "2.0.0"):
+        oci_registry.push_image("airflow-ops/app", tag)
+    scanned = ImageRepositoryScanOperator(
+        task_id="scan", manifest=_repository(oci_registry, "airflow-ops/app")
+    ).execute({})
+    assert scanned["count"] == 3 and Path(scanned["path"]).is_file()
+    assert scanned["path"].startswith(str(tmp_path / "artifacts" / "image-tags"))
+    chosen = ImagePolicyOperator(task_id="policy", manifest=POLICY, tags=scanned).execute({})
+    assert (chosen["policy"], chosen["tag"]) == ("flux-system:app", "1.4.0")
+    assert chosen["digest"].startswith("sha256:")
+
+    url = git_server.create_repo("airflow-ops", {"deploy/app.yaml": MARKED})
+    update = ImageUpdateAutomationOperator(
+        task_id="update",
+        name="app",
+        spec={
+            "sourceRef": {"kind": "GitRepository", "name": "ops"},
+            "interval": "5m",
+            "git": {
+                "commit": {
+                    "author": {"email": "bot@example.com", "name": "bot"},
+                    "messageTemplate": "{{ range .Changed.Changes }}{{ .NewValue }}{{ end }}",
+                }
+            },
+            "update": {"path": "./deploy", "strategy": "Setters"},
+        },
+        policies=[chosen],
+        url=url,
+        git_conn_id="git_creds",
+    )
+    first = update.execute({})
+    ref = f"{oci_registry.host}/airflow-ops/app:1.4.0@{chosen['digest']}"
+    assert first["files"] == ["app.yaml"] and first["message"] == ref
+    assert first["revision"] and update.execute({})["revision"] is None
+
+
+def test_policy_operator_refuses_bad_tags(connections: None) -> None:
+    with pytest.raises(FluxError, match="tags must be the XCom"):
+        ImagePolicyOperator(task_id="p", manifest=POLICY, tags="1.0.0").execute({})
+
+
+def test_sensor_defers_and_trigger_fires_on_a_new_tag(connections: None, oci_registry: OciRegistry) -> None:
+    oci_registry.push_image("airflow-sensor/app", "1.0.0")
+    sensor = ImagePolicySensor(
+        task_id="watch",
+        repository=_repository(oci_registry, "airflow-sensor/app"),
+        policy=POLICY,
+        last_tag="1.0.0",
+        poke_interval=0.2,
+        timeout=60,
+    )
+    assert sensor.outlets == [policy_asset(POLICY)]
+    assert sensor.poke({}).is_done is False
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, ImagePolicyTrigger)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_flux_provider.triggers.images.ImagePolicyTrigger"
+    assert kwargs["registry_conn_id"] == "registry_creds"
+
+    async def first_event() -> dict[str, Any]:
+        runner = ImagePolicyTrigger(**kwargs).run()
+        task = asyncio.ensure_future(runner.__anext__())
+        await asyncio.sleep(0.5)  # at least one scan finds nothing new
+        assert not task.done()
+        oci_registry.push_image("airflow-sensor/app", "1.1.0")
+        return dict((await asyncio.wait_for(task, 30)).payload)
+
+    event = asyncio.run(first_event())
+    assert (event["status"], event["tag"], event["previous"]) == ("changed", "1.1.0", "1.0.0")
+    assert sensor.execute_complete({}, event)["ref"].endswith("/airflow-sensor/app:1.1.0")
+    assert (sensor.poke({}).xcom_value or {}).get("tag") == "1.1.0"
+
+
+def test_trigger_reports_registry_errors(connections: None, oci_registry: OciRegistry) -> None:
+    repository = _repository(oci_registry, "airflow-sensor/missing")
+    trigger = ImagePolicyTrigger(
+        repository=repository,
+        policy=POLICY,
+        last_tag=None,
+        registry_conn_id="registry_creds",
+        poll_interval=0.1,
+    )
+
+    async def first_event() -> dict[str, Any]:
+        return dict((await trigger.run().__anext__()).payload)
+
+    event = asyncio.run(first_event())
+    assert event["status"] == "error" and "not found (404)" in event["message"]
+    with pytest.raises(FluxError, match="not found"):
+        ImagePolicySensor(task_id="w", repository=repository, policy=POLICY).execute_complete({}, event)
