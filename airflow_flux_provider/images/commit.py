@@ -63,7 +63,13 @@ class Automation:
 
     @classmethod
     def from_object(
-        cls, obj: ImageUpdateAutomation, url: str, *, signing_key: str | None = None, branch: str = "main"
+        cls,
+        obj: ImageUpdateAutomation,
+        url: str,
+        *,
+        signing_key: str | None = None,
+        signing_passphrase: str | None = None,
+        branch: str = "main",
     ) -> Automation:
         """The run an ImageUpdateAutomation describes, against the GitRepository at ``url``.
 
@@ -81,7 +87,7 @@ class Automation:
                     obj=obj.ref,
                     field="spec.git.commit.signingKey",
                 )
-            signing = Signing(signing_key, commit.signing_key.type)
+            signing = Signing(signing_key, commit.signing_key.type, signing_passphrase)
         return cls(
             name=NamespacedName(obj.metadata.namespace, obj.metadata.name),
             url=url,
@@ -126,6 +132,7 @@ class _Run:
     def __init__(self, automation: Automation, credentials: Credentials, workdir: Path) -> None:
         self.a, self.credentials, self.workdir = automation, credentials, workdir
         self.env = _auth_env(credentials)
+        self.sign: list[str] = []
         self.push_branch = automation.push_branch or (
             None if automation.refspec else automation.checkout_branch
         )
@@ -189,17 +196,23 @@ class _Run:
             "-c",
             f"user.email={self.a.author_email}",
         ]
-        sign = self._signing_args(repo) if self.a.signing else []
+        if self.a.signing and not self.sign:
+            self.sign = self._signing_args(self.a.signing)
         self.call(repo, "add", "--update", "--", ".")
-        self.call(repo, *identity, *sign, "commit", "--quiet", "--no-verify", "-m", message)
+        self.call(repo, *identity, *self.sign, "commit", "--quiet", "--no-verify", "-m", message)
         return result, repo.head.commit.hexsha, message
 
-    def _signing_args(self, repo: git.Repo) -> list[str]:
-        signing = self.a.signing
-        assert signing is not None
+    def _signing_args(self, signing: Signing) -> list[str]:
+        """``git -c`` options that sign with the key, imported into a private keyring once."""
         keys = self.workdir / "signing"
         keys.mkdir(mode=0o700, exist_ok=True)
         if signing.type == "ssh":
+            if signing.passphrase:
+                raise ImageError(
+                    "SSH signing keys with a passphrase are not supported; use an unencrypted key or GPG",
+                    obj=self.a.ref,
+                    field="spec.git.commit.signingKey",
+                )
             key_file = keys / "id"
             key_file.write_text(signing.key.strip() + "\n")
             key_file.chmod(0o600)
@@ -222,7 +235,28 @@ class _Run:
                 obj=self.a.ref,
                 field="spec.git.commit.signingKey",
             )
-        return ["-c", f"user.signingkey={fingerprints[0]}", "-c", "commit.gpgsign=true"]
+        options = ["-c", f"user.signingkey={fingerprints[0]}", "-c", "commit.gpgsign=true"]
+        if signing.passphrase:
+            secret = keys / "passphrase"
+            secret.write_text(signing.passphrase)
+            secret.chmod(0o600)
+            program = keys / "gpg-loopback"
+            program.write_text(
+                f'#!/bin/sh\nexec gpg --batch --pinentry-mode loopback --passphrase-file "{secret}" "$@"\n'
+            )
+            program.chmod(0o700)
+            options += ["-c", f"gpg.program={program}"]
+        return options
+
+    def close(self) -> None:
+        """Stop the gpg-agent a GPG signing run started for its private keyring."""
+        if "GNUPGHOME" in self.env:
+            subprocess.run(
+                ["gpgconf", "--kill", "gpg-agent"],
+                env={**os.environ, **self.env},
+                capture_output=True,
+                check=False,
+            )
 
     def push(self, repo: git.Repo) -> None:
         refspecs = [f"HEAD:refs/heads/{self.push_branch}"] if self.push_branch else []
@@ -273,6 +307,7 @@ def update_and_push(
                     return CommitResult(result, revision, message, run.push_branch or "", attempt)
             finally:
                 repo.close()
+                run.close()
         except _GitFailure as failure:
             raise ImageError(
                 f"{failure}; check that the credentials may push to {automation.url}"

@@ -131,7 +131,8 @@ class ImageUpdateAutomationOperator(FluxObjectOperator):
     """Writes the policies' choices into the marked YAML of a Git repository and pushes.
 
     ``policies`` is a list of ImagePolicyOperator XComs; ``url`` is the GitRepository's URL
-    and ``git_conn_id`` its credentials (``signing_key`` extra: the commit signing key).
+    and ``git_conn_id`` its credentials (extras ``signing_key``/``signing_passphrase``: the
+    commit signing key, used when ``signingKey`` is set).
     Returns ``{revision, branch, files, changes, message}``; ``revision`` is None when no
     marked value changed (no commit is made).
     """
@@ -180,7 +181,11 @@ class ImageUpdateAutomationOperator(FluxObjectOperator):
             ) from None
         credentials = connection_credentials(GitCredentialsHook, self.git_conn_id)
         automation = Automation.from_object(
-            automation_obj, self.url, signing_key=credentials.extra.get("signing_key"), branch=self.branch
+            automation_obj,
+            self.url,
+            signing_key=credentials.extra.get("signing_key"),
+            signing_passphrase=credentials.extra.get("signing_passphrase"),
+            branch=self.branch,
         )
         done = update_and_push(automation, chosen, credentials=credentials, attempts=self.attempts)
         for file, line, setter in done.result.unknown_markers:

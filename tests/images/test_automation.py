@@ -166,3 +166,33 @@ def test_git_failures_are_clear(git_server: GitServer) -> None:
         update_and_push(
             _automation(url, message_template="{{ .Oops "), policies, credentials=_creds(git_server)
         )
+
+
+def test_gpg_signing_with_a_passphrase(git_server: GitServer, tmp_path: Path) -> None:
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    env = {"GNUPGHOME": str(home), "PATH": "/usr/bin:/bin"}
+    gpg = ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "pw"]
+    subprocess.run(
+        [*gpg, "--quick-gen-key", "Flux Bot <bot@example.com>", "ed25519", "sign", "never"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    key = subprocess.run(
+        [*gpg, "--armor", "--export-secret-keys"], env=env, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False)
+    url = _repo(git_server, "images-gpg")
+    policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.1.0")}
+    automation = _automation(url, signing=Signing(key.decode(), "gpg", "pw"))
+    done = update_and_push(automation, policies, credentials=_creds(git_server))
+    work = _clone(git_server, "images-gpg", tmp_path / "clone")
+    assert _git("rev-parse", "HEAD", cwd=work).strip() == done.revision
+    assert "gpgsig -----BEGIN PGP SIGNATURE-----" in _git("cat-file", "commit", "HEAD", cwd=work)
+    with pytest.raises(ImageError, match="not an armored GPG private key"):
+        update_and_push(
+            _automation(url, signing=Signing("garbage", "gpg")),
+            {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.2.0")},
+            credentials=_creds(git_server),
+        )
