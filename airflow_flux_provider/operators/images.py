@@ -83,7 +83,7 @@ def _scanned_tags(tags: Any, task: str) -> tuple[list[str], dict[str, Any]]:
 
 
 class ImagePolicyOperator(FluxObjectOperator):
-    """Chooses the latest tag; returns ``{policy, tag, image, ref, digest}`` for the update task."""
+    """Chooses the latest tag; returns ``{policy, tag, image, digest, ref}`` for the update task."""
 
     flux_kind = "ImagePolicy"
     flux_api_version = API_VERSION
@@ -104,7 +104,7 @@ class ImagePolicyOperator(FluxObjectOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_flux_provider.hooks.connections import RegistryCredentialsHook
-        from airflow_flux_provider.images.policy import TagPolicy, policy_key
+        from airflow_flux_provider.images.policy import PolicyResult, TagPolicy, policy_key
         from airflow_flux_provider.images.registry import RegistryClient
 
         policy = self.flux_object()
@@ -124,7 +124,8 @@ class ImagePolicyOperator(FluxObjectOperator):
             ) as client:
                 digest = client.digest(image, tag)
         self.log.info("%s chose %s:%s", policy.ref, image, tag)
-        return {"policy": policy_key(policy), "tag": tag, "image": image, "digest": digest}
+        ref = PolicyResult(image, tag, digest).ref
+        return {"policy": policy_key(policy), "tag": tag, "image": image, "digest": digest, "ref": ref}
 
 
 class ImageUpdateAutomationOperator(FluxObjectOperator):
