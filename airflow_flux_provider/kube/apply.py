@@ -103,11 +103,9 @@ class ChangeSet:
 class ApplyError(KubeError):
     """An object could not be applied; ``changes`` lists what was applied before it."""
 
-    def __init__(self, message: str, *, obj: str, changes: ChangeSet) -> None:
+    def __init__(self, message: str, *, changes: ChangeSet) -> None:
         done = changes.summary()
-        super().__init__(
-            message + (f"\nchanges applied before the failure:\n{done}" if done else ""), obj=obj
-        )
+        super().__init__(message + (f"\nchanges applied before the failure:\n{done}" if done else ""))
         self.changes = changes
 
 
@@ -185,25 +183,22 @@ class Applier:
             if policy == "ignore" or (policy == "ifnotpresent" and live is not None):
                 changes.add(key, Action.SKIPPED)
                 return
+            force = _force_allowed(self.force, desired, live)
             try:
-                dry = self.cluster.apply(desired, dry_run=True)
+                dry = self.cluster.apply(desired, dry_run=True, force=force)
             except (InvalidObjectError, ConflictError) as err:
-                if (
-                    live is None
-                    or not _IMMUTABLE.search(str(err))
-                    or not _force_allowed(self.force, desired, live)
-                ):
+                if live is None or not force or not _IMMUTABLE.search(str(err)):
                     raise
                 self._recreate(key)
                 live = None
-                dry = self.cluster.apply(desired, dry_run=True)
+                dry = self.cluster.apply(desired, dry_run=True, force=force)
             if live is not None and _comparable(dry) == _comparable(live):
                 changes.add(key, Action.UNCHANGED)
                 return
-            self.cluster.apply(desired)
+            self.cluster.apply(desired, force=force)
             changes.add(key, Action.CREATED if live is None else Action.CONFIGURED)
         except KubeError as err:
-            raise ApplyError(f"apply failed: {err.message}", obj=str(key), changes=changes) from None
+            raise ApplyError(f"{key} apply failed: {err.message}", changes=changes) from None
 
     def _recreate(self, key: ObjectKey) -> None:
         self.cluster.delete(key)
@@ -226,7 +221,6 @@ class Applier:
                 names = ", ".join(str(k) for k in pending)
                 raise ApplyError(
                     f"definitions not ready after {self.definition_timeout:.0f}s: {names}",
-                    obj=names,
                     changes=changes,
                 )
             self.sleep(self.poll_interval)

@@ -6,6 +6,7 @@ operator can defer while objects roll out and finish the record afterwards.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from airflow_flux_provider.kube.health import HealthReport
 from airflow_flux_provider.kube.inventory import Inventory
 from airflow_flux_provider.kube.prune import prune
 from airflow_flux_provider.kube.record import StatusRecord, load_record, save_record
+
+log = logging.getLogger(__name__)
 
 OWNER_NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
 OWNER_NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
@@ -219,5 +222,8 @@ def _fail(
 ) -> None:
     record.set_ready(False, reason, message)
     record.last_attempted_revision = revision
-    save_record(cluster, record)
+    try:
+        save_record(cluster, record)
+    except KubeError as err:  # the failure being reported matters more than the record
+        log.warning("%s: could not store the status record: %s", target.ref, err)
     _emit(target, "error", reason, message, revision)

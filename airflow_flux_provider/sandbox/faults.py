@@ -103,10 +103,11 @@ class Counters:
         self._by_key: Counter[str] = Counter()
         self._mutating = 0
 
-    def count(self, verb: str, resource: str) -> None:
+    def count(self, verb: str, resource: str, *, dry_run: bool = False) -> None:
+        """Dry-run writes are counted under their verb but, persisting nothing, are not mutating."""
         with self._lock:
             self._by_key[f"{verb} {resource}"] += 1
-            if verb in MUTATING:
+            if verb in MUTATING and not dry_run:
                 self._mutating += 1
 
     def snapshot(self) -> dict[str, Any]:

@@ -293,7 +293,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         if verb not in rt.verbs and not subresource:
             raise ApiError(405, f"{rt.group_resource} only supports {', '.join(rt.verbs)}")
         resource = f"{plural}/{subresource}" if subresource else plural
-        self.server.counters.count(verb, resource)
+        self.server.counters.count(verb, resource, dry_run=query.get("dryRun") == "All")
         self.server.authorizer.check(user, Attributes(verb, group, plural, subresource, namespace, name))
         self.server.faults.apply(verb, resource, namespace)
         manager = query.get("fieldManager") or (self.headers.get("User-Agent") or "unknown").split("/")[0]

@@ -51,7 +51,9 @@ def _target(namespace: str, **kwargs) -> KustomizationTarget:
 
 def test_first_apply_creates_and_second_apply_writes_nothing(sandbox, sandbox_namespace, cluster: Cluster):
     objects = [_configmap(sandbox_namespace, "settings"), _deployment(sandbox_namespace, "web")]
-    first = apply_and_prune(cluster, _target(sandbox_namespace), objects, revision="main@sha1:" + "1" * 40)
+    revision = "main@sha1:" + "1" * 40
+    first = apply_and_prune(cluster, _target(sandbox_namespace), objects, revision=revision)
+    finish(cluster, _target(sandbox_namespace), revision=revision, health=None)
     assert [str(c) for c in first.changes.changes] == [
         f"ConfigMap/{sandbox_namespace}/settings created",
         f"Deployment/{sandbox_namespace}/web created",
@@ -61,7 +63,8 @@ def test_first_apply_creates_and_second_apply_writes_nothing(sandbox, sandbox_na
     assert live["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/namespace"] == sandbox_namespace
 
     sandbox.counters.reset()
-    second = apply_and_prune(cluster, _target(sandbox_namespace), objects, revision="main@sha1:" + "1" * 40)
+    second = apply_and_prune(cluster, _target(sandbox_namespace), objects, revision=revision)
+    finish(cluster, _target(sandbox_namespace), revision=revision, health=None)
     assert {c.action for c in second.changes.changes} == {Action.UNCHANGED}
     assert sandbox.counters.mutating() == 0
 
@@ -191,10 +194,10 @@ def test_throttling_is_retried(sandbox, sandbox_namespace, cluster: Cluster):
 
 
 def test_persistent_server_errors_fail_clearly(sandbox, sandbox_namespace, cluster: Cluster):
-    sandbox.faults.add(verb="patch", resource="configmaps", code=503)
-    with pytest.raises(ReconcileError, match=f"ConfigMap/{sandbox_namespace}/u.*503"):
+    sandbox.faults.add(verb="patch", resource="deployments", code=503)
+    with pytest.raises(ReconcileError, match=f"Deployment/{sandbox_namespace}/u apply failed.*503"):
         apply_and_prune(
-            cluster, _target(sandbox_namespace), [_configmap(sandbox_namespace, "u")], revision="r"
+            cluster, _target(sandbox_namespace), [_deployment(sandbox_namespace, "u")], revision="r"
         )
     record = load_record(cluster, "Kustomization", "apps", sandbox_namespace)
     assert (record.ready, record.reason) == ("False", "ReconciliationFailed")

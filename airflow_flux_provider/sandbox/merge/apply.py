@@ -1,0 +1,212 @@
+"""Server-side apply and managedFields bookkeeping, following the API server's rules.
+
+- Each manager owns the leaf fields it set (``metadata.managedFields``, ``fieldsV1``).
+- Apply merges the applied configuration into the live object: maps field by field,
+  associative lists item by key, set lists by member, atomic lists and scalars whole.
+- Applying a value that differs from a field another manager owns is a conflict, unless
+  ``force`` (then ownership moves); applying the same value shares ownership.
+- A field the manager applied before and no longer applies is removed, unless another
+  manager still owns it.
+- Non-apply writes (create, update, patch) give the writer the fields it changed and
+  take them from everybody else, without conflicts.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow_flux_provider.sandbox.merge.errors import ApplyConflict, MergeError
+from airflow_flux_provider.sandbox.merge.fieldset import (
+    FieldPath,
+    FieldSet,
+    describe,
+    fieldset,
+    from_fields_v1,
+    item_key,
+    present,
+    to_fields_v1,
+    value_at,
+)
+from airflow_flux_provider.sandbox.merge.schema import Path, TypeSchema
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _entries(obj: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return list(((obj or {}).get("metadata") or {}).get("managedFields") or [])
+
+
+def _owned(entry: dict[str, Any]) -> FieldSet:
+    return from_fields_v1(entry.get("fieldsV1") or {})
+
+
+def _entry(
+    manager: str, operation: str, api_version: str, subresource: str, fields: FieldSet
+) -> dict[str, Any]:
+    entry = {
+        "manager": manager,
+        "operation": operation,
+        "apiVersion": api_version,
+        "time": _now(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": to_fields_v1(fields),
+    }
+    if subresource:
+        entry["subresource"] = subresource
+    return entry
+
+
+def _same_entry(entry: dict[str, Any], manager: str, operation: str, subresource: str) -> bool:
+    return (
+        entry.get("manager") == manager
+        and entry.get("operation") == operation
+        and entry.get("subresource", "") == subresource
+    )
+
+
+def _merge(live: Any, applied: Any, names: Path, schema: TypeSchema) -> Any:
+    if isinstance(applied, dict) and isinstance(live, dict) and not schema.is_atomic_map(names):
+        merged = dict(live)
+        for key, value in applied.items():
+            merged[key] = _merge(live.get(key), value, (*names, key), schema)
+        return merged
+    if isinstance(applied, list) and isinstance(live, list):
+        list_type = schema.list_type(names)
+        if list_type.kind == "set":
+            return live + [item for item in applied if item not in live]
+        if list_type.kind == "map":
+            merged_list = list(live)
+            index = {item_key(item, list_type.keys): i for i, item in enumerate(merged_list)}
+            for item in applied:
+                key = item_key(item, list_type.keys)
+                if key in index:
+                    merged_list[index[key]] = _merge(merged_list[index[key]], item, names, schema)
+                else:
+                    index[key] = len(merged_list)
+                    merged_list.append(item)
+            return merged_list
+    return copy.deepcopy(applied)
+
+
+def _remove(obj: dict[str, Any], path: FieldPath) -> None:
+    """Delete the field, set member or list item at ``path`` if it is there."""
+    *parent_path, last = path if path[-1] != "." else path[:-1]
+    parent = value_at(obj, tuple(parent_path)) if parent_path else obj
+    if not present(parent):
+        return
+    if last.startswith("f:") and isinstance(parent, dict):
+        parent.pop(last[2:], None)
+    elif last.startswith("k:") and isinstance(parent, list):
+        target = value_at(parent, (last,))
+        if present(target):
+            parent.remove(target)
+    elif last.startswith("v:") and isinstance(parent, list):
+        member = json.loads(last[2:])
+        if member in parent:
+            parent.remove(member)
+
+
+def _values_differ(a: Any, b: Any, path: FieldPath) -> bool:
+    left, right = value_at(a, path), value_at(b, path)
+    return present(left) != present(right) or (present(left) and left != right)
+
+
+def server_side_apply(
+    live: dict[str, Any] | None,
+    applied: dict[str, Any],
+    manager: str,
+    *,
+    force: bool,
+    schema: TypeSchema,
+    subresource: str = "",
+) -> dict[str, Any]:
+    """The object after ``manager`` applies ``applied`` to ``live`` (``None``: create)."""
+    if not isinstance(applied, dict):
+        raise MergeError("an apply configuration must be an object", code=400)
+    api_version = str(applied.get("apiVersion", ""))
+    applied = copy.deepcopy(applied)
+    (applied.get("metadata") or {}).pop("managedFields", None)
+    new_fields = fieldset(applied, schema, subresource=subresource)
+    entries = _entries(live)
+    previous: FieldSet = frozenset()
+    others: list[dict[str, Any]] = []
+    for entry in entries:
+        if _same_entry(entry, manager, "Apply", subresource):
+            previous = _owned(entry)
+        else:
+            others.append(entry)
+
+    base = copy.deepcopy(live) if live is not None else {}
+    conflicts: list[tuple[str, str]] = []
+    kept: list[dict[str, Any]] = []
+    for entry in others:
+        owned = _owned(entry)
+        contested = {p for p in owned & new_fields if _values_differ(applied, base, p)}
+        if contested and not force:
+            conflicts += [(entry.get("manager", ""), describe(p)) for p in sorted(contested)]
+        if contested and force:
+            owned = owned - contested
+        if owned:
+            kept.append({**entry, "fieldsV1": to_fields_v1(owned)} if contested else entry)
+    if conflicts:
+        raise ApplyConflict(conflicts, api_version)
+
+    merged = _merge(base, applied, (), schema) if live is not None else copy.deepcopy(applied)
+    still_owned: set[FieldPath] = set().union(*(_owned(e) for e in kept)) if kept else set()
+    for path in sorted(previous - new_fields, key=len, reverse=True):
+        if path not in still_owned:
+            _remove(merged, path)
+
+    meta = merged.setdefault("metadata", {})
+    meta["managedFields"] = (
+        [*kept, _entry(manager, "Apply", api_version, subresource, new_fields)] if new_fields else kept
+    )
+    if not meta["managedFields"]:
+        meta.pop("managedFields")
+    return merged
+
+
+def record_update(
+    old: dict[str, Any] | None,
+    new: dict[str, Any],
+    manager: str,
+    *,
+    operation: str = "Update",
+    subresource: str = "",
+    schema: TypeSchema | None = None,
+) -> dict[str, Any]:
+    """``new`` with managedFields updated for a create, update or patch by ``manager``."""
+    from airflow_flux_provider.sandbox.merge.schema import schema_for
+
+    schema = schema or schema_for(str(new.get("apiVersion", "")), str(new.get("kind", "")))
+    api_version = str(new.get("apiVersion", ""))
+    now_fields = fieldset(new, schema, subresource=subresource)
+    if old is None:
+        changed = now_fields
+        entries: list[dict[str, Any]] = []
+    else:
+        changed = frozenset(p for p in now_fields if _values_differ(old, new, p))
+        entries = _entries(old)
+    result: list[dict[str, Any]] = []
+    mine: FieldSet = changed
+    for entry in entries:
+        owned = _owned(entry)
+        if entry.get("subresource", "") == subresource:
+            owned = (owned & now_fields) - changed
+        if _same_entry(entry, manager, operation, subresource):
+            mine = mine | owned
+            continue
+        if owned:
+            result.append({**entry, "fieldsV1": to_fields_v1(owned)})
+    if mine:
+        result.append(_entry(manager, operation, api_version, subresource, mine))
+    new = dict(new)
+    new["metadata"] = {**(new.get("metadata") or {}), "managedFields": result}
+    if not result:
+        new["metadata"].pop("managedFields")
+    return new

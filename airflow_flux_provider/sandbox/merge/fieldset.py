@@ -1,0 +1,132 @@
+"""Field sets in the API server's ``fieldsV1`` notation, and reading values at a field path.
+
+A path is a tuple of elements: ``f:<name>`` (a map field), ``k:<json>`` (the item of an
+associative list with these key values), ``v:<json>`` (a member of a set list) and
+``.`` (the list item itself). A field set is the set of leaf paths an object sets,
+which is what managers own.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from airflow_flux_provider.sandbox.merge.schema import Path, TypeSchema
+
+FieldPath = tuple[str, ...]
+FieldSet = frozenset[FieldPath]
+
+# Identity and server-owned metadata never count as fields a manager sets.
+_IGNORED_METADATA = {
+    "name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
+    "deletionGracePeriodSeconds", "managedFields", "selfLink", "generateName",
+}  # fmt: skip
+_MISSING = object()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def item_key(item: Any, keys: tuple[str, ...]) -> str:
+    return "k:" + _json({k: item[k] for k in keys if isinstance(item, dict) and k in item})
+
+
+def fieldset(obj: dict[str, Any], schema: TypeSchema, *, subresource: str = "") -> FieldSet:
+    """Every leaf path ``obj`` sets (status only for the status subresource, as the server tracks it)."""
+    paths: set[FieldPath] = set()
+    for key, value in obj.items():
+        if key in ("apiVersion", "kind"):
+            continue
+        if (key == "status") != (subresource == "status"):
+            continue
+        if key == "metadata" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in _IGNORED_METADATA}
+            if not value:
+                continue
+        _walk(value, (key,), (f"f:{key}",), schema, paths)
+    return frozenset(paths)
+
+
+def _walk(value: Any, names: Path, path: FieldPath, schema: TypeSchema, out: set[FieldPath]) -> None:
+    if isinstance(value, dict) and value and not schema.is_atomic_map(names):
+        for key, child in value.items():
+            _walk(child, (*names, key), (*path, f"f:{key}"), schema, out)
+        return
+    if isinstance(value, list) and value:
+        list_type = schema.list_type(names)
+        if list_type.kind == "set":
+            out.update((*path, f"v:{_json(item)}") for item in value)
+            return
+        if list_type.kind == "map" and all(isinstance(item, dict) for item in value):
+            for item in value:
+                item_path = (*path, item_key(item, list_type.keys))
+                out.add((*item_path, "."))
+                for key, child in item.items():
+                    _walk(child, (*names, key), (*item_path, f"f:{key}"), schema, out)
+            return
+    out.add(path)
+
+
+def value_at(obj: Any, path: FieldPath) -> Any:
+    """The value at ``path`` in ``obj``, or a sentinel when absent (compare with :func:`present`)."""
+    node = obj
+    for element in path:
+        if element == ".":
+            continue
+        if element.startswith("f:"):
+            if not isinstance(node, dict) or element[2:] not in node:
+                return _MISSING
+            node = node[element[2:]]
+        elif element.startswith("k:"):
+            wanted = json.loads(element[2:])
+            if not isinstance(node, list):
+                return _MISSING
+            node = next(
+                (i for i in node if isinstance(i, dict) and all(i.get(k) == v for k, v in wanted.items())),
+                _MISSING,
+            )
+            if node is _MISSING:
+                return _MISSING
+        elif element.startswith("v:"):
+            member = json.loads(element[2:])
+            return True if isinstance(node, list) and member in node else _MISSING
+    return node
+
+
+def present(value: Any) -> bool:
+    return value is not _MISSING
+
+
+def to_fields_v1(paths: FieldSet) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for path in sorted(paths):
+        node = tree
+        for element in path:
+            node = node.setdefault(element, {})
+    return tree
+
+
+def from_fields_v1(tree: dict[str, Any], prefix: FieldPath = ()) -> FieldSet:
+    paths: set[FieldPath] = set()
+    for element, child in (tree or {}).items():
+        path = (*prefix, element)
+        if child:
+            paths.update(from_fields_v1(child, path))
+        else:
+            paths.add(path)
+    return frozenset(paths)
+
+
+def describe(path: FieldPath) -> str:
+    """The way the API server prints a field path in conflicts: ``.spec.containers[name="app"].image``."""
+    text = ""
+    for element in path:
+        if element.startswith("f:"):
+            text += "." + element[2:]
+        elif element.startswith("k:"):
+            keys = json.loads(element[2:])
+            text += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in keys.items()) + "]"
+        elif element.startswith("v:"):
+            text += f"[={element[2:]}]"
+    return text
