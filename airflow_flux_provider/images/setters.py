@@ -278,7 +278,10 @@ def apply_setters(
     """Rewrite every marked value under ``repo_root/path``; only changed files are written."""
     base = update_path(repo_root, path, obj=obj)
     total = UpdateResult()
+    root = repo_root.resolve()
     for file in _yaml_files(base):
+        if file.is_symlink() and not file.resolve().is_relative_to(root):
+            continue  # never read or write through a link that leaves the checkout
         raw = file.read_bytes()
         if MARKER_TOKEN.encode() not in raw:
             continue

@@ -148,3 +148,15 @@ def test_update_path_must_stay_inside_the_checkout(tmp_path: Path) -> None:
         apply_setters(tmp_path, "../elsewhere", POLICIES, obj="ImageUpdateAutomation/flux-system/x")
     with pytest.raises(ImageError, match="is not a folder"):
         apply_setters(tmp_path, "missing", POLICIES)
+
+
+def test_links_leaving_the_checkout_are_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text('image: x # {"$imagepolicy": "flux-system:app"}\n')
+    repo = tmp_path / "repo"
+    (repo / "deploy").mkdir(parents=True)
+    (repo / "deploy" / "link.yaml").symlink_to(outside)
+    (repo / "deploy" / "inside.yaml").write_text('image: x # {"$imagepolicy": "flux-system:app"}\n')
+    result = apply_setters(repo, "deploy", POLICIES)
+    assert result.files == ["inside.yaml"]
+    assert outside.read_text().startswith("image: x ")
