@@ -50,9 +50,12 @@ async def registry_credentials(conn_id: str | None) -> Credentials:
     """The registry connection's credentials, read without blocking the triggerer's loop."""
     if not conn_id:
         return ANONYMOUS
+    from asgiref.sync import sync_to_async
+
     from airflow_flux_provider.hooks.connections import RegistryCredentialsHook
 
-    return await asyncio.to_thread(RegistryCredentialsHook(conn_id).get_conn)
+    # sync_to_async, not a bare thread: the triggerer answers connection lookups on its own loop
+    return await sync_to_async(RegistryCredentialsHook(conn_id).get_conn)()
 
 
 class ImagePolicyTrigger(BaseTrigger):
