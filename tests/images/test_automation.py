@@ -196,3 +196,15 @@ def test_gpg_signing_with_a_passphrase(git_server: GitServer, tmp_path: Path) ->
             {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.2.0")},
             credentials=_creds(git_server),
         )
+
+
+def test_push_refspec_only(git_server: GitServer, tmp_path: Path) -> None:
+    url = _repo(git_server, "images-refspec")
+    policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.5.0")}
+    done = update_and_push(
+        _automation(url, refspec="HEAD:refs/heads/auto/review"), policies, credentials=_creds(git_server)
+    )
+    remote = _git("ls-remote", git_server.auth_url("images-refspec"))
+    heads = dict(line.split("\t")[::-1] for line in remote.splitlines())
+    assert heads["refs/heads/auto/review"] == done.revision
+    assert heads["refs/heads/main"] != done.revision  # only the refspec was pushed
