@@ -86,6 +86,16 @@ _CONNECTION_TYPES: list[dict[str, Any]] = [
         },
     },
     {
+        "connection-type": "flux_mlflow",
+        "hook-class-name": "airflow_flux_provider.hooks.mlflow.MlflowTrackingHook",
+        "hook-name": "MLflow tracking server",
+        "conn-fields": {"token": _text("Bearer token (instead of username/password)", secret=True)},
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "extra"],
+            "relabeling": {"host": "Tracking URI", "login": "Username", "password": "Password"},
+        },
+    },
+    {
         "connection-type": "flux_notification",
         "hook-class-name": f"{_HOOKS}.NotificationCredentialsHook",
         "hook-name": "Flux notification provider",
@@ -102,30 +112,84 @@ _CONNECTION_TYPES: list[dict[str, Any]] = [
 ]
 
 
+_INTEGRATION = "Flux GitOps"
+
+
+def _modules(*names: str) -> list[dict[str, Any]]:
+    return [
+        {"integration-name": _INTEGRATION, "python-modules": [f"airflow_flux_provider.{n}" for n in names]}
+    ]
+
+
+def _option(description: str, default: str = "", example: str | None = None) -> dict[str, Any]:
+    return {
+        "description": description,
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": example,
+        "default": default,
+    }
+
+
+_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
+    **{
+        f"{tool}_path": _option(
+            f"Path of the {tool} binary; empty means the project-installed one, then PATH.",
+            example=f"/usr/local/bin/{tool}",
+        )
+        for tool in ("kubectl", "helm", "git")
+    },
+    "artifacts_path": _option(
+        "Folder for artifacts (tag lists, rendered manifests); empty: $AIRFLOW_HOME/flux."
+    ),
+    "receivers_path": _option(
+        "Folder of Receiver manifests served by the receiver plugin.", example="/opt/flux"
+    ),
+    "receiver_max_body_bytes": _option("Largest webhook body a receiver accepts.", default="1048576"),
+    "notifications_path": _option("Folder of Alert and Provider manifests that operator events go to."),
+    "notifications_state_path": _option("Folder shared by task processes for Flux's duplicate-alert limit."),
+    "task_events_conn_id": _option("Notification connection that task outcomes are sent to (empty: off)."),
+    "task_events_provider": _option("Provider type for task outcomes.", default="generic", example="slack"),
+    "task_events_channel": _option("Channel for task outcomes (Slack bot tokens)."),
+    "task_events_severity": _option("Which task outcomes to send: error or info.", default="error"),
+    "task_events_dags": _option("Comma-separated DAG ids whose task outcomes are sent (empty: all)."),
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-flux-provider",
         "name": "Flux GitOps",
         "description": "FluxCD-style GitOps delivery and Flagger-style canary analysis for Airflow 3.",
         "versions": [__version__],
+        "integrations": [
+            {"integration-name": _INTEGRATION, "external-doc-url": "https://fluxcd.io/", "tags": ["software"]}
+        ],
         "connection-types": _CONNECTION_TYPES,
-        "hooks": [
-            {"integration-name": "Flux GitOps", "python-modules": [_HOOKS]},
+        "hooks": _modules("hooks.connections", "hooks.kubernetes", "hooks.mlflow"),
+        "operators": _modules("operators.images", "operators.reconcile", "operators.training"),
+        "sensors": _modules("sensors.images"),
+        "triggers": _modules("triggers.health", "triggers.images"),
+        "notifications": [
+            f"airflow_flux_provider.notifiers.{name}"
+            for name in (
+                "FluxNotifier",
+                "SlackNotifier",
+                "MSTeamsNotifier",
+                "GenericWebhookNotifier",
+                "GenericHmacNotifier",
+                "PagerDutyNotifier",
+                "DiscordNotifier",
+            )
+        ],
+        "extra-links": ["airflow_flux_provider.links.mlflow.MlflowRunLink"],
+        "plugins": [
+            {
+                "name": "flux_task_events",
+                "plugin-class": "airflow_flux_provider.plugins.task_events.FluxTaskEventsPlugin",
+            }
         ],
         "config": {
-            "flux": {
-                "description": "Settings of the airflow-flux-provider.",
-                "options": {
-                    name: {
-                        "description": f"Path of the {name.split('_')[0]} binary; empty means the "
-                        "project-installed one, then PATH.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": f"/usr/local/bin/{name.split('_')[0]}",
-                        "default": "",
-                    }
-                    for name in ("kubectl_path", "helm_path", "git_path")
-                },
-            }
+            "flux": {"description": "Settings of the airflow-flux-provider.", "options": _CONFIG_OPTIONS}
         },
     }
