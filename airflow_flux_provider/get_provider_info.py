@@ -183,12 +183,6 @@ def get_provider_info() -> dict[str, Any]:
             )
         ],
         "extra-links": ["airflow_flux_provider.links.mlflow.MlflowRunLink"],
-        "plugins": [
-            {
-                "name": "flux_task_events",
-                "plugin-class": "airflow_flux_provider.plugins.task_events.FluxTaskEventsPlugin",
-            }
-        ],
         "config": {
             "flux": {"description": "Settings of the airflow-flux-provider.", "options": _CONFIG_OPTIONS}
         },
