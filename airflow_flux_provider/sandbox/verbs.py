@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from airflow_flux_provider.sandbox import crds, defaults, protobuf, structural, validation
+from airflow_flux_provider.sandbox import crds, defaults, merge, protobuf, structural, validation
 from airflow_flux_provider.sandbox.resources import ResourceTable, ResourceType
 from airflow_flux_provider.sandbox.selectors import field_selector, label_selector
 from airflow_flux_provider.sandbox.status import (
@@ -97,28 +97,13 @@ def decode_body(raw: bytes, content_type: str = "application/json") -> Any:
         raise bad_request(f"the body of the request could not be decoded as {kind}: {err}") from None
 
 
-def _merge() -> Any:
-    """The patch/apply semantics library (``sandbox.merge``), written separately from the server."""
-    try:
-        from airflow_flux_provider.sandbox import merge  # type: ignore[attr-defined]
-    except ImportError:
-        raise ApiError(
-            500,
-            "Internal error occurred: patch and server-side apply need airflow_flux_provider.sandbox.merge, "
-            "which this installation lacks; update the checkout",
-        ) from None
-    return merge
-
-
-def _record(
-    old: dict[str, Any] | None, new: dict[str, Any], manager: str, subresource: str = ""
-) -> dict[str, Any]:
-    """managedFields bookkeeping for create/update/patch (TRANSITIONAL: skipped until sandbox.merge lands)."""
-    try:
-        merge = _merge()
-    except ApiError:
-        return new
-    return merge.record_update(old, new, manager, operation="Update", subresource=subresource)
+def _timeless(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` without managedFields timestamps: a write that changes only those is a no-op."""
+    managed = obj.get("metadata", {}).get("managedFields")
+    if not managed:
+        return obj
+    entries = [{k: v for k, v in e.items() if k != "time"} for e in managed]
+    return {**obj, "metadata": {**obj["metadata"], "managedFields": entries}}
 
 
 def _spec_part(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
@@ -145,8 +130,7 @@ class ResourceApi:
     def _schema(self, rt: ResourceType) -> Any:
         key = (rt.group, rt.version, rt.plural)
         if key not in self._schemas:
-            merge = _merge()
-            if rt.schema is not None or (rt.group not in self.table.builtin_groups):
+            if rt.schema is not None or rt.group not in self.table.builtin_groups:
                 self._schemas[key] = merge.schema_from_crd(rt.schema or {})
             else:
                 self._schemas[key] = merge.schema_for(rt.api_version, rt.kind)
@@ -157,6 +141,17 @@ class ResourceApi:
         if obj is None:
             raise not_found(call.rt.group, call.rt.plural, call.name)
         return obj
+
+    def _record(self, call: Call, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+        """managedFields bookkeeping for create, update and the non-apply patches."""
+        return merge.record_update(
+            old,
+            new,
+            call.manager,
+            operation="Update",
+            subresource=call.subresource,
+            schema=self._schema(call.rt),
+        )
 
     def _check_namespace(self, call: Call) -> None:
         if not call.rt.namespaced:
@@ -350,7 +345,7 @@ class ResourceApi:
             if self.store.get(call.rt.group, call.rt.plural, call.namespace, call.name) is not None:
                 raise already_exists(call.rt.group, call.rt.plural, call.name)
             obj = self._prepare_new(call, obj)
-            obj = _record(None, obj, call.manager)
+            obj = self._record(call, None, obj)
             return self._commit_new(call, obj)
 
     def _prepare_new(self, call: Call, obj: dict[str, Any]) -> dict[str, Any]:
@@ -395,7 +390,7 @@ class ResourceApi:
                     STALE,
                 )
             new = self._merge_subresource(call, old, new)
-            new = _record(old, new, call.manager, call.subresource)
+            new = self._record(call, old, new)
             return self._commit_update(call, old, new)
 
     def patch(self, call: Call, raw: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
@@ -414,7 +409,6 @@ class ResourceApi:
                 + accepted,
             )
         patch = decode_body(raw)
-        merge = _merge()
         with self.store.lock:
             old = self._existing(call)
             base = self._scale_of(call.rt, old) if call.subresource == "scale" else copy.deepcopy(old)
@@ -445,7 +439,7 @@ class ResourceApi:
                     STALE,
                 )
             new = self._merge_subresource(call, old, new)
-            new = _record(old, new, call.manager, call.subresource)
+            new = self._record(call, old, new)
             return 200, self._commit_update(call, old, new)
 
     def _apply(self, call: Call, applied: Any) -> tuple[int, dict[str, Any]]:
@@ -455,7 +449,6 @@ class ResourceApi:
             raise bad_request(f"{call.where()}: an apply body must be an object with apiVersion and kind")
         applied = self._conform(call, self._check_identity(call, applied, url_name=True), check_values=False)
         force = call.flag("force")
-        merge = _merge()
         with self.store.lock:
             old = self.store.get(call.rt.group, call.rt.plural, call.namespace, call.name)
             if old is None and call.subresource:
@@ -521,7 +514,7 @@ class ResourceApi:
         if rt.has_generation:
             generation = old_meta.get("generation", 1)
             meta["generation"] = generation + 1 if _spec_part(rt, new) != _spec_part(rt, old) else generation
-        if new == old:
+        if _timeless(new) == _timeless(old):
             return self._out(rt, old)
         if call.dry_run:
             return self._out(rt, new)
