@@ -1,0 +1,145 @@
+"""The embedded defaults the demo runs against, started and wired together in one call.
+
+Services: the sandbox Kubernetes API server, a Git server holding the GitOps repository in
+the lecture's layout, an OCI registry with the training image's tags, MLflow and
+Prometheus. Airflow gets its own home with a migrated database and the connections the
+Flux objects' ``secretRef`` names point at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airflow_flux_provider.devservices.airflow_db import migrate_airflow_db
+from airflow_flux_provider.devservices.process import ServiceError
+from airflow_flux_provider.devservices.stack import DevStack
+from airflow_flux_provider.sandbox import Sandbox
+
+GITOPS_TEMPLATE = Path(__file__).parent / "gitops"
+GITOPS_REPO = "ml-gitops"
+TRAINING_IMAGE = "company/ml-training"
+TRAINING_TAGS = ("v1.0.0", "1.0.1", "1.1.0", "2.0.0", "1.2.0-rc.1")
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+
+
+def gitops_files(registry_host: str) -> dict[str, str]:
+    """The repository's files, with the local registry written where the image markers are."""
+    files = {}
+    for path in sorted(GITOPS_TEMPLATE.rglob("*")):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8").replace("REGISTRY_HOST", registry_host)
+            files[path.relative_to(GITOPS_TEMPLATE).as_posix()] = text
+    return files
+
+
+@dataclass
+class DemoEnvironment:
+    workdir: Path
+    stack: DevStack
+    sandbox: Sandbox
+    gitops_url: str
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.workdir / "airflow"
+
+    @property
+    def registry_host(self) -> str:
+        return str(self.stack["registry"].host)
+
+    @property
+    def tracking_uri(self) -> str:
+        return str(self.stack["mlflow"].tracking_uri)
+
+    def airflow_env(self) -> dict[str, str]:
+        """Environment for every ``airflow`` command of the demo."""
+        return {
+            **os.environ,
+            "AIRFLOW_HOME": str(self.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__FLUX__ARTIFACTS_PATH": str(self.workdir / "artifacts"),
+            "AIRFLOW_VAR_GITOPS_URL": self.gitops_url,
+            "AIRFLOW_VAR_REGISTRY_HOST": self.registry_host,
+            "MLFLOW_TRACKING_URI": self.tracking_uri,
+        }
+
+    def connections(self) -> dict[str, dict[str, Any]]:
+        """Connections named as the Flux objects' ``secretRef`` names them."""
+        git = self.stack["git"].info()
+        registry = self.stack["registry"].info()
+        return {
+            "kubernetes_default": {
+                "conn_type": "kubernetes",
+                "extra": json.dumps({"kube_config_path": str(self.sandbox.kubeconfig)}),
+            },
+            "git-credentials": {
+                "conn_type": "flux_git",
+                "host": self.gitops_url,
+                "login": git["username"],
+                "password": git["password"],
+            },
+            "ghcr-credentials": {
+                "conn_type": "flux_registry",
+                "host": registry["host"],
+                "login": registry["username"],
+                "password": registry["password"],
+                "extra": json.dumps({"insecure": True}),
+            },
+            "flux_mlflow_default": {"conn_type": "flux_mlflow", "host": self.tracking_uri},
+        }
+
+    def airflow(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        """Run an ``airflow`` CLI command of this environment; raise with its output on failure."""
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=self.airflow_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        log = self.workdir / "logs" / f"airflow-{args[0]}-{args[1] if len(args) > 1 else ''}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(result.stdout + result.stderr)
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+            raise ServiceError(f"airflow {' '.join(args)} failed (full log {log}):\n{tail}", obj="demo")
+        return result
+
+    def stop(self) -> None:
+        self.sandbox.stop()
+        self.stack.stop()
+
+
+def start(workdir: Path) -> DemoEnvironment:
+    """Start every service, seed the GitOps repository and the registry, prepare Airflow."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    stack = DevStack(workdir / "services", ["git", "registry", "mlflow", "prometheus"])
+    try:
+        sandbox = Sandbox(workdir / "sandbox").start(child_process=True)
+    except BaseException:
+        stack.stop()
+        raise
+    env = DemoEnvironment(workdir, stack, sandbox, gitops_url="")
+    try:
+        registry = stack["registry"]
+        env.gitops_url = stack["git"].create_repo(GITOPS_REPO, gitops_files(registry.host))
+        for tag in TRAINING_TAGS:
+            registry.push_image(TRAINING_IMAGE, tag)
+        migrate_airflow_db(env.airflow_home)
+        connections_file = workdir / "connections.json"
+        connections_file.write_text(json.dumps(env.connections(), indent=2))
+        connections_file.chmod(0o600)
+        env.airflow("connections", "import", "--overwrite", str(connections_file))
+    except BaseException:
+        env.stop()
+        raise
+    return env
