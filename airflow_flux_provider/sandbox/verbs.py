@@ -391,7 +391,7 @@ class ResourceApi:
                 )
             new = self._merge_subresource(call, old, new)
             new = self._record(call, old, new)
-            return self._commit_update(call, old, new)
+            return self._answer(call, self._commit_update(call, old, new))
 
     def patch(self, call: Call, raw: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
         media = content_type.split(";")[0].strip()
@@ -440,7 +440,7 @@ class ResourceApi:
                 )
             new = self._merge_subresource(call, old, new)
             new = self._record(call, old, new)
-            return 200, self._commit_update(call, old, new)
+            return 200, self._answer(call, self._commit_update(call, old, new))
 
     def _apply(self, call: Call, applied: Any) -> tuple[int, dict[str, Any]]:
         if "fieldManager" not in call.query:
@@ -526,6 +526,10 @@ class ResourceApi:
         return self._out(rt, stored)
 
     # -- scale ----------------------------------------------------------------------------------
+    def _answer(self, call: Call, obj: dict[str, Any]) -> dict[str, Any]:
+        """What a write answers with: the object, or its Scale for the scale subresource."""
+        return self._scale_of(call.rt, obj) if call.subresource == "scale" else obj
+
     def _scale_of(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         selector = (obj.get("spec") or {}).get("selector") or {}

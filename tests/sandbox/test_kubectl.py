@@ -138,3 +138,20 @@ def test_deployment_owns_a_replicaset_and_running_pods(sandbox: Sandbox, sandbox
     assert owner["kind"] == "ReplicaSet" and owner["name"].startswith("pods-")
     sandbox.kubectl("delete", "deployment", "pods", *ns)
     assert sandbox.kubectl("get", "replicasets,pods", *ns).stderr.startswith("No resources found")
+
+
+def test_client_side_apply_scale_and_rollout(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    ns = ("-n", sandbox_namespace)
+    sandbox.kubectl("apply", "-f", "-", *ns, input=deployment("csa", replicas=1))
+    sandbox.kubectl("rollout", "status", "deployment/csa", "--timeout=30s", *ns)
+    out = sandbox.kubectl(
+        "apply", "-f", "-", *ns, input=deployment("csa", image="nginx:1.28", replicas=1)
+    ).stdout
+    assert "deployment.apps/csa configured" in out  # a strategic merge patch computed by kubectl
+    sandbox.kubectl("scale", "deployment/csa", "--replicas=4", *ns)
+    sandbox.kubectl("rollout", "status", "deployment/csa", "--timeout=30s", *ns)
+    live = yaml.safe_load(sandbox.kubectl("get", "deployment", "csa", "-o", "yaml", *ns).stdout)
+    assert live["spec"]["replicas"] == 4 and live["status"]["readyReplicas"] == 4
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+    replicasets = yaml.safe_load(sandbox.kubectl("get", "replicasets", "-o", "yaml", *ns).stdout)["items"]
+    assert sorted(rs["spec"]["replicas"] for rs in replicasets) == [0, 4]  # the old template scaled down
