@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import threading
 from typing import Any
 
@@ -46,8 +47,29 @@ def on_create(group: str, kind: str, obj: dict[str, Any]) -> None:
         obj["status"] = {"phase": "Pending"}
 
 
+_SPEC_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("apps", "Deployment"): {
+        "replicas": 1,
+        "revisionHistoryLimit": 10,
+        "progressDeadlineSeconds": 600,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+    },
+    ("apps", "StatefulSet"): {
+        "replicas": 1,
+        "revisionHistoryLimit": 10,
+        "podManagementPolicy": "OrderedReady",
+    },
+    ("apps", "ReplicaSet"): {"replicas": 1},
+    ("batch", "Job"): {"backoffLimit": 6, "completions": 1, "parallelism": 1},
+}
+
+
 def on_write(group: str, kind: str, obj: dict[str, Any]) -> None:
-    """Normalise every stored write: a Secret's write-only stringData is folded into data."""
+    """Defaults the API server applies on every write, and Secret stringData folded into data."""
+    for key, value in _SPEC_DEFAULTS.get((group, kind), {}).items():
+        spec = obj.setdefault("spec", {})
+        if isinstance(spec, dict) and key not in spec:
+            spec[key] = json.loads(json.dumps(value))  # a fresh copy: stored objects never share it
     if group == "" and kind == "Secret" and "stringData" in obj:
         for key, value in (obj.pop("stringData") or {}).items():
             obj.setdefault("data", {})[key] = base64.b64encode(str(value).encode()).decode()

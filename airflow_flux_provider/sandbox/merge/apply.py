@@ -94,12 +94,17 @@ def _merge(live: Any, applied: Any, names: Path, schema: TypeSchema) -> Any:
 
 
 def _remove(obj: dict[str, Any], path: FieldPath) -> None:
-    """Delete the field, set member or list item at ``path`` if it is there."""
+    """Delete the field, set member or whole list item at ``path`` if it is there.
+
+    The key fields of a list item that stays are never removed: the item would lose its identity.
+    """
     *parent_path, last = path if path[-1] != "." else path[:-1]
     parent = value_at(obj, tuple(parent_path)) if parent_path else obj
     if not present(parent):
         return
     if last.startswith("f:") and isinstance(parent, dict):
+        if parent_path and parent_path[-1].startswith("k:") and last[2:] in json.loads(parent_path[-1][2:]):
+            return
         parent.pop(last[2:], None)
     elif last.startswith("k:") and isinstance(parent, list):
         target = value_at(parent, (last,))
@@ -111,9 +116,25 @@ def _remove(obj: dict[str, Any], path: FieldPath) -> None:
             parent.remove(member)
 
 
+def _prune(obj: dict[str, Any], stale: FieldSet, kept: FieldSet) -> None:
+    """Remove the ``stale`` fields from ``obj``, except those with a ``kept`` field inside them.
+
+    Shallow paths go first, so a list item dropped as a whole takes its fields with it
+    instead of being emptied field by field.
+    """
+    containers = {path[:size] for path in kept for size in range(1, len(path))}
+    for path in sorted(stale, key=len):
+        item = path[:-1] if path[-1] == "." else path
+        if item not in containers:
+            _remove(obj, path)
+
+
 def _values_differ(a: Any, b: Any, path: FieldPath) -> bool:
+    """Whether the field at ``path`` differs; a list item itself (``.``) only by being there or not."""
     left, right = value_at(a, path), value_at(b, path)
-    return present(left) != present(right) or (present(left) and left != right)
+    if present(left) != present(right):
+        return True
+    return present(left) and path[-1] != "." and left != right
 
 
 def server_side_apply(
@@ -157,10 +178,8 @@ def server_side_apply(
         raise ApplyConflict(conflicts, api_version)
 
     merged = _merge(base, applied, (), schema) if live is not None else copy.deepcopy(applied)
-    still_owned: set[FieldPath] = set().union(*(_owned(e) for e in kept)) if kept else set()
-    for path in sorted(previous - new_fields, key=len, reverse=True):
-        if path not in still_owned:
-            _remove(merged, path)
+    owned_by_others: FieldSet = frozenset().union(*(_owned(e) for e in kept))
+    _prune(merged, previous - new_fields - owned_by_others, new_fields | owned_by_others)
 
     meta = merged.setdefault("metadata", {})
     meta["managedFields"] = (

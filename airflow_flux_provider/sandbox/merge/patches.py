@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from airflow_flux_provider.sandbox.merge.errors import MergeError
-from airflow_flux_provider.sandbox.merge.schema import Path, TypeSchema
+from airflow_flux_provider.sandbox.merge.schema import ListType, Path, TypeSchema
 
 # -- RFC 6902 -----------------------------------------------------------------------------------
 
@@ -184,7 +184,11 @@ def _smp_map(original: Any, patch: dict[str, Any], names: Path, schema: TypeSche
         if key.startswith(_DELETE_FROM):
             field = key[len(_DELETE_FROM) :]
             result[field] = [item for item in result.get(field) or [] if item not in (value or [])]
-        elif key.startswith(_ORDER) or key in ("$patch", "$retainKeys") or not key.startswith("$"):
+        elif key.startswith(_ORDER):
+            field = key[len(_ORDER) :]
+            if isinstance(result.get(field), list):
+                result[field] = _reorder(result[field], value, schema.list_type((*names, field)))
+        elif key in ("$patch", "$retainKeys") or not key.startswith("$"):
             continue
         else:
             raise MergeError(f"unknown strategic merge patch directive {key!r}")
@@ -216,3 +220,20 @@ def _smp_list(original: Any, patch: list[Any], names: Path, schema: TypeSchema) 
         else:
             current[index] = _smp_map(current[index], item, names, schema)
     return current
+
+
+def _reorder(items: list[Any], order: Any, list_type: ListType) -> list[Any]:
+    """``$setElementOrder``: the listed items first, in that order, then the others as they were."""
+    if not isinstance(order, list):
+        raise MergeError("a $setElementOrder directive must be a list")
+
+    def identity(item: Any) -> Any:
+        if list_type.kind == "map" and isinstance(item, dict):
+            return item.get(list_type.keys[0])
+        return item
+
+    wanted = [identity(item) for item in order]
+    ranked = sorted(
+        (i for i in items if identity(i) in wanted), key=lambda i: wanted.index(identity(i))
+    )
+    return ranked + [i for i in items if identity(i) not in wanted]

@@ -29,11 +29,16 @@ def _map(*keys: str) -> ListType:
     return ListType("map", keys)
 
 
-# Rules by the last field names of a path; the longest matching suffix wins.
-_COMMON: dict[Path, ListType] = {
+# Metadata lists every type shares, custom resources included.
+_METADATA: dict[Path, ListType] = {
     ("metadata", "finalizers"): SET,
     ("metadata", "ownerReferences"): _map("uid"),
     ("metadata", "managedFields"): ATOMIC,
+}
+# Rules of the built-in types by the last field names of a path; the longest matching suffix
+# wins. Lists not named here (tolerations, args, command, RBAC rules, Ingress rules...) are atomic.
+_COMMON: dict[Path, ListType] = {
+    **_METADATA,
     ("conditions",): _map("type"),
     ("containers",): _map("name"),
     ("initContainers",): _map("name"),
@@ -53,8 +58,23 @@ _COMMON: dict[Path, ListType] = {
 }
 _BY_KIND: dict[str, dict[Path, ListType]] = {
     "Service": {("spec", "ports"): _map("port", "protocol")},
-    "Endpoints": {},
     "Namespace": {("spec", "finalizers"): ATOMIC},
+}
+# The types the sandbox serves, by API group; other types get only the metadata rules.
+_BUILTIN_KINDS: dict[str, frozenset[str]] = {
+    "": frozenset(
+        "Namespace ConfigMap Secret Service ServiceAccount Pod Event PersistentVolumeClaim "
+        "PersistentVolume Endpoints LimitRange ResourceQuota Node ReplicationController".split()
+    ),
+    "apps": frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "ControllerRevision"}),
+    "batch": frozenset({"Job", "CronJob"}),
+    "autoscaling": frozenset({"HorizontalPodAutoscaler"}),
+    "policy": frozenset({"PodDisruptionBudget"}),
+    "networking.k8s.io": frozenset({"Ingress", "IngressClass", "NetworkPolicy"}),
+    "rbac.authorization.k8s.io": frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}),
+    "apiextensions.k8s.io": frozenset({"CustomResourceDefinition"}),
+    "events.k8s.io": frozenset({"Event"}),
+    "coordination.k8s.io": frozenset({"Lease"}),
 }
 
 
@@ -77,22 +97,22 @@ class TypeSchema:
         return path in self.atomic_maps
 
 
-_BUILTIN_CACHE: dict[str, TypeSchema] = {}
+_BUILTIN_CACHE: dict[tuple[str, str], TypeSchema] = {}
 
 
 def schema_for(api_version: str, kind: str) -> TypeSchema:
-    """The schema of a built-in type (unknown built-ins get the common rules)."""
-    if kind not in _BUILTIN_CACHE:
-        _BUILTIN_CACHE[kind] = TypeSchema({**_COMMON, **_BY_KIND.get(kind, {})})
-    return _BUILTIN_CACHE[kind]
+    """The schema of a built-in type; an unknown type gets atomic lists and granular maps."""
+    group = api_version.rpartition("/")[0]
+    if (group, kind) not in _BUILTIN_CACHE:
+        known = kind in _BUILTIN_KINDS.get(group, frozenset())
+        rules = {**_COMMON, **_BY_KIND.get(kind, {})} if known else dict(_METADATA)
+        _BUILTIN_CACHE[(group, kind)] = TypeSchema(rules)
+    return _BUILTIN_CACHE[(group, kind)]
 
 
 def schema_from_crd(openapi_v3_schema: dict[str, Any]) -> TypeSchema:
     """List and map semantics read from a CRD version's ``openAPIV3Schema``."""
-    rules: dict[Path, ListType] = {
-        ("metadata", "finalizers"): SET,
-        ("metadata", "ownerReferences"): _map("uid"),
-    }
+    rules: dict[Path, ListType] = dict(_METADATA)
     atomic_maps: set[Path] = set()
 
     def walk(node: dict[str, Any], path: Path) -> None:
