@@ -84,6 +84,16 @@ def _entries(rt: ResourceType) -> list[dict[str, Any]]:
                 "verbs": SUBRESOURCE_VERBS,
             }
         )
+    if rt.logs:
+        entries.append(
+            {
+                "name": f"{rt.plural}/log",
+                "singularName": "",
+                "namespaced": True,
+                "kind": rt.kind,
+                "verbs": ["get"],
+            }
+        )
     if rt.scale:
         entries.append(
             {

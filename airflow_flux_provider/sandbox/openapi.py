@@ -53,11 +53,11 @@ def group_version_doc(table: ResourceTable, group: str, version: str) -> dict[st
         }
         paths[f"{base}/{{name}}"] = item
         for sub in rt.subresources():
-            paths[f"{base}/{{name}}/{sub}"] = {
-                "get": _operation(rt, "get", False),
-                "put": _operation(rt, "put", True),
-                "patch": _operation(rt, "patch", True),
-            }
+            paths[f"{base}/{{name}}/{sub}"] = {"get": _operation(rt, "get", False)}
+            if sub != "log":
+                paths[f"{base}/{{name}}/{sub}"].update(
+                    put=_operation(rt, "put", True), patch=_operation(rt, "patch", True)
+                )
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes (flux sandbox)", "version": "v1.37.0"},

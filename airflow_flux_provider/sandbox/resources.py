@@ -29,6 +29,7 @@ class ResourceType:
     categories: tuple[str, ...] = ()
     verbs: tuple[str, ...] = STANDARD_VERBS
     returns_deleted: bool = False  # DELETE answers with the object instead of a Status
+    logs: bool = False  # has the read-only "log" subresource (pods)
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
@@ -50,7 +51,9 @@ class ResourceType:
         return f"{self.kind}.{self.group}" if self.group else self.kind
 
     def subresources(self) -> list[str]:
-        return [name for name, on in (("status", self.status), ("scale", self.scale)) if on]
+        return [
+            name for name, on in (("status", self.status), ("scale", self.scale), ("log", self.logs)) if on
+        ]
 
 
 def _r(group: str, version: str, kind: str, plural: str, **kw: Any) -> ResourceType:
@@ -81,7 +84,17 @@ BUILTIN: tuple[ResourceType, ...] = (
         has_generation=False,
         returns_deleted=True,
     ),
-    _r("", "v1", "Pod", "pods", short_names=("po",), status=True, categories=ALL, returns_deleted=True),
+    _r(
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        short_names=("po",),
+        status=True,
+        categories=ALL,
+        returns_deleted=True,
+        logs=True,
+    ),
     _r("", "v1", "Event", "events", short_names=("ev",), has_generation=False),
     _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short_names=("pvc",), status=True),
     _r("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False, short_names=("pv",), status=True),

@@ -301,6 +301,12 @@ class ApiHandler(BaseHTTPRequestHandler):
         api = self.server.api
         if rt.namespaced and name and not namespace:
             raise ApiError(404, "the server could not find the requested resource")
+        if subresource == "log":
+            if verb != "get":
+                raise ApiError(405, "the server does not allow this method on the requested resource")
+            api.get(call)  # 404 for a missing pod
+            # no container runtime runs here, so containers print nothing
+            return self._send(200, b"", content_type="text/plain")
         if verb == "watch":
             return self._watch(call)
         if verb == "get":

@@ -155,3 +155,12 @@ def test_client_side_apply_scale_and_rollout(sandbox: Sandbox, sandbox_namespace
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
     replicasets = yaml.safe_load(sandbox.kubectl("get", "replicasets", "-o", "yaml", *ns).stdout)["items"]
     assert sorted(rs["spec"]["replicas"] for rs in replicasets) == [0, 4]  # the old template scaled down
+
+
+def test_kubectl_logs_reads_the_log_subresource(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    ns = ("-n", sandbox_namespace)
+    sandbox.kubectl("create", "-f", "-", *ns, input=job("quiet", "busybox:1.36"))
+    sandbox.kubectl("wait", "--for=condition=Complete", "job/quiet", "--timeout=30s", *ns)
+    assert sandbox.kubectl("logs", "job/quiet", *ns).stdout == ""
+    missing = sandbox.kubectl("logs", "pod/none", *ns, check=False)
+    assert missing.returncode != 0 and 'pods "none" not found' in missing.stderr

@@ -233,7 +233,5 @@ def _reorder(items: list[Any], order: Any, list_type: ListType) -> list[Any]:
         return item
 
     wanted = [identity(item) for item in order]
-    ranked = sorted(
-        (i for i in items if identity(i) in wanted), key=lambda i: wanted.index(identity(i))
-    )
+    ranked = sorted((i for i in items if identity(i) in wanted), key=lambda i: wanted.index(identity(i)))
     return ranked + [i for i in items if identity(i) not in wanted]

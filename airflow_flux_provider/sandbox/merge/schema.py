@@ -60,12 +60,14 @@ _BY_KIND: dict[str, dict[Path, ListType]] = {
     "Service": {("spec", "ports"): _map("port", "protocol")},
     "Namespace": {("spec", "finalizers"): ATOMIC},
 }
+_CORE_KINDS = frozenset({
+    "Namespace", "ConfigMap", "Secret", "Service", "ServiceAccount", "Pod", "Event", "Endpoints",
+    "PersistentVolumeClaim", "PersistentVolume", "LimitRange", "ResourceQuota", "Node",
+    "ReplicationController",
+})  # fmt: skip
 # The types the sandbox serves, by API group; other types get only the metadata rules.
 _BUILTIN_KINDS: dict[str, frozenset[str]] = {
-    "": frozenset(
-        "Namespace ConfigMap Secret Service ServiceAccount Pod Event PersistentVolumeClaim "
-        "PersistentVolume Endpoints LimitRange ResourceQuota Node ReplicationController".split()
-    ),
+    "": _CORE_KINDS,
     "apps": frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "ControllerRevision"}),
     "batch": frozenset({"Job", "CronJob"}),
     "autoscaling": frozenset({"HorizontalPodAutoscaler"}),
