@@ -1,0 +1,51 @@
+"""Flux-faithful kustomize builds: spec layering, real kustomize, postBuild substitution.
+
+``render(kustomization, source, store=…)`` is the one call most users need; see
+:mod:`.render` for the steps and :mod:`.variables` for where variables come from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from airflow_flux_provider.kustomize.errors import KustomizeError, SubstitutionError
+from airflow_flux_provider.kustomize.kustomize_cli import kustomize_version
+from airflow_flux_provider.kustomize.render import Renderer, split_documents, tree_digest
+from airflow_flux_provider.kustomize.store import Rendered, RenderStore, digest_of
+from airflow_flux_provider.kustomize.variables import ObjectReader, airflow_values
+from airflow_flux_provider.specs.kustomization import Kustomization
+
+
+def render(
+    kustomization: Kustomization,
+    source: Path | str,
+    *,
+    store: RenderStore,
+    source_digest: str | None = None,
+    reader: ObjectReader | None = None,
+    airflow_vars: Mapping[str, str] | None = None,
+    strict: bool = True,
+    allow_remote_bases: bool = False,
+) -> Rendered:
+    """Render ``kustomization`` from the artifact root ``source`` into ``store`` (cached by inputs)."""
+    renderer = Renderer(
+        kustomization, store=store, reader=reader, strict=strict, allow_remote_bases=allow_remote_bases
+    )
+    return renderer.render(source, source_digest=source_digest, airflow_vars=airflow_vars)
+
+
+__all__ = [
+    "KustomizeError",
+    "ObjectReader",
+    "RenderStore",
+    "Rendered",
+    "Renderer",
+    "SubstitutionError",
+    "airflow_values",
+    "digest_of",
+    "kustomize_version",
+    "render",
+    "split_documents",
+    "tree_digest",
+]

@@ -1,0 +1,326 @@
+"""Flux's ``envsubst``: the ``${…}`` grammar postBuild substitution uses, rule for rule.
+
+Flux runs a fork of drone/envsubst whose quirks users depend on, so this is a port of its
+grammar rather than ``string.Template`` or ``os.path.expandvars``:
+
+- only ``${…}`` expands; ``$var`` stays literal; ``$$`` is a literal ``$`` (so
+  ``$${x}`` renders ``${x}``); inside replace arguments ``\\/`` and ``\\\\`` escape;
+- ``${v=d}``, ``${v:=d}``, ``${v:-d}``, ``${v:+d}``, ``${v:?d}`` all mean "``d`` when ``v``
+  is empty or unset"; ``${v-d}``, ``${v+d}``, ``${v?d}`` do not parse (missing closing
+  brace), as in Flux;
+- ``${#v}``, ``${v^}``, ``${v^^}``, ``${v,}``, ``${v,,}``, ``${v:off}``, ``${v:off:len}``,
+  ``${v#glob}``, ``${v##glob}``, ``${v%glob}``, ``${v%%glob}``, ``${v/s/r}``, ``${v//s/r}``,
+  ``${v/#s/r}``, ``${v/%s/r}``; defaults may nest (``${v:=${w}-x}``).
+
+In strict mode a variable that is absent (not merely empty) fails unless a default
+operator guards it; unlike Flux, every missing name is reported at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from airflow_flux_provider.kustomize.errors import EnvsubstSyntaxError
+
+BAD_SUBSTITUTION = "bad substitution"
+MISSING_BRACE = "missing closing brace"
+BAD_NAME = "unable to parse variable name"
+BAD_PARAM = "unable to parse substitution within function"
+BAD_DEFAULT = "unable to parse default function"
+
+_DEFAULT_OPS = frozenset({"-", "+", "=", "?", ":-", ":+", ":=", ":?"})
+
+
+@dataclass
+class Expr:
+    """One ``${…}``: the variable, its operator (``""`` for plain) and argument nodes."""
+
+    param: str
+    op: str = ""
+    args: list[Node] = field(default_factory=list)
+
+
+Node = str | Expr | list["Node"]
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    # -- low level -----------------------------------------------------------------------
+    def peek(self, ahead: int = 0) -> str:
+        i = self.pos + ahead
+        return self.text[i] if i < len(self.text) else ""
+
+    def fail(self, message: str) -> EnvsubstSyntaxError:
+        start = self.text.rfind("${", 0, self.pos + 1)
+        snippet = self.text[max(start, 0) : self.pos + 1].splitlines()[0] if self.text else ""
+        return EnvsubstSyntaxError(f"{message} near {snippet!r}")
+
+    def lbrack(self) -> bool:
+        return self.peek() == "$" and self.peek(1) == "{"
+
+    def escaped(self, chars: str) -> str | None:
+        """The escaped character when an escape sequence starts here (``$$``, ``\\/``, ``\\\\``)."""
+        c, nxt = self.peek(), self.peek(1)
+        if c == "$" and "$" in chars and nxt == "$":
+            return "$"
+        if c == "\\" and "\\" in chars and nxt in ("/", "\\") and nxt:
+            return nxt
+        return None
+
+    def operator(self, accept: Callable[[str, int], bool]) -> str:
+        start = self.pos
+        while self.peek() and accept(self.peek(), self.pos - start + 1):
+            self.pos += 1
+        return self.text[start : self.pos]
+
+    def close(self, message: str = BAD_SUBSTITUTION) -> None:
+        if self.peek() != "}":
+            raise self.fail(message)
+        self.pos += 1
+
+    def run(self, accept: Callable[[str], bool], escapes: str) -> str:
+        """A run of accepted characters (escapes resolved) up to ``${``."""
+        out: list[str] = []
+        while self.peek() and not self.lbrack():
+            esc = self.escaped(escapes)
+            if esc is not None:
+                out.append(esc)
+                self.pos += 2
+                continue
+            if not accept(self.peek()):
+                break
+            out.append(self.peek())
+            self.pos += 1
+        return "".join(out)
+
+    # -- grammar -------------------------------------------------------------------------
+    def parse_text(self) -> list[Node]:
+        nodes: list[Node] = []
+        while self.pos < len(self.text):
+            if self.lbrack():
+                self.pos += 2
+                nodes.append(self.parse_expr())
+                continue
+            nodes.append(self.run(lambda _c: True, "$"))
+        return nodes
+
+    def param(self, accept: Callable[[str], bool], escapes: str = "") -> Node:
+        if self.lbrack():
+            self.pos += 2
+            return self.parse_expr()
+        start = self.pos
+        text = self.run(accept, escapes)
+        if self.pos == start:
+            raise self.fail(BAD_PARAM)
+        return text
+
+    def parse_expr(self) -> Expr:
+        if self.peek() == "#":
+            return self.parse_length()
+        name = self.operator(lambda c, _i: c.isalnum() or c == "_")
+        if not name:
+            raise self.fail(BAD_NAME)
+        c = self.peek()
+        if c == ":":
+            return (
+                self.parse_default(name) if self.peek(1) in ("=", "-", "?", "+") else self.parse_substr(name)
+            )
+        if c == "=":
+            return self.parse_default(name)
+        if c in (",", "^"):
+            expr = Expr(name, self.operator(lambda ch, i: ch in ",^" and i < 3))
+            self.close()
+            return expr
+        if c == "/":
+            return self.parse_replace(name)
+        if c in ("#", "%"):
+            expr = Expr(name, self.operator(lambda ch, i: ch == c and i < 3))
+            expr.args.append(self.param(lambda ch: ch != "}"))
+            self.close()
+            return expr
+        self.close(MISSING_BRACE)
+        return Expr(name)
+
+    def parse_length(self) -> Expr:
+        self.pos += 1
+        name = self.operator(lambda c, _i: c.isalnum() or c == "_")
+        if not name:
+            raise self.fail(BAD_SUBSTITUTION)
+        self.close()
+        return Expr(name, "#")
+
+    def parse_default(self, name: str) -> Expr:
+        if self.peek() == "=":
+            op = self.operator(lambda c, i: i == 1 and c == "=")
+        else:
+            op = self.operator(lambda c, i: (i == 1 and c == ":") or (i == 2 and c in "=-?+"))
+        if not op:
+            raise self.fail(BAD_DEFAULT)
+        expr = Expr(name, op)
+        while self.peek() != "}":
+            expr.args.append(self.param(lambda c: c != "}"))
+        self.close()
+        return expr
+
+    def parse_substr(self, name: str) -> Expr:
+        expr = Expr(name, self.operator(lambda c, i: i == 1 and c == ":"))
+        expr.args.append(self.param(lambda c: c not in ":}"))
+        if self.peek() == "}":
+            self.pos += 1
+            return expr
+        if not self.operator(lambda c, _i: c == ":"):
+            raise self.fail(BAD_SUBSTITUTION)
+        expr.args.append(self.param(lambda c: c != "}"))
+        self.close()
+        return expr
+
+    def parse_replace(self, name: str) -> Expr:
+        expr = Expr(name, self.operator(lambda c, i: (i == 1 and c == "/") or (i == 2 and c in "/#%")))
+        if self.peek() == "/":
+            expr.args.append("")
+        else:
+            expr.args.append(self.param(lambda c: c != "/", "$\\"))
+        if not self.operator(lambda c, _i: c == "/"):
+            raise self.fail(BAD_SUBSTITUTION)
+        if self.peek() == "}":
+            self.pos += 1
+            return expr
+        expr.args.append(self.param(lambda c: c != "}", "$\\"))
+        self.close()
+        return expr
+
+
+def parse(text: str) -> list[Node]:
+    """Parse ``text``; raises :class:`EnvsubstSyntaxError` with envsubst's wording."""
+    return _Parser(text).parse_text()
+
+
+# -- functions -----------------------------------------------------------------------------
+def _glob(pattern: str) -> re.Pattern[str] | None:
+    """Translate a shell glob (``*``, ``?``, ``[...]``/``[^...]``, ``\\x``); None if malformed."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "\\":
+            if i + 1 >= len(pattern):
+                return None
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif c == "[":
+            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("^", "]") else i + 1)
+            if end < 0:
+                return None
+            body = pattern[i + 1 : end]
+            negate = body.startswith("^")
+            body = body[1:] if negate else body
+            if not body:
+                return None
+            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    try:
+        return re.compile("".join(out), re.DOTALL)
+    except re.error:
+        return None
+
+
+def _trim(value: str, pattern: str, *, longest: bool) -> str:
+    rx = _glob(pattern)
+    if rx is None:
+        return value
+    lengths = range(len(value), 0, -1) if longest else range(1, len(value) + 1)
+    for n in lengths:
+        if rx.fullmatch(value[:n]):
+            return value[n:]
+    return value
+
+
+def _suffix(value: str, pattern: str, *, longest: bool) -> str:
+    return _trim(value[::-1], pattern[::-1], longest=longest)[::-1]
+
+
+def _substr(value: str, args: list[str]) -> str:
+    data = value.encode()
+    try:
+        pos = int(args[0])
+    except ValueError:
+        return value
+    if pos < 0:
+        pos = max(len(data) + pos, 0)
+    if len(args) == 1:
+        return data[pos:].decode(errors="replace")
+    try:
+        length = int(args[1])
+    except ValueError:
+        return value
+    if length < 0:
+        end = len(data) + length
+        return "" if end < pos else data[pos:end].decode(errors="replace")
+    return data[pos : pos + length].decode(errors="replace")
+
+
+def _replace_suffix(value: str, args: list[str]) -> str:
+    if len(args) == 2 and value.endswith(args[0]):
+        return value[: len(value) - len(args[0])] + args[1]
+    return value
+
+
+def _apply(op: str, value: str, args: list[str]) -> str:
+    if op == "#" and not args:
+        return str(len(value.encode()))
+    if op in ("^", ",", "^^", ",,"):
+        change = str.upper if op[0] == "^" else str.lower
+        return change(value) if len(op) == 2 else change(value[:1]) + value[1:]
+    if op in ("#", "##"):
+        return _trim(value, args[0], longest=op == "##")
+    if op in ("%", "%%"):
+        return _suffix(value, args[0], longest=op == "%%")
+    if op == ":":
+        return _substr(value, args)
+    if op in ("/", "//"):
+        return value.replace(args[0], args[1] if len(args) > 1 else "", 1 if op == "/" else -1)
+    if op == "/#":
+        return args[1] + value[len(args[0]) :] if len(args) == 2 and value.startswith(args[0]) else value
+    if op == "/%":
+        return _replace_suffix(value, args)
+    return value if value or not args else "".join(args)
+
+
+class _Evaluator:
+    def __init__(self, variables: Mapping[str, str], strict: bool) -> None:
+        self.variables = variables
+        self.strict = strict
+        self.missing: list[str] = []
+
+    def render(self, node: Node) -> str:
+        if isinstance(node, str):
+            return node
+        if isinstance(node, list):
+            return "".join(self.render(n) for n in node)
+        args = [self.render(a) for a in node.args]
+        value = self.variables.get(node.param)
+        if value is None:
+            if self.strict and node.op not in _DEFAULT_OPS and node.param not in self.missing:
+                self.missing.append(node.param)
+            value = ""
+        return _apply(node.op, value, args)
+
+
+def substitute(text: str, variables: Mapping[str, str], *, strict: bool = False) -> tuple[str, list[str]]:
+    """Expand ``text``; returns the result and (strict mode) the unset names, in order.
+
+    Raises :class:`EnvsubstSyntaxError` when an expression does not parse.
+    """
+    evaluator = _Evaluator(variables, strict)
+    return evaluator.render(parse(text)), evaluator.missing
