@@ -73,7 +73,12 @@ def dag_run_requests(
         for key, value in env.items():
             patch.setenv(key, value)
         manager = get_listener_manager()
-        manager.add_listener(task_events)
+        # The plugin's entry point may have registered the listener in an earlier dag.test() of this
+        # process, with the configuration of that moment: start from a fresh link either way.
+        task_events.BUS_LINK.close()
+        registered = manager.pm.is_registered(task_events)
+        if not registered:
+            manager.add_listener(task_events)
         try:
             from tests.notifications.dags.notifier_dag import dag
 
@@ -84,7 +89,8 @@ def dag_run_requests(
             dag.test()
             yield capture_server.take()
         finally:
-            manager.pm.unregister(task_events)
+            if not registered:
+                manager.pm.unregister(task_events)
             task_events.BUS_LINK.close()
 
 
