@@ -131,11 +131,6 @@ def test_update_takes_ownership_and_next_apply_conflicts(sandbox: Sandbox, sandb
     assert info.value.status == 409 and "editor" in status_of(info.value)["message"]
 
 
-@pytest.mark.xfail(
-    reason="sandbox.merge: dropping an associative-list item removes its fields one by one and, depending on "
-    "set iteration order (PYTHONHASHSEED), can leave a nameless remnant such as {'image': ...}",
-    strict=False,
-)
 def test_containers_merge_by_name_across_managers(sandbox: Sandbox, sandbox_namespace: str) -> None:
     def deploy(*containers: str) -> dict[str, Any]:
         return {
