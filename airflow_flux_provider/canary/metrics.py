@@ -1,0 +1,266 @@
+"""Metric checks: Flagger's built-in queries per provider, MetricTemplates, Prometheus.
+
+Queries are Go-template strings whose variables are functions (``{{ namespace }}``);
+rendering fails on an unknown name, as Flagger's ``missingkey=error``. The Prometheus
+provider takes the last series of an instant vector; an empty result or NaN is
+"no values found", which Flagger counts as a failed check.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import requests
+
+from airflow_flux_provider.canary.errors import CanaryError
+from airflow_flux_provider.specs.duration import format_duration
+from airflow_flux_provider.specs.flagger import Canary, CanaryMetric, MetricTemplate
+
+PROMETHEUS_TIMEOUT = 5.0
+DEFAULT_METRICS_SERVER = "http://prometheus:9090"
+
+
+def _success(metric: str, selector: str, non_5xx: str) -> str:
+    return (
+        f"sum(rate({metric}{{{selector},{non_5xx}}}[{{{{ interval }}}}]))"
+        f" / sum(rate({metric}{{{selector}}}[{{{{ interval }}}}])) * 100"
+    )
+
+
+def _p99(bucket: str, selector: str, scale: str = "") -> str:
+    return f"histogram_quantile(0.99, sum(rate({bucket}{{{selector}}}[{{{{ interval }}}}])) by (le)){scale}"
+
+
+_ISTIO = (
+    'reporter="destination",destination_workload_namespace="{{ namespace }}",'
+    'destination_workload=~"{{ target }}"'
+)
+_LINKERD = 'namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"'
+_POD = (
+    'kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"'
+)
+_NGINX = 'namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""'
+_NGINX_DURATION = "nginx_ingress_controller_response_duration_seconds"
+
+# observer -> (request-success-rate, request-duration in ms)
+BUILTIN_QUERIES: dict[str, tuple[str, str]] = {
+    "istio": (
+        _success("istio_requests_total", _ISTIO, 'response_code!~"5.*"'),
+        _p99("istio_request_duration_milliseconds_bucket", _ISTIO),
+    ),
+    "linkerd": (
+        _success("response_total", _LINKERD, 'classification!="failure"'),
+        _p99("response_latency_ms_bucket", _LINKERD),
+    ),
+    "http": (
+        _success("http_request_duration_seconds_count", _POD, 'status!~"5.*"'),
+        _p99("http_request_duration_seconds_bucket", _POD, " * 1000"),
+    ),
+    "nginx": (
+        _success("nginx_ingress_controller_requests", _NGINX, 'status!~"5.*"'),
+        f"sum(rate({_NGINX_DURATION}_sum{{{_NGINX}}}[{{{{ interval }}}}]))"
+        f" / sum(rate({_NGINX_DURATION}_count{{{_NGINX}}}[{{{{ interval }}}}])) * 1000",
+    ),
+}
+BUILTIN_METRICS = ("request-success-rate", "request-duration")
+
+
+def observer(provider: str | None) -> str:
+    """Which built-in query family a provider uses; unknown ones fall back to Istio's, as in Flagger."""
+    provider = provider or "istio"
+    if provider == "kubernetes" or provider.startswith("gatewayapi"):
+        return "http"
+    return provider if provider in BUILTIN_QUERIES else "istio"
+
+
+_VARIABLE = re.compile(r"{{-?\s*([A-Za-z_][\w.]*)\s*-?}}")
+
+
+def render(query: str, variables: dict[str, str], extra: dict[str, str]) -> str:
+    """Substitute ``{{ name }}``-style calls and ``{{ variables.key }}``; unknown names are errors."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name.startswith("variables."):
+            key = name.removeprefix("variables.")
+            if key in extra:
+                return extra[key]
+            raise KeyError(f"templateVariables has no key {key!r}")
+        if name in variables:
+            return variables[name]
+        raise KeyError(
+            f"unknown template function {name!r} (known: {', '.join(sorted(variables))}, variables.<key>)"
+        )
+
+    return " ".join(_VARIABLE.sub(substitute, query).split())
+
+
+def template_variables(canary: Canary, interval: timedelta) -> dict[str, str]:
+    spec = canary.spec
+    target = spec.target_ref.name
+    return {
+        "name": canary.metadata.name,
+        "namespace": canary.metadata.namespace or "default",
+        "target": target,
+        "service": spec.service.name or target,
+        "ingress": spec.ingress_ref.name if spec.ingress_ref else target,
+        "route": spec.route_ref.name if spec.route_ref else target,
+        "interval": format_duration(interval),
+    }
+
+
+class MetricQueryError(CanaryError):
+    """The metric could not be measured (query error, no values, server down); one failed check."""
+
+
+def prometheus_query(address: str, promql: str, *, headers: dict[str, str] | None = None) -> float:
+    """Instant query; the value of the last series. Empty or NaN raises "no values found"."""
+    url = address.rstrip("/") + "/api/v1/query"
+    try:
+        response = requests.get(
+            url, params={"query": promql}, headers=headers or {}, timeout=PROMETHEUS_TIMEOUT
+        )
+    except requests.RequestException as err:
+        raise MetricQueryError(f"Prometheus at {address} is unreachable: {type(err).__name__}") from None
+    try:
+        body: dict[str, Any] = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code >= 400 or body.get("status") != "success":
+        raise MetricQueryError(
+            f"Prometheus at {address} refused the query (HTTP {response.status_code}): "
+            f"{body.get('error', response.text[:200])}"
+        )
+    data = body.get("data") or {}
+    if data.get("resultType") not in ("vector", "scalar"):
+        raise MetricQueryError(
+            f"query returned multiple values ({data.get('resultType')}); return an instant vector"
+        )
+    result = data.get("result") or []
+    if data.get("resultType") == "scalar":
+        raw = result[1]
+    elif result:
+        raw = result[-1]["value"][1]
+    else:
+        raise MetricQueryError(
+            "no values found: the query matched no series (is the canary receiving traffic?)"
+        )
+    value = float(raw)
+    if math.isnan(value):
+        raise MetricQueryError("no values found: the query returned NaN (no requests in the window?)")
+    return value
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One metric of one tick: its value (None when unmeasured) and whether it passed."""
+
+    name: str
+    value: float | None
+    passed: bool
+    message: str
+
+
+def _within(metric: CanaryMetric, value: float) -> bool:
+    bounds = metric.threshold_range
+    if bounds is not None:
+        low, high = bounds.min, bounds.max
+        if metric.name == "request-duration":  # compared in whole milliseconds, as Flagger does
+            value = math.floor(value)
+            low = None if low is None else math.floor(low)
+            high = None if high is None else math.floor(high)
+        return not ((low is not None and value < low) or (high is not None and value > high))
+    if metric.threshold is None:
+        return value <= 0
+    if metric.name == "request-success-rate":
+        return value >= metric.threshold
+    return value <= metric.threshold
+
+
+TemplateLookup = Callable[[str, str], MetricTemplate | None]
+
+
+class MetricChecker:
+    """Evaluates ``analysis.metrics`` in Flagger's order against their providers."""
+
+    def __init__(self, canary: Canary, lookup_template: TemplateLookup) -> None:
+        self.canary = canary
+        self.lookup_template = lookup_template
+        self.metrics_server = canary.spec.metrics_server or DEFAULT_METRICS_SERVER
+
+    def validate(self) -> None:
+        """Refuse metrics that cannot ever be measured (before any traffic moves)."""
+        for index, metric in enumerate(self._metrics()):
+            if metric.name not in BUILTIN_METRICS and metric.template_ref is None and not metric.query:
+                raise CanaryError(
+                    f"metric {metric.name!r} is not built in ({', '.join(BUILTIN_METRICS)}); "
+                    "give it a templateRef to a MetricTemplate",
+                    obj=self.canary.ref,
+                    field=f"spec.analysis.metrics[{index}]",
+                )
+
+    def _metrics(self) -> list[CanaryMetric]:
+        analysis = self.canary.spec.analysis
+        return list(analysis.metrics) if analysis else []
+
+    def _query(self, metric: CanaryMetric) -> tuple[str, str]:
+        """(address, rendered query) for one metric."""
+        variables = template_variables(self.canary, metric.interval)
+        if metric.template_ref is not None:
+            ref = metric.template_ref
+            namespace = ref.namespace or self.canary.metadata.namespace or "default"
+            template = self.lookup_template(namespace, ref.name)
+            if template is None:
+                raise MetricQueryError(
+                    f"MetricTemplate/{namespace}/{ref.name} not found; apply it or fix templateRef"
+                )
+            provider = template.spec.provider
+            if provider.type != "prometheus":
+                raise MetricQueryError(
+                    f"MetricTemplate/{namespace}/{ref.name}: provider {provider.type} is not supported; "
+                    "use prometheus"
+                )
+            address, query = provider.address or self.metrics_server, template.spec.query
+        elif metric.query:
+            address, query = self.metrics_server, metric.query
+        elif metric.name in BUILTIN_METRICS:
+            success, duration = BUILTIN_QUERIES[observer(self.canary.spec.provider)]
+            address, query = (
+                self.metrics_server,
+                success if metric.name == "request-success-rate" else duration,
+            )
+        else:
+            raise MetricQueryError(f"metric {metric.name!r} has no built-in query and no templateRef")
+        try:
+            return address, render(query, variables, metric.template_variables)
+        except KeyError as err:
+            raise MetricQueryError(
+                f"cannot render the query of metric {metric.name!r}: {err.args[0]}"
+            ) from None
+
+    def check(self, metric: CanaryMetric) -> MetricResult:
+        try:
+            address, query = self._query(metric)
+            value = prometheus_query(address, query)
+        except MetricQueryError as err:
+            return MetricResult(metric.name, None, False, f"metric {metric.name}: {err.message}")
+        passed = _within(metric, value)
+        verdict = "within" if passed else "outside"
+        return MetricResult(
+            metric.name, value, passed, f"metric {metric.name} = {value:g}, {verdict} its threshold"
+        )
+
+    def run(self) -> list[MetricResult]:
+        """Every metric in Flagger's order (built-ins and queries, then templates) up to the first failure."""
+        ordered = sorted(self._metrics(), key=lambda m: m.template_ref is not None)
+        results: list[MetricResult] = []
+        for metric in ordered:
+            results.append(self.check(metric))
+            if not results[-1].passed:
+                break
+        return results

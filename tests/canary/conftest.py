@@ -1,0 +1,207 @@
+"""Canary fixtures: the Flagger/routing CRDs in the sandbox, a webhook server, a deployed target."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from airflow_flux_provider.canary import (
+    CanaryStatus,
+    ClusterEnvironment,
+    TickResult,
+    load_status,
+    save_status,
+    tick,
+)
+from airflow_flux_provider.devservices.httpserver import LocalHTTPServer, LoggingHandler
+from airflow_flux_provider.devservices.prometheus import PrometheusServer
+from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.specs import parse_object
+from airflow_flux_provider.specs.flagger import Canary
+
+ROOT = Path(__file__).resolve().parents[2]
+CANARY_CRD = ROOT / "airflow_flux_provider/demo/gitops/infrastructure/base/crds/canaries.yaml"
+ROUTING_CRDS = Path(__file__).with_name("routing-crds.yaml")
+
+
+class _HookHandler(LoggingHandler):
+    server: WebhookServer
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        hook = self.path.strip("/")
+        with self.server.lock:
+            self.server.calls.append((hook, body))
+            status, delay = self.server.answers.get(hook, (200, 0.0))
+        if delay:
+            time.sleep(delay)
+        self.send_body(status, b"gate closed\n" if status > 202 else b"ok\n")
+
+
+class WebhookServer(LocalHTTPServer):
+    """Answers POST /<hook> with the status the test set (200 by default) and records each payload."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.lock = threading.Lock()
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.answers: dict[str, tuple[int, float]] = {}
+        super().__init__(_HookHandler, log_path)
+
+    def answer(self, hook: str, status: int, delay: float = 0.0) -> None:
+        with self.lock:
+            self.answers[hook] = (status, delay)
+
+    def payloads(self, hook: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [body for name, body in self.calls if name == hook]
+
+
+@pytest.fixture(scope="session")
+def webhooks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebhookServer]:
+    server = WebhookServer(tmp_path_factory.mktemp("webhooks") / "webhooks.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def canary_cluster(sandbox: Any) -> Cluster:
+    """A Cluster on the sandbox with the Canary, MetricTemplate, HTTPRoute and Istio CRDs applied."""
+    cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig), backoff_seconds=0.05)
+    for path in (CANARY_CRD, ROUTING_CRDS):
+        for doc in yaml.safe_load_all(path.read_text()):
+            cluster.apply(doc, force=True)
+    cluster.forget_discovery()
+    return cluster
+
+
+def deployment(namespace: str, name: str, image: str, replicas: int = 2) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image, "ports": [{"containerPort": 8080}]}]},
+            },
+        },
+    }
+
+
+def canary_manifest(
+    namespace: str, name: str, *, prometheus: str, hooks: str, **analysis: Any
+) -> dict[str, Any]:
+    """The seed's Canary shape with test-sized numbers; ``analysis`` keys override."""
+    spec_analysis: dict[str, Any] = {
+        "interval": "10s",
+        "threshold": 2,
+        "maxWeight": 20,
+        "stepWeight": 10,
+        "metrics": [
+            {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "5s"},
+            {"name": "request-duration", "thresholdRange": {"max": 500}, "interval": "5s"},
+        ],
+        "webhooks": [
+            {"name": "load-test", "url": f"{hooks}/load-test", "timeout": "5s", "metadata": {"type": "cmd"}},
+            {"name": "pre", "type": "pre-rollout", "url": f"{hooks}/pre"},
+            {"name": "promote-gate", "type": "confirm-promotion", "url": f"{hooks}/promote-gate"},
+            {"name": "notify", "type": "post-rollout", "url": f"{hooks}/notify"},
+        ],
+    }
+    provider = analysis.pop("provider", "istio")
+    spec_analysis.update(analysis)
+    return {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "provider": provider,
+            "metricsServer": prometheus,
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "progressDeadlineSeconds": 60,
+            "service": {"port": 8080},
+            "analysis": spec_analysis,
+        },
+    }
+
+
+@dataclass
+class CanaryRun:
+    """Drives ticks the way the operator does: read status, tick, write status."""
+
+    cluster: Cluster
+    canary: Canary
+    decisions: list[str] = field(default_factory=list)
+    weights: list[int] = field(default_factory=list)
+
+    @property
+    def namespace(self) -> str:
+        return self.canary.metadata.namespace or "default"
+
+    def status(self) -> CanaryStatus:
+        return load_status(self.cluster, self.namespace, self.canary.metadata.name)
+
+    def step(self) -> TickResult:
+        env = ClusterEnvironment(self.cluster, self.canary)
+        result = tick(self.canary, self.status(), env)
+        save_status(self.cluster, self.namespace, self.canary.metadata.name, result.status)
+        self.decisions.append(result.decision)
+        self.weights.append(env.router(result.status).get_routes()[1])
+        return result
+
+    def until(self, done: Any, max_ticks: int = 40) -> TickResult:
+        """Tick (0.2 s apart, for the simulator to roll pods) until ``done(result)``."""
+        for _ in range(max_ticks):
+            result = self.step()
+            if done(result):
+                return result
+            time.sleep(0.2)
+        raise AssertionError(f"not done after {max_ticks} ticks: {self.decisions}")
+
+    def get(self, kind: str, name: str, api_version: str = "apps/v1") -> dict[str, Any]:
+        obj = self.cluster.get(ObjectKey(api_version, kind, self.namespace, name))
+        assert obj is not None, f"{kind}/{self.namespace}/{name} missing"
+        return obj
+
+    def set_image(self, image: str) -> None:
+        name = self.canary.spec.target_ref.name
+        target = deployment(self.namespace, name, image)
+        target["spec"].pop("replicas")  # the canary controller owns replicas once bootstrapped
+        self.cluster.apply(target, force=True)
+
+
+def finished(result: TickResult) -> bool:
+    return result.finished
+
+
+@pytest.fixture
+def deploy_canary(
+    canary_cluster: Cluster, sandbox_namespace: str, prometheus: PrometheusServer, webhooks: WebhookServer
+) -> Any:
+    """Deploy target ``podinfo`` (image :1.0) and its Canary, run to Initialized; returns a CanaryRun."""
+
+    def deploy(name: str = "podinfo", **analysis: Any) -> CanaryRun:
+        canary_cluster.apply(deployment(sandbox_namespace, name, "podinfo:1.0"), force=True)
+        manifest = canary_manifest(
+            sandbox_namespace,
+            name,
+            prometheus=prometheus.url,
+            hooks=f"{webhooks.url}/{sandbox_namespace}",
+            **analysis,
+        )
+        canary_cluster.apply(manifest, force=True)
+        run = CanaryRun(canary_cluster, parse_object(manifest))
+        run.until(lambda r: r.status.phase == "Initialized")
+        return run
+
+    return deploy

@@ -1,0 +1,100 @@
+"""Flagger's analysis against the sandbox, a real Prometheus scraping the exporter, and a webhook server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_flux_provider.devservices.prometheus import PrometheusServer
+from tests.canary.conftest import CanaryRun, WebhookServer, finished
+
+SUCCESS = 'sum(rate(istio_requests_total{{destination_workload_namespace="{ns}",destination_workload=~"podinfo"}}[5s]))'
+
+
+def healthy_traffic(
+    prometheus: PrometheusServer,
+    namespace: str,
+    *,
+    rps: dict[int, float] | None = None,
+    latency_ms: float = 40,
+) -> None:
+    """Serve canary traffic and wait until Prometheus has a rate for it."""
+    prometheus.exporter.set_traffic("podinfo", rps or {200: 20}, namespace=namespace, latency_ms=latency_ms)
+    prometheus.wait_for(
+        SUCCESS.format(ns=namespace), lambda r: bool(r) and float(r[0]["value"][1]) > 0, timeout=60
+    )
+
+
+def image_of(obj: dict[str, Any]) -> str:
+    return str(obj["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def test_bootstrap_creates_primary_services_and_routes(deploy_canary: Any) -> None:
+    run: CanaryRun = deploy_canary()
+    ns = run.namespace
+    assert image_of(run.get("Deployment", "podinfo-primary")) == "podinfo:1.0"
+    assert run.get("Deployment", "podinfo-primary")["spec"]["selector"]["matchLabels"] == {
+        "app": "podinfo-primary"
+    }
+    assert run.get("Deployment", "podinfo")["spec"]["replicas"] == 0
+    selectors = {
+        s: run.get("Service", s, "v1")["spec"]["selector"]
+        for s in ("podinfo", "podinfo-primary", "podinfo-canary")
+    }
+    assert selectors == {
+        "podinfo": {"app": "podinfo-primary"},
+        "podinfo-primary": {"app": "podinfo-primary"},
+        "podinfo-canary": {"app": "podinfo"},
+    }
+    vs = run.get("VirtualService", "podinfo", "networking.istio.io/v1beta1")
+    assert [(r["destination"]["host"], r["weight"]) for r in vs["spec"]["http"][0]["route"]] == [
+        ("podinfo-primary", 100),
+        ("podinfo-canary", 0),
+    ]
+    status = run.status()
+    assert status.phase == "Initialized" and status.last_promoted_spec == status.last_applied_spec
+    assert status.conditions[0]["type"] == "Promoted" and status.conditions[0]["status"] == "True"
+    # Nothing changed: the next tick is idle and keeps the phase.
+    assert run.step().decision.startswith("no new revision") and ns
+
+
+def test_passing_canary_promotes(
+    deploy_canary: Any, prometheus: PrometheusServer, webhooks: WebhookServer
+) -> None:
+    run: CanaryRun = deploy_canary()
+    ns = run.namespace
+    healthy_traffic(prometheus, ns)
+    run.set_image("podinfo:2.0")
+    result = run.until(finished)
+    assert result.status.phase == "Succeeded", run.decisions
+    assert 10 in run.weights and 20 in run.weights and max(run.weights) == 20
+    assert image_of(run.get("Deployment", "podinfo-primary")) == "podinfo:2.0"
+    assert run.get("Deployment", "podinfo")["spec"]["replicas"] == 0
+    vs = run.get("VirtualService", "podinfo", "networking.istio.io/v1beta1")
+    assert [r["weight"] for r in vs["spec"]["http"][0]["route"]] == [100, 0]
+    assert run.status().failed_checks == 0
+    notify = webhooks.payloads(f"{ns}/notify")
+    assert [p["phase"] for p in notify] == ["Succeeded"]
+    load = webhooks.payloads(f"{ns}/load-test")
+    assert load and load[0]["name"] == "podinfo" and load[0]["namespace"] == ns
+    assert load[0]["metadata"] == {"type": "cmd"} and load[0]["checksum"]
+    assert len(webhooks.payloads(f"{ns}/pre")) == 1
+
+
+def test_failing_canary_rolls_back_after_threshold(
+    deploy_canary: Any, prometheus: PrometheusServer, webhooks: WebhookServer
+) -> None:
+    run: CanaryRun = deploy_canary(threshold=3)
+    ns = run.namespace
+    healthy_traffic(prometheus, ns, rps={200: 10, 503: 10})
+    run.set_image("podinfo:2.0")
+    result = run.until(finished)
+    assert result.status.phase == "Failed"
+    failed = [d for d in run.decisions if d.startswith("failed check")]
+    assert len(failed) == 3 and "request-success-rate" in failed[0]
+    assert max(run.weights) == 10  # weight held after the first step
+    assert image_of(run.get("Deployment", "podinfo-primary")) == "podinfo:1.0"
+    assert run.get("Deployment", "podinfo")["spec"]["replicas"] == 0
+    vs = run.get("VirtualService", "podinfo", "networking.istio.io/v1beta1")
+    assert [r["weight"] for r in vs["spec"]["http"][0]["route"]] == [100, 0]
+    assert run.status().conditions[0]["status"] == "False"
+    assert [p["phase"] for p in webhooks.payloads(f"{ns}/notify")] == ["Failed"]
