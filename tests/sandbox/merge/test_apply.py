@@ -1,0 +1,427 @@
+"""Server-side apply and managedFields, case by case as the Kubernetes documentation describes them.
+
+Sources: "Server-Side Apply" (field management, conflicts, merge strategy, transferring
+ownership) and the structured-merge-diff rules for associative, set and atomic lists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.sandbox.merge import (
+    ApplyConflict,
+    MergeError,
+    TypeSchema,
+    record_update,
+    schema_for,
+    schema_from_crd,
+    server_side_apply,
+)
+
+CM = schema_for("v1", "ConfigMap")
+DEPLOY = schema_for("apps/v1", "Deployment")
+
+
+def cm(**data: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "ns"},
+        "data": data,
+    }
+
+
+def deployment(*containers: dict[str, Any], replicas: int | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": list(containers)}},
+    }
+    if replicas is not None:
+        spec["replicas"] = replicas
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "ns"},
+        "spec": spec,
+    }
+
+
+def apply(
+    live: dict[str, Any] | None, obj: dict[str, Any], manager: str, *, force: bool = False
+) -> dict[str, Any]:
+    schema = DEPLOY if obj["kind"] == "Deployment" else CM
+    return server_side_apply(live, obj, manager, force=force, schema=schema)
+
+
+def fields_of(obj: dict[str, Any], manager: str, operation: str = "Apply") -> dict[str, Any]:
+    for entry in obj["metadata"].get("managedFields") or []:
+        if entry["manager"] == manager and entry["operation"] == operation:
+            return dict(entry["fieldsV1"])
+    return {}
+
+
+def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(obj["spec"]["template"]["spec"]["containers"])
+
+
+# -- field ownership ---------------------------------------------------------------------------
+
+
+def test_create_records_every_applied_field_for_the_manager() -> None:
+    live = apply(None, cm(a="1", b="2"), "alice")
+    assert live["data"] == {"a": "1", "b": "2"}
+    assert fields_of(live, "alice") == {"f:data": {"f:a": {}, "f:b": {}}}
+
+
+def test_managed_fields_entry_has_the_api_server_shape() -> None:
+    live = apply(None, deployment({"name": "app", "image": "app:1"}, replicas=2), "alice")
+    (entry,) = live["metadata"]["managedFields"]
+    assert set(entry) == {"manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1"}
+    assert (entry["manager"], entry["operation"], entry["apiVersion"], entry["fieldsType"]) == (
+        "alice",
+        "Apply",
+        "apps/v1",
+        "FieldsV1",
+    )
+    assert entry["time"].endswith("Z") and "T" in entry["time"]
+    item = entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"app"}']
+    assert item == {".": {}, "f:name": {}, "f:image": {}}
+    assert entry["fieldsV1"]["f:spec"]["f:replicas"] == {}
+
+
+def test_identity_and_server_metadata_are_not_owned_and_applied_managed_fields_are_ignored() -> None:
+    obj = cm(a="1")
+    obj["metadata"].update(
+        uid="u-1",
+        resourceVersion="9",
+        labels={"team": "x"},
+        managedFields=[{"manager": "forged", "operation": "Apply", "fieldsV1": {"f:data": {}}}],
+    )
+    live = apply(None, obj, "alice")
+    assert [e["manager"] for e in live["metadata"]["managedFields"]] == ["alice"]
+    assert fields_of(live, "alice")["f:metadata"] == {"f:labels": {"f:team": {}}}
+
+
+def test_subresource_is_recorded_and_status_is_owned_only_through_it() -> None:
+    obj = cm(a="1")
+    obj["status"] = {"phase": "Ready"}
+    live = server_side_apply(None, obj, "ctl", force=False, schema=CM, subresource="status")
+    (entry,) = live["metadata"]["managedFields"]
+    assert entry["subresource"] == "status" and entry["fieldsV1"] == {"f:status": {"f:phase": {}}}
+    main = apply(None, obj, "alice")
+    assert "f:status" not in fields_of(main, "alice")
+
+
+# -- shared ownership ----------------------------------------------------------------------------
+
+
+def test_same_value_applied_by_two_managers_is_shared() -> None:
+    live = apply(apply(None, cm(a="1"), "alice"), cm(a="1", b="2"), "bob")
+    assert fields_of(live, "alice") == {"f:data": {"f:a": {}}}
+    assert fields_of(live, "bob") == {"f:data": {"f:a": {}, "f:b": {}}}
+
+
+def test_shared_field_stays_when_one_owner_stops_applying_it() -> None:
+    live = apply(apply(None, cm(a="1"), "alice"), cm(a="1"), "bob")
+    no_data = cm()
+    del no_data["data"]
+    live = apply(live, no_data, "bob")
+    assert live["data"] == {"a": "1"}
+    assert fields_of(live, "bob") == {} and fields_of(live, "alice") == {"f:data": {"f:a": {}}}
+
+
+def test_shared_list_item_with_more_fields_from_the_other_owner_does_not_conflict() -> None:
+    live = apply(None, deployment({"name": "app", "image": "app:1", "args": ["-v"]}), "alice")
+    live = apply(live, deployment({"name": "app", "image": "app:1"}), "bob")
+    assert containers(live) == [{"name": "app", "image": "app:1", "args": ["-v"]}]
+
+
+# -- conflicts and force -------------------------------------------------------------------------
+
+
+def test_different_value_for_a_field_another_manager_owns_conflicts() -> None:
+    live = apply(None, deployment({"name": "app", "image": "app:1"}, replicas=2), "alice")
+    with pytest.raises(ApplyConflict) as info:
+        apply(live, deployment({"name": "app", "image": "app:1"}, replicas=5), "bob")
+    assert info.value.conflicts == [("alice", ".spec.replicas")]
+    assert (
+        str(info.value) == 'Apply failed with 1 conflict: conflict with "alice" using apps/v1: .spec.replicas'
+    )
+    assert info.value.code == 409
+    assert isinstance(info.value, MergeError) and isinstance(info.value, FluxError)
+
+
+def test_conflicts_list_every_field_with_list_items_by_key() -> None:
+    live = apply(None, deployment({"name": "app", "image": "app:1"}, replicas=2), "alice")
+    with pytest.raises(ApplyConflict) as info:
+        apply(live, deployment({"name": "app", "image": "app:2"}, replicas=3), "bob")
+    assert sorted(info.value.conflicts) == [
+        ("alice", ".spec.replicas"),
+        ("alice", '.spec.template.spec.containers[name="app"].image'),
+    ]
+    assert str(info.value).startswith("Apply failed with 2 conflicts: ")
+
+
+def test_conflict_leaves_the_live_object_untouched() -> None:
+    live = apply(None, cm(a="1"), "alice")
+    before = repr(live)
+    with pytest.raises(ApplyConflict):
+        apply(live, cm(a="2"), "bob")
+    assert repr(live) == before
+
+
+def test_force_takes_ownership_from_the_other_manager() -> None:
+    live = apply(None, cm(a="1", b="1"), "alice")
+    live = apply(live, cm(a="2"), "bob", force=True)
+    assert live["data"] == {"a": "2", "b": "1"}
+    assert fields_of(live, "alice") == {"f:data": {"f:b": {}}}
+    assert fields_of(live, "bob") == {"f:data": {"f:a": {}}}
+
+
+def test_manager_that_lost_a_field_conflicts_on_its_next_apply() -> None:
+    live = apply(apply(None, cm(a="1"), "alice"), cm(a="2"), "bob", force=True)
+    with pytest.raises(ApplyConflict) as info:
+        apply(live, cm(a="1"), "alice")
+    assert info.value.conflicts == [("bob", ".data.a")]
+
+
+def test_force_removes_a_manager_entry_left_with_no_fields() -> None:
+    live = apply(apply(None, cm(a="1"), "alice"), cm(a="2"), "bob", force=True)
+    assert [e["manager"] for e in live["metadata"]["managedFields"]] == ["bob"]
+
+
+def test_reapplying_own_fields_never_conflicts() -> None:
+    live = apply(None, cm(a="1"), "alice")
+    live = apply(live, cm(a="2"), "alice")
+    assert live["data"] == {"a": "2"}
+
+
+# -- removal of fields a manager stops applying --------------------------------------------------
+
+
+def test_field_dropped_from_the_applied_config_is_removed() -> None:
+    live = apply(apply(None, cm(a="1", b="2"), "alice"), cm(a="1"), "alice")
+    assert live["data"] == {"a": "1"}
+    assert fields_of(live, "alice") == {"f:data": {"f:a": {}}}
+
+
+def test_field_set_by_an_update_is_not_removed_by_apply() -> None:
+    live = apply(None, cm(a="1"), "alice")
+    edited = record_update(live, {**live, "data": {"a": "1", "x": "hand"}}, "kubectl-edit")
+    live = apply(edited, cm(a="1"), "alice")
+    assert live["data"] == {"a": "1", "x": "hand"}
+
+
+def test_dropped_list_item_is_removed_whole() -> None:
+    live = apply(None, deployment({"name": "app", "image": "app:1"}), "alice")
+    live = apply(live, deployment({"name": "sidecar", "image": "proxy:1", "args": ["-q"]}), "bob")
+    assert [c["name"] for c in containers(live)] == ["app", "sidecar"]
+    for _ in range(3):  # every path order gives the same answer
+        dropped = apply(live, deployment(), "bob")
+        assert containers(dropped) == [{"name": "app", "image": "app:1"}]
+
+
+def test_item_with_a_field_another_manager_changed_stays_with_its_key() -> None:
+    live = apply(
+        None, deployment({"name": "app", "image": "app:1"}, {"name": "side", "image": "s:1"}), "alice"
+    )
+    new = apply(None, deployment({"name": "app", "image": "app:1"}, {"name": "side", "image": "s:2"}), "x")
+    new["metadata"].pop("managedFields")
+    live = record_update(live, new, "kubectl-set-image")
+    live = apply(live, deployment({"name": "app", "image": "app:1"}), "alice")
+    assert containers(live) == [{"name": "app", "image": "app:1"}, {"name": "side", "image": "s:2"}]
+
+
+# -- list merge strategies -----------------------------------------------------------------------
+
+
+def test_associative_list_merges_items_by_key() -> None:
+    live = apply(None, deployment({"name": "app", "image": "app:1"}), "alice")
+    live = apply(live, deployment({"name": "sidecar", "image": "proxy:1"}), "bob")
+    assert containers(live) == [{"name": "app", "image": "app:1"}, {"name": "sidecar", "image": "proxy:1"}]
+    assert 'k:{"name":"sidecar"}' in fields_of(live, "bob")["f:spec"]["f:template"]["f:spec"]["f:containers"]
+
+
+def test_items_nested_in_items_merge_by_their_own_keys() -> None:
+    first = {"name": "app", "image": "a", "env": [{"name": "A", "value": "1"}]}
+    live = apply(None, deployment(first), "alice")
+    live = apply(live, deployment({"name": "app", "env": [{"name": "B", "value": "2"}]}), "bob")
+    assert containers(live)[0]["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+
+
+def test_multi_key_items_differ_by_any_key() -> None:
+    def ported(*ports: tuple[int, str]) -> dict[str, Any]:
+        return deployment(
+            {"name": "app", "ports": [{"containerPort": p, "protocol": proto} for p, proto in ports]}
+        )
+
+    live = apply(None, ported((53, "TCP")), "alice")
+    live = apply(live, ported((53, "UDP")), "bob")
+    assert containers(live)[0]["ports"] == [
+        {"containerPort": 53, "protocol": "TCP"},
+        {"containerPort": 53, "protocol": "UDP"},
+    ]
+    item = fields_of(live, "bob")["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"app"}']
+    assert 'k:{"containerPort":53,"protocol":"UDP"}' in item["f:ports"]
+
+
+def test_set_list_merges_members_and_removes_only_the_managers_own() -> None:
+    def finalized(*names: str) -> dict[str, Any]:
+        obj = cm()
+        obj["metadata"]["finalizers"] = list(names)
+        return obj
+
+    live = apply(apply(None, finalized("a/x"), "alice"), finalized("b/y"), "bob")
+    assert live["metadata"]["finalizers"] == ["a/x", "b/y"]
+    assert fields_of(live, "bob")["f:metadata"] == {"f:finalizers": {'v:"b/y"': {}}}
+    live = apply(live, finalized(), "bob")
+    assert live["metadata"]["finalizers"] == ["a/x"]
+
+
+def test_atomic_list_is_replaced_whole_and_owned_as_one_field() -> None:
+    live = apply(None, deployment({"name": "app", "args": ["a", "b"]}), "alice")
+    item = fields_of(live, "alice")["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"app"}']
+    assert item["f:args"] == {}
+    with pytest.raises(ApplyConflict) as info:
+        apply(live, deployment({"name": "app", "args": ["c"]}), "bob")
+    assert info.value.conflicts == [("alice", '.spec.template.spec.containers[name="app"].args')]
+    live = apply(live, deployment({"name": "app", "args": ["c"]}), "alice")
+    assert containers(live)[0]["args"] == ["c"]
+
+
+def test_tolerations_are_atomic() -> None:
+    obj = deployment({"name": "app"})
+    obj["spec"]["template"]["spec"]["tolerations"] = [{"key": "a", "operator": "Exists"}]
+    live = apply(None, obj, "alice")
+    obj["spec"]["template"]["spec"]["tolerations"] = [{"key": "b", "operator": "Exists"}]
+    live = apply(live, obj, "alice")
+    assert live["spec"]["template"]["spec"]["tolerations"] == [{"key": "b", "operator": "Exists"}]
+
+
+def test_labels_are_granular() -> None:
+    def labelled(**labels: str) -> dict[str, Any]:
+        obj = cm()
+        obj["metadata"]["labels"] = labels
+        return obj
+
+    live = apply(apply(None, labelled(team="a"), "alice"), labelled(tier="web"), "bob")
+    assert live["metadata"]["labels"] == {"team": "a", "tier": "web"}
+
+
+# -- schemas ---------------------------------------------------------------------------------------
+
+
+def test_builtin_schemas_know_the_merge_keys_that_matter() -> None:
+    pod = schema_for("v1", "Pod")
+    assert pod.list_type(("spec", "containers")).keys == ("name",)
+    assert pod.list_type(("spec", "containers", "ports")).keys == ("containerPort", "protocol")
+    assert pod.list_type(("spec", "containers", "volumeMounts")).keys == ("mountPath",)
+    assert pod.list_type(("spec", "tolerations")).kind == "atomic"
+    assert schema_for("v1", "Service").list_type(("spec", "ports")).keys == ("port", "protocol")
+    assert DEPLOY.list_type(("status", "conditions")).keys == ("type",)
+    assert DEPLOY.list_type(("metadata", "ownerReferences")).keys == ("uid",)
+    assert schema_for("rbac.authorization.k8s.io/v1", "Role").list_type(("rules",)).kind == "atomic"
+
+
+def test_unknown_type_has_atomic_lists_and_granular_maps() -> None:
+    schema = schema_for("example.com/v1", "Widget")
+    assert schema.list_type(("spec", "containers")).kind == "atomic"
+    assert schema.list_type(("metadata", "finalizers")).kind == "set"
+    assert not schema.is_atomic_map(("spec", "selector"))
+
+
+CRD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "spec": {
+            "type": "object",
+            "properties": {
+                "targets": {
+                    "type": "array",
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"],
+                    "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+                },
+                "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+                "args": {"type": "array", "items": {"type": "string"}},
+                "selector": {"type": "object", "x-kubernetes-map-type": "atomic"},
+            },
+        }
+    },
+}
+
+
+def crd(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": spec}
+
+
+def test_crd_schema_extensions_drive_the_merge() -> None:
+    schema = schema_from_crd(CRD_SCHEMA)
+    live = server_side_apply(
+        None, crd(targets=[{"name": "a", "w": 1}], tags=["x"]), "alice", force=False, schema=schema
+    )
+    live = server_side_apply(
+        live, crd(targets=[{"name": "b", "w": 2}], tags=["y"]), "bob", force=False, schema=schema
+    )
+    assert live["spec"]["targets"] == [{"name": "a", "w": 1}, {"name": "b", "w": 2}]
+    assert live["spec"]["tags"] == ["x", "y"]
+
+
+def test_crd_atomic_map_is_owned_and_replaced_whole() -> None:
+    schema = schema_from_crd(CRD_SCHEMA)
+    live = server_side_apply(None, crd(selector={"a": "1"}), "alice", force=False, schema=schema)
+    assert fields_of(live, "alice") == {"f:spec": {"f:selector": {}}}
+    with pytest.raises(ApplyConflict):
+        server_side_apply(live, crd(selector={"b": "2"}), "bob", force=False, schema=schema)
+    live = server_side_apply(live, crd(selector={"b": "2"}), "alice", force=False, schema=schema)
+    assert live["spec"]["selector"] == {"b": "2"}
+
+
+def test_crd_lists_without_extension_are_atomic() -> None:
+    assert schema_from_crd(CRD_SCHEMA).list_type(("spec", "args")).kind == "atomic"
+    assert isinstance(schema_from_crd({}), TypeSchema)
+
+
+def test_apply_body_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(MergeError) as info:
+        server_side_apply(None, ["x"], "alice", force=False, schema=CM)  # type: ignore[arg-type]
+    assert info.value.code == 400
+
+
+# -- non-apply writes ------------------------------------------------------------------------------
+
+
+def test_update_gives_the_writer_changed_fields_and_takes_them_from_others() -> None:
+    live = apply(None, cm(a="1", b="1"), "alice")
+    new = {**live, "data": {"a": "2", "b": "1"}}
+    updated = record_update(live, new, "editor")
+    assert fields_of(updated, "editor", "Update") == {"f:data": {"f:a": {}}}
+    assert fields_of(updated, "alice") == {"f:data": {"f:b": {}}}
+
+
+def test_create_by_update_owns_everything_it_set() -> None:
+    created = record_update(None, cm(a="1"), "kubectl-create")
+    (entry,) = created["metadata"]["managedFields"]
+    assert (entry["manager"], entry["operation"]) == ("kubectl-create", "Update")
+    assert entry["fieldsV1"] == {"f:data": {"f:a": {}}}
+
+
+def test_removed_field_leaves_every_manager() -> None:
+    live = apply(None, cm(a="1", b="1"), "alice")
+    updated = record_update(live, {**live, "data": {"a": "1"}}, "editor")
+    assert fields_of(updated, "alice") == {"f:data": {"f:a": {}}}
+    assert fields_of(updated, "editor", "Update") == {}
+
+
+def test_update_of_an_item_field_keeps_the_item_with_its_owner() -> None:
+    live = apply(None, deployment({"name": "app", "image": "app:1"}), "alice")
+    new = apply(None, deployment({"name": "app", "image": "app:2"}), "x")
+    new["metadata"] = live["metadata"]
+    updated = record_update(live, new, "kubectl-set-image")
+    mine = fields_of(updated, "kubectl-set-image", "Update")
+    assert mine["f:spec"]["f:template"]["f:spec"]["f:containers"] == {'k:{"name":"app"}': {"f:image": {}}}
+    alice = fields_of(updated, "alice")["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"app"}']
+    assert alice == {".": {}, "f:name": {}}
