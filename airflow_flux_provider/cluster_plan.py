@@ -1,0 +1,165 @@
+"""What a folder of Flux objects (e.g. ``clusters/production``) asks for, in dependency order.
+
+Both the DAG factory and the ``reconcile`` CLI start from this plan: sources, the
+Kustomizations ordered so every ``dependsOn`` comes first (a cycle or an unknown
+dependency is an error naming it), Helm releases and image automation objects. Manifests
+are read as plain YAML so ``${VAR}`` placeholders can stay until run time; typed
+validation happens where each object is acted on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.specs import parse_duration
+
+SOURCE_KINDS = ("GitRepository", "HelmRepository", "Bucket", "OCIRepository")
+IMAGE_KINDS = ("ImageRepository", "ImagePolicy", "ImageUpdateAutomation")
+
+
+class PlanError(FluxError):
+    """The folder's objects cannot be put in an order Flux would reconcile them in."""
+
+
+@dataclass(frozen=True)
+class PlannedObject:
+    manifest: dict[str, Any]
+    file: str
+
+    @property
+    def kind(self) -> str:
+        return str(self.manifest.get("kind", ""))
+
+    @property
+    def name(self) -> str:
+        return str((self.manifest.get("metadata") or {}).get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str((self.manifest.get("metadata") or {}).get("namespace") or "default")
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return dict(self.manifest.get("spec") or {})
+
+    @property
+    def task_id(self) -> str:
+        """A task id that stays unique per kind and readable: ``<kind>_<name>``."""
+        return f"{self.kind.lower()}_{self.name}".replace("-", "_").replace(".", "_")
+
+
+@dataclass
+class ClusterPlan:
+    sources: list[PlannedObject] = field(default_factory=list)
+    kustomizations: list[PlannedObject] = field(default_factory=list)
+    helm_releases: list[PlannedObject] = field(default_factory=list)
+    image_objects: list[PlannedObject] = field(default_factory=list)
+    others: list[PlannedObject] = field(default_factory=list)
+
+    def source_of(self, obj: PlannedObject) -> PlannedObject:
+        """The source a Kustomization's ``sourceRef`` names (namespace defaults to the object's)."""
+        ref = obj.spec.get("sourceRef") or {}
+        wanted = (ref.get("kind"), ref.get("namespace") or obj.namespace, ref.get("name"))
+        for source in self.sources:
+            if (source.kind, source.namespace, source.name) == wanted:
+                return source
+        raise PlanError(
+            f"spec.sourceRef names {wanted[0]}/{wanted[1]}/{wanted[2]}, which is not in this folder; "
+            "add the source manifest or fix the reference",
+            obj=obj.ref,
+            field="spec.sourceRef",
+        )
+
+    def dependencies(self, obj: PlannedObject) -> list[PlannedObject]:
+        by_key = {(k.namespace, k.name): k for k in self.kustomizations}
+        found = []
+        for dep in obj.spec.get("dependsOn") or []:
+            key = (dep.get("namespace") or obj.namespace, dep.get("name"))
+            if key not in by_key:
+                raise PlanError(
+                    f"dependsOn names Kustomization {key[0]}/{key[1]}, which is not in this folder",
+                    obj=obj.ref,
+                    field="spec.dependsOn",
+                )
+            found.append(by_key[key])
+        return found
+
+    @property
+    def interval(self) -> timedelta | None:
+        """The shortest reconcile interval: how often a DAG of this folder should run."""
+        intervals = [
+            parse_duration(str(o.spec["interval"]))
+            for o in self.kustomizations + self.helm_releases
+            if "interval" in o.spec
+        ]
+        return min(intervals) if intervals else None
+
+
+def _documents(path: Path) -> Iterable[PlannedObject]:
+    files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
+    if not files:
+        raise PlanError(f"no YAML files in {path}; point at a folder such as clusters/production")
+    for file in files:
+        try:
+            documents = list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+            raise PlanError(f"cannot read {file}: {err}") from None
+        for doc in documents:
+            if isinstance(doc, dict) and doc.get("kind") and doc.get("apiVersion"):
+                yield PlannedObject(doc, str(file))
+
+
+def _ordered(plan: ClusterPlan) -> list[PlannedObject]:
+    """Kustomizations with every dependency before its dependents (stable within a level)."""
+    done: dict[str, PlannedObject] = {}
+    visiting: list[str] = []
+
+    def visit(obj: PlannedObject) -> None:
+        if obj.ref in done:
+            return
+        if obj.ref in visiting:
+            cycle = " -> ".join([*visiting[visiting.index(obj.ref) :], obj.ref])
+            raise PlanError(
+                f"dependsOn forms a cycle: {cycle}; remove one of the edges", field="spec.dependsOn"
+            )
+        visiting.append(obj.ref)
+        for dep in plan.dependencies(obj):
+            visit(dep)
+        visiting.pop()
+        done[obj.ref] = obj
+
+    for obj in plan.kustomizations:
+        visit(obj)
+    return list(done.values())
+
+
+def plan_folder(path: str | Path) -> ClusterPlan:
+    plan = ClusterPlan()
+    for obj in _documents(Path(path)):
+        if obj.kind in SOURCE_KINDS:
+            plan.sources.append(obj)
+        elif obj.kind == "Kustomization" and obj.manifest["apiVersion"].startswith(
+            "kustomize.toolkit.fluxcd.io/"
+        ):
+            plan.kustomizations.append(obj)
+        elif obj.kind == "HelmRelease":
+            plan.helm_releases.append(obj)
+        elif obj.kind in IMAGE_KINDS:
+            plan.image_objects.append(obj)
+        else:
+            plan.others.append(obj)
+    plan.kustomizations = _ordered(plan)
+    for obj in plan.kustomizations:
+        plan.source_of(obj)
+    return plan

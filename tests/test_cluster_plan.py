@@ -1,0 +1,83 @@
+"""Planning a folder of Flux objects: dependency order and the errors Flux users hit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from airflow_flux_provider.cluster_plan import PlanError, plan_folder
+
+SEED_CLUSTER = (
+    Path(__file__).resolve().parent.parent / "airflow_flux_provider/demo/gitops/clusters/production"
+)
+SOURCE = """
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: repo, namespace: flux-system}
+spec: {interval: 1m, url: https://example.com/repo, ref: {branch: main}}
+"""
+
+
+def _kustomization(name: str, depends: list[str], interval: str = "10m", source: str = "repo") -> str:
+    deps = ", ".join(f"{{name: {d}}}" for d in depends)
+    return f"""
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {{name: {name}, namespace: flux-system}}
+spec:
+  interval: {interval}
+  prune: true
+  path: ./{name}
+  sourceRef: {{kind: GitRepository, name: {source}}}
+  dependsOn: [{deps}]
+"""
+
+
+def test_seed_cluster_orders_infrastructure_first():
+    plan = plan_folder(SEED_CLUSTER)
+    names = [k.name for k in plan.kustomizations]
+    assert names.index("ml-infrastructure") < names.index("ml-training")
+    assert names.index("ml-infrastructure") < names.index("ml-serving")
+    assert [s.ref for s in plan.sources] == ["GitRepository/flux-system/ml-gitops"]
+    assert {o.kind for o in plan.image_objects} == {"ImageRepository", "ImagePolicy", "ImageUpdateAutomation"}
+    assert plan.interval == timedelta(minutes=5)
+
+
+def test_dependencies_come_first_whatever_the_file_order(tmp_path):
+    (tmp_path / "all.yaml").write_text(
+        SOURCE
+        + _kustomization("apps", ["infra", "crds"])
+        + _kustomization("infra", ["crds"])
+        + _kustomization("crds", [], interval="1h")
+    )
+    assert [k.name for k in plan_folder(tmp_path).kustomizations] == ["crds", "infra", "apps"]
+
+
+def test_cycle_is_named(tmp_path):
+    (tmp_path / "all.yaml").write_text(SOURCE + _kustomization("a", ["b"]) + _kustomization("b", ["a"]))
+    with pytest.raises(
+        PlanError, match=r"cycle: Kustomization/flux-system/a -> Kustomization/flux-system/b -> "
+    ):
+        plan_folder(tmp_path)
+
+
+def test_unknown_dependency_and_source_are_named(tmp_path):
+    (tmp_path / "a.yaml").write_text(SOURCE + _kustomization("a", ["missing"]))
+    with pytest.raises(
+        PlanError, match=r"Kustomization/flux-system/a field spec.dependsOn: .*flux-system/missing"
+    ):
+        plan_folder(tmp_path)
+    (tmp_path / "a.yaml").write_text(SOURCE + _kustomization("a", [], source="other"))
+    with pytest.raises(PlanError, match=r"field spec.sourceRef: .*GitRepository/flux-system/other"):
+        plan_folder(tmp_path)
+
+
+def test_empty_folder_and_bad_yaml(tmp_path):
+    with pytest.raises(PlanError, match="no YAML files"):
+        plan_folder(tmp_path)
+    (tmp_path / "bad.yaml").write_text("kind: [unclosed\n")
+    with pytest.raises(PlanError, match=r"cannot read .*bad\.yaml"):
+        plan_folder(tmp_path)
