@@ -3,11 +3,11 @@
 Lowest to highest precedence:
 
 1. ``spec.postBuild.substituteFrom`` ConfigMaps/Secrets, in list order (Flux);
-2. Airflow Variables the operator was told to read (``airflow_variables=[…]``);
-3. DAG params, then the "Trigger DAG w/ config" values (a run's conf beats its defaults);
-4. ``spec.postBuild.substitute`` (Flux: inline values win).
+2. Airflow-native values, merged by the operator: the Airflow Variables it is told to read,
+   then DAG params, then the "Trigger DAG w/ config" values, then its ``variables=``;
+3. ``spec.postBuild.substitute`` (Flux: inline values win).
 
-Inline values are themselves expanded against 1-3 first, so a spec can say
+Inline values are themselves expanded against 1 and 2 first, so a spec can say
 ``EXPERIMENT_ID: "${EXPERIMENT_ID:-default}"`` and take the value from the trigger form,
 falling back to its default: the seed's training pipeline relies on this.
 """
@@ -47,6 +47,8 @@ def from_cluster(
     variables: dict[str, str] = {}
     for ref in post_build.substitute_from:
         where = f"{ref.kind}/{ref.name}"
+        if reader is None and ref.optional:
+            continue
         if reader is None:
             raise SubstitutionError(
                 f"substitute from '{where}' needs a cluster connection; give the operator a Kubernetes "

@@ -1,0 +1,137 @@
+"""``KustomizationRenderOperator``: build a Flux Kustomization's manifests as one Airflow task.
+
+The task renders the source artifact folder with the spec's layers and postBuild
+substitution (see :mod:`airflow_flux_provider.kustomize`) and returns, as XCom, the
+render's ``digest``, ``path``, ``objects`` count and per-kind ``kinds``: the input of
+``KustomizationReconcileOperator(rendered=...)``.
+
+Variables, lowest to highest precedence: substituteFrom ConfigMaps/Secrets (read through
+``kubernetes_conn_id``), the Airflow Variables named in ``airflow_variables``, the DAG's
+params, the run's trigger conf, the operator's ``variables=``, and finally the spec's own
+``postBuild.substitute`` (whose values may refer to the others: ``${EPOCHS:-100}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.operators.base import FluxObjectOperator
+
+
+def renders_folder() -> Path:
+    """``[flux] artifacts_path`` (default ``$AIRFLOW_HOME/flux/artifacts``) / ``renders``."""
+    from airflow.configuration import AIRFLOW_HOME, conf
+
+    base = conf.get("flux", "artifacts_path", fallback="") or str(Path(AIRFLOW_HOME) / "flux" / "artifacts")
+    return Path(base) / "renders"
+
+
+class _ClusterReader:
+    """substituteFrom reads through the provider's Kubernetes connection."""
+
+    def __init__(self, conn_id: str) -> None:
+        from airflow_flux_provider.hooks.kubernetes import cluster_from_extras, connection_extras
+
+        self.cluster = cluster_from_extras(connection_extras(conn_id))
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        from airflow_flux_provider.kube import ObjectKey
+
+        return self.cluster.get(ObjectKey(api_version, kind, namespace, name))
+
+
+class KustomizationRenderOperator(FluxObjectOperator):
+    """Render a Kustomization from ``source_path`` (the artifact root) into the render store."""
+
+    template_fields: Sequence[str] = (
+        *FluxObjectOperator.template_fields,
+        "source_path",
+        "source_digest",
+        "variables",
+        "airflow_variables",
+    )
+    flux_kind = "Kustomization"
+    flux_api_version = "kustomize.toolkit.fluxcd.io/v1"
+
+    def __init__(
+        self,
+        *,
+        source_path: str,
+        source_digest: str | None = None,
+        variables: dict[str, Any] | None = None,
+        airflow_variables: Sequence[str] = (),
+        use_dag_params: bool = True,
+        kubernetes_conn_id: str | None = None,
+        strict: bool = True,
+        allow_remote_bases: bool = False,
+        artifacts_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source_path = source_path
+        self.source_digest = source_digest
+        self.variables = variables or {}
+        self.airflow_variables = list(airflow_variables)
+        self.use_dag_params = use_dag_params
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.strict = strict
+        self.allow_remote_bases = allow_remote_bases
+        self.artifacts_path = artifacts_path
+
+    def gather_variables(self, context: Any) -> dict[str, str]:
+        """Airflow-side variables: Variables < DAG params < trigger conf < ``variables=``."""
+        from airflow.sdk import Variable
+
+        from airflow_flux_provider.kustomize import airflow_values
+
+        gathered: dict[str, Any] = {}
+        for name in self.airflow_variables:
+            value = Variable.get(name, default=None)
+            if value is None:
+                raise FluxError(
+                    f"Airflow Variable {name!r} does not exist; create it (Admin > Variables) or drop it "
+                    "from airflow_variables",
+                    obj=f"task '{self.task_id}'",
+                    field="airflow_variables",
+                )
+            gathered[name] = value
+        if self.use_dag_params:
+            gathered.update(dict(context.get("params") or {}))
+            dag_run = context.get("dag_run")
+            gathered.update(getattr(dag_run, "conf", None) or {})
+        gathered.update(self.variables)
+        return airflow_values(gathered)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_flux_provider.kustomize import RenderStore, render
+        from airflow_flux_provider.specs import Kustomization
+
+        ks = self.flux_object()
+        if not isinstance(ks, Kustomization):
+            raise FluxError(f"expected a Flux Kustomization, got {ks.ref}", obj=f"task '{self.task_id}'")
+        reader = _ClusterReader(self.kubernetes_conn_id) if self.kubernetes_conn_id else None
+        store = RenderStore(self.artifacts_path or renders_folder())
+        rendered = render(
+            ks,
+            self.source_path,
+            store=store,
+            source_digest=self.source_digest or None,
+            reader=reader,
+            airflow_vars=self.gather_variables(context),
+            strict=self.strict,
+            allow_remote_bases=self.allow_remote_bases,
+        )
+        kinds = ", ".join(f"{count} {kind}" for kind, count in rendered.kinds.items())
+        origin = "cache" if rendered.cached else f"kustomize {rendered.kustomize_version}"
+        self.log.info(
+            "%s rendered %d object(s) (%s) from %s: %s",
+            ks.ref,
+            rendered.objects,
+            kinds,
+            origin,
+            rendered.digest,
+        )
+        return rendered.to_xcom()
