@@ -30,8 +30,8 @@ def pod(*containers: dict[str, Any], **spec: Any) -> dict[str, Any]:
 
 
 def test_json_patch_operations_in_order() -> None:
-    doc = {"a": {"b": 1}, "list": [1, 2]}
-    ops = [
+    doc: dict[str, Any] = {"a": {"b": 1}, "list": [1, 2]}
+    ops: list[dict[str, Any]] = [
         {"op": "add", "path": "/a/c", "value": 2},
         {"op": "replace", "path": "/a/b", "value": 10},
         {"op": "remove", "path": "/list/0"},
