@@ -8,6 +8,7 @@ goes wrong becomes a Kubernetes ``Status`` body.
 
 from __future__ import annotations
 
+import calendar
 import hmac
 import json
 import logging
@@ -41,12 +42,12 @@ TABLE_COLUMNS = [
 
 def _age(timestamp: str) -> str:
     try:
-        created = time.mktime(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        created = calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ"))
     except (TypeError, ValueError):
         return "<unknown>"
     seconds = max(0, int(time.time() - created))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size * 2 or (unit == "m" and seconds >= 120):
+        if seconds >= size * 2:  # kubectl style: 90s, 2m, 47h, 3d
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
 

@@ -150,6 +150,7 @@ class Store:
     def save(self, path: Path) -> None:
         """Write the state atomically (temp file + rename) so a crash never leaves half a file."""
         data = json.dumps(self.snapshot(), separators=(",", ":"))
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(data)
         os.replace(tmp, path)
