@@ -7,7 +7,10 @@ from typing import Any
 from airflow_flux_provider.devservices.prometheus import PrometheusServer
 from tests.canary.conftest import CanaryRun, WebhookServer, finished
 
-SUCCESS = 'sum(rate(istio_requests_total{{destination_workload_namespace="{ns}",destination_workload=~"podinfo"}}[5s]))'
+SUCCESS = (
+    'sum(rate(istio_requests_total{{destination_workload_namespace="{ns}",'
+    'destination_workload=~"podinfo"}}[5s]))'
+)
 
 
 def healthy_traffic(

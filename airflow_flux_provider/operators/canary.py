@@ -1,0 +1,135 @@
+"""``CanaryAnalysisOperator``: a Flagger Canary analysed from an Airflow task, one tick per interval.
+
+Each tick runs briefly in the worker (bootstrap, checks, routing, status write), then the
+task defers on a ``TimeDeltaTrigger`` for ``analysis.interval``, so waiting holds no
+worker slot. The state lives in the Canary's ``.status`` in the cluster (a retried or
+restarted task resumes from it); the deferral kwargs carry the per-step metric values
+for the MLflow run and the worker time used so far.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from airflow_flux_provider.canary import ClusterEnvironment, TickResult, load_status, save_status, tick
+from airflow_flux_provider.canary.analysis import validate
+from airflow_flux_provider.canary.errors import CanaryError, CanaryFailedError
+from airflow_flux_provider.hooks.kubernetes import DEFAULT_CONN_ID, cluster_from_extras, connection_extras
+from airflow_flux_provider.kube import Cluster
+from airflow_flux_provider.links.mlflow import MlflowRunLink
+from airflow_flux_provider.operators.base import FluxObjectOperator
+from airflow_flux_provider.operators.tracking import record_deployment
+from airflow_flux_provider.tracking import DeploymentRun
+
+# Ticks that only wait (readiness, retriable gates) are not steps; ticks that measure are.
+_DEFAULT_MAX_TICKS = 1000
+
+
+class CanaryAnalysisOperator(FluxObjectOperator):
+    """Run a Canary's analysis until it is Succeeded (return the status) or Failed (raise).
+
+    The Canary object is applied to the cluster first (so ``.status`` has a home), unless
+    ``apply_canary=False``. XCom: the final status record plus the decisions taken.
+    """
+
+    flux_kind = "Canary"
+    flux_api_version = "flagger.app/v1beta1"
+    operator_extra_links = (MlflowRunLink(),)
+
+    def __init__(
+        self,
+        *,
+        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
+        cluster_name: str = "default",
+        apply_canary: bool = True,
+        max_ticks: int = _DEFAULT_MAX_TICKS,
+        mlflow_conn_id: str | None = "flux_mlflow_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.cluster_name = cluster_name
+        self.apply_canary = apply_canary
+        self.max_ticks = max_ticks
+        self.mlflow_conn_id = mlflow_conn_id
+
+    def _cluster(self) -> Cluster:
+        return cluster_from_extras(connection_extras(self.kubernetes_conn_id))
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        started = time.monotonic()
+        canary = self.flux_object()
+        validate(canary)
+        if self.apply_canary:
+            manifest = self.object_manifest()
+            self._cluster().apply({k: v for k, v in manifest.items() if k != "status"}, force=True)
+        return self._tick(context, {"ticks": 0, "steps": [], "decisions": [], "worker_seconds": 0.0}, started)
+
+    def execute_complete(self, context: Any, progress: dict[str, Any], event: Any = None) -> dict[str, Any]:
+        return self._tick(context, progress, time.monotonic())
+
+    def _tick(self, context: Any, progress: dict[str, Any], started: float) -> dict[str, Any]:
+        canary = self.flux_object()
+        cluster = self._cluster()
+        namespace, name = canary.metadata.namespace or "default", canary.metadata.name
+        result = tick(canary, load_status(cluster, namespace, name), ClusterEnvironment(cluster, canary))
+        save_status(cluster, namespace, name, result.status)
+        progress = self._progress(progress, result)
+        self.log.info("%s tick %d: %s", canary.ref, progress["ticks"], result.decision)
+        progress["worker_seconds"] += time.monotonic() - started
+        if result.finished:
+            return self._finish(context, canary, result, progress)
+        if progress["ticks"] >= self.max_ticks:
+            raise CanaryError(
+                f"still {result.status.phase} after {progress['ticks']}"
+                " ticks; raise max_ticks or open its gates",
+                obj=canary.ref,
+            )
+        from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+        interval = canary.spec.analysis.interval if canary.spec.analysis else timedelta(seconds=60)
+        self.defer(
+            trigger=TimeDeltaTrigger(interval),
+            method_name="execute_complete",
+            kwargs={"progress": progress},
+        )
+
+    @staticmethod
+    def _progress(progress: dict[str, Any], result: TickResult) -> dict[str, Any]:
+        progress = {**progress, "ticks": progress["ticks"] + 1}
+        progress["decisions"] = [*progress["decisions"], result.decision]
+        measured = {m.name: m.value for m in result.metrics if m.value is not None}
+        if measured:
+            progress["steps"] = [*progress["steps"], [result.status.canary_weight, measured]]
+        return progress
+
+    def _finish(
+        self, context: Any, canary: Any, result: TickResult, progress: dict[str, Any]
+    ) -> dict[str, Any]:
+        status = result.status
+        failed = status.phase == "Failed"
+        record_deployment(
+            context,
+            DeploymentRun(
+                kind="Canary",
+                name=canary.metadata.name,
+                namespace=canary.metadata.namespace or "default",
+                cluster=self.cluster_name,
+                params={"target": canary.spec.target_ref.name, "provider": canary.spec.provider or "istio"},
+                metrics={
+                    "ticks": float(progress["ticks"]),
+                    "worker_seconds": progress["worker_seconds"],
+                    "promoted": 0.0 if failed else 1.0,
+                },
+                step_metrics=[(int(weight), values) for weight, values in progress["steps"]],
+                tags={"flagger.phase": status.phase, "flagger.spec": status.last_applied_spec},
+                artifacts={"decisions.txt": "\n".join(progress["decisions"])},
+                status="FAILED" if failed else "FINISHED",
+            ),
+            self.mlflow_conn_id,
+        )
+        if failed:
+            raise CanaryFailedError(f"canary analysis failed: {result.decision}", obj=canary.ref)
+        return {"status": status.to_dict(), "decisions": progress["decisions"], "ticks": progress["ticks"]}

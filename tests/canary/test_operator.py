@@ -1,0 +1,140 @@
+"""CanaryAnalysisOperator through execute / defer / execute_complete, as the triggerer would drive it."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_flux_provider.canary.errors import CanaryError, CanaryFailedError
+from airflow_flux_provider.devservices.mlflow_server import MlflowServer
+from airflow_flux_provider.devservices.prometheus import PrometheusServer
+from airflow_flux_provider.kube import ObjectKey
+from airflow_flux_provider.links.mlflow import MLFLOW_RUN_URL_KEY
+from airflow_flux_provider.operators.canary import CanaryAnalysisOperator
+from tests.canary.conftest import WebhookServer, canary_manifest, deployment
+from tests.canary.test_analysis import healthy_traffic
+
+
+@dataclass
+class TaskInstance:
+    """The few task-instance attributes the operator reads from its context."""
+
+    dag_id: str = "canary"
+    run_id: str = "manual__1"
+    task_id: str = "analyse"
+    try_number: int = 1
+    xcom: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+@pytest.fixture
+def connections(sandbox: Any, mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    kube = {"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}
+    monkeypatch.setenv("AIRFLOW_CONN_CANARY_K8S", json.dumps(kube))
+    mlflow = {"conn_type": "flux_mlflow", "host": mlflow_server.tracking_uri}
+    monkeypatch.setenv("AIRFLOW_CONN_CANARY_MLFLOW", json.dumps(mlflow))
+
+
+def operator(manifest: dict[str, Any]) -> CanaryAnalysisOperator:
+    return CanaryAnalysisOperator(
+        task_id="analyse",
+        manifest=manifest,
+        kubernetes_conn_id="canary_k8s",
+        mlflow_conn_id="canary_mlflow",
+    )
+
+
+def drive(op: CanaryAnalysisOperator, context: dict[str, Any], *, stop: Any = None, limit: int = 60) -> Any:
+    """execute, then execute_complete after each deferral (no real wait), until done or ``stop(progress)``."""
+    progress: dict[str, Any] | None = None
+    for _ in range(limit):
+        try:
+            return op.execute(context) if progress is None else op.execute_complete(context, progress)
+        except TaskDeferred as deferred:
+            assert isinstance(deferred.trigger, TimeDeltaTrigger)
+            assert deferred.method_name == "execute_complete"
+            progress = deferred.kwargs["progress"]
+            if stop is not None and stop(progress):
+                return progress
+            time.sleep(0.2)
+    raise AssertionError(f"not finished after {limit} ticks")
+
+
+@pytest.fixture
+def manifest(
+    canary_cluster: Any, sandbox_namespace: str, prometheus: PrometheusServer, webhooks: WebhookServer
+) -> dict[str, Any]:
+    canary_cluster.apply(deployment(sandbox_namespace, "podinfo", "podinfo:1.0"), force=True)
+    return canary_manifest(
+        sandbox_namespace, "podinfo", prometheus=prometheus.url, hooks=f"{webhooks.url}/{sandbox_namespace}"
+    )
+
+
+def set_image(cluster: Any, namespace: str, image: str) -> None:
+    target = deployment(namespace, "podinfo", image)
+    target["spec"].pop("replicas")
+    cluster.apply(target, force=True)
+
+
+@pytest.mark.usefixtures("connections")
+def test_killed_task_resumes_from_the_cluster_status(
+    manifest: dict[str, Any],
+    canary_cluster: Any,
+    prometheus: PrometheusServer,
+    webhooks: WebhookServer,
+    mlflow_server: MlflowServer,
+) -> None:
+    ns = manifest["metadata"]["namespace"]
+    ti = TaskInstance()
+    first = drive(operator(manifest), {"ti": ti})
+    assert first["status"]["phase"] == "Initialized"
+
+    healthy_traffic(prometheus, ns)
+    set_image(canary_cluster, ns, "podinfo:2.0")
+    # The first task is killed once the canary carries 10 % of the traffic (its progress is lost).
+    drive(operator(manifest), {"ti": ti}, stop=lambda p: any(d == "weight 10" for d in p["decisions"]))
+
+    resumed = drive(operator(manifest), {"ti": ti})
+    assert resumed["status"]["phase"] == "Succeeded"
+    assert resumed["decisions"][0] == "weight 20"  # continued from the stored weight, no restart
+    assert len(webhooks.payloads(f"{ns}/pre")) == 1
+    assert not any("scaled up" in d for d in resumed["decisions"])
+
+    from mlflow import MlflowClient
+
+    run_id = ti.xcom[MLFLOW_RUN_URL_KEY].rsplit("/", 1)[1]
+    history = MlflowClient(mlflow_server.tracking_uri).get_metric_history(run_id, "request-success-rate")
+    assert [m.step for m in history] == [20] and history[0].value == pytest.approx(100.0)
+    latency = MlflowClient(mlflow_server.tracking_uri).get_metric_history(run_id, "request-duration")
+    assert 25 <= latency[0].value <= 50
+
+
+@pytest.mark.usefixtures("connections")
+def test_failed_analysis_fails_the_task(
+    manifest: dict[str, Any], canary_cluster: Any, prometheus: PrometheusServer
+) -> None:
+    ns = manifest["metadata"]["namespace"]
+    drive(operator(manifest), {"ti": TaskInstance()})
+    healthy_traffic(prometheus, ns, latency_ms=900)
+    set_image(canary_cluster, ns, "podinfo:2.0")
+    with pytest.raises(CanaryFailedError, match=rf"Canary/{ns}/podinfo: canary analysis failed"):
+        drive(operator(manifest), {"ti": TaskInstance()})
+
+
+@pytest.mark.usefixtures("connections")
+def test_step_weight_above_max_weight_is_refused_before_anything_moves(
+    manifest: dict[str, Any], canary_cluster: Any
+) -> None:
+    manifest["spec"]["analysis"].update(stepWeight=60, maxWeight=50)
+    with pytest.raises(CanaryError, match=r"analysis.stepWeight: stepWeight 60 is larger than maxWeight 50"):
+        operator(manifest).execute({"ti": TaskInstance()})
+    ns = manifest["metadata"]["namespace"]
+    assert canary_cluster.get(ObjectKey("apps/v1", "Deployment", ns, "podinfo-primary")) is None
