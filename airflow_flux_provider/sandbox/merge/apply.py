@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -22,10 +21,11 @@ from airflow_flux_provider.sandbox.merge.errors import ApplyConflict, MergeError
 from airflow_flux_provider.sandbox.merge.fieldset import (
     FieldPath,
     FieldSet,
+    clone,
     describe,
-    fieldset,
     from_fields_v1,
     item_key,
+    leaves,
     present,
     to_fields_v1,
     value_at,
@@ -81,16 +81,16 @@ def _merge(live: Any, applied: Any, names: Path, schema: TypeSchema) -> Any:
             return live + [item for item in applied if item not in live]
         if list_type.kind == "map":
             merged_list = list(live)
-            index = {item_key(item, list_type.keys): i for i, item in enumerate(merged_list)}
+            index = {item_key(item, list_type): i for i, item in enumerate(merged_list)}
             for item in applied:
-                key = item_key(item, list_type.keys)
+                key = item_key(item, list_type)
                 if key in index:
                     merged_list[index[key]] = _merge(merged_list[index[key]], item, names, schema)
                 else:
                     index[key] = len(merged_list)
                     merged_list.append(item)
             return merged_list
-    return copy.deepcopy(applied)
+    return clone(applied)
 
 
 def _remove(obj: dict[str, Any], path: FieldPath) -> None:
@@ -122,6 +122,8 @@ def _prune(obj: dict[str, Any], stale: FieldSet, kept: FieldSet) -> None:
     Shallow paths go first, so a list item dropped as a whole takes its fields with it
     instead of being emptied field by field.
     """
+    if not stale:
+        return
     containers = {path[:size] for path in kept for size in range(1, len(path))}
     for path in sorted(stale, key=len):
         item = path[:-1] if path[-1] == "." else path
@@ -129,9 +131,20 @@ def _prune(obj: dict[str, Any], stale: FieldSet, kept: FieldSet) -> None:
             _remove(obj, path)
 
 
-def _values_differ(a: Any, b: Any, path: FieldPath) -> bool:
+class _Values:
+    """The values of one object by field path: its leaves from one walk, other paths searched."""
+
+    def __init__(self, obj: dict[str, Any] | None, schema: TypeSchema, subresource: str) -> None:
+        self.obj = obj or {}
+        self.leaves = leaves(self.obj, schema, subresource=subresource)
+
+    def at(self, path: FieldPath) -> Any:
+        return self.leaves[path] if path in self.leaves else value_at(self.obj, path)
+
+
+def _values_differ(a: _Values, b: _Values, path: FieldPath) -> bool:
     """Whether the field at ``path`` differs; a list item itself (``.``) only by being there or not."""
-    left, right = value_at(a, path), value_at(b, path)
+    left, right = a.at(path), b.at(path)
     if present(left) != present(right):
         return True
     return present(left) and path[-1] != "." and left != right
@@ -150,9 +163,11 @@ def server_side_apply(
     if not isinstance(applied, dict):
         raise MergeError("an apply configuration must be an object", code=400)
     api_version = str(applied.get("apiVersion", ""))
-    applied = copy.deepcopy(applied)
-    (applied.get("metadata") or {}).pop("managedFields", None)
-    new_fields = fieldset(applied, schema, subresource=subresource)
+    metadata = applied.get("metadata")
+    if isinstance(metadata, dict) and "managedFields" in metadata:
+        applied = {**applied, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
+    new_values = _Values(applied, schema, subresource)
+    new_fields: FieldSet = frozenset(new_values.leaves)
     entries = _entries(live)
     previous: FieldSet = frozenset()
     others: list[dict[str, Any]] = []
@@ -162,23 +177,25 @@ def server_side_apply(
         else:
             others.append(entry)
 
-    base = copy.deepcopy(live) if live is not None else {}
+    base = clone(live) if live is not None else {}
+    live_values = _Values(base, schema, subresource) if others else new_values
     conflicts: list[tuple[str, str]] = []
     kept: list[dict[str, Any]] = []
+    owned_by_others: set[FieldPath] = set()
     for entry in others:
         owned = _owned(entry)
-        contested = {p for p in owned & new_fields if _values_differ(applied, base, p)}
+        contested = {p for p in owned & new_fields if _values_differ(new_values, live_values, p)}
         if contested and not force:
             conflicts += [(entry.get("manager", ""), describe(p)) for p in sorted(contested)]
         if contested and force:
             owned = owned - contested
         if owned:
             kept.append({**entry, "fieldsV1": to_fields_v1(owned)} if contested else entry)
+            owned_by_others.update(owned)
     if conflicts:
         raise ApplyConflict(conflicts, api_version)
 
-    merged = _merge(base, applied, (), schema) if live is not None else copy.deepcopy(applied)
-    owned_by_others: FieldSet = frozenset().union(*(_owned(e) for e in kept))
+    merged = _merge(base, applied, (), schema) if live is not None else clone(applied)
     _prune(merged, previous - new_fields - owned_by_others, new_fields | owned_by_others)
 
     meta = merged.setdefault("metadata", {})
@@ -204,24 +221,26 @@ def record_update(
 
     schema = schema or schema_for(str(new.get("apiVersion", "")), str(new.get("kind", "")))
     api_version = str(new.get("apiVersion", ""))
-    now_fields = fieldset(new, schema, subresource=subresource)
+    new_values = _Values(new, schema, subresource)
+    now_fields: FieldSet = frozenset(new_values.leaves)
     if old is None:
         changed = now_fields
         entries: list[dict[str, Any]] = []
     else:
-        changed = frozenset(p for p in now_fields if _values_differ(old, new, p))
+        old_values = _Values(old, schema, subresource)
+        changed = frozenset(p for p in now_fields if _values_differ(old_values, new_values, p))
         entries = _entries(old)
     result: list[dict[str, Any]] = []
     mine: FieldSet = changed
     for entry in entries:
-        owned = _owned(entry)
+        owned = before = _owned(entry)
         if entry.get("subresource", "") == subresource:
             owned = (owned & now_fields) - changed
         if _same_entry(entry, manager, operation, subresource):
             mine = mine | owned
             continue
         if owned:
-            result.append({**entry, "fieldsV1": to_fields_v1(owned)})
+            result.append(entry if owned == before else {**entry, "fieldsV1": to_fields_v1(owned)})
     if mine:
         result.append(_entry(manager, operation, api_version, subresource, mine))
     new = dict(new)

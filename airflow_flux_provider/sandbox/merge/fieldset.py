@@ -8,10 +8,11 @@ which is what managers own.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
-from airflow_flux_provider.sandbox.merge.schema import Path, TypeSchema
+from airflow_flux_provider.sandbox.merge.schema import KEY_DEFAULTS, ListType, Path, TypeSchema
 
 FieldPath = tuple[str, ...]
 FieldSet = frozenset[FieldPath]
@@ -28,13 +29,40 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def item_key(item: Any, keys: tuple[str, ...]) -> str:
-    return "k:" + _json({k: item[k] for k in keys if isinstance(item, dict) and k in item})
+def clone(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars), several times faster than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) for v in value]
+    return value
 
 
-def fieldset(obj: dict[str, Any], schema: TypeSchema, *, subresource: str = "") -> FieldSet:
-    """Every leaf path ``obj`` sets (status only for the status subresource, as the server tracks it)."""
-    paths: set[FieldPath] = set()
+def item_key(item: Any, list_type: ListType) -> str:
+    """The ``k:`` element of an associative list item, missing key fields taking their defaults."""
+    values = dict(list_type.key_defaults)
+    if isinstance(item, dict):
+        values.update({k: item[k] for k in list_type.keys if k in item})
+    # The value's type is part of the cache key: 1, 1.0 and True are equal but print differently.
+    keyed = tuple((k, type(values[k]), values[k]) for k in list_type.keys if k in values)
+    try:
+        return _key_element(keyed)
+    except TypeError:  # an unhashable key value: rare, not worth caching
+        return "k:" + _json({k: v for k, _, v in keyed})
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_element(keyed: tuple[tuple[str, type, Any], ...]) -> str:
+    return "k:" + _json({k: v for k, _, v in keyed})
+
+
+def leaves(obj: dict[str, Any], schema: TypeSchema, *, subresource: str = "") -> dict[FieldPath, Any]:
+    """Every leaf path ``obj`` sets, with its value (status only for the status subresource).
+
+    A list item's own ``.`` path maps to the item. One walk gives both the field set and
+    the values to compare, so conflict checks never search the object path by path.
+    """
+    out: dict[FieldPath, Any] = {}
     for key, value in obj.items():
         if key in ("apiVersion", "kind"):
             continue
@@ -44,11 +72,16 @@ def fieldset(obj: dict[str, Any], schema: TypeSchema, *, subresource: str = "") 
             value = {k: v for k, v in value.items() if k not in _IGNORED_METADATA}
             if not value:
                 continue
-        _walk(value, (key,), (f"f:{key}",), schema, paths)
-    return frozenset(paths)
+        _walk(value, (key,), (f"f:{key}",), schema, out)
+    return out
 
 
-def _walk(value: Any, names: Path, path: FieldPath, schema: TypeSchema, out: set[FieldPath]) -> None:
+def fieldset(obj: dict[str, Any], schema: TypeSchema, *, subresource: str = "") -> FieldSet:
+    """Every leaf path ``obj`` sets: what a manager writing it owns."""
+    return frozenset(leaves(obj, schema, subresource=subresource))
+
+
+def _walk(value: Any, names: Path, path: FieldPath, schema: TypeSchema, out: dict[FieldPath, Any]) -> None:
     if isinstance(value, dict) and value and not schema.is_atomic_map(names):
         for key, child in value.items():
             _walk(child, (*names, key), (*path, f"f:{key}"), schema, out)
@@ -56,16 +89,16 @@ def _walk(value: Any, names: Path, path: FieldPath, schema: TypeSchema, out: set
     if isinstance(value, list) and value:
         list_type = schema.list_type(names)
         if list_type.kind == "set":
-            out.update((*path, f"v:{_json(item)}") for item in value)
+            out.update(((*path, f"v:{_json(item)}"), True) for item in value)
             return
         if list_type.kind == "map" and all(isinstance(item, dict) for item in value):
             for item in value:
-                item_path = (*path, item_key(item, list_type.keys))
-                out.add((*item_path, "."))
+                item_path = (*path, item_key(item, list_type))
+                out[(*item_path, ".")] = item
                 for key, child in item.items():
                     _walk(child, (*names, key), (*item_path, f"f:{key}"), schema, out)
             return
-    out.add(path)
+    out[path] = value
 
 
 def value_at(obj: Any, path: FieldPath) -> Any:
@@ -83,7 +116,12 @@ def value_at(obj: Any, path: FieldPath) -> Any:
             if not isinstance(node, list):
                 return _MISSING
             node = next(
-                (i for i in node if isinstance(i, dict) and all(i.get(k) == v for k, v in wanted.items())),
+                (
+                    i
+                    for i in node
+                    if isinstance(i, dict)
+                    and all(i.get(k, KEY_DEFAULTS.get(k)) == v for k, v in wanted.items())
+                ),
                 _MISSING,
             )
             if node is _MISSING:

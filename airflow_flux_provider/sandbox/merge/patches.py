@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from airflow_flux_provider.sandbox.merge.errors import MergeError
+from airflow_flux_provider.sandbox.merge.fieldset import clone
 from airflow_flux_provider.sandbox.merge.schema import ListType, Path, TypeSchema
 
 # -- RFC 6902 -----------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def _remove(doc: Any, path: str) -> Any:
 
 
 def json_patch(obj: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
-    doc: Any = copy.deepcopy(obj)
+    doc: Any = clone(obj)
     for number, op in enumerate(ops):
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise MergeError(f"operation {number} must be an object with 'op' and 'path'")
@@ -96,21 +96,21 @@ def json_patch(obj: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]
         if kind in ("add", "replace", "test") and "value" not in op:
             raise MergeError(f"operation {number} ({kind} {path}) is missing 'value'")
         if kind == "add":
-            doc = _add(doc, path, copy.deepcopy(op["value"]))
+            doc = _add(doc, path, clone(op["value"]))
         elif kind == "remove":
             _remove(doc, path)
         elif kind == "replace":
             _get(doc, path)
             if _pointer(path):
                 _remove(doc, path)
-            doc = _add(doc, path, copy.deepcopy(op["value"]))
+            doc = _add(doc, path, clone(op["value"]))
         elif kind in ("move", "copy"):
             source = op.get("from")
             if source is None:
                 raise MergeError(f"operation {number} ({kind} {path}) is missing 'from'")
             if kind == "move" and (path + "/").startswith(source + "/") and path != source:
                 raise MergeError(f"cannot move {source} into its own child {path}")
-            value = _remove(doc, source) if kind == "move" else copy.deepcopy(_get(doc, source))
+            value = _remove(doc, source) if kind == "move" else clone(_get(doc, source))
             doc = _add(doc, path, value)
         elif kind == "test":
             if _get(doc, path) != op["value"]:
@@ -128,7 +128,7 @@ def json_patch(obj: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]
 def merge_patch(obj: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     def merge(target: Any, change: Any) -> Any:
         if not isinstance(change, dict):
-            return copy.deepcopy(change)
+            return clone(change)
         result = dict(target) if isinstance(target, dict) else {}
         for key, value in change.items():
             if value is None:
@@ -159,7 +159,7 @@ def _smp_map(original: Any, patch: dict[str, Any], names: Path, schema: TypeSche
         return None
     body = {k: v for k, v in patch.items() if not k.startswith("$")}
     if directive == "replace":
-        return copy.deepcopy(body)
+        return clone(body)
     if directive not in (None, "merge"):
         raise MergeError(f"unknown $patch directive {directive!r}")
     result = dict(original) if isinstance(original, dict) else {}
@@ -179,7 +179,7 @@ def _smp_map(original: Any, patch: dict[str, Any], names: Path, schema: TypeSche
         elif isinstance(value, list):
             result[key] = _smp_list(result.get(key), value, path, schema)
         else:
-            result[key] = copy.deepcopy(value)
+            result[key] = clone(value)
     for key, value in patch.items():
         if key.startswith(_DELETE_FROM):
             field = key[len(_DELETE_FROM) :]
@@ -199,11 +199,11 @@ def _smp_list(original: Any, patch: list[Any], names: Path, schema: TypeSchema) 
     current = list(original) if isinstance(original, list) else []
     list_type = schema.list_type(names)
     if any(isinstance(item, dict) and item.get("$patch") == "replace" for item in patch):
-        return [copy.deepcopy(i) for i in patch if not (isinstance(i, dict) and i.get("$patch") == "replace")]
+        return [clone(i) for i in patch if not (isinstance(i, dict) and i.get("$patch") == "replace")]
     if list_type.kind == "set":
-        return current + [copy.deepcopy(item) for item in patch if item not in current]
+        return current + [clone(item) for item in patch if item not in current]
     if list_type.kind != "map":
-        return copy.deepcopy(patch)
+        return clone(patch)
     key = list_type.keys[0]  # strategic merge patch merges by the single patchMergeKey
     for item in patch:
         if not isinstance(item, dict) or key not in item:

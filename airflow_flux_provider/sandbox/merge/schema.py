@@ -19,14 +19,21 @@ Path = tuple[str, ...]  # field names from the object root, list items skipped
 class ListType:
     kind: str  # "atomic" | "set" | "map"
     keys: tuple[str, ...] = ()
+    #: Values the API server defaults a missing key field to (ports' protocol is TCP), so an
+    #: applied item without it still matches the stored, defaulted one.
+    key_defaults: tuple[tuple[str, str], ...] = ()
 
 
 ATOMIC = ListType("atomic")
 SET = ListType("set")
 
 
+#: Key fields the API server defaults when an item omits them.
+KEY_DEFAULTS = {"protocol": "TCP"}
+
+
 def _map(*keys: str) -> ListType:
-    return ListType("map", keys)
+    return ListType("map", keys, tuple((k, KEY_DEFAULTS[k]) for k in keys if k in KEY_DEFAULTS))
 
 
 # Metadata lists every type shares, custom resources included.

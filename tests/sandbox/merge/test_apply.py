@@ -425,3 +425,12 @@ def test_update_of_an_item_field_keeps_the_item_with_its_owner() -> None:
     assert mine["f:spec"]["f:template"]["f:spec"]["f:containers"] == {'k:{"name":"app"}': {"f:image": {}}}
     alice = fields_of(updated, "alice")["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"app"}']
     assert alice == {".": {}, "f:name": {}}
+
+
+def test_port_without_protocol_matches_the_defaulted_tcp_port() -> None:
+    tcp = {"containerPort": 80, "protocol": "TCP"}
+    live = apply(None, deployment({"name": "app", "ports": [tcp]}), "alice")
+    live = apply(live, deployment({"name": "app", "ports": [{"containerPort": 80, "name": "http"}]}), "bob")
+    assert containers(live)[0]["ports"] == [{"containerPort": 80, "protocol": "TCP", "name": "http"}]
+    item = fields_of(live, "bob")["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"app"}']
+    assert list(item["f:ports"]) == ['k:{"containerPort":80,"protocol":"TCP"}']
