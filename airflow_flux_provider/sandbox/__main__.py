@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -30,7 +31,12 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_FAIL_IMAGE_PATTERN,
         help="regex: workloads with a matching image never become ready",
     )
+    serve.add_argument("--verbose", action="store_true", help="log every request (never bodies or tokens)")
     args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     settings = SimulatorSettings(args.ready_delay, args.fail_image_pattern)
     sandbox = Sandbox(
         args.dir,
