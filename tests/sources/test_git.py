@@ -1,0 +1,264 @@
+"""GitSource against the real smart-HTTP server (basic auth) and file:// bare repositories."""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_flux_provider.credentials import Credentials
+from airflow_flux_provider.devservices.git_http import GitServer
+from airflow_flux_provider.sources.artifacts import ArtifactStore
+from airflow_flux_provider.sources.errors import RevisionNotFoundError, SourceError
+from airflow_flux_provider.sources.git import GitAuthError, GitRef, GitSource, GitUnreachableError, Include
+from airflow_flux_provider.tools import git_path
+
+OBJ = "GitRepository/flux-system/podinfo"
+FILES: dict[str, str | bytes] = {
+    "apps/podinfo.yaml": "replicas: 1\n",
+    "logo.png": b"\x89PNG",
+    ".github/workflows/ci.yaml": "on: push\n",
+    "docs/readme.md": "# docs\n",
+}
+
+
+def _tag(bare: Path, name: str, sha: str, *, annotated: bool = False) -> None:
+    args = ["-a", "-m", f"release {name}"] if annotated else []
+    ident = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([git_path(), "-C", str(bare), *ident, "tag", *args, name, sha], check=True)
+
+
+@pytest.fixture(scope="module")
+def fleet(git_server: GitServer) -> Iterator[dict[str, str]]:
+    """A repo with branches and tags: v1.0.0 (light), v1.1.0 (annotated), v2.0.0-rc.1, main ahead."""
+    git_server.create_repo("src-fleet", FILES)
+    bare = git_server.repo_path("src-fleet")
+    shas = {"v1.0.0": git_server.commit("src-fleet", {"apps/podinfo.yaml": "replicas: 2\n"})}
+    _tag(bare, "v1.0.0", shas["v1.0.0"])
+    shas["v1.1.0"] = git_server.commit("src-fleet", {"apps/podinfo.yaml": "replicas: 3\n"})
+    _tag(bare, "v1.1.0", shas["v1.1.0"], annotated=True)
+    shas["v2.0.0-rc.1"] = git_server.commit("src-fleet", {"apps/podinfo.yaml": "replicas: 4\n"})
+    _tag(bare, "v2.0.0-rc.1", shas["v2.0.0-rc.1"])
+    shas["main"] = git_server.commit("src-fleet", {"apps/podinfo.yaml": "replicas: 5\n"})
+    shas["feature/x"] = git_server.commit("src-fleet", {"feature.txt": "x"}, branch="feature/x")
+    yield shas
+
+
+def _fill(text: str, shas: dict[str, str]) -> str:
+    for name, sha in shas.items():
+        text = text.replace(f"{{{name}}}", sha)
+    return text
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ArtifactStore:
+    return ArtifactStore(str(tmp_path / "store"))
+
+
+def _source(git_server: GitServer, tmp_path: Path, ref: GitRef, **kwargs: object) -> GitSource:
+    creds = Credentials(username=git_server.username, password=git_server.password)
+    return GitSource(
+        git_server.repo_url("src-fleet"),
+        obj=OBJ,
+        ref=ref,
+        credentials=creds,
+        cache_dir=tmp_path / "cache",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _files(store: ArtifactStore, digest_source: str) -> dict[str, str]:
+    artifact = store.latest(digest_source)
+    assert artifact is not None and artifact.path is not None
+    with tarfile.open(artifact.path) as tar:
+        return {
+            m.name: tar.extractfile(m).read().decode(errors="replace")  # type: ignore[union-attr]
+            for m in tar.getmembers()
+            if m.isfile()
+        }
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected_rev", "replicas"),
+    [
+        (GitRef(branch="main"), "main@sha1:{main}", "5"),
+        (GitRef(branch="feature/x"), "feature/x@sha1:{feature/x}", "5"),
+        (GitRef(tag="v1.0.0"), "v1.0.0@sha1:{v1.0.0}", "2"),
+        (GitRef(tag="v1.1.0"), "v1.1.0@sha1:{v1.1.0}", "3"),  # annotated: the tagged commit
+        (GitRef(semver="1.x"), "v1.1.0@sha1:{v1.1.0}", "3"),
+        (GitRef(semver=">=1.0.0-0"), "v2.0.0-rc.1@sha1:{v2.0.0-rc.1}", "4"),
+        (GitRef(name="refs/heads/main"), "main@sha1:{main}", "5"),
+        (GitRef(name="refs/tags/v1.0.0"), "v1.0.0@sha1:{v1.0.0}", "2"),
+        (GitRef(commit="{v1.0.0}"), "sha1:{v1.0.0}", "2"),
+        (GitRef(commit="{v1.0.0}", branch="main"), "main@sha1:{v1.0.0}", "2"),
+        (GitRef(tag="v1.0.0", semver="*", branch="main"), "v1.0.0@sha1:{v1.0.0}", "2"),  # tag wins
+        (GitRef(commit="{v1.1.0}", name="refs/heads/main", tag="v1.0.0"), "sha1:{v1.1.0}", "3"),
+    ],
+)
+def test_every_ref_kind_and_precedence(
+    git_server: GitServer,
+    fleet: dict[str, str],
+    store: ArtifactStore,
+    tmp_path: Path,
+    ref: GitRef,
+    expected_rev: str,
+    replicas: str,
+) -> None:
+    if ref.commit:
+        ref = GitRef(ref.branch, ref.tag, ref.semver, ref.name, _fill(ref.commit, fleet))
+    result = _source(git_server, tmp_path, ref).fetch(store)
+    assert result.changed
+    assert result.artifact.revision == _fill(expected_rev, fleet)
+    files = _files(store, OBJ)
+    assert files["apps/podinfo.yaml"] == f"replicas: {replicas}\n"
+
+
+def test_unchanged_then_new_commit(git_server: GitServer, store: ArtifactStore, tmp_path: Path) -> None:
+    git_server.create_repo("src-moving", {"a.yaml": "v: 1\n"})
+    creds = Credentials(username=git_server.username, password=git_server.password)
+    source = GitSource(
+        git_server.repo_url("src-moving"),
+        obj=OBJ,
+        ref=GitRef(branch="main"),
+        credentials=creds,
+        cache_dir=tmp_path / "cache",
+    )
+    first = source.fetch(store)
+    again = source.fetch(store)
+    assert first.changed and not again.changed
+    assert again.artifact == first.artifact
+    sha = git_server.commit("src-moving", {"a.yaml": "v: 2\n"})
+    assert source.resolve().revision == f"main@sha1:{sha}"
+    third = source.fetch(store)
+    assert third.changed and third.artifact.revision == f"main@sha1:{sha}"
+    assert third.artifact.digest != first.artifact.digest
+    assert [a.revision for a in store.history(OBJ)] == [first.artifact.revision, third.artifact.revision]
+    assert source.mirror_path().is_dir()  # the mirror is kept for the next run
+
+
+def test_default_exclusions_and_user_patterns(
+    git_server: GitServer, fleet: dict[str, str], store: ArtifactStore, tmp_path: Path
+) -> None:
+    _source(git_server, tmp_path, GitRef(tag="v1.0.0")).fetch(store)
+    assert sorted(_files(store, OBJ)) == ["apps/podinfo.yaml", "docs/readme.md"]
+    # Any user pattern drops the default list: the png and .github come back.
+    _source(git_server, tmp_path, GitRef(tag="v1.0.0"), ignore="/docs/\n").fetch(store)
+    assert sorted(_files(store, OBJ)) == [".github/workflows/ci.yaml", "apps/podinfo.yaml", "logo.png"]
+
+
+def test_sourceignore_files_are_scoped_and_negation_reincludes(
+    git_server: GitServer, store: ArtifactStore, tmp_path: Path
+) -> None:
+    git_server.create_repo(
+        "src-ignore",
+        {
+            ".sourceignore": "/*\n!/deploy\n",
+            "deploy/.sourceignore": "*.md\n",
+            "deploy/app.yaml": "a\n",
+            "deploy/notes.md": "n\n",
+            "README.md": "r\n",
+            "src/main.go": "package main\n",
+        },
+    )
+    source = GitSource(
+        git_server.auth_url("src-ignore"), obj=OBJ, ref=GitRef(branch="main"), cache_dir=tmp_path / "c"
+    )
+    source.fetch(store)
+    assert sorted(_files(store, OBJ)) == ["deploy/.sourceignore", "deploy/app.yaml"]
+
+
+def test_include_copies_another_artifact(
+    git_server: GitServer, fleet: dict[str, str], store: ArtifactStore, tmp_path: Path
+) -> None:
+    shared = _source(git_server, tmp_path, GitRef(tag="v1.0.0"))
+    shared.obj = "GitRepository/flux-system/shared"
+    included = shared.fetch(store).artifact
+    git_server.create_repo("src-main", {"kustomization.yaml": "resources: []\n"})
+    source = GitSource(
+        git_server.auth_url("src-main"),
+        obj=OBJ,
+        ref=GitRef(branch="main"),
+        include=[Include("shared", from_path="apps", to_path="vendor/apps")],
+        cache_dir=tmp_path / "cache",
+    )
+    source.fetch(store, included={"shared": included})
+    assert _files(store, OBJ) == {
+        "kustomization.yaml": "resources: []\n",
+        "vendor/apps/podinfo.yaml": "replicas: 2\n",
+    }
+    with pytest.raises(SourceError, match="has no artifact yet"):
+        source.fetch(store, included={}, force=True)
+    escaping = GitSource(
+        git_server.auth_url("src-main"),
+        obj=OBJ,
+        include=[Include("shared", to_path="../../x")],
+        ref=GitRef(branch="main"),
+        cache_dir=tmp_path / "cache",
+    )
+    with pytest.raises(SourceError, match="leaves the checkout"):
+        escaping.fetch(store, included={"shared": included})
+
+
+def test_file_url_and_bad_url(tmp_path: Path, store: ArtifactStore, git_server: GitServer) -> None:
+    git_server.create_repo("src-local", {"x.yaml": "x\n"})
+    url = git_server.repo_path("src-local").as_uri()
+    result = GitSource(url, obj=OBJ, ref=GitRef(branch="main"), cache_dir=tmp_path / "c").fetch(store)
+    assert result.artifact.revision.startswith("main@sha1:")
+    with pytest.raises(SourceError, match="scp-like"):
+        GitSource("git@github.com:org/repo.git", obj=OBJ)
+
+
+def test_bad_credentials_never_leak_the_secret(
+    git_server: GitServer, fleet: dict[str, str], tmp_path: Path
+) -> None:
+    secret = "s3cr3t-Passw0rd"
+    for creds in (
+        Credentials(username=git_server.username, password=secret),
+        Credentials(token=secret),
+        None,
+    ):
+        source = GitSource(
+            git_server.repo_url("src-fleet"),
+            obj=OBJ,
+            ref=GitRef(branch="main"),
+            credentials=creds or Credentials(),
+            cache_dir=tmp_path / "c",
+        )
+        with pytest.raises(GitAuthError, match=r"spec\.secretRef") as err:
+            source.resolve()
+        assert secret not in str(err.value)
+        assert OBJ in str(err.value)
+
+
+def test_unreachable_host(tmp_path: Path) -> None:
+    source = GitSource("http://127.0.0.1:9/nothing.git", obj=OBJ, cache_dir=tmp_path / "c")
+    with pytest.raises(GitUnreachableError, match="cannot reach"):
+        source.resolve()
+
+
+@pytest.mark.parametrize(
+    ("ref", "error", "message"),
+    [
+        (GitRef(branch="nope"), RevisionNotFoundError, "couldn't find remote ref 'refs/heads/nope'"),
+        (GitRef(tag="v9.9.9"), RevisionNotFoundError, "tag 'v9.9.9' does not exist"),
+        (GitRef(semver=">=5.0.0"), RevisionNotFoundError, "no tag .* matches"),
+        (GitRef(semver="not a range"), SourceError, "not a valid constraint"),
+        (GitRef(commit="abc"), SourceError, "full 40-character"),
+        (GitRef(commit="0" * 40), RevisionNotFoundError, "is not in"),
+    ],
+)
+def test_ref_not_found(
+    git_server: GitServer,
+    fleet: dict[str, str],
+    store: ArtifactStore,
+    tmp_path: Path,
+    ref: GitRef,
+    error: type[Exception],
+    message: str,
+) -> None:
+    with pytest.raises(error, match=message):
+        _source(git_server, tmp_path, ref).fetch(store)
+    assert store.latest(OBJ) is None
