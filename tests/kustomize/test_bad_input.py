@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ from tests.kustomize.corpus import BASE, CONFIG, DEPLOY
 OBJ = "Kustomization/flux-system/app"
 
 
-def fail(tmp_path: Path, store: RenderStore, files: dict[str, str | bytes], **spec: object) -> KustomizeError:
+def fail(
+    tmp_path: Path, store: RenderStore, files: Mapping[str, str | bytes], **spec: object
+) -> KustomizeError:
     source = write_tree(Path(tempfile.mkdtemp(dir=tmp_path)), files)
     path = str(spec.pop("path", "./app"))
     with pytest.raises(KustomizeError) as caught:
