@@ -1,0 +1,71 @@
+"""KustomizationRenderOperator: variables gathered from the Airflow context, XCom for the reconcile task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.operators.kustomize import KustomizationRenderOperator
+from tests.kustomize.conftest import write_tree
+from tests.kustomize.corpus import CONFIG
+
+TEMPLATE = CONFIG.replace("mode: fast", "a: ${A}\n  b: ${B}\n  c: ${C}\n  d: ${D}\n  e: ${E:=spec-default}")
+SPEC = {
+    "interval": "5m",
+    "prune": True,
+    "sourceRef": {"kind": "GitRepository", "name": "repo"},
+    "path": "./app",
+    "postBuild": {"substitute": {"D": "inline", "E": "${E:-inline-default}"}},
+}
+
+
+@pytest.fixture
+def source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("AIRFLOW_VAR_A", "variable")
+    monkeypatch.setenv("AIRFLOW_VAR_B", "variable")
+    return write_tree(tmp_path / "src", {"app/cm.yaml": TEMPLATE})
+
+
+def run(op: KustomizationRenderOperator, params: dict, conf: dict) -> dict:
+    return op.execute({"params": params, "dag_run": SimpleNamespace(conf=conf)})
+
+
+def test_precedence_variables_params_conf_operator_inline(source: Path, tmp_path: Path) -> None:
+    op = KustomizationRenderOperator(
+        task_id="render",
+        spec=SPEC,
+        source_path=str(source),
+        airflow_variables=["A", "B"],
+        variables={"C": "operator"},
+    )
+    xcom = run(op, params={"B": "param", "C": "param", "D": "param", "not a var": 1}, conf={"C": "conf"})
+    data = yaml.safe_load(Path(xcom["path"]).read_text())["data"]
+    assert data == {"a": "variable", "b": "param", "c": "operator", "d": "inline", "e": "inline-default"}
+    assert xcom["objects"] == 1 and xcom["kinds"] == {"ConfigMap": 1}
+    assert xcom["path"].startswith(str(tmp_path / "artifacts" / "renders"))
+
+    xcom = run(op, params={}, conf={"B": "conf", "E": "from-trigger"})
+    data = yaml.safe_load(Path(xcom["path"]).read_text())["data"]
+    assert data["b"] == "conf" and data["e"] == "from-trigger"
+    assert not xcom["cached"]
+    assert run(op, params={}, conf={"B": "conf", "E": "from-trigger"})["cached"]
+
+
+def test_missing_airflow_variable_is_named(source: Path) -> None:
+    op = KustomizationRenderOperator(
+        task_id="render", spec=SPEC, source_path=str(source), airflow_variables=["NOPE"]
+    )
+    with pytest.raises(FluxError, match="Airflow Variable 'NOPE' does not exist"):
+        run(op, params={}, conf={})
+
+
+def test_manifest_of_another_kind_is_refused(source: Path) -> None:
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "spec": {}}
+    op = KustomizationRenderOperator(task_id="render", manifest=manifest, source_path=str(source))
+    with pytest.raises(FluxError, match="expected a Flux Kustomization, got ConfigMap/default/x"):
+        run(op, params={}, conf={})
