@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
 from airflow_flux_provider.errors import FluxError
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class MergeError(FluxError):
@@ -25,3 +32,27 @@ class ApplyConflict(MergeError):
         else:
             message = f"Apply failed with {len(lines)} {noun}: " + "\n".join(lines)
         super().__init__(message, code=409)
+
+
+def object_ref(obj: Any) -> str:
+    """``Kind/namespace/name`` of an object (``Kind/name`` when it has no namespace), for messages."""
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    kind = obj.get("kind") if isinstance(obj, dict) else None
+    parts = [str(kind or "object"), str(meta.get("namespace") or ""), str(meta.get("name") or "")]
+    return "/".join(part for part in parts if part)
+
+
+def naming_the_object(
+    func: Callable[Concatenate[dict[str, Any], P], R],
+) -> Callable[Concatenate[dict[str, Any], P], R]:
+    """Prefix the errors of a patch function with the object it was patching."""
+
+    @functools.wraps(func)
+    def wrapper(obj: dict[str, Any], *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(obj, *args, **kwargs)
+        except MergeError as err:
+            raise MergeError(f"{object_ref(obj)}: {err}", code=err.code) from None
+
+    return wrapper

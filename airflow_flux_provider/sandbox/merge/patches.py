@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_flux_provider.sandbox.merge.errors import MergeError
+from airflow_flux_provider.sandbox.merge.errors import MergeError, naming_the_object
 from airflow_flux_provider.sandbox.merge.fieldset import clone
 from airflow_flux_provider.sandbox.merge.schema import ListType, Path, TypeSchema
 
@@ -87,6 +87,7 @@ def _remove(doc: Any, path: str) -> Any:
     raise MergeError(f"cannot remove {path}: it does not exist")
 
 
+@naming_the_object
 def json_patch(obj: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
     doc: Any = clone(obj)
     for number, op in enumerate(ops):
@@ -146,6 +147,7 @@ _DELETE_FROM = "$deleteFromPrimitiveList/"
 _ORDER = "$setElementOrder/"
 
 
+@naming_the_object
 def strategic_merge_patch(obj: dict[str, Any], patch: dict[str, Any], schema: TypeSchema) -> dict[str, Any]:
     result = _smp_map(obj, patch, (), schema)
     if not isinstance(result, dict):
@@ -170,7 +172,7 @@ def _smp_map(original: Any, patch: dict[str, Any], names: Path, schema: TypeSche
         path = (*names, key)
         if value is None:
             result.pop(key, None)
-        elif isinstance(value, dict) and not schema.is_atomic_map(path):
+        elif isinstance(value, dict):  # patchStrategy, not structType: every map merges
             merged = _smp_map(result.get(key), value, path, schema)
             if merged is None:
                 result.pop(key, None)

@@ -63,6 +63,12 @@ _COMMON: dict[Path, ListType] = {
     ("schedulingGates",): _map("name"),
     ("readinessGates",): _map("conditionType"),
 }
+# Maps the built-in types declare atomic (label selectors, key references), by path suffix:
+# they are owned, conflict and are replaced as one field, as ``f:selector: {}`` shows.
+_ATOMIC_MAPS = frozenset({
+    ("spec", "selector"), ("podSelector",), ("namespaceSelector",), ("labelSelector",),
+    ("secretKeyRef",), ("configMapKeyRef",), ("fieldRef",), ("resourceFieldRef",),
+})  # fmt: skip
 _BY_KIND: dict[str, dict[Path, ListType]] = {
     "Service": {("spec", "ports"): _map("port", "protocol")},
     "Namespace": {("spec", "finalizers"): ATOMIC},
@@ -103,7 +109,7 @@ class TypeSchema:
         return self.default_list
 
     def is_atomic_map(self, path: Path) -> bool:
-        return path in self.atomic_maps
+        return path[-1:] in self.atomic_maps or path[-2:] in self.atomic_maps
 
 
 _BUILTIN_CACHE: dict[tuple[str, str], TypeSchema] = {}
@@ -115,7 +121,7 @@ def schema_for(api_version: str, kind: str) -> TypeSchema:
     if (group, kind) not in _BUILTIN_CACHE:
         known = kind in _BUILTIN_KINDS.get(group, frozenset())
         rules = {**_COMMON, **_BY_KIND.get(kind, {})} if known else dict(_METADATA)
-        _BUILTIN_CACHE[(group, kind)] = TypeSchema(rules)
+        _BUILTIN_CACHE[(group, kind)] = TypeSchema(rules, _ATOMIC_MAPS if known else frozenset())
     return _BUILTIN_CACHE[(group, kind)]
 
 
@@ -148,3 +154,6 @@ class _CrdSchema(TypeSchema):
 
     def list_type(self, path: Path) -> ListType:
         return self.rules.get(path, self.default_list)
+
+    def is_atomic_map(self, path: Path) -> bool:
+        return path in self.atomic_maps

@@ -434,3 +434,13 @@ def test_port_without_protocol_matches_the_defaulted_tcp_port() -> None:
     assert containers(live)[0]["ports"] == [{"containerPort": 80, "protocol": "TCP", "name": "http"}]
     item = fields_of(live, "bob")["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"app"}']
     assert list(item["f:ports"]) == ['k:{"containerPort":80,"protocol":"TCP"}']
+
+
+def test_label_selector_is_an_atomic_map() -> None:
+    live = apply(None, deployment({"name": "app"}), "alice")
+    assert fields_of(live, "alice")["f:spec"]["f:selector"] == {}
+    other = deployment({"name": "app"})
+    other["spec"]["selector"] = {"matchLabels": {"app": "web", "extra": "x"}}
+    with pytest.raises(ApplyConflict) as info:
+        apply(live, other, "bob")
+    assert info.value.conflicts == [("alice", ".spec.selector")]

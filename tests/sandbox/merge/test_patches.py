@@ -214,3 +214,20 @@ def test_smp_bad_patches_are_clear_errors(patch: dict[str, Any], message: str) -
     with pytest.raises(MergeError) as info:
         strategic_merge_patch(pod({"name": "app"}), patch, POD)
     assert message in str(info.value)
+
+
+def test_smp_merges_a_service_selector_key_by_key() -> None:
+    svc = {"spec": {"selector": {"app": "web", "tier": "front"}}}
+    patch = {"spec": {"selector": {"tier": None, "version": "v2"}}}
+    out = strategic_merge_patch(svc, patch, schema_for("v1", "Service"))
+    assert out["spec"]["selector"] == {"app": "web", "version": "v2"}
+
+
+def test_patch_errors_name_the_object() -> None:
+    obj = {"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "team-a"}, "data": {}}
+    with pytest.raises(MergeError) as info:
+        json_patch(obj, [{"op": "remove", "path": "/data/x"}])
+    assert str(info.value) == "ConfigMap/team-a/c: cannot remove /data/x: it does not exist"
+    with pytest.raises(MergeError) as info:
+        strategic_merge_patch(pod(), {"spec": {"$patch": "explode"}}, POD)
+    assert str(info.value).startswith("Pod/p: unknown $patch directive")
