@@ -141,7 +141,7 @@ class GitSource:
         ref = spec.ref
         return cls(
             spec.url,
-            obj=f"GitRepository/{repo.metadata.namespace or 'default'}/{repo.metadata.name}",
+            obj=repo.ref,
             ref=GitRef(ref.branch, ref.tag, ref.semver, ref.name, ref.commit),
             credentials=credentials,
             ignore=spec.ignore,

@@ -1,0 +1,108 @@
+"""Source operators: fetch a Flux source into the shared artifact store, return its metadata.
+
+The XCom is :meth:`Artifact.to_xcom` plus ``changed``. Each operator's default outlet is
+an :class:`AssetAlias` that receives an event for the source's Asset
+(``flux-source://<kind>/<namespace>/<name>``, extra ``{revision, digest}``) only when a new
+revision was stored, so DAGs scheduled on that Asset run once per new revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Asset, AssetAlias
+
+from airflow_flux_provider.credentials import ANONYMOUS, Credentials
+from airflow_flux_provider.operators.base import FluxObjectOperator
+from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
+
+SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
+
+
+def artifact_store(base_url: str | None = None) -> ArtifactStore:
+    """The store at ``base_url``, else ``[flux] artifacts_path``, else ``$AIRFLOW_HOME/flux/artifacts``."""
+    from airflow.configuration import AIRFLOW_HOME, conf
+
+    base = base_url or conf.get("flux", "artifacts_path", fallback="") or ""
+    return ArtifactStore(base or str(Path(AIRFLOW_HOME) / "flux" / "artifacts"))
+
+
+def source_asset(kind: str, namespace: str, name: str) -> Asset:
+    """The Asset other DAGs schedule on to run when this source has a new revision."""
+    return Asset(
+        name=f"{kind.lower()}/{namespace}/{name}", uri=f"flux-source://{kind.lower()}/{namespace}/{name}"
+    )
+
+
+def _credentials(hook_class: Any, conn_id: str | None) -> Credentials:
+    return hook_class(conn_id).get_conn() if conn_id else ANONYMOUS
+
+
+class SourceOperator(FluxObjectOperator):
+    """What the per-kind source operators share: the store, the alias outlet and the XCom."""
+
+    template_fields: Sequence[str] = (*FluxObjectOperator.template_fields, "artifacts_url")
+
+    def __init__(self, *, artifacts_url: str | None = None, force: bool = False, **kwargs: Any) -> None:
+        if "outlets" not in kwargs:
+            name = kwargs.get("name") or kwargs.get("task_id")
+            kwargs["outlets"] = [AssetAlias(f"flux-source-{self.flux_kind.lower()}-{name}")]
+        super().__init__(**kwargs)
+        self.artifacts_url = artifacts_url
+        self.force = force
+
+    def _publish(self, context: Any, artifact: Artifact, changed: bool) -> dict[str, Any]:
+        if changed:
+            self.log.info("%s: stored new artifact for revision %s", artifact.source, artifact.revision)
+            self._announce(context, artifact)
+        else:
+            self.log.info("%s: artifact up-to-date with revision %s", artifact.source, artifact.revision)
+        return {**artifact.to_xcom(), "changed": changed}
+
+    def _announce(self, context: Any, artifact: Artifact) -> None:
+        """Attach ``{revision, digest}`` to every outlet's event (alias outlets only get one now)."""
+        outlet_events = context.get("outlet_events") if hasattr(context, "get") else None
+        if outlet_events is None:
+            return
+        extra = {"revision": artifact.revision, "digest": artifact.digest}
+        for outlet in self.outlets:
+            if isinstance(outlet, AssetAlias):
+                outlet_events[outlet].add(source_asset(*artifact.source.split("/")), extra=extra)
+            elif isinstance(outlet, Asset):
+                outlet_events[outlet].extra = extra
+
+
+class GitRepositoryOperator(SourceOperator):
+    """Fetches a GitRepository; ``included`` maps ``spec.include`` names to their artifacts' XComs."""
+
+    flux_kind = "GitRepository"
+    flux_api_version = SOURCE_API_VERSION
+    template_fields: Sequence[str] = (*SourceOperator.template_fields, "git_conn_id", "included")
+
+    def __init__(
+        self,
+        *,
+        git_conn_id: str | None = None,
+        included: dict[str, dict[str, Any]] | None = None,
+        cache_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.git_conn_id = git_conn_id
+        self.included = included
+        self.cache_dir = cache_dir
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_flux_provider.hooks.connections import GitCredentialsHook
+        from airflow_flux_provider.sources.git import GitSource
+
+        repo = self.flux_object()
+        conn_id = self.git_conn_id or (repo.spec.secret_ref.name if repo.spec.secret_ref else None)
+        source = GitSource.from_spec(
+            repo, _credentials(GitCredentialsHook, conn_id), cache_dir=self.cache_dir
+        )
+        included = {name: Artifact.from_xcom(x) for name, x in (self.included or {}).items()}
+        result = source.fetch(artifact_store(self.artifacts_url), included=included, force=self.force)
+        return self._publish(context, result.artifact, result.changed)
