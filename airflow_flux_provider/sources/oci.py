@@ -190,6 +190,39 @@ class OCISource:
             )
         return dict(layers[0])
 
+    def _download(self, client: RegistryClient, resolved: Resolved, limit: int) -> bytes:
+        """The selected layer's bytes, checked against its digest and ``limit``."""
+        body = self._get(client, f"manifests/{resolved.reference}", "manifest").content
+        try:
+            manifest = json.loads(body)
+        except ValueError:
+            raise SourceError("the registry answered a manifest that is not JSON", obj=self.obj) from None
+        if manifest.get("mediaType") not in (None, OCI_MANIFEST, DOCKER_MANIFEST):
+            raise SourceError(
+                f"{self.url} points at a {manifest.get('mediaType')}, not an artifact manifest; "
+                "reference a single artifact",
+                obj=self.obj,
+                field="spec.ref",
+            )
+        layer = self._layer(manifest)
+        if int(layer.get("size", 0)) > limit:
+            raise ArtifactTooLargeError(
+                f"the layer has {layer.get('size')} bytes, over the store limit of {limit}", obj=self.obj
+            )
+        data: bytes = self._get(client, f"blobs/{layer['digest']}", f"layer {layer['digest']}").content
+        if f"sha256:{hashlib.sha256(data).hexdigest()}" != layer["digest"]:
+            raise SourceError(
+                f"layer {layer['digest']} arrived with a different digest; the registry content is corrupt",
+                obj=self.obj,
+            )
+        return data
+
+    def pull(self, limit: int) -> tuple[Resolved, bytes]:
+        """Resolve the ref and download the selected layer (for callers that store it themselves)."""
+        with self._client() as client:
+            resolved = self._resolve(client)
+            return resolved, self._download(client, resolved, limit)
+
     def fetch(self, store: ArtifactStore) -> Fetched:
         """Store the selected layer (extracted, or as is for ``copy``) unless the revision is known."""
         with self._client() as client:
@@ -197,30 +230,7 @@ class OCISource:
             last = store.latest(self.obj)
             if last is not None and last.revision == resolved.revision:
                 return Fetched(last, changed=False)
-            body = self._get(client, f"manifests/{resolved.reference}", "manifest").content
-            try:
-                manifest = json.loads(body)
-            except ValueError:
-                raise SourceError("the registry answered a manifest that is not JSON", obj=self.obj) from None
-            if manifest.get("mediaType") not in (None, OCI_MANIFEST, DOCKER_MANIFEST):
-                raise SourceError(
-                    f"{self.url} points at a {manifest.get('mediaType')}, not an artifact manifest; "
-                    "reference a single artifact",
-                    obj=self.obj,
-                    field="spec.ref",
-                )
-            layer = self._layer(manifest)
-            if int(layer.get("size", 0)) > store.max_size:
-                raise ArtifactTooLargeError(
-                    f"the layer has {layer.get('size')} bytes, over the store limit of {store.max_size}",
-                    obj=self.obj,
-                )
-            data = self._get(client, f"blobs/{layer['digest']}", f"layer {layer['digest']}").content
-        if f"sha256:{hashlib.sha256(data).hexdigest()}" != layer["digest"]:
-            raise SourceError(
-                f"layer {layer['digest']} arrived with a different digest; the registry content is corrupt",
-                obj=self.obj,
-            )
+            data = self._download(client, resolved, store.max_size)
         if self.operation == "copy":
             return Fetched(
                 store.put_bytes(data, source=self.obj, revision=resolved.revision, suffix=".tar.gz"), True
