@@ -69,6 +69,14 @@ def _same_entry(entry: dict[str, Any], manager: str, operation: str, subresource
     )
 
 
+def _printed(entry: dict[str, Any]) -> str:
+    """A manager as conflict messages name it: ``"name" with subresource "status" using v1``."""
+    text = f'"{entry.get("manager", "")}"'
+    if entry.get("subresource"):
+        text += f' with subresource "{entry["subresource"]}"'
+    return f"{text} using {entry.get('apiVersion', '')}"
+
+
 def _merge(live: Any, applied: Any, names: Path, schema: TypeSchema) -> Any:
     if isinstance(applied, dict) and isinstance(live, dict) and not schema.is_atomic_map(names):
         merged = dict(live)
@@ -180,6 +188,7 @@ def server_side_apply(
     base = clone(live) if live is not None else {}
     live_values = _Values(base, schema, subresource) if others else new_values
     conflicts: list[tuple[str, str]] = []
+    owners: dict[str, str] = {}
     kept: list[dict[str, Any]] = []
     owned_by_others: set[FieldPath] = set()
     for entry in others:
@@ -187,13 +196,14 @@ def server_side_apply(
         contested = {p for p in owned & new_fields if _values_differ(new_values, live_values, p)}
         if contested and not force:
             conflicts += [(entry.get("manager", ""), describe(p)) for p in sorted(contested)]
+            owners[entry.get("manager", "")] = _printed(entry)
         if contested and force:
             owned = owned - contested
         if owned:
             kept.append({**entry, "fieldsV1": to_fields_v1(owned)} if contested else entry)
             owned_by_others.update(owned)
     if conflicts:
-        raise ApplyConflict(conflicts, api_version)
+        raise ApplyConflict(conflicts, owners)
 
     merged = _merge(base, applied, (), schema) if live is not None else clone(applied)
     _prune(merged, previous - new_fields - owned_by_others, new_fields | owned_by_others)

@@ -21,16 +21,23 @@ class MergeError(FluxError):
 
 
 class ApplyConflict(MergeError):
-    """Server-side apply would change fields another manager owns (HTTP 409)."""
+    """Server-side apply would change fields another manager owns (HTTP 409).
 
-    def __init__(self, conflicts: list[tuple[str, str]], api_version: str) -> None:
+    ``conflicts`` are (manager, field path) pairs; ``owners`` says how to print each manager
+    (``"name" using apps/v1``, plus the subresource), as the API server's message does.
+    """
+
+    def __init__(self, conflicts: list[tuple[str, str]], owners: dict[str, str]) -> None:
         self.conflicts = conflicts
-        lines = [f'conflict with "{manager}" using {api_version}: {path}' for manager, path in conflicts]
-        noun = "conflict" if len(conflicts) == 1 else "conflicts"
-        if len(lines) == 1:
-            message = f"Apply failed with 1 conflict: {lines[0]}"
+        if len(conflicts) == 1:
+            manager, path = conflicts[0]
+            message = f"Apply failed with 1 conflict: conflict with {owners[manager]}: {path}"
         else:
-            message = f"Apply failed with {len(lines)} {noun}: " + "\n".join(lines)
+            lines: list[str] = []
+            for manager in sorted({manager for manager, _ in conflicts}):
+                lines.append(f"conflicts with {owners[manager]}:")
+                lines += [f"- {path}" for who, path in conflicts if who == manager]
+            message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
         super().__init__(message, code=409)
 
 

@@ -162,7 +162,11 @@ def test_conflicts_list_every_field_with_list_items_by_key() -> None:
         ("alice", ".spec.replicas"),
         ("alice", '.spec.template.spec.containers[name="app"].image'),
     ]
-    assert str(info.value).startswith("Apply failed with 2 conflicts: ")
+    assert str(info.value) == (
+        'Apply failed with 2 conflicts: conflicts with "alice" using apps/v1:\n'
+        "- .spec.replicas\n"
+        '- .spec.template.spec.containers[name="app"].image'
+    )
 
 
 def test_conflict_leaves_the_live_object_untouched() -> None:
@@ -444,3 +448,18 @@ def test_label_selector_is_an_atomic_map() -> None:
     with pytest.raises(ApplyConflict) as info:
         apply(live, other, "bob")
     assert info.value.conflicts == [("alice", ".spec.selector")]
+
+
+def test_conflict_names_an_update_manager_with_its_api_version_and_subresource() -> None:
+    live = apply(None, cm(a="1"), "alice")
+    edited = record_update(live, {**live, "data": {"a": "2"}}, "ctl")
+    with pytest.raises(ApplyConflict) as info:
+        apply(edited, cm(a="3"), "alice")
+    assert str(info.value) == 'Apply failed with 1 conflict: conflict with "ctl" using v1: .data.a'
+    obj = cm()
+    obj["status"] = {"phase": "A"}
+    live = server_side_apply(None, obj, "ctl", force=False, schema=CM, subresource="status")
+    obj["status"] = {"phase": "B"}
+    with pytest.raises(ApplyConflict) as info:
+        server_side_apply(live, obj, "other", force=False, schema=CM, subresource="status")
+    assert 'conflict with "ctl" with subresource "status" using v1: .status.phase' in str(info.value)
