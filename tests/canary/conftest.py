@@ -99,9 +99,15 @@ def deployment(namespace: str, name: str, image: str, replicas: int = 2) -> dict
 
 
 def canary_manifest(
-    namespace: str, name: str, *, prometheus: str, hooks: str, **analysis: Any
+    namespace: str,
+    name: str,
+    *,
+    prometheus: str,
+    hooks: str,
+    spec: dict[str, Any] | None = None,
+    **analysis: Any,
 ) -> dict[str, Any]:
-    """The seed's Canary shape with test-sized numbers; ``analysis`` keys override."""
+    """The seed's Canary shape with test-sized numbers; ``spec``/``analysis`` keys override (None drops)."""
     spec_analysis: dict[str, Any] = {
         "interval": "10s",
         "threshold": 2,
@@ -118,21 +124,25 @@ def canary_manifest(
             {"name": "notify", "type": "post-rollout", "url": f"{hooks}/notify"},
         ],
     }
-    provider = analysis.pop("provider", "istio")
     spec_analysis.update(analysis)
-    return {
+    manifest = {
         "apiVersion": "flagger.app/v1beta1",
         "kind": "Canary",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
-            "provider": provider,
+            "provider": "istio",
             "metricsServer": prometheus,
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "progressDeadlineSeconds": 60,
             "service": {"port": 8080},
             "analysis": spec_analysis,
+            **(spec or {}),
         },
     }
+    for section in (manifest["spec"], spec_analysis):
+        for key in [k for k, v in section.items() if v is None]:
+            del section[key]
+    return manifest
 
 
 @dataclass
@@ -190,14 +200,11 @@ def deploy_canary(
 ) -> Any:
     """Deploy target ``podinfo`` (image :1.0) and its Canary, run to Initialized; returns a CanaryRun."""
 
-    def deploy(name: str = "podinfo", **analysis: Any) -> CanaryRun:
+    def deploy(name: str = "podinfo", spec: dict[str, Any] | None = None, **analysis: Any) -> CanaryRun:
         canary_cluster.apply(deployment(sandbox_namespace, name, "podinfo:1.0"), force=True)
+        hooks = f"{webhooks.url}/{sandbox_namespace}"
         manifest = canary_manifest(
-            sandbox_namespace,
-            name,
-            prometheus=prometheus.url,
-            hooks=f"{webhooks.url}/{sandbox_namespace}",
-            **analysis,
+            sandbox_namespace, name, prometheus=prometheus.url, hooks=hooks, spec=spec, **analysis
         )
         canary_cluster.apply(manifest, force=True)
         run = CanaryRun(canary_cluster, parse_object(manifest))

@@ -1,0 +1,199 @@
+"""Webhook gates, routers other than Istio, and faults: each leaves all traffic on the primary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_flux_provider.canary import ClusterEnvironment
+from airflow_flux_provider.canary.errors import CanaryError
+from airflow_flux_provider.devservices.prometheus import PrometheusServer
+from tests.canary.conftest import CanaryRun, WebhookServer, finished
+from tests.canary.test_analysis import healthy_traffic, image_of
+
+GATEWAY = "gateway.networking.k8s.io/v1"
+ISTIO = "networking.istio.io/v1beta1"
+
+
+def vs_weights(run: CanaryRun) -> list[int]:
+    return [r["weight"] for r in run.get("VirtualService", "podinfo", ISTIO)["spec"]["http"][0]["route"]]
+
+
+def assert_rolled_back(run: CanaryRun) -> None:
+    assert run.status().phase == "Failed"
+    assert vs_weights(run) == [100, 0]
+    assert run.get("Deployment", "podinfo")["spec"]["replicas"] == 0
+    assert image_of(run.get("Deployment", "podinfo-primary")) == "podinfo:1.0"
+
+
+def test_rejected_confirm_promotion_halts_until_approved(
+    deploy_canary: Any, prometheus: PrometheusServer, webhooks: WebhookServer
+) -> None:
+    run: CanaryRun = deploy_canary()
+    ns = run.namespace
+    healthy_traffic(prometheus, ns)
+    webhooks.answer(f"{ns}/promote-gate", 403)
+    run.set_image("podinfo:2.0")
+    run.until(lambda r: r.status.phase == "WaitingPromotion")
+    for _ in range(3):  # analysis keeps running, the weight is held, nothing is promoted
+        result = run.step()
+        assert result.status.phase == "WaitingPromotion" and result.decision.startswith(
+            "waiting for promotion"
+        )
+        assert result.metrics and all(m.passed for m in result.metrics)
+    assert vs_weights(run) == [80, 20]
+    assert image_of(run.get("Deployment", "podinfo-primary")) == "podinfo:1.0"
+    assert run.status().failed_checks == 0
+
+    webhooks.answer(f"{ns}/promote-gate", 200)
+    assert run.until(finished).status.phase == "Succeeded"
+    assert image_of(run.get("Deployment", "podinfo-primary")) == "podinfo:2.0"
+
+
+def test_closed_confirm_rollout_keeps_the_canary_scaled_down(
+    deploy_canary: Any, webhooks: WebhookServer, sandbox_namespace: str
+) -> None:
+    hooks = f"{webhooks.url}/{sandbox_namespace}"
+    run: CanaryRun = deploy_canary(
+        webhooks=[{"name": "gate", "type": "confirm-rollout", "url": f"{hooks}/gate"}]
+    )
+    webhooks.answer(f"{sandbox_namespace}/gate", 423)
+    run.set_image("podinfo:2.0")
+    for _ in range(2):
+        assert run.step().status.phase == "Waiting"
+    assert run.get("Deployment", "podinfo")["spec"]["replicas"] == 0
+    assert webhooks.payloads(f"{sandbox_namespace}/gate")[-1]["phase"] == "Waiting"
+    webhooks.answer(f"{sandbox_namespace}/gate", 202)
+    assert run.step().status.phase == "Progressing"
+    assert run.get("Deployment", "podinfo")["spec"]["replicas"] == 2
+
+
+def test_rollback_webhook_rolls_back_at_once(
+    deploy_canary: Any, prometheus: PrometheusServer, webhooks: WebhookServer, sandbox_namespace: str
+) -> None:
+    hooks = f"{webhooks.url}/{sandbox_namespace}"
+    run: CanaryRun = deploy_canary(
+        threshold=10, webhooks=[{"name": "abort", "type": "rollback", "url": f"{hooks}/abort"}]
+    )
+    healthy_traffic(prometheus, sandbox_namespace)
+    webhooks.answer(f"{sandbox_namespace}/abort", 500)  # a failing rollback hook means "carry on"
+    run.set_image("podinfo:2.0")
+    run.until(lambda r: r.decision == "weight 10")
+    webhooks.answer(f"{sandbox_namespace}/abort", 200)
+    result = run.step()
+    assert result.decision == "rolled back: rollback webhook abort asked for it"
+    assert_rolled_back(run)
+
+
+def test_webhook_timeout_counts_as_failed_checks(
+    deploy_canary: Any, prometheus: PrometheusServer, webhooks: WebhookServer, sandbox_namespace: str
+) -> None:
+    hooks = f"{webhooks.url}/{sandbox_namespace}"
+    run: CanaryRun = deploy_canary(
+        webhooks=[{"name": "load-test", "url": f"{hooks}/slow", "timeout": "300ms"}],
+    )
+    healthy_traffic(prometheus, sandbox_namespace)
+    webhooks.answer(f"{sandbox_namespace}/slow", 200, delay=1.0)
+    run.set_image("podinfo:2.0")
+    run.until(finished)
+    failures = [d for d in run.decisions if d.startswith("failed check")]
+    assert len(failures) == 2 and "no answer within 0.3s (timeout)" in failures[0]
+    assert_rolled_back(run)
+
+
+def test_prometheus_down_rolls_back_with_traffic_on_primary(
+    deploy_canary: Any, sandbox_namespace: str
+) -> None:
+    run: CanaryRun = deploy_canary()
+    run.canary.spec.metrics_server = "http://127.0.0.1:9"  # nothing listens on the discard port
+    run.set_image("podinfo:2.0")
+    run.until(finished)
+    assert "Prometheus at http://127.0.0.1:9 is unreachable" in next(
+        d for d in run.decisions if "failed" in d
+    )
+    assert_rolled_back(run)
+
+
+def test_target_that_never_becomes_ready_rolls_back(deploy_canary: Any) -> None:
+    run: CanaryRun = deploy_canary()
+    run.set_image("podinfo:fail")
+    result = run.until(finished)
+    assert "Progress deadline exceeded" in result.decision
+    assert_rolled_back(run)
+
+
+def test_unknown_metric_is_refused_naming_the_field(deploy_canary: Any, canary_cluster: Any) -> None:
+    run: CanaryRun = deploy_canary()
+    run.canary.spec.analysis.metrics[0].name = "error-budget"  # type: ignore[union-attr]
+    with pytest.raises(
+        CanaryError, match=r"field spec.analysis.metrics\[0\]: metric 'error-budget' is not built in"
+    ):
+        ClusterEnvironment(canary_cluster, run.canary)
+
+
+def test_gatewayapi_router_writes_httproute_weights(
+    deploy_canary: Any, prometheus: PrometheusServer, sandbox_namespace: str
+) -> None:
+    gateway = {"name": "public", "namespace": "gateways"}
+    run: CanaryRun = deploy_canary(
+        spec={"provider": "gatewayapi:v1", "service": {"port": 8080, "gatewayRefs": [gateway]}}
+    )
+    healthy_traffic(prometheus, sandbox_namespace)
+    run.set_image("podinfo:2.0")
+    run.until(lambda r: r.decision == "weight 10")
+    route = run.get("HTTPRoute", "podinfo", GATEWAY)["spec"]
+    assert route["parentRefs"] == [gateway]
+    assert [(b["name"], b["port"], b["weight"]) for b in route["rules"][0]["backendRefs"]] == [
+        ("podinfo-primary", 8080, 90),
+        ("podinfo-canary", 8080, 10),
+    ]
+    assert run.until(finished).status.phase == "Succeeded"
+    weights = [
+        b["weight"] for b in run.get("HTTPRoute", "podinfo", GATEWAY)["spec"]["rules"][0]["backendRefs"]
+    ]
+    assert weights == [100, 0]
+
+
+def test_gatewayapi_without_gateway_refs_is_refused(deploy_canary: Any) -> None:
+    with pytest.raises(CanaryError, match=r"field spec.service.gatewayRefs: the gatewayapi provider needs"):
+        deploy_canary(spec={"provider": "gatewayapi:v1"})
+
+
+def test_nginx_router_writes_a_weighted_canary_ingress(
+    deploy_canary: Any, prometheus: PrometheusServer, canary_cluster: Any, sandbox_namespace: str
+) -> None:
+    backend = {"service": {"name": "podinfo", "port": {"number": 8080}}}
+    rule = {
+        "host": "app.example.com",
+        "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
+    }
+    ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "spec": {"rules": [rule]}}
+    ingress["metadata"] = {"name": "podinfo", "namespace": sandbox_namespace}
+    canary_cluster.apply(ingress, force=True)
+    ref = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "podinfo"}
+    run: CanaryRun = deploy_canary(spec={"provider": "nginx", "ingressRef": ref})
+    healthy_traffic(prometheus, sandbox_namespace)
+    run.set_image("podinfo:2.0")
+    run.until(lambda r: r.decision == "weight 10")
+    canary_ingress = run.get("Ingress", "podinfo-canary", "networking.k8s.io/v1")
+    assert canary_ingress["metadata"]["annotations"] == {
+        "nginx.ingress.kubernetes.io/canary": "true",
+        "nginx.ingress.kubernetes.io/canary-weight": "10",
+    }
+    paths = canary_ingress["spec"]["rules"][0]["http"]["paths"]
+    assert paths[0]["backend"]["service"]["name"] == "podinfo-canary"
+    assert run.until(finished).status.phase == "Succeeded"
+
+
+def test_kubernetes_provider_runs_blue_green_by_iterations(
+    deploy_canary: Any, prometheus: PrometheusServer, sandbox_namespace: str
+) -> None:
+    run: CanaryRun = deploy_canary(spec={"provider": "kubernetes"}, stepWeight=None, maxWeight=None)
+    healthy_traffic(prometheus, sandbox_namespace)
+    run.set_image("podinfo:2.0")
+    assert run.until(finished).status.phase == "Succeeded"
+    iterations = [d for d in run.decisions if d.startswith("iteration")]
+    assert iterations[0] == "iteration 1/10" and iterations[-1] == "iteration 10/10"
+    assert image_of(run.get("Deployment", "podinfo-primary")) == "podinfo:2.0"
+    assert run.get("Deployment", "podinfo")["spec"]["replicas"] == 0
