@@ -1,0 +1,167 @@
+"""The chart a release installs: a local chart folder or ``.tgz`` (e.g. a source task's
+artifact), an ``oci://`` reference, or a chart pulled from an HTTP Helm repository.
+
+``chart.spec.version`` is a semver constraint (Masterminds grammar, ``airflow_flux_provider.semver``);
+a local chart whose version does not satisfy it is refused before helm runs.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from airflow_flux_provider.helm.cli import HelmCli
+from airflow_flux_provider.helm.errors import ChartError, HelmCommandError
+from airflow_flux_provider.semver import Constraint, SemverError
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What helm installs (``location``) and what Flux reports about it."""
+
+    location: str
+    name: str
+    version: str
+    app_version: str = ""
+    files: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def revision(self) -> str:
+        return self.version
+
+    def values_files(self, names: list[str], *, ignore_missing: bool, obj: str) -> list[tuple[str, str]]:
+        """``chart.spec.valuesFiles`` from the chart, in order; a missing one fails unless ignored."""
+        found = []
+        for name in names:
+            text = self.files.get(name.lstrip("./"))
+            if text is None:
+                if ignore_missing:
+                    continue
+                raise ChartError(
+                    f"values file {name!r} is not in chart {self.name}@{self.version}; fix the path or set "
+                    "ignoreMissingValuesFiles: true",
+                    obj=obj,
+                    field="spec.chart.spec.valuesFiles",
+                )
+            found.append((name, text))
+        return found
+
+
+def _metadata(text: str, where: str, obj: str) -> dict[str, Any]:
+    try:
+        meta = yaml.safe_load(text)
+    except yaml.YAMLError:
+        meta = None
+    if not isinstance(meta, dict) or not meta.get("name") or not meta.get("version"):
+        raise ChartError(
+            f"{where} is not a valid Chart.yaml (needs name and version)", obj=obj, field="spec.chart"
+        )
+    return meta
+
+
+def _read_tgz(path: Path, obj: str) -> tuple[dict[str, Any], dict[str, str]]:
+    files: dict[str, str] = {}
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            for member in archive.getmembers():
+                parts = member.name.split("/", 1)
+                if member.isfile() and len(parts) == 2 and member.size < 4_000_000:
+                    handle = archive.extractfile(member)
+                    if handle is not None and (
+                        parts[1] == "Chart.yaml" or parts[1].endswith((".yaml", ".yml"))
+                    ):
+                        files[parts[1]] = handle.read().decode("utf-8", errors="replace")
+    except (tarfile.TarError, OSError) as err:
+        raise ChartError(
+            f"{path} is not a readable chart archive: {err}", obj=obj, field="spec.chart"
+        ) from None
+    if "Chart.yaml" not in files:
+        raise ChartError(f"{path} holds no Chart.yaml", obj=obj, field="spec.chart")
+    return _metadata(files["Chart.yaml"], str(path), obj), files
+
+
+def _read_dir(path: Path, obj: str) -> tuple[dict[str, Any], dict[str, str]]:
+    chart_yaml = path / "Chart.yaml"
+    if not chart_yaml.is_file():
+        raise ChartError(
+            f"{path} holds no Chart.yaml; point at a chart folder or .tgz", obj=obj, field="spec.chart"
+        )
+    files = {
+        str(p.relative_to(path)): p.read_text(encoding="utf-8", errors="replace")
+        for p in path.rglob("*.y*ml")
+        if p.is_file() and "templates" not in p.relative_to(path).parts
+    }
+    return _metadata(files["Chart.yaml"], str(chart_yaml), obj), files
+
+
+def check_version(version: str, constraint: str, *, name: str, obj: str) -> None:
+    try:
+        ok = Constraint.parse(constraint, obj=obj, field="spec.chart.spec.version").check(version)
+    except SemverError as err:
+        raise ChartError(
+            f"{err.message}; chart {name} has version {version}", obj=obj, field="spec.chart.spec.version"
+        ) from None
+    if not ok:
+        raise ChartError(
+            f"chart {name} version {version} does not satisfy the constraint {constraint!r}; "
+            "change chart.spec.version or provide a matching chart",
+            obj=obj,
+            field="spec.chart.spec.version",
+        )
+
+
+def load_chart(
+    location: str | Path | dict[str, Any], *, obj: str, constraint: str = "*", cli: HelmCli | None = None
+) -> Chart:
+    """Read a chart's identity; ``location`` is a path, an XCom dict with ``path``, or ``oci://…``."""
+    if isinstance(location, dict):
+        location = str(location.get("path") or "")
+    text = str(location)
+    if text.startswith("oci://"):
+        if cli is None:
+            raise ChartError("an oci:// chart needs a HelmCli to inspect it", obj=obj, field="spec.chart")
+        args = ["show", "chart", text]
+        if constraint not in ("", "*"):
+            args += ["--version", constraint]
+        try:
+            meta = _metadata(cli.run(args, timeout=120, obj=obj, cluster=False), text, obj)
+        except HelmCommandError as err:
+            raise ChartError(f"chart {text} not found: {err.message}", obj=obj, field="spec.chart") from None
+        return Chart(text, meta["name"], str(meta["version"]), str(meta.get("appVersion", "")))
+    path = Path(text)
+    if not text or not path.exists():
+        raise ChartError(
+            f"chart {text!r} not found; pass a chart folder, a .tgz (a source task's 'path') "
+            "or an oci:// reference",
+            obj=obj,
+            field="spec.chart",
+        )
+    meta, files = _read_dir(path, obj) if path.is_dir() else _read_tgz(path, obj)
+    chart = Chart(str(path), str(meta["name"]), str(meta["version"]), str(meta.get("appVersion", "")), files)
+    check_version(chart.version, constraint, name=chart.name, obj=obj)
+    return chart
+
+
+def pull_chart(cli: HelmCli, repo_url: str, name: str, constraint: str, dest: Path, *, obj: str) -> Chart:
+    """Download ``name`` from an HTTP Helm repository (helm resolves the constraint)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    args = ["pull", name, "--repo", repo_url, "--destination", str(dest)]
+    if constraint not in ("", "*"):
+        args += ["--version", constraint]
+    try:
+        cli.run(args, timeout=120, obj=obj, cluster=False)
+    except HelmCommandError as err:
+        raise ChartError(
+            f"chart {name}@{constraint or '*'} not found in {repo_url}: {err.message}; check the chart "
+            "name and chart.spec.version",
+            obj=obj,
+            field="spec.chart.spec",
+        ) from None
+    archives = sorted(dest.glob(f"{name}-*.tgz"), key=lambda p: p.stat().st_mtime)
+    if not archives:
+        raise ChartError(f"helm pull of {name} left no archive in {dest}", obj=obj, field="spec.chart.spec")
+    return load_chart(archives[-1], obj=obj, constraint=constraint)

@@ -1,0 +1,157 @@
+"""The real ``helm`` binary, run in isolation and with secrets scrubbed from what it prints.
+
+Every :class:`HelmCli` gets private ``HELM_CACHE_HOME``/``CONFIG``/``DATA`` folders (never
+the user's ``~/.config/helm``), an explicit ``--kubeconfig``, a subprocess timeout a little
+longer than helm's own ``--timeout``, and a scrubber that replaces every known secret
+value in stdout, stderr and error messages with ``***``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow_flux_provider.helm.errors import HelmCommandError
+from airflow_flux_provider.tools import helm_path
+
+_MARGIN_SECONDS = 30.0
+_NOT_FOUND = re.compile(r"release: not found|not found", re.IGNORECASE)
+
+
+class HelmCli:
+    """One isolated helm environment talking to one cluster; use as a context manager."""
+
+    def __init__(
+        self,
+        kubeconfig: str | None,
+        *,
+        binary: str | None = None,
+        context: str | None = None,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        self.binary = binary or helm_path()
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self._secrets: set[str] = {s for s in secrets if s}
+        self._home = Path(tempfile.mkdtemp(prefix="flux-helm-"))
+        self.plugins_dir = self._home / "data" / "plugins"
+        self.plugins_dir.mkdir(parents=True)
+        self._major: int | None = None
+
+    def __enter__(self) -> HelmCli:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        shutil.rmtree(self._home, ignore_errors=True)
+
+    @property
+    def work_dir(self) -> Path:
+        """A private folder removed with the CLI (values files, post-renderer config)."""
+        return self._home
+
+    def add_secrets(self, values: Iterable[str]) -> None:
+        self._secrets.update(v for v in values if v)
+
+    def scrub(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    def _env(self) -> dict[str, str]:
+        keep = ("PATH", "LANG", "LC_ALL", "SSL_CERT_FILE", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "TMPDIR")
+        env = {k: os.environ[k] for k in keep if k in os.environ}
+        env.update(
+            HOME=str(self._home),
+            HELM_CACHE_HOME=str(self._home / "cache"),
+            HELM_CONFIG_HOME=str(self._home / "config"),
+            HELM_DATA_HOME=str(self._home / "data"),
+            HELM_PLUGINS=str(self.plugins_dir),
+        )
+        return env
+
+    @property
+    def major_version(self) -> int:
+        """3 or 4: flags differ (``--wait`` strategies, post-renderer plugins)."""
+        if self._major is None:
+            out = self.run(["version", "--template", "{{.Version}}"], timeout=30, cluster=False)
+            match = re.match(r"v?(\d+)", out.strip())
+            self._major = int(match[1]) if match else 4
+        return self._major
+
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        timeout: float,
+        obj: str | None = None,
+        cluster: bool = True,
+        action: str | None = None,
+    ) -> str:
+        """Run ``helm args``; stdout (scrubbed) or :class:`HelmCommandError` with the last error lines."""
+        argv = [self.binary, *args]
+        if cluster and self.kubeconfig:
+            argv += ["--kubeconfig", self.kubeconfig]
+        if cluster and self.context:
+            argv += ["--kube-context", self.context]
+        what = action or f"helm {args[0]}"
+        try:
+            done = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                env=self._env(),
+                timeout=timeout + _MARGIN_SECONDS,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise HelmCommandError(
+                f"the helm binary {self.binary} is missing; run scripts/setup.sh or set [flux] helm_path",
+                obj=obj,
+                field="[flux] helm_path",
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise HelmCommandError(
+                f"{what} did not finish within {timeout + _MARGIN_SECONDS:.0f}s; raise the timeout "
+                "or check the API server",
+                obj=obj,
+            ) from None
+        if done.returncode != 0:
+            raise HelmCommandError(f"{what} failed: {self._error_text(done.stderr)}", obj=obj)
+        return self.scrub(done.stdout)
+
+    def _error_text(self, stderr: str) -> str:
+        lines = [line for line in self.scrub(stderr).strip().splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("Error")] or lines[-3:]
+        return " ".join(errors).removeprefix("Error: ") or "no error output"
+
+    def run_json(self, args: Sequence[str], *, timeout: float, obj: str | None = None) -> Any:
+        out = self.run([*args, "-o", "json"], timeout=timeout, obj=obj)
+        try:
+            return json.loads(out) if out.strip() else None
+        except json.JSONDecodeError:
+            raise HelmCommandError(f"helm {args[0]} printed no JSON: {out[:200]!r}", obj=obj) from None
+
+    def history(self, release: str, namespace: str, *, obj: str | None = None) -> list[dict[str, Any]]:
+        """The stored revisions, oldest first; empty when the release does not exist."""
+        try:
+            found = self.run_json(
+                ["history", release, "--namespace", namespace, "--max", "256"], timeout=60, obj=obj
+            )
+        except HelmCommandError as err:
+            if _NOT_FOUND.search(err.message):
+                return []
+            raise
+        return list(found or [])
+
+    def manifest(self, release: str, namespace: str, *, obj: str | None = None) -> str:
+        return self.run(["get", "manifest", release, "--namespace", namespace], timeout=60, obj=obj)

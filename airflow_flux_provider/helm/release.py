@@ -1,0 +1,606 @@
+"""The HelmRelease state machine (helm-controller's AtomicRelease) over the real helm binary.
+
+Each :meth:`ReleaseReconciler.reconcile` loads the latest stored helm revision, classifies
+it (absent, locked, unmanaged, failed, out of sync, untested, in sync), runs the one action
+that state calls for (install, upgrade, test, rollback, uninstall) and repeats until the
+release is in sync or a terminal error (retries exhausted) is reached. Failure counters
+live in the status record, so retries span task runs as they span reconciles in Flux.
+Every action emits a Flux-style event; the final state is what plain ``helm history`` shows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+import yaml
+
+from airflow_flux_provider import events
+from airflow_flux_provider.helm.chart import Chart
+from airflow_flux_provider.helm.cli import HelmCli
+from airflow_flux_provider.helm.errors import HelmCommandError, HelmError, ReleaseError
+from airflow_flux_provider.helm.naming import release_name, storage_namespace, target_namespace
+from airflow_flux_provider.helm.postrender import (
+    install_post_renderer,
+    post_render_config,
+    post_renderers_digest,
+)
+from airflow_flux_provider.helm.status import KIND, load_status
+from airflow_flux_provider.helm.values import ComposedValues
+from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.kube.record import save_record
+from airflow_flux_provider.specs import HelmRelease
+from airflow_flux_provider.tools import kubectl_path
+
+_PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+_GOOD = ("deployed", "superseded")
+_MAX_ACTIONS = 24
+
+
+class State(StrEnum):
+    ABSENT = "Absent"
+    LOCKED = "Locked"
+    UNMANAGED = "Unmanaged"
+    FAILED = "Failed"
+    OUT_OF_SYNC = "OutOfSync"
+    UNTESTED = "Untested"
+    IN_SYNC = "InSync"
+
+
+@dataclass
+class ReleaseOutcome:
+    """What a reconcile did and where the release stands (the operator's XCom)."""
+
+    ready: bool
+    reason: str
+    message: str
+    release_name: str
+    namespace: str
+    revision: int = 0
+    chart_name: str = ""
+    chart_version: str = ""
+    config_digest: str = ""
+    actions: list[str] = field(default_factory=list)
+    drifted: list[str] = field(default_factory=list)
+    duration_seconds: float = 0.0
+
+    def count(self, action: str) -> int:
+        return sum(1 for a in self.actions if a.startswith(action))
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready, "reason": self.reason, "message": self.message,
+            "release": f"{self.namespace}/{self.release_name}", "revision": self.revision,
+            "chart": f"{self.chart_name}@{self.chart_version}", "config_digest": self.config_digest,
+            "actions": self.actions, "drifted": self.drifted, "duration_seconds": self.duration_seconds,
+        }  # fmt: skip
+
+
+def _seconds(value: timedelta | None, default: timedelta) -> float:
+    return (value or default).total_seconds()
+
+
+def _go_duration(seconds: float) -> str:
+    return f"{int(seconds)}s"
+
+
+class ReleaseReconciler:
+    """Drive one HelmRelease to its desired state with ``cli`` (helm) and ``cluster`` (status, CRDs)."""
+
+    def __init__(
+        self,
+        hr: HelmRelease,
+        chart: Chart,
+        values: ComposedValues,
+        cli: HelmCli,
+        cluster: Cluster,
+        *,
+        force: bool = False,
+        reset: bool = False,
+        emit: Callable[[events.Event], None] = events.emit,
+    ) -> None:
+        self.hr, self.chart, self.values, self.cli, self.cluster = hr, chart, values, cli, cluster
+        self.force, self.reset, self._emit = force, reset, emit
+        self.name = release_name(hr)
+        self.namespace = target_namespace(hr)
+        self.storage = storage_namespace(hr)
+        self.obj = hr.ref
+        self.release = f"{self.storage}/{self.name}"
+        self.pr_digest = post_renderers_digest(hr)
+        cli.add_secrets(values.secrets)
+        self.status = load_status(cluster, hr.metadata.name, hr.metadata.namespace)
+        self.actions: list[str] = []
+
+    # -- helm state ------------------------------------------------------------------------------
+    def _latest(self) -> dict[str, Any] | None:
+        history = self.cli.history(self.name, self.storage, obj=self.obj)
+        return history[-1] if history else None
+
+    def _history(self) -> list[dict[str, Any]]:
+        return self.cli.history(self.name, self.storage, obj=self.obj)
+
+    def classify(self, latest: dict[str, Any] | None) -> State:
+        if latest is None or latest["status"] == "uninstalled":
+            return State.ABSENT
+        if latest["status"] in _PENDING:
+            return State.LOCKED
+        snap = self.status.snapshot(int(latest["revision"]))
+        if latest["status"] == "failed":
+            return State.FAILED
+        if snap is None:
+            return State.UNMANAGED
+        if snap.get("testFailed") and not self._ignore_test_failures(snap.get("action", "")):
+            return State.FAILED
+        if (
+            snap.get("chartName") != self.chart.name
+            or snap.get("chartVersion") != self.chart.version
+            or snap.get("configDigest") != self.values.digest
+            or snap.get("postRenderersDigest") != self.pr_digest
+        ):
+            return State.OUT_OF_SYNC
+        if self.hr.spec.test.enable and "testHooks" not in snap:
+            return State.UNTESTED
+        return State.IN_SYNC
+
+    def _ignore_test_failures(self, action: str) -> bool:
+        remediation = (
+            self.hr.spec.install.remediation if action == "install" else self.hr.spec.upgrade.remediation
+        )
+        if remediation.ignore_test_failures is not None:
+            return remediation.ignore_test_failures
+        return self.hr.spec.test.ignore_failures
+
+    # -- the loop --------------------------------------------------------------------------------
+    def reconcile(self) -> ReleaseOutcome:
+        started = time.monotonic()
+        self._reset_counters()
+        error: HelmError | None = None
+        try:
+            self._loop()
+        except HelmError as err:
+            error = err
+        latest = self._safe_latest()
+        outcome = self._outcome(latest, error, time.monotonic() - started)
+        self.status.set_ready(outcome.ready, outcome.reason, outcome.message)
+        if outcome.ready:
+            self.status.last_applied_revision = self.chart.version
+        save_record(self.cluster, self.status)
+        return outcome
+
+    def _loop(self) -> None:
+        forced = self.force
+        for _ in range(_MAX_ACTIONS):
+            latest = self._latest()
+            state = self.classify(latest)
+            if state is State.IN_SYNC:
+                if forced:
+                    forced = False
+                    self._upgrade()
+                    continue
+                return
+            if state is State.ABSENT:
+                if self._exhausted("install") and not forced:
+                    raise self._exceeded("install")
+                forced = False
+                self._install(replace=latest is not None)
+            elif state is State.LOCKED:
+                assert latest is not None
+                self._unlock(latest)
+            elif state is State.FAILED:
+                assert latest is not None
+                self._on_failed(latest, forced)
+                forced = False
+            elif state in (State.OUT_OF_SYNC, State.UNMANAGED):
+                if self._exhausted("upgrade") and not forced:
+                    raise self._exceeded("upgrade")
+                forced = False
+                self._upgrade()
+            elif state is State.UNTESTED:
+                assert latest is not None
+                self._test(latest)
+        raise ReleaseError(
+            f"release {self.release} did not settle after {_MAX_ACTIONS} actions; it will be "
+            "retried on the next run",
+            obj=self.obj,
+        )
+
+    def _reset_counters(self) -> None:
+        reasons = []
+        if (
+            self.status.last_attempted_config_digest
+            and self.status.last_attempted_config_digest != self.values.digest
+        ):
+            reasons.append("values differ from last attempt")
+        if self.status.last_attempted_revision and self.status.last_attempted_revision != self.chart.version:
+            reasons.append("chart version differs from last attempt")
+        if self.reset:
+            reasons.append("reset requested")
+        if reasons:
+            self.status.reset_failures()
+        self.status.last_attempted_config_digest = self.values.digest
+        self.status.last_attempted_revision = self.chart.version
+        self.status.release_name, self.status.storage_namespace = self.name, self.storage
+
+    def _exhausted(self, action: str) -> bool:
+        remediation = (
+            self.hr.spec.install.remediation if action == "install" else self.hr.spec.upgrade.remediation
+        )
+        count = self.status.install_failures if action == "install" else self.status.upgrade_failures
+        return remediation.retries >= 0 and count > remediation.retries
+
+    def _exceeded(self, action: str) -> ReleaseError:
+        retries = (self.hr.spec.install if action == "install" else self.hr.spec.upgrade).remediation.retries
+        return ReleaseError(
+            f"cannot {action} release {self.release}: exceeded maximum retries ({retries}); fix the "
+            f"chart or values (which resets the count) or raise spec.{action}.remediation.retries",
+            obj=self.obj,
+        )
+
+    def _on_failed(self, latest: dict[str, Any], forced: bool) -> None:
+        snap = self.status.snapshot(int(latest["revision"])) or {}
+        action = snap.get("action") or self.status.last_attempted_release_action
+        spec = self.hr.spec.install if action == "install" else self.hr.spec.upgrade
+        strategy = spec.strategy.name if spec.strategy else "RemediateOnFailure"
+        count = self.status.install_failures if action == "install" else self.status.upgrade_failures
+        if strategy == "RetryOnFailure" or not action or count <= 0 or forced:
+            self._upgrade()
+            return
+        if self._exhausted(action) and not spec.remediation.remediate_last_failure:
+            raise self._exceeded(action)
+        if action == "install" or self.hr.spec.upgrade.remediation.strategy == "uninstall":
+            self._uninstall(remediation=True, latest=latest)
+            if self._exhausted(action):
+                raise self._exceeded(action)
+        else:
+            self._rollback(latest)
+            if self._exhausted(action):
+                raise self._exceeded(action)
+
+    # -- actions ---------------------------------------------------------------------------------
+    def _event(self, severity: events.Severity, reason: str, message: str) -> None:
+        metadata = {"revision": self.chart.version}
+        if self.chart.app_version:
+            metadata["app-version"] = self.chart.app_version
+        self._emit(
+            events.Event(
+                involved_object=events.ObjectReference(
+                    KIND, self.hr.metadata.name, self.hr.metadata.namespace, self.hr.api_version
+                ),
+                severity=severity,
+                reason=reason,
+                message=self.cli.scrub(message),
+                metadata=metadata,
+            )
+        )
+
+    def _wait_flags(self, action: Any) -> list[str]:
+        strategy = self.hr.spec.wait_strategy.name if self.hr.spec.wait_strategy else "poller"
+        if action.disable_wait:
+            return ["--wait=hookOnly"] if self.cli.major_version >= 4 else []
+        flags = (
+            ["--wait=watcher" if strategy == "poller" else "--wait=legacy"]
+            if self.cli.major_version >= 4
+            else ["--wait"]
+        )
+        if not action.disable_wait_for_jobs:
+            flags.append("--wait-for-jobs")
+        return flags
+
+    def _render_flags(self) -> list[str]:
+        work = self.cli.work_dir
+        values_file = work / "values.yaml"
+        values_file.touch(mode=0o600)
+        values_file.write_text(yaml.safe_dump(self.values.values))
+        config = post_render_config(
+            self.hr,
+            kubectl=kubectl_path(),
+            namespace=self.namespace if self.namespace != self.storage else None,
+        )
+        config_file = work / "post-render.json"
+        config_file.write_text(json.dumps(config))
+        renderer = install_post_renderer(self.cli.plugins_dir, work, self.cli.major_version)
+        return [
+            "--values", str(values_file), "--post-renderer", renderer,
+            "--post-renderer-args", str(config_file),
+        ]  # fmt: skip
+
+    def _chart_flags(self, action: Any) -> list[str]:
+        flags = []
+        if action.disable_hooks:
+            flags.append("--no-hooks")
+        if action.disable_open_api_validation:
+            flags.append("--disable-openapi-validation")
+        if action.disable_schema_validation:
+            flags.append("--skip-schema-validation")
+        if not action.disable_take_ownership and self.cli.major_version >= 4:
+            flags.append("--take-ownership")
+        return flags
+
+    def _timeout(self, action: Any) -> float:
+        return _seconds(action.timeout, self.hr.spec.timeout)
+
+    def _install(self, *, replace: bool) -> None:
+        spec = self.hr.spec.install
+        timeout = self._timeout(spec)
+        args = [
+            "install",
+            self.name,
+            self.chart.location,
+            "--namespace",
+            self.storage,
+            "--timeout",
+            _go_duration(timeout),
+        ]
+        args += self._render_flags() + self._wait_flags(spec) + self._chart_flags(spec)
+        if spec.create_namespace:
+            self._create_namespace(args)
+        if spec.crds == "Skip":
+            args.append("--skip-crds")
+        if replace or spec.replace:
+            args.append("--replace")
+        if spec.server_side_apply is False and self.cli.major_version >= 4:
+            args.append("--server-side=false")
+        self._release_action("install", args, timeout)
+
+    def _create_namespace(self, args: list[str]) -> None:
+        if self.namespace == self.storage:
+            args.append("--create-namespace")
+            return
+        self.cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}})
+
+    def _upgrade(self) -> None:
+        spec = self.hr.spec.upgrade
+        timeout = self._timeout(spec)
+        args = [
+            "upgrade",
+            self.name,
+            self.chart.location,
+            "--namespace",
+            self.storage,
+            "--timeout",
+            _go_duration(timeout),
+        ]
+        args += self._render_flags() + self._wait_flags(spec) + self._chart_flags(spec)
+        args += ["--history-max", str(self.hr.spec.max_history)]
+        args.append("--reuse-values" if spec.preserve_values else "--reset-values")
+        if spec.cleanup_on_fail:
+            args.append("--cleanup-on-fail")
+        if spec.force:
+            args.append("--force-replace" if self.cli.major_version >= 4 else "--force")
+        if spec.server_side_apply and self.cli.major_version >= 4:
+            args.append(
+                "--server-side="
+                + {"enabled": "true", "disabled": "false"}.get(spec.server_side_apply, "auto")
+            )
+        self._apply_crds(spec.crds)
+        self._release_action("upgrade", args, timeout)
+
+    def _apply_crds(self, policy: str) -> None:
+        """Helm never upgrades ``crds/``; Flux's ``Create``/``CreateReplace`` does it for us here."""
+        if policy == "Skip":
+            return
+        for name, text in sorted(self.chart.files.items()):
+            if not name.startswith("crds/"):
+                continue
+            for crd in (d for d in yaml.safe_load_all(text) if isinstance(d, dict)):
+                if policy == "Create" and self.cluster.get(ObjectKey.of(crd)) is not None:
+                    continue
+                self.cluster.apply(crd, force=True)
+
+    def _release_action(self, action: str, args: list[str], timeout: float) -> None:
+        self.status.last_attempted_release_action = action
+        title = action.capitalize()
+        try:
+            self.cli.run(args, timeout=timeout, obj=self.obj, action=f"Helm {action}")
+        except HelmCommandError as err:
+            self._count_failure(action)
+            latest = self._safe_latest()
+            if latest is not None and latest["status"] != "uninstalled":
+                self.status.remember(self._snapshot(latest, action, status=latest["status"]))
+            self.actions.append(f"{action}-failed")
+            self._event(
+                "error", f"{title}Failed",
+                f"Helm {action} failed for release {self.release} with chart "
+                f"{self.chart.name}@{self.chart.version}: {err.message.split(': ', 1)[-1]}",
+            )  # fmt: skip
+            return
+        latest = self._latest()
+        assert latest is not None
+        self.status.remember(self._snapshot(latest, action, status=latest["status"]))
+        self.actions.append(action)
+        self._event(
+            "info", f"{title}Succeeded",
+            f"Helm {action} succeeded for release {self.release}.v{latest['revision']} with chart "
+            f"{self.chart.name}@{self.chart.version}",
+        )  # fmt: skip
+
+    def _count_failure(self, action: str) -> None:
+        self.status.failures += 1
+        if action == "install":
+            self.status.install_failures += 1
+        else:
+            self.status.upgrade_failures += 1
+
+    def _snapshot(self, latest: dict[str, Any], action: str, *, status: str) -> dict[str, Any]:
+        return {
+            "name": self.name, "namespace": self.storage, "version": int(latest["revision"]),
+            "chartName": self.chart.name, "chartVersion": self.chart.version,
+            "appVersion": self.chart.app_version, "configDigest": self.values.digest,
+            "postRenderersDigest": self.pr_digest, "status": status, "action": action,
+            "lastDeployed": latest.get("updated", ""),
+        }  # fmt: skip
+
+    def _test(self, latest: dict[str, Any]) -> None:
+        test = self.hr.spec.test
+        timeout = _seconds(test.timeout, self.hr.spec.timeout)
+        args = ["test", self.name, "--namespace", self.storage, "--timeout", _go_duration(timeout)]
+        for item in test.filters:
+            args += ["--filter", f"{'!' if item.exclude else ''}name={item.name}"]
+        snap = self.status.snapshot(int(latest["revision"])) or self._snapshot(
+            latest, "upgrade", status="deployed"
+        )
+        chart = f"{self.chart.name}@{self.chart.version}"
+        where = f"release {self.release}.v{latest['revision']} with chart {chart}"
+        try:
+            out = self.cli.run(args, timeout=timeout, obj=self.obj, action="Helm test")
+        except HelmCommandError as err:
+            snap["testHooks"], snap["testFailed"] = {"error": err.message}, True
+            self.status.remember(snap)
+            self.actions.append("test-failed")
+            if not self._ignore_test_failures(snap.get("action", "")):
+                self._count_failure(snap.get("action", "upgrade"))
+            self._event(
+                "error", "TestFailed", f"Helm test failed for {where}: {err.message.split(': ', 1)[-1]}"
+            )
+            return
+        hooks = _test_hooks(out)
+        snap["testHooks"], snap["testFailed"] = hooks, False
+        self.status.remember(snap)
+        self.actions.append("test")
+        self._event(
+            "info",
+            "TestSucceeded",
+            f"Helm test succeeded for {where}: {len(hooks)} test hooks completed successfully",
+        )
+
+    def _rollback(self, latest: dict[str, Any]) -> None:
+        spec = self.hr.spec.rollback
+        history = self._history()
+        current = int(latest["revision"])
+        target = next(
+            (h for h in reversed(history) if int(h["revision"]) < current and h["status"] in _GOOD), None
+        )
+        if target is None:
+            raise ReleaseError(
+                f"cannot roll back release {self.release}: missing rollback target (no earlier "
+                "successful revision); set spec.upgrade.remediation.strategy: uninstall or fix the release",
+                obj=self.obj,
+            )
+        timeout = self._timeout(spec)
+        args = ["rollback", self.name, str(target["revision"]), "--namespace", self.storage]
+        args += ["--timeout", _go_duration(timeout), "--history-max", str(self.hr.spec.max_history)]
+        args += self._wait_flags(spec)
+        if spec.disable_hooks:
+            args.append("--no-hooks")
+        if spec.cleanup_on_fail:
+            args.append("--cleanup-on-fail")
+        if spec.force:
+            args.append("--force-replace" if self.cli.major_version >= 4 else "--force")
+        previous = f"{self.release}.v{target['revision']}"
+        where = f"Helm rollback to previous release {previous} with chart {target['chart']}"
+        try:
+            self.cli.run(args, timeout=timeout, obj=self.obj, action="Helm rollback")
+        except HelmCommandError as err:
+            self.actions.append("rollback-failed")
+            self._event("error", "RollbackFailed", f"{where} failed: {err.message.split(': ', 1)[-1]}")
+            raise ReleaseError(f"{where} failed: {err.message}", obj=self.obj) from None
+        new = self._latest()
+        assert new is not None
+        restored = dict(self.status.snapshot(int(target["revision"])) or {})
+        restored.update(version=int(new["revision"]), status=new["status"], action="rollback")
+        restored.pop("testFailed", None)
+        self.status.remember(restored)
+        self.actions.append("rollback")
+        self._event("info", "RollbackSucceeded", f"{where} succeeded")
+
+    def _uninstall(self, *, remediation: bool, latest: dict[str, Any] | None = None) -> None:
+        spec = self.hr.spec.uninstall
+        timeout = self._timeout(spec)
+        args = ["uninstall", self.name, "--namespace", self.storage, "--timeout", _go_duration(timeout)]
+        args += ["--cascade", spec.deletion_propagation]
+        if spec.keep_history:
+            args.append("--keep-history")
+        if spec.disable_hooks:
+            args.append("--no-hooks")
+        if not spec.disable_wait and self.cli.major_version >= 4:
+            args.append("--wait=watcher")
+        elif not spec.disable_wait:
+            args.append("--wait")
+        label = "uninstall remediation" if remediation else "uninstall"
+        where = f"Helm {label} for release {self.release}" + (f".v{latest['revision']}" if latest else "")
+        try:
+            self.cli.run(args, timeout=timeout, obj=self.obj, action="Helm uninstall")
+        except HelmCommandError as err:
+            self.actions.append("uninstall-failed")
+            self._event("error", "UninstallFailed", f"{where} failed: {err.message.split(': ', 1)[-1]}")
+            raise ReleaseError(f"{where} failed: {err.message}", obj=self.obj) from None
+        self.actions.append("uninstall")
+        self._event("info", "UninstallSucceeded", f"{where} succeeded")
+
+    def _unlock(self, latest: dict[str, Any]) -> None:
+        """A release left pending (a killed helm): roll back or uninstall so it can move again."""
+        self._event(
+            "info",
+            "Unlocked",
+            f"Unlocked Helm release {self.release}.v{latest['revision']} in {latest['status']} state",
+        )
+        if latest["status"] == "pending-install" or int(latest["revision"]) == 1:
+            self._uninstall(remediation=True, latest=latest)
+        else:
+            self._rollback(latest)
+
+    # -- results ---------------------------------------------------------------------------------
+    def _safe_latest(self) -> dict[str, Any] | None:
+        try:
+            return self._latest()
+        except HelmError:
+            return None
+
+    def _outcome(
+        self, latest: dict[str, Any] | None, error: HelmError | None, duration: float
+    ) -> ReleaseOutcome:
+        revision = int(latest["revision"]) if latest else 0
+        outcome = ReleaseOutcome(
+            ready=False, reason="", message="", release_name=self.name, namespace=self.storage,
+            revision=revision, chart_name=self.chart.name, chart_version=self.chart.version,
+            config_digest=self.values.digest, actions=list(self.actions), duration_seconds=round(duration, 3),
+        )  # fmt: skip
+        if error is not None:
+            outcome.reason = (
+                "RetriesExceeded" if "exceeded maximum retries" in error.message else "ReconciliationFailed"
+            )
+            outcome.message = self.cli.scrub(str(error))
+            last_failure = next((a for a in reversed(self.actions) if a.endswith("-failed")), "")
+            if last_failure:
+                outcome.message += f" (last failure: {last_failure.removesuffix('-failed')})"
+            return outcome
+        outcome.ready = True
+        outcome.reason = {"install": "InstallSucceeded", "upgrade": "UpgradeSucceeded"}.get(
+            self.actions[-1] if self.actions else "", "ReconciliationSucceeded"
+        )
+        chart = f"{self.chart.name}@{self.chart.version}"
+        outcome.message = f"Helm release {self.release}.v{revision} is in sync with chart {chart}"
+        return outcome
+
+
+def _test_hooks(out: str) -> dict[str, str]:
+    """``{hook name: phase}`` from ``helm test`` output."""
+    hooks: dict[str, str] = {}
+    current = ""
+    for line in out.splitlines():
+        if match := re.match(r"^TEST SUITE:\s+(\S+)", line):
+            current = match[1]
+        elif (match := re.match(r"^Phase:\s+(\S+)", line)) and current:
+            hooks[current] = match[1]
+    return hooks
+
+
+def uninstall_release(
+    hr: HelmRelease, cli: HelmCli, cluster: Cluster, *, emit: Callable[[events.Event], None] = events.emit
+) -> bool:
+    """Remove the release when the HelmRelease leaves the desired state; False if there was none."""
+    reconciler = ReleaseReconciler(hr, Chart("", "", ""), ComposedValues({}), cli, cluster, emit=emit)
+    latest = reconciler._safe_latest()
+    if latest is None or latest["status"] == "uninstalled":
+        found = False
+    else:
+        reconciler._uninstall(remediation=False, latest=latest)
+        found = True
+    cluster.delete(reconciler.status.key)
+    return found

@@ -1,0 +1,75 @@
+"""A HelmRelease's ``.status``, kept in the same status ConfigMap the reconcile operator uses.
+
+Adds helm-controller's fields to :class:`~airflow_flux_provider.kube.record.StatusRecord`:
+failure counters, the last attempted config digest and action, and ``history`` as Flux's
+release snapshots (newest first): ``{version, chartName, chartVersion, appVersion,
+configDigest, postRenderersDigest, status, action, testHooks?, testFailed?}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from airflow_flux_provider.kube import Cluster
+from airflow_flux_provider.kube.record import StatusRecord
+
+KIND = "HelmRelease"
+_SNAPSHOTS = 10
+
+
+@dataclass
+class HelmReleaseStatus(StatusRecord):
+    failures: int = 0
+    install_failures: int = 0
+    upgrade_failures: int = 0
+    last_attempted_config_digest: str = ""
+    last_attempted_release_action: str = ""
+    observed_post_renderers_digest: str = ""
+    release_name: str = ""
+    storage_namespace: str = ""
+
+    _EXTRA: ClassVar[dict[str, str]] = {
+        "failures": "failures",
+        "install_failures": "installFailures",
+        "upgrade_failures": "upgradeFailures",
+        "last_attempted_config_digest": "lastAttemptedConfigDigest",
+        "last_attempted_release_action": "lastAttemptedReleaseAction",
+        "observed_post_renderers_digest": "observedPostRenderersDigest",
+        "release_name": "releaseName",
+        "storage_namespace": "storageNamespace",
+    }
+
+    def to_status(self) -> dict[str, Any]:
+        status = super().to_status()
+        status.update({camel: getattr(self, attr) for attr, camel in self._EXTRA.items()})
+        return status
+
+    @classmethod
+    def from_status(cls, kind: str, name: str, namespace: str, status: dict[str, Any]) -> HelmReleaseStatus:
+        record = super().from_status(kind, name, namespace, status)
+        assert isinstance(record, HelmReleaseStatus)
+        for attr, camel in cls._EXTRA.items():
+            if camel in status:
+                setattr(record, attr, status[camel])
+        return record
+
+    def snapshot(self, version: int) -> dict[str, Any] | None:
+        """Our record of helm revision ``version`` (None: not made by us → unmanaged)."""
+        return next((s for s in self.history if s.get("version") == version), None)
+
+    def remember(self, snapshot: dict[str, Any]) -> None:
+        self.history = [snapshot, *(s for s in self.history if s.get("version") != snapshot["version"])]
+        del self.history[_SNAPSHOTS:]
+
+    def reset_failures(self) -> None:
+        self.failures = self.install_failures = self.upgrade_failures = 0
+
+
+def load_status(cluster: Cluster, name: str, namespace: str) -> HelmReleaseStatus:
+    record = HelmReleaseStatus(KIND, name, namespace)
+    stored = cluster.get(record.key)
+    if stored is None:
+        return record
+    return HelmReleaseStatus.from_status(KIND, name, namespace, json.loads(stored["data"]["status.json"]))

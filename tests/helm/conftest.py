@@ -1,0 +1,118 @@
+"""A small chart (Deployment, ConfigMap, test hook, values schema) and a reconcile helper."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_flux_provider import events
+from airflow_flux_provider.helm.chart import load_chart
+from airflow_flux_provider.helm.cli import HelmCli
+from airflow_flux_provider.helm.release import ReleaseOutcome, ReleaseReconciler
+from airflow_flux_provider.helm.values import compose_values
+from airflow_flux_provider.kube import Cluster
+from airflow_flux_provider.specs import HelmRelease, parse_object
+
+DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  replicas: {{ .Values.replicas }}
+  selector:
+    matchLabels: {app: {{ .Release.Name }}}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name }}}
+    spec:
+      containers:
+      - name: web
+        image: {{ .Values.image }}
+"""
+CONFIGMAP = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+data:
+  message: {{ .Values.message | quote }}
+"""
+TEST_POD = """apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ .Release.Name }}-smoke
+  annotations:
+    "helm.sh/hook": test
+spec:
+  restartPolicy: Never
+  containers:
+  - name: smoke
+    image: {{ .Values.testImage }}
+"""
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "properties": {"replicas": {"type": "integer", "minimum": 0}},
+}
+
+
+@pytest.fixture(scope="session")
+def chart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("helm-charts") / "web"
+    (root / "templates" / "tests").mkdir(parents=True)
+    (root / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 1.2.0\nappVersion: '2.0'\n")
+    (root / "values.yaml").write_text(
+        "replicas: 1\nimage: nginx:1.27\ntestImage: busybox:1.36\nmessage: hello\n"
+    )
+    (root / "values-prod.yaml").write_text("replicas: 2\nmessage: from-values-file\n")
+    (root / "values.schema.json").write_text(json.dumps(SCHEMA))
+    (root / "templates" / "deployment.yaml").write_text(DEPLOYMENT)
+    (root / "templates" / "configmap.yaml").write_text(CONFIGMAP)
+    (root / "templates" / "tests" / "smoke.yaml").write_text(TEST_POD)
+    return root
+
+
+@pytest.fixture
+def cluster(sandbox: Any) -> Cluster:
+    return Cluster.from_kubeconfig(str(sandbox.kubeconfig), backoff_seconds=0.05)
+
+
+@pytest.fixture
+def cli(sandbox: Any) -> Iterator[HelmCli]:
+    with HelmCli(str(sandbox.kubeconfig)) as helm:
+        yield helm
+
+
+@pytest.fixture
+def emitted() -> Iterator[list[events.Event]]:
+    seen: list[events.Event] = []
+    unsubscribe = events.subscribe(seen.append)
+    yield seen
+    unsubscribe()
+
+
+def helm_release(namespace: str, spec: dict[str, Any], name: str = "web") -> HelmRelease:
+    base: dict[str, Any] = {
+        "interval": "10m",
+        "timeout": "60s",
+        "chart": {"spec": {"chart": "web", "sourceRef": {"kind": "HelmRepository", "name": "local"}}},
+    }
+    hr = parse_object({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+        "metadata": {"name": name, "namespace": namespace}, "spec": {**base, **spec},
+    })  # fmt: skip
+    assert isinstance(hr, HelmRelease)
+    return hr
+
+
+def reconcile(
+    hr: HelmRelease, chart: Path | str, cli: HelmCli, cluster: Cluster, **overrides: Any
+) -> ReleaseOutcome:
+    assert hr.spec.chart is not None
+    loaded = load_chart(str(chart), obj=hr.ref, constraint=hr.spec.chart.spec.version)
+    files = loaded.values_files(hr.spec.chart.spec.values_files, ignore_missing=False, obj=hr.ref)
+    values = compose_values(hr, cluster, values_files=files, overrides=overrides or None)
+    return ReleaseReconciler(hr, loaded, values, cli, cluster).reconcile()

@@ -1,0 +1,168 @@
+"""The HelmRelease lifecycle with the real helm binary against the sandbox API server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from airflow_flux_provider import events
+from airflow_flux_provider.helm.cli import HelmCli
+from airflow_flux_provider.helm.release import uninstall_release
+from airflow_flux_provider.helm.status import load_status
+from airflow_flux_provider.kube import Cluster, ObjectKey
+from tests.helm.conftest import helm_release, reconcile
+
+PATCH = """- op: add
+  path: /spec/template/metadata/annotations
+  value:
+    fluxcd.io/automated: "true"
+"""
+
+
+def _history(sandbox: Any, namespace: str, name: str = "web") -> list[tuple[int, str]]:
+    out = sandbox.helm("history", name, "-n", namespace, "-o", "json", check=False).stdout
+    return [(h["revision"], h["status"]) for h in json.loads(out or "[]")]
+
+
+def _deployment(cluster: Cluster, namespace: str, name: str = "web-web") -> dict[str, Any]:
+    found = cluster.get(ObjectKey("apps/v1", "Deployment", namespace, name))
+    assert found is not None
+    return found
+
+
+def test_install_noop_upgrade_and_uninstall(
+    sandbox: Any,
+    sandbox_namespace: str,
+    chart_dir: Path,
+    cli: HelmCli,
+    cluster: Cluster,
+    emitted: list[events.Event],
+) -> None:
+    ns = sandbox_namespace
+    spec = {
+        "test": {"enable": True},
+        "install": {"remediation": {"retries": 3}},
+        "upgrade": {"remediation": {"retries": 3, "remediateLastFailure": True}},
+        "values": {"message": "inline"},
+        "postRenderers": [{"kustomize": {"patches": [{"target": {"kind": "Deployment"}, "patch": PATCH}]}}],
+    }
+    hr = helm_release(ns, spec)
+
+    first = reconcile(hr, chart_dir, cli, cluster)
+    assert first.ready, first.message
+    assert first.actions == ["install", "test"]
+    assert _history(sandbox, ns) == [(1, "deployed")]
+    live = _deployment(cluster, ns)
+    assert live["spec"]["template"]["metadata"]["annotations"] == {"fluxcd.io/automated": "true"}
+    assert live["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"] == "web"
+    assert live["metadata"]["labels"]["helm.toolkit.fluxcd.io/namespace"] == ns
+    reasons = [e.reason for e in emitted]
+    assert reasons == ["InstallSucceeded", "TestSucceeded"]
+    assert emitted[0].message == f"Helm install succeeded for release {ns}/web.v1 with chart web@1.2.0"
+    assert emitted[0].metadata == {"revision": "1.2.0", "app-version": "2.0"}
+
+    again = reconcile(hr, chart_dir, cli, cluster)
+    assert again.ready and again.actions == []
+    assert _history(sandbox, ns) == [(1, "deployed")]
+
+    upgraded = reconcile(helm_release(ns, {**spec, "values": {"replicas": 3}}), chart_dir, cli, cluster)
+    assert upgraded.ready and upgraded.actions == ["upgrade", "test"]
+    assert _deployment(cluster, ns)["spec"]["replicas"] == 3
+    assert _history(sandbox, ns) == [(1, "superseded"), (2, "deployed")]
+    status = load_status(cluster, "web", ns)
+    assert status.is_ready and status.history[0]["version"] == 2
+    assert status.history[0]["testHooks"] == {"web-smoke": "Succeeded"}
+
+    assert uninstall_release(hr, cli, cluster)
+    assert _history(sandbox, ns) == []
+    assert cluster.get(ObjectKey("apps/v1", "Deployment", ns, "web-web")) is None
+    assert cluster.get(status.key) is None
+    assert not uninstall_release(hr, cli, cluster)
+
+
+def test_dag_values_override_inline_values(
+    sandbox_namespace: str, chart_dir: Path, cli: HelmCli, cluster: Cluster
+) -> None:
+    hr = helm_release(sandbox_namespace, {"values": {"message": "inline", "replicas": 2}})
+    outcome = reconcile(hr, chart_dir, cli, cluster, message="from-dag")
+    assert outcome.ready, outcome.message
+    config = cluster.get(ObjectKey("v1", "ConfigMap", sandbox_namespace, "web-config"))
+    assert config is not None and config["data"]["message"] == "from-dag"
+    assert _deployment(cluster, sandbox_namespace)["spec"]["replicas"] == 2
+
+
+def test_failed_upgrade_rolls_back_to_the_last_good_revision(
+    sandbox: Any,
+    sandbox_namespace: str,
+    chart_dir: Path,
+    cli: HelmCli,
+    cluster: Cluster,
+    emitted: list[events.Event],
+) -> None:
+    ns = sandbox_namespace
+    spec: dict[str, Any] = {"timeout": "4s", "upgrade": {"remediation": {"retries": 1}}}
+    assert reconcile(helm_release(ns, spec), chart_dir, cli, cluster).ready
+
+    broken = helm_release(ns, {**spec, "values": {"image": "nginx:fail"}})
+    outcome = reconcile(broken, chart_dir, cli, cluster)
+
+    assert not outcome.ready
+    assert outcome.reason == "RetriesExceeded"
+    assert outcome.actions == ["upgrade-failed", "rollback", "upgrade-failed", "rollback"]
+    assert "exceeded maximum retries (1)" in outcome.message
+    history = _history(sandbox, ns)
+    assert history[-1][1] == "deployed" and [s for _, s in history].count("failed") == 2
+    assert _deployment(cluster, ns)["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+    assert [e.reason for e in emitted].count("RollbackSucceeded") == 2
+    assert any(e.reason == "UpgradeFailed" and e.severity == "error" for e in emitted)
+
+    # the same bad values again: retries stay exhausted, nothing is run
+    again = reconcile(broken, chart_dir, cli, cluster)
+    assert not again.ready and again.actions == [] and again.reason == "RetriesExceeded"
+    # a fix resets the counters and upgrades
+    fixed = reconcile(helm_release(ns, {**spec, "values": {"replicas": 2}}), chart_dir, cli, cluster)
+    assert fixed.ready and fixed.actions == ["upgrade"]
+
+
+def test_failed_test_hook_is_remediated(
+    sandbox: Any, sandbox_namespace: str, chart_dir: Path, cli: HelmCli, cluster: Cluster
+) -> None:
+    ns = sandbox_namespace
+    spec: dict[str, Any] = {
+        "test": {"enable": True, "timeout": "4s"},
+        "upgrade": {"remediation": {"remediateLastFailure": True}},
+    }
+    assert reconcile(helm_release(ns, spec), chart_dir, cli, cluster).ready
+
+    outcome = reconcile(
+        helm_release(ns, {**spec, "values": {"testImage": "busybox:fail"}}), chart_dir, cli, cluster
+    )
+
+    assert not outcome.ready
+    assert outcome.actions == ["upgrade", "test-failed", "rollback"]
+    assert _history(sandbox, ns)[-1] == (3, "deployed")
+    status = load_status(cluster, "web", ns)
+    assert status.upgrade_failures == 1 and status.history[0]["action"] == "rollback"
+
+
+def test_ignored_test_failure_keeps_the_release_ready(
+    sandbox_namespace: str, chart_dir: Path, cli: HelmCli, cluster: Cluster
+) -> None:
+    spec = {
+        "test": {"enable": True, "timeout": "4s", "ignoreFailures": True},
+        "values": {"testImage": "busybox:fail"},
+    }
+    outcome = reconcile(helm_release(sandbox_namespace, spec), chart_dir, cli, cluster)
+    assert outcome.ready and outcome.actions == ["install", "test-failed"]
+
+
+def test_failed_install_is_uninstalled_and_retried(
+    sandbox: Any, sandbox_namespace: str, chart_dir: Path, cli: HelmCli, cluster: Cluster
+) -> None:
+    spec = {"timeout": "3s", "install": {"remediation": {"retries": 1}}, "values": {"image": "nginx:fail"}}
+    outcome = reconcile(helm_release(sandbox_namespace, spec), chart_dir, cli, cluster)
+    assert not outcome.ready and outcome.reason == "RetriesExceeded"
+    assert outcome.actions == ["install-failed", "uninstall", "install-failed"]
+    assert _history(sandbox, sandbox_namespace) == [(1, "failed")]
+    assert load_status(cluster, "web", sandbox_namespace).install_failures == 2
