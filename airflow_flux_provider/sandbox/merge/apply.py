@@ -19,6 +19,7 @@ from typing import Any
 
 from airflow_flux_provider.sandbox.merge.errors import ApplyConflict, MergeError
 from airflow_flux_provider.sandbox.merge.fieldset import (
+    SERVER_METADATA,
     FieldPath,
     FieldSet,
     clone,
@@ -172,11 +173,13 @@ def server_side_apply(
         raise MergeError("an apply configuration must be an object", code=400)
     api_version = str(applied.get("apiVersion", ""))
     metadata = applied.get("metadata")
-    if isinstance(metadata, dict) and "managedFields" in metadata:
-        applied = {**applied, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
+    if isinstance(metadata, dict) and not SERVER_METADATA.isdisjoint(metadata):
+        # The server sets these (a resourceVersion precondition is the caller's to check).
+        applied = {**applied, "metadata": {k: v for k, v in metadata.items() if k not in SERVER_METADATA}}
     new_values = _Values(applied, schema, subresource)
     new_fields: FieldSet = frozenset(new_values.leaves)
-    entries = _entries(live)
+    base = clone(live) if live is not None else {}
+    entries = _entries(base)
     previous: FieldSet = frozenset()
     others: list[dict[str, Any]] = []
     for entry in entries:
@@ -185,7 +188,6 @@ def server_side_apply(
         else:
             others.append(entry)
 
-    base = clone(live) if live is not None else {}
     live_values = _Values(base, schema, subresource) if others else new_values
     conflicts: list[tuple[str, str]] = []
     owners: dict[str, str] = {}

@@ -17,11 +17,13 @@ from airflow_flux_provider.sandbox.merge.schema import KEY_DEFAULTS, ListType, P
 FieldPath = tuple[str, ...]
 FieldSet = frozenset[FieldPath]
 
+# Metadata the API server sets; an apply configuration's values for them are ignored.
+SERVER_METADATA = frozenset({
+    "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
+    "deletionGracePeriodSeconds", "managedFields", "selfLink",
+})  # fmt: skip
 # Identity and server-owned metadata never count as fields a manager sets.
-_IGNORED_METADATA = {
-    "name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
-    "deletionGracePeriodSeconds", "managedFields", "selfLink", "generateName",
-}  # fmt: skip
+_IGNORED_METADATA = SERVER_METADATA | {"name", "namespace", "generateName"}
 _MISSING = object()
 
 

@@ -463,3 +463,44 @@ def test_conflict_names_an_update_manager_with_its_api_version_and_subresource()
     with pytest.raises(ApplyConflict) as info:
         server_side_apply(live, obj, "other", force=False, schema=CM, subresource="status")
     assert 'conflict with "ctl" with subresource "status" using v1: .status.phase' in str(info.value)
+
+
+def test_replicas_handed_to_an_autoscaler_survive_the_users_next_apply() -> None:
+    """The documentation's "transferring ownership" case: user -> HPA for spec.replicas."""
+    live = apply(None, deployment({"name": "app"}, replicas=3), "user")
+    scaled = apply(None, deployment({"name": "app"}, replicas=5), "x")
+    scaled["metadata"] = live["metadata"]
+    live = record_update(live, scaled, "hpa")
+    assert "f:replicas" not in fields_of(live, "user")["f:spec"]
+    live = apply(live, deployment({"name": "app"}), "user")  # replicas no longer in the config
+    assert live["spec"]["replicas"] == 5
+    with pytest.raises(ApplyConflict) as info:
+        apply(live, deployment({"name": "app"}, replicas=3), "user")
+    assert info.value.conflicts == [("hpa", ".spec.replicas")]
+
+
+def test_manager_that_stops_applying_everything_leaves_managed_fields() -> None:
+    live = apply(apply(None, cm(a="1"), "alice"), cm(b="2"), "bob")
+    bare = cm()
+    del bare["data"]
+    live = apply(live, bare, "bob")
+    assert live["data"] == {"a": "1"}
+    assert [e["manager"] for e in live["metadata"]["managedFields"]] == ["alice"]
+
+
+def test_apply_never_changes_its_inputs() -> None:
+    live = apply(None, deployment({"name": "app", "image": "a:1"}, {"name": "side"}), "alice")
+    config = deployment({"name": "app", "image": "a:2"})
+    live_before, config_before = repr(live), repr(config)
+    apply(live, config, "alice")
+    assert (repr(live), repr(config)) == (live_before, config_before)
+
+
+def test_server_set_metadata_in_the_config_does_not_replace_the_live_values() -> None:
+    live = apply(None, cm(a="1"), "alice")
+    live["metadata"].update(uid="live-uid", resourceVersion="7")
+    config = cm(a="2")
+    config["metadata"].update(uid="other", resourceVersion="1", creationTimestamp="2000-01-01T00:00:00Z")
+    live = apply(live, config, "alice")
+    assert (live["metadata"]["uid"], live["metadata"]["resourceVersion"]) == ("live-uid", "7")
+    assert "creationTimestamp" not in live["metadata"] and live["data"] == {"a": "2"}
