@@ -1,13 +1,15 @@
-"""Custom resources against their CRD's structural schema: pruning, strict field checks, types.
+"""Custom resources against their CRD's structural schema: pruning, defaults, strict field checks, types.
 
 The API server drops fields a CRD schema does not declare (unless
 ``x-kubernetes-preserve-unknown-fields``), refuses them when the client asks for
-``fieldValidation=Strict`` (kubectl does), and rejects wrong types, missing required
-fields and values outside an enum with 422. Flux and Flagger objects go through this.
+``fieldValidation=Strict`` (kubectl does), fills in ``default`` values of absent fields,
+and rejects wrong types, missing required fields and values outside an enum with 422.
+Flux and Flagger objects go through this.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,7 @@ _ROOT_FIELDS = ("apiVersion", "kind", "metadata")
 
 @dataclass
 class Findings:
+    fill_defaults: bool = True  # not for apply configurations: nobody owns a defaulted field
     unknown: list[str] = field(default_factory=list)  # paths of undeclared fields (pruned)
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (path, message) for 422 causes
 
@@ -86,15 +89,20 @@ def _walk_object(
             result[key] = item
         else:
             found.unknown.append(child)
+    for key, prop in properties.items() if found.fill_defaults else ():  # structural defaulting
+        if key not in result and isinstance(prop, dict) and "default" in prop:
+            result[key] = copy.deepcopy(prop["default"])
     for key in schema.get("required") or []:
         if key not in value:
             found.invalid.append((f"{path}.{key}" if path else key, "Required value"))
     return result
 
 
-def conform(obj: dict[str, Any], schema: dict[str, Any] | None) -> tuple[dict[str, Any], Findings]:
-    """The object pruned to its schema, and what was unknown or invalid on the way."""
-    found = Findings()
+def conform(
+    obj: dict[str, Any], schema: dict[str, Any] | None, *, fill_defaults: bool = True
+) -> tuple[dict[str, Any], Findings]:
+    """The object pruned to its schema (and defaulted), and what was unknown or invalid on the way."""
+    found = Findings(fill_defaults)
     if not schema:
         return obj, found
     pruned = _walk(obj, schema, "", found, root=True)

@@ -210,7 +210,7 @@ class ResourceApi:
         rt = call.rt
         if rt.schema is None:
             return obj
-        pruned, found = structural.conform(obj, rt.schema)
+        pruned, found = structural.conform(obj, rt.schema, fill_defaults=check_values)
         mode = call.query.get("fieldValidation", "Warn")
         if found.unknown and mode == "Strict":
             fields = ", ".join(f'unknown field "{path}"' for path in found.unknown)

@@ -85,7 +85,7 @@ def typed_crd(group: str) -> dict:
                 "required": ["size"],
                 "properties": {
                     "size": {"type": "integer"},
-                    "mode": {"type": "string", "enum": ["fast", "safe"]},
+                    "mode": {"type": "string", "enum": ["fast", "safe"], "default": "safe"},
                     "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
                 },
             },
@@ -110,7 +110,11 @@ def test_undeclared_fields_are_pruned(sandbox: Sandbox, sandbox_namespace: str, 
     custom = client.CustomObjectsApi(sandbox.api_client())
     body = gadget(gadgets, size=1, colour="red", extra={"anything": {"goes": True}})
     stored = custom.create_namespaced_custom_object(gadgets, "v1", sandbox_namespace, "gadgets", body)
-    assert stored["spec"] == {"size": 1, "extra": {"anything": {"goes": True}}}
+    assert stored["spec"] == {
+        "size": 1,
+        "mode": "safe",
+        "extra": {"anything": {"goes": True}},
+    }  # mode defaulted
 
 
 def test_kubectl_strict_validation_refuses_unknown_fields(
@@ -139,3 +143,18 @@ def test_schema_violations_are_422(
         )
     assert info.value.status == 422
     assert expected in json.loads(info.value.body)["message"]
+
+
+def test_applied_custom_resource_is_defaulted_without_owning_defaults(
+    sandbox: Sandbox, sandbox_namespace: str, gadgets: str
+) -> None:
+    manifest = yaml.safe_dump(gadget(gadgets, size=2))
+    sandbox.kubectl("apply", "--server-side", "-f", "-", "-n", sandbox_namespace, input=manifest)
+    live = yaml.safe_load(
+        sandbox.kubectl(
+            "get", f"gadgets.{gadgets}", "g", "-o", "yaml", "--show-managed-fields", "-n", sandbox_namespace
+        ).stdout
+    )
+    assert live["spec"] == {"size": 2, "mode": "safe"}
+    owned = next(e for e in live["metadata"]["managedFields"] if e["operation"] == "Apply")["fieldsV1"]
+    assert owned["f:spec"] == {"f:size": {}}
