@@ -87,6 +87,17 @@ def _remove(doc: Any, path: str) -> Any:
     raise MergeError(f"cannot remove {path}: it does not exist")
 
 
+def _json_equal(a: Any, b: Any) -> bool:
+    """RFC 6902 equality: JSON types must match, so ``true`` is not ``1`` (as it is in Python)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
 @naming_the_object
 def json_patch(obj: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
     doc: Any = clone(obj)
@@ -114,7 +125,7 @@ def json_patch(obj: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]
             value = _remove(doc, source) if kind == "move" else clone(_get(doc, source))
             doc = _add(doc, path, value)
         elif kind == "test":
-            if _get(doc, path) != op["value"]:
+            if not _json_equal(_get(doc, path), op["value"]):
                 raise MergeError(f"test operation failed: {path} is not {op['value']!r}")
         else:
             raise MergeError(f"unknown operation {kind!r} at index {number}")

@@ -504,3 +504,10 @@ def test_server_set_metadata_in_the_config_does_not_replace_the_live_values() ->
     live = apply(live, config, "alice")
     assert (live["metadata"]["uid"], live["metadata"]["resourceVersion"]) == ("live-uid", "7")
     assert "creationTimestamp" not in live["metadata"] and live["data"] == {"a": "2"}
+
+
+def test_shared_field_changed_by_one_owner_conflicts_with_the_other() -> None:
+    live = apply(apply(None, cm(a="1"), "alice"), cm(a="1"), "bob")
+    with pytest.raises(ApplyConflict) as info:
+        apply(live, cm(a="2"), "alice")
+    assert info.value.conflicts == [("bob", ".data.a")]

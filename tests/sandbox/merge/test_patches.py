@@ -231,3 +231,12 @@ def test_patch_errors_name_the_object() -> None:
     with pytest.raises(MergeError) as info:
         strategic_merge_patch(pod(), {"spec": {"$patch": "explode"}}, POD)
     assert str(info.value).startswith("Pod/p: unknown $patch directive")
+
+
+def test_json_patch_test_compares_json_types() -> None:
+    doc = {"flag": True, "n": 1, "nested": {"l": [1, True]}}
+    assert json_patch(doc, [{"op": "test", "path": "/nested", "value": {"l": [1, True]}}]) == doc
+    with pytest.raises(MergeError):
+        json_patch(doc, [{"op": "test", "path": "/n", "value": True}])
+    with pytest.raises(MergeError):
+        json_patch(doc, [{"op": "test", "path": "/nested/l", "value": [True, 1]}])
