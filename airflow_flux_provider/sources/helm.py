@@ -227,6 +227,12 @@ class HelmRepositorySource:
         index["entries"] = entries
         return index
 
+    def revision(self) -> str:
+        """The revision the index has now (sha256 of its bytes): what a "new revision" sensor polls."""
+        data = self.index_bytes(MAX_INDEX_SIZE)
+        self.parse_index(data)
+        return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
     def fetch_index(self, store: ArtifactStore) -> Fetched:
         """Store ``index.yaml``; its revision is the sha256 of the downloaded bytes, as in Flux."""
         data = self.index_bytes(store.max_size)

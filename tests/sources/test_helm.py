@@ -96,6 +96,7 @@ def test_index_and_chart_from_http_repository(chart_repo: ChartRepository, store
     index = repo.fetch_index(store)
     served = (chart_repo.root / "index.yaml").read_bytes()
     assert index.changed and index.artifact.revision == f"sha256:{hashlib.sha256(served).hexdigest()}"
+    assert repo.revision() == index.artifact.revision
     assert not repo.fetch_index(store).changed
     chart = repo.fetch_chart(store, name, "~0.x", obj=CHART)
     assert chart.changed and chart.artifact.revision == "0.2.0"
