@@ -1,0 +1,99 @@
+"""``SourceRevisionSensor``: succeed when a Git/Bucket/OCI source has a new revision.
+
+Deferrable by default (the wait runs in the triggerer as
+:class:`~airflow_flux_provider.triggers.sources.SourceRevisionTrigger`). ``last_revision``
+is the revision fetched last (e.g. ``{{ ti.xcom_pull(...)['revision'] }}``); without one,
+the revision of the newest artifact in the store is used, so the sensor waits for the
+next change after the last fetch. Its outlet is the source's Asset, with
+``{revision, previous}`` in the event's extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import yaml
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.operators.sources import artifact_store, source_asset
+from airflow_flux_provider.triggers.sources import (
+    SourceRevisionTrigger,
+    connection_id,
+    credentials_for,
+    revision_check,
+)
+
+
+class SourceRevisionSensor(BaseSensorOperator):
+    template_fields: Sequence[str] = ("manifest", "last_revision", "conn_id", "artifacts_url")
+    template_ext: Sequence[str] = (".yaml", ".yml")
+
+    def __init__(
+        self,
+        *,
+        manifest: dict[str, Any] | str,
+        last_revision: str | None = None,
+        conn_id: str | None = None,
+        artifacts_url: str | None = None,
+        deferrable: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if "outlets" not in kwargs and isinstance(manifest, dict):
+            meta = manifest.get("metadata") or {}
+            kind, namespace = str(manifest.get("kind")), meta.get("namespace", "default")
+            kwargs["outlets"] = [source_asset(kind, namespace, str(meta.get("name")))]
+        super().__init__(**kwargs)
+        self.manifest = manifest
+        self.last_revision = last_revision
+        self.conn_id = conn_id
+        self.artifacts_url = artifacts_url
+        self.deferrable = deferrable
+
+    def _inputs(self) -> tuple[dict[str, Any], str | None, str | None]:
+        data = yaml.safe_load(self.manifest) if isinstance(self.manifest, str) else self.manifest
+        if not isinstance(data, dict):
+            raise FluxError("must be a source manifest (mapping or YAML text)", obj=f"task '{self.task_id}'")
+        last = self.last_revision
+        if not last:
+            meta = data.get("metadata") or {}
+            ref = f"{data.get('kind')}/{meta.get('namespace', 'default')}/{meta.get('name')}"
+            stored = artifact_store(self.artifacts_url).latest(ref)
+            last = stored.revision if stored else None
+        return data, last, connection_id(data, self.conn_id)
+
+    def poke(self, context: Any) -> PokeReturnValue:
+        manifest, last, conn_id = self._inputs()
+        event = revision_check(manifest, credentials_for(str(manifest.get("kind")), conn_id), last)
+        if event is not None:
+            self._record(context, event)
+        return PokeReturnValue(event is not None, xcom_value=event)
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        manifest, last, conn_id = self._inputs()
+        self.defer(
+            trigger=SourceRevisionTrigger(
+                manifest=manifest, last_revision=last, conn_id=conn_id, poll_interval=self.poke_interval
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("status") != "changed":
+            raise FluxError(
+                str(event.get("message", "the source trigger failed")), obj=f"task '{self.task_id}'"
+            )
+        self._record(context, event)
+        return event
+
+    def _record(self, context: Any, event: dict[str, Any]) -> None:
+        outlet_events = context.get("outlet_events") if hasattr(context, "get") else None
+        if outlet_events is None:
+            return
+        for outlet in self.outlets:
+            outlet_events[outlet].extra = {"revision": event["revision"], "previous": event["previous"]}

@@ -1,0 +1,137 @@
+"""Waits in the triggerer until a source has a revision other than the one last fetched.
+
+Each poll is the cheap check Flux does before fetching: ``git ls-remote`` for a
+GitRepository, one listing for a Bucket, a manifest HEAD for an OCIRepository. Nothing is
+downloaded and no worker slot is held; the blocking call runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_flux_provider.credentials import ANONYMOUS, Credentials
+from airflow_flux_provider.errors import FluxError
+
+
+def _git(obj: Any, credentials: Credentials) -> str:
+    from airflow_flux_provider.sources.git import GitSource
+
+    return GitSource.from_spec(obj, credentials).resolve().revision
+
+
+def _bucket(obj: Any, credentials: Credentials) -> str:
+    from airflow_flux_provider.sources.bucket import BucketSource
+
+    return BucketSource.from_spec(obj, credentials).revision()
+
+
+def _oci(obj: Any, credentials: Credentials) -> str:
+    from airflow_flux_provider.sources.oci import OCISource
+
+    return OCISource.from_spec(obj, credentials).resolve().revision
+
+
+#: kind -> (connection hook class name, "what revision does the source have now")
+REVISION_CHECKS: dict[str, tuple[str, Callable[[Any, Credentials], str]]] = {
+    "GitRepository": ("GitCredentialsHook", _git),
+    "Bucket": ("BucketCredentialsHook", _bucket),
+    "OCIRepository": ("RegistryCredentialsHook", _oci),
+}
+
+
+def _parse(manifest: dict[str, Any]) -> Any:
+    from airflow_flux_provider.specs import parse_object
+
+    obj = parse_object(manifest, source="source sensor")
+    if obj.kind not in REVISION_CHECKS:
+        raise FluxError(
+            f"cannot watch a {obj.kind}; use one of {', '.join(REVISION_CHECKS)}", obj=obj.ref, field="kind"
+        )
+    return obj
+
+
+def connection_id(manifest: dict[str, Any], explicit: str | None) -> str | None:
+    """An explicit connection id, else the spec's ``secretRef.name``."""
+    secret = (manifest.get("spec") or {}).get("secretRef") or {}
+    return explicit or secret.get("name")
+
+
+def revision_check(
+    manifest: dict[str, Any], credentials: Credentials, last_revision: str | None
+) -> dict[str, Any] | None:
+    """The event payload when the source's current revision differs from ``last_revision``."""
+    obj = _parse(manifest)
+    revision = REVISION_CHECKS[obj.kind][1](obj, credentials)
+    if revision == last_revision:
+        return None
+    return {"status": "changed", "source": obj.ref, "revision": revision, "previous": last_revision}
+
+
+def credentials_for(kind: str, conn_id: str | None) -> Credentials:
+    """Blocking: read ``conn_id`` with the hook for ``kind`` (anonymous without one)."""
+    if not conn_id:
+        return ANONYMOUS
+    from airflow_flux_provider.hooks import connections
+
+    hook = getattr(connections, REVISION_CHECKS[kind][0])
+    credentials: Credentials = hook(conn_id).get_conn()
+    return credentials
+
+
+class SourceRevisionTrigger(BaseTrigger):
+    """Polls every ``poll_interval`` seconds; fires ``changed`` with the new revision, or ``error``."""
+
+    def __init__(
+        self,
+        *,
+        manifest: dict[str, Any],
+        last_revision: str | None,
+        conn_id: str | None,
+        poll_interval: float,
+    ) -> None:
+        super().__init__()
+        self.manifest = manifest
+        self.last_revision = last_revision
+        self.conn_id = conn_id
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "manifest": self.manifest,
+                "last_revision": self.last_revision,
+                "conn_id": self.conn_id,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            kind = _parse(self.manifest).kind
+            from asgiref.sync import sync_to_async
+
+            # sync_to_async, not a bare thread: the triggerer answers connection lookups on its own loop
+            credentials = await sync_to_async(credentials_for)(kind, self.conn_id)
+        except FluxError as err:
+            yield TriggerEvent({"status": "error", "message": str(err)})
+            return
+        except Exception as err:  # an unknown connection id is an Airflow error, not ours
+            yield TriggerEvent({"status": "error", "message": f"connection {self.conn_id}: {err}"})
+            return
+        while True:
+            try:
+                event = await asyncio.to_thread(
+                    revision_check, self.manifest, credentials, self.last_revision
+                )
+            except FluxError as err:
+                yield TriggerEvent({"status": "error", "message": str(err)})
+                return
+            if event is not None:
+                yield TriggerEvent(event)
+                return
+            await asyncio.sleep(self.poll_interval)
