@@ -1,0 +1,148 @@
+"""Metric queries: Flagger's templates, MetricTemplates, thresholds and no-data, on the real Prometheus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_flux_provider.canary.analysis import _next_step
+from airflow_flux_provider.canary.metrics import BUILTIN_QUERIES, MetricChecker, observer, render
+from airflow_flux_provider.canary.status import CanaryStatus
+from airflow_flux_provider.devservices.prometheus import PrometheusServer
+from airflow_flux_provider.specs import parse_object
+from airflow_flux_provider.specs.flagger import Canary, MetricTemplate
+
+NS = "canary-metrics"
+
+
+def canary(prometheus: str, metrics: list[dict[str, Any]], **analysis: Any) -> Canary:
+    manifest = {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": "shop", "namespace": NS},
+        "spec": {
+            "metricsServer": prometheus,
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "shop"},
+            "service": {"port": 80},
+            "analysis": {"interval": "1m", "threshold": 5, "stepWeight": 5, "metrics": metrics, **analysis},
+        },
+    }
+    analysis = manifest["spec"]["analysis"]
+    manifest["spec"]["analysis"] = {k: v for k, v in analysis.items() if v is not None}
+    result = parse_object(manifest)
+    assert isinstance(result, Canary)
+    return result
+
+
+def template(query: str, address: str) -> MetricTemplate:
+    manifest = {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "MetricTemplate",
+        "metadata": {"name": "errors", "namespace": NS},
+        "spec": {"provider": {"type": "prometheus", "address": address}, "query": query},
+    }
+    result = parse_object(manifest)
+    assert isinstance(result, MetricTemplate)
+    return result
+
+
+@pytest.fixture(scope="module")
+def shop_traffic(prometheus: PrometheusServer) -> PrometheusServer:
+    """``shop`` serves 95 % 200s at 120 ms; ``idle`` serves nothing."""
+    prometheus.exporter.set_traffic("shop", {200: 19, 500: 1}, namespace=NS, latency_ms=120)
+    query = f'sum(rate(http_requests_total{{namespace="{NS}",app="shop"}}[5s]))'
+    prometheus.wait_for(query, lambda r: bool(r) and float(r[0]["value"][1]) > 0, timeout=60)
+    return prometheus
+
+
+def test_builtin_queries_render_as_flagger_writes_them() -> None:
+    success, duration = BUILTIN_QUERIES[observer("istio")]
+    variables = {"namespace": "prod", "target": "podinfo", "interval": "1m"}
+    assert render(success, variables, {}) == (
+        'sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="prod",'
+        'destination_workload=~"podinfo",response_code!~"5.*"}[1m])) / sum(rate(istio_requests_total{'
+        'reporter="destination",destination_workload_namespace="prod",'
+        'destination_workload=~"podinfo"}[1m])) * 100'
+    )
+    assert render(duration, variables, {}).startswith(
+        "histogram_quantile(0.99, sum(rate(istio_request_duration"
+    )
+    assert observer("gatewayapi:v1") == observer("kubernetes") == "http"
+    assert observer("smi:v1alpha3") == "istio"  # Flagger's fallback
+    with pytest.raises(KeyError, match="unknown template function 'tenant'"):
+        render("up{tenant='{{ tenant }}'}", variables, {})
+
+
+def test_builtins_pass_and_fail_on_their_ranges(shop_traffic: PrometheusServer) -> None:
+    metrics = [
+        {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "5s"},
+        {"name": "request-duration", "thresholdRange": {"max": 500}, "interval": "5s"},
+    ]
+    checker = MetricChecker(canary(shop_traffic.url, metrics), lambda ns, name: None)
+    first = checker.run()
+    assert len(first) == 1 and not first[0].passed  # stops at the first failure
+    assert first[0].value == pytest.approx(95.0, abs=1.0)
+    metrics[0]["thresholdRange"] = {"min": 90}
+    both = MetricChecker(canary(shop_traffic.url, metrics), lambda ns, name: None).run()
+    assert [m.passed for m in both] == [True, True]
+    assert both[1].value is not None and 100 <= both[1].value <= 250  # P99 inside the 100..250 ms bucket
+
+
+def test_metric_template_with_variables(shop_traffic: PrometheusServer) -> None:
+    query = (
+        'sum(rate(http_requests_total{namespace="{{ namespace }}",app="{{ target }}",'
+        'status=~"{{ variables.codes }}"}'
+        "[{{ interval }}]))"
+    )
+    errors = template(query, shop_traffic.url)
+    metric = {
+        "name": "server-errors",
+        "templateRef": {"name": "errors"},
+        "templateVariables": {"codes": "5.."},
+        "thresholdRange": {"max": 0.05},
+        "interval": "5s",
+    }
+    checker = MetricChecker(
+        canary("http://unused", [metric]), lambda ns, name: errors if name == "errors" else None
+    )
+    [result] = checker.run()
+    assert result.value is not None and result.value > 0.05 and not result.passed  # the 500s
+    assert "outside its threshold" in result.message
+    metric["thresholdRange"] = {"max": 5}
+    [result] = MetricChecker(canary("http://unused", [metric]), lambda ns, n: errors).run()
+    assert result.passed
+
+
+def test_promql_error_no_data_and_missing_template_are_failed_checks(shop_traffic: PrometheusServer) -> None:
+    broken = template("sum(rate(http_requests_total[", shop_traffic.url)
+    metric = {"name": "broken", "templateRef": {"name": "errors"}, "thresholdRange": {"max": 1}}
+    [result] = MetricChecker(canary("http://unused", [metric]), lambda ns, name: broken).run()
+    assert result.value is None and not result.passed
+    assert "refused the query (HTTP 400)" in result.message
+
+    idle = {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "5s"}
+    quiet = canary(shop_traffic.url, [idle])
+    quiet.spec.target_ref.name = "idle"
+    [result] = MetricChecker(quiet, lambda ns, name: None).run()
+    assert not result.passed and "no values found" in result.message
+
+    [result] = MetricChecker(canary("http://unused", [metric]), lambda ns, name: None).run()
+    assert f"MetricTemplate/{NS}/errors not found" in result.message
+
+
+def test_step_weights_and_status_primitives() -> None:
+    stepped = canary("http://unused", [], stepWeight=None, stepWeights=[1, 2, 10, 80])
+    assert [_next_step(stepped, w) for w in (0, 1, 2, 10, 80)] == [1, 1, 8, 70, 20]
+    status = CanaryStatus().synced("Initialized", "abc")
+    assert status.last_promoted_spec == "abc" and status.conditions[0]["status"] == "True"
+    running = status.synced("Progressing", "def").with_counters(canary_weight=30, failed_checks=2)
+    waiting = running.with_phase("WaitingPromotion", analysis_iterations=0)
+    assert (waiting.canary_weight, waiting.failed_checks, waiting.iterations) == (0, 2, 0)
+    assert CanaryStatus.from_dict(waiting.to_dict()) == waiting
+    failed = running.synced("Failed", "def")
+    assert (failed.failed_checks, failed.last_promoted_spec, failed.conditions[0]["status"]) == (
+        0,
+        "abc",
+        "False",
+    )
