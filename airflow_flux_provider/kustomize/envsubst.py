@@ -100,13 +100,28 @@ class _Parser:
 
     # -- grammar -------------------------------------------------------------------------
     def parse_text(self) -> list[Node]:
+        """Top level: literal text (jumping from ``$`` to ``$``), ``$$`` escapes and ``${…}``."""
         nodes: list[Node] = []
-        while self.pos < len(self.text):
+        literal: list[str] = []
+        text = self.text
+        while self.pos < len(text):
+            dollar = text.find("$", self.pos)
+            if dollar < 0:
+                literal.append(text[self.pos :])
+                break
+            literal.append(text[self.pos : dollar])
+            self.pos = dollar
             if self.lbrack():
+                if literal:
+                    nodes.append("".join(literal))
+                    literal = []
                 self.pos += 2
                 nodes.append(self.parse_expr())
-                continue
-            nodes.append(self.run(lambda _c: True, "$"))
+            else:
+                literal.append("$")
+                self.pos += 2 if self.peek(1) == "$" else 1
+        if literal:
+            nodes.append("".join(literal))
         return nodes
 
     def param(self, accept: Callable[[str], bool], escapes: str = "") -> Node:

@@ -44,7 +44,8 @@ def kustomize_build(
             f"kustomize build of {shown_as} did not finish in {_TIMEOUT_SECONDS}s", obj=obj
         ) from None
     if done.returncode != 0:
-        message = done.stderr.decode("utf-8", errors="replace").strip()
+        lines = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        message = "\n".join(line for line in lines if not line.startswith("# Warning:"))
         message = message.removeprefix("error: ").replace(f"{mirror}/", "").replace(str(mirror), ".")
         raise KustomizeError(
             f"kustomize build failed for path {shown_as}: {message}", obj=obj, field="spec.path"
