@@ -197,3 +197,30 @@ def test_kubernetes_provider_runs_blue_green_by_iterations(
     assert iterations[0] == "iteration 1/10" and iterations[-1] == "iteration 10/10"
     assert image_of(run.get("Deployment", "podinfo-primary")) == "podinfo:2.0"
     assert run.get("Deployment", "podinfo")["spec"]["replicas"] == 0
+
+
+def test_closed_traffic_increase_gate_holds_the_weight_and_events_reach_event_hooks(
+    deploy_canary: Any, prometheus: PrometheusServer, webhooks: WebhookServer, sandbox_namespace: str
+) -> None:
+    hooks = f"{webhooks.url}/{sandbox_namespace}"
+    run: CanaryRun = deploy_canary(
+        webhooks=[
+            {"name": "more", "type": "confirm-traffic-increase", "url": f"{hooks}/more"},
+            {"name": "audit", "type": "event", "url": f"{hooks}/audit", "metadata": {"team": "shop"}},
+        ]
+    )
+    healthy_traffic(prometheus, sandbox_namespace)
+    webhooks.answer(f"{sandbox_namespace}/more", 409)
+    run.set_image("podinfo:2.0")
+    run.until(lambda r: r.decision.startswith("weight held at 0"))
+    for _ in range(2):
+        assert run.step().decision.startswith("weight held at 0")
+    assert vs_weights(run) == [100, 0] and run.status().failed_checks == 0
+    webhooks.answer(f"{sandbox_namespace}/more", 200)
+    run.until(lambda r: r.decision == "weight 10")
+
+    events = webhooks.payloads(f"{sandbox_namespace}/audit")
+    messages = [e["metadata"]["eventMessage"] for e in events]
+    assert any(m.startswith("Advance Canary/") and m.endswith("canary weight 10") for m in messages)
+    assert all(e["metadata"]["team"] == "shop" and e["metadata"]["timestamp"].isdigit() for e in events)
+    assert {e["metadata"]["eventType"] for e in events} <= {"Normal", "Warning"}
