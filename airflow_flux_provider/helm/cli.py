@@ -130,9 +130,11 @@ class HelmCli:
         return self.scrub(done.stdout)
 
     def _error_text(self, stderr: str) -> str:
-        lines = [line for line in self.scrub(stderr).strip().splitlines() if line.strip()]
-        errors = [line for line in lines if line.startswith("Error")] or lines[-3:]
-        return " ".join(errors).removeprefix("Error: ") or "no error output"
+        """From helm's first ``Error:`` line to the end (schema errors span lines), scrubbed."""
+        lines = [line.strip() for line in self.scrub(stderr).strip().splitlines() if line.strip()]
+        start = next((i for i, line in enumerate(lines) if line.startswith("Error")), max(len(lines) - 3, 0))
+        text = " ".join(lines[start:]).removeprefix("Error: ")
+        return text[:2000] or "no error output"
 
     def run_json(self, args: Sequence[str], *, timeout: float, obj: str | None = None) -> Any:
         out = self.run([*args, "-o", "json"], timeout=timeout, obj=obj)

@@ -116,6 +116,7 @@ class ReleaseReconciler:
         cli.add_secrets(values.secrets)
         self.status = load_status(cluster, hr.metadata.name, hr.metadata.namespace)
         self.actions: list[str] = []
+        self.last_error = ""
 
     # -- helm state ------------------------------------------------------------------------------
     def _latest(self) -> dict[str, Any] | None:
@@ -400,6 +401,7 @@ class ReleaseReconciler:
             self.cli.run(args, timeout=timeout, obj=self.obj, action=f"Helm {action}")
         except HelmCommandError as err:
             self._count_failure(action)
+            self.last_error = err.message
             latest = self._safe_latest()
             if latest is not None and latest["status"] != "uninstalled":
                 self.status.remember(self._snapshot(latest, action, status=latest["status"]))
@@ -450,6 +452,7 @@ class ReleaseReconciler:
         try:
             out = self.cli.run(args, timeout=timeout, obj=self.obj, action="Helm test")
         except HelmCommandError as err:
+            self.last_error = err.message
             snap["testHooks"], snap["testFailed"] = {"error": err.message}, True
             self.status.remember(snap)
             self.actions.append("test-failed")
@@ -566,9 +569,8 @@ class ReleaseReconciler:
                 "RetriesExceeded" if "exceeded maximum retries" in error.message else "ReconciliationFailed"
             )
             outcome.message = self.cli.scrub(str(error))
-            last_failure = next((a for a in reversed(self.actions) if a.endswith("-failed")), "")
-            if last_failure:
-                outcome.message += f" (last failure: {last_failure.removesuffix('-failed')})"
+            if self.last_error:
+                outcome.message += f"; last failure: {self.cli.scrub(self.last_error)}"
             return outcome
         outcome.ready = True
         outcome.reason = {"install": "InstallSucceeded", "upgrade": "UpgradeSucceeded"}.get(

@@ -116,3 +116,19 @@ def reconcile(
     files = loaded.values_files(hr.spec.chart.spec.values_files, ignore_missing=False, obj=hr.ref)
     values = compose_values(hr, cluster, values_files=files, overrides=overrides or None)
     return ReleaseReconciler(hr, loaded, values, cli, cluster).reconcile()
+
+
+@pytest.fixture(scope="session")
+def strict_chart(tmp_path_factory: pytest.TempPathFactory, chart_dir: Path) -> Path:
+    """The web chart plus a template that fails with a value in its message (``explode``)."""
+    root = tmp_path_factory.mktemp("helm-strict") / "web"
+    root.mkdir()
+    for path in chart_dir.rglob("*"):
+        if path.is_file():
+            target = root / path.relative_to(chart_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    (root / "templates" / "guard.yaml").write_text(
+        '{{- if .Values.explode }}{{ fail (printf "refusing value %s" .Values.explode) }}{{- end }}\n'
+    )
+    return root
