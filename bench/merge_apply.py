@@ -15,7 +15,7 @@ copy already carries three managers (the GitOps applier, an HPA-like manager own
 The sandbox must sustain >= 200 applies/s end to end on 2 cores (``bench/sandbox_apply.py``
 measures the server); this checks the library leaves room for HTTP, storage and watches.
 
-Run: .venv/bin/python bench/merge_apply.py [--seconds S]
+Run: .venv/bin/python bench/merge_apply.py [--seconds S] [--rounds N]
 """
 
 from __future__ import annotations
@@ -108,6 +108,7 @@ def rate(work: Callable[[int], object], seconds: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of each case")
+    parser.add_argument("--rounds", type=int, default=10, help="slices each case's time is cut into")
     args = parser.parse_args()
     live = live_object()
     unscaled = deployment("web:1", replicas=None)
@@ -127,7 +128,12 @@ def main() -> int:
         ),
         "record_update": lambda i: record_update(live, deployment(f"web:{i}"), "kubectl-edit", schema=SCHEMA),
     }
-    rates = {name: rate(work, args.seconds) for name, work in cases.items()}
+    # Cases take turns in short slices and keep their best slice, so a neighbour's load burst
+    # on the shared machine skews no single case.
+    rates = dict.fromkeys(cases, 0.0)
+    for _ in range(args.rounds):
+        for name, work in cases.items():
+            rates[name] = max(rates[name], rate(work, args.seconds / args.rounds))
     baseline = rates["baseline deepcopy"]
     print(f"{'case':24} {'ops/s':>9} {'ms/op':>7} {'x deepcopy time':>16}")
     for name, per_second in rates.items():

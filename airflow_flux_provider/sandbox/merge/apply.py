@@ -17,7 +17,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow_flux_provider.sandbox.merge.errors import ApplyConflict, MergeError
+from airflow_flux_provider.sandbox.merge.errors import ApplyConflict, MergeError, object_ref
 from airflow_flux_provider.sandbox.merge.fieldset import (
     SERVER_METADATA,
     FieldPath,
@@ -31,7 +31,7 @@ from airflow_flux_provider.sandbox.merge.fieldset import (
     to_fields_v1,
     value_at,
 )
-from airflow_flux_provider.sandbox.merge.schema import Path, TypeSchema
+from airflow_flux_provider.sandbox.merge.schema import Path, TypeSchema, schema_for
 
 
 def _now() -> str:
@@ -87,7 +87,7 @@ def _merge(live: Any, applied: Any, names: Path, schema: TypeSchema) -> Any:
     if isinstance(applied, list) and isinstance(live, list):
         list_type = schema.list_type(names)
         if list_type.kind == "set":
-            return live + [item for item in applied if item not in live]
+            return live + [clone(item) for item in applied if item not in live]
         if list_type.kind == "map":
             merged_list = list(live)
             index = {item_key(item, list_type): i for i, item in enumerate(merged_list)}
@@ -97,7 +97,7 @@ def _merge(live: Any, applied: Any, names: Path, schema: TypeSchema) -> Any:
                     merged_list[index[key]] = _merge(merged_list[index[key]], item, names, schema)
                 else:
                     index[key] = len(merged_list)
-                    merged_list.append(item)
+                    merged_list.append(clone(item))
             return merged_list
     return clone(applied)
 
@@ -143,9 +143,11 @@ def _prune(obj: dict[str, Any], stale: FieldSet, kept: FieldSet) -> None:
 class _Values:
     """The values of one object by field path: its leaves from one walk, other paths searched."""
 
-    def __init__(self, obj: dict[str, Any] | None, schema: TypeSchema, subresource: str) -> None:
+    def __init__(
+        self, obj: dict[str, Any] | None, schema: TypeSchema, subresource: str, *, strict: bool = False
+    ) -> None:
         self.obj = obj or {}
-        self.leaves = leaves(self.obj, schema, subresource=subresource)
+        self.leaves = leaves(self.obj, schema, subresource=subresource, strict=strict)
 
     def at(self, path: FieldPath) -> Any:
         return self.leaves[path] if path in self.leaves else value_at(self.obj, path)
@@ -176,7 +178,10 @@ def server_side_apply(
     if isinstance(metadata, dict) and not SERVER_METADATA.isdisjoint(metadata):
         # The server sets these (a resourceVersion precondition is the caller's to check).
         applied = {**applied, "metadata": {k: v for k, v in metadata.items() if k not in SERVER_METADATA}}
-    new_values = _Values(applied, schema, subresource)
+    try:
+        new_values = _Values(applied, schema, subresource, strict=True)
+    except MergeError as err:
+        raise MergeError(f"{object_ref(applied)}: {err}", code=err.code) from None
     new_fields: FieldSet = frozenset(new_values.leaves)
     base = clone(live) if live is not None else {}
     entries = _entries(base)
@@ -228,9 +233,10 @@ def record_update(
     subresource: str = "",
     schema: TypeSchema | None = None,
 ) -> dict[str, Any]:
-    """``new`` with managedFields updated for a create, update or patch by ``manager``."""
-    from airflow_flux_provider.sandbox.merge.schema import schema_for
+    """``new`` with managedFields updated for a create, update or patch by ``manager``.
 
+    ``schema`` defaults to the built-in schema of ``new``'s type.
+    """
     schema = schema or schema_for(str(new.get("apiVersion", "")), str(new.get("kind", "")))
     api_version = str(new.get("apiVersion", ""))
     new_values = _Values(new, schema, subresource)

@@ -12,6 +12,7 @@ import functools
 import json
 from typing import Any
 
+from airflow_flux_provider.sandbox.merge.errors import MergeError
 from airflow_flux_provider.sandbox.merge.schema import KEY_DEFAULTS, ListType, Path, TypeSchema
 
 FieldPath = tuple[str, ...]
@@ -58,11 +59,15 @@ def _key_element(keyed: tuple[tuple[str, type, Any], ...]) -> str:
     return "k:" + _json({k: v for k, _, v in keyed})
 
 
-def leaves(obj: dict[str, Any], schema: TypeSchema, *, subresource: str = "") -> dict[FieldPath, Any]:
+def leaves(
+    obj: dict[str, Any], schema: TypeSchema, *, subresource: str = "", strict: bool = False
+) -> dict[FieldPath, Any]:
     """Every leaf path ``obj`` sets, with its value (status only for the status subresource).
 
-    A list item's own ``.`` path maps to the item. One walk gives both the field set and
-    the values to compare, so conflict checks never search the object path by path.
+    These are the fields a manager writing ``obj`` owns. A list item's own ``.`` path maps to
+    the item. One walk gives both the field set and the values to compare, so conflict checks
+    never search the object path by path. ``strict`` refuses associative-list items without
+    their key fields, as the API server does for an apply configuration.
     """
     out: dict[FieldPath, Any] = {}
     for key, value in obj.items():
@@ -74,19 +79,16 @@ def leaves(obj: dict[str, Any], schema: TypeSchema, *, subresource: str = "") ->
             value = {k: v for k, v in value.items() if k not in _IGNORED_METADATA}
             if not value:
                 continue
-        _walk(value, (key,), (f"f:{key}",), schema, out)
+        _walk(value, (key,), (f"f:{key}",), schema, out, strict)
     return out
 
 
-def fieldset(obj: dict[str, Any], schema: TypeSchema, *, subresource: str = "") -> FieldSet:
-    """Every leaf path ``obj`` sets: what a manager writing it owns."""
-    return frozenset(leaves(obj, schema, subresource=subresource))
-
-
-def _walk(value: Any, names: Path, path: FieldPath, schema: TypeSchema, out: dict[FieldPath, Any]) -> None:
+def _walk(
+    value: Any, names: Path, path: FieldPath, schema: TypeSchema, out: dict[FieldPath, Any], strict: bool
+) -> None:
     if isinstance(value, dict) and value and not schema.is_atomic_map(names):
         for key, child in value.items():
-            _walk(child, (*names, key), (*path, f"f:{key}"), schema, out)
+            _walk(child, (*names, key), (*path, f"f:{key}"), schema, out, strict)
         return
     if isinstance(value, list) and value:
         list_type = schema.list_type(names)
@@ -94,13 +96,25 @@ def _walk(value: Any, names: Path, path: FieldPath, schema: TypeSchema, out: dic
             out.update(((*path, f"v:{_json(item)}"), True) for item in value)
             return
         if list_type.kind == "map" and all(isinstance(item, dict) for item in value):
-            for item in value:
+            for number, item in enumerate(value):
+                if strict:
+                    _check_keys(item, number, list_type, names)
                 item_path = (*path, item_key(item, list_type))
                 out[(*item_path, ".")] = item
                 for key, child in item.items():
-                    _walk(child, (*names, key), (*item_path, f"f:{key}"), schema, out)
+                    _walk(child, (*names, key), (*item_path, f"f:{key}"), schema, out, strict)
             return
     out[path] = value
+
+
+def _check_keys(item: dict[str, Any], number: int, list_type: ListType, names: Path) -> None:
+    defaults = dict(list_type.key_defaults)
+    for key in list_type.keys:
+        if key not in item and key not in defaults:
+            raise MergeError(
+                f".{'.'.join(names)}: element {number}: associative list with keys has an element that "
+                f'omits key field "{key}" (and doesn\'t have default value); set {key} on every item'
+            )
 
 
 def value_at(obj: Any, path: FieldPath) -> Any:

@@ -511,3 +511,21 @@ def test_shared_field_changed_by_one_owner_conflicts_with_the_other() -> None:
     with pytest.raises(ApplyConflict) as info:
         apply(live, cm(a="2"), "alice")
     assert info.value.conflicts == [("bob", ".data.a")]
+
+
+def test_applied_item_without_its_key_field_is_refused() -> None:
+    with pytest.raises(MergeError) as info:
+        apply(None, deployment({"image": "nameless:1"}), "alice")
+    assert str(info.value) == (
+        "Deployment/ns/web: .spec.template.spec.containers: element 0: associative list with keys has an "
+        'element that omits key field "name" (and doesn\'t have default value); set name on every item'
+    )
+    assert info.value.code == 422
+
+
+def test_new_list_items_are_copied_not_shared_with_the_config() -> None:
+    live = apply(None, deployment({"name": "app"}), "alice")
+    config = deployment({"name": "side", "image": "s:1"})
+    live = apply(live, config, "bob")
+    containers(live)[1]["image"] = "changed"
+    assert containers(config)[0]["image"] == "s:1"
