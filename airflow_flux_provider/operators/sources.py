@@ -79,29 +79,43 @@ class GitRepositoryOperator(SourceOperator):
 
     flux_kind = "GitRepository"
     flux_api_version = SOURCE_API_VERSION
-    template_fields: Sequence[str] = (*SourceOperator.template_fields, "git_conn_id", "included")
+    template_fields: Sequence[str] = (
+        *SourceOperator.template_fields,
+        "git_conn_id",
+        "verify_conn_id",
+        "included",
+    )
 
     def __init__(
         self,
         *,
         git_conn_id: str | None = None,
+        verify_conn_id: str | None = None,
         included: dict[str, dict[str, Any]] | None = None,
         cache_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.git_conn_id = git_conn_id
+        self.verify_conn_id = verify_conn_id
         self.included = included
         self.cache_dir = cache_dir
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_flux_provider.hooks.connections import GitCredentialsHook
         from airflow_flux_provider.sources.git import GitSource
+        from airflow_flux_provider.sources.verify import Verification
 
         repo = self.flux_object()
         conn_id = self.git_conn_id or (repo.spec.secret_ref.name if repo.spec.secret_ref else None)
+        keys: tuple[str, ...] = ()
+        if repo.spec.verify is not None:
+            keyring = _credentials(
+                GitCredentialsHook, self.verify_conn_id or repo.spec.verify.secret_ref.name
+            )
+            keys = Verification.keys_from({"password": keyring.password, **keyring.extra})
         source = GitSource.from_spec(
-            repo, _credentials(GitCredentialsHook, conn_id), cache_dir=self.cache_dir
+            repo, _credentials(GitCredentialsHook, conn_id), verify_keys=keys, cache_dir=self.cache_dir
         )
         included = {name: Artifact.from_xcom(x) for name, x in (self.included or {}).items()}
         result = source.fetch(artifact_store(self.artifacts_url), included=included, force=self.force)

@@ -30,6 +30,7 @@ from airflow_flux_provider.semver import SemverError, latest
 from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
 from airflow_flux_provider.sources.errors import RevisionNotFoundError, SourceError
 from airflow_flux_provider.sources.ignore import IgnoreRules
+from airflow_flux_provider.sources.verify import Verification, VerificationError, keyring
 from airflow_flux_provider.tools import git_path
 
 _SHA = re.compile(r"[0-9a-f]{40}")
@@ -76,6 +77,7 @@ class RemoteRevision:
     revision: str
     commit: str
     ref: str | None  # the remote ref to fetch; None when only a commit is known
+    tag_object: str | None = None  # an annotated tag's own object (what verify-tag checks)
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class GitSource:
         ignore: str | None = None,
         include: Sequence[Include] = (),
         recurse_submodules: bool = False,
+        verify: Verification | None = None,
         timeout: float = 60.0,
         cache_dir: str | Path | None = None,
     ) -> None:
@@ -131,14 +134,26 @@ class GitSource:
         self.ignore = ignore
         self.include = tuple(include)
         self.recurse_submodules = recurse_submodules
+        self.verify = verify
         self.timeout = timeout
         self.cache_dir = Path(cache_dir) if cache_dir else _cache_base()
 
     @classmethod
-    def from_spec(cls, repo: Any, credentials: Credentials = ANONYMOUS, **kwargs: Any) -> GitSource:
-        """Build from a typed :class:`airflow_flux_provider.specs.GitRepository`."""
+    def from_spec(
+        cls,
+        repo: Any,
+        credentials: Credentials = ANONYMOUS,
+        *,
+        verify_keys: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> GitSource:
+        """Build from a typed :class:`airflow_flux_provider.specs.GitRepository`.
+
+        ``verify_keys`` are the armored PGP public keys of ``spec.verify.secretRef``.
+        """
         spec = repo.spec
         ref = spec.ref
+        verify = Verification(spec.verify.mode, tuple(verify_keys)) if spec.verify else None
         return cls(
             spec.url,
             obj=repo.ref,
@@ -147,6 +162,7 @@ class GitSource:
             ignore=spec.ignore,
             include=[Include(i.repository.name, i.from_path, i.to_path) for i in spec.include],
             recurse_submodules=spec.recurse_submodules,
+            verify=verify,
             timeout=spec.timeout.total_seconds(),
             **kwargs,
         )
@@ -304,7 +320,8 @@ class GitSource:
                 obj=self.obj,
                 field=f"spec.ref.{field}",
             )
-        return RemoteRevision(f"{tag}@sha1:{commit}", commit, full)
+        annotated = refs.get(full) if f"{full}^{{}}" in refs else None
+        return RemoteRevision(f"{tag}@sha1:{commit}", commit, full, annotated)
 
     def _semver(self, env: Mapping[str, str], constraint: str) -> RemoteRevision:
         refs = self._ls_remote(env, tags=True)
@@ -346,6 +363,8 @@ class GitSource:
         gd = f"--git-dir={mirror}"
         with contextlib.suppress(SourceError):
             self._git(gd, "cat-file", "-e", f"{remote.commit}^{{commit}}", env=env)
+            if remote.tag_object:
+                self._git(gd, "cat-file", "-e", remote.tag_object, env=env)
             return  # already in the mirror from an earlier run
         want = remote.ref or remote.commit
         try:
@@ -374,11 +393,37 @@ class GitSource:
             return
         with self._mirror(env) as mirror:
             self._fetch_commit(mirror, remote, env)
+            if self.verify is not None:
+                self._verify(mirror, remote, env)
             index_env = {**env, "GIT_INDEX_FILE": str(dest.parent / "index")}
             gd = f"--git-dir={mirror}"
             self._git(gd, "read-tree", remote.commit, env=index_env)
             self._git(gd, f"--work-tree={dest}", "checkout-index", "--all", env=index_env)
             self._git(gd, "update-ref", "refs/flux/last", remote.commit, env=env)
+
+    def _verify(self, mirror: Path, remote: RemoteRevision, env: Mapping[str, str]) -> None:
+        verify = self.verify
+        assert verify is not None
+        if verify.tag and remote.tag_object is None:
+            raise VerificationError(
+                f"verify.mode {verify.mode} needs an annotated tag; set ref.tag, ref.semver or a "
+                "refs/tags/ ref.name (a lightweight tag carries no signature)",
+                obj=self.obj,
+                field="spec.verify.mode",
+            )
+        checks = [("verify-tag", remote.tag_object, "tag")] if verify.tag else []
+        checks += [("verify-commit", remote.commit, "commit")] if verify.head else []
+        with keyring(verify.public_keys, shutil.which("gpg") or "gpg", obj=self.obj) as gpg_env:
+            for verb, target, what in checks:
+                try:
+                    self._git(f"--git-dir={mirror}", verb, str(target), env={**env, **gpg_env})
+                except SourceError:
+                    raise VerificationError(
+                        f"{what} of {remote.revision} has no valid signature from a key in the "
+                        "verify.secretRef connection; sign it or add the signer's public key",
+                        obj=self.obj,
+                        field="spec.verify",
+                    ) from None
 
     def _clone_with_submodules(self, remote: RemoteRevision, dest: Path, env: Mapping[str, str]) -> None:
         self._git("init", "--quiet", str(dest), env=env)
@@ -452,7 +497,7 @@ class GitSource:
 
     def _settings(self, included: Mapping[str, Artifact]) -> str:
         """Everything besides the revision that shapes the artifact (Flux's ``observed*`` fields)."""
-        parts = [self.ignore or "", str(self.recurse_submodules)]
+        parts = [self.ignore or "", str(self.recurse_submodules), repr(self.verify)]
         for inc in self.include:
             artifact = included.get(inc.repository)
             parts += [
