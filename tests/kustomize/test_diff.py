@@ -1,0 +1,59 @@
+"""diff against the sandbox API server: created, configured, unchanged and to-be-deleted objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.kube.inventory import Inventory
+from airflow_flux_provider.kustomize import RenderStore, render
+from airflow_flux_provider.kustomize.diff import diff
+from tests.kustomize.conftest import kustomization, write_tree
+
+
+def configmap(name: str, value: str) -> str:
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: {value}\n"
+
+
+def test_diff_reports_each_action_and_writes_nothing(
+    tmp_path: Path, store: RenderStore, sandbox: Any, sandbox_namespace: str
+) -> None:
+    cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig))
+    ns = sandbox_namespace
+    files = {
+        "app/a.yaml": configmap("same", "one"),
+        "app/b.yaml": configmap("changed", "${V}"),
+        "app/c.yaml": configmap("new", "three"),
+    }
+    ks = kustomization(targetNamespace=ns, postBuild={"substitute": {"V": "two"}})
+    owner = {
+        "kustomize.toolkit.fluxcd.io/name": "app",
+        "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+    }
+    for name, value in (("same", "one"), ("changed", "old"), ("gone", "x")):
+        cluster.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": ns, "labels": owner},
+                "data": {"v": value},
+            }
+        )
+    inventory = Inventory.of(
+        ObjectKey("v1", "ConfigMap", ns, n) for n in ("same", "changed", "gone")
+    ).to_entries()
+    rendered = render(ks, write_tree(tmp_path / "src", files), store=store).read()
+
+    report = diff(ks, rendered, cluster, inventory=inventory)
+
+    assert report.lines() == [
+        f"► ConfigMap/{ns}/changed configured",
+        f"► ConfigMap/{ns}/new created",
+        f"► ConfigMap/{ns}/same unchanged",
+        f"► ConfigMap/{ns}/gone deleted",
+    ]
+    assert report.has_changes
+    assert report.to_xcom()["counts"] == {"configured": 1, "created": 1, "unchanged": 1, "deleted": 1}
+    assert cluster.get(ObjectKey("v1", "ConfigMap", ns, "new")) is None
+    assert cluster.get(ObjectKey("v1", "ConfigMap", ns, "changed"))["data"] == {"v": "old"}
