@@ -8,6 +8,7 @@ keys; Flux's default exclusions do not apply to buckets.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import posixpath
 import tempfile
@@ -111,7 +112,9 @@ class BucketSource:
 
     # -- S3 ---------------------------------------------------------------------------------
 
-    def _client(self) -> Any:
+    @functools.cached_property
+    def _s3(self) -> Any:
+        """One boto3 client per source (building one loads the service model, ~0.1 s)."""
         import boto3
         from botocore import UNSIGNED
         from botocore.config import Config
@@ -209,7 +212,7 @@ class BucketSource:
 
     def listing(self) -> tuple[dict[str, str], int]:
         """The kept keys with their etags, and their total size (one LIST, no download)."""
-        client = self._client()
+        client = self._s3
         self._call(client.head_bucket, Bucket=self.bucket_name)
         rules = self._rules(client)
         index: dict[str, str] = {}
@@ -239,7 +242,7 @@ class BucketSource:
                 "narrow spec.prefix or spec.ignore",
                 obj=self.obj,
             )
-        client = self._client()
+        client = self._s3
         with tempfile.TemporaryDirectory(prefix="flux-bucket-") as tmp:
             root = Path(tmp)
             targets = {key: _local_path(root, key, self.obj) for key in index}
