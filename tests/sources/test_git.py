@@ -262,3 +262,43 @@ def test_ref_not_found(
     with pytest.raises(error, match=message):
         _source(git_server, tmp_path, ref).fetch(store)
     assert store.latest(OBJ) is None
+
+
+def test_submodules_only_when_asked(git_server: GitServer, store: ArtifactStore, tmp_path: Path) -> None:
+    git_server.create_repo("src-lib", {"lib/base.yaml": "base: true\n"})
+    git_server.create_repo("src-app", {"app.yaml": "app: 1\n"})
+    work = tmp_path / "work"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
+    ident = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run(
+        [git_path(), "clone", "-q", git_server.auth_url("src-app"), str(work)], check=True, env=env
+    )
+    subprocess.run(
+        [git_path(), "-C", str(work), "submodule", "-q", "add", git_server.repo_url("src-lib"), "vendor/lib"],
+        check=True,
+        env={
+            **env,
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "credential.helper",
+            "GIT_CONFIG_VALUE_0": f"!f() {{ echo username={git_server.username}; "
+            f"echo password={git_server.password}; }}; f",
+        },
+    )
+    subprocess.run([git_path(), "-C", str(work), *ident, "commit", "-qm", "add lib"], check=True, env=env)
+    subprocess.run([git_path(), "-C", str(work), "push", "-q", "origin", "main"], check=True, env=env)
+    creds = Credentials(username=git_server.username, password=git_server.password)
+
+    def fetch(recurse: bool) -> dict[str, str]:
+        source = GitSource(
+            git_server.repo_url("src-app"),
+            obj=OBJ,
+            ref=GitRef(branch="main"),
+            credentials=creds,
+            recurse_submodules=recurse,
+            cache_dir=tmp_path / "cache",
+        )
+        source.fetch(store)
+        return _files(store, OBJ)
+
+    assert "vendor/lib/lib/base.yaml" not in fetch(False)
+    assert fetch(True)["vendor/lib/lib/base.yaml"] == "base: true\n"
