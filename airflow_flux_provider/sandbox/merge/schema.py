@@ -126,7 +126,11 @@ def schema_for(api_version: str, kind: str) -> TypeSchema:
 
 
 def schema_from_crd(openapi_v3_schema: dict[str, Any]) -> TypeSchema:
-    """List and map semantics read from a CRD version's ``openAPIV3Schema``."""
+    """List and map semantics read from a CRD version's ``openAPIV3Schema``.
+
+    Values of a map declared with ``additionalProperties`` sit under any key: their rules
+    are kept as patterns with a ``*`` element.
+    """
     rules: dict[Path, ListType] = dict(_METADATA)
     atomic_maps: set[Path] = set()
 
@@ -134,26 +138,46 @@ def schema_from_crd(openapi_v3_schema: dict[str, Any]) -> TypeSchema:
         if not isinstance(node, dict):
             return
         if node.get("type") == "array":
-            list_type = node.get("x-kubernetes-list-type", "atomic")
+            kind = node.get("x-kubernetes-list-type", "atomic")
             keys = tuple(node.get("x-kubernetes-list-map-keys") or ())
-            if path:
-                rules[path] = ListType(list_type, keys if list_type == "map" else ())
+            if path and kind == "map" and keys:
+                rules[path] = ListType("map", keys)
+            elif path:  # a map list without keys is not a valid CRD: treat it as atomic
+                rules[path] = SET if kind == "set" else ATOMIC
             walk(node.get("items") or {}, path)
             return
         if node.get("x-kubernetes-map-type") == "atomic" and path:
             atomic_maps.add(path)
         for name, child in (node.get("properties") or {}).items():
             walk(child, (*path, name))
+        if isinstance(node.get("additionalProperties"), dict):
+            walk(node["additionalProperties"], (*path, "*"))
 
     walk(openapi_v3_schema or {}, ())
-    return _CrdSchema(rules=rules, atomic_maps=frozenset(atomic_maps))
+    return _CrdSchema(
+        rules={p: r for p, r in rules.items() if "*" not in p},
+        atomic_maps=frozenset(p for p in atomic_maps if "*" not in p),
+        rule_patterns=tuple((p, r) for p, r in rules.items() if "*" in p),
+        atomic_map_patterns=tuple(p for p in atomic_maps if "*" in p),
+    )
 
 
+def _matches(pattern: Path, path: Path) -> bool:
+    return len(pattern) == len(path) and all(p in ("*", n) for p, n in zip(pattern, path, strict=True))
+
+
+@dataclass(frozen=True)
 class _CrdSchema(TypeSchema):
-    """A CRD schema names whole paths, so rules match exactly rather than by suffix."""
+    """A CRD schema names whole paths, so rules match exactly (or by pattern) rather than by suffix."""
+
+    rule_patterns: tuple[tuple[Path, ListType], ...] = ()
+    atomic_map_patterns: tuple[Path, ...] = ()
 
     def list_type(self, path: Path) -> ListType:
-        return self.rules.get(path, self.default_list)
+        rule = self.rules.get(path)
+        if rule is None:
+            rule = next((r for p, r in self.rule_patterns if _matches(p, path)), self.default_list)
+        return rule
 
     def is_atomic_map(self, path: Path) -> bool:
-        return path in self.atomic_maps
+        return path in self.atomic_maps or any(_matches(p, path) for p in self.atomic_map_patterns)

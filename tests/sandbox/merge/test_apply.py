@@ -529,3 +529,49 @@ def test_new_list_items_are_copied_not_shared_with_the_config() -> None:
     live = apply(live, config, "bob")
     containers(live)[1]["image"] = "changed"
     assert containers(config)[0]["image"] == "s:1"
+
+
+def test_crd_rules_reach_values_of_additional_properties_maps() -> None:
+    target_list = {
+        "type": "array",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+        "items": {"type": "object"},
+    }
+    schema = schema_from_crd(
+        {
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "properties": {
+                        "groups": {
+                            "type": "object",
+                            "additionalProperties": {"properties": {"targets": target_list}},
+                        },
+                        "labels": {
+                            "type": "object",
+                            "additionalProperties": {"type": "object", "x-kubernetes-map-type": "atomic"},
+                        },
+                    },
+                }
+            },
+        }
+    )
+    assert schema.list_type(("spec", "groups", "blue", "targets")).keys == ("name",)
+    assert schema.list_type(("spec", "groups", "targets")).kind == "atomic"
+    assert schema.is_atomic_map(("spec", "labels", "x")) and not schema.is_atomic_map(("spec", "labels"))
+    live = server_side_apply(
+        None, crd(groups={"blue": {"targets": [{"name": "a"}]}}), "alice", force=False, schema=schema
+    )
+    live = server_side_apply(
+        live, crd(groups={"blue": {"targets": [{"name": "b"}]}}), "bob", force=False, schema=schema
+    )
+    assert live["spec"]["groups"]["blue"]["targets"] == [{"name": "a"}, {"name": "b"}]
+
+
+def test_crd_map_list_without_keys_is_atomic() -> None:
+    schema = schema_from_crd(
+        {"type": "object", "properties": {"l": {"type": "array", "x-kubernetes-list-type": "map"}}}
+    )
+    assert schema.list_type(("l",)).kind == "atomic"
