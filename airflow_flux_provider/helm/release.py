@@ -24,6 +24,7 @@ import yaml
 from airflow_flux_provider import events
 from airflow_flux_provider.helm.chart import Chart
 from airflow_flux_provider.helm.cli import HelmCli
+from airflow_flux_provider.helm.drift import correct_drift, detect_drift, manifest_objects
 from airflow_flux_provider.helm.errors import HelmCommandError, HelmError, ReleaseError
 from airflow_flux_provider.helm.naming import release_name, storage_namespace, target_namespace
 from airflow_flux_provider.helm.postrender import (
@@ -68,6 +69,8 @@ class ReleaseOutcome:
     config_digest: str = ""
     actions: list[str] = field(default_factory=list)
     drifted: list[str] = field(default_factory=list)
+    #: set when ``wait=False`` left a new revision for the caller to health-check
+    awaiting_health: list[list[str]] = field(default_factory=list)
     duration_seconds: float = 0.0
 
     def count(self, action: str) -> int:
@@ -79,6 +82,7 @@ class ReleaseOutcome:
             "release": f"{self.namespace}/{self.release_name}", "revision": self.revision,
             "chart": f"{self.chart_name}@{self.chart_version}", "config_digest": self.config_digest,
             "actions": self.actions, "drifted": self.drifted, "duration_seconds": self.duration_seconds,
+            "awaiting_health": self.awaiting_health,
         }  # fmt: skip
 
 
@@ -103,10 +107,12 @@ class ReleaseReconciler:
         *,
         force: bool = False,
         reset: bool = False,
+        wait: bool = True,
         emit: Callable[[events.Event], None] = events.emit,
     ) -> None:
         self.hr, self.chart, self.values, self.cli, self.cluster = hr, chart, values, cli, cluster
-        self.force, self.reset, self._emit = force, reset, emit
+        self.force, self.reset, self.wait, self._emit = force, reset, wait, emit
+        self._released = False
         self.name = release_name(hr)
         self.namespace = target_namespace(hr)
         self.storage = storage_namespace(hr)
@@ -117,6 +123,7 @@ class ReleaseReconciler:
         self.status = load_status(cluster, hr.metadata.name, hr.metadata.namespace)
         self.actions: list[str] = []
         self.last_error = ""
+        self.drifted: list[str] = []
 
     # -- helm state ------------------------------------------------------------------------------
     def _latest(self) -> dict[str, Any] | None:
@@ -136,6 +143,8 @@ class ReleaseReconciler:
             return State.FAILED
         if snap is None:
             return State.UNMANAGED
+        if snap.get("healthFailed"):
+            return State.FAILED
         if snap.get("testFailed") and not self._ignore_test_failures(snap.get("action", "")):
             return State.FAILED
         if (
@@ -171,12 +180,20 @@ class ReleaseReconciler:
         self.status.set_ready(outcome.ready, outcome.reason, outcome.message)
         if outcome.ready:
             self.status.last_applied_revision = self.chart.version
+        if outcome.awaiting_health:
+            self.status.ready, self.status.reason, self.status.message = (
+                "Unknown",
+                outcome.reason,
+                outcome.message,
+            )
         save_record(self.cluster, self.status)
         return outcome
 
     def _loop(self) -> None:
         forced = self.force
         for _ in range(_MAX_ACTIONS):
+            if self._released and not self.wait:
+                return  # the caller waits for health (deferral), then reconciles again
             latest = self._latest()
             state = self.classify(latest)
             if state is State.IN_SYNC:
@@ -184,6 +201,7 @@ class ReleaseReconciler:
                     forced = False
                     self._upgrade()
                     continue
+                self._check_drift(latest)
                 return
             if state is State.ABSENT:
                 if self._exhausted("install") and not forced:
@@ -282,7 +300,7 @@ class ReleaseReconciler:
 
     def _wait_flags(self, action: Any) -> list[str]:
         strategy = self.hr.spec.wait_strategy.name if self.hr.spec.wait_strategy else "poller"
-        if action.disable_wait:
+        if action.disable_wait or not self.wait:
             return ["--wait=hookOnly"] if self.cli.major_version >= 4 else []
         flags = (
             ["--wait=watcher" if strategy == "poller" else "--wait=legacy"]
@@ -416,6 +434,7 @@ class ReleaseReconciler:
         assert latest is not None
         self.status.remember(self._snapshot(latest, action, status=latest["status"]))
         self.actions.append(action)
+        self._released = True
         self._event(
             "info", f"{title}Succeeded",
             f"Helm {action} succeeded for release {self.release}.v{latest['revision']} with chart "
@@ -508,6 +527,7 @@ class ReleaseReconciler:
         restored = dict(self.status.snapshot(int(target["revision"])) or {})
         restored.update(version=int(new["revision"]), status=new["status"], action="rollback")
         restored.pop("testFailed", None)
+        restored.pop("healthFailed", None)
         self.status.remember(restored)
         self.actions.append("rollback")
         self._event("info", "RollbackSucceeded", f"{where} succeeded")
@@ -536,6 +556,48 @@ class ReleaseReconciler:
         self.actions.append("uninstall")
         self._event("info", "UninstallSucceeded", f"{where} succeeded")
 
+    def mark_unhealthy(self, message: str) -> None:
+        """The caller's health wait failed: the latest revision counts as a failed release action."""
+        latest = self._latest()
+        snap = self.status.snapshot(int(latest["revision"])) if latest else None
+        if snap is None:
+            return
+        action = snap.get("action", "upgrade")
+        snap["healthFailed"] = True
+        self._count_failure(action)
+        self.last_error = message
+        self.actions.append(f"{action}-failed")
+        self._event(
+            "error",
+            f"{action.capitalize()}Failed",
+            f"Helm {action} failed for release {self.release} with chart "
+            f"{self.chart.name}@{self.chart.version}: {message}",
+        )
+        save_record(self.cluster, self.status)
+
+    def _check_drift(self, latest: dict[str, Any] | None) -> None:
+        detection = self.hr.spec.drift_detection
+        if detection is None or detection.mode == "disabled" or latest is None:
+            return
+        objects = manifest_objects(self.cli.manifest(self.name, self.storage, obj=self.obj), self.namespace)
+        drifted = detect_drift(self.cluster, objects, detection.ignore)
+        self.drifted = [str(d) for d in drifted]
+        if not drifted:
+            return
+        summary = "\n".join(self.drifted)
+        self._event(
+            "error",
+            "DriftDetected",
+            f"Cluster state of release {self.release}.v{latest['revision']} has drifted from the desired "
+            f"state:\n{summary}",
+        )
+        if detection.mode == "enabled":
+            correct_drift(self.cluster, objects, drifted)
+            self.actions.append("correct-drift")
+            self._event(
+                "info", "DriftCorrected", f"Cluster state of release {self.release} corrected:\n{summary}"
+            )
+
     def _unlock(self, latest: dict[str, Any]) -> None:
         """A release left pending (a killed helm): roll back or uninstall so it can move again."""
         self._event(
@@ -562,7 +624,8 @@ class ReleaseReconciler:
         outcome = ReleaseOutcome(
             ready=False, reason="", message="", release_name=self.name, namespace=self.storage,
             revision=revision, chart_name=self.chart.name, chart_version=self.chart.version,
-            config_digest=self.values.digest, actions=list(self.actions), duration_seconds=round(duration, 3),
+            config_digest=self.values.digest, actions=list(self.actions), drifted=list(self.drifted),
+            duration_seconds=round(duration, 3),
         )  # fmt: skip
         if error is not None:
             outcome.reason = (
@@ -571,6 +634,17 @@ class ReleaseReconciler:
             outcome.message = self.cli.scrub(str(error))
             if self.last_error:
                 outcome.message += f"; last failure: {self.cli.scrub(self.last_error)}"
+            return outcome
+        if self._released and not self.wait and latest is not None:
+            objects = manifest_objects(
+                self.cli.manifest(self.name, self.storage, obj=self.obj), self.namespace
+            )
+            keys = [ObjectKey.of(o) for o in objects]
+            outcome.awaiting_health = [[k.api_version, k.kind, k.namespace, k.name] for k in keys]
+            outcome.reason, outcome.message = (
+                "Progressing",
+                f"waiting for {len(keys)} objects of {self.release}",
+            )
             return outcome
         outcome.ready = True
         outcome.reason = {"install": "InstallSucceeded", "upgrade": "UpgradeSucceeded"}.get(
