@@ -79,17 +79,20 @@ def _printed(entry: dict[str, Any]) -> str:
 
 
 def _merge(live: Any, applied: Any, names: Path, schema: TypeSchema) -> Any:
-    if isinstance(applied, dict) and isinstance(live, dict) and not schema.is_atomic_map(names):
-        merged = dict(live)
+    """``applied`` merged into ``live``; a null in ``applied`` means the field is not specified."""
+    if isinstance(applied, dict) and not schema.is_atomic_map(names):
+        merged = dict(live) if isinstance(live, dict) else {}
         for key, value in applied.items():
-            merged[key] = _merge(live.get(key), value, (*names, key), schema)
+            if value is not None:
+                merged[key] = _merge(merged.get(key), value, (*names, key), schema)
         return merged
-    if isinstance(applied, list) and isinstance(live, list):
+    if isinstance(applied, list):
         list_type = schema.list_type(names)
+        current = live if isinstance(live, list) else []
         if list_type.kind == "set":
-            return live + [clone(item) for item in applied if item not in live]
+            return current + [clone(item) for item in applied if item not in current]
         if list_type.kind == "map":
-            merged_list = list(live)
+            merged_list = list(current)
             index = {item_key(item, list_type): i for i, item in enumerate(merged_list)}
             for item in applied:
                 key = item_key(item, list_type)
@@ -97,7 +100,7 @@ def _merge(live: Any, applied: Any, names: Path, schema: TypeSchema) -> Any:
                     merged_list[index[key]] = _merge(merged_list[index[key]], item, names, schema)
                 else:
                     index[key] = len(merged_list)
-                    merged_list.append(clone(item))
+                    merged_list.append(_merge(None, item, names, schema))
             return merged_list
     return clone(applied)
 
@@ -212,7 +215,7 @@ def server_side_apply(
     if conflicts:
         raise ApplyConflict(conflicts, owners)
 
-    merged = _merge(base, applied, (), schema) if live is not None else clone(applied)
+    merged = _merge(base, applied, (), schema)
     _prune(merged, previous - new_fields - owned_by_others, new_fields | owned_by_others)
 
     meta = merged.setdefault("metadata", {})

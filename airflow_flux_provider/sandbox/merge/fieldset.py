@@ -88,7 +88,8 @@ def _walk(
 ) -> None:
     if isinstance(value, dict) and value and not schema.is_atomic_map(names):
         for key, child in value.items():
-            _walk(child, (*names, key), (*path, f"f:{key}"), schema, out, strict)
+            if child is not None:  # null: not specified, so not owned
+                _walk(child, (*names, key), (*path, f"f:{key}"), schema, out, strict)
         return
     if isinstance(value, list) and value:
         list_type = schema.list_type(names)

@@ -575,3 +575,18 @@ def test_crd_map_list_without_keys_is_atomic() -> None:
         {"type": "object", "properties": {"l": {"type": "array", "x-kubernetes-list-type": "map"}}}
     )
     assert schema.list_type(("l",)).kind == "atomic"
+
+
+def test_null_in_the_config_is_not_specified_so_a_previously_applied_value_goes() -> None:
+    live = apply(None, cm(a="1", b="2"), "alice")
+    config: dict[str, Any] = cm(a="1")
+    config["data"]["b"] = None
+    live = apply(live, config, "alice")
+    assert live["data"] == {"a": "1"} and fields_of(live, "alice") == {"f:data": {"f:a": {}}}
+    created = apply(None, {**cm(), "data": {"x": None, "y": "1"}}, "bob")
+    assert created["data"] == {"y": "1"}
+
+
+def test_nulls_inside_new_list_items_are_dropped_too() -> None:
+    live = apply(None, deployment({"name": "app", "image": "a:1", "resources": None}), "alice")
+    assert containers(live) == [{"name": "app", "image": "a:1"}]
