@@ -196,7 +196,8 @@ def _smp_map(original: Any, patch: dict[str, Any], names: Path, schema: TypeSche
     for key, value in patch.items():
         if key.startswith(_DELETE_FROM):
             field = key[len(_DELETE_FROM) :]
-            result[field] = [item for item in result.get(field) or [] if item not in (value or [])]
+            if isinstance(result.get(field), list):
+                result[field] = [item for item in result[field] if item not in (value or [])]
         elif key.startswith(_ORDER):
             field = key[len(_ORDER) :]
             if isinstance(result.get(field), list):

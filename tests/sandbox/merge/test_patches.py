@@ -240,3 +240,9 @@ def test_json_patch_test_compares_json_types() -> None:
         json_patch(doc, [{"op": "test", "path": "/n", "value": True}])
     with pytest.raises(MergeError):
         json_patch(doc, [{"op": "test", "path": "/nested/l", "value": [True, 1]}])
+
+
+def test_smp_delete_from_a_missing_primitive_list_adds_nothing() -> None:
+    live = {"metadata": {"name": "p"}}
+    out = strategic_merge_patch(live, {"metadata": {"$deleteFromPrimitiveList/finalizers": ["b"]}}, POD)
+    assert out == {"metadata": {"name": "p"}}
