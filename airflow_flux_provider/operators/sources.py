@@ -153,6 +153,73 @@ class HelmRepositoryOperator(SourceOperator):
         )
 
 
+class HelmChartOperator(SourceOperator):
+    """Stores a chart package as Flux's HelmChart does.
+
+    With ``sourceRef.kind: HelmRepository`` give that repository's manifest as
+    ``repository`` (the chart version is chosen by ``spec.version``); with a GitRepository or
+    Bucket source give that fetch's XCom as ``source_artifact`` (``spec.chart`` is a path).
+    """
+
+    flux_kind = "HelmChart"
+    flux_api_version = SOURCE_API_VERSION
+    template_fields: Sequence[str] = (
+        *SourceOperator.template_fields,
+        "repository",
+        "source_artifact",
+        "helm_conn_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        repository: dict[str, Any] | None = None,
+        source_artifact: dict[str, Any] | None = None,
+        helm_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.repository = repository
+        self.source_artifact = source_artifact
+        self.helm_conn_id = helm_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_flux_provider.errors import FluxError
+        from airflow_flux_provider.hooks.connections import HelmRepositoryCredentialsHook
+        from airflow_flux_provider.sources.helm import HelmRepositorySource, chart_from_artifact
+        from airflow_flux_provider.specs import parse_object
+
+        chart = self.flux_object()
+        spec, store = chart.spec, artifact_store(self.artifacts_url)
+        if spec.source_ref.kind != "HelmRepository":
+            if self.source_artifact is None:
+                raise FluxError(
+                    f"sourceRef is a {spec.source_ref.kind}; pass its fetch XCom as source_artifact=",
+                    obj=chart.ref,
+                    field="spec.sourceRef",
+                )
+            fetched = chart_from_artifact(
+                store,
+                Artifact.from_xcom(self.source_artifact),
+                spec.chart,
+                obj=chart.ref,
+                reconcile_strategy=spec.reconcile_strategy,
+            )
+            return self._publish(context, fetched.artifact, fetched.changed)
+        if self.repository is None:
+            raise FluxError(
+                f"pass the HelmRepository {spec.source_ref.name!r} manifest as repository=",
+                obj=chart.ref,
+                field="spec.sourceRef",
+            )
+        repo = parse_object(self.repository, source=f"task '{self.task_id}' repository")
+        secret = repo.spec.secret_ref
+        conn_id = self.helm_conn_id or (secret.name if secret else None)
+        source = HelmRepositorySource.from_spec(repo, _credentials(HelmRepositoryCredentialsHook, conn_id))
+        fetched = source.fetch_chart(store, spec.chart, spec.version, obj=chart.ref)
+        return self._publish(context, fetched.artifact, fetched.changed)
+
+
 class GitRepositoryOperator(SourceOperator):
     """Fetches a GitRepository; ``included`` maps ``spec.include`` names to their artifacts' XComs."""
 

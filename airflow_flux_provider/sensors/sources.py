@@ -1,4 +1,4 @@
-"""``SourceRevisionSensor``: succeed when a Git/Bucket/OCI source has a new revision.
+"""``SourceRevisionSensor``: succeed when a Git/Bucket/OCI/Helm repository source has a new revision.
 
 Deferrable by default (the wait runs in the triggerer as
 :class:`~airflow_flux_provider.triggers.sources.SourceRevisionTrigger`). ``last_revision``

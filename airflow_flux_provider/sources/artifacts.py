@@ -68,7 +68,7 @@ class Artifact:
 
 def _default_base() -> str:
     home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
-    return str(Path(home) / "flux-artifacts")
+    return str(Path(home) / "flux" / "artifacts")
 
 
 def _check_source(source: str) -> str:

@@ -1,8 +1,9 @@
 """Waits in the triggerer until a source has a revision other than the one last fetched.
 
 Each poll is the cheap check Flux does before fetching: ``git ls-remote`` for a
-GitRepository, one listing for a Bucket, a manifest HEAD for an OCIRepository. Nothing is
-downloaded and no worker slot is held; the blocking call runs in a thread.
+GitRepository, one listing for a Bucket, a manifest HEAD for an OCIRepository, the
+digest of index.yaml for a HelmRepository. No content is fetched and no worker slot is
+held; the blocking call runs in a thread.
 """
 
 from __future__ import annotations
@@ -35,11 +36,18 @@ def _oci(obj: Any, credentials: Credentials) -> str:
     return OCISource.from_spec(obj, credentials).resolve().revision
 
 
+def _helm(obj: Any, credentials: Credentials) -> str:
+    from airflow_flux_provider.sources.helm import HelmRepositorySource
+
+    return HelmRepositorySource.from_spec(obj, credentials).revision()
+
+
 #: kind -> (connection hook class name, "what revision does the source have now")
 REVISION_CHECKS: dict[str, tuple[str, Callable[[Any, Credentials], str]]] = {
     "GitRepository": ("GitCredentialsHook", _git),
     "Bucket": ("BucketCredentialsHook", _bucket),
     "OCIRepository": ("RegistryCredentialsHook", _oci),
+    "HelmRepository": ("HelmRepositoryCredentialsHook", _helm),
 }
 
 

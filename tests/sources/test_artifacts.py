@@ -147,5 +147,5 @@ def test_default_base_is_under_airflow_home(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     store = ArtifactStore()
     art = store.put_bytes(b"x", source=SRC, revision="r", suffix=".txt")
-    assert art.path is not None and Path(art.path).is_relative_to(tmp_path / "flux-artifacts")
+    assert art.path is not None and Path(art.path).is_relative_to(tmp_path / "flux" / "artifacts")
     assert art.url.startswith("file://")

@@ -14,17 +14,23 @@ from typing import Any
 import pytest
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
+from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.devservices.chart_repo import ChartRepository
+from airflow_flux_provider.devservices.git_http import GitServer
 from airflow_flux_provider.devservices.registry import OciRegistry
 from airflow_flux_provider.devservices.s3 import S3Server
+from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.operators.sources import (
     BucketOperator,
+    GitRepositoryOperator,
+    HelmChartOperator,
     HelmRepositoryOperator,
     OCIRepositoryOperator,
     SourceOperator,
 )
 from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
 from airflow_flux_provider.sources.bucket import BucketAuthError
+from airflow_flux_provider.triggers.sources import revision_check
 
 
 @pytest.fixture(autouse=True)
@@ -96,3 +102,58 @@ def test_helm_repository_operator(chart_repo_auth: ChartRepository, monkeypatch:
     first, second, events = _twice(HelmRepositoryOperator(task_id="podinfo", spec=spec))
     assert first["revision"].startswith("sha256:") and first["changed"] and not second["changed"]
     assert events == 1
+
+
+def test_helm_chart_operator_from_repository_and_from_git(
+    chart_repo_auth: ChartRepository,
+    git_server: GitServer,
+    monkeypatch: pytest.MonkeyPatch,
+    artifacts: ArtifactStore,
+    tmp_path: Path,
+) -> None:
+    chart_repo_auth.add_chart("webapp", "1.2.0")
+    chart_repo_auth.add_chart("webapp", "1.3.0")
+    chart_repo_auth.add_chart("webapp", "2.0.0")
+    _conn(monkeypatch, "charts", "flux_helm", chart_repo_auth.username, chart_repo_auth.password)
+    repository = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmRepository",
+        "metadata": {"name": "charts", "namespace": "flux-system"},
+        "spec": {"url": chart_repo_auth.url, "interval": "5m", "secretRef": {"name": "charts"}},
+    }
+    spec = {
+        "chart": "webapp",
+        "version": "^1.2",
+        "interval": "5m",
+        "sourceRef": {"kind": "HelmRepository", "name": "charts"},
+    }
+    first, second, events = _twice(HelmChartOperator(task_id="webapp", spec=spec, repository=repository))
+    assert first["revision"] == "1.3.0" and first["changed"] and not second["changed"] and events == 1
+    assert first["path"].endswith(".tgz")
+    with pytest.raises(FluxError, match="repository="):
+        HelmChartOperator(task_id="norepo", spec=spec).execute({})
+
+    chart_yaml = "apiVersion: v2\nname: inrepo\nversion: 0.4.0\n"
+    git_server.create_repo("chart-src", {"charts/inrepo/Chart.yaml": chart_yaml}, public=True)
+    git_spec = {"url": git_server.repo_url("chart-src"), "interval": "1m", "ref": {"branch": "main"}}
+    fetched = GitRepositoryOperator(task_id="src", spec=git_spec, cache_dir=str(tmp_path / "c")).execute({})
+    from_git = {**spec, "chart": "charts/inrepo", "sourceRef": {"kind": "GitRepository", "name": "src"}}
+    packaged = HelmChartOperator(task_id="inrepo", spec=from_git, source_artifact=fetched).execute({})
+    assert packaged["revision"] == "0.4.0" and packaged["changed"]
+    with pytest.raises(FluxError, match="source_artifact="):
+        HelmChartOperator(task_id="nosrc", spec=from_git).execute({})
+
+
+def test_helm_repository_revision_check(chart_repo: ChartRepository) -> None:
+    chart_repo.add_chart("watched", "0.1.0")
+    manifest = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmRepository",
+        "metadata": {"name": "watched", "namespace": "flux-system"},
+        "spec": {"url": chart_repo.url, "interval": "5m"},
+    }
+    event = revision_check(manifest, Credentials(), None)
+    assert event is not None and event["revision"].startswith("sha256:")
+    assert revision_check(manifest, Credentials(), event["revision"]) is None
+    chart_repo.add_chart("watched", "0.2.0")
+    assert revision_check(manifest, Credentials(), event["revision"]) is not None
