@@ -11,7 +11,9 @@ from __future__ import annotations
 import copy
 import math
 import secrets
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow_flux_provider.canary.errors import CanaryError
@@ -32,8 +34,30 @@ class Readiness:
     message: str = ""
 
 
-def deployment_readiness(deployment: dict[str, Any], threshold_percent: int) -> Readiness:
+def deployment_readiness(
+    deployment: dict[str, Any], threshold_percent: int, deadline_seconds: int
+) -> Readiness:
     """Flagger's readiness rules for one Deployment (generation, deadline, replicas)."""
+    readiness = _rollout_state(deployment, threshold_percent)
+    if readiness.ready or not readiness.retriable:
+        return readiness
+    # Stuck below minimum availability for longer than the Canary's progressDeadlineSeconds: give up.
+    for condition in (deployment.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == "Available" and condition.get("reason") == "MinimumReplicasUnavailable":
+            since = _timestamp(condition.get("lastUpdateTime") or condition.get("lastTransitionTime"))
+            if condition.get("status") == "False" and since and time.time() - since > deadline_seconds:
+                return Readiness(False, False, f"{readiness.message} for more than {deadline_seconds}s")
+    return readiness
+
+
+def _timestamp(text: str | None) -> float | None:
+    try:
+        return datetime.strptime(text or "", "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def _rollout_state(deployment: dict[str, Any], threshold_percent: int) -> Readiness:
     name = (deployment.get("metadata") or {}).get("name", "")
     spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
     generation = (deployment.get("metadata") or {}).get("generation", 0)
@@ -41,9 +65,8 @@ def deployment_readiness(deployment: dict[str, Any], threshold_percent: int) -> 
         return Readiness(False, True, f"waiting for rollout of {name} (generation not yet observed)")
     for condition in status.get("conditions") or ():
         if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
-            return Readiness(
-                False, False, f"{name} exceeded its progress deadline: {condition.get('message', '')}"
-            )
+            message = condition.get("message", "")
+            return Readiness(False, False, f"{name} exceeded its progress deadline: {message}")
     replicas = spec.get("replicas", 1)
     updated = status.get("updatedReplicas", 0)
     if updated < replicas:
@@ -114,7 +137,7 @@ class CanaryWorkloads:
             obj, threshold = self.target(), analysis.canary_ready_threshold if analysis else 100
         if obj is None:
             return Readiness(False, True, f"{which} Deployment does not exist yet")
-        return deployment_readiness(obj, threshold)
+        return deployment_readiness(obj, threshold, self.canary.spec.progress_deadline_seconds)
 
     # -- writing --------------------------------------------------------------------------------
     def _apply(self, obj: dict[str, Any]) -> None:

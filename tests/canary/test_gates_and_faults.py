@@ -224,3 +224,14 @@ def test_closed_traffic_increase_gate_holds_the_weight_and_events_reach_event_ho
     assert any(m.startswith("Advance Canary/") and m.endswith("canary weight 10") for m in messages)
     assert all(e["metadata"]["team"] == "shop" and e["metadata"]["timestamp"].isdigit() for e in events)
     assert {e["metadata"]["eventType"] for e in events} <= {"Normal", "Warning"}
+
+
+def test_skip_analysis_promotes_without_checks(deploy_canary: Any, webhooks: WebhookServer) -> None:
+    run: CanaryRun = deploy_canary(spec={"skipAnalysis": True})
+    run.canary.spec.metrics_server = "http://127.0.0.1:9"  # would fail every check if one ran
+    run.set_image("podinfo:2.0")
+    assert run.until(finished).decision == "skipped analysis: promoted"
+    assert image_of(run.get("Deployment", "podinfo-primary")) == "podinfo:2.0"
+    assert vs_weights(run) == [100, 0]
+    assert [p["phase"] for p in webhooks.payloads(f"{run.namespace}/notify")] == ["Succeeded"]
+    assert not webhooks.payloads(f"{run.namespace}/load-test")

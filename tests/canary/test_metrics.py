@@ -9,6 +9,7 @@ import pytest
 from airflow_flux_provider.canary.analysis import _next_step
 from airflow_flux_provider.canary.metrics import BUILTIN_QUERIES, MetricChecker, observer, render
 from airflow_flux_provider.canary.status import CanaryStatus
+from airflow_flux_provider.canary.workloads import deployment_readiness
 from airflow_flux_provider.devservices.prometheus import PrometheusServer
 from airflow_flux_provider.specs import parse_object
 from airflow_flux_provider.specs.flagger import Canary, MetricTemplate
@@ -146,3 +147,28 @@ def test_step_weights_and_status_primitives() -> None:
         "abc",
         "False",
     )
+
+
+def test_readiness_follows_flaggers_rules() -> None:
+    def deployment(status: dict[str, Any], replicas: int = 2, generation: int = 3) -> dict[str, Any]:
+        meta = {"name": "shop", "generation": generation}
+        observed = {"observedGeneration": 3, **status}
+        return {"metadata": meta, "spec": {"replicas": replicas}, "status": observed}
+
+    ready = {"replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}
+    assert deployment_readiness(deployment(ready), 100, 600).ready
+    assert deployment_readiness(deployment(ready, generation=4), 100, 600).retriable
+    half = {**ready, "availableReplicas": 1}
+    assert not deployment_readiness(deployment(half), 100, 600).ready
+    assert deployment_readiness(deployment(half), 50, 600).ready
+    stuck = {
+        "type": "Available",
+        "status": "False",
+        "reason": "MinimumReplicasUnavailable",
+        "lastUpdateTime": "2026-01-01T00:00:00Z",
+    }
+    late = deployment_readiness(deployment({**half, "conditions": [stuck]}), 100, 600)
+    assert (late.ready, late.retriable) == (False, False) and "more than 600s" in late.message
+    deadline = {"type": "Progressing", "reason": "ProgressDeadlineExceeded", "message": "took too long"}
+    exceeded = deployment_readiness(deployment({**ready, "conditions": [deadline]}), 100, 600)
+    assert not exceeded.retriable and "took too long" in exceeded.message
