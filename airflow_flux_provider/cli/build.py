@@ -1,4 +1,4 @@
-"""``build``: render a Kustomization from a local folder, as ``flux build kustomization --path``.
+"""``build`` / ``diff``: a Kustomization from a local folder, as ``flux build|diff kustomization --path``.
 
 The spec comes from ``-f`` (a file holding the Flux Kustomization; ``--name`` picks one
 when it holds several), the source from ``--path`` (the folder standing for the artifact
@@ -6,6 +6,10 @@ root: ``spec.path`` is resolved inside it). ``--var NAME=VALUE`` values take the
 DAG params / trigger conf. substituteFrom needs a cluster, so it is refused here unless
 every reference is optional. Substitution is strict, as the controller is; ``--no-strict``
 turns unset variables into empty strings like ``flux build`` does by default.
+
+``diff`` renders the same way, then compares with the cluster of ``--kubeconfig`` by
+server-side dry-run and prints one ``► Kind/ns/name created|configured|unchanged|deleted``
+line per object; it exits 0 without differences and 1 with some (as ``flux diff``).
 """
 
 from __future__ import annotations
@@ -13,12 +17,22 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from typing import Any
 
 from airflow_flux_provider.errors import FluxError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("build", help="render a Kustomization from a local folder (flux build ks)")
+    build = subparsers.add_parser("build", help="render a Kustomization from a local folder (flux build ks)")
+    _arguments(build)
+    build.set_defaults(func=run)
+    diff = subparsers.add_parser("diff", help="compare a local render with a live cluster (flux diff ks)")
+    _arguments(diff)
+    diff.add_argument("--kubeconfig", required=True, help="kubeconfig of the cluster to compare with")
+    diff.set_defaults(func=run_diff)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--file", required=True, help="YAML file with the Flux Kustomization")
     parser.add_argument("--path", required=True, help="local folder standing for the source artifact root")
     parser.add_argument("--name", help="which Kustomization of the file (when it holds several)")
@@ -32,7 +46,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--no-strict", action="store_true", help="unset variables become empty strings")
     parser.add_argument("--allow-remote-bases", action="store_true", help="let kustomize fetch remote bases")
     parser.add_argument("--store", help="folder keeping renders by digest (default: a temporary folder)")
-    parser.set_defaults(func=run)
 
 
 def parse_vars(pairs: list[str]) -> dict[str, str]:
@@ -45,7 +58,8 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
     return variables
 
 
-def run(args: argparse.Namespace) -> int:
+def _render(args: argparse.Namespace, scratch: str, reader: Any = None) -> tuple[Any, str]:
+    """The Kustomization of ``-f`` and its render's YAML."""
     from airflow_flux_provider.kustomize import RenderStore, airflow_values, render
     from airflow_flux_provider.kustomize.errors import KustomizeError
     from airflow_flux_provider.specs import Kustomization, load_manifests
@@ -64,14 +78,33 @@ def run(args: argparse.Namespace) -> int:
             field="-f",
         )
     ks = candidates[0]
+    rendered = render(
+        ks,
+        args.path,
+        store=RenderStore(args.store or scratch),
+        reader=reader,
+        airflow_vars=airflow_values(variables),
+        strict=not args.no_strict,
+        allow_remote_bases=args.allow_remote_bases,
+    )
+    return ks, rendered.read()
+
+
+def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="flux-build-") as scratch:
-        rendered = render(
-            ks,
-            args.path,
-            store=RenderStore(args.store or scratch),
-            airflow_vars=airflow_values(variables),
-            strict=not args.no_strict,
-            allow_remote_bases=args.allow_remote_bases,
-        )
-        sys.stdout.write(rendered.read())
+        sys.stdout.write(_render(args, scratch)[1])
     return 0
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    from airflow_flux_provider.kube import Cluster
+    from airflow_flux_provider.kustomize import ClusterReader
+    from airflow_flux_provider.kustomize.diff import diff
+
+    cluster = Cluster.from_kubeconfig(args.kubeconfig)
+    with tempfile.TemporaryDirectory(prefix="flux-diff-") as scratch:
+        ks, text = _render(args, scratch, ClusterReader(cluster))
+        report = diff(ks, text, cluster)
+    for line in report.lines():
+        print(line)
+    return 1 if report.has_changes else 0

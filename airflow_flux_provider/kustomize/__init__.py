@@ -13,7 +13,7 @@ from airflow_flux_provider.kustomize.errors import KustomizeError, SubstitutionE
 from airflow_flux_provider.kustomize.kustomize_cli import kustomize_version
 from airflow_flux_provider.kustomize.render import Renderer, split_documents, tree_digest
 from airflow_flux_provider.kustomize.store import Rendered, RenderStore, digest_of
-from airflow_flux_provider.kustomize.variables import ObjectReader, airflow_values
+from airflow_flux_provider.kustomize.variables import ClusterReader, ObjectReader, airflow_values
 from airflow_flux_provider.specs.kustomization import Kustomization
 
 
@@ -36,6 +36,7 @@ def render(
 
 
 __all__ = [
+    "ClusterReader",
     "KustomizeError",
     "ObjectReader",
     "RenderStore",

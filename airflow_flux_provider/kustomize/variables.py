@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kustomize import envsubst
 from airflow_flux_provider.kustomize.errors import EnvsubstSyntaxError, SubstitutionError
 from airflow_flux_provider.specs.kustomization import PostBuild
@@ -33,6 +34,16 @@ class ObjectReader(Protocol):
     """Reads one object from the cluster; ``None`` when it does not exist."""
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+
+class ClusterReader:
+    """An :class:`ObjectReader` over the provider's Kubernetes client (``kube.Cluster``)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.cluster.get(ObjectKey(api_version, kind, namespace, name))
 
 
 def _clean(values: Mapping[str, str]) -> dict[str, str]:

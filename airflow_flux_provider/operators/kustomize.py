@@ -29,26 +29,13 @@ def renders_folder() -> Path:
     return Path(base) / "renders"
 
 
-class _ClusterReader:
-    """substituteFrom reads through the provider's Kubernetes connection."""
-
-    def __init__(self, conn_id: str) -> None:
-        from airflow_flux_provider.hooks.kubernetes import cluster_from_extras, connection_extras
-
-        self.cluster = cluster_from_extras(connection_extras(conn_id))
-
-    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        from airflow_flux_provider.kube import ObjectKey
-
-        return self.cluster.get(ObjectKey(api_version, kind, namespace, name))
-
-
 class KustomizationRenderOperator(FluxObjectOperator):
     """Render a Kustomization from ``source_path`` (the artifact root) into the render store."""
 
     template_fields: Sequence[str] = (
         *FluxObjectOperator.template_fields,
         "source_path",
+        "source_artifact",
         "source_digest",
         "variables",
         "airflow_variables",
@@ -59,7 +46,8 @@ class KustomizationRenderOperator(FluxObjectOperator):
     def __init__(
         self,
         *,
-        source_path: str,
+        source_path: str | None = None,
+        source_artifact: dict[str, Any] | None = None,
         source_digest: str | None = None,
         variables: dict[str, Any] | None = None,
         airflow_variables: Sequence[str] = (),
@@ -71,7 +59,13 @@ class KustomizationRenderOperator(FluxObjectOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if (source_path is None) == (source_artifact is None):
+            raise FluxError(
+                "give exactly one of source_path= (a folder) or source_artifact= (a source task's XCom)",
+                obj=f"task '{self.task_id}'",
+            )
         self.source_path = source_path
+        self.source_artifact = source_artifact
         self.source_digest = source_digest
         self.variables = variables or {}
         self.airflow_variables = list(airflow_variables)
@@ -105,20 +99,43 @@ class KustomizationRenderOperator(FluxObjectOperator):
         gathered.update(self.variables)
         return airflow_values(gathered)
 
+    def _source(self) -> tuple[str, str | None]:
+        """The folder to build and its digest; an artifact is unpacked once per digest and reused."""
+        if self.source_artifact is None:
+            return str(self.source_path), self.source_digest or None
+        from airflow_flux_provider.operators.sources import artifact_store
+        from airflow_flux_provider.sources.artifacts import Artifact
+        from airflow_flux_provider.sources.errors import SourceError
+
+        artifact = Artifact.from_xcom(self.source_artifact)
+        folder = renders_folder().parent / "sources" / artifact.digest.replace(":", "-")
+        if not folder.exists():
+            try:
+                artifact_store().extract(artifact, folder)
+            except SourceError:
+                if not folder.exists():  # not another task unpacking the same digest at once
+                    raise
+        return str(folder), artifact.digest
+
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_flux_provider.kustomize import RenderStore, render
+        from airflow_flux_provider.kustomize import ClusterReader, RenderStore, render
         from airflow_flux_provider.specs import Kustomization
 
         ks = self.flux_object()
         if not isinstance(ks, Kustomization):
             raise FluxError(f"expected a Flux Kustomization, got {ks.ref}", obj=f"task '{self.task_id}'")
-        reader = _ClusterReader(self.kubernetes_conn_id) if self.kubernetes_conn_id else None
+        reader = None
+        if self.kubernetes_conn_id:
+            from airflow_flux_provider.hooks.kubernetes import cluster_from_extras, connection_extras
+
+            reader = ClusterReader(cluster_from_extras(connection_extras(self.kubernetes_conn_id)))
         store = RenderStore(self.artifacts_path or renders_folder())
+        source_path, source_digest = self._source()
         rendered = render(
             ks,
-            self.source_path,
+            source_path,
             store=store,
-            source_digest=self.source_digest or None,
+            source_digest=source_digest,
             reader=reader,
             airflow_vars=self.gather_variables(context),
             strict=self.strict,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.inventory import Inventory
@@ -56,4 +60,49 @@ def test_diff_reports_each_action_and_writes_nothing(
     assert report.has_changes
     assert report.to_xcom()["counts"] == {"configured": 1, "created": 1, "unchanged": 1, "deleted": 1}
     assert cluster.get(ObjectKey("v1", "ConfigMap", ns, "new")) is None
-    assert cluster.get(ObjectKey("v1", "ConfigMap", ns, "changed"))["data"] == {"v": "old"}
+    live = cluster.get(ObjectKey("v1", "ConfigMap", ns, "changed"))
+    assert live is not None and live["data"] == {"v": "old"}
+
+
+def test_cli_diff_exits_1_on_differences_and_0_without(
+    tmp_path: Path, sandbox: Any, sandbox_namespace: str
+) -> None:
+    source = write_tree(tmp_path / "src", {"app/a.yaml": configmap("cli", "${V:=dflt}")})
+    ks_file = tmp_path / "ks.yaml"
+    manifest = kustomization(targetNamespace=sandbox_namespace, prune=False, postBuild={}).to_manifest()
+    ks_file.write_text(yaml.safe_dump(manifest))
+    command = [
+        sys.executable,
+        "-m",
+        "airflow_flux_provider",
+        "diff",
+        "-f",
+        str(ks_file),
+        "--path",
+        str(source),
+        "--kubeconfig",
+        str(sandbox.kubeconfig),
+        "--var",
+        "V=x",
+    ]
+    first = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert (first.returncode, first.stdout) == (1, f"► ConfigMap/{sandbox_namespace}/cli created\n"), (
+        first.stderr
+    )
+    cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig))
+    owner = {
+        "kustomize.toolkit.fluxcd.io/name": "app",
+        "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+    }
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "data": {"v": "x"},
+            "metadata": {"name": "cli", "namespace": sandbox_namespace, "labels": owner},
+        }
+    )
+    second = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert (second.returncode, second.stdout) == (0, f"► ConfigMap/{sandbox_namespace}/cli unchanged\n"), (
+        second.stderr
+    )

@@ -9,22 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from airflow_flux_provider.kube import Cluster, ObjectKey
-from airflow_flux_provider.kustomize import RenderStore, SubstitutionError, digest_of, render
+from airflow_flux_provider.kube import Cluster
+from airflow_flux_provider.kustomize import ClusterReader, RenderStore, SubstitutionError, digest_of, render
 from tests.kustomize.conftest import kustomization, write_tree
 from tests.kustomize.corpus import BASE, CONFIG
 
 TEMPLATE = CONFIG.replace("mode: fast", "mode: ${MODE}\n  region: ${REGION:=eu}\n  token: ${TOKEN:-none}")
-
-
-class ClusterReader:
-    """The reader the reconcile engine passes: a real client against the sandbox API server."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-
-    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.cluster.get(ObjectKey(api_version, kind, namespace, name))
 
 
 def test_render_is_stored_by_digest_and_the_artifact_is_untouched(tmp_path: Path, store: RenderStore) -> None:
