@@ -12,7 +12,7 @@ import functools
 import hashlib
 import posixpath
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,24 @@ def _local_path(root: Path, key: str, obj: str) -> Path:
     if key.startswith("/") or norm == ".." or norm.startswith("../"):
         raise UnsafeArchiveError(f"object key {key!r} points outside the bucket folder; remove it", obj=obj)
     return root / norm
+
+
+def _local_paths(root: Path, keys: Iterable[str], obj: str) -> dict[str, Path]:
+    """Each key's file below ``root``, refusing keys that are also another key's folder."""
+    targets = {key: _local_path(root, key, obj) for key in keys}
+    files = {path.relative_to(root).as_posix(): key for key, path in targets.items()}
+    for rel, key in files.items():
+        parts = rel.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in files:
+                raise SourceError(
+                    f"object key {files[folder]!r} is a file where key {key!r} needs a folder; "
+                    "rename one of them or leave one out with spec.ignore",
+                    obj=obj,
+                    field="spec.ignore",
+                )
+    return targets
 
 
 class BucketSource:
@@ -245,7 +263,7 @@ class BucketSource:
         client = self._s3
         with tempfile.TemporaryDirectory(prefix="flux-bucket-") as tmp:
             root = Path(tmp)
-            targets = {key: _local_path(root, key, self.obj) for key in index}
+            targets = _local_paths(root, index, self.obj)
 
             def download(key: str) -> None:
                 target = targets[key]

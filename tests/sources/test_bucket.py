@@ -142,3 +142,13 @@ def test_oversize_bucket_is_refused_before_download(s3_server: S3Server, tmp_pat
 def test_endpoint_with_scheme_is_refused() -> None:
     with pytest.raises(SourceError, match="without scheme"):
         BucketSource("b", "http://127.0.0.1:9000", obj="Bucket/flux-system/models")
+
+
+def test_key_that_is_both_file_and_folder(s3_server: S3Server, tmp_path: Path) -> None:
+    name = _bucket(s3_server, {"apps": b"file", "apps/app.yaml": b"x"})
+    store = ArtifactStore(str(tmp_path / "store"))
+    with pytest.raises(SourceError, match="is a file where key 'apps/app\\.yaml' needs a folder"):
+        _source(s3_server, name).fetch(store)
+    assert store.latest("Bucket/flux-system/models") is None
+    fetched = _source(s3_server, name, ignore="/apps\n!/apps/").fetch(store)
+    assert _files(store, fetched.artifact, tmp_path / "out") == {"apps/app.yaml": b"x"}
