@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow_flux_provider.kube.cluster import Cluster, ObjectKey
+from airflow_flux_provider.kube.cluster import Cluster, NotFoundError, ObjectKey
 from airflow_flux_provider.kube.inventory import Inventory
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "airflow-flux-provider"}
@@ -111,14 +111,20 @@ def load_record(cluster: Cluster, kind: str, name: str, namespace: str) -> Statu
 
 
 def save_record(cluster: Cluster, record: StatusRecord) -> None:
+    """Store the record; its namespace (``flux-system`` usually) is created on first use."""
     key = record.key
     labels = {
         **MANAGED_BY,
         "airflow-flux-provider/kind": record.kind,
         "airflow-flux-provider/name": record.name,
     }
-    cluster.apply({
+    config_map = {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": key.name, "namespace": key.namespace, "labels": labels},
         "data": {"status.json": json.dumps(record.to_status(), indent=2, sort_keys=True)},
-    }, force=True)  # fmt: skip
+    }  # fmt: skip
+    try:
+        cluster.apply(config_map, force=True)
+    except NotFoundError:
+        cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": key.namespace}})
+        cluster.apply(config_map, force=True)

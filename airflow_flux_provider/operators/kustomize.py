@@ -1,6 +1,8 @@
 """``KustomizationRenderOperator``: build a Flux Kustomization's manifests as one Airflow task.
 
-The task renders the source artifact folder with the spec's layers and postBuild
+The task renders a source artifact (a source task's XCom, unpacked once per digest from
+the shared :class:`~airflow_flux_provider.sources.artifacts.ArtifactStore`) or a local
+folder with the spec's layers and postBuild
 substitution (see :mod:`airflow_flux_provider.kustomize`) and returns, as XCom, the
 render's ``digest``, ``path``, ``objects`` count and per-kind ``kinds``: the input of
 ``KustomizationReconcileOperator(rendered=...)``.
@@ -116,6 +118,18 @@ class KustomizationRenderOperator(FluxObjectOperator):
                 if not folder.exists():  # not another task unpacking the same digest at once
                     raise
         return str(folder), artifact.digest
+
+    def _source(self, renders: Path) -> tuple[Path, str | None]:
+        """The artifact root folder and its digest; a source artifact is unpacked once per digest."""
+        if self.source_artifact is None:
+            return Path(str(self.source_path)), self.source_digest or None
+        from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
+
+        artifact = Artifact.from_xcom(self.source_artifact)
+        folder = renders / "sources" / artifact.digest.removeprefix("sha256:")
+        if not folder.is_dir():
+            ArtifactStore(str(renders.parent)).extract(artifact, folder)
+        return folder, artifact.digest
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_flux_provider.kustomize import ClusterReader, RenderStore, render

@@ -68,6 +68,7 @@ class KustomizationReconcileOperator(FluxObjectOperator):
         "rendered",
         "revision",
         "variables",
+        "depends_on_revisions",
     )
     operator_extra_links = (MlflowRunLink(),)
 
@@ -169,9 +170,9 @@ class KustomizationReconcileOperator(FluxObjectOperator):
                     timeout=timeout,
                     poll_interval=self.poll_interval,
                     started_at=time.time(),
+                    state={"outcome": outcome, "started": time.time() - outcome["duration_seconds"]},
                 ),
                 method_name="execute_complete",
-                kwargs={"outcome": outcome, "started": time.time() - outcome["duration_seconds"]},
                 timeout=timedelta(seconds=timeout + 60),
             )
         try:
@@ -182,13 +183,12 @@ class KustomizationReconcileOperator(FluxObjectOperator):
             )
         return self._complete(context, ks, outcome, None, time.time() - outcome["duration_seconds"])
 
-    def execute_complete(
-        self, context: Any, outcome: dict[str, Any], started: float, event: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        if not event or "state" not in event:
+            raise ReconcileError("the health check trigger sent no event; retry the task", obj=self.task_id)
         ks = self.flux_object()
-        event = event or {"status": "error", "message": "the health check trigger sent no event"}
         error = None if event["status"] == "healthy" else event["message"]
-        return self._complete(context, ks, outcome, error, started)
+        return self._complete(context, ks, event["state"]["outcome"], error, event["state"]["started"])
 
     def _dependencies(self, ks: Any) -> dict[str, str]:
         deps = {}

@@ -16,7 +16,9 @@ from airflow_flux_provider.kube import KubeError, ObjectKey, health
 class HealthCheckTrigger(BaseTrigger):
     """Polls the objects' kstatus every ``poll_interval`` seconds until all are Current,
     one fails, or ``timeout`` seconds have passed since ``started_at`` (so a restarted
-    trigger keeps the original deadline). The event carries the outcome and a message."""
+    trigger keeps the original deadline). The event carries the outcome, a message and
+    ``state``: what the deferred task needs to finish (the event is the one channel every
+    way of running triggers hands back)."""
 
     def __init__(
         self,
@@ -27,6 +29,7 @@ class HealthCheckTrigger(BaseTrigger):
         timeout: float,
         poll_interval: float,
         started_at: float,
+        state: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.objects = objects
@@ -35,6 +38,7 @@ class HealthCheckTrigger(BaseTrigger):
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.started_at = started_at
+        self.state = state or {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -46,8 +50,12 @@ class HealthCheckTrigger(BaseTrigger):
                 "timeout": self.timeout,
                 "poll_interval": self.poll_interval,
                 "started_at": self.started_at,
+                "state": self.state,
             },
         )
+
+    def _event(self, status: str, message: str, elapsed: float) -> dict[str, Any]:
+        return {"status": status, "message": message, "elapsed": elapsed, "state": self.state}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         keys = [ObjectKey(*parts) for parts in self.objects]
@@ -59,16 +67,12 @@ class HealthCheckTrigger(BaseTrigger):
             try:
                 report = await asyncio.to_thread(health.check, cluster, keys)
             except KubeError as err:
-                yield TriggerEvent({"status": "error", "message": err.message, "elapsed": elapsed})
+                yield TriggerEvent(self._event("error", err.message, elapsed))
                 return
             if report.healthy:
-                yield TriggerEvent(
-                    {"status": "healthy", "message": f"{len(keys)} objects healthy", "elapsed": elapsed}
-                )
+                yield TriggerEvent(self._event("healthy", f"{len(keys)} objects healthy", elapsed))
                 return
             if report.failed or elapsed >= self.timeout:
-                yield TriggerEvent(
-                    {"status": "failed", "message": report.failure_message(elapsed), "elapsed": elapsed}
-                )
+                yield TriggerEvent(self._event("failed", report.failure_message(elapsed), elapsed))
                 return
             await asyncio.sleep(min(self.poll_interval, max(self.timeout - elapsed, 0.1)))

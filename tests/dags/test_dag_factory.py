@@ -1,0 +1,137 @@
+"""A folder of Flux objects becomes a DAG that fetches, renders and reconciles into the sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+
+from airflow_flux_provider.dag_factory import templated
+from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.kube.record import load_record
+
+CLUSTER = """
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: factory-repo, namespace: flux-system}
+spec:
+  interval: 1m
+  url: ${GIT_URL}
+  ref: {branch: main}
+  secretRef: {name: git-credentials}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: infra, namespace: flux-system}
+spec:
+  interval: 10m
+  prune: true
+  path: ./infra
+  sourceRef: {kind: GitRepository, name: factory-repo}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: flux-system}
+spec:
+  interval: 5m
+  prune: true
+  wait: true
+  timeout: 1m
+  path: ./apps
+  dependsOn: [{name: infra}]
+  sourceRef: {kind: GitRepository, name: factory-repo}
+  postBuild:
+    substitute: {REPLICAS: "${REPLICAS:-2}"}
+"""
+REPO = {
+    "infra/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: factory-apps}\n",
+    "apps/deployment.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: factory-apps}
+spec:
+  replicas: ${REPLICAS}
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: ghcr.io/company/web:1.0.0}]}
+""",
+    "apps/settings.yaml": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: factory-apps}\n"
+        "data: {mode: blue}\n"
+    ),
+}
+DAG_FILE = """
+from airflow_flux_provider.dag_factory import flux_dag
+
+dag = flux_dag({folder!r}, dag_id="factory_cluster", catchup=False)
+"""
+
+
+def test_placeholders_become_run_time_lookups_and_go_templates_stay_literal():
+    manifest = templated(
+        {
+            "spec": {
+                "url": "${GIT_URL}",
+                "image": "${REGISTRY:-localhost:5000}/app",
+                "message": "{{ .AutomationObject }}",
+                "postBuild": {"substitute": {"A": "${A:-x}"}},
+            }
+        }
+    )
+    assert manifest["spec"]["url"] == (
+        "{{ (dag_run.conf or {}).get('GIT_URL') or params.get('GIT_URL') or var.value['GIT_URL'] }}"
+    )
+    assert "var.value.get('REGISTRY', 'localhost:5000') }}/app" in manifest["spec"]["image"]
+    assert manifest["spec"]["message"] == "{% raw %}{{ .AutomationObject }}{% endraw %}"
+    assert manifest["spec"]["postBuild"] == {"substitute": {"A": "${A:-x}"}}
+
+
+def test_cluster_folder_dag_reconciles_in_dependency_order(
+    airflow_home, git_server, sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    url = git_server.create_repo("factory-repo", REPO)
+    folder = tmp_path / "clusters"
+    folder.mkdir()
+    (folder / "cluster.yaml").write_text(CLUSTER)
+    (tmp_path / "factory_dag.py").write_text(DAG_FILE.format(folder=str(folder)))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GIT-CREDENTIALS",
+        json.dumps({"conn_type": "flux_git", "login": git_server.username, "password": git_server.password}),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT",
+        json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}),
+    )
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("AIRFLOW_VAR_GIT_URL", url)
+    # dag.test() runs serialized DAGs: this folder is a DAG bundle of its own
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([{
+        "name": "factory-tests", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+        "kwargs": {"path": str(tmp_path), "refresh_interval": 0},
+    }]))  # fmt: skip
+
+    bag = DagBag(dag_folder=str(tmp_path / "factory_dag.py"))
+    assert bag.import_errors == {}
+    dag = bag.dags["factory_cluster"]
+    assert sorted(dag.get_task("reconcile_apps").upstream_task_ids) == ["reconcile_infra", "render_apps"]
+
+    run = dag.test(run_conf={"REPLICAS": "3"})
+    assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+    cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig))
+    deployment = cluster.get(ObjectKey("apps/v1", "Deployment", "factory-apps", "web"))
+    assert deployment["spec"]["replicas"] == 3  # the trigger conf reached postBuild substitution
+    assert deployment["status"]["availableReplicas"] == 3  # the wait saw it roll out
+    record = load_record(cluster, "Kustomization", "apps", "flux-system")
+    assert record.is_ready and record.last_applied_revision.startswith("main@sha1:")
+    assert sorted(k.name for k in record.inventory.object_keys()) == ["settings", "web"]
+
+    # The ConfigMap leaves Git: the next run prunes exactly it.
+    git_server.commit("factory-repo", {}, message="drop settings", delete=["apps/settings.yaml"])
+    run = dag.test(run_conf={"REPLICAS": "3"})
+    assert run.state == "success"
+    assert cluster.get(ObjectKey("v1", "ConfigMap", "factory-apps", "settings")) is None
+    assert cluster.get(ObjectKey("apps/v1", "Deployment", "factory-apps", "web")) is not None
