@@ -119,18 +119,6 @@ class KustomizationRenderOperator(FluxObjectOperator):
                     raise
         return str(folder), artifact.digest
 
-    def _source(self, renders: Path) -> tuple[Path, str | None]:
-        """The artifact root folder and its digest; a source artifact is unpacked once per digest."""
-        if self.source_artifact is None:
-            return Path(str(self.source_path)), self.source_digest or None
-        from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
-
-        artifact = Artifact.from_xcom(self.source_artifact)
-        folder = renders / "sources" / artifact.digest.removeprefix("sha256:")
-        if not folder.is_dir():
-            ArtifactStore(str(renders.parent)).extract(artifact, folder)
-        return folder, artifact.digest
-
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_flux_provider.kustomize import ClusterReader, RenderStore, render
         from airflow_flux_provider.specs import Kustomization
