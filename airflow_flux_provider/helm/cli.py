@@ -25,6 +25,12 @@ _MARGIN_SECONDS = 30.0
 _NOT_FOUND = re.compile(r"release: not found|not found", re.IGNORECASE)
 
 
+def _default_kubeconfig() -> str | None:
+    """``KUBECONFIG`` or ``~/.kube/config``, looked up before ``HOME`` is pointed at the private folder."""
+    default = Path(os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
+    return str(default) if default.is_file() else None
+
+
 class HelmCli:
     """One isolated helm environment talking to one cluster; use as a context manager."""
 
@@ -37,7 +43,7 @@ class HelmCli:
         secrets: Iterable[str] = (),
     ) -> None:
         self.binary = binary or helm_path()
-        self.kubeconfig = kubeconfig
+        self.kubeconfig = kubeconfig or _default_kubeconfig()
         self.context = context
         self._secrets: set[str] = {s for s in secrets if s}
         self._home = Path(tempfile.mkdtemp(prefix="flux-helm-"))
@@ -68,7 +74,10 @@ class HelmCli:
         return text
 
     def _env(self) -> dict[str, str]:
-        keep = ("PATH", "LANG", "LC_ALL", "SSL_CERT_FILE", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "TMPDIR")
+        keep = (
+            "PATH", "LANG", "LC_ALL", "SSL_CERT_FILE", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "TMPDIR",
+            "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT",  # in-cluster configuration
+        )  # fmt: skip
         env = {k: os.environ[k] for k in keep if k in os.environ}
         env.update(
             HOME=str(self._home),

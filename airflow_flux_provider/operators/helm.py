@@ -1,0 +1,226 @@
+"""``HelmReleaseOperator``: one Flux HelmRelease reconciled by one Airflow task.
+
+The task resolves the chart (a local chart or ``.tgz`` such as a source task's XCom ``path``,
+an ``oci://`` reference, or a chart pulled from ``repository_url``), composes the values
+(``extra_values`` go on top: DAG params or ``{{ var.json.… }}`` Airflow Variables through
+templating), and runs :class:`~airflow_flux_provider.helm.release.ReleaseReconciler`. In
+deferrable mode helm does not wait for rollouts: the task defers to
+:class:`~airflow_flux_provider.triggers.health.HealthCheckTrigger` over the release's objects
+and, when it resumes, reconciles again (tests, or remediation if the objects never became
+healthy). Events, the status record and an MLflow run (chart version, values digest,
+revision) record the outcome; values themselves never reach logs, XCom or MLflow.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import yaml
+from airflow.sdk.exceptions import AirflowSkipException
+
+from airflow_flux_provider.hooks.kubernetes import (
+    DEFAULT_CONN_ID,
+    cluster_from_extras,
+    connection_extras,
+    service_account_user,
+)
+from airflow_flux_provider.links.mlflow import MlflowRunLink
+from airflow_flux_provider.operators.base import FluxObjectOperator
+from airflow_flux_provider.operators.tracking import record_deployment
+from airflow_flux_provider.tracking import DeploymentRun
+
+
+class HelmReleaseOperator(FluxObjectOperator):
+    """Install/upgrade/test/remediate (or uninstall) one HelmRelease; XCom: the release outcome."""
+
+    flux_kind = "HelmRelease"
+    flux_api_version = "helm.toolkit.fluxcd.io/v2"
+    template_fields: Sequence[str] = (
+        *FluxObjectOperator.template_fields,
+        "chart",
+        "repository_url",
+        "extra_values",
+    )
+    operator_extra_links = (MlflowRunLink(),)
+
+    def __init__(
+        self,
+        *,
+        chart: str | dict[str, Any] | None = None,
+        repository_url: str | None = None,
+        extra_values: dict[str, Any] | None = None,
+        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
+        cluster_name: str = "default",
+        deferrable: bool = True,
+        poll_interval: float = 5.0,
+        force: bool = False,
+        reset: bool = False,
+        uninstall: bool = False,
+        mlflow_conn_id: str | None = "flux_mlflow_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.chart = chart
+        self.repository_url = repository_url
+        self.extra_values = extra_values or {}
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.cluster_name = cluster_name
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.force = force
+        self.reset = reset
+        self.uninstall = uninstall
+        self.mlflow_conn_id = mlflow_conn_id
+
+    # -- wiring ----------------------------------------------------------------------------------
+    def _impersonate(self, hr: Any) -> str | None:
+        account = hr.spec.service_account_name
+        return service_account_user(hr.metadata.namespace, account) if account else None
+
+    @contextmanager
+    def _helm(self, extras: dict[str, Any]) -> Iterator[Any]:
+        """A HelmCli on the connection's kubeconfig; an inline ``kube_config`` goes to a 0600 temp file."""
+        from airflow_flux_provider.helm.cli import HelmCli
+
+        inline = extras.get("kube_config") or extras.get("extra__kubernetes__kube_config")
+        path = extras.get("kube_config_path") or extras.get("extra__kubernetes__kube_config_path")
+        context = extras.get("cluster_context") or extras.get("extra__kubernetes__cluster_context")
+        temp: str | None = None
+        if inline:
+            fd, temp = tempfile.mkstemp(prefix="flux-kubeconfig-", suffix=".yaml")
+            with os.fdopen(fd, "w") as handle:
+                handle.write(inline if isinstance(inline, str) else yaml.safe_dump(inline))
+            path = temp
+        try:
+            with HelmCli(path, context=context) as cli:
+                yield cli
+        finally:
+            if temp:
+                os.unlink(temp)
+
+    def _chart(self, hr: Any, cli: Any) -> Any:
+        from airflow_flux_provider.helm.chart import load_chart, pull_chart
+        from airflow_flux_provider.helm.errors import ChartError
+
+        selection = hr.spec.chart.spec if hr.spec.chart else None
+        constraint = selection.version if selection else "*"
+        if self.chart is not None:
+            return load_chart(self.chart, obj=hr.ref, constraint=constraint, cli=cli)
+        if self.repository_url and selection is not None:
+            return pull_chart(
+                cli, self.repository_url, selection.chart, constraint, cli.work_dir / "charts", obj=hr.ref
+            )
+        raise ChartError(
+            "no chart given: pass chart= (a chart folder, .tgz or the XCom of a source task with 'path', "
+            "or an oci:// reference) or repository_url= for spec.chart.spec.chart",
+            obj=hr.ref,
+            field="spec.chart",
+        )
+
+    def _reconciler(self, hr: Any, cli: Any, cluster: Any) -> Any:
+        from airflow_flux_provider.helm.release import ReleaseReconciler
+        from airflow_flux_provider.helm.values import compose_values
+
+        chart = self._chart(hr, cli)
+        selection = hr.spec.chart.spec if hr.spec.chart else None
+        files = (
+            chart.values_files(
+                selection.values_files, ignore_missing=selection.ignore_missing_values_files, obj=hr.ref
+            )
+            if selection
+            else []
+        )
+        values = compose_values(hr, cluster, values_files=files, overrides=self.extra_values)
+        return ReleaseReconciler(
+            hr, chart, values, cli, cluster, force=self.force, reset=self.reset, wait=not self.deferrable
+        )
+
+    # -- execution -------------------------------------------------------------------------------
+    def execute(self, context: Any) -> dict[str, Any]:
+        return self._run(context, health=None, started=time.time())
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        from airflow_flux_provider.helm.errors import ReleaseError
+
+        if not event or "state" not in event:
+            raise ReleaseError(
+                f"the health check trigger sent no usable event: {event!r}"[:600], obj=self.task_id
+            )
+        health = None if event["status"] == "healthy" else str(event["message"])
+        return self._run(context, health=health, started=float(event["state"]["started"]))
+
+    def _run(self, context: Any, *, health: str | None, started: float) -> dict[str, Any]:
+        from airflow_flux_provider.helm.release import uninstall_release
+
+        hr = self.flux_object()
+        if hr.spec.suspend:
+            raise AirflowSkipException(f"{hr.ref} is suspended (spec.suspend: true)")
+        extras = connection_extras(self.kubernetes_conn_id)
+        cluster = cluster_from_extras(extras, impersonate=self._impersonate(hr))
+        with self._helm(extras) as cli:
+            if self.uninstall:
+                found = uninstall_release(hr, cli, cluster)
+                return {"uninstalled": found, "release": hr.ref}
+            reconciler = self._reconciler(hr, cli, cluster)
+            if health is not None:
+                reconciler.mark_unhealthy(health)
+            outcome = reconciler.reconcile()
+        self.log.info("%s: %s (actions: %s)", hr.ref, outcome.message, ", ".join(outcome.actions) or "none")
+        if outcome.awaiting_health:
+            from airflow_flux_provider.triggers.health import HealthCheckTrigger
+
+            timeout = (hr.spec.upgrade.timeout or hr.spec.timeout).total_seconds()
+            self.defer(
+                trigger=HealthCheckTrigger(
+                    objects=outcome.awaiting_health,
+                    kubernetes_conn_id=self.kubernetes_conn_id,
+                    impersonate=self._impersonate(hr),
+                    timeout=timeout,
+                    poll_interval=self.poll_interval,
+                    started_at=time.time(),
+                    state={"started": started},
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=timeout + 60),
+            )
+        return self._complete(context, hr, outcome, started)
+
+    def _complete(self, context: Any, hr: Any, outcome: Any, started: float) -> dict[str, Any]:
+        from airflow_flux_provider.helm.errors import ReleaseError
+
+        duration = time.time() - started
+        record_deployment(
+            context,
+            DeploymentRun(
+                kind="HelmRelease",
+                name=hr.metadata.name,
+                namespace=hr.metadata.namespace,
+                cluster=self.cluster_name,
+                params={
+                    "release": f"{outcome.namespace}/{outcome.release_name}",
+                    "chart": outcome.chart_name,
+                    "chart_version": outcome.chart_version,
+                    "values_digest": outcome.config_digest,
+                },
+                metrics={
+                    "revision": float(outcome.revision),
+                    "duration_seconds": duration,
+                    "ready": 1.0 if outcome.ready else 0.0,
+                    "upgrades": float(outcome.count("upgrade")),
+                    "rollbacks": float(outcome.count("rollback")),
+                },
+                tags={"flux.revision": outcome.chart_version, "helm.release": outcome.release_name},
+                artifacts={"actions.txt": "\n".join(outcome.actions)},
+                status="FINISHED" if outcome.ready else "FAILED",
+            ),
+            self.mlflow_conn_id,
+        )
+        if not outcome.ready:
+            raise ReleaseError(outcome.message, obj=hr.ref)
+        return {**outcome.to_xcom(), "duration_seconds": round(duration, 3)}

@@ -1,0 +1,135 @@
+"""HelmReleaseOperator through execute / defer / the real HealthCheckTrigger / execute_complete."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
+
+from airflow_flux_provider.devservices.mlflow_server import MlflowServer
+from airflow_flux_provider.helm.errors import ChartError, ReleaseError
+from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.links.mlflow import MLFLOW_RUN_URL_KEY
+from airflow_flux_provider.operators.helm import HelmReleaseOperator
+from airflow_flux_provider.triggers.health import HealthCheckTrigger
+
+
+@dataclass
+class TaskInstance:
+    dag_id: str = "helm"
+    run_id: str = "manual__1"
+    task_id: str = "release"
+    try_number: int = 1
+    xcom: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+@pytest.fixture
+def kube_conn(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    kube = {"conn_type": "kubernetes", "extra": {"kube_config": sandbox.kubeconfig.read_text()}}
+    monkeypatch.setenv("AIRFLOW_CONN_HELM_K8S", json.dumps(kube))
+
+
+def _first_event(trigger: HealthCheckTrigger) -> dict[str, Any]:
+    async def first() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("the trigger ended without an event")
+
+    return asyncio.run(first())
+
+
+def drive(op: HelmReleaseOperator, context: dict[str, Any], limit: int = 6) -> dict[str, Any]:
+    """execute, then the real trigger and execute_complete after each deferral, until done."""
+    try:
+        return op.execute(context)
+    except TaskDeferred as deferred:
+        pending = deferred
+    for _ in range(limit):
+        assert isinstance(pending.trigger, HealthCheckTrigger)
+        event = _first_event(pending.trigger)
+        try:
+            return op.execute_complete(context, event)
+        except TaskDeferred as deferred:
+            pending = deferred
+    raise AssertionError("still deferring")
+
+
+def _operator(namespace: str, chart: Any, **kwargs: Any) -> HelmReleaseOperator:
+    spec = {
+        "interval": "10m",
+        "timeout": "20s",
+        "chart": {
+            "spec": {"chart": "web", "version": "1.x", "sourceRef": {"kind": "HelmRepository", "name": "r"}}
+        },
+        "test": {"enable": True},
+        "upgrade": {"remediation": {"retries": 0, "remediateLastFailure": True}},
+        **kwargs.pop("spec", {}),
+    }
+    return HelmReleaseOperator(
+        task_id="release",
+        spec=spec,
+        name="web",
+        namespace=namespace,
+        chart=chart,
+        kubernetes_conn_id="helm_k8s",
+        poll_interval=0.3,
+        **kwargs,
+    )
+
+
+@pytest.mark.usefixtures("kube_conn")
+def test_deferred_install_upgrade_remediation_and_tracking(
+    sandbox_namespace: str,
+    chart_dir: Path,
+    mlflow_server: MlflowServer,
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox: Any,
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HELM_MLFLOW",
+        json.dumps({"conn_type": "flux_mlflow", "host": mlflow_server.tracking_uri}),
+    )
+    ns = sandbox_namespace
+    ti = TaskInstance()
+    installed = drive(_operator(ns, {"path": str(chart_dir)}, mlflow_conn_id="helm_mlflow"), {"ti": ti})
+    assert installed["ready"] and installed["revision"] == 1
+    assert installed["actions"] == ["test"]  # the install ran in the first execute, the test after the wait
+    assert installed["chart"] == "web@1.2.0" and "nginx" not in json.dumps(installed)  # no values in XCom
+    assert ti.xcom[MLFLOW_RUN_URL_KEY].startswith(mlflow_server.tracking_uri)
+
+    upgraded = drive(
+        _operator(ns, str(chart_dir), extra_values={"replicas": 2}, mlflow_conn_id=None), {"ti": ti}
+    )
+    assert upgraded["ready"] and upgraded["revision"] == 2
+
+    with pytest.raises(ReleaseError, match=r"exceeded maximum retries \(0\)"):
+        drive(
+            _operator(ns, str(chart_dir), extra_values={"image": "nginx:fail"}, mlflow_conn_id=None),
+            {"ti": ti},
+        )
+    history = json.loads(sandbox.helm("history", "web", "-n", ns, "-o", "json").stdout)
+    assert [h["status"] for h in history][-1] == "deployed" and history[-1]["revision"] == 4
+    cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig))
+    live = cluster.get(ObjectKey("apps/v1", "Deployment", ns, "web-web"))
+    assert live is not None and live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+
+    removed = _operator(ns, str(chart_dir), uninstall=True, mlflow_conn_id=None).execute({"ti": ti})
+    assert removed["uninstalled"] is True
+    assert json.loads(sandbox.helm("list", "-n", ns, "-o", "json").stdout) == []
+
+
+@pytest.mark.usefixtures("kube_conn")
+def test_operator_refuses_missing_chart_and_skips_suspended(sandbox_namespace: str, chart_dir: Path) -> None:
+    with pytest.raises(ChartError, match=r"no chart given: pass chart="):
+        _operator(sandbox_namespace, None, mlflow_conn_id=None).execute({"ti": TaskInstance()})
+    suspended = _operator(sandbox_namespace, str(chart_dir), spec={"suspend": True}, mlflow_conn_id=None)
+    with pytest.raises(AirflowSkipException):
+        suspended.execute({"ti": TaskInstance()})
