@@ -69,3 +69,21 @@ def test_manifest_of_another_kind_is_refused(source: Path) -> None:
     op = KustomizationRenderOperator(task_id="render", manifest=manifest, source_path=str(source))
     with pytest.raises(FluxError, match="expected a Flux Kustomization, got ConfigMap/default/x"):
         run(op, params={}, conf={})
+
+
+def test_source_artifact_from_the_shared_store_is_unpacked_once(source: Path, tmp_path: Path) -> None:
+    from airflow_flux_provider.operators.sources import artifact_store
+
+    artifact = artifact_store().put_directory(
+        source, source="GitRepository/flux-system/repo", revision="main@sha1:1"
+    )
+    op = KustomizationRenderOperator(task_id="render", spec=SPEC, source_artifact=artifact.to_xcom())
+    conf = {"A": "a", "B": "b", "C": "c"}
+    first = run(op, params={}, conf=conf)
+    assert yaml.safe_load(Path(first["path"]).read_text())["data"]["a"] == "a"
+    assert run(op, params={}, conf=conf)["cached"]
+
+
+def test_exactly_one_source_is_required() -> None:
+    with pytest.raises(FluxError, match="give exactly one of source_path="):
+        KustomizationRenderOperator(task_id="render", spec=SPEC)
