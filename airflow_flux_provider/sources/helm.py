@@ -27,7 +27,7 @@ from airflow_flux_provider.semver import Constraint, SemverError, Version
 from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
 from airflow_flux_provider.sources.errors import ArtifactTooLargeError, RevisionNotFoundError, SourceError
 from airflow_flux_provider.sources.fetched import Fetched
-from airflow_flux_provider.sources.oci import OCIRef, OCISource
+from airflow_flux_provider.sources.oci import OCIRef, OCISource, registry_error, repository_name
 
 HELM_CHART_CONTENT = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 #: Largest index.yaml read when resolving a chart version (Helm's own cap is of this order).
@@ -265,7 +265,7 @@ class HelmRepositorySource:
         return ChartVersion(chart, chosen, url, entry.get("digest"))
 
     def _registry_name(self, chart: str) -> ImageName:
-        return ImageName.parse(f"{self.url.removeprefix('oci://')}/{chart}", obj=self.obj)
+        return repository_name(f"{self.url.removeprefix('oci://')}/{chart}", self.obj)
 
     def _resolve_oci(self, chart: str, version: str, obj: str) -> ChartVersion:
         url = f"{self.url}/{chart}"
@@ -280,7 +280,7 @@ class HelmRepositorySource:
             with client:
                 tags = client.list_tags(self._registry_name(chart))
         except ImageError as err:
-            raise SourceError(err.message.replace("spec.image", "spec.url and spec.chart"), obj=obj) from None
+            raise registry_error(err, obj, "spec.url and spec.chart") from None
         chosen = select_version([(t.replace("_", "+"), "") for t in tags], chart, version, obj=obj)
         return ChartVersion(chart, chosen, url)
 

@@ -32,6 +32,28 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
+def registry_error(err: ImageError, obj: str, fields: str) -> SourceError:
+    """A registry client error restated for a source object (404 = the ref is not there)."""
+    kind = RevisionNotFoundError if "(404)" in err.message else SourceError
+    message = err.message.replace("check spec.image", f"check {fields}")
+    message = message.replace(
+        "check the credentials in secretRef", "check the connection named by spec.secretRef"
+    )
+    return kind(message.removeprefix(f"{obj}: "), obj=obj, field=fields.split(" and ")[0])
+
+
+def repository_name(path: str, obj: str) -> ImageName:
+    """``host[:port]/repo/path`` (an oci:// URL without its scheme) as a registry repository."""
+    try:
+        return ImageName.parse(path, obj=obj)
+    except ImageError:
+        raise SourceError(
+            f"oci://{path} is not a valid repository (lowercase path after the registry host)",
+            obj=obj,
+            field="spec.url",
+        ) from None
+
+
 @dataclass(frozen=True)
 class OCIRef:
     """``spec.ref``: which artifact to pull."""
@@ -80,7 +102,7 @@ class OCISource:
             )
         self.url = url
         self.obj = obj
-        self.name = ImageName.parse(url.removeprefix("oci://"), obj=obj)
+        self.name = repository_name(url.removeprefix("oci://"), obj)
         self.ref = ref or OCIRef(tag="latest")
         if self.ref.digest and not _DIGEST.fullmatch(self.ref.digest):
             raise SourceError(
@@ -118,12 +140,7 @@ class OCISource:
         try:
             return client._get(urljoin(client.base_url(self.name), path), self.name, what=what, method=method)
         except ImageError as err:
-            kind = RevisionNotFoundError if "(404)" in err.message else SourceError
-            raise kind(
-                err.message.replace("check spec.image", "check spec.url and spec.ref"),
-                obj=self.obj,
-                field="spec.url",
-            ) from None
+            raise registry_error(err, self.obj, "spec.url and spec.ref") from None
 
     # -- resolving --------------------------------------------------------------------------
 
@@ -134,7 +151,7 @@ class OCISource:
         try:
             tags = client.list_tags(self.name)
         except ImageError as err:
-            raise SourceError(err.message, obj=self.obj, field="spec.url") from None
+            raise registry_error(err, self.obj, "spec.url") from None
         if ref.semver_filter:
             try:
                 keep = re.compile(ref.semver_filter)

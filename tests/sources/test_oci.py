@@ -182,3 +182,9 @@ def test_bad_url_and_digest() -> None:
         OCISource("https://ghcr.io/org/x", obj=OBJ)
     with pytest.raises(SourceError, match=r"spec\.ref\.digest"):
         OCISource("oci://ghcr.io/org/x", obj=OBJ, ref=OCIRef(digest="sha256:abc"))
+
+
+def test_invalid_repository_name_names_the_url_field() -> None:
+    expected = r"field spec\.url: oci://ghcr\.io/Org/UPPER is not a valid repository"
+    with pytest.raises(SourceError, match=expected):
+        OCISource("oci://ghcr.io/Org/UPPER", obj=OBJ)
