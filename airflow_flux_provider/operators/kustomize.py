@@ -154,3 +154,58 @@ class KustomizationRenderOperator(FluxObjectOperator):
             rendered.digest,
         )
         return rendered.to_xcom()
+
+
+class KustomizationDiffOperator(FluxObjectOperator):
+    """``flux diff kustomization`` as a task: what applying a render would change, nothing written.
+
+    ``rendered`` is the render task's XCom (or YAML text). The XCom holds ``changed``, counts
+    per action and one entry per object; ``fail_on_changes=True`` turns drift into a failure
+    (a gate before a manual approval, say).
+    """
+
+    template_fields: Sequence[str] = (*FluxObjectOperator.template_fields, "rendered")
+    flux_kind = "Kustomization"
+    flux_api_version = "kustomize.toolkit.fluxcd.io/v1"
+
+    def __init__(
+        self,
+        *,
+        rendered: Any,
+        kubernetes_conn_id: str = "kubernetes_default",
+        fail_on_changes: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.rendered = rendered
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.fail_on_changes = fail_on_changes
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_flux_provider.hooks.kubernetes import cluster_from_extras, connection_extras
+        from airflow_flux_provider.kustomize.diff import diff
+        from airflow_flux_provider.specs import Kustomization
+
+        ks = self.flux_object()
+        if not isinstance(ks, Kustomization):
+            raise FluxError(f"expected a Flux Kustomization, got {ks.ref}", obj=f"task '{self.task_id}'")
+        if isinstance(self.rendered, dict) and self.rendered.get("path"):
+            text = Path(self.rendered["path"]).read_text(encoding="utf-8")
+        elif isinstance(self.rendered, str):
+            text = self.rendered
+        else:
+            raise FluxError(
+                "rendered must be a render task's XCom (with 'path') or multi-document YAML text",
+                obj=f"task '{self.task_id}'",
+                field="rendered",
+            )
+        report = diff(ks, text, cluster_from_extras(connection_extras(self.kubernetes_conn_id)))
+        for line in report.lines():
+            self.log.info("%s", line)
+        if report.has_changes and self.fail_on_changes:
+            raise FluxError(
+                f"{sum(1 for e in report.entries if e.action != 'unchanged')} object(s) would change; "
+                "apply the render or set fail_on_changes=False",
+                obj=ks.ref,
+            )
+        return report.to_xcom()

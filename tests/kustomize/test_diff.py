@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from airflow_flux_provider.kube import Cluster, ObjectKey
@@ -106,3 +108,32 @@ def test_cli_diff_exits_1_on_differences_and_0_without(
     assert (second.returncode, second.stdout) == (0, f"► ConfigMap/{sandbox_namespace}/cli unchanged\n"), (
         second.stderr
     )
+
+
+def test_diff_operator_logs_and_gates(
+    tmp_path: Path, store: RenderStore, sandbox: Any, sandbox_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_flux_provider.errors import FluxError
+    from airflow_flux_provider.operators.kustomize import KustomizationDiffOperator
+
+    conn = {"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}
+    monkeypatch.setenv("AIRFLOW_CONN_SANDBOX_K8S", json.dumps(conn))
+    ks = kustomization(targetNamespace=sandbox_namespace)
+    rendered = render(ks, write_tree(tmp_path / "src", {"app/a.yaml": configmap("op", "v")}), store=store)
+    manifest = ks.to_manifest()
+    op = KustomizationDiffOperator(
+        task_id="diff", manifest=manifest, rendered=rendered.to_xcom(), kubernetes_conn_id="sandbox_k8s"
+    )
+    xcom = op.execute({})
+    assert xcom["changed"] and xcom["entries"] == [
+        {"ref": f"ConfigMap/{sandbox_namespace}/op", "action": "created"}
+    ]
+    gate = KustomizationDiffOperator(
+        task_id="gate",
+        manifest=manifest,
+        rendered=rendered.read(),
+        kubernetes_conn_id="sandbox_k8s",
+        fail_on_changes=True,
+    )
+    with pytest.raises(FluxError, match="1 object\\(s\\) would change"):
+        gate.execute({})
