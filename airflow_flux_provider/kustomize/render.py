@@ -228,7 +228,8 @@ class Renderer:
                 yaml.load(text, Loader=_SafeLoader)
             except yaml.YAMLError as err:
                 raise SubstitutionError(
-                    f"post build failed for '{doc.ref}': the substituted object is not valid YAML ({err}); "
+                    f"post build failed for '{doc.ref}': the substituted object is not valid YAML "
+                    f"({_where(err)}); "
                     "quote the value in the manifest or remove newlines/colons from the variable",
                     obj=self.obj,
                     field="spec.postBuild",
@@ -277,16 +278,29 @@ class Renderer:
                 )
 
 
+def _where(err: yaml.YAMLError) -> str:
+    """The YAML problem and position, never the offending text (it may hold a Secret's value)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or "parse error"
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
 def _selects(
     kind: str | None, name: str | None, doc: _Document, prefix: str | None, suffix: str | None
 ) -> bool:
-    if kind and not re.fullmatch(kind, doc.kind):
-        return False
+    try:
+        if kind and not re.fullmatch(kind, doc.kind):
+            return False
+    except re.error:
+        return True
     if not name:
         return True
     base = doc.name.removeprefix(prefix or "").removesuffix(suffix or "")
     unhashed = _HASH_SUFFIX.sub("", base)  # generated ConfigMaps/Secrets carry a content hash
-    return any(re.fullmatch(name, candidate) for candidate in (doc.name, base, unhashed))
+    try:
+        return any(re.fullmatch(name, candidate) for candidate in (doc.name, base, unhashed))
+    except re.error:
+        return True  # not a regex kustomize would accept either; kustomize reports it
 
 
 def _opted_out(text: str) -> bool:

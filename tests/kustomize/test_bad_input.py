@@ -164,3 +164,12 @@ def test_missing_component_without_ignore(tmp_path: Path, store: RenderStore) ->
 def test_folder_with_non_manifest_yaml(tmp_path: Path, store: RenderStore) -> None:
     err = fail(tmp_path, store, {"app/cm.yaml": CONFIG, "app/values.yaml": "replicas: 2\n"})
     assert "failed to decode Kubernetes YAML from values.yaml" in str(err)
+
+
+def test_substituted_value_breaking_yaml_is_reported_without_the_value(
+    tmp_path: Path, store: RenderStore
+) -> None:
+    files = {"app/cm.yaml": CONFIG.replace("mode: fast", "mode: ${TOKEN}")}
+    err = fail(tmp_path, store, files, postBuild={"substitute": {"TOKEN": "s3cr3t: [unclosed"}})
+    assert "post build failed for 'ConfigMap/settings': the substituted object is not valid YAML" in str(err)
+    assert "s3cr3t" not in str(err)
