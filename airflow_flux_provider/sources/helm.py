@@ -8,6 +8,7 @@ downloaded package is checked against the index's digest before it is stored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import posixpath
 import shutil
@@ -135,16 +136,10 @@ class HelmRepositorySource:
     def _download(self, url: str, what: str, limit: int, *, obj: str) -> bytes:
         same_host = urlsplit(url).netloc == urlsplit(self.url).netloc
         auth = self.credentials.basic_auth if (same_host or self.pass_credentials) else None
-        verify: bool | str = True
-        with tempfile.NamedTemporaryFile("w", suffix=".pem") as ca:
-            if self.credentials.ca_cert:
-                ca.write(self.credentials.ca_cert)
-                ca.flush()
-                verify = ca.name
+        with contextlib.ExitStack() as stack:
+            kwargs: dict[str, Any] = {"auth": auth, "timeout": self.timeout, **self._tls(stack)}
             try:
-                with requests.get(
-                    url, auth=auth, timeout=self.timeout, stream=True, verify=verify
-                ) as response:
+                with requests.get(url, stream=True, **kwargs) as response:
                     self._check(response, url, what, obj=obj)
                     chunks, size = [], 0
                     for chunk in response.iter_content(1 << 16):
@@ -157,7 +152,8 @@ class HelmRepositorySource:
                     return b"".join(chunks)
             except requests.exceptions.SSLError:
                 raise SourceError(
-                    f"TLS verification of {url} failed; set certSecretRef to the repository's CA",
+                    f"TLS with {url} failed; set certSecretRef to the repository's CA (ca.crt) "
+                    "and, if it asks for one, a client certificate (tls.crt, tls.key)",
                     obj=obj,
                     field="spec.certSecretRef",
                 ) from None
@@ -167,6 +163,21 @@ class HelmRepositorySource:
                     obj=obj,
                     field="spec.url",
                 ) from None
+
+    def _tls(self, stack: contextlib.ExitStack) -> dict[str, Any]:
+        """``verify``/``cert`` for requests from ``certSecretRef`` (ca.crt, tls.crt + tls.key)."""
+
+        def pem(text: str) -> str:
+            handle = stack.enter_context(tempfile.NamedTemporaryFile("w", suffix=".pem"))  # noqa: SIM115
+            handle.write(text)
+            handle.flush()
+            return handle.name
+
+        creds = self.credentials
+        tls: dict[str, Any] = {"verify": pem(creds.ca_cert) if creds.ca_cert else True}
+        if creds.client_cert and creds.client_key:
+            tls["cert"] = (pem(creds.client_cert), pem(creds.client_key))
+        return tls
 
     def _check(self, response: requests.Response, url: str, what: str, *, obj: str) -> None:
         status = response.status_code

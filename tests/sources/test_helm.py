@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
 import hashlib
 import http.server
 import re
+import ssl
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.devservices.chart_repo import ChartRepository
 from airflow_flux_provider.devservices.registry import OciRegistry
+from airflow_flux_provider.sandbox.certs import generate
 from airflow_flux_provider.sources.artifacts import ArtifactStore
 from airflow_flux_provider.sources.errors import RevisionNotFoundError, SourceError
 from airflow_flux_provider.sources.helm import (
@@ -216,3 +224,68 @@ def test_from_spec(chart_repo: ChartRepository, store: ArtifactStore) -> None:
     )
     fetched = HelmRepositorySource.from_spec(obj).fetch_index(store)
     assert fetched.artifact.source == "HelmRepository/apps/podinfo"
+
+
+def _client_ca_and_cert(folder: Path) -> tuple[Path, str, str]:
+    """A client CA (trusted by the server) and a client certificate + key it signed, as PEM."""
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(common_name: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    def build(subject: str, issuer: str, public: Any, signer: Any, ca: bool) -> x509.Certificate:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name(issuer))
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .sign(signer, hashes.SHA256())
+        )
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = build("client-ca", "client-ca", ca_key.public_key(), ca_key, True)
+    cert = build("flux-client", "client-ca", key.public_key(), ca_key, False)
+    ca_path = folder / "client-ca.crt"
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return ca_path, cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
+def test_tls_repository_with_ca_and_client_certificate(chart_repo: ChartRepository, tmp_path: Path) -> None:
+    """certSecretRef: the server is verified against ca.crt and asks for a client certificate."""
+    serving = generate(tmp_path / "server")
+    client_ca, client_cert, client_key = _client_ca_and_cert(tmp_path)
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "index.yaml").write_bytes((chart_repo.root / "index.yaml").read_bytes())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(serving.cert_path, serving.key_path)
+    context.load_verify_locations(client_ca)
+    context.verify_mode = ssl.CERT_REQUIRED
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_address[1]}"
+    store = ArtifactStore(str(tmp_path / "store"))
+    ca = serving.ca_path.read_text()
+    try:
+        full = Credentials(ca_cert=ca, client_cert=client_cert, client_key=client_key)
+        fetched = HelmRepositorySource(url, obj=REPO, credentials=full).fetch_index(store)
+        assert fetched.changed
+        with pytest.raises(SourceError, match=r"spec\.certSecretRef") as info:
+            HelmRepositorySource(url, obj=REPO).fetch_index(store)  # server not trusted
+        assert "ca.crt" in str(info.value)
+        with pytest.raises(SourceError) as info:
+            HelmRepositorySource(url, obj=REPO, credentials=Credentials(ca_cert=ca)).fetch_index(store)
+        assert client_key not in str(info.value)
+    finally:
+        server.shutdown()
+        server.server_close()
