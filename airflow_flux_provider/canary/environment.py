@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from airflow_flux_provider.canary.errors import CanaryError
-from airflow_flux_provider.canary.metrics import MetricChecker, MetricResult
+from airflow_flux_provider.canary.metrics import CredentialsLookup, MetricChecker, MetricResult
 from airflow_flux_provider.canary.routers import Router, router_for
 from airflow_flux_provider.canary.status import CanaryStatus
 from airflow_flux_provider.canary.webhooks import HookOutcome, first_passing, run_hooks, send_event
@@ -20,11 +20,13 @@ log = logging.getLogger(__name__)
 class ClusterEnvironment:
     """Implements :class:`~airflow_flux_provider.canary.analysis.Environment` over ``Cluster``."""
 
-    def __init__(self, cluster: Cluster, canary: Canary) -> None:
+    def __init__(
+        self, cluster: Cluster, canary: Canary, credentials: CredentialsLookup | None = None
+    ) -> None:
         self.cluster = cluster
         self.canary = canary
         self.workloads = CanaryWorkloads(cluster, canary)
-        self.metrics = MetricChecker(canary, self._template)
+        self.metrics = MetricChecker(canary, self._template, credentials)
         self.metrics.validate()
 
     def _template(self, namespace: str, name: str) -> MetricTemplate | None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import requests
 
 from airflow_flux_provider.canary.errors import CanaryError
+from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.specs.duration import format_duration
 from airflow_flux_provider.specs.flagger import Canary, CanaryMetric, MetricTemplate
 
@@ -118,12 +119,27 @@ class MetricQueryError(CanaryError):
     """The metric could not be measured (query error, no values, server down); one failed check."""
 
 
-def prometheus_query(address: str, promql: str, *, headers: dict[str, str] | None = None) -> float:
-    """Instant query; the value of the last series. Empty or NaN raises "no values found"."""
+def prometheus_query(
+    address: str,
+    promql: str,
+    *,
+    headers: dict[str, str] | None = None,
+    credentials: Credentials | None = None,
+) -> float:
+    """Instant query; the value of the last series. Empty or NaN raises "no values found".
+
+    ``credentials``: a ``token`` is sent as a Bearer token, else username/password as basic auth.
+    """
     url = address.rstrip("/") + "/api/v1/query"
+    headers = dict(headers or {})
+    auth = None
+    if credentials is not None and credentials.token:
+        headers["Authorization"] = f"Bearer {credentials.token}"
+    elif credentials is not None:
+        auth = credentials.basic_auth
     try:
         response = requests.get(
-            url, params={"query": promql}, headers=headers or {}, timeout=PROMETHEUS_TIMEOUT
+            url, params={"query": promql}, headers=headers, auth=auth, timeout=PROMETHEUS_TIMEOUT
         )
     except requests.RequestException as err:
         raise MetricQueryError(f"Prometheus at {address} is unreachable: {type(err).__name__}") from None
@@ -156,6 +172,14 @@ def prometheus_query(address: str, promql: str, *, headers: dict[str, str] | Non
     return value
 
 
+@dataclass
+class _Query:
+    address: str
+    promql: str
+    headers: dict[str, str] = field(default_factory=dict)
+    credentials: Credentials | None = None
+
+
 @dataclass(frozen=True)
 class MetricResult:
     """One metric of one tick: its value (None when unmeasured) and whether it passed."""
@@ -183,14 +207,22 @@ def _within(metric: CanaryMetric, value: float) -> bool:
 
 
 TemplateLookup = Callable[[str, str], MetricTemplate | None]
+# secretRef name -> credentials (the operator reads the Airflow connection of that name).
+CredentialsLookup = Callable[[str], Credentials | None]
 
 
 class MetricChecker:
     """Evaluates ``analysis.metrics`` in Flagger's order against their providers."""
 
-    def __init__(self, canary: Canary, lookup_template: TemplateLookup) -> None:
+    def __init__(
+        self,
+        canary: Canary,
+        lookup_template: TemplateLookup,
+        lookup_credentials: CredentialsLookup | None = None,
+    ) -> None:
         self.canary = canary
         self.lookup_template = lookup_template
+        self.lookup_credentials = lookup_credentials
         self.metrics_server = canary.spec.metrics_server or DEFAULT_METRICS_SERVER
 
     def validate(self) -> None:
@@ -208,9 +240,10 @@ class MetricChecker:
         analysis = self.canary.spec.analysis
         return list(analysis.metrics) if analysis else []
 
-    def _query(self, metric: CanaryMetric) -> tuple[str, str]:
-        """(address, rendered query) for one metric."""
+    def _query(self, metric: CanaryMetric) -> _Query:
+        """Where and what to ask for one metric, with the template provider's headers and credentials."""
         variables = template_variables(self.canary, metric.interval)
+        target = _Query(self.metrics_server, "")
         if metric.template_ref is not None:
             ref = metric.template_ref
             namespace = ref.namespace or self.canary.metadata.namespace or "default"
@@ -225,28 +258,42 @@ class MetricChecker:
                     f"MetricTemplate/{namespace}/{ref.name}: provider {provider.type} is not supported; "
                     "use prometheus"
                 )
-            address, query = provider.address or self.metrics_server, template.spec.query
+            headers = {name: ", ".join(values) for name, values in provider.headers.items()}
+            target = _Query(provider.address or self.metrics_server, template.spec.query, headers)
+            if provider.secret_ref is not None:
+                target.credentials = self._credentials(
+                    f"MetricTemplate/{namespace}/{ref.name}", provider.secret_ref.name
+                )
         elif metric.query:
-            address, query = self.metrics_server, metric.query
+            target.promql = metric.query
         elif metric.name in BUILTIN_METRICS:
             success, duration = BUILTIN_QUERIES[observer(self.canary.spec.provider)]
-            address, query = (
-                self.metrics_server,
-                success if metric.name == "request-success-rate" else duration,
-            )
+            target.promql = success if metric.name == "request-success-rate" else duration
         else:
             raise MetricQueryError(f"metric {metric.name!r} has no built-in query and no templateRef")
         try:
-            return address, render(query, variables, metric.template_variables)
+            target.promql = render(target.promql, variables, metric.template_variables)
         except KeyError as err:
             raise MetricQueryError(
                 f"cannot render the query of metric {metric.name!r}: {err.args[0]}"
             ) from None
+        return target
+
+    def _credentials(self, template: str, secret: str) -> Credentials:
+        found = self.lookup_credentials(secret) if self.lookup_credentials else None
+        if found is None:
+            raise MetricQueryError(
+                f"{template}: provider.secretRef {secret!r} has no credentials; "
+                f"create the Airflow connection {secret!r} (password or extra token)"
+            )
+        return found
 
     def check(self, metric: CanaryMetric) -> MetricResult:
         try:
-            address, query = self._query(metric)
-            value = prometheus_query(address, query)
+            query = self._query(metric)
+            value = prometheus_query(
+                query.address, query.promql, headers=query.headers, credentials=query.credentials
+            )
         except MetricQueryError as err:
             return MetricResult(metric.name, None, False, f"metric {metric.name}: {err.message}")
         passed = _within(metric, value)

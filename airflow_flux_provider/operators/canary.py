@@ -16,6 +16,7 @@ from typing import Any
 from airflow_flux_provider.canary import ClusterEnvironment, TickResult, load_status, save_status, tick
 from airflow_flux_provider.canary.analysis import validate
 from airflow_flux_provider.canary.errors import CanaryError, CanaryFailedError
+from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.hooks.kubernetes import DEFAULT_CONN_ID, cluster_from_extras, connection_extras
 from airflow_flux_provider.kube import Cluster
 from airflow_flux_provider.links.mlflow import MlflowRunLink
@@ -23,7 +24,25 @@ from airflow_flux_provider.operators.base import FluxObjectOperator
 from airflow_flux_provider.operators.tracking import record_deployment
 from airflow_flux_provider.tracking import DeploymentRun
 
-# Ticks that only wait (readiness, retriable gates) are not steps; ticks that measure are.
+
+def _connection_credentials(conn_id: str) -> Credentials | None:
+    """A MetricTemplate's ``secretRef`` read as the Airflow connection of that name.
+
+    Login + password give basic auth; otherwise the ``token`` extra or the password is a
+    Bearer token, as Flagger reads ``username``/``password`` or ``token`` from the Secret.
+    """
+    from airflow_flux_provider.hooks.connections import FluxCredentialsHook
+
+    try:
+        found = FluxCredentialsHook(conn_id).get_conn()
+    except Exception:  # AirflowNotFoundException: the metric then fails with a clear message
+        return None
+    if found.username:
+        return found
+    return Credentials(token=found.extra.get("token") or found.password)
+
+
+# A safety stop far beyond any real analysis (1000 intervals).
 _DEFAULT_MAX_TICKS = 1000
 
 
@@ -74,7 +93,8 @@ class CanaryAnalysisOperator(FluxObjectOperator):
         canary = self.flux_object()
         cluster = self._cluster()
         namespace, name = canary.metadata.namespace or "default", canary.metadata.name
-        result = tick(canary, load_status(cluster, namespace, name), ClusterEnvironment(cluster, canary))
+        env = ClusterEnvironment(cluster, canary, _connection_credentials)
+        result = tick(canary, load_status(cluster, namespace, name), env)
         save_status(cluster, namespace, name, result.status)
         progress = self._progress(progress, result)
         self.log.info("%s tick %d: %s", canary.ref, progress["ticks"], result.decision)

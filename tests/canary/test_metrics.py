@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 
 from airflow_flux_provider.canary.analysis import _next_step
 from airflow_flux_provider.canary.metrics import BUILTIN_QUERIES, MetricChecker, observer, render
 from airflow_flux_provider.canary.status import CanaryStatus
 from airflow_flux_provider.canary.workloads import deployment_readiness
+from airflow_flux_provider.credentials import Credentials
+from airflow_flux_provider.devservices.httpserver import LocalHTTPServer, LoggingHandler
 from airflow_flux_provider.devservices.prometheus import PrometheusServer
 from airflow_flux_provider.specs import parse_object
 from airflow_flux_provider.specs.flagger import Canary, MetricTemplate
+from airflow_flux_provider.specs.refs import LocalObjectReference
 
 NS = "canary-metrics"
 
@@ -172,3 +176,42 @@ def test_readiness_follows_flaggers_rules() -> None:
     deadline = {"type": "Progressing", "reason": "ProgressDeadlineExceeded", "message": "took too long"}
     exceeded = deployment_readiness(deployment({**ready, "conditions": [deadline]}), 100, 600)
     assert not exceeded.retriable and "took too long" in exceeded.message
+
+
+class _BearerProxyHandler(LoggingHandler):
+    """Forwards GETs to Prometheus only with the right Bearer token (as an auth proxy in front of it)."""
+
+    server: Any
+
+    def do_GET(self) -> None:
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self.send_body(401, b'{"status":"error","error":"unauthorized"}', "application/json")
+            return
+        upstream = requests.get(self.server.upstream + self.path, timeout=5)
+        self.send_body(upstream.status_code, upstream.content, "application/json")
+
+
+TOKEN = "prom-s3cret-token"
+
+
+def test_metric_template_secret_ref_sends_the_bearer_token(
+    shop_traffic: PrometheusServer, tmp_path: Any
+) -> None:
+    proxy = LocalHTTPServer(_BearerProxyHandler, tmp_path / "proxy.log")
+    proxy.upstream = shop_traffic.url  # type: ignore[attr-defined]
+    try:
+        guarded = template(f'sum(rate(http_requests_total{{namespace="{NS}"}}[5s]))', proxy.url)
+        guarded.spec.provider.secret_ref = LocalObjectReference(name="prom-auth")
+        metric = {"name": "rps", "templateRef": {"name": "errors"}, "thresholdRange": {"min": 1}}
+        spec = canary("http://unused", [metric])
+
+        def check(credentials: Credentials | None) -> Any:
+            return MetricChecker(spec, lambda ns, n: guarded, lambda name: credentials).run()[0]
+
+        assert check(Credentials(token=TOKEN)).passed
+        refused = check(Credentials(token="wrong-token"))
+        assert "HTTP 401" in refused.message and "wrong-token" not in refused.message
+        missing = check(None)
+        assert "provider.secretRef 'prom-auth' has no credentials" in missing.message
+    finally:
+        proxy.stop()
