@@ -95,6 +95,30 @@ class ClusterPlan:
             found.append(by_key[key])
         return found
 
+    def subset(self, names: Iterable[str], *, images: bool = False) -> ClusterPlan:
+        """The named Kustomizations with everything they depend on, and the sources they use."""
+        wanted = set(names)
+        unknown = wanted - {k.name for k in self.kustomizations}
+        if unknown:
+            raise PlanError(f"no Kustomization named {', '.join(sorted(unknown))} in this folder")
+        keep: dict[str, PlannedObject] = {}
+
+        def add(obj: PlannedObject) -> None:
+            for dep in self.dependencies(obj):
+                add(dep)
+            keep[obj.ref] = obj
+
+        for obj in self.kustomizations:
+            if obj.name in wanted:
+                add(obj)
+        kustomizations = [k for k in self.kustomizations if k.ref in keep]
+        used = {self.source_of(k).ref for k in kustomizations}
+        return ClusterPlan(
+            sources=[s for s in self.sources if s.ref in used],
+            kustomizations=kustomizations,
+            image_objects=list(self.image_objects) if images else [],
+        )
+
     @property
     def interval(self) -> timedelta | None:
         """The shortest reconcile interval: how often a DAG of this folder should run."""

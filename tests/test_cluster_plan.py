@@ -81,3 +81,12 @@ def test_empty_folder_and_bad_yaml(tmp_path):
     (tmp_path / "bad.yaml").write_text("kind: [unclosed\n")
     with pytest.raises(PlanError, match=r"cannot read .*bad\.yaml"):
         plan_folder(tmp_path)
+
+
+def test_subset_keeps_dependencies_and_their_sources():
+    plan = plan_folder(SEED_CLUSTER).subset(["ml-training-pipeline"])
+    assert [k.name for k in plan.kustomizations] == ["ml-infrastructure", "ml-training-pipeline"]
+    assert [s.name for s in plan.sources] == ["ml-gitops"]
+    assert plan.image_objects == []
+    with pytest.raises(PlanError, match="no Kustomization named nope"):
+        plan_folder(SEED_CLUSTER).subset(["nope"])

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_flux_provider.links.mlflow import MLFLOW_RUN_URL_KEY, MlflowRunLink
 from airflow_flux_provider.ml.training import TrainingParams, train_and_register
@@ -68,7 +69,11 @@ class TrainModelOperator(BaseOperator):
 
 
 class PromoteChampionOperator(BaseOperator):
-    """Give the ``champion`` alias to the trained version only if it beats the current one."""
+    """Give the ``champion`` alias to the trained version only if it beats the current one.
+
+    With ``skip_when_kept`` the task ends skipped when the champion stays, so its outlets
+    (e.g. the Asset the deployment DAG is scheduled on) only fire for a new champion.
+    """
 
     template_fields: Sequence[str] = ("model_name", "version")
 
@@ -81,6 +86,7 @@ class PromoteChampionOperator(BaseOperator):
         greater_is_better: bool = True,
         alias: str = "champion",
         mlflow_conn_id: str = "flux_mlflow_default",
+        skip_when_kept: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -90,6 +96,7 @@ class PromoteChampionOperator(BaseOperator):
         self.greater_is_better = greater_is_better
         self.alias = alias
         self.mlflow_conn_id = mlflow_conn_id
+        self.skip_when_kept = skip_when_kept
 
     def execute(self, context: Any) -> dict[str, Any]:
         from mlflow.tracking import MlflowClient
@@ -104,8 +111,7 @@ class PromoteChampionOperator(BaseOperator):
             alias=self.alias,
         )
         self.log.info("%s: %s", "promoted" if decision.promoted else "kept champion", decision.reason)
-        return {
-            "promoted": decision.promoted,
-            "champion": decision.candidate_version if decision.promoted else decision.champion_version,
-            "reason": decision.reason,
-        }
+        if self.skip_when_kept and not decision.promoted:
+            raise AirflowSkipException(f"champion unchanged: {decision.reason}")
+        champion = decision.candidate_version if decision.promoted else decision.champion_version
+        return {"promoted": decision.promoted, "champion": champion, "reason": decision.reason}

@@ -1,0 +1,149 @@
+"""``python -m airflow_flux_provider.demo``: the ML training + deployment demo, end to end.
+
+1. start the embedded defaults (sandbox cluster, Git server with the GitOps repository,
+   registry with the training image tags, MLflow, Prometheus with serving traffic, and a
+   local webhook endpoint standing in for the load tester and Slack);
+2. ``ml_training`` with deliberately weak hyper-parameters: model version 1, the first
+   champion;
+3. ``ml_deployment``: image automation commits the newest 1.x.x tag to Git, the cluster is
+   reconciled, the Canary initialises ``ml-serving-primary``;
+4. ``ml_training`` again with better hyper-parameters: version 2 beats version 1;
+5. ``ml_deployment`` again: the new model version is a new serving spec, so the Canary
+   analysis runs step by step against Prometheus and promotes it;
+6. print what was deployed where, and where to look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from airflow_flux_provider.demo.environment import DemoEnvironment, start
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Webhooks(BaseHTTPRequestHandler):
+    """Answers every POST with 200 and keeps the bodies (load tester, Slack, rollout gates)."""
+
+    received: list[tuple[str, Any]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            payload: Any = json.loads(body or b"{}")
+        except ValueError:
+            payload = body.decode(errors="replace")
+        self.received.append((self.path, payload))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep the demo's output readable
+        return
+
+
+def _step(title: str) -> float:
+    print(f"\n==> {title}", flush=True)
+    return time.monotonic()
+
+
+def _done(started: float) -> None:
+    print(f"    done in {time.monotonic() - started:.1f}s", flush=True)
+
+
+def _trigger(env: DemoEnvironment, dag_id: str, conf: dict[str, Any]) -> None:
+    env.airflow("dags", "test", dag_id, "--conf", json.dumps(conf), timeout=1200)
+
+
+def _summary(env: DemoEnvironment, webhooks: list[tuple[str, Any]]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from airflow_flux_provider.kube import Cluster
+
+    cluster = Cluster.from_kubeconfig(str(env.sandbox.kubeconfig))
+    print("\n==> What runs where (sandbox cluster)")
+    for namespace in ("ml-system", "ml-training-prod", "ml-serving"):
+        for deployment in cluster.list("apps/v1", "Deployment", namespace=namespace):
+            spec = deployment["spec"]["template"]["spec"]["containers"][0]
+            env_vars = {e["name"]: e.get("value") for e in spec.get("env") or []}
+            model = (
+                f" model={env_vars['MODEL_URI']} v{env_vars.get('MODEL_VERSION')}"
+                if "MODEL_URI" in env_vars
+                else ""
+            )
+            ready = deployment.get("status", {}).get("readyReplicas", 0)
+            print(f"    {namespace}/{deployment['metadata']['name']}: {spec['image']} ready={ready}{model}")
+    client = MlflowClient(env.tracking_uri)
+    champion = client.get_model_version_by_alias("digits", "champion")
+    print(f"\n==> MLflow ({env.tracking_uri})")
+    print(f"    model digits: champion is version {champion.version} (tags {champion.tags})")
+    for experiment in client.search_experiments():
+        runs = client.search_runs([experiment.experiment_id])
+        if runs:
+            print(f"    experiment {experiment.name}: {len(runs)} run(s)")
+    print(f"\n==> Webhooks received: {len(webhooks)} ({', '.join(sorted({p for p, _ in webhooks}))})")
+    print(f"\n    GitOps repository: {env.gitops_url}")
+    print(f"    kubeconfig:        {env.sandbox.kubeconfig}  (kubectl --kubeconfig ... get all -A)")
+    print(f"    Airflow home:      {env.airflow_home}  (AIRFLOW_HOME=... airflow api-server for the UI)")
+    print(f"    logs:              {env.workdir / 'logs'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m airflow_flux_provider.demo")
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".state" / "demo")
+    parser.add_argument("--canary-interval", default="3s", help="Flagger analysis interval for the demo")
+    args = parser.parse_args(argv)
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    begin = _step(f"Starting the embedded defaults in {args.workdir}")
+    env = start(args.workdir)
+    hooks = ThreadingHTTPServer(("127.0.0.1", 0), _Webhooks)
+    threading.Thread(target=hooks.serve_forever, daemon=True).start()
+    hook_url = f"http://127.0.0.1:{hooks.server_address[1]}"
+    prometheus = env.stack["prometheus"]
+    for workload in ("ml-serving-primary", "ml-serving-canary"):
+        prometheus.exporter.set_traffic(workload, {200: 20}, namespace="ml-serving", latency_ms=35)
+    _done(begin)
+    deploy_conf = {
+        "CANARY_INTERVAL": args.canary_interval,
+        "PROMETHEUS_URL": prometheus.url,
+        "LOADTESTER_URL": f"{hook_url}/loadtester",
+        "NOTIFY_URL": f"{hook_url}/slack",
+    }
+    try:
+        started = _step("ml_training: weak hyper-parameters (becomes the first champion)")
+        _trigger(env, "ml_training", {"EXPERIMENT_ID": "baseline", "LEARNING_RATE": 0.0005, "BATCH_SIZE": 256,
+                                      "EPOCHS": 2})  # fmt: skip
+        _done(started)
+        started = _step("ml_deployment: image automation, reconcile, canary initialisation")
+        _trigger(env, "ml_deployment", deploy_conf)
+        _done(started)
+        started = _step("ml_training: better hyper-parameters (a new champion)")
+        _trigger(env, "ml_training", {"EXPERIMENT_ID": "tuned", "LEARNING_RATE": 0.01, "BATCH_SIZE": 32,
+                                      "EPOCHS": 20})  # fmt: skip
+        _done(started)
+        started = _step("ml_deployment: the new model version goes through canary analysis")
+        _trigger(env, "ml_deployment", deploy_conf)
+        _done(started)
+        _summary(env, _Webhooks.received)
+        print(
+            f"\nDemo finished in {time.monotonic() - begin:.0f}s; services stopped. Re-run: scripts/demo.sh"
+        )
+    except Exception as err:
+        print(f"\n✗ demo failed: {err}", file=sys.stderr)
+        return 1
+    finally:
+        hooks.shutdown()
+        env.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
