@@ -123,15 +123,26 @@ class ReleaseReconciler:
         self.status = load_status(cluster, hr.metadata.name, hr.metadata.namespace)
         self.actions: list[str] = []
         self.last_error = ""
+        self._history_cache: list[dict[str, Any]] | None = None
         self.drifted: list[str] = []
 
     # -- helm state ------------------------------------------------------------------------------
+    def _mutate(self, args: list[str], timeout: float, action: str) -> None:
+        """Run a helm action that writes a revision; the cached history is stale afterwards, pass or fail."""
+        try:
+            self.cli.run(args, timeout=timeout, obj=self.obj, action=action)
+        finally:
+            self._history_cache = None
+
     def _latest(self) -> dict[str, Any] | None:
-        history = self.cli.history(self.name, self.storage, obj=self.obj)
+        history = self._history()
         return history[-1] if history else None
 
     def _history(self) -> list[dict[str, Any]]:
-        return self.cli.history(self.name, self.storage, obj=self.obj)
+        """Helm's stored revisions, read again only after an action that writes one (:meth:`_mutate`)."""
+        if self._history_cache is None:
+            self._history_cache = self.cli.history(self.name, self.storage, obj=self.obj)
+        return self._history_cache
 
     def classify(self, latest: dict[str, Any] | None) -> State:
         if latest is None or latest["status"] == "uninstalled":
@@ -416,7 +427,7 @@ class ReleaseReconciler:
         self.status.last_attempted_release_action = action
         title = action.capitalize()
         try:
-            self.cli.run(args, timeout=timeout, obj=self.obj, action=f"Helm {action}")
+            self._mutate(args, timeout, f"Helm {action}")
         except HelmCommandError as err:
             self._count_failure(action)
             self.last_error = err.message
@@ -517,7 +528,7 @@ class ReleaseReconciler:
         previous = f"{self.release}.v{target['revision']}"
         where = f"Helm rollback to previous release {previous} with chart {target['chart']}"
         try:
-            self.cli.run(args, timeout=timeout, obj=self.obj, action="Helm rollback")
+            self._mutate(args, timeout, "Helm rollback")
         except HelmCommandError as err:
             self.actions.append("rollback-failed")
             self._event("error", "RollbackFailed", f"{where} failed: {err.message.split(': ', 1)[-1]}")
@@ -548,7 +559,7 @@ class ReleaseReconciler:
         label = "uninstall remediation" if remediation else "uninstall"
         where = f"Helm {label} for release {self.release}" + (f".v{latest['revision']}" if latest else "")
         try:
-            self.cli.run(args, timeout=timeout, obj=self.obj, action="Helm uninstall")
+            self._mutate(args, timeout, "Helm uninstall")
         except HelmCommandError as err:
             self.actions.append("uninstall-failed")
             self._event("error", "UninstallFailed", f"{where} failed: {err.message.split(': ', 1)[-1]}")

@@ -1,0 +1,152 @@
+"""HelmRelease MTTP: 100 releases of a small local chart into the sandbox, wall time and peak memory.
+
+Flux's helm-controller benchmark (100 HelmReleases, mean time to production) publishes 27 s.
+Baseline in the same run: plain ``helm install --wait`` of the same chart and count, with
+the same concurrency, so the ratio shows what our layer (values composition, post-renderer
+with kustomize, status record, history checks, events) costs on top of helm itself. Then
+a no-op pass over all releases (must run zero upgrades). Peak memory is the max RSS of this
+process and of the largest child (helm, the post-renderer, kustomize).
+
+Run: .venv/bin/python bench/helm_releases.py [--releases N] [--workers W]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from airflow_flux_provider.helm.chart import load_chart
+from airflow_flux_provider.helm.cli import HelmCli
+from airflow_flux_provider.helm.release import ReleaseOutcome, ReleaseReconciler
+from airflow_flux_provider.helm.values import compose_values
+from airflow_flux_provider.kube import Cluster
+from airflow_flux_provider.sandbox import Sandbox
+from airflow_flux_provider.specs import HelmRelease, parse_object
+from airflow_flux_provider.tools import helm_path
+
+FLUX_PUBLISHED_SECONDS = 27.0
+TEMPLATE = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: {{ .Release.Name }}}}
+  template:
+    metadata: {labels: {app: {{ .Release.Name }}}}
+    spec:
+      containers: [{name: app, image: {{ .Values.image }}}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}
+data:
+  message: {{ .Values.message | quote }}
+"""
+
+
+def write_chart(root: Path) -> Path:
+    chart = root / "bench"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: bench\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text("image: nginx:1.27\nmessage: hello\n")
+    (chart / "templates" / "app.yaml").write_text(TEMPLATE)
+    return chart
+
+
+def helm_release(name: str, namespace: str) -> HelmRelease:
+    hr = parse_object({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "interval": "10m", "timeout": "120s", "values": {"message": name},
+            "chart": {"spec": {"chart": "bench", "sourceRef": {"kind": "HelmRepository", "name": "bench"}}},
+            "postRenderers": [{"kustomize": {"patches": [{
+                "target": {"kind": "Deployment"},
+                "patch": "- op: add\n  path: /metadata/annotations\n  value: {bench: 'true'}\n",
+            }]}}],
+        },
+    })  # fmt: skip
+    assert isinstance(hr, HelmRelease)
+    return hr
+
+
+def reconcile_one(name: str, namespace: str, chart: Path, kubeconfig: str) -> ReleaseOutcome:
+    hr = helm_release(name, namespace)
+    cluster = Cluster.from_kubeconfig(kubeconfig)
+    with HelmCli(kubeconfig) as cli:
+        loaded = load_chart(chart, obj=hr.ref)
+        values = compose_values(hr, cluster)
+        return ReleaseReconciler(hr, loaded, values, cli, cluster, emit=lambda _event: None).reconcile()
+
+
+def plain_install(name: str, namespace: str, chart: Path, kubeconfig: str, home: Path) -> None:
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "HELM_CACHE_HOME": str(home / "cache"),
+           "HELM_CONFIG_HOME": str(home / "config"), "HELM_DATA_HOME": str(home / "data")}  # fmt: skip
+    subprocess.run(
+        [helm_path(), "install", name, str(chart), "-n", namespace, "--set", f"message={name}",
+         "--wait", "--timeout", "120s", "--kubeconfig", kubeconfig],
+        check=True, capture_output=True, env=env,
+    )  # fmt: skip
+
+
+def timed(workers: int, jobs: list[object], fn: object) -> float:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(fn, jobs))  # type: ignore[arg-type]
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--releases", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-helm-") as tmp:
+        root = Path(tmp)
+        chart = write_chart(root)
+        sandbox = Sandbox(root / "sandbox").start(child_process=True)
+        try:
+            kubeconfig = str(sandbox.kubeconfig)
+            for ns in ("plain", "flux"):
+                sandbox.kubectl("create", "namespace", ns)
+            names = [f"app{i:03d}" for i in range(args.releases)]
+            home = root / "helm-home"
+            baseline = timed(
+                args.workers, names, lambda n: plain_install(n, "plain", chart, kubeconfig, home)
+            )
+            outcomes: list[ReleaseOutcome] = []
+            ours = timed(
+                args.workers, names, lambda n: outcomes.append(reconcile_one(n, "flux", chart, kubeconfig))
+            )
+            failed = [o.message for o in outcomes if not o.ready]
+            noops: list[ReleaseOutcome] = []
+            noop = timed(
+                args.workers, names, lambda n: noops.append(reconcile_one(n, "flux", chart, kubeconfig))
+            )
+            upgrades = sum(o.count("upgrade") for o in noops)
+            listed = json.loads(sandbox.helm("list", "-n", "flux", "-o", "json", "--max", "1000").stdout)
+        finally:
+            sandbox.stop()
+    self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"releases: {args.releases}, workers: {args.workers}, failed: {len(failed)}")
+    print(f"plain helm install --wait (baseline): {baseline:6.1f} s")
+    print(f"HelmRelease reconcile (ours):        {ours:6.1f} s  ratio {ours / baseline:.2f}x baseline, "
+          f"{ours / FLUX_PUBLISHED_SECONDS:.2f}x Flux 27 s")  # fmt: skip
+    print(f"no-op reconcile of all releases:     {noop:6.1f} s  upgrades run: {upgrades}")
+    print(f"helm list shows {len(listed)} deployed releases")
+    print(f"peak RSS: this process {self_mb:.0f} MB, largest child {child_mb:.0f} MB")
+    if failed:
+        print("first failure:", failed[0])
+
+
+if __name__ == "__main__":
+    main()
