@@ -252,6 +252,13 @@ class OCISource:
             return Fetched(
                 store.put_bytes(data, source=self.obj, revision=resolved.revision, suffix=".tar.gz"), True
             )
+        if not data.startswith(b"\x1f\x8b"):
+            raise SourceError(
+                "the selected layer is not a tar+gzip archive; select another layer with "
+                "layerSelector.mediaType, or store it as is with layerSelector.operation: copy",
+                obj=self.obj,
+                field="spec.layerSelector",
+            )
         with tempfile.TemporaryDirectory(prefix="flux-oci-") as tmp:
             root = Path(tmp) / "content"
             root.mkdir()

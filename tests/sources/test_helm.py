@@ -6,6 +6,7 @@ import datetime
 import functools
 import hashlib
 import http.server
+import os
 import re
 import ssl
 import threading
@@ -26,7 +27,7 @@ from airflow_flux_provider.devservices.chart_repo import ChartRepository
 from airflow_flux_provider.devservices.registry import OciRegistry
 from airflow_flux_provider.sandbox.certs import generate
 from airflow_flux_provider.sources.artifacts import ArtifactStore
-from airflow_flux_provider.sources.errors import RevisionNotFoundError, SourceError
+from airflow_flux_provider.sources.errors import ArtifactTooLargeError, RevisionNotFoundError, SourceError
 from airflow_flux_provider.sources.helm import (
     HelmAuthError,
     HelmRepositorySource,
@@ -289,3 +290,12 @@ def test_tls_repository_with_ca_and_client_certificate(chart_repo: ChartReposito
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_oversize_chart_is_refused(chart_repo: ChartRepository, tmp_path: Path) -> None:
+    name = _name()
+    chart_repo.add_chart(name, "1.0.0", values={"blob": os.urandom(10000).hex()})
+    store = ArtifactStore(str(tmp_path / "store"), max_size=1024)
+    with pytest.raises(ArtifactTooLargeError, match="larger than the limit of 1024 bytes"):
+        HelmRepositorySource(chart_repo.url, obj=REPO).fetch_chart(store, name, "1.0.0", obj=CHART)
+    assert store.latest(CHART) is None

@@ -13,7 +13,12 @@ import pytest
 from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.devservices.registry import FLUX_CONTENT, OCI_MANIFEST, OciRegistry, targz
 from airflow_flux_provider.sources.artifacts import ArtifactStore
-from airflow_flux_provider.sources.errors import RevisionNotFoundError, SourceError, UnsafeArchiveError
+from airflow_flux_provider.sources.errors import (
+    ArtifactTooLargeError,
+    RevisionNotFoundError,
+    SourceError,
+    UnsafeArchiveError,
+)
 from airflow_flux_provider.sources.oci import OCIRef, OCISource
 from airflow_flux_provider.specs import parse_object
 
@@ -188,3 +193,18 @@ def test_invalid_repository_name_names_the_url_field() -> None:
     expected = r"field spec\.url: oci://ghcr\.io/Org/UPPER is not a valid repository"
     with pytest.raises(SourceError, match=expected):
         OCISource("oci://ghcr.io/Org/UPPER", obj=OBJ)
+
+
+def test_oversize_layer_and_non_tar_layer(oci_registry: OciRegistry, tmp_path: Path) -> None:
+    repo = _repo()
+    oci_registry.push_artifact(repo, "big", {"blob.bin": bytes(range(256)) * 64})
+    small = ArtifactStore(str(tmp_path / "small"), max_size=256)
+    with pytest.raises(ArtifactTooLargeError, match="over the store limit of 256"):
+        _source(oci_registry, repo, ref=OCIRef(tag="big")).fetch(small)
+    assert small.latest(OBJ) is None
+    _manifest(oci_registry, repo, "plain", [(FLUX_CONTENT, b"not a tarball")])
+    store = ArtifactStore(str(tmp_path / "store"))
+    with pytest.raises(SourceError, match=r"not a tar\+gzip archive"):
+        _source(oci_registry, repo, ref=OCIRef(tag="plain")).fetch(store)
+    copied = _source(oci_registry, repo, ref=OCIRef(tag="plain"), operation="copy").fetch(store)
+    assert store.get(copied.artifact.digest) == b"not a tarball"
