@@ -174,9 +174,14 @@ class BucketSource:
                     field="spec.bucketName",
                 )
             if code in _AUTH_CODES or status in ("401", "403"):
+                creds = self.credentials
+                fix = (
+                    "check the access key and secret key of the connection named by spec.secretRef"
+                    if creds.username or creds.password or creds.extra.get("accesskey")
+                    else "the bucket is not public: set spec.secretRef to a connection with its keys"
+                )
                 return BucketAuthError(
-                    f"{self.endpoint} refused the credentials ({code or status}); check the access key "
-                    "and secret key of the connection named by spec.secretRef",
+                    f"{self.endpoint} refused the request ({code or status}); {fix}",
                     obj=self.obj,
                     field="spec.secretRef",
                 )

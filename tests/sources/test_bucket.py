@@ -152,3 +152,9 @@ def test_key_that_is_both_file_and_folder(s3_server: S3Server, tmp_path: Path) -
     assert store.latest("Bucket/flux-system/models") is None
     fetched = _source(s3_server, name, ignore="/apps\n!/apps/").fetch(store)
     assert _files(store, fetched.artifact, tmp_path / "out") == {"apps/app.yaml": b"x"}
+
+
+def test_anonymous_access_to_a_private_bucket(s3_server: S3Server, tmp_path: Path) -> None:
+    name = _bucket(s3_server, {"a": b"a"})
+    with pytest.raises(BucketAuthError, match=r"not public: set spec\.secretRef"):
+        _source(s3_server, name, credentials=Credentials()).fetch(ArtifactStore(str(tmp_path / "store")))
