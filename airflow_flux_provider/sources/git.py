@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from airflow_flux_provider.credentials import ANONYMOUS, Credentials
 from airflow_flux_provider.semver import SemverError, latest
 from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
 from airflow_flux_provider.sources.errors import RevisionNotFoundError, SourceError
+from airflow_flux_provider.sources.fetched import Fetched
 from airflow_flux_provider.sources.ignore import IgnoreRules
 from airflow_flux_provider.sources.verify import Verification, VerificationError, keyring
 from airflow_flux_provider.tools import git_path
@@ -78,13 +79,6 @@ class RemoteRevision:
     commit: str
     ref: str | None  # the remote ref to fetch; None when only a commit is known
     tag_object: str | None = None  # an annotated tag's own object (what verify-tag checks)
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    artifact: Artifact
-    changed: bool
-    remote: RemoteRevision = field(compare=False)
 
 
 def _cache_base() -> Path:
@@ -469,7 +463,7 @@ class GitSource:
         *,
         included: Mapping[str, Artifact] | None = None,
         force: bool = False,
-    ) -> FetchResult:
+    ) -> Fetched:
         """Store the ref's tree as an artifact, or return the last one if the revision is unchanged.
 
         ``included`` maps a GitRepository name from ``spec.include`` to its artifact.
@@ -480,7 +474,7 @@ class GitSource:
             remote = self._resolve(env)
             observed = self._observed(remote.revision, settings)
             if last is not None and not force and self._read_observed() == (observed, last.digest):
-                return FetchResult(last, False, remote)
+                return Fetched(last, changed=False)
             with tempfile.TemporaryDirectory(prefix="flux-git-") as tmp:
                 tree = Path(tmp) / "tree"
                 tree.mkdir()
@@ -491,7 +485,7 @@ class GitSource:
                 artifact = store.put_directory(tree, source=self.obj, revision=remote.revision, ignore=rules)
         self._write_observed(observed, artifact.digest)
         changed = last is None or (last.revision, last.digest) != (artifact.revision, artifact.digest)
-        return FetchResult(artifact, changed, remote)
+        return Fetched(artifact, changed)
 
     # -- what the last artifact was built from ------------------------------------------------
 
