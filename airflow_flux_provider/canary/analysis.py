@@ -51,10 +51,6 @@ class TickResult:
     # True when there is nothing left to do for this revision (Succeeded, Failed, or idle).
     finished: bool = False
 
-    @property
-    def weight(self) -> int:
-        return self.status.canary_weight
-
 
 def _iterations(canary: Canary) -> int:
     analysis = canary.spec.analysis
@@ -308,7 +304,6 @@ class _Tick:
         return self.done("promoting: primary takes the canary spec")
 
     def promoting(self, routes: tuple[int, int]) -> TickResult:
-        assert self.analysis is not None or not self.analysed
         step = (self.analysis.step_weight_promotion or 0) if self.analysis else 0
         primary_weight, canary_weight = routes
         if self.canary.spec.provider != "kubernetes":

@@ -32,9 +32,12 @@ class HookOutcome:
         return self.failed is None
 
 
-def checksum(last_applied_spec: str, tracked_configs: dict[str, str] | None = None) -> str:
-    """Identifies "this revision plus this config", as Flagger's payload checksum does."""
-    return fnv32a(json.dumps([tracked_configs or {}, last_applied_spec], sort_keys=True))
+def checksum(last_applied_spec: str) -> str:
+    """Identifies "this revision plus its config", as Flagger's payload checksum does.
+
+    Config tracking (ConfigMaps/Secrets) is not implemented, so the tracked part is empty.
+    """
+    return fnv32a(json.dumps([{}, last_applied_spec], sort_keys=True))
 
 
 def payload(

@@ -41,6 +41,9 @@ class _HookHandler(LoggingHandler):
         with self.server.lock:
             self.server.calls.append((hook, body))
             status, delay = self.server.answers.get(hook, (200, 0.0))
+            queued = self.server.queued.get(hook)
+            if queued:
+                status = queued.pop(0)
         if delay:
             time.sleep(delay)
         self.send_body(status, b"gate closed\n" if status > 202 else b"ok\n")
@@ -53,11 +56,17 @@ class WebhookServer(LocalHTTPServer):
         self.lock = threading.Lock()
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.answers: dict[str, tuple[int, float]] = {}
+        self.queued: dict[str, list[int]] = {}
         super().__init__(_HookHandler, log_path)
 
     def answer(self, hook: str, status: int, delay: float = 0.0) -> None:
         with self.lock:
             self.answers[hook] = (status, delay)
+
+    def answer_next(self, hook: str, *statuses: int) -> None:
+        """The next calls of ``hook`` get these statuses, then the usual answer again."""
+        with self.lock:
+            self.queued[hook] = list(statuses)
 
     def payloads(self, hook: str) -> list[dict[str, Any]]:
         with self.lock:

@@ -235,3 +235,22 @@ def test_skip_analysis_promotes_without_checks(deploy_canary: Any, webhooks: Web
     assert vs_weights(run) == [100, 0]
     assert [p["phase"] for p in webhooks.payloads(f"{run.namespace}/notify")] == ["Succeeded"]
     assert not webhooks.payloads(f"{run.namespace}/load-test")
+
+
+def test_webhook_retries_server_errors_but_not_client_errors(
+    deploy_canary: Any, prometheus: PrometheusServer, webhooks: WebhookServer, sandbox_namespace: str
+) -> None:
+    hooks = f"{webhooks.url}/{sandbox_namespace}"
+    pre = {"name": "pre", "type": "pre-rollout", "url": f"{hooks}/pre", "retries": 1}
+    run: CanaryRun = deploy_canary(webhooks=[pre])
+    healthy_traffic(prometheus, sandbox_namespace)
+    webhooks.answer_next(f"{sandbox_namespace}/pre", 503)  # retried once, then 200
+    run.set_image("podinfo:2.0")
+    run.until(lambda r: r.decision == "weight 10")
+    assert len(webhooks.payloads(f"{sandbox_namespace}/pre")) == 2 and run.status().failed_checks == 0
+
+    run.set_image("podinfo:3.0")  # a new revision mid-run restarts the analysis at weight 0
+    webhooks.answer_next(f"{sandbox_namespace}/pre", 400)  # a client error is final
+    result = run.until(lambda r: r.decision.startswith("failed check"))
+    assert "webhook pre (pre-rollout) failed: HTTP 400: gate closed" in result.decision
+    assert "new revision mid-run: analysis restarted" in run.decisions
