@@ -35,6 +35,21 @@ from airflow_flux_provider.sources.verify import Verification, VerificationError
 from airflow_flux_provider.tools import git_path
 
 _SHA = re.compile(r"[0-9a-f]{40}")
+_UNREACHABLE_HINTS = (
+    "could not resolve",
+    "connection refused",
+    "failed to connect",
+    "timed out",
+    "unreachable",
+)
+_AUTH_HINTS = (
+    "authentication failed",
+    "401",
+    "403",
+    "permission denied",
+    "host key verification failed",
+    "could not read username",
+)
 
 
 class GitAuthError(SourceError):
@@ -221,39 +236,33 @@ class GitSource:
         return proc.stdout
 
     def _error(self, verb: str, stderr: str) -> SourceError:
+        """Classify git's stderr (scrubbed) into unreachable / refused / not a repo / other."""
         text = self.credentials.scrub(re.sub(r"//[^/@\s]+@", "//", stderr)).strip()
-        last = text.splitlines()[-1] if text else "no output"
-        lowered = text.lower()
-        if any(
-            s in lowered
-            for s in ("authentication failed", "401", "403", "permission denied", "could not read")
-        ):
-            return GitAuthError(
-                f"the remote refused access ({last}); check the username/password or token of the "
-                "connection named by spec.secretRef",
-                obj=self.obj,
-                field="spec.secretRef",
-            )
-        if any(
-            s in lowered
-            for s in (
-                "could not resolve",
-                "connection refused",
-                "failed to connect",
-                "timed out",
-                "unreachable",
-            )
-        ):
+        lines = [line.strip() for line in text.splitlines() if line.strip()] or ["no output"]
+
+        def cause(hints: tuple[str, ...]) -> str | None:
+            return next((line for line in lines if any(h in line.lower() for h in hints)), None)
+
+        if found := cause(_UNREACHABLE_HINTS):
             return GitUnreachableError(
-                f"cannot reach {self.url} ({last}); check spec.url and the network",
+                f"cannot reach {self.url} ({found}); check spec.url and the network",
                 obj=self.obj,
                 field="spec.url",
             )
-        if "does not appear to be a git repository" in lowered or "not found" in lowered:
-            return SourceError(
-                f"{self.url} is not a Git repository ({last}); check spec.url", obj=self.obj, field="spec.url"
+        if found := cause(_AUTH_HINTS):
+            return GitAuthError(
+                f"the remote refused access ({found}); check the username/password, token or SSH key "
+                "of the connection named by spec.secretRef",
+                obj=self.obj,
+                field="spec.secretRef",
             )
-        return SourceError(f"git {verb} failed: {last}", obj=self.obj, field="spec.url")
+        if found := cause(("does not appear to be a git repository", "not found")):
+            return SourceError(
+                f"{self.url} is not a Git repository ({found}); check spec.url",
+                obj=self.obj,
+                field="spec.url",
+            )
+        return SourceError(f"git {verb} failed: {lines[-1]}", obj=self.obj, field="spec.url")
 
     # -- resolving ----------------------------------------------------------------------------
 

@@ -302,3 +302,18 @@ def test_submodules_only_when_asked(git_server: GitServer, store: ArtifactStore,
 
     assert "vendor/lib/lib/base.yaml" not in fetch(False)
     assert fetch(True)["vendor/lib/lib/base.yaml"] == "base: true\n"
+
+
+def test_ssh_key_is_used_and_never_shown(tmp_path: Path) -> None:
+    """No sshd here: a refused ssh:// connection shows the key went to ssh, not into the message."""
+    key = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    private = key.read_text()
+    creds = Credentials(ssh_private_key=private, known_hosts="[127.0.0.1]:9 ssh-ed25519 AAAA\n")
+    source = GitSource(
+        "ssh://git@127.0.0.1:9/fleet.git", obj=OBJ, credentials=creds, cache_dir=tmp_path / "c"
+    )
+    with pytest.raises(GitUnreachableError, match=r"cannot reach .*Connection refused") as err:
+        source.resolve()
+    body = private.splitlines()[1]
+    assert body not in str(err.value)
