@@ -149,3 +149,17 @@ def test_default_base_is_under_airflow_home(tmp_path: Path, monkeypatch: pytest.
     art = store.put_bytes(b"x", source=SRC, revision="r", suffix=".txt")
     assert art.path is not None and Path(art.path).is_relative_to(tmp_path / "flux" / "artifacts")
     assert art.url.startswith("file://")
+
+
+def test_non_local_fsspec_store(tmp_path: Path) -> None:
+    """Any fsspec URL works (memory:// here; s3:// needs s3fs installed): no local path in the XCom."""
+    store = ArtifactStore(f"memory://flux-{tmp_path.name}")
+    art = store.put_directory(_tree(tmp_path / "src", {"a.yaml": "a\n"}), source=SRC, revision="r1")
+    assert art.path is None and art.url.startswith("memory://")
+    again = ArtifactStore(f"memory://flux-{tmp_path.name}")  # another task, same base URL
+    assert again.latest(SRC) == art
+    assert (again.extract(art, tmp_path / "out") / "a.yaml").read_text() == "a\n"
+    store.put_bytes(b"2", source=SRC, revision="r2", suffix=".txt")
+    assert [a.revision for a in store.gc(SRC, keep=1)] == ["r1"]
+    with pytest.raises(SourceError, match="not in the store"):
+        again.get(art.digest)
