@@ -299,3 +299,25 @@ def test_oversize_chart_is_refused(chart_repo: ChartRepository, tmp_path: Path) 
     with pytest.raises(ArtifactTooLargeError, match="larger than the limit of 1024 bytes"):
         HelmRepositorySource(chart_repo.url, obj=REPO).fetch_chart(store, name, "1.0.0", obj=CHART)
     assert store.latest(CHART) is None
+
+
+def test_credentials_reach_another_host_only_with_pass_credentials(
+    static_server: tuple[str, Path], chart_repo_auth: ChartRepository, tmp_path: Path
+) -> None:
+    """The index on one host lists a package on another (behind auth), as with a CDN split."""
+    name = _name()
+    tgz = chart_repo_auth.add_chart(name, "1.0.0")
+    url, root = static_server
+    entry = {
+        "version": "1.0.0",
+        "urls": [f"{chart_repo_auth.url}/{tgz.name}"],
+        "digest": hashlib.sha256(tgz.read_bytes()).hexdigest(),
+    }
+    (root / "index.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "entries": {name: [entry]}}))
+    creds = Credentials(username=chart_repo_auth.username, password=chart_repo_auth.password)
+    store = ArtifactStore(str(tmp_path / "store"))
+    with pytest.raises(HelmAuthError):
+        HelmRepositorySource(url, obj=REPO, credentials=creds).fetch_chart(store, name, "*", obj=CHART)
+    passing = HelmRepositorySource(url, obj=REPO, credentials=creds, pass_credentials=True)
+    fetched = passing.fetch_chart(store, name, "*", obj=CHART)
+    assert store.get(fetched.artifact.digest) == tgz.read_bytes()
