@@ -10,6 +10,7 @@ mtimes and owners, normalised modes) so the same content always gets the same di
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import hashlib
 import io
@@ -182,9 +183,22 @@ class ArtifactStore:
         self._fs.pipe_file(tmp, json.dumps([a.to_xcom() for a in items], indent=1).encode())
         self._fs.mv(tmp, key)
 
+    @contextlib.contextmanager
+    def _locked(self, source: str) -> Iterator[None]:
+        """Serialise history updates of one source between processes sharing a local store."""
+        if not self._local:
+            yield  # object stores: last writer wins, as with Flux's status updates
+            return
+        key = self._history_key(source)
+        self._fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+        with open(f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
     def _record(self, artifact: Artifact) -> None:
-        items = [a for a in self.history(artifact.source) if a.digest != artifact.digest]
-        self._write_history(artifact.source, [*items, artifact])
+        with self._locked(artifact.source):
+            items = [a for a in self.history(artifact.source) if a.digest != artifact.digest]
+            self._write_history(artifact.source, [*items, artifact])
 
     def latest(self, source: str) -> Artifact | None:
         """The newest artifact stored for ``source`` (what ``.status.artifact`` would show)."""
@@ -195,11 +209,12 @@ class ArtifactStore:
         """Forget all but the ``keep`` newest artifacts of ``source``; delete blobs no source uses."""
         if keep < 1:
             raise SourceError(f"keep={keep} would delete the current artifact; use 1 or more", field="keep")
-        items = self.history(source)
-        dropped, kept = items[:-keep], items[-keep:]
-        if not dropped:
-            return []
-        self._write_history(source, kept)
+        with self._locked(source):
+            items = self.history(source)
+            dropped, kept = items[:-keep], items[-keep:]
+            if not dropped:
+                return []
+            self._write_history(source, kept)
         in_use = {a.digest for other in self._all_sources() for a in self.history(other)}
         for artifact in dropped:
             if artifact.digest not in in_use:

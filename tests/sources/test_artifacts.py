@@ -163,3 +163,17 @@ def test_non_local_fsspec_store(tmp_path: Path) -> None:
     assert [a.revision for a in store.gc(SRC, keep=1)] == ["r1"]
     with pytest.raises(SourceError, match="not in the store"):
         again.get(art.digest)
+
+
+def test_parallel_writers_lose_no_history_entry(tmp_path: Path) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        list(pool.map(_put_one, [(str(tmp_path / "store"), i) for i in range(16)]))
+    history = ArtifactStore(str(tmp_path / "store")).history(SRC)
+    assert sorted(a.revision for a in history) == sorted(f"r{i}" for i in range(16))
+
+
+def _put_one(args: tuple[str, int]) -> None:
+    base, i = args
+    ArtifactStore(base).put_bytes(f"content {i}".encode(), source=SRC, revision=f"r{i}", suffix=".txt")
