@@ -208,3 +208,14 @@ def test_oversize_layer_and_non_tar_layer(oci_registry: OciRegistry, tmp_path: P
         _source(oci_registry, repo, ref=OCIRef(tag="plain")).fetch(store)
     copied = _source(oci_registry, repo, ref=OCIRef(tag="plain"), operation="copy").fetch(store)
     assert store.get(copied.artifact.digest) == b"not a tarball"
+
+
+def test_anonymous_registry_needs_no_connection(
+    oci_registry_anonymous: OciRegistry, store: ArtifactStore
+) -> None:
+    repo = _repo()
+    digest = oci_registry_anonymous.push_artifact(repo, "v2", {"a.yaml": b"a"})
+    source = OCISource(
+        f"oci://{oci_registry_anonymous.host}/{repo}", obj=OBJ, ref=OCIRef(tag="v2"), insecure=True
+    )
+    assert source.fetch(store).artifact.revision == f"v2@{digest}"
