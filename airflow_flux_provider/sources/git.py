@@ -396,17 +396,18 @@ class GitSource:
             return
         with self._mirror(env) as mirror:
             self._fetch_commit(mirror, remote, env)
-            if self.verify is not None:
-                self._verify(mirror, remote, env)
+            self._verify(mirror, remote, env)
             index_env = {**env, "GIT_INDEX_FILE": str(dest.parent / "index")}
             gd = f"--git-dir={mirror}"
             self._git(gd, "read-tree", remote.commit, env=index_env)
             self._git(gd, f"--work-tree={dest}", "checkout-index", "--all", env=index_env)
             self._git(gd, "update-ref", "refs/flux/last", remote.commit, env=env)
 
-    def _verify(self, mirror: Path, remote: RemoteRevision, env: Mapping[str, str]) -> None:
+    def _verify(self, git_dir: Path, remote: RemoteRevision, env: Mapping[str, str]) -> None:
+        """Check ``spec.verify`` against the objects in ``git_dir``; a no-op without it."""
         verify = self.verify
-        assert verify is not None
+        if verify is None:
+            return
         if verify.tag and remote.tag_object is None:
             raise VerificationError(
                 f"verify.mode {verify.mode} needs an annotated tag; set ref.tag, ref.semver or a "
@@ -419,7 +420,7 @@ class GitSource:
         with keyring(verify.public_keys, shutil.which("gpg") or "gpg", obj=self.obj) as gpg_env:
             for verb, target, what in checks:
                 try:
-                    self._git(f"--git-dir={mirror}", verb, str(target), env={**env, **gpg_env})
+                    self._git(f"--git-dir={git_dir}", verb, str(target), env={**env, **gpg_env})
                 except SourceError:
                     raise VerificationError(
                         f"{what} of {remote.revision} has no valid signature from a key in the "
@@ -440,6 +441,7 @@ class GitSource:
             env=env,
             cwd=dest,
         )
+        self._verify(dest / ".git", remote, env)
         self._git("checkout", "--quiet", remote.commit, env=env, cwd=dest)
         self._git("submodule", "update", "--init", "--recursive", "--depth=1", env=env, cwd=dest)
         shutil.rmtree(dest / ".git")
@@ -481,7 +483,7 @@ class GitSource:
         settings = self._settings(included or {})
         with self._env() as env:
             remote = self._resolve(env)
-            observed = self._observed(remote.revision, settings)
+            observed = f"{remote.revision} {settings}"
             if last is not None and not force and self._read_observed() == (observed, last.digest):
                 return Fetched(last, changed=False)
             with tempfile.TemporaryDirectory(prefix="flux-git-") as tmp:
@@ -510,9 +512,6 @@ class GitSource:
                 artifact.digest if artifact else "",
             ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-    def _observed(self, revision: str, settings: str) -> str:
-        return f"{revision} {settings}"
 
     def _observed_path(self) -> Path:
         return (

@@ -143,3 +143,16 @@ def test_operator_reads_keys_from_the_verify_connection(
     )
     with pytest.raises(VerificationError):
         unsigned.execute({})
+
+
+def test_verification_also_guards_submodule_checkouts(
+    git_server: GitServer, signed: dict[str, str], tmp_path: Path
+) -> None:
+    store = ArtifactStore(str(tmp_path / "store"))
+    source = _source(git_server, tmp_path, GitRef(branch="unsigned"), "HEAD", (signed["public"],))
+    source.recurse_submodules = True
+    with pytest.raises(VerificationError, match="has no valid signature"):
+        source.fetch(store)
+    signed_source = _source(git_server, tmp_path, GitRef(tag="v1.0.0"), "TagAndHEAD", (signed["public"],))
+    signed_source.recurse_submodules = True
+    assert signed_source.fetch(store).changed
