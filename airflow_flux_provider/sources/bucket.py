@@ -131,6 +131,16 @@ class BucketSource:
     # -- S3 ---------------------------------------------------------------------------------
 
     @functools.cached_property
+    def _ca_bundle(self) -> str | None:
+        """boto3 wants a CA file, the connection holds PEM text: a temp file living with the source."""
+        if not self.credentials.ca_cert:
+            return None
+        self._ca_file = tempfile.NamedTemporaryFile("w", suffix=".pem")  # noqa: SIM115 - lives with the source
+        self._ca_file.write(self.credentials.ca_cert)
+        self._ca_file.flush()
+        return self._ca_file.name
+
+    @functools.cached_property
     def _s3(self) -> Any:
         """One boto3 client per source (building one loads the service model, ~0.1 s)."""
         import boto3
@@ -156,12 +166,12 @@ class BucketSource:
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
             aws_session_token=creds.token,
-            verify=creds.ca_cert or True,
+            verify=self._ca_bundle or True,
             config=config,
         )
 
     def _translate(self, err: Exception) -> SourceError:
-        from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+        from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError, SSLError
 
         if isinstance(err, ClientError):
             error = err.response.get("Error", {})
@@ -187,6 +197,13 @@ class BucketSource:
                 )
             message = self.credentials.scrub(str(error.get("Message", code)))
             return SourceError(f"S3 request failed: {code} {message}", obj=self.obj, field="spec.endpoint")
+        if isinstance(err, SSLError):
+            return SourceError(
+                f"TLS verification of {self.endpoint} failed; put its CA in the connection's ca_cert "
+                "(certSecretRef), or use insecure: true for a plain-HTTP endpoint",
+                obj=self.obj,
+                field="spec.certSecretRef",
+            )
         if isinstance(err, EndpointConnectionError | ReadTimeoutError):
             return BucketUnreachableError(
                 f"cannot reach {self.endpoint} ({type(err).__name__}); check spec.endpoint, "

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import socket
+import ssl
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -11,6 +15,7 @@ import pytest
 
 from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.devservices.s3 import S3Server
+from airflow_flux_provider.sandbox.certs import generate
 from airflow_flux_provider.sources.artifacts import ArtifactStore
 from airflow_flux_provider.sources.bucket import (
     BucketAuthError,
@@ -20,6 +25,8 @@ from airflow_flux_provider.sources.bucket import (
 )
 from airflow_flux_provider.sources.errors import ArtifactTooLargeError, SourceError
 from airflow_flux_provider.specs import parse_object
+
+OBJ = "Bucket/flux-system/models"
 
 
 def _bucket(s3: S3Server, objects: dict[str, bytes]) -> str:
@@ -158,3 +165,31 @@ def test_anonymous_access_to_a_private_bucket(s3_server: S3Server, tmp_path: Pat
     name = _bucket(s3_server, {"a": b"a"})
     with pytest.raises(BucketAuthError, match=r"not public: set spec\.secretRef"):
         _source(s3_server, name, credentials=Credentials()).fetch(ArtifactStore(str(tmp_path / "store")))
+
+
+def test_https_endpoint_verified_against_the_connection_ca(tmp_path: Path) -> None:
+    """A TLS server on 127.0.0.1 (not S3: it answers 404): trusted with ca_cert, refused without."""
+    serving = generate(tmp_path / "tls")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(serving.cert_path, serving.key_path)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"127.0.0.1:{server.server_address[1]}"
+    store = ArtifactStore(str(tmp_path / "store"))
+    try:
+        trusted = Credentials(username="k", password="s", ca_cert=serving.ca_path.read_text())
+        with pytest.raises(SourceError, match="bucket 'models' not found"):
+            BucketSource("models", endpoint, obj="Bucket/flux-system/models", credentials=trusted).fetch(
+                store
+            )
+        untrusted = BucketSource(
+            "models", endpoint, obj="Bucket/flux-system/models", credentials=Credentials()
+        )
+        with pytest.raises(SourceError, match=r"TLS verification of 127\.0\.0\.1:\d+ failed"):
+            untrusted.fetch(store)
+    finally:
+        server.shutdown()
+        server.server_close()
