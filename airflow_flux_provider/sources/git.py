@@ -126,6 +126,7 @@ class GitSource:
         include: Sequence[Include] = (),
         recurse_submodules: bool = False,
         verify: Verification | None = None,
+        sparse_checkout: Sequence[str] = (),
         timeout: float = 60.0,
         cache_dir: str | Path | None = None,
     ) -> None:
@@ -144,6 +145,7 @@ class GitSource:
         self.include = tuple(include)
         self.recurse_submodules = recurse_submodules
         self.verify = verify
+        self.sparse_checkout = tuple(d.removeprefix("./").rstrip("/") for d in sparse_checkout)
         self.timeout = timeout
         self.cache_dir = Path(cache_dir) if cache_dir else _cache_base()
 
@@ -172,6 +174,7 @@ class GitSource:
             include=[Include(i.repository.name, i.from_path, i.to_path) for i in spec.include],
             recurse_submodules=spec.recurse_submodules,
             verify=verify,
+            sparse_checkout=spec.sparse_checkout,
             timeout=spec.timeout.total_seconds(),
             **kwargs,
         )
@@ -213,10 +216,13 @@ class GitSource:
                 env[f"GIT_CONFIG_VALUE_{i}"] = value
             yield env
 
-    def _git(self, *args: str, env: Mapping[str, str], cwd: Path | None = None) -> str:
+    def _git(
+        self, *args: str, env: Mapping[str, str], cwd: Path | None = None, stdin: str | None = None
+    ) -> str:
         try:
             proc = subprocess.run(
                 [git_path(), *args],
+                input=stdin,
                 env=dict(env),
                 cwd=cwd,
                 capture_output=True,
@@ -400,8 +406,24 @@ class GitSource:
             index_env = {**env, "GIT_INDEX_FILE": str(dest.parent / "index")}
             gd = f"--git-dir={mirror}"
             self._git(gd, "read-tree", remote.commit, env=index_env)
-            self._git(gd, f"--work-tree={dest}", "checkout-index", "--all", env=index_env)
+            if self.sparse_checkout:
+                self._check_sparse_dirs(gd, index_env)
+                listed = self._git(gd, "ls-files", "-z", "--", *self.sparse_checkout, env=index_env)
+                self._git(
+                    gd, f"--work-tree={dest}", "checkout-index", "-z", "--stdin", env=index_env, stdin=listed
+                )
+            else:
+                self._git(gd, f"--work-tree={dest}", "checkout-index", "--all", env=index_env)
             self._git(gd, "update-ref", "refs/flux/last", remote.commit, env=env)
+
+    def _check_sparse_dirs(self, git_dir_arg: str, env: Mapping[str, str]) -> None:
+        for folder in self.sparse_checkout:
+            if not self._git(git_dir_arg, "ls-files", "--", folder, env=env).strip():
+                raise SourceError(
+                    f"sparseCheckout directory {folder!r} does not exist in the revision; fix the path",
+                    obj=self.obj,
+                    field="spec.sparseCheckout",
+                )
 
     def _verify(self, git_dir: Path, remote: RemoteRevision, env: Mapping[str, str]) -> None:
         """Check ``spec.verify`` against the objects in ``git_dir``; a no-op without it."""
@@ -502,7 +524,7 @@ class GitSource:
 
     def _settings(self, included: Mapping[str, Artifact]) -> str:
         """Everything besides the revision that shapes the artifact (Flux's ``observed*`` fields)."""
-        parts = [self.ignore or "", str(self.recurse_submodules), repr(self.verify)]
+        parts = [self.ignore or "", str(self.recurse_submodules), repr(self.verify), *self.sparse_checkout]
         for inc in self.include:
             artifact = included.get(inc.repository)
             parts += [

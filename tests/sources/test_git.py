@@ -317,3 +317,24 @@ def test_ssh_key_is_used_and_never_shown(tmp_path: Path) -> None:
         source.resolve()
     body = private.splitlines()[1]
     assert body not in str(err.value)
+
+
+def test_sparse_checkout_keeps_only_the_listed_directories(
+    git_server: GitServer, store: ArtifactStore, tmp_path: Path
+) -> None:
+    files: dict[str, str | bytes] = {"deploy/app.yaml": "a\n", "deploy/sub/x.yaml": "x\n"}
+    files.update({"apps/b.yaml": "b\n", "README.md": "r\n"})
+    git_server.create_repo("src-sparse", files, public=True)
+
+    def source(*dirs: str) -> GitSource:
+        url = git_server.repo_url("src-sparse")
+        return GitSource(
+            url, obj=OBJ, ref=GitRef(branch="main"), sparse_checkout=dirs, cache_dir=tmp_path / "c"
+        )
+
+    source("./deploy/").fetch(store)
+    assert sorted(_files(store, OBJ)) == ["deploy/app.yaml", "deploy/sub/x.yaml"]
+    assert source("deploy", "apps").fetch(store).changed  # a different selection is a new artifact
+    assert sorted(_files(store, OBJ)) == ["apps/b.yaml", "deploy/app.yaml", "deploy/sub/x.yaml"]
+    with pytest.raises(SourceError, match="sparseCheckout directory 'nope' does not exist"):
+        source("nope").fetch(store)
