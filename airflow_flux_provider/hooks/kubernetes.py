@@ -62,24 +62,24 @@ def connection_extras(conn_id: str | None) -> dict[str, Any]:
     """The connection's extras, or ``{}`` when there is no such connection (use the default kubeconfig)."""
     if not conn_id:
         return {}
+    from airflow.exceptions import AirflowNotFoundException
     from airflow.sdk import BaseHook
 
     try:
         return BaseHook.get_connection(conn_id).extra_dejson
-    except Exception:  # AirflowNotFoundException: fall back to KUBECONFIG as kubectl would
+    except AirflowNotFoundException:  # no such connection: KUBECONFIG, as kubectl would
         return {}
 
 
 async def aconnection_extras(conn_id: str | None) -> dict[str, Any]:
-    if not conn_id:
-        return {}
-    from airflow.sdk import BaseHook
+    """:func:`connection_extras` for triggers.
 
-    try:
-        conn = await BaseHook.aget_connection(conn_id)
-    except Exception:
-        return {}
-    return conn.extra_dejson
+    ``sync_to_async`` rather than a bare thread: the triggerer (and ``dag.test()``'s in-process
+    trigger runner) answers connection lookups on its own event loop.
+    """
+    from asgiref.sync import sync_to_async
+
+    return dict(await sync_to_async(connection_extras)(conn_id))
 
 
 def service_account_user(namespace: str, name: str) -> str:

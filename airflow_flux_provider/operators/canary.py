@@ -42,6 +42,7 @@ def _connection_credentials(conn_id: str) -> Credentials | None:
     return Credentials(token=found.extra.get("token") or found.password)
 
 
+_PROGRESS_KEY = "canary_progress"
 # A safety stop far beyond any real analysis (1000 intervals).
 _DEFAULT_MAX_TICKS = 1000
 
@@ -86,7 +87,12 @@ class CanaryAnalysisOperator(FluxObjectOperator):
             self._cluster().apply({k: v for k, v in manifest.items() if k != "status"}, force=True)
         return self._tick(context, {"ticks": 0, "steps": [], "decisions": [], "worker_seconds": 0.0}, started)
 
-    def execute_complete(self, context: Any, progress: dict[str, Any], event: Any = None) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Any, progress: dict[str, Any] | None = None, event: Any = None
+    ) -> dict[str, Any]:
+        # A triggerer hands the defer kwargs back; ``dag.test()`` passes only the event, so
+        # the progress also travels in this task's XCom.
+        progress = progress or context["ti"].xcom_pull(task_ids=self.task_id, key=_PROGRESS_KEY)
         return self._tick(context, progress, time.monotonic())
 
     def _tick(self, context: Any, progress: dict[str, Any], started: float) -> dict[str, Any]:
@@ -110,6 +116,7 @@ class CanaryAnalysisOperator(FluxObjectOperator):
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 
         interval = canary.spec.analysis.interval if canary.spec.analysis else timedelta(seconds=60)
+        context["ti"].xcom_push(key=_PROGRESS_KEY, value=progress)
         self.defer(
             trigger=TimeDeltaTrigger(interval),
             method_name="execute_complete",
