@@ -22,6 +22,7 @@ from airflow_flux_provider.helm.errors import HelmCommandError
 from airflow_flux_provider.tools import helm_path
 
 _MARGIN_SECONDS = 30.0
+_MAJOR_VERSIONS: dict[str, int] = {}  # per binary path: one ``helm version`` per process
 _NOT_FOUND = re.compile(r"release: not found|not found", re.IGNORECASE)
 
 
@@ -92,9 +93,11 @@ class HelmCli:
     def major_version(self) -> int:
         """3 or 4: flags differ (``--wait`` strategies, post-renderer plugins)."""
         if self._major is None:
+            self._major = _MAJOR_VERSIONS.get(self.binary)
+        if self._major is None:
             out = self.run(["version", "--template", "{{.Version}}"], timeout=30, cluster=False)
             match = re.match(r"v?(\d+)", out.strip())
-            self._major = int(match[1]) if match else 4
+            self._major = _MAJOR_VERSIONS[self.binary] = int(match[1]) if match else 4
         return self._major
 
     def run(

@@ -6,8 +6,10 @@ plugin folder around it in the CLI's private ``HELM_PLUGINS``; helm passes the p
 JSON config with ``--post-renderer-args``. So helm itself renders, post-renders, applies and
 records the release: ``helm list/history/get manifest`` stay truthful, and rollback restores
 patched manifests. The post-render step (``python -m airflow_flux_provider.helm.postrender
-CONFIG``) reads the manifests on stdin, runs the real kustomize (``kubectl kustomize``) with
-the patches and writes the result to stdout.
+CONFIG``) reads the manifests on stdin, runs the real kustomize (``kubectl kustomize``) once
+per post-renderer with its patches and images (the target namespace, when helm stores the
+release elsewhere, joins the last run), sets the labels and annotations itself (no kustomize
+run when there is nothing to patch) and writes the result to stdout.
 
 Flux's order: each ``postRenderers[].kustomize`` in list order, then ``commonMetadata``, then
 the origin labels ``helm.toolkit.fluxcd.io/name|namespace`` (which win on a key collision).
@@ -84,7 +86,7 @@ def install_post_renderer(plugins_dir: Path, work_dir: Path, major_version: int)
     return PLUGIN_NAME
 
 
-def _layer(folder: Path, resources: str, layer: dict[str, Any], extra: dict[str, Any]) -> None:
+def _layer(folder: Path, resources: str, layer: dict[str, Any]) -> None:
     folder.mkdir()
     (folder / "resources.yaml").write_text(resources)
     kustomization: dict[str, Any] = {
@@ -92,33 +94,47 @@ def _layer(folder: Path, resources: str, layer: dict[str, Any], extra: dict[str,
         "kind": "Kustomization",
         "resources": ["resources.yaml"],
         **{k: v for k, v in layer.items() if v},
-        **extra,
     }
     (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
 
 
-def render(manifests: str, config: dict[str, Any]) -> str:
-    """Apply every layer with the real kustomize; the final layer adds metadata and namespace."""
-    if not manifests.strip():
-        return manifests
-    final: dict[str, Any] = {"labels": [{"pairs": config["labels"]}]}
-    if config.get("annotations"):
-        final["commonAnnotations"] = config["annotations"]
-    if config.get("namespace"):
-        final["namespace"] = config["namespace"]
+def _kustomize(manifests: str, layers: list[dict[str, Any]], kubectl: str) -> str:
     with tempfile.TemporaryDirectory(prefix="flux-post-render-") as tmp:
-        for index, layer in enumerate([*config["layers"], {}]):
-            extra = final if index == len(config["layers"]) else {}
+        for index, layer in enumerate(layers):
             folder = Path(tmp) / f"layer{index}"
-            _layer(folder, manifests, layer, extra)
+            _layer(folder, manifests, layer)
             done = subprocess.run(
-                [config["kubectl"], "kustomize", str(folder)], capture_output=True, text=True, check=False
+                [kubectl, "kustomize", str(folder)], capture_output=True, text=True, check=False
             )
             if done.returncode != 0:
-                which = f"postRenderers[{index}]" if index < len(config["layers"]) else "commonMetadata"
-                raise RuntimeError(f"{which}: kustomize failed: {done.stderr.strip()}")
+                raise RuntimeError(f"postRenderers[{index}]: kustomize failed: {done.stderr.strip()}")
             manifests = done.stdout
     return manifests
+
+
+def _with_metadata(manifests: str, labels: dict[str, str], annotations: dict[str, str]) -> str:
+    """commonMetadata, then the origin labels (which win), on every object, as Flux's last renderers."""
+    docs = [d for d in yaml.safe_load_all(manifests) if isinstance(d, dict)]
+    for doc in docs:
+        meta = doc.setdefault("metadata", {})
+        if annotations:
+            meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+        meta["labels"] = {**(meta.get("labels") or {}), **labels}
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def render(manifests: str, config: dict[str, Any]) -> str:
+    """Each kustomize layer with the real kustomize (the target namespace joins the last), then metadata."""
+    if not manifests.strip():
+        return manifests
+    layers = [dict(layer) for layer in config["layers"]]
+    if config.get("namespace"):
+        if not layers:
+            layers.append({})
+        layers[-1]["namespace"] = config["namespace"]
+    if layers:
+        manifests = _kustomize(manifests, layers, config["kubectl"])
+    return _with_metadata(manifests, config["labels"], config.get("annotations") or {})
 
 
 def main(argv: list[str]) -> int:
