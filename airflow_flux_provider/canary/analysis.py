@@ -260,12 +260,19 @@ class _Tick:
         return self.confirm_and_promote()
 
     def blue_green(self, routes: tuple[int, int]) -> TickResult:
+        """Blue/green and A/B: count passing iterations; A/B sends matching requests to the canary."""
         wanted = _iterations(self.canary)
         done = self.status.iterations
+        assert self.analysis is not None
+        ab = self.analysis.strategy == "ab-testing" and self.canary.spec.provider != "kubernetes"
         if done < wanted:
+            if ab and routes[1] == 0:
+                self.env.router(self.status).set_routes(0, 100)
             self.status = self.status.with_counters(iterations=done + 1)
             self.say("Synced", f"Advance {self.canary.ref} canary iteration {done + 1}/{wanted}")
             return self.done(f"iteration {done + 1}/{wanted}")
+        if ab:
+            return self.confirm_and_promote()
         if done == wanted:
             gate = self.env.run_hooks("confirm-promotion", "Progressing", self.spec)
             if not gate.passed:

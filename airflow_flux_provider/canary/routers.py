@@ -31,6 +31,17 @@ class Router(Protocol):
     def get_routes(self) -> tuple[int, int]: ...
 
 
+def ab_matches(canary: Canary) -> list[dict[str, Any]]:
+    """A/B request matches: ``analysis.match`` merged into each ``service.match`` (empty: not A/B)."""
+    analysis = canary.spec.analysis
+    if analysis is None or analysis.strategy != "ab-testing":
+        return []
+    service = canary.spec.service.match
+    if not service:
+        return list(analysis.match)
+    return [{**base, **extra} for extra in analysis.match for base in service]
+
+
 class _ObjectRouter:
     """Shared plumbing: names, apply with clear errors, read back."""
 
@@ -117,7 +128,11 @@ class GatewayAPIRouter(_ObjectRouter):
         }
         if svc.timeout:
             rule["timeouts"] = {"request": svc.timeout}
-        spec: dict[str, Any] = {"parentRefs": list(svc.gateway_refs), "rules": [rule]}
+        rules = [rule]
+        if ab_matches(self.canary):  # matching requests split P/C, the rest stays on the primary
+            default = {**rule, "backendRefs": [{**rule["backendRefs"][0], "weight": 100}]}
+            rules = [{**rule, "matches": ab_matches(self.canary)}, default]
+        spec: dict[str, Any] = {"parentRefs": list(svc.gateway_refs), "rules": rules}
         if svc.hosts:
             spec["hostnames"] = list(svc.hosts)
         return {
@@ -175,13 +190,34 @@ class NginxRouter(_ObjectRouter):
             "metadata": {
                 "name": self.canary_ingress,
                 "namespace": self.namespace,
-                "annotations": {
-                    f"{NGINX_PREFIX}/canary": "true",
-                    f"{NGINX_PREFIX}/canary-weight": str(weight),
-                },
+                "annotations": {f"{NGINX_PREFIX}/canary": "true", **self._routing(weight)},
             },
             "spec": spec,
         }
+
+    def _routing(self, weight: int) -> dict[str, str]:
+        """Weight annotation, or (A/B with traffic on) header/cookie annotations from ``analysis.match``."""
+        matches = ab_matches(self.canary)
+        if not matches or weight == 0:
+            return {f"{NGINX_PREFIX}/canary-weight": str(weight)}
+        routing: dict[str, str] = {}
+        for name, rule in (matches[0].get("headers") or {}).items():
+            if name == "cookie" and "exact" in rule:
+                routing[f"{NGINX_PREFIX}/canary-by-cookie"] = rule["exact"]
+            elif "exact" in rule:
+                routing[f"{NGINX_PREFIX}/canary-by-header"] = name
+                routing[f"{NGINX_PREFIX}/canary-by-header-value"] = rule["exact"]
+            elif "regex" in rule:
+                routing[f"{NGINX_PREFIX}/canary-by-header"] = name
+                routing[f"{NGINX_PREFIX}/canary-by-header-pattern"] = rule["regex"]
+        if not routing:
+            raise CanaryError(
+                "the nginx provider routes A/B tests by one header (exact or regex) or cookie; "
+                f"analysis.match[0] has neither: {matches[0]}",
+                obj=self.canary.ref,
+                field="spec.analysis.match",
+            )
+        return routing
 
     def reconcile(self) -> None:
         if self._get("networking.k8s.io/v1", "Ingress", self.canary_ingress) is None:
@@ -193,6 +229,8 @@ class NginxRouter(_ObjectRouter):
     def get_routes(self) -> tuple[int, int]:
         ingress = self._get("networking.k8s.io/v1", "Ingress", self.canary_ingress) or {}
         annotations = (ingress.get("metadata") or {}).get("annotations") or {}
+        if any(k.startswith(f"{NGINX_PREFIX}/canary-by-") for k in annotations):
+            return 0, 100
         weight = int(annotations.get(f"{NGINX_PREFIX}/canary-weight", "0"))
         return 100 - weight, weight
 
@@ -229,7 +267,11 @@ class IstioRouter(_ObjectRouter):
         for key, value in options.items():
             if value:
                 http[key] = value
-        spec = {"hosts": hosts, "gateways": list(svc.gateways) or ["mesh"], "http": [http]}
+        routes = [http]
+        if ab_matches(self.canary):  # matching requests split P/C, the rest stays on the primary
+            default = {**http, "route": [{"destination": {"host": f"{self.service}-primary"}, "weight": 100}]}
+            routes = [{**http, "match": ab_matches(self.canary)}, default]
+        spec = {"hosts": hosts, "gateways": list(svc.gateways) or ["mesh"], "http": routes}
         return {
             "apiVersion": self.API_VERSION,
             "kind": "VirtualService",

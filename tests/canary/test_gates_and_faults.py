@@ -20,6 +20,17 @@ def vs_weights(run: CanaryRun) -> list[int]:
     return [r["weight"] for r in run.get("VirtualService", "podinfo", ISTIO)["spec"]["http"][0]["route"]]
 
 
+def nginx_ingress(cluster: Any, namespace: str) -> dict[str, str]:
+    """Apply Ingress ``podinfo`` (backend: the apex Service) and return it as an ingressRef."""
+    backend = {"service": {"name": "podinfo", "port": {"number": 8080}}}
+    path = {"path": "/", "pathType": "Prefix", "backend": backend}
+    rule = {"host": "app.example.com", "http": {"paths": [path]}}
+    ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "spec": {"rules": [rule]}}
+    ingress["metadata"] = {"name": "podinfo", "namespace": namespace}
+    cluster.apply(ingress, force=True)
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "podinfo"}
+
+
 def assert_rolled_back(run: CanaryRun) -> None:
     assert run.status().phase == "Failed"
     assert vs_weights(run) == [100, 0]
@@ -163,15 +174,7 @@ def test_gatewayapi_without_gateway_refs_is_refused(deploy_canary: Any) -> None:
 def test_nginx_router_writes_a_weighted_canary_ingress(
     deploy_canary: Any, prometheus: PrometheusServer, canary_cluster: Any, sandbox_namespace: str
 ) -> None:
-    backend = {"service": {"name": "podinfo", "port": {"number": 8080}}}
-    rule = {
-        "host": "app.example.com",
-        "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
-    }
-    ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "spec": {"rules": [rule]}}
-    ingress["metadata"] = {"name": "podinfo", "namespace": sandbox_namespace}
-    canary_cluster.apply(ingress, force=True)
-    ref = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "podinfo"}
+    ref = nginx_ingress(canary_cluster, sandbox_namespace)
     run: CanaryRun = deploy_canary(spec={"provider": "nginx", "ingressRef": ref})
     healthy_traffic(prometheus, sandbox_namespace)
     run.set_image("podinfo:2.0")
@@ -254,3 +257,54 @@ def test_webhook_retries_server_errors_but_not_client_errors(
     result = run.until(lambda r: r.decision.startswith("failed check"))
     assert "webhook pre (pre-rollout) failed: HTTP 400: gate closed" in result.decision
     assert "new revision mid-run: analysis restarted" in run.decisions
+
+
+AB_MATCH = [{"headers": {"x-canary": {"exact": "insider"}}}]
+
+
+def test_ab_testing_routes_matching_requests_to_the_canary(
+    deploy_canary: Any, prometheus: PrometheusServer, sandbox_namespace: str
+) -> None:
+    run: CanaryRun = deploy_canary(stepWeight=None, maxWeight=None, iterations=3, match=AB_MATCH)
+    healthy_traffic(prometheus, sandbox_namespace)
+    run.set_image("podinfo:2.0")
+    run.until(lambda r: r.decision == "iteration 1/3")
+    http = run.get("VirtualService", "podinfo", ISTIO)["spec"]["http"]
+    assert http[0]["match"] == AB_MATCH
+    assert [r["weight"] for r in http[0]["route"]] == [0, 100]
+    assert "match" not in http[1] and http[1]["route"] == [
+        {"destination": {"host": "podinfo-primary"}, "weight": 100}
+    ]
+    assert run.until(finished).status.phase == "Succeeded"
+    assert [d for d in run.decisions if d.startswith("iteration")] == [
+        "iteration 1/3",
+        "iteration 2/3",
+        "iteration 3/3",
+    ]
+    assert vs_weights(run) == [100, 0]
+
+
+def test_ab_testing_on_nginx_uses_header_annotations(
+    deploy_canary: Any, prometheus: PrometheusServer, canary_cluster: Any, sandbox_namespace: str
+) -> None:
+    ref = nginx_ingress(canary_cluster, sandbox_namespace)
+    run: CanaryRun = deploy_canary(
+        spec={"provider": "nginx", "ingressRef": ref},
+        stepWeight=None,
+        maxWeight=None,
+        iterations=2,
+        match=AB_MATCH,
+    )
+    healthy_traffic(prometheus, sandbox_namespace)
+    run.set_image("podinfo:2.0")
+    run.until(lambda r: r.decision == "iteration 1/2")
+    annotations = run.get("Ingress", "podinfo-canary", "networking.k8s.io/v1")["metadata"]["annotations"]
+    assert annotations == {
+        "nginx.ingress.kubernetes.io/canary": "true",
+        "nginx.ingress.kubernetes.io/canary-by-header": "x-canary",
+        "nginx.ingress.kubernetes.io/canary-by-header-value": "insider",
+    }
+    assert run.until(finished).status.phase == "Succeeded"
+    annotations = run.get("Ingress", "podinfo-canary", "networking.k8s.io/v1")["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/canary-weight"] == "0"
+    assert not any("canary-by-" in key for key in annotations)
