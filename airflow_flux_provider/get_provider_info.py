@@ -167,9 +167,17 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "connection-types": _CONNECTION_TYPES,
         "hooks": _modules("hooks.connections", "hooks.kubernetes", "hooks.mlflow"),
-        "operators": _modules("operators.images", "operators.reconcile", "operators.training"),
-        "sensors": _modules("sensors.images"),
-        "triggers": _modules("triggers.health", "triggers.images"),
+        "operators": _modules(
+            "operators.sources",
+            "operators.kustomize",
+            "operators.reconcile",
+            "operators.helm",
+            "operators.images",
+            "operators.canary",
+            "operators.training",
+        ),
+        "sensors": _modules("sensors.sources", "sensors.images"),
+        "triggers": _modules("triggers.health", "triggers.sources", "triggers.images"),
         "notifications": [
             f"airflow_flux_provider.notifiers.{name}"
             for name in (

@@ -34,3 +34,16 @@ def test_airflow_lists_the_provider_and_its_connection_types():
     hooks = subprocess.run([AIRFLOW, "providers", "hooks"], capture_output=True, text=True, check=True)
     for conn_type in ("flux_git", "flux_registry", "flux_helm", "flux_bucket", "flux_notification"):
         assert conn_type in hooks.stdout
+
+
+def test_every_listed_module_and_class_imports():
+    import importlib
+
+    info = get_provider_info()
+    for section in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info[section]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+    for path in (*info["notifications"], *info["extra-links"]):
+        module, _, name = path.rpartition(".")
+        assert hasattr(importlib.import_module(module), name), path
