@@ -227,6 +227,9 @@ class ReleaseReconciler:
                 self._on_failed(latest, forced)
                 forced = False
             elif state in (State.OUT_OF_SYNC, State.UNMANAGED):
+                if self._chart_renamed(latest):
+                    self._uninstall(remediation=False, latest=latest)  # Reinstall strategy
+                    continue
                 if self._exhausted("upgrade") and not forced:
                     raise self._exceeded("upgrade")
                 forced = False
@@ -255,7 +258,27 @@ class ReleaseReconciler:
             self.status.reset_failures()
         self.status.last_attempted_config_digest = self.values.digest
         self.status.last_attempted_revision = self.chart.version
+        self._move_release()
         self.status.release_name, self.status.storage_namespace = self.name, self.storage
+
+    def _move_release(self) -> None:
+        """A changed release name or storage namespace: uninstall the old release first (as Flux)."""
+        old = (self.status.release_name, self.status.storage_namespace)
+        if not all(old) or old == (self.name, self.storage):
+            return
+        args = ["uninstall", old[0], "--namespace", old[1], "--ignore-not-found"]
+        self._mutate(args, self._timeout(self.hr.spec.uninstall), "Helm uninstall")
+        self.status.history = []
+        self.actions.append("uninstall")
+        self._event("info", "UninstallSucceeded", f"Helm uninstall for release {old[1]}/{old[0]} succeeded")
+
+    def _chart_renamed(self, latest: dict[str, Any] | None) -> bool:
+        snap = self.status.snapshot(int(latest["revision"])) if latest else None
+        return (
+            snap is not None
+            and snap.get("chartName") != self.chart.name
+            and self.hr.spec.upgrade.chart_name_change_strategy == "Reinstall"
+        )
 
     def _exhausted(self, action: str) -> bool:
         remediation = (

@@ -54,3 +54,14 @@ def test_target_namespace_with_storage_in_the_release_namespace(
     # reinstalling over a kept history needs helm's --replace, which the state machine adds
     assert reconcile(hr, chart_dir, cli, cluster).actions == ["install"]
     sandbox.kubectl("delete", "namespace", target, "--wait=false", check=False)
+
+
+def test_renamed_release_replaces_the_old_one(
+    sandbox: Any, sandbox_namespace: str, chart_dir: Path, cli: HelmCli, cluster: Cluster
+) -> None:
+    assert reconcile(helm_release(sandbox_namespace, {"releaseName": "one"}), chart_dir, cli, cluster).ready
+    renamed = reconcile(helm_release(sandbox_namespace, {"releaseName": "two"}), chart_dir, cli, cluster)
+    assert renamed.ready and renamed.actions == ["uninstall", "install"]
+    listed = json.loads(sandbox.helm("list", "-n", sandbox_namespace, "-o", "json").stdout)
+    assert [r["name"] for r in listed] == ["two"]
+    assert cluster.get(ObjectKey("v1", "ConfigMap", sandbox_namespace, "one-config")) is None
