@@ -18,6 +18,7 @@ from typing import Any
 import requests
 
 from airflow_flux_provider.canary.errors import CanaryError
+from airflow_flux_provider.canary.webhooks import endpoint
 from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.specs.duration import format_duration
 from airflow_flux_provider.specs.flagger import Canary, CanaryMetric, MetricTemplate
@@ -142,14 +143,16 @@ def prometheus_query(
             url, params={"query": promql}, headers=headers, auth=auth, timeout=PROMETHEUS_TIMEOUT
         )
     except requests.RequestException as err:
-        raise MetricQueryError(f"Prometheus at {address} is unreachable: {type(err).__name__}") from None
+        raise MetricQueryError(
+            f"Prometheus at {endpoint(address)} is unreachable: {type(err).__name__}"
+        ) from None
     try:
         body: dict[str, Any] = response.json()
     except ValueError:
         body = {}
     if response.status_code >= 400 or body.get("status") != "success":
         raise MetricQueryError(
-            f"Prometheus at {address} refused the query (HTTP {response.status_code}): "
+            f"Prometheus at {endpoint(address)} refused the query (HTTP {response.status_code}): "
             f"{body.get('error', response.text[:200])}"
         )
     data = body.get("data") or {}

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -18,6 +19,12 @@ from airflow_flux_provider.canary.status import fnv32a
 from airflow_flux_provider.specs.flagger import Canary, CanaryWebhook
 
 _BACKOFF_CAP = 30.0
+
+
+def endpoint(url: str) -> str:
+    """``scheme://host:port`` only: webhook paths (Slack, Teams) and userinfo are secrets."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ def call(hook: CanaryWebhook, body: dict[str, Any]) -> str | None:
         except requests.exceptions.SSLError as err:
             reason, retry = f"TLS error: {type(err).__name__}", False
         except requests.RequestException as err:
-            reason, retry = f"cannot reach {hook.url}: {type(err).__name__}", True
+            reason, retry = f"cannot reach {endpoint(hook.url)}: {type(err).__name__}", True
         else:
             if response.status_code <= 202:
                 return None

@@ -18,7 +18,7 @@ from airflow_flux_provider.canary.analysis import validate
 from airflow_flux_provider.canary.errors import CanaryError, CanaryFailedError
 from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.hooks.kubernetes import DEFAULT_CONN_ID, cluster_from_extras, connection_extras
-from airflow_flux_provider.kube import Cluster
+from airflow_flux_provider.kube import Cluster, KubeError
 from airflow_flux_provider.links.mlflow import MlflowRunLink
 from airflow_flux_provider.operators.base import FluxObjectOperator
 from airflow_flux_provider.operators.tracking import record_deployment
@@ -84,7 +84,14 @@ class CanaryAnalysisOperator(FluxObjectOperator):
         validate(canary)
         if self.apply_canary:
             manifest = self.object_manifest()
-            self._cluster().apply({k: v for k, v in manifest.items() if k != "status"}, force=True)
+            try:
+                self._cluster().apply({k: v for k, v in manifest.items() if k != "status"}, force=True)
+            except KubeError as err:
+                raise CanaryError(
+                    f"cannot apply the Canary: {err.message}; install the Canary CRD (flagger.app/v1beta1, "
+                    "with the status subresource) or pass apply_canary=False",
+                    obj=canary.ref,
+                ) from None
         return self._tick(context, {"ticks": 0, "steps": [], "decisions": [], "worker_seconds": 0.0}, started)
 
     def execute_complete(
