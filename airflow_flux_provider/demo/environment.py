@@ -29,11 +29,11 @@ DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 
 
 def gitops_files(registry_host: str) -> dict[str, str]:
-    """The repository's files, with the local registry written where the image markers are."""
+    """The repository's files, with the local registry written in (the template says ``${REGISTRY_HOST}``)."""
     files = {}
     for path in sorted(GITOPS_TEMPLATE.rglob("*")):
         if path.is_file():
-            text = path.read_text(encoding="utf-8").replace("REGISTRY_HOST", registry_host)
+            text = path.read_text(encoding="utf-8").replace("${REGISTRY_HOST}", registry_host)
             files[path.relative_to(GITOPS_TEMPLATE).as_posix()] = text
     return files
 
