@@ -28,6 +28,13 @@ class Chart:
     version: str
     app_version: str = ""
     files: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    plain_http: bool = False  # an oci:// registry served over plain HTTP (a local or test registry)
+
+    def install_args(self) -> list[str]:
+        """The chart arguments of ``helm install|upgrade``: an OCI chart is pinned to the resolved version."""
+        if not self.location.startswith("oci://"):
+            return [self.location]
+        return [self.location, "--version", self.version, *(["--plain-http"] if self.plain_http else [])]
 
     @property
     def revision(self) -> str:
@@ -115,7 +122,12 @@ def check_version(version: str, constraint: str, *, name: str, obj: str) -> None
 
 
 def load_chart(
-    location: str | Path | dict[str, Any], *, obj: str, constraint: str = "*", cli: HelmCli | None = None
+    location: str | Path | dict[str, Any],
+    *,
+    obj: str,
+    constraint: str = "*",
+    cli: HelmCli | None = None,
+    plain_http: bool = False,
 ) -> Chart:
     """Read a chart's identity; ``location`` is a path, an XCom dict with ``path``, or ``oci://…``."""
     if isinstance(location, dict):
@@ -124,14 +136,16 @@ def load_chart(
     if text.startswith("oci://"):
         if cli is None:
             raise ChartError("an oci:// chart needs a HelmCli to inspect it", obj=obj, field="spec.chart")
-        args = ["show", "chart", text]
+        args = ["show", "chart", text, *(["--plain-http"] if plain_http else [])]
         if constraint not in ("", "*"):
             args += ["--version", constraint]
         try:
             meta = _metadata(cli.run(args, timeout=120, obj=obj, cluster=False), text, obj)
         except HelmCommandError as err:
             raise ChartError(f"chart {text} not found: {err.message}", obj=obj, field="spec.chart") from None
-        return Chart(text, meta["name"], str(meta["version"]), str(meta.get("appVersion", "")))
+        return Chart(
+            text, meta["name"], str(meta["version"]), str(meta.get("appVersion", "")), plain_http=plain_http
+        )
     path = Path(text)
     if not text or not path.exists():
         raise ChartError(

@@ -384,7 +384,7 @@ class ReleaseReconciler:
         args = [
             "install",
             self.name,
-            self.chart.location,
+            *self.chart.install_args(),
             "--namespace",
             self.storage,
             "--timeout",
@@ -413,7 +413,7 @@ class ReleaseReconciler:
         args = [
             "upgrade",
             self.name,
-            self.chart.location,
+            *self.chart.install_args(),
             "--namespace",
             self.storage,
             "--timeout",

@@ -62,6 +62,7 @@ class HelmReleaseOperator(FluxObjectOperator):
         force: bool = False,
         reset: bool = False,
         uninstall: bool = False,
+        oci_plain_http: bool = False,
         mlflow_conn_id: str | None = "flux_mlflow_default",
         **kwargs: Any,
     ) -> None:
@@ -76,6 +77,7 @@ class HelmReleaseOperator(FluxObjectOperator):
         self.force = force
         self.reset = reset
         self.uninstall = uninstall
+        self.oci_plain_http = oci_plain_http
         self.mlflow_conn_id = mlflow_conn_id
 
     # -- wiring ----------------------------------------------------------------------------------
@@ -111,7 +113,9 @@ class HelmReleaseOperator(FluxObjectOperator):
         selection = hr.spec.chart.spec if hr.spec.chart else None
         constraint = selection.version if selection else "*"
         if self.chart is not None:
-            return load_chart(self.chart, obj=hr.ref, constraint=constraint, cli=cli)
+            return load_chart(
+                self.chart, obj=hr.ref, constraint=constraint, cli=cli, plain_http=self.oci_plain_http
+            )
         if self.repository_url and selection is not None:
             return pull_chart(
                 cli, self.repository_url, selection.chart, constraint, cli.work_dir / "charts", obj=hr.ref

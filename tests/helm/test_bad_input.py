@@ -12,6 +12,8 @@ from airflow_flux_provider import events
 from airflow_flux_provider.helm.chart import load_chart, pull_chart
 from airflow_flux_provider.helm.cli import HelmCli
 from airflow_flux_provider.helm.errors import ChartError, HelmCommandError, HelmError
+from airflow_flux_provider.helm.release import ReleaseReconciler
+from airflow_flux_provider.helm.values import compose_values
 from airflow_flux_provider.kube import Cluster
 from airflow_flux_provider.tools import ToolNotFoundError, helm_path
 from tests.helm.conftest import helm_release, reconcile
@@ -110,3 +112,22 @@ def test_helm_runs_isolated_from_the_users_helm_home(cli: HelmCli) -> None:
     work = cli.work_dir
     cli.close()
     assert not work.exists()
+
+
+def test_chart_from_an_oci_registry(
+    oci_registry_anonymous: Any, chart_dir: Path, sandbox_namespace: str, cli: HelmCli, cluster: Cluster
+) -> None:
+    packaged = cli.run(
+        ["package", str(chart_dir), "--destination", str(cli.work_dir)], timeout=60, cluster=False
+    )
+    archive = packaged.strip().rsplit(": ", 1)[-1]
+    ref = f"oci://{oci_registry_anonymous.host}/charts"
+    cli.run(["push", archive, ref, "--plain-http"], timeout=60, cluster=False)
+    chart = load_chart(f"{ref}/web", obj="HelmRelease/apps/web", constraint="1.x", cli=cli, plain_http=True)
+    assert (chart.name, chart.version) == ("web", "1.2.0")
+    assert chart.install_args() == [f"{ref}/web", "--version", "1.2.0", "--plain-http"]
+    hr = helm_release(sandbox_namespace, {})
+    outcome = ReleaseReconciler(hr, chart, compose_values(hr, cluster), cli, cluster).reconcile()
+    assert outcome.ready and outcome.actions == ["install"], outcome.message
+    with pytest.raises(ChartError, match=r"chart oci://.*/charts/absent not found"):
+        load_chart(f"{ref}/absent", obj="HelmRelease/apps/web", cli=cli, plain_http=True)
