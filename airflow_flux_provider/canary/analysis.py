@@ -38,7 +38,15 @@ class Environment(Protocol):
     def run_hooks(self, kind: str, phase: str, spec: str) -> HookOutcome: ...
     def rollback_requested(self, phase: str, spec: str) -> str | None: ...
     def check_metrics(self) -> list[MetricResult]: ...
-    def event(self, status: CanaryStatus, reason: str, message: str, *, warning: bool = False) -> None: ...
+    def event(
+        self,
+        status: CanaryStatus,
+        reason: str,
+        message: str,
+        *,
+        warning: bool = False,
+        metrics: dict[str, float] | None = None,
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,8 @@ class TickResult:
     metrics: list[MetricResult] = field(default_factory=list)
     # True when there is nothing left to do for this revision (Succeeded, Failed, or idle).
     finished: bool = False
+    # The canary weight the metrics were measured at (the weight before this tick's step).
+    measured_weight: int = 0
 
 
 def _iterations(canary: Canary) -> int:
@@ -107,9 +117,10 @@ class _Tick:
         self.analysed = self.analysis is not None and not canary.spec.skip_analysis
         self.spec = ""
         self.measured: list[MetricResult] = []
+        self.measured_weight = 0
 
     def done(self, decision: str, *, finished: bool = False) -> TickResult:
-        return TickResult(self.status, decision, self.measured, finished)
+        return TickResult(self.status, decision, self.measured, finished, self.measured_weight)
 
     def say(self, reason: str, message: str, *, warning: bool = False) -> None:
         self.env.event(self.status, reason, message, warning=warning)
@@ -196,7 +207,7 @@ class _Tick:
             rollout = self.env.run_hooks("rollout", "Progressing", self.spec)
             if not rollout.passed:
                 return self.fail_check(rollout.message)
-            self.measured = self.env.check_metrics()
+            self.measured, self.measured_weight = self.env.check_metrics(), canary_weight
             failed = next((m for m in self.measured if not m.passed), None)
             if failed is not None:
                 return self.fail_check(failed.message)
@@ -350,5 +361,14 @@ class _Tick:
 
 
 def tick(canary: Canary, status: CanaryStatus, env: Environment) -> TickResult:
-    """Run one Flagger reconcile step; the caller persists ``result.status``."""
-    return _Tick(canary, status, env).run()
+    """Run one Flagger reconcile step; the caller persists ``result.status``.
+
+    Every tick ends with one ``CanaryStep`` event carrying the decision and the metric values.
+    """
+    result = _Tick(canary, status, env).run()
+    measured = {m.name: m.value for m in result.metrics if m.value is not None}
+    failed = result.status.phase == "Failed" or result.decision.startswith("failed check")
+    if measured:
+        measured["measuredAtWeight"] = result.measured_weight
+    env.event(result.status, "CanaryStep", result.decision, warning=failed, metrics=measured)
+    return result

@@ -76,8 +76,17 @@ class ClusterEnvironment:
     def check_metrics(self) -> list[MetricResult]:
         return self.metrics.run()
 
-    def event(self, status: CanaryStatus, reason: str, message: str, *, warning: bool = False) -> None:
+    def event(
+        self,
+        status: CanaryStatus,
+        reason: str,
+        message: str,
+        *,
+        warning: bool = False,
+        metrics: dict[str, float] | None = None,
+    ) -> None:
         meta = self.canary.metadata
+        values = {name: f"{value:g}" for name, value in (metrics or {}).items()}
         emit(
             Event(
                 involved_object=ObjectReference(
@@ -86,7 +95,7 @@ class ClusterEnvironment:
                 severity="error" if warning else "info",
                 reason=reason,
                 message=message,
-                metadata={"phase": status.phase, "canaryWeight": str(status.canary_weight)},
+                metadata={"phase": status.phase, "canaryWeight": str(status.canary_weight), **values},
             )
         )
         send_event(self.canary, status.phase, status.last_applied_spec, message, warning)

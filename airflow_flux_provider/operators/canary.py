@@ -136,7 +136,7 @@ class CanaryAnalysisOperator(FluxObjectOperator):
         progress["decisions"] = [*progress["decisions"], result.decision]
         measured = {m.name: m.value for m in result.metrics if m.value is not None}
         if measured:
-            progress["steps"] = [*progress["steps"], [result.status.canary_weight, measured]]
+            progress["steps"] = [*progress["steps"], [result.measured_weight, measured]]
         return progress
 
     def _finish(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_flux_provider.devservices.prometheus import PrometheusServer
+from airflow_flux_provider.events import Event, subscribe
 from tests.canary.conftest import CanaryRun, WebhookServer, finished
 
 SUCCESS = (
@@ -67,8 +68,17 @@ def test_passing_canary_promotes(
     ns = run.namespace
     healthy_traffic(prometheus, ns)
     run.set_image("podinfo:2.0")
-    result = run.until(finished)
+    steps: list[Event] = []
+    unsubscribe = subscribe(lambda e: steps.append(e) if e.reason == "CanaryStep" else None)
+    try:
+        result = run.until(finished)
+    finally:
+        unsubscribe()
     assert result.status.phase == "Succeeded", run.decisions
+    assert [e.message for e in steps] == run.decisions[-len(steps) :]
+    measured = [e.metadata for e in steps if "request-success-rate" in e.metadata]
+    assert [m["measuredAtWeight"] for m in measured] == ["10", "20"]
+    assert float(measured[0]["request-success-rate"]) == 100
     assert 10 in run.weights and 20 in run.weights and max(run.weights) == 20
     assert image_of(run.get("Deployment", "podinfo-primary")) == "podinfo:2.0"
     assert run.get("Deployment", "podinfo")["spec"]["replicas"] == 0
