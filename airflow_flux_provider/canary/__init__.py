@@ -1,9 +1,15 @@
 """Flagger-style canary analysis: bootstrap, routers, metric checks, webhooks and the tick.
 
-Plain Python (no Airflow). :func:`~airflow_flux_provider.canary.analysis.tick` runs one
-Flagger reconcile step over a :class:`~airflow_flux_provider.canary.status.CanaryStatus`;
-:class:`~airflow_flux_provider.canary.environment.ClusterEnvironment` is the real world
-it acts on (Kubernetes objects through ``Cluster``, Prometheus, webhook endpoints).
+Plain Python (no Airflow). One analysis step is::
+
+    canary = parse_object(manifest)                     # specs.flagger.Canary
+    env = ClusterEnvironment(cluster, canary)           # workloads, router, Prometheus, webhooks
+    result = tick(canary, load_status(cluster, ns, name), env)
+    save_status(cluster, ns, name, result.status)       # Canary .status: the durable state
+
+``result.decision`` says what happened, ``result.metrics`` what was measured (at
+``result.measured_weight``), ``result.finished`` whether the revision is done
+(``Succeeded``/``Failed``/idle). The caller waits ``analysis.interval`` between ticks.
 """
 
 from airflow_flux_provider.canary.analysis import TickResult, tick

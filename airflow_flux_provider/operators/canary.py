@@ -13,6 +13,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowSkipException
+
 from airflow_flux_provider.canary import ClusterEnvironment, TickResult, load_status, save_status, tick
 from airflow_flux_provider.canary.analysis import validate
 from airflow_flux_provider.canary.errors import CanaryError, CanaryFailedError
@@ -81,6 +83,8 @@ class CanaryAnalysisOperator(FluxObjectOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         started = time.monotonic()
         canary = self.flux_object()
+        if canary.spec.suspend:
+            raise AirflowSkipException(f"{canary.ref} is suspended (spec.suspend: true)")
         validate(canary)
         if self.apply_canary:
             manifest = self.object_manifest()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 
 from airflow_flux_provider.canary.errors import CanaryError, CanaryFailedError
 from airflow_flux_provider.devservices.mlflow_server import MlflowServer
@@ -135,6 +135,15 @@ def test_step_weight_above_max_weight_is_refused_before_anything_moves(
 ) -> None:
     manifest["spec"]["analysis"].update(stepWeight=60, maxWeight=50)
     with pytest.raises(CanaryError, match=r"analysis.stepWeight: stepWeight 60 is larger than maxWeight 50"):
+        operator(manifest).execute({"ti": TaskInstance()})
+    ns = manifest["metadata"]["namespace"]
+    assert canary_cluster.get(ObjectKey("apps/v1", "Deployment", ns, "podinfo-primary")) is None
+
+
+@pytest.mark.usefixtures("connections")
+def test_suspended_canary_skips_the_task(manifest: dict[str, Any], canary_cluster: Any) -> None:
+    manifest["spec"]["suspend"] = True
+    with pytest.raises(AirflowSkipException, match="is suspended"):
         operator(manifest).execute({"ti": TaskInstance()})
     ns = manifest["metadata"]["namespace"]
     assert canary_cluster.get(ObjectKey("apps/v1", "Deployment", ns, "podinfo-primary")) is None
