@@ -23,7 +23,7 @@ from airflow_flux_provider.tools import helm_path
 
 _MARGIN_SECONDS = 30.0
 _MAJOR_VERSIONS: dict[str, int] = {}  # per binary path: one ``helm version`` per process
-_NOT_FOUND = re.compile(r"release: not found|not found", re.IGNORECASE)
+_NOT_FOUND = re.compile(r"release: not found", re.IGNORECASE)
 
 
 def _default_kubeconfig() -> str | None:
