@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=hooks.serve_forever, daemon=True).start()
     hook_url = f"http://127.0.0.1:{hooks.server_address[1]}"
     prometheus = env.stack["prometheus"]
-    for workload in ("ml-serving-primary", "ml-serving-canary"):
+    for workload in ("ml-serving-primary", "ml-serving"):  # Flagger queries the target name for the canary
         prometheus.exporter.set_traffic(workload, {200: 20}, namespace="ml-serving", latency_ms=35)
     _done(begin)
     deploy_conf = {
