@@ -191,12 +191,8 @@ class ReleaseReconciler:
         self.status.set_ready(outcome.ready, outcome.reason, outcome.message)
         if outcome.ready:
             self.status.last_applied_revision = self.chart.version
-        if outcome.awaiting_health:
-            self.status.ready, self.status.reason, self.status.message = (
-                "Unknown",
-                outcome.reason,
-                outcome.message,
-            )
+        if outcome.awaiting_health:  # neither ready nor failed until the caller's health check ends
+            self.status.ready = "Unknown"
         save_record(self.cluster, self.status)
         return outcome
 
@@ -308,12 +304,10 @@ class ReleaseReconciler:
             raise self._exceeded(action)
         if action == "install" or self.hr.spec.upgrade.remediation.strategy == "uninstall":
             self._uninstall(remediation=True, latest=latest)
-            if self._exhausted(action):
-                raise self._exceeded(action)
         else:
             self._rollback(latest)
-            if self._exhausted(action):
-                raise self._exceeded(action)
+        if self._exhausted(action):
+            raise self._exceeded(action)  # remediated the last failure; no retry is left
 
     # -- actions ---------------------------------------------------------------------------------
     def _event(self, severity: events.Severity, reason: str, message: str) -> None:

@@ -166,3 +166,18 @@ def test_failed_install_is_uninstalled_and_retried(
     assert outcome.actions == ["install-failed", "uninstall", "install-failed"]
     assert _history(sandbox, sandbox_namespace) == [(1, "failed")]
     assert load_status(cluster, "web", sandbox_namespace).install_failures == 2
+
+
+def test_upgrade_remediation_by_uninstall(
+    sandbox: Any, sandbox_namespace: str, chart_dir: Path, cli: HelmCli, cluster: Cluster
+) -> None:
+    ns = sandbox_namespace
+    remediation = {"retries": 0, "remediateLastFailure": True, "strategy": "uninstall"}
+    spec: dict[str, Any] = {"timeout": "3s", "upgrade": {"remediation": remediation}}
+    assert reconcile(helm_release(ns, spec), chart_dir, cli, cluster).ready
+    outcome = reconcile(
+        helm_release(ns, {**spec, "values": {"image": "nginx:fail"}}), chart_dir, cli, cluster
+    )
+    assert not outcome.ready and outcome.actions == ["upgrade-failed", "uninstall"]
+    assert _history(sandbox, ns) == []
+    assert cluster.get(ObjectKey("apps/v1", "Deployment", ns, "web-web")) is None
