@@ -125,7 +125,7 @@ with DAG(
     }
     champion >> render_serving
     canary = CanaryAnalysisOperator(
-        task_id="canary_ml_serving", manifest=canary_manifest(render_serving.output)
+        task_id="canary_ml_serving", manifest=canary_manifest(render_serving.output), cluster_name="sandbox"
     )
     tasks[SERVING] >> canary
     record_model_deployment(champion, canary.output, tasks[SERVING].output)
