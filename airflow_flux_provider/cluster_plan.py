@@ -95,8 +95,14 @@ class ClusterPlan:
             found.append(by_key[key])
         return found
 
-    def subset(self, names: Iterable[str], *, images: bool = False) -> ClusterPlan:
-        """The named Kustomizations with everything they depend on, and the sources they use."""
+    def chart_source_of(self, release: PlannedObject) -> PlannedObject:
+        """The source a HelmRelease's ``spec.chart.spec.sourceRef`` names."""
+        chart = ((release.spec.get("chart") or {}).get("spec")) or {}
+        return self.source_of(PlannedObject({**release.manifest, "spec": chart}, release.file))
+
+    def subset(self, names: Iterable[str], *, images: bool = False, helm: bool = False) -> ClusterPlan:
+        """The named Kustomizations with everything they depend on, and the sources they use;
+        with ``images``/``helm`` also the image automation objects and the Helm releases."""
         wanted = set(names)
         unknown = wanted - {k.name for k in self.kustomizations}
         if unknown:
@@ -112,10 +118,14 @@ class ClusterPlan:
             if obj.name in wanted:
                 add(obj)
         kustomizations = [k for k in self.kustomizations if k.ref in keep]
-        used = {self.source_of(k).ref for k in kustomizations}
+        releases = list(self.helm_releases) if helm else []
+        used = {self.source_of(k).ref for k in kustomizations} | {
+            self.chart_source_of(r).ref for r in releases
+        }
         return ClusterPlan(
             sources=[s for s in self.sources if s.ref in used],
             kustomizations=kustomizations,
+            helm_releases=releases,
             image_objects=list(self.image_objects) if images else [],
         )
 
@@ -186,4 +196,6 @@ def plan_folder(path: str | Path) -> ClusterPlan:
     plan.kustomizations = _ordered(plan)
     for obj in plan.kustomizations:
         plan.source_of(obj)
+    for release in plan.helm_releases:
+        plan.chart_source_of(release)
     return plan

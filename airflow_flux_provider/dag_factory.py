@@ -126,7 +126,58 @@ def add_cluster_tasks(
         tasks[f"render:{ks.ref}"] = render
         tasks[ks.ref] = reconciles[ks.ref] = reconcile
     tasks.update(_image_tasks(plan, tasks))
+    tasks.update(_helm_tasks(plan, tasks, kubernetes_conn_id, mlflow_conn_id, cluster_name))
     return tasks
+
+
+def _helm_tasks(
+    plan: ClusterPlan,
+    tasks: dict[str, Any],
+    kubernetes_conn_id: str | None,
+    mlflow_conn_id: str | None,
+    cluster_name: str,
+) -> dict[str, Any]:
+    """HelmChart (from the release's chart source, as Flux creates it) → HelmRelease."""
+    from airflow_flux_provider.operators.helm import HelmReleaseOperator
+    from airflow_flux_provider.operators.sources import HelmChartOperator
+
+    created: dict[str, Any] = {}
+    for release in plan.helm_releases:
+        source = plan.chart_source_of(release)
+        chart_spec = dict((release.spec.get("chart") or {}).get("spec") or {})
+        chart_spec.setdefault("interval", release.spec.get("interval", "10m"))
+        chart_manifest = {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "HelmChart",
+            "metadata": {"name": f"{release.namespace}-{release.name}", "namespace": source.namespace},
+            "spec": chart_spec,
+        }
+        name = release.task_id.removeprefix("helmrelease_")
+        if source.kind == "HelmRepository":
+            chart = HelmChartOperator(
+                task_id=f"helmchart_{name}",
+                manifest=templated(chart_manifest),
+                repository=templated(source.manifest),
+            )
+        else:
+            chart = HelmChartOperator(
+                task_id=f"helmchart_{name}",
+                manifest=templated(chart_manifest),
+                source_artifact=tasks[source.ref].output,
+            )
+            tasks[source.ref] >> chart
+        packaged: Any = chart.output  # resolved to the chart task's XCom at run time
+        created[release.ref] = HelmReleaseOperator(
+            task_id=release.task_id,
+            manifest=templated(release.manifest),
+            chart=packaged,
+            kubernetes_conn_id=kubernetes_conn_id,
+            mlflow_conn_id=mlflow_conn_id,
+            cluster_name=cluster_name,
+        )
+        chart >> created[release.ref]
+        created[f"chart:{release.ref}"] = chart
+    return created
 
 
 def _image_tasks(plan: ClusterPlan, tasks: dict[str, Any]) -> dict[str, Any]:

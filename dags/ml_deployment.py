@@ -6,7 +6,8 @@ Runs daily and whenever ``ml_training`` promotes a new champion. In order:
    to the marked manifests in Git and push (the lecture's ImageUpdateAutomation);
 2. fetch the GitOps repository, render and reconcile ``ml-infrastructure``, then
    ``ml-training`` and ``ml-serving`` (dependsOn), with the champion's model version
-   substituted into the serving Deployment;
+   substituted into the serving Deployment; release the lecture's MLflow HelmRelease
+   (install/upgrade remediation, helm test, post-renderer patch) from the chart in Git;
 3. analyse the ``ml-serving`` Canary (Flagger semantics, metrics from Prometheus) until it
    promotes or rolls back, deferring between steps;
 4. record the deployment as an MLflow run linked to the model version, and tag the version.
@@ -115,8 +116,12 @@ with DAG(
     params={"CANARY_INTERVAL": Param("1m", type="string", description="Flagger analysis interval")},
 ):
     plan = plan_folder(CLUSTER)
-    plan = plan.subset([k.name for k in plan.kustomizations if k.name != "ml-training-pipeline"], images=True)
+    plan = plan.subset(
+        [k.name for k in plan.kustomizations if k.name != "ml-training-pipeline"], images=True, helm=True
+    )
     tasks = add_cluster_tasks(plan, cluster_name="sandbox")
+    # The MLflow release goes into a namespace the infrastructure creates.
+    tasks["Kustomization/flux-system/ml-infrastructure"] >> tasks["HelmRelease/mlflow/mlflow"]
     champion = champion_version(MODEL)
     render_serving = tasks[f"render:{SERVING}"]
     render_serving.variables = {

@@ -96,42 +96,50 @@ def _summary(env: DemoEnvironment, webhooks: list[tuple[str, Any]]) -> None:
     print(f"    logs:              {env.workdir / 'logs'}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m airflow_flux_provider.demo")
-    parser.add_argument("--workdir", type=Path, default=ROOT / ".state" / "demo")
-    parser.add_argument("--canary-interval", default="3s", help="Flagger analysis interval for the demo")
-    args = parser.parse_args(argv)
-    shutil.rmtree(args.workdir, ignore_errors=True)
-    begin = _step(f"Starting the embedded defaults in {args.workdir}")
-    env = start(args.workdir)
+def serve_webhooks() -> tuple[ThreadingHTTPServer, str]:
+    """The load tester / Slack stand-in; returns the server and its base URL."""
     hooks = ThreadingHTTPServer(("127.0.0.1", 0), _Webhooks)
     threading.Thread(target=hooks.serve_forever, daemon=True).start()
-    hook_url = f"http://127.0.0.1:{hooks.server_address[1]}"
+    return hooks, f"http://127.0.0.1:{hooks.server_address[1]}"
+
+
+def run_story(env: DemoEnvironment, hook_url: str, canary_interval: str) -> None:
+    """Steps 2-5 of the module docstring; raises on the first DAG run that fails."""
     prometheus = env.stack["prometheus"]
     for workload in ("ml-serving-primary", "ml-serving"):  # Flagger queries the target name for the canary
         prometheus.exporter.set_traffic(workload, {200: 20}, namespace="ml-serving", latency_ms=35)
-    _done(begin)
     deploy_conf = {
-        "CANARY_INTERVAL": args.canary_interval,
+        "CANARY_INTERVAL": canary_interval,
         "PROMETHEUS_URL": prometheus.url,
         "LOADTESTER_URL": f"{hook_url}/loadtester",
         "NOTIFY_URL": f"{hook_url}/slack",
     }
+    steps: list[tuple[str, str, dict[str, Any]]] = [
+        ("ml_training: weak hyper-parameters (becomes the first champion)", "ml_training",
+         {"EXPERIMENT_ID": "baseline", "LEARNING_RATE": 0.0005, "BATCH_SIZE": 256, "EPOCHS": 2}),
+        ("ml_deployment: image automation, reconcile, canary initialisation", "ml_deployment", deploy_conf),
+        ("ml_training: better hyper-parameters (a new champion)", "ml_training",
+         {"EXPERIMENT_ID": "tuned", "LEARNING_RATE": 0.01, "BATCH_SIZE": 32, "EPOCHS": 20}),
+        ("ml_deployment: the new model version goes through canary analysis", "ml_deployment", deploy_conf),
+    ]  # fmt: skip
+    for title, dag_id, conf in steps:
+        started = _step(title)
+        _trigger(env, dag_id, conf)
+        _done(started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m airflow_flux_provider.demo")
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".state" / "demo")
+    parser.add_argument("--canary-interval", default="10s", help="Flagger analysis interval for the demo")
+    args = parser.parse_args(argv)
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    begin = _step(f"Starting the embedded defaults in {args.workdir}")
+    env = start(args.workdir)
+    hooks, hook_url = serve_webhooks()
+    _done(begin)
     try:
-        started = _step("ml_training: weak hyper-parameters (becomes the first champion)")
-        _trigger(env, "ml_training", {"EXPERIMENT_ID": "baseline", "LEARNING_RATE": 0.0005, "BATCH_SIZE": 256,
-                                      "EPOCHS": 2})  # fmt: skip
-        _done(started)
-        started = _step("ml_deployment: image automation, reconcile, canary initialisation")
-        _trigger(env, "ml_deployment", deploy_conf)
-        _done(started)
-        started = _step("ml_training: better hyper-parameters (a new champion)")
-        _trigger(env, "ml_training", {"EXPERIMENT_ID": "tuned", "LEARNING_RATE": 0.01, "BATCH_SIZE": 32,
-                                      "EPOCHS": 20})  # fmt: skip
-        _done(started)
-        started = _step("ml_deployment: the new model version goes through canary analysis")
-        _trigger(env, "ml_deployment", deploy_conf)
-        _done(started)
+        run_story(env, hook_url, args.canary_interval)
         _summary(env, _Webhooks.received)
         print(
             f"\nDemo finished in {time.monotonic() - begin:.0f}s; services stopped. Re-run: scripts/demo.sh"

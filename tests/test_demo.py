@@ -1,0 +1,89 @@
+"""The demo's story end to end: both ML DAGs against the embedded services, then what users check.
+
+It runs the DAGs through ``airflow dags test`` as the demo command does (about four
+minutes), and checks the outcome where a user would look: the cluster, Git and MLflow.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from airflow_flux_provider.demo.__main__ import run_story, serve_webhooks
+from airflow_flux_provider.demo.environment import GITOPS_REPO, start
+from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.kube.record import load_record
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    env = start(tmp_path_factory.mktemp("demo"))
+    hooks, url = serve_webhooks()
+    try:
+        run_story(env, url, "10s")
+        yield env
+    finally:
+        hooks.shutdown()
+        env.stop()
+
+
+def test_new_champion_is_served_after_a_promoted_canary(demo):
+    cluster = Cluster.from_kubeconfig(str(demo.sandbox.kubeconfig))
+    canary = cluster.get(ObjectKey("flagger.app/v1beta1", "Canary", "ml-serving", "ml-serving"))
+    assert canary["status"]["phase"] == "Succeeded"
+    primary = cluster.get(ObjectKey("apps/v1", "Deployment", "ml-serving", "ml-serving-primary"))
+    env = {e["name"]: e["value"] for e in primary["spec"]["template"]["spec"]["containers"][0]["env"]}
+    client = MlflowClient(demo.tracking_uri)
+    champion = client.get_model_version_by_alias("digits", "champion")
+    assert champion.version == "2" and env["MODEL_VERSION"] == "2"
+    assert champion.tags["deployed.sandbox"] == "ml-serving"
+    for name in ("ml-infrastructure", "ml-training", "ml-serving", "ml-training-pipeline"):
+        record = load_record(cluster, "Kustomization", name, "flux-system")
+        assert record.is_ready, (name, record.message)
+
+
+def test_image_automation_committed_the_newest_1_x_tag(demo):
+    cluster = Cluster.from_kubeconfig(str(demo.sandbox.kubeconfig))
+    trainer = cluster.get(ObjectKey("apps/v1", "Deployment", "ml-training-prod", "ml-trainer"))
+    image = trainer["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == f"{demo.registry_host}/company/ml-training:1.1.0"  # not 2.0.0, not the release candidate
+    bare = demo.stack["git"].repo_path(GITOPS_REPO)
+    log = subprocess.run(["git", "-C", str(bare), "log", "--format=%an|%s", "main"], capture_output=True,
+                         text=True, check=True).stdout.splitlines()  # fmt: skip
+    assert log[0] == "Flux CD Bot|Update ML training image"
+    assert sum(line.endswith("Update ML training image") for line in log) == 1  # nothing new the second time
+
+
+def test_every_run_is_in_mlflow_with_real_metrics(demo):
+    client = MlflowClient(demo.tracking_uri)
+    training = client.get_experiment_by_name("training/digits")
+    runs = client.search_runs([training.experiment_id], order_by=["attributes.start_time ASC"])
+    assert [r.data.params["EXPERIMENT_ID"] for r in runs] == ["baseline", "tuned"]
+    assert len(client.get_metric_history(runs[1].info.run_id, "accuracy")) == 20  # one value per epoch
+    assert runs[1].data.metrics["accuracy"] > runs[0].data.metrics["accuracy"]
+    canary_runs = client.search_runs(
+        [client.get_experiment_by_name("deployments/sandbox/ml-serving").experiment_id],
+        filter_string="tags.`flux.kind` = 'Canary'",
+    )
+    analysed = [r for r in canary_runs if client.get_metric_history(r.info.run_id, "request-success-rate")]
+    assert analysed, "the promoted canary logged its metric per step"
+    steps = sorted(m.step for m in client.get_metric_history(analysed[0].info.run_id, "request-success-rate"))
+    assert steps[0] == 5 and steps[-1] == 50  # step = canary weight, stepWeight 5 up to maxWeight 50
+    deployment = client.search_runs(
+        [client.get_experiment_by_name("deployments/sandbox/ml-serving").experiment_id],
+        filter_string="tags.`mlflow.model.version` = '2'",
+    )
+    assert deployment and deployment[0].data.params["model_version"] == "2"
+
+
+def test_repository_is_left_as_the_lecture_lays_it_out(demo, tmp_path: Path):
+    checkout = tmp_path / "checkout"
+    subprocess.run(["git", "clone", "-q", demo.stack["git"].auth_url(GITOPS_REPO), str(checkout)], check=True)
+    for folder in ("clusters/production", "infrastructure/base", "apps/ml-training/overlays/production",
+                   "apps/ml-serving/base", "pipelines/training"):  # fmt: skip
+        assert (checkout / folder).is_dir(), folder
