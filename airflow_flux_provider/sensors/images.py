@@ -10,13 +10,13 @@ whose choice differs. Its outlet is ``Asset("flux-image://<namespace>/<policy>")
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
-from airflow.sdk import Asset, BaseSensorOperator, PokeReturnValue
+from airflow.sdk import Asset
 
 from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.sensors.base import ChangeSensor
 from airflow_flux_provider.triggers.images import ImagePolicyTrigger, policy_check
 
 
@@ -33,8 +33,10 @@ def _manifest(value: dict[str, Any] | str, field: str, task: str) -> dict[str, A
     return data
 
 
-class ImagePolicySensor(BaseSensorOperator):
+class ImagePolicySensor(ChangeSensor):
     template_fields: Sequence[str] = ("repository", "policy", "last_tag", "registry_conn_id")
+    trigger_failed = "the image policy trigger failed"
+    extra_outlet_types: ClassVar[tuple[type, ...]] = (Asset,)
 
     def __init__(
         self,
@@ -48,12 +50,11 @@ class ImagePolicySensor(BaseSensorOperator):
     ) -> None:
         if "outlets" not in kwargs and isinstance(policy, dict):
             kwargs["outlets"] = [policy_asset(policy)]
-        super().__init__(**kwargs)
+        super().__init__(deferrable=deferrable, **kwargs)
         self.repository = repository
         self.policy = policy
         self.last_tag = last_tag
         self.registry_conn_id = registry_conn_id
-        self.deferrable = deferrable
 
     def _inputs(self) -> tuple[dict[str, Any], dict[str, Any], str | None]:
         repository = _manifest(self.repository, "repository", self.task_id)
@@ -61,48 +62,23 @@ class ImagePolicySensor(BaseSensorOperator):
         secret = (repository.get("spec") or {}).get("secretRef") or {}
         return repository, policy, self.registry_conn_id or secret.get("name")
 
-    def poke(self, context: Any) -> PokeReturnValue:
+    def check(self) -> dict[str, Any] | None:
         from airflow_flux_provider.hooks.connections import RegistryCredentialsHook
         from airflow_flux_provider.operators.images import connection_credentials
 
         repository, policy, conn_id = self._inputs()
         credentials = connection_credentials(RegistryCredentialsHook, conn_id)
-        event = policy_check(repository, policy, credentials, self.last_tag or None)
-        if event is not None:
-            self._record(context, event)
-        return PokeReturnValue(event is not None, xcom_value=event)
+        return policy_check(repository, policy, credentials, self.last_tag or None)
 
-    def execute(self, context: Any) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
+    def trigger(self) -> ImagePolicyTrigger:
         repository, policy, conn_id = self._inputs()
-        self.defer(
-            trigger=ImagePolicyTrigger(
-                repository=repository,
-                policy=policy,
-                last_tag=self.last_tag or None,
-                registry_conn_id=conn_id,
-                poll_interval=self.poke_interval,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+        return ImagePolicyTrigger(
+            repository=repository,
+            policy=policy,
+            last_tag=self.last_tag or None,
+            registry_conn_id=conn_id,
+            poll_interval=self.poke_interval,
         )
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
-        if event.get("status") != "changed":
-            raise FluxError(
-                str(event.get("message", "the image policy trigger failed")), obj=f"task '{self.task_id}'"
-            )
-        self._record(context, event)
-        return event
-
-    def _record(self, context: Any, event: dict[str, Any]) -> None:
-        """Put the new choice on every outlet's Asset event."""
-        outlet_events = context.get("outlet_events") if hasattr(context, "get") else None
-        if outlet_events is None:
-            return
-        for outlet in self.outlets:
-            if isinstance(outlet, Asset):
-                outlet_events[outlet].extra = {
-                    k: event[k] for k in ("policy", "image", "tag", "ref", "previous")
-                }
+    def event_extra(self, event: dict[str, Any]) -> dict[str, Any]:
+        return {k: event[k] for k in ("policy", "image", "tag", "ref", "previous")}

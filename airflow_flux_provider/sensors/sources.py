@@ -11,14 +11,13 @@ next change after the last fetch. Its outlet is the source's Asset, with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 import yaml
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.operators.sources import artifact_store, source_asset
+from airflow_flux_provider.sensors.base import ChangeSensor
 from airflow_flux_provider.triggers.sources import (
     SourceRevisionTrigger,
     connection_id,
@@ -27,9 +26,10 @@ from airflow_flux_provider.triggers.sources import (
 )
 
 
-class SourceRevisionSensor(BaseSensorOperator):
+class SourceRevisionSensor(ChangeSensor):
     template_fields: Sequence[str] = ("manifest", "last_revision", "conn_id", "artifacts_url")
     template_ext: Sequence[str] = (".yaml", ".yml")
+    trigger_failed = "the source trigger failed"
 
     def __init__(
         self,
@@ -45,12 +45,11 @@ class SourceRevisionSensor(BaseSensorOperator):
             meta = manifest.get("metadata") or {}
             kind, namespace = str(manifest.get("kind")), meta.get("namespace", "default")
             kwargs["outlets"] = [source_asset(kind, namespace, str(meta.get("name")))]
-        super().__init__(**kwargs)
+        super().__init__(deferrable=deferrable, **kwargs)
         self.manifest = manifest
         self.last_revision = last_revision
         self.conn_id = conn_id
         self.artifacts_url = artifacts_url
-        self.deferrable = deferrable
 
     def _inputs(self) -> tuple[dict[str, Any], str | None, str | None]:
         data = yaml.safe_load(self.manifest) if isinstance(self.manifest, str) else self.manifest
@@ -64,36 +63,15 @@ class SourceRevisionSensor(BaseSensorOperator):
             last = stored.revision if stored else None
         return data, last, connection_id(data, self.conn_id)
 
-    def poke(self, context: Any) -> PokeReturnValue:
+    def check(self) -> dict[str, Any] | None:
         manifest, last, conn_id = self._inputs()
-        event = revision_check(manifest, credentials_for(str(manifest.get("kind")), conn_id), last)
-        if event is not None:
-            self._record(context, event)
-        return PokeReturnValue(event is not None, xcom_value=event)
+        return revision_check(manifest, credentials_for(str(manifest.get("kind")), conn_id), last)
 
-    def execute(self, context: Any) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
+    def trigger(self) -> SourceRevisionTrigger:
         manifest, last, conn_id = self._inputs()
-        self.defer(
-            trigger=SourceRevisionTrigger(
-                manifest=manifest, last_revision=last, conn_id=conn_id, poll_interval=self.poke_interval
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+        return SourceRevisionTrigger(
+            manifest=manifest, last_revision=last, conn_id=conn_id, poll_interval=self.poke_interval
         )
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
-        if event.get("status") != "changed":
-            raise FluxError(
-                str(event.get("message", "the source trigger failed")), obj=f"task '{self.task_id}'"
-            )
-        self._record(context, event)
-        return event
-
-    def _record(self, context: Any, event: dict[str, Any]) -> None:
-        outlet_events = context.get("outlet_events") if hasattr(context, "get") else None
-        if outlet_events is None:
-            return
-        for outlet in self.outlets:
-            outlet_events[outlet].extra = {"revision": event["revision"], "previous": event["previous"]}
+    def event_extra(self, event: dict[str, Any]) -> dict[str, Any]:
+        return {"revision": event["revision"], "previous": event["previous"]}

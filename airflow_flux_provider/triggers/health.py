@@ -7,13 +7,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_flux_provider.hooks.kubernetes import aconnection_extras, cluster_from_extras
 from airflow_flux_provider.kube import KubeError, ObjectKey, health
+from airflow_flux_provider.triggers.base import RecordedTrigger
 
 
-class HealthCheckTrigger(BaseTrigger):
+class HealthCheckTrigger(RecordedTrigger):
     """Polls the objects' kstatus every ``poll_interval`` seconds until all are Current,
     one fails, or ``timeout`` seconds have passed since ``started_at`` (so a restarted
     trigger keeps the original deadline). The event carries the outcome, a message and
@@ -39,20 +40,6 @@ class HealthCheckTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.started_at = started_at
         self.state = state or {}
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "objects": self.objects,
-                "kubernetes_conn_id": self.kubernetes_conn_id,
-                "impersonate": self.impersonate,
-                "timeout": self.timeout,
-                "poll_interval": self.poll_interval,
-                "started_at": self.started_at,
-                "state": self.state,
-            },
-        )
 
     def _event(self, status: str, message: str, elapsed: float) -> dict[str, Any]:
         return {"status": status, "message": message, "elapsed": elapsed, "state": self.state}

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials
 from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.triggers.base import RecordedTrigger, poll_until_changed
 
 
 def policy_check(
@@ -58,7 +59,7 @@ async def registry_credentials(conn_id: str | None) -> Credentials:
     return await sync_to_async(RegistryCredentialsHook(conn_id).get_conn)()
 
 
-class ImagePolicyTrigger(BaseTrigger):
+class ImagePolicyTrigger(RecordedTrigger):
     """Re-scans every ``poll_interval`` seconds; fires ``changed`` with the new tag, or ``error``."""
 
     def __init__(
@@ -77,33 +78,12 @@ class ImagePolicyTrigger(BaseTrigger):
         self.registry_conn_id = registry_conn_id
         self.poll_interval = poll_interval
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "repository": self.repository,
-                "policy": self.policy,
-                "last_tag": self.last_tag,
-                "registry_conn_id": self.registry_conn_id,
-                "poll_interval": self.poll_interval,
-            },
-        )
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             credentials = await registry_credentials(self.registry_conn_id)
         except Exception as err:  # an unknown connection id is an Airflow error, not ours
             yield TriggerEvent({"status": "error", "message": f"registry connection: {err}"})
             return
-        while True:
-            try:
-                event = await asyncio.to_thread(
-                    policy_check, self.repository, self.policy, credentials, self.last_tag
-                )
-            except FluxError as err:
-                yield TriggerEvent({"status": "error", "message": str(err)})
-                return
-            if event is not None:
-                yield TriggerEvent(event)
-                return
-            await asyncio.sleep(self.poll_interval)
+        check = partial(policy_check, self.repository, self.policy, credentials, self.last_tag)
+        async for event in poll_until_changed(check, self.poll_interval):
+            yield event

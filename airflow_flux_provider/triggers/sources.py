@@ -8,14 +8,15 @@ held; the blocking call runs in a thread.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials
 from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.triggers.base import RecordedTrigger, poll_until_changed
 
 
 def _git(obj: Any, credentials: Credentials) -> str:
@@ -90,7 +91,7 @@ def credentials_for(kind: str, conn_id: str | None) -> Credentials:
     return credentials
 
 
-class SourceRevisionTrigger(BaseTrigger):
+class SourceRevisionTrigger(RecordedTrigger):
     """Polls every ``poll_interval`` seconds; fires ``changed`` with the new revision, or ``error``."""
 
     def __init__(
@@ -107,17 +108,6 @@ class SourceRevisionTrigger(BaseTrigger):
         self.conn_id = conn_id
         self.poll_interval = poll_interval
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "manifest": self.manifest,
-                "last_revision": self.last_revision,
-                "conn_id": self.conn_id,
-                "poll_interval": self.poll_interval,
-            },
-        )
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             kind = _parse(self.manifest).kind
@@ -131,15 +121,6 @@ class SourceRevisionTrigger(BaseTrigger):
         except Exception as err:  # an unknown connection id is an Airflow error, not ours
             yield TriggerEvent({"status": "error", "message": f"connection {self.conn_id}: {err}"})
             return
-        while True:
-            try:
-                event = await asyncio.to_thread(
-                    revision_check, self.manifest, credentials, self.last_revision
-                )
-            except FluxError as err:
-                yield TriggerEvent({"status": "error", "message": str(err)})
-                return
-            if event is not None:
-                yield TriggerEvent(event)
-                return
-            await asyncio.sleep(self.poll_interval)
+        check = partial(revision_check, self.manifest, credentials, self.last_revision)
+        async for event in poll_until_changed(check, self.poll_interval):
+            yield event

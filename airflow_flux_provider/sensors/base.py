@@ -1,0 +1,70 @@
+"""``ChangeSensor``: the deferrable "poll until the choice differs from the last one" flow.
+
+A source revision and an image policy's tag are watched the same way: one blocking check
+per poke (or the same check in the triggerer when deferrable), success when it returns an
+event payload, and that payload put on the task's Asset events. Subclasses say what to
+check, which trigger to defer to and which fields of the payload the Asset event carries.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.triggers.base import BaseTrigger
+
+from airflow_flux_provider.errors import FluxError
+
+
+class ChangeSensor(BaseSensorOperator):
+    #: the message when a trigger's failure event has none
+    trigger_failed: ClassVar[str] = "the trigger failed"
+    #: the outlets whose Asset event gets the payload's extra
+    extra_outlet_types: ClassVar[tuple[type, ...]] = (object,)
+
+    def __init__(self, *, deferrable: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deferrable = deferrable
+
+    def check(self) -> dict[str, Any] | None:
+        """Blocking: the ``changed`` event payload, or None while nothing changed."""
+        raise NotImplementedError
+
+    def trigger(self) -> BaseTrigger:
+        """The trigger that runs :meth:`check`'s logic in the triggerer."""
+        raise NotImplementedError
+
+    def event_extra(self, event: dict[str, Any]) -> dict[str, Any]:
+        """What of the payload the Asset event carries."""
+        raise NotImplementedError
+
+    def poke(self, context: Any) -> PokeReturnValue:
+        event = self.check()
+        if event is not None:
+            self._record(context, event)
+        return PokeReturnValue(event is not None, xcom_value=event)
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        self.defer(
+            trigger=self.trigger(),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("status") != "changed":
+            raise FluxError(str(event.get("message", self.trigger_failed)), obj=f"task '{self.task_id}'")
+        self._record(context, event)
+        return event
+
+    def _record(self, context: Any, event: dict[str, Any]) -> None:
+        """Put the new choice on the outlets' Asset events."""
+        outlet_events = context.get("outlet_events") if hasattr(context, "get") else None
+        if outlet_events is None:
+            return
+        for outlet in self.outlets:
+            if isinstance(outlet, self.extra_outlet_types):
+                outlet_events[outlet].extra = self.event_extra(event)
