@@ -87,3 +87,14 @@ def test_repository_is_left_as_the_lecture_lays_it_out(demo, tmp_path: Path):
     for folder in ("clusters/production", "infrastructure/base", "apps/ml-training/overlays/production",
                    "apps/ml-serving/base", "pipelines/training"):  # fmt: skip
         assert (checkout / folder).is_dir(), folder
+
+
+def test_lecture_mlflow_release_is_installed_tested_and_patched(demo):
+    cluster = Cluster.from_kubeconfig(str(demo.sandbox.kubeconfig))
+    deployment = cluster.get(ObjectKey("apps/v1", "Deployment", "mlflow", "mlflow"))
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["fluxcd.io/automated"] == "true"
+    assert deployment["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"] == "mlflow"
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/mlflow/mlflow:v2.8.1"
+    history = demo.sandbox.helm("history", "mlflow", "-n", "mlflow", "-o", "json").stdout
+    assert '"status":"deployed"' in history.replace(" ", "")
+    assert "changeme" not in (demo.workdir / "logs").joinpath("airflow-dags-test.log").read_text()

@@ -158,10 +158,10 @@ def test_crd_and_its_custom_resource_apply_in_one_run(sandbox_namespace, cluster
     crd = {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
+        "metadata": {"name": "gadgets.reconcile.test"},
         "spec": {
-            "group": "example.com",
-            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+            "group": "reconcile.test",
+            "names": {"kind": "Gadget", "plural": "gadgets", "singular": "gadget", "listKind": "GadgetList"},
             "scope": "Namespaced",
             "versions": [
                 {
@@ -175,14 +175,14 @@ def test_crd_and_its_custom_resource_apply_in_one_run(sandbox_namespace, cluster
             ],
         },
     }
-    widget = {
-        "apiVersion": "example.com/v1",
-        "kind": "Widget",
+    gadget = {
+        "apiVersion": "reconcile.test/v1",
+        "kind": "Gadget",
         "metadata": {"name": "w", "namespace": sandbox_namespace},
         "spec": {"size": 3},
     }
-    result = apply_and_prune(cluster, _target(sandbox_namespace), [widget, crd], revision="r1")
-    assert [c.key.kind for c in result.changes.changes] == ["CustomResourceDefinition", "Widget"]
+    result = apply_and_prune(cluster, _target(sandbox_namespace), [gadget, crd], revision="r1")
+    assert [c.key.kind for c in result.changes.changes] == ["CustomResourceDefinition", "Gadget"]
 
 
 def test_throttling_is_retried(sandbox, sandbox_namespace, cluster: Cluster):
