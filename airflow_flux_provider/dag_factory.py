@@ -146,6 +146,8 @@ def _helm_tasks(
         source = plan.chart_source_of(release)
         chart_spec = dict((release.spec.get("chart") or {}).get("spec") or {})
         chart_spec.setdefault("interval", release.spec.get("interval", "10m"))
+        # Flux creates the HelmChart beside its source, so the chart's sourceRef is local.
+        chart_spec["sourceRef"] = {k: v for k, v in chart_spec["sourceRef"].items() if k != "namespace"}
         chart_manifest = {
             "apiVersion": "source.toolkit.fluxcd.io/v1",
             "kind": "HelmChart",
