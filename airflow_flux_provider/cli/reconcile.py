@@ -175,15 +175,7 @@ def _reconcile(
 
     ks = _substituted(obj, variables)
     revision, tree = sources[plan.source_of(obj).ref]
-    metadata = ks.spec.common_metadata
-    target = KustomizationTarget(
-        name=ks.metadata.name,
-        namespace=ks.metadata.namespace,
-        prune=ks.spec.prune,
-        force=ks.spec.force,
-        common_labels=dict(metadata.labels) if metadata else {},
-        common_annotations=dict(metadata.annotations) if metadata else {},
-    )
+    target = KustomizationTarget.of(ks)
     started = time.monotonic()
     try:
         if ks.spec.suspend:

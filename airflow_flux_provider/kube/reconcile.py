@@ -46,6 +46,20 @@ class KustomizationTarget:
     common_annotations: dict[str, str] = field(default_factory=dict)
     allow_empty_prune: bool = False
 
+    @classmethod
+    def of(cls, kustomization: Any, *, allow_empty_prune: bool = False) -> KustomizationTarget:
+        """The apply settings of a typed Kustomization (``airflow_flux_provider.specs``)."""
+        metadata = kustomization.spec.common_metadata
+        return cls(
+            name=kustomization.metadata.name,
+            namespace=kustomization.metadata.namespace,
+            prune=kustomization.spec.prune,
+            force=kustomization.spec.force,
+            common_labels=dict(metadata.labels) if metadata else {},
+            common_annotations=dict(metadata.annotations) if metadata else {},
+            allow_empty_prune=allow_empty_prune,
+        )
+
     @property
     def ref(self) -> str:
         return f"Kustomization/{self.namespace}/{self.name}"

@@ -108,16 +108,7 @@ class KustomizationReconcileOperator(FluxObjectOperator):
 
     # -- helpers --------------------------------------------------------------------------------
     def _target(self, ks: Any) -> KustomizationTarget:
-        metadata = ks.spec.common_metadata
-        return KustomizationTarget(
-            name=ks.metadata.name,
-            namespace=ks.metadata.namespace,
-            prune=ks.spec.prune,
-            force=ks.spec.force,
-            common_labels=dict(metadata.labels) if metadata else {},
-            common_annotations=dict(metadata.annotations) if metadata else {},
-            allow_empty_prune=self.allow_empty_prune,
-        )
+        return KustomizationTarget.of(ks, allow_empty_prune=self.allow_empty_prune)
 
     def _impersonate(self, ks: Any) -> str | None:
         account = ks.spec.service_account_name
