@@ -40,7 +40,7 @@ def test_new_champion_is_served_after_a_promoted_canary(demo):
     env = {e["name"]: e["value"] for e in primary["spec"]["template"]["spec"]["containers"][0]["env"]}
     client = MlflowClient(demo.tracking_uri)
     champion = client.get_model_version_by_alias("digits", "champion")
-    assert champion.version == "2" and env["MODEL_VERSION"] == "2"
+    assert champion.version == "2" and env["MODEL_VERSION"] == "v2"
     assert champion.tags["deployed.sandbox"] == "ml-serving"
     for name in ("ml-infrastructure", "ml-training", "ml-serving", "ml-training-pipeline"):
         record = load_record(cluster, "Kustomization", name, "flux-system")

@@ -75,7 +75,7 @@ def _summary(env: DemoEnvironment, webhooks: list[tuple[str, Any]]) -> None:
             spec = deployment["spec"]["template"]["spec"]["containers"][0]
             env_vars = {e["name"]: e.get("value") for e in spec.get("env") or []}
             model = (
-                f" model={env_vars['MODEL_URI']} v{env_vars.get('MODEL_VERSION')}"
+                f" model={env_vars['MODEL_URI']} {env_vars.get('MODEL_VERSION')}"
                 if "MODEL_URI" in env_vars
                 else ""
             )
