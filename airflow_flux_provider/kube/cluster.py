@@ -14,7 +14,6 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,17 +113,13 @@ class Cluster:
         path: str | None = None,
         *,
         context: str | None = None,
-        impersonate: str | None = None,
         **kwargs: Any,
     ) -> Cluster:
         from kubernetes import client, config
 
         configuration = client.Configuration()
         config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
-        api_client = client.ApiClient(configuration)
-        if impersonate:
-            api_client.set_default_header("Impersonate-User", impersonate)
-        return cls(api_client, **kwargs)
+        return cls(client.ApiClient(configuration), **kwargs)
 
     def impersonating(self, user: str) -> Cluster:
         """The same server as ``user`` (e.g. ``system:serviceaccount:team-a:reconciler``)."""
@@ -318,46 +313,3 @@ class Cluster:
         except NotFoundError:
             return False
         return True
-
-    def watch(
-        self,
-        api_version: str,
-        kind: str,
-        *,
-        namespace: str = "",
-        resource_version: str = "",
-        timeout: int = 30,
-    ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Yield ``(type, object)`` watch events until the server closes the stream."""
-        info = self.resource(api_version, kind)
-        query: list[tuple[str, Any]] = [("watch", "true"), ("timeoutSeconds", timeout)]
-        if resource_version:
-            query.append(("resourceVersion", resource_version))
-        response = self.api_client.call_api(
-            info.path(namespace),
-            "GET",
-            query_params=query,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _return_http_data_only=True,
-            _request_timeout=timeout + 5,
-        )
-        try:
-            for line in _lines(response):
-                event = json.loads(line)
-                yield event["type"], event["object"]
-        finally:
-            response.release_conn()
-
-
-def _lines(response: Any) -> Iterator[bytes]:
-    buffer = b""
-    for chunk in response.stream(4096):
-        buffer += chunk
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            if line.strip():
-                yield line
-    if buffer.strip():
-        yield buffer
