@@ -130,8 +130,6 @@ class DeploymentTracker:
             )
             self._log_artifacts(run_id, run.artifacts)
             self.client.set_terminated(run_id, status=run.status)
-        except TrackingError:
-            raise
         except Exception as err:
             raise TrackingError(
                 f"MLflow at {self.tracking_uri} refused the run for {run.run_name}: {err}"
