@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         _images(plan, variables, secrets)
         sources = _fetch_sources(plan, variables, secrets, store_dir)
         failed = 0
+        for release in plan.helm_releases:
+            print(f"► {release.ref} skipped: HelmReleases run through HelmReleaseOperator, not this CLI")
         for ks in plan.kustomizations:
             failed += not _reconcile(cluster, plan, ks, variables, sources, store_dir, args.timeout)
     return 1 if failed else 0

@@ -1,0 +1,70 @@
+"""The lecture's repository layout reconciled with the CLI, as Flux would: twice (the second run
+writes nothing), then an object removed from Git is pruned, then a broken image fails health."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from airflow_flux_provider.demo.environment import GITOPS_TEMPLATE, TRAINING_IMAGE, gitops_files
+from airflow_flux_provider.kube import Cluster, ObjectKey
+
+OVERLAY = "apps/ml-training/overlays/production/kustomization.yaml"
+SERVING = "apps/ml-serving/base/deployment.yaml"
+
+
+def _reconcile(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "airflow_flux_provider", "reconcile", *args],
+                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+
+
+def test_seed_layout_reconcile_prune_and_health(git_server, oci_registry, sandbox, tmp_path: Path):
+    for tag in ("v1.0.0", "1.0.1", "1.1.0", "2.0.0"):
+        oci_registry.push_image(TRAINING_IMAGE, tag)
+    files = gitops_files(oci_registry.host)
+    url = git_server.create_repo("seed-layout", files)
+    args = [
+        "-f", str(GITOPS_TEMPLATE / "clusters/production"),
+        "--kubeconfig", str(sandbox.kubeconfig),
+        "--var", f"GITOPS_URL={url}", "--var", f"REGISTRY_HOST={oci_registry.host}",
+        "--var", "EXPERIMENT_ID=seed", "--var", "LEARNING_RATE=0.01",
+        "--var", "BATCH_SIZE=32", "--var", "EPOCHS=3",
+        "--secret", f"git-credentials={git_server.username}:{git_server.password}",
+        "--secret", f"ghcr-credentials={oci_registry.username}:{oci_registry.password}",
+    ]  # fmt: skip
+    first = _reconcile(args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    for name in ("ml-infrastructure", "ml-training", "ml-serving", "ml-training-pipeline"):
+        assert f"✔ Kustomization/flux-system/{name} Ready: Applied revision: main@sha1:" in first.stdout
+    assert "► ImagePolicy flux-system:ml-training chose" in first.stdout
+    cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig))
+    trainer = cluster.get(ObjectKey("apps/v1", "Deployment", "ml-training-prod", "ml-trainer"))
+    assert trainer["spec"]["template"]["spec"]["containers"][0]["image"].endswith(
+        "/company/ml-training:1.1.0"
+    )
+
+    sandbox.counters.reset()
+    second = _reconcile(args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    changed = [line for line in second.stdout.splitlines() if line.endswith((" created", " configured"))]
+    assert changed == []
+    assert sandbox.counters.mutating() == 0  # nothing written: dry-runs only
+
+    overlay = files[OVERLAY].replace("  - pdb.yaml\n", "")
+    git_server.commit("seed-layout", {OVERLAY: overlay}, message="drop the PDB",
+                      delete=["apps/ml-training/overlays/production/pdb.yaml"])  # fmt: skip
+    third = _reconcile(args)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "► PodDisruptionBudget/ml-training-prod/ml-trainer deleted" in third.stdout
+    assert (
+        cluster.get(ObjectKey("policy/v1", "PodDisruptionBudget", "ml-training-prod", "ml-trainer")) is None
+    )
+
+    broken = files[SERVING].replace("ghcr.io/company/ml-serving:1.0.0", "ghcr.io/company/ml-serving:fail")
+    git_server.commit("seed-layout", {SERVING: broken}, message="a broken image")
+    fourth = _reconcile([*args, "--timeout", "60s"])
+    assert fourth.returncode == 1
+    assert "✗ Kustomization/flux-system/ml-serving not Ready" in fourth.stderr
+    assert "Deployment/ml-serving/ml-serving status: 'Failed'" in fourth.stderr
+    assert "ProgressDeadlineExceeded" in fourth.stderr
