@@ -70,7 +70,7 @@ def _summary(env: DemoEnvironment, webhooks: list[tuple[str, Any]]) -> None:
 
     cluster = Cluster.from_kubeconfig(str(env.sandbox.kubeconfig))
     print("\n==> What runs where (sandbox cluster)")
-    for namespace in ("ml-system", "ml-training-prod", "ml-serving"):
+    for namespace in ("ml-system", "ml-training-prod", "ml-serving", "mlflow"):
         for deployment in cluster.list("apps/v1", "Deployment", namespace=namespace):
             spec = deployment["spec"]["template"]["spec"]["containers"][0]
             env_vars = {e["name"]: e.get("value") for e in spec.get("env") or []}
