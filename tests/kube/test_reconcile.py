@@ -143,15 +143,15 @@ def test_finish_records_ready_and_dependency_check_reads_it(sandbox_namespace, c
 
 def test_unknown_kind_names_the_missing_crd(sandbox_namespace, cluster: Cluster):
     monitor = {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "ServiceMonitor",
+        "apiVersion": "missing.reconcile.test/v1",
+        "kind": "Missing",
         "metadata": {"name": "m", "namespace": sandbox_namespace},
         "spec": {},
     }
     with pytest.raises(ReconcileError, match="install the CustomResourceDefinition"):
         apply_and_prune(cluster, _target(sandbox_namespace), [monitor], revision="r1")
     with pytest.raises(UnknownKindError):
-        cluster.resource("monitoring.coreos.com/v1", "ServiceMonitor")
+        cluster.resource("missing.reconcile.test/v1", "Missing")
 
 
 def test_crd_and_its_custom_resource_apply_in_one_run(sandbox_namespace, cluster: Cluster):
