@@ -8,23 +8,8 @@ from pathlib import Path
 import pytest
 
 from airflow_flux_provider.sandbox import Sandbox, SandboxError
+from tests.helm.conftest import DEPLOYMENT  # the same small chart's Deployment
 
-DEPLOYMENT = """apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}-web
-spec:
-  replicas: {{ .Values.replicas }}
-  selector:
-    matchLabels: {app: {{ .Release.Name }}}
-  template:
-    metadata:
-      labels: {app: {{ .Release.Name }}}
-    spec:
-      containers:
-      - name: web
-        image: {{ .Values.image }}
-"""
 SERVICE = """apiVersion: v1
 kind: Service
 metadata:
