@@ -7,7 +7,11 @@ secret value, so a credential that ends up in a log line or exception stays harm
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 def _hidden(value: str | None) -> str:
@@ -49,3 +53,19 @@ class Credentials:
 
 
 ANONYMOUS = Credentials()
+
+
+def ca_bundle(pem: str) -> str:
+    """A file holding ``pem`` for clients that only take a CA path (boto3, s3fs, requests).
+
+    The file is named by its content and kept for the life of the machine: a CA certificate
+    is public, and clients such as s3fs open it lazily, long after the caller returned.
+    """
+    folder = Path(tempfile.gettempdir()) / f"airflow-flux-ca-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / f"{hashlib.sha256(pem.encode()).hexdigest()[:32]}.pem"
+    if not path.exists():
+        staging = path.with_suffix(f".{os.getpid()}.tmp")
+        staging.write_text(pem)
+        staging.replace(path)
+    return str(path)

@@ -77,6 +77,7 @@ _CONNECTION_TYPES: list[dict[str, Any]] = [
         "hook-name": "Flux S3 bucket",
         "conn-fields": {
             "token": _text("Session token", secret=True),
+            "region": _text("Region (used by an s3:// artifact store; Bucket specs carry their own)"),
             "ca_cert": _text("CA certificate (PEM)", multiline=True),
             "insecure": _flag("Plain HTTP endpoint"),
         },
@@ -141,6 +142,15 @@ _CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
     },
     "artifacts_path": _option(
         "Folder for artifacts (tag lists, rendered manifests); empty: $AIRFLOW_HOME/flux."
+    ),
+    "artifacts_url": _option(
+        "Where source artifacts are stored; an fsspec URL shared by all workers (s3://bucket/prefix). "
+        "Empty: artifacts_path.",
+        example="s3://flux-artifacts/airflow",
+    ),
+    "artifacts_conn_id": _option(
+        "flux_bucket connection for an s3:// artifacts_url (endpoint, keys, region in extra, CA). "
+        "Empty: the worker's AWS credential chain.",
     ),
     "receivers_path": _option(
         "Folder of Receiver manifests served by the receiver plugin.", example="/opt/flux"

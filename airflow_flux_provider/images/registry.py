@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -21,7 +20,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from airflow_flux_provider.credentials import ANONYMOUS, Credentials
+from airflow_flux_provider.credentials import ANONYMOUS, Credentials, ca_bundle
 from airflow_flux_provider.images.errors import ImageError
 from airflow_flux_provider.specs.images import ImageRepository
 
@@ -88,19 +87,13 @@ class RegistryClient:
     page_size: int = PAGE_SIZE
     session: requests.Session = field(default_factory=requests.Session)
     _tokens: dict[str, str] = field(default_factory=dict, repr=False)
-    _ca_file: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.credentials.ca_cert:
-            self._ca_file = tempfile.NamedTemporaryFile("w", suffix=".pem")  # noqa: SIM115 - lives with the client
-            self._ca_file.write(self.credentials.ca_cert)
-            self._ca_file.flush()
-            self.session.verify = self._ca_file.name
+            self.session.verify = ca_bundle(self.credentials.ca_cert)
 
     def close(self) -> None:
         self.session.close()
-        if self._ca_file is not None:
-            self._ca_file.close()
 
     def __enter__(self) -> RegistryClient:
         return self

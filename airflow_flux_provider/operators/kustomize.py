@@ -113,7 +113,7 @@ class KustomizationRenderOperator(FluxObjectOperator):
         folder = renders_folder().parent / "sources" / artifact.digest.replace(":", "-")
         if not folder.exists():
             try:
-                artifact_store().extract(artifact, folder)
+                artifact_store(artifact.store_url).extract(artifact, folder)
             except SourceError:
                 if not folder.exists():  # not another task unpacking the same digest at once
                     raise

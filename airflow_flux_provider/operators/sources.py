@@ -16,17 +16,36 @@ from airflow.sdk import Asset, AssetAlias
 
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials
 from airflow_flux_provider.operators.base import FluxObjectOperator
-from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
+from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore, s3_options
 
 SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
 
 
-def artifact_store(base_url: str | None = None) -> ArtifactStore:
-    """The store at ``base_url``, else ``[flux] artifacts_path``, else ``$AIRFLOW_HOME/flux/artifacts``."""
+def artifact_store(base_url: str | None = None, conn_id: str | None = None) -> ArtifactStore:
+    """The store at ``base_url``, else ``[flux] artifacts_url``, else ``[flux] artifacts_path``,
+    else ``$AIRFLOW_HOME/flux/artifacts``.
+
+    An ``s3://`` store is reached with the ``flux_bucket`` connection ``conn_id`` (else
+    ``[flux] artifacts_conn_id``; neither: the AWS credential chain of the worker).
+    """
     from airflow.configuration import AIRFLOW_HOME, conf
 
-    base = base_url or conf.get("flux", "artifacts_path", fallback="") or ""
-    return ArtifactStore(base or str(Path(AIRFLOW_HOME) / "flux" / "artifacts"))
+    base = (
+        base_url
+        or conf.get("flux", "artifacts_url", fallback="")
+        or conf.get("flux", "artifacts_path", fallback="")
+        or str(Path(AIRFLOW_HOME) / "flux" / "artifacts")
+    )
+    conn_id = conn_id or conf.get("flux", "artifacts_conn_id", fallback="") or None
+    if not base.startswith(("s3://", "s3a://")):
+        return ArtifactStore(base)
+    options = {}
+    if conn_id:
+        from airflow_flux_provider.hooks.connections import BucketCredentialsHook
+
+        hook = BucketCredentialsHook(conn_id)
+        options = s3_options(hook.host, hook.get_conn())
+    return ArtifactStore(base, storage_options=options)
 
 
 def source_asset(kind: str, namespace: str, name: str) -> Asset:
@@ -43,15 +62,30 @@ def _credentials(hook_class: Any, conn_id: str | None) -> Credentials:
 class SourceOperator(FluxObjectOperator):
     """What the per-kind source operators share: the store, the alias outlet and the XCom."""
 
-    template_fields: Sequence[str] = (*FluxObjectOperator.template_fields, "artifacts_url")
+    template_fields: Sequence[str] = (
+        *FluxObjectOperator.template_fields,
+        "artifacts_url",
+        "artifacts_conn_id",
+    )
 
-    def __init__(self, *, artifacts_url: str | None = None, force: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        artifacts_url: str | None = None,
+        artifacts_conn_id: str | None = None,
+        force: bool = False,
+        **kwargs: Any,
+    ) -> None:
         if "outlets" not in kwargs:
             name = kwargs.get("name") or kwargs.get("task_id")
             kwargs["outlets"] = [AssetAlias(f"flux-source-{self.flux_kind.lower()}-{name}")]
         super().__init__(**kwargs)
         self.artifacts_url = artifacts_url
+        self.artifacts_conn_id = artifacts_conn_id
         self.force = force
+
+    def store(self) -> ArtifactStore:
+        return artifact_store(self.artifacts_url, self.artifacts_conn_id)
 
     def _publish(self, context: Any, artifact: Artifact, changed: bool) -> dict[str, Any]:
         if changed:
@@ -80,7 +114,7 @@ class SourceOperator(FluxObjectOperator):
         obj = self.flux_object()
         secret = getattr(obj.spec, "secret_ref", None)
         conn_id = explicit_conn_id or (secret.name if secret else None)
-        fetched = fetch(obj, _credentials(hook_class, conn_id), artifact_store(self.artifacts_url))
+        fetched = fetch(obj, _credentials(hook_class, conn_id), self.store())
         return self._publish(context, fetched.artifact, fetched.changed)
 
 
@@ -190,7 +224,7 @@ class HelmChartOperator(SourceOperator):
         from airflow_flux_provider.specs import parse_object
 
         chart = self.flux_object()
-        spec, store = chart.spec, artifact_store(self.artifacts_url)
+        spec, store = chart.spec, self.store()
         if spec.source_ref.kind != "HelmRepository":
             if self.source_artifact is None:
                 raise FluxError(
@@ -264,5 +298,5 @@ class GitRepositoryOperator(SourceOperator):
             repo, _credentials(GitCredentialsHook, conn_id), verify_keys=keys, cache_dir=self.cache_dir
         )
         included = {name: Artifact.from_xcom(x) for name, x in (self.included or {}).items()}
-        result = source.fetch(artifact_store(self.artifacts_url), included=included, force=self.force)
+        result = source.fetch(self.store(), included=included, force=self.force)
         return self._publish(context, result.artifact, result.changed)

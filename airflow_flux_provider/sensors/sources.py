@@ -27,7 +27,13 @@ from airflow_flux_provider.triggers.sources import (
 
 
 class SourceRevisionSensor(ChangeSensor):
-    template_fields: Sequence[str] = ("manifest", "last_revision", "conn_id", "artifacts_url")
+    template_fields: Sequence[str] = (
+        "manifest",
+        "last_revision",
+        "conn_id",
+        "artifacts_url",
+        "artifacts_conn_id",
+    )
     template_ext: Sequence[str] = (".yaml", ".yml")
     trigger_failed = "the source trigger failed"
 
@@ -38,6 +44,7 @@ class SourceRevisionSensor(ChangeSensor):
         last_revision: str | None = None,
         conn_id: str | None = None,
         artifacts_url: str | None = None,
+        artifacts_conn_id: str | None = None,
         deferrable: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -50,6 +57,7 @@ class SourceRevisionSensor(ChangeSensor):
         self.last_revision = last_revision
         self.conn_id = conn_id
         self.artifacts_url = artifacts_url
+        self.artifacts_conn_id = artifacts_conn_id
 
     def _inputs(self) -> tuple[dict[str, Any], str | None, str | None]:
         data = yaml.safe_load(self.manifest) if isinstance(self.manifest, str) else self.manifest
@@ -59,7 +67,7 @@ class SourceRevisionSensor(ChangeSensor):
         if not last:
             meta = data.get("metadata") or {}
             ref = f"{data.get('kind')}/{meta.get('namespace', 'default')}/{meta.get('name')}"
-            stored = artifact_store(self.artifacts_url).latest(ref)
+            stored = artifact_store(self.artifacts_url, self.artifacts_conn_id).latest(ref)
             last = stored.revision if stored else None
         return data, last, connection_id(data, self.conn_id)
 

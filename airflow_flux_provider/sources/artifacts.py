@@ -3,7 +3,8 @@
 Flux's source-controller keeps one tarball per source revision and hands consumers its URL
 and digest. Here the store lives under a base URL (a local folder by default, or any fsspec
 URL such as ``s3://bucket/prefix`` so tasks on different workers share it); XCom carries
-only the :class:`Artifact` metadata. Packing is deterministic (sorted entries, zeroed
+only the :class:`Artifact` metadata, from which a consumer finds the store again
+(:attr:`Artifact.store_url`). Packing is deterministic (sorted entries, zeroed
 mtimes and owners, normalised modes) so the same content always gets the same digest.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import gzip
 import hashlib
 import io
@@ -22,15 +24,21 @@ import stat
 import tarfile
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import fsspec
 
-from airflow_flux_provider.sources.errors import ArtifactTooLargeError, SourceError, UnsafeArchiveError
+from airflow_flux_provider.credentials import Credentials, ca_bundle
+from airflow_flux_provider.sources.errors import (
+    ArtifactStoreError,
+    ArtifactTooLargeError,
+    SourceError,
+    UnsafeArchiveError,
+)
 
 #: ``ignore(relative_posix_path, is_dir) -> True`` drops the entry from the archive.
 IgnoreFunc = Callable[[str, bool], bool]
@@ -55,6 +63,14 @@ class Artifact:
 
     def to_xcom(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def store_url(self) -> str:
+        """Base URL of the store holding this artifact (blobs live at ``<base>/sha256/...``)."""
+        base, sep, _ = self.url.rpartition("/sha256/")
+        if not sep:
+            raise SourceError(f"artifact url {self.url!r} is not inside an artifact store", field="url")
+        return base
 
     @classmethod
     def from_xcom(cls, data: dict[str, Any]) -> Artifact:
@@ -87,28 +103,100 @@ def _check_digest(digest: str) -> str:
     return digest
 
 
+def s3_options(endpoint: str | None, credentials: Credentials, region: str | None = None) -> dict[str, Any]:
+    """s3fs storage options for a ``flux_bucket`` connection (host = endpoint, login/password = keys).
+
+    Without keys s3fs falls back to the AWS credential chain (instance role, IRSA, environment),
+    which is what a store on AWS itself should use.
+    """
+    client: dict[str, Any] = {"region_name": region or credentials.extra.get("region") or "us-east-1"}
+    if endpoint:
+        scheme = "http" if credentials.insecure else "https"
+        client["endpoint_url"] = endpoint if "://" in endpoint else f"{scheme}://{endpoint}"
+    if credentials.ca_cert:
+        client["verify"] = ca_bundle(credentials.ca_cert)
+    options: dict[str, Any] = {
+        "client_kwargs": client,
+        # Path-style requests work with every S3 implementation, virtual hosts need DNS for each bucket.
+        "config_kwargs": {"s3": {"addressing_style": "path"}, "retries": {"max_attempts": 3}},
+    }
+    if credentials.username or credentials.password:
+        options.update(key=credentials.username, secret=credentials.password, token=credentials.token)
+    return options
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+_Method = Callable[Concatenate["ArtifactStore", _P], _R]
+
+
+def _storage(action: str) -> Callable[[_Method[_P, _R]], _Method[_P, _R]]:
+    """Report a failure of the storage backend as an error naming the store and the fix."""
+
+    def wrap(method: _Method[_P, _R]) -> _Method[_P, _R]:
+        @functools.wraps(method)
+        def run(store: ArtifactStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return method(store, *args, **kwargs)
+            except SourceError:
+                raise
+            except Exception as err:
+                raise store.failure(action, err) from None
+
+        return run
+
+    return wrap
+
+
 class ArtifactStore:
-    """Blobs at ``<base>/sha256/<hex><suffix>``; per-source history in ``<base>/sources/``."""
+    """Blobs at ``<base>/sha256/<hex><suffix>``; per-source history in ``<base>/sources/``.
+
+    ``storage_options`` go to the fsspec backend (for ``s3://``: :func:`s3_options`).
+    """
 
     def __init__(
         self,
         base_url: str | None = None,
         *,
+        storage_options: Mapping[str, Any] | None = None,
         max_size: int = DEFAULT_MAX_SIZE,
         max_extracted: int = DEFAULT_MAX_EXTRACTED,
     ) -> None:
         self.base_url = (base_url or _default_base()).rstrip("/")
         self.max_size = max_size
         self.max_extracted = max_extracted
-        self._fs, root = fsspec.core.url_to_fs(self.base_url)
+        self._open(dict(storage_options or {}))
+
+    @_storage("open the store")
+    def _open(self, storage_options: dict[str, Any]) -> None:
+        self._fs, root = fsspec.core.url_to_fs(self.base_url, **storage_options)
         self._root = root.rstrip("/")
         self._local = "file" in (
             self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
         )
         self._fs.makedirs(self._root, exist_ok=True)
 
+    def failure(self, action: str, err: Exception) -> ArtifactStoreError:
+        """``err`` from the backend as an error a user can act on (backend messages hold no keys)."""
+        if isinstance(err, ImportError | ValueError) and not hasattr(self, "_fs"):
+            fix = "install the fsspec backend for this URL scheme (s3fs ships with the provider)"
+        elif isinstance(err, PermissionError):
+            fix = "check the keys in [flux] artifacts_conn_id and the policy on the bucket"
+        elif isinstance(err, FileNotFoundError):
+            fix = "check the bucket name and prefix in [flux] artifacts_url"
+        else:
+            fix = "check the endpoint of [flux] artifacts_conn_id and the network"
+        return ArtifactStoreError(
+            f"cannot {action}: {type(err).__name__}: {err}; {fix}",
+            obj=f"artifact store {self.base_url}",
+            field="artifacts_url",
+        )
+
     # -- writing ------------------------------------------------------------------------------
 
+    @_storage("store an artifact")
     def put_directory(
         self, src_dir: str | Path, *, source: str, revision: str, ignore: IgnoreFunc | None = None
     ) -> Artifact:
@@ -121,6 +209,7 @@ class ArtifactStore:
             buf.seek(0)
             return self._store(buf, source=source, revision=revision, suffix=".tar.gz")
 
+    @_storage("store an artifact")
     def put_bytes(self, data: bytes, *, source: str, revision: str, suffix: str) -> Artifact:
         """Store ``data`` as is (an index.yaml, a chart .tgz, an OCI layer)."""
         if len(data) > self.max_size:
@@ -169,9 +258,11 @@ class ArtifactStore:
     def _history_key(self, source: str) -> str:
         return f"{self._root}/sources/{_check_source(source)}.json"
 
+    @_storage("read the history")
     def history(self, source: str) -> list[Artifact]:
         """Artifacts stored for ``source``, oldest first (one entry per digest)."""
         key = self._history_key(source)
+        self._fs.invalidate_cache(key.rsplit("/", 1)[0])  # another worker may have written it
         if not self._fs.exists(key):
             return []
         return [Artifact.from_xcom(d) for d in json.loads(self._fs.cat_file(key))]
@@ -205,6 +296,7 @@ class ArtifactStore:
         items = self.history(source)
         return items[-1] if items else None
 
+    @_storage("collect old artifacts")
     def gc(self, source: str, *, keep: int = 2) -> list[Artifact]:
         """Forget all but the ``keep`` newest artifacts of ``source``; delete blobs no source uses."""
         if keep < 1:
@@ -231,14 +323,17 @@ class ArtifactStore:
 
     def _blob_key(self, digest: str) -> str:
         hexdigest = _check_digest(digest).removeprefix("sha256:")
+        self._fs.invalidate_cache(f"{self._root}/sha256")
         found = self._fs.glob(f"{self._root}/sha256/{hexdigest}*")
         if not found:
+            shared = " (a local folder is not shared by workers: see artifacts_url)" if self._local else ""
             raise SourceError(
-                f"artifact {digest} is not in the store {self.base_url}; fetch the source again",
+                f"artifact {digest} is not in the store {self.base_url}{shared}; fetch the source again",
                 field="digest",
             )
         return str(found[0])
 
+    @_storage("read an artifact")
     def get(self, digest: str) -> bytes:
         """The stored bytes, verified against ``digest``."""
         data: bytes = self._fs.cat_file(self._blob_key(digest))

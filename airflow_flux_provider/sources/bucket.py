@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from airflow_flux_provider.credentials import ANONYMOUS, Credentials
+from airflow_flux_provider.credentials import ANONYMOUS, Credentials, ca_bundle
 from airflow_flux_provider.sources.artifacts import ArtifactStore
 from airflow_flux_provider.sources.errors import ArtifactTooLargeError, SourceError, UnsafeArchiveError
 from airflow_flux_provider.sources.fetched import Fetched
@@ -131,16 +131,6 @@ class BucketSource:
     # -- S3 ---------------------------------------------------------------------------------
 
     @functools.cached_property
-    def _ca_bundle(self) -> str | None:
-        """boto3 wants a CA file, the connection holds PEM text: a temp file living with the source."""
-        if not self.credentials.ca_cert:
-            return None
-        self._ca_file = tempfile.NamedTemporaryFile("w", suffix=".pem")  # noqa: SIM115 - lives with the source
-        self._ca_file.write(self.credentials.ca_cert)
-        self._ca_file.flush()
-        return self._ca_file.name
-
-    @functools.cached_property
     def _s3(self) -> Any:
         """One boto3 client per source (building one loads the service model, ~0.1 s)."""
         import boto3
@@ -166,7 +156,7 @@ class BucketSource:
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
             aws_session_token=creds.token,
-            verify=self._ca_bundle or True,
+            verify=ca_bundle(creds.ca_cert) if creds.ca_cert else True,
             config=config,
         )
 

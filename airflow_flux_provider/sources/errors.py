@@ -19,3 +19,7 @@ class ArtifactTooLargeError(SourceError):
 
 class RevisionNotFoundError(SourceError):
     """The ref, tag, version or digest asked for does not exist at the source."""
+
+
+class ArtifactStoreError(SourceError):
+    """The artifact store (a folder or an object store) refused or could not be reached."""
