@@ -21,7 +21,15 @@ from typing import Any
 
 import yaml
 
-from airflow_flux_provider.sandbox import crds, defaults, merge, protobuf, structural, validation
+from airflow_flux_provider.sandbox import (
+    builtin_types,
+    crds,
+    defaults,
+    merge,
+    protobuf,
+    structural,
+    validation,
+)
 from airflow_flux_provider.sandbox.resources import ResourceTable, ResourceType
 from airflow_flux_provider.sandbox.selectors import field_selector, label_selector
 from airflow_flux_provider.sandbox.status import (
@@ -206,24 +214,40 @@ class ResourceApi:
         return obj
 
     def _conform(self, call: Call, obj: dict[str, Any], *, check_values: bool = True) -> dict[str, Any]:
-        """Prune a custom resource to its schema; unknown fields fail under fieldValidation=Strict."""
+        """Decode a built-in kind by its Go types, or prune a custom resource to its schema.
+
+        Unknown fields are dropped, reported as warnings, or refused under fieldValidation=Strict.
+        """
         rt = call.rt
-        if rt.schema is None:
+        if rt.schema is not None:
+            pruned, found = structural.conform(obj, rt.schema, fill_defaults=check_values)
+            unknown, invalid_values = found.unknown, found.invalid if check_values else []
+        elif (model := self._model(rt)) is not None:
+            decoded = builtin_types.decode(obj, model)
+            if decoded.error:
+                raise bad_request(self._undecodable(rt, decoded.error))
+            pruned, unknown, invalid_values = decoded.value, decoded.unknown, []
+        else:
             return obj
-        pruned, found = structural.conform(obj, rt.schema, fill_defaults=check_values)
         mode = call.query.get("fieldValidation", "Warn")
-        if found.unknown and mode == "Strict":
-            fields = ", ".join(f'unknown field "{path}"' for path in found.unknown)
-            raise bad_request(
-                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
-                f"strict decoding error: {fields}"
-            )
+        if unknown and mode == "Strict":
+            fields = ", ".join(f'unknown field "{path}"' for path in unknown)
+            raise bad_request(self._undecodable(rt, f"strict decoding error: {fields}"))
         if mode == "Warn":
-            call.warnings += [f'unknown field "{path}"' for path in found.unknown]
-        if check_values and found.invalid:
+            call.warnings += [f'unknown field "{path}"' for path in unknown]
+        if invalid_values:
             name = obj.get("metadata", {}).get("name", call.name)
-            raise invalid(rt.qualified_kind, rt.group, rt.kind, name, found.invalid)
+            raise invalid(rt.qualified_kind, rt.group, rt.kind, name, invalid_values)
         return pruned
+
+    def _model(self, rt: ResourceType) -> type | None:
+        if rt.group not in self.table.builtin_groups:
+            return None
+        return builtin_types.model_for(rt.group, rt.version, rt.kind)
+
+    @staticmethod
+    def _undecodable(rt: ResourceType, reason: str) -> str:
+        return f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {reason}'
 
     # -- read -----------------------------------------------------------------------------------
     def get(self, call: Call) -> dict[str, Any]:

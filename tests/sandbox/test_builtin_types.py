@@ -1,0 +1,115 @@
+"""Built-in kinds are decoded by their Go types: wrong types are 400, unknown fields dropped or refused."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from airflow_flux_provider.kube.cluster import Cluster, InvalidObjectError, ObjectKey
+from airflow_flux_provider.sandbox import Sandbox, SandboxError
+from tests.sandbox.test_http import call
+
+
+@pytest.fixture
+def cluster(sandbox: Sandbox) -> Cluster:
+    return Cluster.from_kubeconfig(str(sandbox.kubeconfig))
+
+
+def deployment(name: str, container: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "nginx:1.27", **container}]},
+            },
+            **spec,
+        },
+    }
+
+
+def test_kubectl_apply_of_a_number_where_a_string_belongs_is_refused(
+    sandbox: Sandbox, sandbox_namespace: str
+) -> None:
+    manifest = yaml.safe_dump(deployment("env-int", {"env": [{"name": "WORKERS", "value": 4}]}))
+    with pytest.raises(SandboxError) as err:
+        sandbox.kubectl("apply", "--server-side", "-n", sandbox_namespace, "-f", "-", input=manifest)
+    assert (
+        'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal number '
+        "into Go struct field EnvVar.spec.template.spec.containers.env.value of type string"
+    ) in str(err.value)
+    missing = sandbox.kubectl("get", "deployment", "env-int", "-n", sandbox_namespace, check=False)
+    assert missing.returncode != 0 and "NotFound" in missing.stderr  # nothing was half-applied
+
+
+def test_kubectl_strict_validation_names_the_unknown_field(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    manifest = yaml.safe_dump(deployment("typo", {"imagePullPolicyy": "Always"}, replicass=2))
+    with pytest.raises(SandboxError) as err:
+        sandbox.kubectl("create", "-n", sandbox_namespace, "-f", "-", input=manifest)
+    message = str(err.value)
+    assert 'strict decoding error: unknown field "spec.replicass"' in message
+    assert 'unknown field "spec.template.spec.containers[0].imagePullPolicyy"' in message
+
+
+def test_without_strict_validation_unknown_fields_are_dropped(
+    sandbox: Sandbox, sandbox_namespace: str
+) -> None:
+    body = deployment("dropped", {"colour": "red"})
+    path = f"/apis/apps/v1/namespaces/{sandbox_namespace}/deployments"
+    code, stored = call(sandbox, "POST", path, json.dumps(body).encode())
+    assert code == 201
+    assert stored["spec"]["template"]["spec"]["containers"][0].keys() >= {"name", "image"}
+    assert "colour" not in stored["spec"]["template"]["spec"]["containers"][0]
+
+
+@pytest.mark.parametrize(
+    ("container", "spec"),
+    [
+        ({"resources": {"limits": {"cpu": 1, "memory": "64Mi"}, "requests": {"cpu": 0.5}}}, {}),
+        ({"ports": [{"containerPort": 8080}], "livenessProbe": {"httpGet": {"port": "http"}}}, {}),
+        (
+            {"readinessProbe": {"tcpSocket": {"port": 8080}}},
+            {"strategy": {"rollingUpdate": {"maxSurge": "25%"}}},
+        ),
+        ({"env": [{"name": "A", "value": None}]}, {"replicas": 2, "paused": False}),
+    ],
+)
+def test_what_the_go_types_accept_is_accepted(
+    cluster: Cluster, sandbox_namespace: str, container: dict[str, Any], spec: dict[str, Any]
+) -> None:
+    """Quantities take numbers, int-or-string takes both, null is the zero value."""
+    obj = deployment("accepted", container, **spec)
+    obj["metadata"]["namespace"] = sandbox_namespace
+    cluster.apply(obj, dry_run=True)
+
+
+@pytest.mark.parametrize(
+    ("container", "spec", "message"),
+    [
+        ({}, {"replicas": "2"}, "cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas"),
+        ({}, {"paused": "yes"}, "field DeploymentSpec.spec.paused of type bool"),
+        (
+            {},
+            {"strategy": {"rollingUpdate": {"maxSurge": True}}},
+            "cannot unmarshal bool into Go struct field RollingUpdateDeployment.spec.strategy.rollingUpdate"
+            ".maxSurge of type intstr.IntOrString",
+        ),
+        ({"args": "--fast"}, {}, "field Container.spec.template.spec.containers.args of type []str"),
+        ({"resources": {"limits": {"cpu": [1]}}}, {}, "of type Quantity"),
+    ],
+)
+def test_our_cluster_client_reports_the_object_and_the_field(
+    cluster: Cluster, sandbox_namespace: str, container: dict[str, Any], spec: dict[str, Any], message: str
+) -> None:
+    obj = deployment("refused", container, **spec)
+    obj["metadata"]["namespace"] = sandbox_namespace
+    with pytest.raises(InvalidObjectError) as err:
+        cluster.apply(obj)
+    assert f"Deployment/{sandbox_namespace}/refused" in str(err.value) and message in str(err.value)
+    assert cluster.get(ObjectKey.of(obj)) is None
