@@ -162,27 +162,39 @@ class Applier:
     sleep: Callable[[float], None] = time.sleep
 
     def apply_all(self, objects: Iterable[dict[str, Any]]) -> ChangeSet:
+        """Stage by stage, dry-run every object first and write only when all of the stage passed.
+
+        As Flux does: one invalid object leaves its whole stage untouched instead of half-applied.
+        """
         changes = ChangeSet()
         stages: dict[int, list[dict[str, Any]]] = {0: [], 1: [], 2: []}
         for obj in objects:
             stages[_stage(obj)].append(obj)
         for stage, members in sorted(stages.items()):
-            for obj in sorted(members, key=sort_key):
-                self._apply_one(obj, changes)
+            plans = [self._plan_one(obj, changes) for obj in sorted(members, key=sort_key)]
+            for key, action, obj, force in plans:
+                if action in (Action.CREATED, Action.CONFIGURED):
+                    try:
+                        self.cluster.apply(obj, force=force)
+                    except KubeError as err:
+                        raise ApplyError(f"{key} apply failed: {err.message}", changes=changes) from None
+                changes.add(key, action)
             if stage < 2 and members:
                 self._wait_current([ObjectKey.of(o) for o in members], changes)
                 self.cluster.forget_discovery()  # new CRDs serve new kinds
         return changes
 
-    def _apply_one(self, desired: dict[str, Any], changes: ChangeSet) -> None:
+    def _plan_one(
+        self, desired: dict[str, Any], changes: ChangeSet
+    ) -> tuple[ObjectKey, Action, dict[str, Any], bool]:
+        """Dry-run ``desired``: what applying it will do, and whether it needs force."""
         key = ObjectKey.of(desired)
         annotations = (desired.get("metadata") or {}).get("annotations") or {}
         policy = str(annotations.get(SSA_ANNOTATION, "")).lower()
         try:
             live = self.cluster.get(key)
             if policy == "ignore" or (policy == "ifnotpresent" and live is not None):
-                changes.add(key, Action.SKIPPED)
-                return
+                return key, Action.SKIPPED, desired, False
             force = _force_allowed(self.force, desired, live)
             try:
                 dry = self.cluster.apply(desired, dry_run=True, force=force)
@@ -192,13 +204,11 @@ class Applier:
                 self._recreate(key)
                 live = None
                 dry = self.cluster.apply(desired, dry_run=True, force=force)
-            if live is not None and _comparable(dry) == _comparable(live):
-                changes.add(key, Action.UNCHANGED)
-                return
-            self.cluster.apply(desired, force=force)
-            changes.add(key, Action.CREATED if live is None else Action.CONFIGURED)
         except KubeError as err:
-            raise ApplyError(f"{key} apply failed: {err.message}", changes=changes) from None
+            raise ApplyError(f"{key} dry-run failed: {err.message}", changes=changes) from None
+        if live is not None and _comparable(dry) == _comparable(live):
+            return key, Action.UNCHANGED, desired, force
+        return key, Action.CREATED if live is None else Action.CONFIGURED, desired, force
 
     def _recreate(self, key: ObjectKey) -> None:
         self.cluster.delete(key)

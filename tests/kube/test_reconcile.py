@@ -193,9 +193,22 @@ def test_throttling_is_retried(sandbox, sandbox_namespace, cluster: Cluster):
     assert [c.action for c in result.changes.changes] == [Action.CREATED]
 
 
+def test_an_invalid_object_leaves_its_whole_stage_unapplied(sandbox_namespace, cluster: Cluster):
+    """Every object of a stage is dry-run before the first write, as Flux does."""
+    broken = _deployment(sandbox_namespace, "broken")
+    broken["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "WORKERS", "value": 4}]
+    objects = [_configmap(sandbox_namespace, "settings"), broken, _deployment(sandbox_namespace, "fine")]
+    with pytest.raises(ReconcileError) as err:
+        apply_and_prune(cluster, _target(sandbox_namespace), objects, revision="r1")
+    assert f"Deployment/{sandbox_namespace}/broken dry-run failed" in str(err.value)
+    assert "Go struct field EnvVar.spec.template.spec.containers.env.value of type string" in str(err.value)
+    for obj in objects:
+        assert cluster.get(ObjectKey.of(obj)) is None
+
+
 def test_persistent_server_errors_fail_clearly(sandbox, sandbox_namespace, cluster: Cluster):
     sandbox.faults.add(verb="patch", resource="deployments", code=503)
-    with pytest.raises(ReconcileError, match=f"Deployment/{sandbox_namespace}/u apply failed.*503"):
+    with pytest.raises(ReconcileError, match=f"Deployment/{sandbox_namespace}/u dry-run failed.*503"):
         apply_and_prune(
             cluster, _target(sandbox_namespace), [_deployment(sandbox_namespace, "u")], revision="r"
         )
