@@ -46,9 +46,9 @@ class HealthCheckTrigger(RecordedTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         keys = [ObjectKey(*parts) for parts in self.objects]
-        cluster = cluster_from_extras(
-            await aconnection_extras(self.kubernetes_conn_id), impersonate=self.impersonate
-        )
+        extras = await aconnection_extras(self.kubernetes_conn_id)
+        # building the client loads the kubeconfig and the kubernetes package: not on the loop
+        cluster = await asyncio.to_thread(cluster_from_extras, extras, impersonate=self.impersonate)
         while True:
             elapsed = time.time() - self.started_at
             try:

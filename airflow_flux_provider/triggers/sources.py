@@ -8,6 +8,7 @@ held; the blocking call runs in a thread.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any
@@ -110,7 +111,7 @@ class SourceRevisionTrigger(RecordedTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            kind = _parse(self.manifest).kind
+            kind = (await asyncio.to_thread(_parse, self.manifest)).kind  # pydantic work: off the loop
             from asgiref.sync import sync_to_async
 
             # sync_to_async, not a bare thread: the triggerer answers connection lookups on its own loop

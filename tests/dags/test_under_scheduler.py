@@ -1,0 +1,158 @@
+"""The provider under a real scheduler and triggerer, not ``dag.test()``.
+
+A cluster folder DAG reconciles with ``wait: true``, so its reconcile task defers to the
+health-check trigger, leaves its worker slot, and resumes in a new process when the
+triggerer fires; a source sensor defers until a commit lands in Git. Both are triggered
+through the REST API as a person pressing "Trigger DAG" would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_flux_provider.devservices.airflow_db import migrate_airflow_db
+from airflow_flux_provider.devservices.airflow_scheduler import AirflowScheduler, start_airflow_scheduler
+from airflow_flux_provider.devservices.git_http import GitServer
+from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.sandbox import Sandbox
+
+NAME = f"sched-{uuid.uuid4().hex[:6]}"
+CLUSTER = f"""
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {{name: {NAME}, namespace: flux-system}}
+spec:
+  interval: 1m
+  url: ${{GIT_URL}}
+  ref: {{branch: main}}
+  secretRef: {{name: git-credentials}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {{name: {NAME}-apps, namespace: flux-system}}
+spec:
+  interval: 5m
+  prune: true
+  wait: true
+  timeout: 2m
+  path: ./apps
+  sourceRef: {{kind: GitRepository, name: {NAME}}}
+"""
+REPO = {
+    "apps/namespace.yaml": f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAME}}}\n",
+    "apps/deployment.yaml": f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {NAME}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec: {{containers: [{{name: web, image: ghcr.io/company/web:1.0.0}}]}}
+""",
+}
+DAGS = """
+from airflow.sdk import DAG
+
+from airflow_flux_provider.dag_factory import flux_dag
+from airflow_flux_provider.sensors.sources import SourceRevisionSensor
+
+cluster = flux_dag({folder!r}, dag_id="scheduled_cluster", schedule=None, catchup=False)
+
+with DAG("scheduled_source_watch", schedule=None, catchup=False):
+    SourceRevisionSensor(
+        task_id="new_commit",
+        manifest={{
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {{"name": "{name}", "namespace": "flux-system"}},
+            "spec": {{"interval": "1m", "url": "{{{{ var.value.GIT_URL }}}}", "ref": {{"branch": "main"}}}},
+        }},
+        conn_id="git-credentials",
+        last_revision="{{{{ dag_run.conf['last_revision'] }}}}",
+        poke_interval=1,
+    )
+"""
+
+
+@pytest.fixture(scope="module")
+def airflow(
+    tmp_path_factory: pytest.TempPathFactory, git_server: GitServer, sandbox: Sandbox
+) -> Iterator[AirflowScheduler]:
+    root = tmp_path_factory.mktemp("scheduler")
+    home = root / "home"
+    home.mkdir()
+    migrate_airflow_db(home)
+    folder, dags = root / "cluster", root / "dags"
+    folder.mkdir()
+    dags.mkdir()
+    (folder / "cluster.yaml").write_text(CLUSTER)
+    (dags / "scheduled.py").write_text(DAGS.format(folder=str(folder), name=NAME))
+    url = git_server.create_repo(NAME, REPO)
+    git = {"conn_type": "flux_git", "login": git_server.username, "password": git_server.password}
+    kube = {"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}
+    env = {
+        "AIRFLOW_CONN_GIT-CREDENTIALS": json.dumps(git),
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(kube),
+        "AIRFLOW_VAR_GIT_URL": url,
+        "AIRFLOW__FLUX__ARTIFACTS_PATH": str(root / "artifacts"),
+    }
+    stack = start_airflow_scheduler(home, root / "logs", bundle="scheduled", dags_folder=dags, env=env)
+    yield stack
+    stack.stop()
+
+
+def test_reconcile_defers_to_the_triggerer_and_resumes(airflow: AirflowScheduler, sandbox: Sandbox) -> None:
+    airflow.wait_for_dag("scheduled_cluster")
+    state = airflow.run_dag("scheduled_cluster")
+    states = airflow.task_states("scheduled_cluster")
+    assert state == "success", states
+    reconcile = f"reconcile_{NAME}_apps".replace("-", "_")
+    assert set(states.values()) == {"success"} and reconcile in states
+
+    deployment = Cluster.from_kubeconfig(str(sandbox.kubeconfig)).get(
+        ObjectKey("apps/v1", "Deployment", NAME, "web")
+    )
+    assert deployment is not None and deployment["status"]["availableReplicas"] == 2
+    log = airflow.task_log("scheduled_cluster", reconcile)
+    # the task gave up its slot, the triggerer ran the health check, a new process finished it
+    assert "Pausing task as DEFERRED" in log and "'status': 'healthy'" in log
+    assert "ReconciliationSucceeded" in log.split("Pausing task as DEFERRED")[1]
+
+
+def test_source_sensor_waits_in_the_triggerer_for_a_new_commit(
+    airflow: AirflowScheduler, git_server: GitServer
+) -> None:
+    first = git_server.commit(NAME, {"apps/note.txt": "one\n"}, message="one")
+    airflow.wait_for_dag("scheduled_source_watch")
+    response = airflow.api.api(
+        "POST",
+        "/dags/scheduled_source_watch/dagRuns",
+        json={"logical_date": None, "conf": {"last_revision": f"main@sha1:{first}"}},
+    )
+    response.raise_for_status()
+    run_id = response.json()["dag_run_id"]
+    task = f"/dags/scheduled_source_watch/dagRuns/{run_id}/taskInstances/new_commit"
+    deadline = time.monotonic() + 180
+    while airflow.api.api("GET", task).json().get("state") != "deferred":
+        assert time.monotonic() < deadline, "the sensor never deferred"
+        time.sleep(1)
+
+    second = git_server.commit(NAME, {"apps/note.txt": "two\n"}, message="two")
+    while (
+        state := airflow.api.api("GET", f"/dags/scheduled_source_watch/dagRuns/{run_id}").json()["state"]
+    ) not in (
+        "success",
+        "failed",
+    ):
+        assert time.monotonic() < deadline + 120, "the sensor did not fire after the commit"
+        time.sleep(1)
+    assert state == "success"
+    xcom = airflow.api.api("GET", f"{task}/xcomEntries/return_value").json()
+    assert f"main@sha1:{second}" in json.dumps(xcom)
