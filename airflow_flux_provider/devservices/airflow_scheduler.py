@@ -32,14 +32,20 @@ FINISHED = frozenset({"success", "failed"})
 
 @dataclass
 class AirflowScheduler:
-    """The running components; :attr:`api` is the REST API (admin login) of the api-server."""
+    """The running components; :attr:`api` is the REST API (admin login) of the api-server.
+
+    DAG files written to :attr:`dags_folder` are parsed within seconds.
+    """
 
     api: AirflowApiServer
     airflow_home: Path
+    dags_folder: Path
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
-    def log_path(self, component: str) -> Path:
-        return self.api.log_path if component == "api-server" else self.processes[component].log_path
+    @property
+    def log_path(self) -> Path:
+        """The scheduler's log (the others sit beside it as ``<component>.log``)."""
+        return self.processes["scheduler"].log_path
 
     def task_log(self, dag_id: str, task_id: str) -> str:
         """Every log file of ``task_id`` in ``dag_id`` (attempts and trigger logs), concatenated."""
@@ -58,13 +64,15 @@ class AirflowScheduler:
             time.sleep(1)
         raise ServiceError(f"DAG {dag_id} was not parsed within {timeout:.0f} s", obj="service/dag-processor")
 
-    def run_dag(self, dag_id: str, conf: Mapping[str, Any] | None = None, timeout: float = 300.0) -> str:
-        """Trigger ``dag_id`` through the REST API, wait for the run to finish, return its state."""
-        response = self.api.api(
-            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}}
-        )
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        """Create a run of ``dag_id`` through the REST API ("Trigger DAG"); return its run id."""
+        body = {"logical_date": None, "conf": dict(conf or {})}
+        response = self.api.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
         response.raise_for_status()
-        run_id = response.json()["dag_run_id"]
+        return str(response.json()["dag_run_id"])
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0) -> str:
+        """Wait until the run finishes; return its state (``success`` or ``failed``)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_running()
@@ -75,6 +83,10 @@ class AirflowScheduler:
         raise ServiceError(
             f"run {run_id} of {dag_id} still running after {timeout:.0f} s", obj="service/scheduler"
         )
+
+    def run_dag(self, dag_id: str, conf: Mapping[str, Any] | None = None, timeout: float = 300.0) -> str:
+        """Trigger ``dag_id`` and wait for the run; return its final state."""
+        return self.wait_for_run(dag_id, self.trigger(dag_id, conf), timeout)
 
     def task_states(self, dag_id: str) -> dict[str, str]:
         """``task_id -> state`` of the latest run of ``dag_id``."""
@@ -115,7 +127,7 @@ def start_airflow_scheduler(
     }
     api = start_airflow_api_server(airflow_home, workdir, env=common, timeout=timeout)
     common["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"{api.url}/execution/"
-    stack = AirflowScheduler(api, airflow_home)
+    stack = AirflowScheduler(api, airflow_home, dags_folder)
     try:
         for name in COMPONENTS:
             argv = [sys.executable, "-m", "airflow", name]

@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from airflow_flux_provider.devservices.airflow_db import migrate_airflow_db
-from airflow_flux_provider.devservices.airflow_scheduler import AirflowScheduler, start_airflow_scheduler
+from airflow_flux_provider.devservices.airflow_scheduler import AirflowScheduler
 from airflow_flux_provider.devservices.git_http import GitServer
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.sandbox import Sandbox
@@ -28,7 +26,7 @@ kind: GitRepository
 metadata: {{name: {NAME}, namespace: flux-system}}
 spec:
   interval: 1m
-  url: ${{GIT_URL}}
+  url: GIT_URL
   ref: {{branch: main}}
   secretRef: {{name: git-credentials}}
 ---
@@ -72,7 +70,7 @@ with DAG("scheduled_source_watch", schedule=None, catchup=False):
             "apiVersion": "source.toolkit.fluxcd.io/v1",
             "kind": "GitRepository",
             "metadata": {{"name": "{name}", "namespace": "flux-system"}},
-            "spec": {{"interval": "1m", "url": "{{{{ var.value.GIT_URL }}}}", "ref": {{"branch": "main"}}}},
+            "spec": {{"interval": "1m", "url": {url!r}, "ref": {{"branch": "main"}}}},
         }},
         conn_id="git-credentials",
         last_revision="{{{{ dag_run.conf['last_revision'] }}}}",
@@ -82,30 +80,14 @@ with DAG("scheduled_source_watch", schedule=None, catchup=False):
 
 
 @pytest.fixture(scope="module")
-def airflow(
-    tmp_path_factory: pytest.TempPathFactory, git_server: GitServer, sandbox: Sandbox
-) -> Iterator[AirflowScheduler]:
-    root = tmp_path_factory.mktemp("scheduler")
-    home = root / "home"
-    home.mkdir()
-    migrate_airflow_db(home)
-    folder, dags = root / "cluster", root / "dags"
-    folder.mkdir()
-    dags.mkdir()
-    (folder / "cluster.yaml").write_text(CLUSTER)
-    (dags / "scheduled.py").write_text(DAGS.format(folder=str(folder), name=NAME))
+def airflow(airflow_scheduler: AirflowScheduler, git_server: GitServer) -> AirflowScheduler:
     url = git_server.create_repo(NAME, REPO)
-    git = {"conn_type": "flux_git", "login": git_server.username, "password": git_server.password}
-    kube = {"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}
-    env = {
-        "AIRFLOW_CONN_GIT-CREDENTIALS": json.dumps(git),
-        "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(kube),
-        "AIRFLOW_VAR_GIT_URL": url,
-        "AIRFLOW__FLUX__ARTIFACTS_PATH": str(root / "artifacts"),
-    }
-    stack = start_airflow_scheduler(home, root / "logs", bundle="scheduled", dags_folder=dags, env=env)
-    yield stack
-    stack.stop()
+    folder = airflow_scheduler.dags_folder.parent / f"cluster-{NAME}"
+    folder.mkdir()
+    (folder / "cluster.yaml").write_text(CLUSTER.replace("GIT_URL", url))
+    dag_file = airflow_scheduler.dags_folder / f"{NAME.replace('-', '_')}.py"
+    dag_file.write_text(DAGS.format(folder=str(folder), name=NAME, url=url))
+    return airflow_scheduler
 
 
 def test_reconcile_defers_to_the_triggerer_and_resumes(airflow: AirflowScheduler, sandbox: Sandbox) -> None:
@@ -131,13 +113,7 @@ def test_source_sensor_waits_in_the_triggerer_for_a_new_commit(
 ) -> None:
     first = git_server.commit(NAME, {"apps/note.txt": "one\n"}, message="one")
     airflow.wait_for_dag("scheduled_source_watch")
-    response = airflow.api.api(
-        "POST",
-        "/dags/scheduled_source_watch/dagRuns",
-        json={"logical_date": None, "conf": {"last_revision": f"main@sha1:{first}"}},
-    )
-    response.raise_for_status()
-    run_id = response.json()["dag_run_id"]
+    run_id = airflow.trigger("scheduled_source_watch", {"last_revision": f"main@sha1:{first}"})
     task = f"/dags/scheduled_source_watch/dagRuns/{run_id}/taskInstances/new_commit"
     deadline = time.monotonic() + 180
     while airflow.api.api("GET", task).json().get("state") != "deferred":
@@ -145,14 +121,7 @@ def test_source_sensor_waits_in_the_triggerer_for_a_new_commit(
         time.sleep(1)
 
     second = git_server.commit(NAME, {"apps/note.txt": "two\n"}, message="two")
-    while (
-        state := airflow.api.api("GET", f"/dags/scheduled_source_watch/dagRuns/{run_id}").json()["state"]
-    ) not in (
-        "success",
-        "failed",
-    ):
-        assert time.monotonic() < deadline + 120, "the sensor did not fire after the commit"
-        time.sleep(1)
+    state = airflow.wait_for_run("scheduled_source_watch", run_id)
     assert state == "success"
     xcom = airflow.api.api("GET", f"{task}/xcomEntries/return_value").json()
     assert f"main@sha1:{second}" in json.dumps(xcom)

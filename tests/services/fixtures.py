@@ -11,13 +11,16 @@ buckets, charts, helm repo aliases and exporter workloads names unique to your t
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from airflow_flux_provider.devservices.airflow_db import migrate_airflow_db
+from airflow_flux_provider.devservices.airflow_scheduler import AirflowScheduler, start_airflow_scheduler
 from airflow_flux_provider.devservices.chart_repo import ChartRepository, start_chart_repo
 from airflow_flux_provider.devservices.git_http import GitServer, start_git_server
 from airflow_flux_provider.devservices.mlflow_server import NO_TELEMETRY, MlflowServer, start_mlflow_server
@@ -103,6 +106,32 @@ def chart_repo_auth(services_dir: Path) -> Iterator[ChartRepository]:
 def airflow_home() -> Path:
     """The session's AIRFLOW_HOME (set by tests/conftest.py) with its metadata DB migrated."""
     return migrate_airflow_db(Path(os.environ["AIRFLOW_HOME"]))
+
+
+@pytest.fixture(scope="session")
+def airflow_scheduler(services_dir: Path, git_server: GitServer, sandbox: Any) -> Iterator[AirflowScheduler]:
+    """api-server, scheduler, dag-processor and triggerer: .dags_folder .api .run_dag() .task_log().
+
+    They get an AIRFLOW_HOME of their own (a live scheduler would pick up the runs other
+    tests create with ``dag.test()``). Connections: ``kubernetes_default`` is the sandbox,
+    ``git-credentials`` the git server.
+    """
+    root = services_dir / "airflow-scheduler"
+    (root / "home").mkdir(parents=True)
+    (root / "dags").mkdir()
+    migrate_airflow_db(root / "home")
+    git = {"conn_type": "flux_git", "login": git_server.username, "password": git_server.password}
+    kube = {"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}
+    env = {
+        "AIRFLOW_CONN_GIT-CREDENTIALS": json.dumps(git),
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(kube),
+        "AIRFLOW__FLUX__ARTIFACTS_PATH": str(root / "artifacts"),
+    }
+    stack = start_airflow_scheduler(
+        root / "home", root / "logs", bundle="scheduled", dags_folder=root / "dags", env=env
+    )
+    yield stack
+    stack.stop()
 
 
 @pytest.hookimpl(wrapper=True)
