@@ -48,6 +48,10 @@ class ChangeSensor(BaseSensorOperator):
     def execute(self, context: Any) -> Any:
         if not self.deferrable:
             return super().execute(context)
+        event = self.check()  # a change that is already there needs no trip through the triggerer
+        if event is not None:
+            self._record(context, event)
+            return event
         self.defer(
             trigger=self.trigger(),
             method_name="execute_complete",

@@ -30,8 +30,12 @@ async def poll_until_changed(
     check: Callable[[], dict[str, Any] | None], poll_interval: float
 ) -> AsyncIterator[TriggerEvent]:
     """Run the blocking ``check`` in a thread every ``poll_interval`` seconds until it returns
-    an event payload (fired as is) or raises a ``FluxError`` (fired as ``error``)."""
+    an event payload (fired as is) or raises a ``FluxError`` (fired as ``error``).
+
+    The first check waits one interval: the task checked just before deferring.
+    """
     while True:
+        await asyncio.sleep(poll_interval)
         try:
             event = await asyncio.to_thread(check)
         except FluxError as err:
@@ -40,4 +44,3 @@ async def poll_until_changed(
         if event is not None:
             yield TriggerEvent(event)
             return
-        await asyncio.sleep(poll_interval)

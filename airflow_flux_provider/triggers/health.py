@@ -49,7 +49,9 @@ class HealthCheckTrigger(RecordedTrigger):
         extras = await aconnection_extras(self.kubernetes_conn_id)
         # building the client loads the kubeconfig and the kubernetes package: not on the loop
         cluster = await asyncio.to_thread(cluster_from_extras, extras, impersonate=self.impersonate)
-        while True:
+        while True:  # the task checked just before deferring: wait first
+            waited = time.time() - self.started_at
+            await asyncio.sleep(min(self.poll_interval, max(self.timeout - waited, 0.1)))
             elapsed = time.time() - self.started_at
             try:
                 report = await asyncio.to_thread(health.check, cluster, keys)
@@ -62,4 +64,3 @@ class HealthCheckTrigger(RecordedTrigger):
             if report.failed or elapsed >= self.timeout:
                 yield TriggerEvent(self._event("failed", report.failure_message(elapsed), elapsed))
                 return
-            await asyncio.sleep(min(self.poll_interval, max(self.timeout - elapsed, 0.1)))

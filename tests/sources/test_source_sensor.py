@@ -124,6 +124,8 @@ def test_sensor_defers_from_the_stored_revision_and_records_the_asset(
         "revision": f"main@sha1:{sha}",
         "previous": fetched["revision"],
     }
+    # A change already there when the task starts is returned without deferring.
+    assert sensor.execute({})["revision"] == f"main@sha1:{sha}"
 
     done = sensor.execute_complete({}, {"status": "changed", "revision": "r", "previous": None})
     assert done["revision"] == "r"
