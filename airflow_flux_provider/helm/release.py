@@ -37,6 +37,7 @@ from airflow_flux_provider.helm.values import ComposedValues
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.record import save_record
 from airflow_flux_provider.specs import HelmRelease
+from airflow_flux_provider.specs.helmrelease import Install, Upgrade
 from airflow_flux_provider.tools import kubectl_path
 
 _PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
@@ -170,9 +171,7 @@ class ReleaseReconciler:
         return State.IN_SYNC
 
     def _ignore_test_failures(self, action: str) -> bool:
-        remediation = (
-            self.hr.spec.install.remediation if action == "install" else self.hr.spec.upgrade.remediation
-        )
+        remediation = self._action_spec(action).remediation
         if remediation.ignore_test_failures is not None:
             return remediation.ignore_test_failures
         return self.hr.spec.test.ignore_failures
@@ -276,15 +275,19 @@ class ReleaseReconciler:
             and self.hr.spec.upgrade.chart_name_change_strategy == "Reinstall"
         )
 
+    def _action_spec(self, action: str) -> Install | Upgrade:
+        """Install and upgrade each carry their own remediation; any other action is an upgrade's."""
+        return self.hr.spec.install if action == "install" else self.hr.spec.upgrade
+
+    def _failures(self, action: str) -> int:
+        return self.status.install_failures if action == "install" else self.status.upgrade_failures
+
     def _exhausted(self, action: str) -> bool:
-        remediation = (
-            self.hr.spec.install.remediation if action == "install" else self.hr.spec.upgrade.remediation
-        )
-        count = self.status.install_failures if action == "install" else self.status.upgrade_failures
-        return remediation.retries >= 0 and count > remediation.retries
+        retries = self._action_spec(action).remediation.retries
+        return retries >= 0 and self._failures(action) > retries
 
     def _exceeded(self, action: str) -> ReleaseError:
-        retries = (self.hr.spec.install if action == "install" else self.hr.spec.upgrade).remediation.retries
+        retries = self._action_spec(action).remediation.retries
         return ReleaseError(
             f"cannot {action} release {self.release}: exceeded maximum retries ({retries}); fix the "
             f"chart or values (which resets the count) or raise spec.{action}.remediation.retries",
@@ -294,9 +297,9 @@ class ReleaseReconciler:
     def _on_failed(self, latest: dict[str, Any], forced: bool) -> None:
         snap = self.status.snapshot(int(latest["revision"])) or {}
         action = snap.get("action") or self.status.last_attempted_release_action
-        spec = self.hr.spec.install if action == "install" else self.hr.spec.upgrade
+        spec = self._action_spec(action)
         strategy = spec.strategy.name if spec.strategy else "RemediateOnFailure"
-        count = self.status.install_failures if action == "install" else self.status.upgrade_failures
+        count = self._failures(action)
         if strategy == "RetryOnFailure" or not action or count <= 0 or forced:
             self._upgrade()
             return
@@ -372,19 +375,17 @@ class ReleaseReconciler:
     def _timeout(self, action: Any) -> float:
         return _seconds(action.timeout, self.hr.spec.timeout)
 
+    def _chart_action_args(self, action: str, spec: Install | Upgrade) -> tuple[list[str], float]:
+        """Helm arguments install and upgrade share (chart, values, post-render, wait), and the timeout."""
+        timeout = self._timeout(spec)
+        args = [action, self.name, *self.chart.install_args(), "--namespace", self.storage]
+        args += ["--timeout", _go_duration(timeout)]
+        args += self._render_flags() + self._wait_flags(spec) + self._chart_flags(spec)
+        return args, timeout
+
     def _install(self, *, replace: bool) -> None:
         spec = self.hr.spec.install
-        timeout = self._timeout(spec)
-        args = [
-            "install",
-            self.name,
-            *self.chart.install_args(),
-            "--namespace",
-            self.storage,
-            "--timeout",
-            _go_duration(timeout),
-        ]
-        args += self._render_flags() + self._wait_flags(spec) + self._chart_flags(spec)
+        args, timeout = self._chart_action_args("install", spec)
         if spec.create_namespace:
             self._create_namespace(args)
         if spec.crds == "Skip":
@@ -403,17 +404,7 @@ class ReleaseReconciler:
 
     def _upgrade(self) -> None:
         spec = self.hr.spec.upgrade
-        timeout = self._timeout(spec)
-        args = [
-            "upgrade",
-            self.name,
-            *self.chart.install_args(),
-            "--namespace",
-            self.storage,
-            "--timeout",
-            _go_duration(timeout),
-        ]
-        args += self._render_flags() + self._wait_flags(spec) + self._chart_flags(spec)
+        args, timeout = self._chart_action_args("upgrade", spec)
         args += ["--history-max", str(self.hr.spec.max_history)]
         args.append("--reuse-values" if spec.preserve_values else "--reset-values")
         if spec.cleanup_on_fail:
