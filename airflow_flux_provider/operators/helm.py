@@ -24,25 +24,20 @@ from typing import Any
 import yaml
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_flux_provider.hooks.kubernetes import (
-    DEFAULT_CONN_ID,
-    cluster_from_extras,
-    connection_extras,
-    service_account_user,
-)
+from airflow_flux_provider.hooks.kubernetes import connection_extras
 from airflow_flux_provider.links.mlflow import MlflowRunLink
-from airflow_flux_provider.operators.base import FluxObjectOperator
+from airflow_flux_provider.operators.deploy import ClusterDeployOperator
 from airflow_flux_provider.operators.tracking import record_deployment
 from airflow_flux_provider.tracking import DeploymentRun
 
 
-class HelmReleaseOperator(FluxObjectOperator):
+class HelmReleaseOperator(ClusterDeployOperator):
     """Install/upgrade/test/remediate (or uninstall) one HelmRelease; XCom: the release outcome."""
 
     flux_kind = "HelmRelease"
     flux_api_version = "helm.toolkit.fluxcd.io/v2"
     template_fields: Sequence[str] = (
-        *FluxObjectOperator.template_fields,
+        *ClusterDeployOperator.template_fields,
         "chart",
         "repository_url",
         "extra_values",
@@ -55,36 +50,22 @@ class HelmReleaseOperator(FluxObjectOperator):
         chart: str | dict[str, Any] | None = None,
         repository_url: str | None = None,
         extra_values: dict[str, Any] | None = None,
-        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
-        cluster_name: str = "default",
-        deferrable: bool = True,
-        poll_interval: float = 5.0,
         force: bool = False,
         reset: bool = False,
         uninstall: bool = False,
         oci_plain_http: bool = False,
-        mlflow_conn_id: str | None = "flux_mlflow_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.chart = chart
         self.repository_url = repository_url
         self.extra_values = extra_values or {}
-        self.kubernetes_conn_id = kubernetes_conn_id
-        self.cluster_name = cluster_name
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
         self.force = force
         self.reset = reset
         self.uninstall = uninstall
         self.oci_plain_http = oci_plain_http
-        self.mlflow_conn_id = mlflow_conn_id
 
     # -- wiring ----------------------------------------------------------------------------------
-    def _impersonate(self, hr: Any) -> str | None:
-        account = hr.spec.service_account_name
-        return service_account_user(hr.metadata.namespace, account) if account else None
-
     @contextmanager
     def _helm(self, extras: dict[str, Any]) -> Iterator[Any]:
         """A HelmCli on the connection's kubeconfig; an inline ``kube_config`` goes to a 0600 temp file."""
@@ -166,7 +147,7 @@ class HelmReleaseOperator(FluxObjectOperator):
         if hr.spec.suspend:
             raise AirflowSkipException(f"{hr.ref} is suspended (spec.suspend: true)")
         extras = connection_extras(self.kubernetes_conn_id)
-        cluster = cluster_from_extras(extras, impersonate=self._impersonate(hr))
+        cluster = self._cluster(hr, extras)
         with self._helm(extras) as cli:
             if self.uninstall:
                 found = uninstall_release(hr, cli, cluster)

@@ -17,13 +17,7 @@ import yaml
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_flux_provider.errors import FluxError
-from airflow_flux_provider.hooks.kubernetes import (
-    DEFAULT_CONN_ID,
-    cluster_from_extras,
-    connection_extras,
-    service_account_user,
-)
-from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.kube import ObjectKey
 from airflow_flux_provider.kube import health as kube_health
 from airflow_flux_provider.kube.inventory import Inventory
 from airflow_flux_provider.kube.reconcile import (
@@ -34,7 +28,7 @@ from airflow_flux_provider.kube.reconcile import (
     finish,
 )
 from airflow_flux_provider.links.mlflow import MlflowRunLink
-from airflow_flux_provider.operators.base import FluxObjectOperator
+from airflow_flux_provider.operators.deploy import ClusterDeployOperator
 from airflow_flux_provider.operators.tracking import record_deployment
 from airflow_flux_provider.tracking import DeploymentRun
 
@@ -58,13 +52,13 @@ def rendered_objects(rendered: Any, *, task: str) -> list[dict[str, Any]]:
         raise FluxError(f"rendered manifests are not valid YAML: {err}", obj=f"task '{task}'") from None
 
 
-class KustomizationReconcileOperator(FluxObjectOperator):
+class KustomizationReconcileOperator(ClusterDeployOperator):
     """Apply + prune + health-check one Kustomization; XCom: the change set and inventory."""
 
     flux_kind = "Kustomization"
     flux_api_version = "kustomize.toolkit.fluxcd.io/v1"
     template_fields: Sequence[str] = (
-        *FluxObjectOperator.template_fields,
+        *ClusterDeployOperator.template_fields,
         "rendered",
         "revision",
         "variables",
@@ -79,12 +73,7 @@ class KustomizationReconcileOperator(FluxObjectOperator):
         revision: str = "",
         variables: dict[str, str] | None = None,
         depends_on_revisions: dict[str, str] | None = None,
-        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
-        cluster_name: str = "default",
-        deferrable: bool = True,
-        poll_interval: float = 5.0,
         allow_empty_prune: bool = False,
-        mlflow_conn_id: str | None = "flux_mlflow_default",
         **kwargs: Any,
     ) -> None:
         manifest = kwargs.get("manifest")
@@ -99,25 +88,11 @@ class KustomizationReconcileOperator(FluxObjectOperator):
         self.revision = revision
         self.variables = variables or {}
         self.depends_on_revisions = depends_on_revisions or {}
-        self.kubernetes_conn_id = kubernetes_conn_id
-        self.cluster_name = cluster_name
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
         self.allow_empty_prune = allow_empty_prune
-        self.mlflow_conn_id = mlflow_conn_id
 
     # -- helpers --------------------------------------------------------------------------------
     def _target(self, ks: Any) -> KustomizationTarget:
         return KustomizationTarget.of(ks, allow_empty_prune=self.allow_empty_prune)
-
-    def _impersonate(self, ks: Any) -> str | None:
-        account = ks.spec.service_account_name
-        return service_account_user(ks.metadata.namespace, account) if account else None
-
-    def _cluster(self, ks: Any) -> Cluster:
-        return cluster_from_extras(
-            connection_extras(self.kubernetes_conn_id), impersonate=self._impersonate(ks)
-        )
 
     @staticmethod
     def _health_keys(ks: Any, inventory: list[dict[str, str]]) -> list[ObjectKey]:
