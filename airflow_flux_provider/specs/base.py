@@ -40,6 +40,18 @@ def _listed(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
 
+def _kubernetes_name(
+    value: str, field: str, limit: int, pattern: re.Pattern[str], chars: str, example: str
+) -> str:
+    """``value`` if the API server would take it as ``field``; else the rule it breaks, with an example."""
+    if len(value) > limit or not pattern.match(value):
+        raise ValueError(
+            f"{field} {value!r} is not a valid Kubernetes {field}: use at most {limit} lower-case {chars}, "
+            f"starting and ending with a letter or digit (e.g. {example})"
+        )
+    return value
+
+
 class SpecModel(BaseModel):
     """Base of every typed part of a manifest."""
 
@@ -96,22 +108,14 @@ class ObjectMeta(SpecModel):
     @field_validator("name")
     @classmethod
     def _dns_subdomain(cls, value: str) -> str:
-        if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
-            raise ValueError(
-                f"name {value!r} is not a valid Kubernetes name: use at most 253 lower-case letters, "
-                "digits, '-' or '.', starting and ending with a letter or digit (e.g. ml-gitops)"
-            )
-        return value
+        return _kubernetes_name(
+            value, "name", 253, _DNS_SUBDOMAIN, "letters, digits, '-' or '.'", "ml-gitops"
+        )
 
     @field_validator("namespace")
     @classmethod
     def _dns_label(cls, value: str) -> str:
-        if len(value) > 63 or not _DNS_LABEL.match(value):
-            raise ValueError(
-                f"namespace {value!r} is not a valid Kubernetes namespace: use at most 63 lower-case "
-                "letters, digits or '-', starting and ending with a letter or digit (e.g. flux-system)"
-            )
-        return value
+        return _kubernetes_name(value, "namespace", 63, _DNS_LABEL, "letters, digits or '-'", "flux-system")
 
 
 class FluxObject(SpecModel):

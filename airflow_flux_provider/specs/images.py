@@ -19,7 +19,7 @@ from airflow_flux_provider.specs.base import FluxObject, SpecModel
 from airflow_flux_provider.specs.duration import Duration, Timeout
 from airflow_flux_provider.specs.errors import SpecError
 from airflow_flux_provider.specs.refs import LabelSelector, LocalObjectReference, NamespacedObjectReference
-from airflow_flux_provider.specs.semver import validate_constraint
+from airflow_flux_provider.specs.semver import SemverRange
 from airflow_flux_provider.specs.sources import GitRepositoryRef
 
 GROUP = "image.toolkit.fluxcd.io"
@@ -78,12 +78,7 @@ class ImageRepository(FluxObject):
 
 
 class SemVerPolicy(SpecModel):
-    range: str
-
-    @field_validator("range")
-    @classmethod
-    def _constraint(cls, value: str) -> str:
-        return validate_constraint(value)
+    range: SemverRange
 
 
 class OrderedPolicy(SpecModel):

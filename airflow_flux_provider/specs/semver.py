@@ -11,6 +11,9 @@ hyphen range. Each version part is ``0`` or a number without leading zeros.
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 _PART = r"[0-9|xX*]+"
 _IDENTS = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
@@ -41,6 +44,10 @@ def validate_constraint(text: str) -> str:
         for comparator in _FIND.findall(alternative):
             _check_version(comparator, text)
     return text
+
+
+#: A semver range field, refused as the manifest is read when Flux could not parse it.
+SemverRange = Annotated[str, AfterValidator(validate_constraint)]
 
 
 def _check_version(comparator: str, text: str) -> None:

@@ -20,7 +20,7 @@ from airflow_flux_provider.specs.duration import Duration, Timeout
 from airflow_flux_provider.specs.errors import shown
 from airflow_flux_provider.specs.legacy import drop
 from airflow_flux_provider.specs.refs import LocalObjectReference
-from airflow_flux_provider.specs.semver import validate_constraint
+from airflow_flux_provider.specs.semver import SemverRange
 
 GROUP = "source.toolkit.fluxcd.io"
 VERSIONS = ("v1", "v1beta2", "v1beta1")
@@ -32,7 +32,7 @@ class GitRepositoryRef(SpecModel):
 
     branch: str | None = None
     tag: str | None = None
-    semver: str | None = None
+    semver: SemverRange | None = None
     name: str | None = None
     commit: str | None = None
 
@@ -41,11 +41,6 @@ class GitRepositoryRef(SpecModel):
         if not any((self.branch, self.tag, self.semver, self.name, self.commit)):
             self.branch = "master"
         return self
-
-    @field_validator("semver")
-    @classmethod
-    def _semver(cls, value: str | None) -> str | None:
-        return value if value is None else validate_constraint(value)
 
     @field_validator("name")
     @classmethod
@@ -290,14 +285,9 @@ class OCIRepositoryRef(SpecModel):
     """Which artifact to pull; precedence digest > semver > tag, default tag ``latest``."""
 
     digest: str | None = None
-    semver: str | None = None
+    semver: SemverRange | None = None
     semver_filter: str | None = None
     tag: str | None = None
-
-    @field_validator("semver")
-    @classmethod
-    def _semver(cls, value: str | None) -> str | None:
-        return value if value is None else validate_constraint(value)
 
     @model_validator(mode="after")
     def _default_tag(self) -> OCIRepositoryRef:
