@@ -1,7 +1,8 @@
 """The demo's story end to end: both ML DAGs against the embedded services, then what users check.
 
-It runs the DAGs through ``airflow dags test`` as the demo command does (about four
-minutes), and checks the outcome where a user would look: the cluster, Git and MLflow.
+It triggers the DAGs through the REST API of a live Airflow (scheduler, triggerer, LocalExecutor)
+as the demo command does (six to seven minutes), and checks the outcome where a user would look:
+the cluster, Git and MLflow.
 """
 
 from __future__ import annotations

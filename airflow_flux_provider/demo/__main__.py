@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
@@ -59,10 +60,6 @@ def _done(started: float) -> None:
     print(f"    done in {time.monotonic() - started:.1f}s", flush=True)
 
 
-def _trigger(env: DemoEnvironment, dag_id: str, conf: dict[str, Any]) -> None:
-    env.airflow("dags", "test", dag_id, "--conf", json.dumps(conf), timeout=1200)
-
-
 def _summary(env: DemoEnvironment, webhooks: list[tuple[str, Any]]) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -92,8 +89,15 @@ def _summary(env: DemoEnvironment, webhooks: list[tuple[str, Any]]) -> None:
     print(f"\n==> Webhooks received: {len(webhooks)} ({', '.join(sorted({p for p, _ in webhooks}))})")
     print(f"\n    GitOps repository: {env.gitops_url}")
     print(f"    kubeconfig:        {env.sandbox.kubeconfig}  (kubectl --kubeconfig ... get all -A)")
-    print(f"    Airflow home:      {env.airflow_home}  (AIRFLOW_HOME=... airflow api-server for the UI)")
+    print(f"    Airflow home:      {env.airflow_home}")
     print(f"    logs:              {env.workdir / 'logs'}")
+
+
+def _addresses(env: DemoEnvironment) -> None:
+    if env.scheduler is not None:
+        api = env.scheduler.api
+        print(f"    Airflow UI: {api.url}  (user admin, password in {api.passwords_file})")
+    print(f"    MLflow UI:  {env.tracking_uri}", flush=True)
 
 
 def serve_webhooks() -> tuple[ThreadingHTTPServer, str]:
@@ -124,7 +128,7 @@ def run_story(env: DemoEnvironment, hook_url: str, canary_interval: str) -> None
     ]  # fmt: skip
     for title, dag_id, conf in steps:
         started = _step(title)
-        _trigger(env, dag_id, conf)
+        env.run_dag(dag_id, conf)
         _done(started)
 
 
@@ -132,18 +136,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m airflow_flux_provider.demo")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".state" / "demo")
     parser.add_argument("--canary-interval", default="10s", help="Flagger analysis interval for the demo")
+    parser.add_argument(
+        "--keep-running", action="store_true", help="leave the services (and the UIs) up until Ctrl+C"
+    )
     args = parser.parse_args(argv)
     shutil.rmtree(args.workdir, ignore_errors=True)
     begin = _step(f"Starting the embedded defaults in {args.workdir}")
     env = start(args.workdir)
     hooks, hook_url = serve_webhooks()
     _done(begin)
+    _addresses(env)
     try:
         run_story(env, hook_url, args.canary_interval)
         _summary(env, _Webhooks.received)
-        print(
-            f"\nDemo finished in {time.monotonic() - begin:.0f}s; services stopped. Re-run: scripts/demo.sh"
-        )
+        print(f"\nDemo finished in {time.monotonic() - begin:.0f}s.")
+        if args.keep_running:
+            _addresses(env)
+            print("    Services keep running; press Ctrl+C to stop them.", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+        print("Services stopped. Re-run: scripts/demo.sh (--keep-running to browse the UIs afterwards)")
     except Exception as err:
         print(f"\n✗ demo failed: {err}", file=sys.stderr)
         return 1

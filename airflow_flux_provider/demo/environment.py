@@ -3,7 +3,9 @@
 Services: the sandbox Kubernetes API server, a Git server holding the GitOps repository in
 the lecture's layout, an OCI registry with the training image's tags, MLflow and
 Prometheus. Airflow gets its own home with a migrated database and the connections the
-Flux objects' ``secretRef`` names point at.
+Flux objects' ``secretRef`` names point at, and runs as it does in production: an
+api-server (the UI), a scheduler, a dag-processor and a triggerer. Runs are created by
+the demo's triggers only (``use_job_schedule`` off), so the story stays in order.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from airflow_flux_provider.devservices.airflow_db import migrate_airflow_db
+from airflow_flux_provider.devservices.airflow_scheduler import AirflowScheduler, start_airflow_scheduler
 from airflow_flux_provider.devservices.process import ServiceError
 from airflow_flux_provider.devservices.stack import DevStack
 from airflow_flux_provider.sandbox import Sandbox
@@ -44,6 +47,7 @@ class DemoEnvironment:
     stack: DevStack
     sandbox: Sandbox
     gitops_url: str
+    scheduler: AirflowScheduler | None = field(default=None, repr=False)
 
     @property
     def airflow_home(self) -> Path:
@@ -57,10 +61,9 @@ class DemoEnvironment:
     def tracking_uri(self) -> str:
         return str(self.stack["mlflow"].tracking_uri)
 
-    def airflow_env(self) -> dict[str, str]:
-        """Environment for every ``airflow`` command of the demo."""
+    def airflow_settings(self) -> dict[str, str]:
+        """What every Airflow process of the demo gets on top of the caller's environment."""
         return {
-            **os.environ,
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -99,7 +102,7 @@ class DemoEnvironment:
         """Run an ``airflow`` CLI command of this environment; raise with its output on failure."""
         result = subprocess.run(
             [sys.executable, "-m", "airflow", *args],
-            env=self.airflow_env(),
+            env={**os.environ, **self.airflow_settings()},
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -114,7 +117,23 @@ class DemoEnvironment:
             raise ServiceError(f"airflow {' '.join(args)} failed (full log {log}):\n{tail}", obj="demo")
         return result
 
+    def run_dag(self, dag_id: str, conf: dict[str, Any]) -> None:
+        """Trigger ``dag_id`` with ``conf`` as the UI's "Trigger DAG" would; raise unless it succeeds."""
+        if self.scheduler is None:
+            raise ServiceError("Airflow is not running; start the environment first", obj="demo")
+        self.scheduler.wait_for_dag(dag_id)
+        run_id = self.scheduler.trigger(dag_id, conf)
+        if self.scheduler.wait_for_run(dag_id, run_id, timeout=1200) != "success":
+            states = self.scheduler.task_states(dag_id)
+            failed = sorted(task for task, state in states.items() if state not in ("success", "skipped"))
+            logs = self.airflow_home / "logs" / f"dag_id={dag_id}"
+            raise ServiceError(
+                f"run {run_id} failed; tasks {', '.join(failed)} (logs under {logs})", obj="demo"
+            )
+
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
         self.sandbox.stop()
         self.stack.stop()
 
@@ -139,6 +158,14 @@ def start(workdir: Path) -> DemoEnvironment:
         connections_file.write_text(json.dumps(env.connections(), indent=2))
         connections_file.chmod(0o600)
         env.airflow("connections", "import", "--overwrite", str(connections_file))
+        settings = {**env.airflow_settings(), "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}
+        env.scheduler = start_airflow_scheduler(
+            env.airflow_home,
+            workdir / "logs" / "airflow",
+            bundle="demo",
+            dags_folder=DAGS_FOLDER,
+            env=settings,
+        )
     except BaseException:
         env.stop()
         raise

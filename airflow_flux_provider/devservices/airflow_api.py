@@ -68,6 +68,7 @@ class AirflowApiServer:
     url: str
     process: ServiceProcess
     password: str = field(repr=False)
+    passwords_file: Path  # where people using the UI find the admin password
     _token: str | None = field(default=None, repr=False)
 
     @property
@@ -101,6 +102,7 @@ def start_airflow_api_server(
     password = os.urandom(12).hex()
     passwords = workdir / "passwords.json"
     passwords.write_text(json.dumps({ADMIN: password}))
+    passwords.chmod(0o600)
     port = free_ports(1)[0]
     full_env = {
         "AIRFLOW_HOME": str(airflow_home),
@@ -127,4 +129,4 @@ def start_airflow_api_server(
     )
     url = f"http://{LOOPBACK}:{port}"
     process.wait_http(f"{url}/api/v2/monitor/health", timeout=timeout)
-    return AirflowApiServer(url=url, process=process, password=password)
+    return AirflowApiServer(url=url, process=process, password=password, passwords_file=passwords)
