@@ -7,6 +7,8 @@ and record an MLflow run under one cluster name.
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any
 
 from airflow_flux_provider.hooks.kubernetes import (
@@ -15,11 +17,14 @@ from airflow_flux_provider.hooks.kubernetes import (
     connection_extras,
     service_account_user,
 )
-from airflow_flux_provider.kube import Cluster
+from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.kube import health as kube_health
 from airflow_flux_provider.operators.base import FluxObjectOperator
 
 
 class ClusterDeployOperator(FluxObjectOperator):
+    """Connection, cluster name, impersonation, and the health wait after a deploy."""
+
     def __init__(
         self,
         *,
@@ -47,3 +52,41 @@ class ClusterDeployOperator(FluxObjectOperator):
         if extras is None:
             extras = connection_extras(self.kubernetes_conn_id)
         return cluster_from_extras(extras, impersonate=self._impersonate(obj))
+
+    def _await_health(
+        self, obj: Any, cluster: Cluster, keys: list[ObjectKey], *, timeout: float, state: dict[str, Any]
+    ) -> str | None:
+        """Wait until ``keys`` are healthy; return None, or why they are not.
+
+        One check here first: objects that are already rolled out need no trip through the
+        triggerer (and a trigger firing right after deferral trips Airflow 3.3's stale
+        defer-exit race, apache/airflow#72716). Then, deferrable, the task defers to
+        :class:`HealthCheckTrigger` and ``execute_complete`` gets its event with ``state``;
+        otherwise it polls in the worker.
+        """
+        report = kube_health.check(cluster, keys)
+        if report.healthy:
+            return None
+        if report.failed:
+            return report.failure_message(0.0)
+        if self.deferrable:
+            from airflow_flux_provider.triggers.health import HealthCheckTrigger
+
+            self.defer(
+                trigger=HealthCheckTrigger(
+                    objects=[[k.api_version, k.kind, k.namespace, k.name] for k in keys],
+                    kubernetes_conn_id=self.kubernetes_conn_id,
+                    impersonate=self._impersonate(obj),
+                    timeout=timeout,
+                    poll_interval=self.poll_interval,
+                    started_at=time.time(),
+                    state=state,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=timeout + 60),
+            )
+        try:
+            kube_health.wait(cluster, keys, timeout=timeout, interval=self.poll_interval)
+        except kube_health.HealthCheckError as err:
+            return err.message
+        return None

@@ -18,13 +18,13 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any
 
 import yaml
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_flux_provider.hooks.kubernetes import connection_extras
+from airflow_flux_provider.kube import ObjectKey
 from airflow_flux_provider.links.mlflow import MlflowRunLink
 from airflow_flux_provider.operators.deploy import ClusterDeployOperator
 from airflow_flux_provider.operators.tracking import record_deployment
@@ -158,22 +158,11 @@ class HelmReleaseOperator(ClusterDeployOperator):
             outcome = reconciler.reconcile()
         self.log.info("%s: %s (actions: %s)", hr.ref, outcome.message, ", ".join(outcome.actions) or "none")
         if outcome.awaiting_health:
-            from airflow_flux_provider.triggers.health import HealthCheckTrigger
-
             timeout = (hr.spec.upgrade.timeout or hr.spec.timeout).total_seconds()
-            self.defer(
-                trigger=HealthCheckTrigger(
-                    objects=outcome.awaiting_health,
-                    kubernetes_conn_id=self.kubernetes_conn_id,
-                    impersonate=self._impersonate(hr),
-                    timeout=timeout,
-                    poll_interval=self.poll_interval,
-                    started_at=time.time(),
-                    state={"started": started},
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=timeout + 60),
-            )
+            keys = [ObjectKey(*parts) for parts in outcome.awaiting_health]
+            error = self._await_health(hr, cluster, keys, timeout=timeout, state={"started": started})
+            if error is not None:  # remediation runs as after a failed trigger event
+                return self._run(context, health=error, started=started)
         return self._complete(context, hr, outcome, started)
 
     def _complete(self, context: Any, hr: Any, outcome: Any, started: float) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 import yaml
@@ -18,7 +17,6 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.kube import ObjectKey
-from airflow_flux_provider.kube import health as kube_health
 from airflow_flux_provider.kube.inventory import Inventory
 from airflow_flux_provider.kube.reconcile import (
     KustomizationTarget,
@@ -124,30 +122,15 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
         keys = self._health_keys(ks, outcome["inventory"])
         if not keys:
             return self._complete(context, ks, outcome, None, time.time())
-        timeout = ks.spec.timeout.total_seconds()
-        if self.deferrable:
-            from airflow_flux_provider.triggers.health import HealthCheckTrigger
-
-            self.defer(
-                trigger=HealthCheckTrigger(
-                    objects=[[k.api_version, k.kind, k.namespace, k.name] for k in keys],
-                    kubernetes_conn_id=self.kubernetes_conn_id,
-                    impersonate=self._impersonate(ks),
-                    timeout=timeout,
-                    poll_interval=self.poll_interval,
-                    started_at=time.time(),
-                    state={"outcome": outcome, "started": time.time() - outcome["duration_seconds"]},
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=timeout + 60),
-            )
-        try:
-            kube_health.wait(cluster, keys, timeout=timeout, interval=self.poll_interval)
-        except kube_health.HealthCheckError as err:
-            return self._complete(
-                context, ks, outcome, err.message, time.time() - outcome["duration_seconds"]
-            )
-        return self._complete(context, ks, outcome, None, time.time() - outcome["duration_seconds"])
+        started = time.time() - outcome["duration_seconds"]
+        error = self._await_health(
+            ks,
+            cluster,
+            keys,
+            timeout=ks.spec.timeout.total_seconds(),
+            state={"outcome": outcome, "started": started},
+        )
+        return self._complete(context, ks, outcome, error, started)
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         if not event or "state" not in event:

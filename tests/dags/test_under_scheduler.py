@@ -92,7 +92,12 @@ def airflow(airflow_scheduler: AirflowScheduler, git_server: GitServer) -> Airfl
 
 def test_reconcile_defers_to_the_triggerer_and_resumes(airflow: AirflowScheduler, sandbox: Sandbox) -> None:
     airflow.wait_for_dag("scheduled_cluster")
-    state = airflow.run_dag("scheduled_cluster")
+    before = sandbox.simulate()["readyDelaySeconds"]
+    sandbox.simulate(ready_delay_seconds=8)  # still rolling out when the task checks before deferring
+    try:
+        state = airflow.run_dag("scheduled_cluster")
+    finally:
+        sandbox.simulate(ready_delay_seconds=before)
     states = airflow.task_states("scheduled_cluster")
     assert state == "success", states
     reconcile = f"reconcile_{NAME}_apps".replace("-", "_")
