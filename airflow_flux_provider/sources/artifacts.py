@@ -143,7 +143,7 @@ def _storage(action: str) -> Callable[[_Method[_P, _R]], _Method[_P, _R]]:
             except SourceError:
                 raise
             except Exception as err:
-                raise store.failure(action, err) from None
+                raise store._failure(action, err) from None
 
         return run
 
@@ -171,17 +171,25 @@ class ArtifactStore:
 
     @_storage("open the store")
     def _open(self, storage_options: dict[str, Any]) -> None:
-        self._fs, root = fsspec.core.url_to_fs(self.base_url, **storage_options)
+        try:
+            self._fs, root = fsspec.core.url_to_fs(self.base_url, **storage_options)
+        except (ImportError, ValueError) as err:  # unknown scheme, backend not installed
+            raise ArtifactStoreError(
+                f"cannot open the store: {err}; use a folder, s3:// (s3fs ships with the provider) "
+                "or install the fsspec backend for this scheme",
+                obj=f"artifact store {self.base_url}",
+                field="artifacts_url",
+            ) from None
         self._root = root.rstrip("/")
         self._local = "file" in (
             self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
         )
         self._fs.makedirs(self._root, exist_ok=True)
 
-    def failure(self, action: str, err: Exception) -> ArtifactStoreError:
+    def _failure(self, action: str, err: Exception) -> ArtifactStoreError:
         """``err`` from the backend as an error a user can act on (backend messages hold no keys)."""
-        if isinstance(err, ImportError | ValueError) and not hasattr(self, "_fs"):
-            fix = "install the fsspec backend for this URL scheme (s3fs ships with the provider)"
+        if getattr(self, "_local", False):
+            fix = "check that the worker can write to this folder ([flux] artifacts_url / artifacts_path)"
         elif isinstance(err, PermissionError):
             fix = "check the keys in [flux] artifacts_conn_id and the policy on the bucket"
         elif isinstance(err, FileNotFoundError):
@@ -196,7 +204,6 @@ class ArtifactStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    @_storage("store an artifact")
     def put_directory(
         self, src_dir: str | Path, *, source: str, revision: str, ignore: IgnoreFunc | None = None
     ) -> Artifact:
@@ -209,7 +216,6 @@ class ArtifactStore:
             buf.seek(0)
             return self._store(buf, source=source, revision=revision, suffix=".tar.gz")
 
-    @_storage("store an artifact")
     def put_bytes(self, data: bytes, *, source: str, revision: str, suffix: str) -> Artifact:
         """Store ``data`` as is (an index.yaml, a chart .tgz, an OCI layer)."""
         if len(data) > self.max_size:
@@ -219,6 +225,7 @@ class ArtifactStore:
             )
         return self._store(io.BytesIO(data), source=source, revision=revision, suffix=suffix)
 
+    @_storage("store an artifact")
     def _store(self, data: Any, *, source: str, revision: str, suffix: str) -> Artifact:
         _check_source(source)
         if not re.fullmatch(r"(\.[A-Za-z0-9_-]+)*", suffix):
