@@ -124,7 +124,7 @@ class DemoEnvironment:
         self.scheduler.wait_for_dag(dag_id)
         run_id = self.scheduler.trigger(dag_id, conf)
         if self.scheduler.wait_for_run(dag_id, run_id, timeout=1200) != "success":
-            states = self.scheduler.task_states(dag_id)
+            states = self.scheduler.task_states(dag_id, run_id)
             failed = sorted(task for task, state in states.items() if state not in ("success", "skipped"))
             logs = self.airflow_home / "logs" / f"dag_id={dag_id}"
             raise ServiceError(

@@ -52,15 +52,15 @@ class AirflowScheduler:
         folders = (self.airflow_home / "logs" / f"dag_id={dag_id}").glob(f"run_id=*/task_id={task_id}")
         return "\n".join(f.read_text() for folder in sorted(folders) for f in sorted(folder.iterdir()))
 
-    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict[str, Any]:
-        """Wait until the dag-processor has parsed ``dag_id``; unpause it; return its record."""
+    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> None:
+        """Wait until the dag-processor has parsed ``dag_id``, then unpause it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_running()
             response = self.api.api("GET", f"/dags/{dag_id}")
             if response.status_code == 200:
                 self.api.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
-                return dict(response.json())
+                return
             time.sleep(1)
         raise ServiceError(f"DAG {dag_id} was not parsed within {timeout:.0f} s", obj="service/dag-processor")
 
@@ -84,15 +84,9 @@ class AirflowScheduler:
             f"run {run_id} of {dag_id} still running after {timeout:.0f} s", obj="service/scheduler"
         )
 
-    def run_dag(self, dag_id: str, conf: Mapping[str, Any] | None = None, timeout: float = 300.0) -> str:
-        """Trigger ``dag_id`` and wait for the run; return its final state."""
-        return self.wait_for_run(dag_id, self.trigger(dag_id, conf), timeout)
-
-    def task_states(self, dag_id: str) -> dict[str, str]:
-        """``task_id -> state`` of the latest run of ``dag_id``."""
-        runs = self.api.api("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "-run_after", "limit": 1})
-        (run,) = runs.json()["dag_runs"]
-        listed = self.api.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances").json()
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        """``task_id -> state`` in one run."""
+        listed = self.api.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()
         return {ti["task_id"]: ti["state"] for ti in listed["task_instances"]}
 
     def _check_running(self) -> None:

@@ -95,10 +95,11 @@ def test_reconcile_defers_to_the_triggerer_and_resumes(airflow: AirflowScheduler
     before = sandbox.simulate()["readyDelaySeconds"]
     sandbox.simulate(ready_delay_seconds=8)  # still rolling out when the task checks before deferring
     try:
-        state = airflow.run_dag("scheduled_cluster")
+        run_id = airflow.trigger("scheduled_cluster")
+        state = airflow.wait_for_run("scheduled_cluster", run_id)
     finally:
         sandbox.simulate(ready_delay_seconds=before)
-    states = airflow.task_states("scheduled_cluster")
+    states = airflow.task_states("scheduled_cluster", run_id)
     assert state == "success", states
     reconcile = f"reconcile_{NAME}_apps".replace("-", "_")
     assert set(states.values()) == {"success"} and reconcile in states

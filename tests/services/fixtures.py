@@ -110,7 +110,7 @@ def airflow_home() -> Path:
 
 @pytest.fixture(scope="session")
 def airflow_scheduler(services_dir: Path, git_server: GitServer, sandbox: Any) -> Iterator[AirflowScheduler]:
-    """api-server, scheduler, dag-processor and triggerer: .dags_folder .api .run_dag() .task_log().
+    """api-server, scheduler, dag-processor, triggerer: .dags_folder .trigger() .wait_for_run() .task_log().
 
     They get an AIRFLOW_HOME of their own (a live scheduler would pick up the runs other
     tests create with ``dag.test()``). Connections: ``kubernetes_default`` is the sandbox,
