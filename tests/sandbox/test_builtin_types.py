@@ -10,6 +10,7 @@ import yaml
 
 from airflow_flux_provider.kube.cluster import Cluster, InvalidObjectError, ObjectKey
 from airflow_flux_provider.sandbox import Sandbox, SandboxError
+from tests.sandbox.manifests import deployment
 from tests.sandbox.test_http import call
 
 
@@ -18,26 +19,15 @@ def cluster(sandbox: Sandbox) -> Cluster:
     return Cluster.from_kubeconfig(str(sandbox.kubeconfig))
 
 
-def deployment(name: str, container: dict[str, Any], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": "nginx:1.27", **container}]},
-            },
-            **spec,
-        },
-    }
+def app(name: str, container: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    """A Deployment of one nginx container ``app`` with ``container`` fields added."""
+    return deployment(name, {"name": "app", "image": "nginx:1.27", **container}, **spec)
 
 
 def test_kubectl_apply_of_a_number_where_a_string_belongs_is_refused(
     sandbox: Sandbox, sandbox_namespace: str
 ) -> None:
-    manifest = yaml.safe_dump(deployment("env-int", {"env": [{"name": "WORKERS", "value": 4}]}))
+    manifest = yaml.safe_dump(app("env-int", {"env": [{"name": "WORKERS", "value": 4}]}))
     with pytest.raises(SandboxError) as err:
         sandbox.kubectl("apply", "--server-side", "-n", sandbox_namespace, "-f", "-", input=manifest)
     assert (
@@ -49,7 +39,7 @@ def test_kubectl_apply_of_a_number_where_a_string_belongs_is_refused(
 
 
 def test_kubectl_strict_validation_names_the_unknown_field(sandbox: Sandbox, sandbox_namespace: str) -> None:
-    manifest = yaml.safe_dump(deployment("typo", {"imagePullPolicyy": "Always"}, replicass=2))
+    manifest = yaml.safe_dump(app("typo", {"imagePullPolicyy": "Always"}, replicass=2))
     with pytest.raises(SandboxError) as err:
         sandbox.kubectl("create", "-n", sandbox_namespace, "-f", "-", input=manifest)
     message = str(err.value)
@@ -60,7 +50,7 @@ def test_kubectl_strict_validation_names_the_unknown_field(sandbox: Sandbox, san
 def test_without_strict_validation_unknown_fields_are_dropped(
     sandbox: Sandbox, sandbox_namespace: str
 ) -> None:
-    body = deployment("dropped", {"colour": "red"})
+    body = app("dropped", {"colour": "red"})
     path = f"/apis/apps/v1/namespaces/{sandbox_namespace}/deployments"
     code, stored = call(sandbox, "POST", path, json.dumps(body).encode())
     assert code == 201
@@ -84,7 +74,7 @@ def test_what_the_go_types_accept_is_accepted(
     cluster: Cluster, sandbox_namespace: str, container: dict[str, Any], spec: dict[str, Any]
 ) -> None:
     """Quantities take numbers, int-or-string takes both, null is the zero value."""
-    obj = deployment("accepted", container, **spec)
+    obj = app("accepted", container, **spec)
     obj["metadata"]["namespace"] = sandbox_namespace
     cluster.apply(obj, dry_run=True)
 
@@ -107,7 +97,7 @@ def test_what_the_go_types_accept_is_accepted(
 def test_our_cluster_client_reports_the_object_and_the_field(
     cluster: Cluster, sandbox_namespace: str, container: dict[str, Any], spec: dict[str, Any], message: str
 ) -> None:
-    obj = deployment("refused", container, **spec)
+    obj = app("refused", container, **spec)
     obj["metadata"]["namespace"] = sandbox_namespace
     with pytest.raises(InvalidObjectError) as err:
         cluster.apply(obj)

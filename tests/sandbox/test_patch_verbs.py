@@ -7,6 +7,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from airflow_flux_provider.sandbox import Sandbox
+from tests.sandbox.manifests import deployment
 from tests.sandbox.test_crud import _status, apps, configmap, core
 
 __all__ = ["apps", "core"]
@@ -76,25 +77,12 @@ def test_delete_with_finalizer_waits_until_finalizer_removed(
     assert info.value.status == 404
 
 
-def _deployment(name: str, *containers: str) -> dict:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": c, "image": f"{c}:1"} for c in containers]},
-            },
-        },
-    }
-
-
 def test_strategic_merge_patch_merges_containers_by_name(
     apps: client.AppsV1Api, sandbox_namespace: str
 ) -> None:
-    apps.create_namespaced_deployment(sandbox_namespace, _deployment("smp", "app", "sidecar"))
+    apps.create_namespaced_deployment(
+        sandbox_namespace, deployment("smp", *({"name": c, "image": f"{c}:1"} for c in ("app", "sidecar")))
+    )
     patch = {"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "image": "sidecar:2"}]}}}}
     live = apps.patch_namespaced_deployment("smp", sandbox_namespace, patch)
     images = {c.name: c.image for c in live.spec.template.spec.containers}
