@@ -161,8 +161,8 @@ class HelmReleaseOperator(ClusterDeployOperator):
             timeout = (hr.spec.upgrade.timeout or hr.spec.timeout).total_seconds()
             keys = [ObjectKey(*parts) for parts in outcome.awaiting_health]
             error = self._await_health(hr, cluster, keys, timeout=timeout, state={"started": started})
-            if error is not None:  # remediation runs as after a failed trigger event
-                return self._run(context, health=error, started=started)
+            # as after a trigger event: reconcile again (tests, or remediation when unhealthy)
+            return self._run(context, health=error, started=started)
         return self._complete(context, hr, outcome, started)
 
     def _complete(self, context: Any, hr: Any, outcome: Any, started: float) -> dict[str, Any]:

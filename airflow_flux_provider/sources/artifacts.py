@@ -361,9 +361,18 @@ class ArtifactStore:
         staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest.parent))
         try:
             unpack(data, staging, limit=self.max_extracted, obj=artifact.source)
-            if dest.exists():
-                dest.rmdir()
-            staging.rename(dest)
+            try:
+                if dest.exists():
+                    dest.rmdir()
+                staging.rename(dest)
+            except OSError:
+                if not (dest.is_dir() and any(dest.iterdir())):
+                    raise
+                raise SourceError(
+                    f"{dest} was filled by another process while this one extracted; use it as it is "
+                    "or extract into a new folder",
+                    obj=artifact.source,
+                ) from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

@@ -133,3 +133,19 @@ def test_operator_refuses_missing_chart_and_skips_suspended(sandbox_namespace: s
     suspended = _operator(sandbox_namespace, str(chart_dir), spec={"suspend": True}, mlflow_conn_id=None)
     with pytest.raises(AirflowSkipException):
         suspended.execute({"ti": TaskInstance()})
+
+
+@pytest.mark.usefixtures("kube_conn")
+def test_release_healthy_at_the_first_check_finishes_without_deferring(
+    sandbox_namespace: str, chart_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    chart = tmp_path / "web"
+    shutil.copytree(chart_dir, chart)
+    (chart / "templates" / "deployment.yaml").unlink()  # a ConfigMap is current as soon as it exists
+    op = _operator(
+        sandbox_namespace, {"path": str(chart)}, spec={"test": {"enable": False}}, mlflow_conn_id=None
+    )
+    released = op.execute({"ti": TaskInstance()})  # TaskDeferred would fail the test
+    assert released["ready"] and released["revision"] == 1 and released["awaiting_health"] == []

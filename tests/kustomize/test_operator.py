@@ -84,6 +84,29 @@ def test_source_artifact_from_the_shared_store_is_unpacked_once(source: Path, tm
     assert run(op, params={}, conf=conf)["cached"]
 
 
+def test_render_tasks_racing_to_unpack_one_artifact_both_render(
+    source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_flux_provider.operators.sources import artifact_store
+    from airflow_flux_provider.sources import artifacts
+
+    artifact = artifact_store().put_directory(
+        source, source="GitRepository/flux-system/repo", revision="main@sha1:2"
+    )
+    real_unpack = artifacts.unpack
+    folders: list[Path] = []
+
+    def unpack_while_the_other_task_finishes(data: bytes, staging: Path, **kwargs: object) -> None:
+        real_unpack(data, staging, **kwargs)  # type: ignore[arg-type]
+        folders.append(staging.parent / artifact.digest.replace(":", "-"))
+        real_unpack(data, folders[-1], **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(artifacts, "unpack", unpack_while_the_other_task_finishes)
+    op = KustomizationRenderOperator(task_id="render", spec=SPEC, source_artifact=artifact.to_xcom())
+    rendered = run(op, params={}, conf={"A": "a", "B": "b", "C": "c"})
+    assert folders and yaml.safe_load(Path(rendered["path"]).read_text())["data"]["a"] == "a"
+
+
 def test_exactly_one_source_is_required() -> None:
     with pytest.raises(FluxError, match="give exactly one of source_path="):
         KustomizationRenderOperator(task_id="render", spec=SPEC)

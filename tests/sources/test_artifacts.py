@@ -177,3 +177,25 @@ def test_parallel_writers_lose_no_history_entry(tmp_path: Path) -> None:
 def _put_one(args: tuple[str, int]) -> None:
     base, i = args
     ArtifactStore(base).put_bytes(f"content {i}".encode(), source=SRC, revision=f"r{i}", suffix=".txt")
+
+
+def test_extract_racing_another_process_into_the_same_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tasks on one worker unpack the same digest at once: the loser says so and leaves no staging."""
+    from airflow_flux_provider.sources import artifacts
+
+    store = ArtifactStore(str(tmp_path / "store"))
+    art = store.put_directory(_tree(tmp_path / "src", {"a.yaml": "a\n"}), source=SRC, revision="r1")
+    dest = tmp_path / "sources" / "digest"
+    real_unpack = artifacts.unpack
+
+    def unpack_while_the_other_task_finishes(data: bytes, staging: Path, **kwargs: object) -> None:
+        real_unpack(data, staging, **kwargs)  # type: ignore[arg-type]
+        real_unpack(data, dest, **kwargs)  # type: ignore[arg-type]  # the other task's rename lands first
+
+    monkeypatch.setattr(artifacts, "unpack", unpack_while_the_other_task_finishes)
+    with pytest.raises(SourceError, match="was filled by another process"):
+        store.extract(art, dest)
+    assert (dest / "a.yaml").read_text() == "a\n"
+    assert [p.name for p in dest.parent.iterdir()] == ["digest"]  # the staging folder is gone
