@@ -18,7 +18,8 @@ from airflow_flux_provider.demo.environment import GITOPS_REPO, start
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.record import load_record
 
-pytestmark = pytest.mark.slow
+# The module fixture runs the whole story (about 7 minutes here) inside the first test's timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 @pytest.fixture(scope="module")
