@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import ssl
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
+from airflow_flux_provider.credentials import ca_bundle
 from airflow_flux_provider.notifications.errors import NotificationError
 
 RETRIES = 4
@@ -36,16 +35,11 @@ class Transport:
     retries: int = RETRIES
     secrets: tuple[str, ...] = ()
 
-    @contextmanager
-    def verify(self) -> Iterator[bool | str]:
+    def verify(self) -> bool | str:
         """``requests``' ``verify``: False, True, or a file holding the connection's CA (PEM)."""
         if self.insecure or not self.ca_cert:
-            yield not self.insecure
-            return
-        with tempfile.NamedTemporaryFile("w", suffix=".pem") as bundle:
-            bundle.write(self.ca_cert)
-            bundle.flush()
-            yield bundle.name
+            return not self.insecure
+        return ca_bundle(self.ca_cert)
 
     def ssl_context(self) -> ssl.SSLContext:
         """The same trust for clients that take an SSL context (slack-sdk)."""
@@ -90,16 +84,16 @@ def post_json(
     all_headers = {"Content-Type": "application/json", **(headers or {})}
     proxies = {"http": transport.proxy, "https": transport.proxy} if transport.proxy else None
     deadline = time.monotonic() + transport.timeout
+    verify = transport.verify()
     problem = ""
     for attempt in range(transport.retries + 1):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
         try:
-            with transport.verify() as verify:
-                response = requests.post(
-                    url, data=body, headers=all_headers, proxies=proxies, timeout=remaining, verify=verify
-                )
+            response = requests.post(
+                url, data=body, headers=all_headers, proxies=proxies, timeout=remaining, verify=verify
+            )
         except requests.RequestException as err:
             problem = f"request failed: {type(err).__name__}: {err}"
         else:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_flux_provider.credentials import ANONYMOUS, Credentials
+from airflow_flux_provider.credentials import ANONYMOUS, Credentials, ca_bundle
 from airflow_flux_provider.semver import SemverError, latest
 from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
 from airflow_flux_provider.sources.errors import RevisionNotFoundError, SourceError
@@ -193,8 +193,7 @@ class GitSource:
                 pair = ":".join(creds.basic_auth).encode()
                 config.append(("http.extraHeader", f"Authorization: Basic {base64.b64encode(pair).decode()}"))
             if creds.ca_cert:
-                (Path(tmp) / "ca.crt").write_text(creds.ca_cert)
-                config.append(("http.sslCAInfo", str(Path(tmp) / "ca.crt")))
+                config.append(("http.sslCAInfo", ca_bundle(creds.ca_cert)))
             if creds.insecure:
                 config.append(("http.sslVerify", "false"))
             env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}

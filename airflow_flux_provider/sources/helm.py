@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import yaml
 
-from airflow_flux_provider.credentials import ANONYMOUS, Credentials
+from airflow_flux_provider.credentials import ANONYMOUS, Credentials, ca_bundle
 from airflow_flux_provider.images.errors import ImageError
 from airflow_flux_provider.images.registry import ImageName, RegistryClient
 from airflow_flux_provider.semver import Constraint, SemverError, Version
@@ -174,7 +174,7 @@ class HelmRepositorySource:
             return handle.name
 
         creds = self.credentials
-        tls: dict[str, Any] = {"verify": pem(creds.ca_cert) if creds.ca_cert else True}
+        tls: dict[str, Any] = {"verify": ca_bundle(creds.ca_cert) if creds.ca_cert else True}
         if creds.client_cert and creds.client_key:
             tls["cert"] = (pem(creds.client_cert), pem(creds.client_key))
         return tls
