@@ -135,10 +135,8 @@ def notification_provider(
 
 def connection_credentials(conn_id: str) -> Credentials | None:
     """A ``flux_notification`` connection as Flux's Provider Secret: host becomes ``address``."""
-    hook = NotificationCredentialsHook(conn_id)
     try:
-        credentials = hook.get_conn()
-        host = hook.host
+        host, credentials = NotificationCredentialsHook(conn_id).host_and_credentials()
     except AirflowNotFoundException:
         return None
     if host and "address" not in credentials.extra:

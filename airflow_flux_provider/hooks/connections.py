@@ -32,7 +32,14 @@ class FluxCredentialsHook(BaseHook):
         self.conn_id = conn_id or self.default_conn_name
 
     def get_conn(self) -> Credentials:
+        return self._credentials(self.get_connection(self.conn_id))
+
+    def host_and_credentials(self) -> tuple[str | None, Credentials]:
+        """The connection's host (an endpoint or address) and its credentials, from one lookup."""
         conn = self.get_connection(self.conn_id)
+        return conn.host or None, self._credentials(conn)
+
+    def _credentials(self, conn: Any) -> Credentials:
         extra = conn.extra_dejson
         known = {name: extra.get(name) for name in self.extra_fields if extra.get(name) not in (None, "")}
         insecure = str(known.pop("insecure", "false")).lower() in ("true", "1", "yes")
@@ -43,10 +50,6 @@ class FluxCredentialsHook(BaseHook):
             extra={k: str(v) for k, v in extra.items() if k not in self.extra_fields},
             **known,
         )
-
-    @property
-    def host(self) -> str | None:
-        return self.get_connection(self.conn_id).host
 
 
 class GitCredentialsHook(FluxCredentialsHook):

@@ -43,8 +43,7 @@ def artifact_store(base_url: str | None = None, conn_id: str | None = None) -> A
     if conn_id:
         from airflow_flux_provider.hooks.connections import BucketCredentialsHook
 
-        hook = BucketCredentialsHook(conn_id)
-        options = s3_options(hook.host, hook.get_conn())
+        options = s3_options(*BucketCredentialsHook(conn_id).host_and_credentials())
     return ArtifactStore(base, storage_options=options)
 
 
