@@ -45,6 +45,7 @@ _PRIMITIVES: dict[str, tuple[tuple[type, ...], str]] = {
     "int": ((int,), "int"),
     "float": ((int, float), "float64"),
     "bool": ((bool,), "bool"),
+    "quantity": ((str, int, float), "Quantity"),  # resource.Quantity (_QUANTITIES, _QUANTITY_MAPS)
 }
 _CONTAINER = re.compile(r"(list|dict)\[(?:str, )?(.+)\]")
 
@@ -101,10 +102,10 @@ def _walk(value: Any, kind: str, struct: str, path: str, key: str, out: Decoded)
     if value is None or out.error:
         return value
     wrong = ""
+    if kind == "str" and key in _QUANTITIES:
+        kind = "quantity"
     if kind in _PRIMITIVES:
         accepted, go_type = _PRIMITIVES[kind]
-        if key in _QUANTITIES and kind == "str":
-            accepted, go_type = (str, int, float), "Quantity"
         if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
             wrong = go_type
     elif kind == "object":
@@ -122,9 +123,6 @@ def _walk(value: Any, kind: str, struct: str, path: str, key: str, out: Decoded)
         else:
             inner = "quantity" if key in _QUANTITY_MAPS and inner == "str" else inner
             return {k: _walk(v, inner, struct, path, key, out) for k, v in value.items()}
-    elif kind == "quantity":
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            wrong = "Quantity"
     else:
         model = getattr(models, kind, None)
         if model is None:  # a type this client does not know: keep what was sent
