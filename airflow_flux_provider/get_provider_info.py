@@ -184,7 +184,7 @@ def get_provider_info() -> dict[str, Any]:
             "operators.helm",
             "operators.images",
             "operators.canary",
-            "operators.training",
+            "operators.models",
         ),
         "sensors": _modules("sensors.sources", "sensors.images"),
         "triggers": _modules("triggers.health", "triggers.sources", "triggers.images"),

@@ -23,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from airflow_flux_provider.credentials import Credentials
-from airflow_flux_provider.devservices.s3 import S3Server, start_s3_server
 from airflow_flux_provider.sources.artifacts import ArtifactStore
 from airflow_flux_provider.sources.bucket import BucketSource
+from flux_devkit.services.s3 import S3Server, start_s3_server
 
 BUCKET = "bench-bucket"
 

@@ -77,10 +77,10 @@ def main() -> None:
     step_weight = parser.parse_args().step_weight
     with tempfile.TemporaryDirectory(prefix="bench-canary-") as tmp:
         os.environ.setdefault("AIRFLOW_HOME", str(Path(tmp) / "airflow"))
-        from airflow_flux_provider.devservices.prometheus import start_prometheus
         from airflow_flux_provider.kube import Cluster
         from airflow_flux_provider.operators.canary import CanaryAnalysisOperator
-        from airflow_flux_provider.sandbox import Sandbox
+        from flux_devkit.sandbox import Sandbox
+        from flux_devkit.services.prometheus import start_prometheus
 
         sandbox = Sandbox(Path(tmp) / "sandbox").start(child_process=True)
         prometheus = start_prometheus(Path(tmp) / "prometheus")
@@ -89,7 +89,7 @@ def main() -> None:
             os.environ["AIRFLOW_CONN_BENCH_K8S"] = json.dumps(kube)
             cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig))
             crd = Path(__file__).resolve().parents[1] / (
-                "airflow_flux_provider/demo/gitops/infrastructure/base/crds/canaries.yaml"
+                "devkit/flux_devkit/demo/gitops/infrastructure/base/crds/canaries.yaml"
             )
             import yaml
 

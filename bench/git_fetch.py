@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from airflow_flux_provider.credentials import Credentials  # noqa: E402
-from airflow_flux_provider.devservices.git_http import GitServer  # noqa: E402
 from airflow_flux_provider.sources.artifacts import ArtifactStore  # noqa: E402
 from airflow_flux_provider.sources.git import GitRef, GitSource  # noqa: E402
 from airflow_flux_provider.tools import git_path  # noqa: E402
+from flux_devkit.services.git_http import GitServer  # noqa: E402
 
 OBJ = "GitRepository/flux-system/bench"
 

@@ -26,9 +26,9 @@ from airflow_flux_provider.helm.cli import HelmCli
 from airflow_flux_provider.helm.release import ReleaseOutcome, ReleaseReconciler
 from airflow_flux_provider.helm.values import compose_values
 from airflow_flux_provider.kube import Cluster
-from airflow_flux_provider.sandbox import Sandbox
 from airflow_flux_provider.specs import HelmRelease, parse_object
 from airflow_flux_provider.tools import helm_path
+from flux_devkit.sandbox import Sandbox
 
 FLUX_PUBLISHED_SECONDS = 27.0
 TEMPLATE = """apiVersion: apps/v1

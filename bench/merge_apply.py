@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from airflow_flux_provider.sandbox.merge import record_update, schema_for, server_side_apply  # noqa: E402
+from flux_devkit.sandbox.merge import record_update, schema_for, server_side_apply  # noqa: E402
 
 GOAL_APPLIES_PER_SECOND = 200
 SCHEMA = schema_for("apps/v1", "Deployment")

@@ -39,13 +39,13 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from airflow_flux_provider.devservices.airflow_api import (  # noqa: E402
+from airflow_flux_provider.receivers import DAGS_ANNOTATION, WebhookReceiver, webhook_path  # noqa: E402
+from flux_devkit.services.airflow_api import (  # noqa: E402
     bundle_env,
     serialize_dags,
     start_airflow_api_server,
 )
-from airflow_flux_provider.devservices.airflow_db import migrate_airflow_db  # noqa: E402
-from airflow_flux_provider.receivers import DAGS_ANNOTATION, WebhookReceiver, webhook_path  # noqa: E402
+from flux_devkit.services.airflow_db import migrate_airflow_db  # noqa: E402
 
 TOKEN = "bench-github-token"
 DAG = '''"""The DAG the bench's trigger receiver starts."""

@@ -23,8 +23,8 @@ import yaml
 
 from airflow_flux_provider.kube import Cluster, health
 from airflow_flux_provider.kube.reconcile import KustomizationTarget, apply_and_prune
-from airflow_flux_provider.sandbox import Sandbox
 from airflow_flux_provider.tools import kubectl_path
+from flux_devkit.sandbox import Sandbox
 
 
 def app_objects(namespace: str, index: int) -> list[dict]:

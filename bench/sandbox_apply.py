@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from airflow_flux_provider.sandbox import Sandbox
+from flux_devkit.sandbox import Sandbox
 
 GOAL_APPLIES_PER_SECOND = 200
 

@@ -19,8 +19,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from airflow_flux_provider.devservices.process import ServiceProcess, free_ports
-from airflow_flux_provider.devservices.stack import SERVICES, DevStack
+from flux_devkit.services.process import ServiceProcess, free_ports
+from flux_devkit.services.stack import SERVICES, DevStack
 
 
 def baseline(workdir: Path) -> ServiceProcess:

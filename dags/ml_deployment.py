@@ -25,7 +25,7 @@ from typing import Any
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, Param, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
-import airflow_flux_provider.demo as demo
+import flux_devkit.demo as demo
 from airflow_flux_provider.cluster_plan import plan_folder
 from airflow_flux_provider.dag_factory import add_cluster_tasks
 from airflow_flux_provider.operators.canary import CanaryAnalysisOperator

@@ -22,10 +22,11 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Asset, Param
 
-import airflow_flux_provider.demo as demo
+import flux_devkit.demo as demo
 from airflow_flux_provider.cluster_plan import plan_folder
 from airflow_flux_provider.dag_factory import add_cluster_tasks
-from airflow_flux_provider.operators.training import PromoteChampionOperator, TrainModelOperator
+from airflow_flux_provider.operators.models import PromoteChampionOperator
+from flux_devkit.ml.operators import TrainModelOperator
 
 CLUSTER = os.environ.get("FLUX_CLUSTER_PATH") or str(
     Path(demo.__file__).parent / "gitops/clusters/production"

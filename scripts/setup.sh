@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Creates (or refreshes) the project environment: Debian packages, .venv from requirements.lock,
-# and the pinned kubectl/kustomize and helm binaries. Idempotent: a second run with unchanged
-# locks only checks a stamp and returns.
+# Creates (or refreshes) the project environment: Debian packages, .venv from requirements.lock
+# (the provider and the dev kit, editable), and the pinned kubectl/kustomize and helm binaries.
+# Idempotent: a second run with unchanged locks only checks a stamp and returns.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -13,7 +13,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 want_stamp() {
     cat "$ROOT/requirements.lock" "$ROOT/scripts/tools.lock" "$ROOT/scripts/helm.lock" \
-        "$ROOT/scripts/setup.sh" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1
+        "$ROOT/scripts/setup.sh" "$ROOT/pyproject.toml" "$ROOT/devkit/pyproject.toml" | sha256sum | cut -d' ' -f1
 }
 
 install_debian_packages() {
@@ -37,7 +37,9 @@ install_python() {
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
         -r "$ROOT/scripts/tools.lock" 2>&1 | grep -v 'is ignored' >&2 || true
     "$VENV/bin/uv" pip sync -q --python "$VENV/bin/python" --require-hashes "$ROOT/requirements.lock"
-    "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --no-deps -e "$ROOT"
+    # The provider and the dev kit (sandbox, services, demo) as editable installs; their
+    # dependencies are all in the lock.
+    "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --no-deps -e "$ROOT" -e "$ROOT/devkit"
 }
 
 install_helm() {

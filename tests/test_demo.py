@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from airflow_flux_provider.demo.__main__ import run_story, serve_webhooks
-from airflow_flux_provider.demo.environment import GITOPS_REPO, start
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.record import load_record
+from flux_devkit.demo.__main__ import run_story, serve_webhooks
+from flux_devkit.demo.environment import GITOPS_REPO, start
 
 # The module fixture runs the whole story (about 7 minutes here) inside the first test's timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]

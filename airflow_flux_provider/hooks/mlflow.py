@@ -12,7 +12,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from airflow_flux_provider.tracking import DeploymentTracker
+from airflow_flux_provider.tracking import DeploymentTracker, TrackingError
 
 
 class MlflowTrackingHook(BaseHook):
@@ -41,6 +41,17 @@ class MlflowTrackingHook(BaseHook):
         if "://" not in host:
             host = f"{conn.schema or 'http'}://{host}" + (f":{conn.port}" if conn.port else "")
         return host
+
+    def required_tracking_uri(self, purpose: str) -> str:
+        """The tracking URI for work that cannot be skipped (training, promotion): missing is an error."""
+        uri = self.tracking_uri()
+        if not uri:
+            raise TrackingError(
+                f"no MLflow connection '{self.mlflow_conn_id}' and no MLFLOW_TRACKING_URI; "
+                f"{purpose} needs a tracking server",
+                field="mlflow_conn_id",
+            )
+        return uri
 
     def get_conn(self) -> DeploymentTracker | None:
         uri = self.tracking_uri()

@@ -21,14 +21,14 @@ from airflow_flux_provider.canary import (
     save_status,
     tick,
 )
-from airflow_flux_provider.devservices.httpserver import LocalHTTPServer, LoggingHandler
-from airflow_flux_provider.devservices.prometheus import PrometheusServer
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.specs import parse_object
 from airflow_flux_provider.specs.flagger import Canary
+from flux_devkit.services.httpserver import LocalHTTPServer, LoggingHandler
+from flux_devkit.services.prometheus import PrometheusServer
 
 ROOT = Path(__file__).resolve().parents[2]
-CANARY_CRD = ROOT / "airflow_flux_provider/demo/gitops/infrastructure/base/crds/canaries.yaml"
+CANARY_CRD = ROOT / "devkit/flux_devkit/demo/gitops/infrastructure/base/crds/canaries.yaml"
 ROUTING_CRDS = Path(__file__).with_name("routing-crds.yaml")
 
 

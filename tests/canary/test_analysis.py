@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_flux_provider.devservices.prometheus import PrometheusServer
 from airflow_flux_provider.events import Event, subscribe
+from flux_devkit.services.prometheus import PrometheusServer
 from tests.canary.conftest import CanaryRun, WebhookServer, finished
 
 SUCCESS = (

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_flux_provider.canary import ClusterEnvironment
 from airflow_flux_provider.canary.errors import CanaryError
-from airflow_flux_provider.devservices.prometheus import PrometheusServer
+from flux_devkit.services.prometheus import PrometheusServer
 from tests.canary.conftest import CanaryRun, WebhookServer, finished
 from tests.canary.test_analysis import healthy_traffic, image_of
 

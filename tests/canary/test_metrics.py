@@ -12,11 +12,11 @@ from airflow_flux_provider.canary.metrics import BUILTIN_QUERIES, MetricChecker,
 from airflow_flux_provider.canary.status import CanaryStatus
 from airflow_flux_provider.canary.workloads import deployment_readiness
 from airflow_flux_provider.credentials import Credentials
-from airflow_flux_provider.devservices.httpserver import LocalHTTPServer, LoggingHandler
-from airflow_flux_provider.devservices.prometheus import PrometheusServer
 from airflow_flux_provider.specs import parse_object
 from airflow_flux_provider.specs.flagger import Canary, MetricTemplate
 from airflow_flux_provider.specs.refs import LocalObjectReference
+from flux_devkit.services.httpserver import LocalHTTPServer, LoggingHandler
+from flux_devkit.services.prometheus import PrometheusServer
 
 NS = "canary-metrics"
 

@@ -12,11 +12,11 @@ from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 
 from airflow_flux_provider.canary.errors import CanaryError, CanaryFailedError
-from airflow_flux_provider.devservices.mlflow_server import MlflowServer
-from airflow_flux_provider.devservices.prometheus import PrometheusServer
 from airflow_flux_provider.kube import ObjectKey
 from airflow_flux_provider.links.mlflow import MLFLOW_RUN_URL_KEY
 from airflow_flux_provider.operators.canary import CanaryAnalysisOperator
+from flux_devkit.services.mlflow_server import MlflowServer
+from flux_devkit.services.prometheus import PrometheusServer
 from tests.canary.conftest import WebhookServer, canary_manifest, deployment
 from tests.canary.test_analysis import healthy_traffic
 

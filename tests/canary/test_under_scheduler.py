@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_flux_provider.devservices.airflow_scheduler import AirflowScheduler
-from airflow_flux_provider.devservices.prometheus import PrometheusServer
 from airflow_flux_provider.kube import ObjectKey
+from flux_devkit.services.airflow_scheduler import AirflowScheduler
+from flux_devkit.services.prometheus import PrometheusServer
 from tests.canary.conftest import WebhookServer, canary_manifest, deployment
 from tests.canary.test_analysis import healthy_traffic
 from tests.canary.test_operator import set_image

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from airflow_flux_provider.demo.environment import GITOPS_TEMPLATE, TRAINING_IMAGE, gitops_files
 from airflow_flux_provider.kube import Cluster, ObjectKey
+from flux_devkit.demo.environment import GITOPS_TEMPLATE, TRAINING_IMAGE, gitops_files
 
 OVERLAY = "apps/ml-training/overlays/production/kustomization.yaml"
 SERVING = "apps/ml-serving/base/deployment.yaml"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-from airflow_flux_provider.devservices.git_http import GitServer
-from airflow_flux_provider.devservices.registry import OciRegistry
+from flux_devkit.services.git_http import GitServer
+from flux_devkit.services.registry import OciRegistry
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "example_image_automation.py"
 OVERLAY = "apps/ml-training/overlays/production"

@@ -14,10 +14,10 @@ import uuid
 
 import pytest
 
-from airflow_flux_provider.devservices.airflow_scheduler import AirflowScheduler
-from airflow_flux_provider.devservices.git_http import GitServer
 from airflow_flux_provider.kube import Cluster, ObjectKey
-from airflow_flux_provider.sandbox import Sandbox
+from flux_devkit.sandbox import Sandbox
+from flux_devkit.services.airflow_scheduler import AirflowScheduler
+from flux_devkit.services.git_http import GitServer
 
 NAME = f"sched-{uuid.uuid4().hex[:6]}"
 CLUSTER = f"""

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 
-from airflow_flux_provider.devservices.mlflow_server import MlflowServer
 from airflow_flux_provider.helm.errors import ChartError, ReleaseError
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.links.mlflow import MLFLOW_RUN_URL_KEY
 from airflow_flux_provider.operators.helm import HelmReleaseOperator
 from airflow_flux_provider.triggers.health import HealthCheckTrigger
+from flux_devkit.services.mlflow_server import MlflowServer
 
 
 @dataclass

@@ -14,8 +14,6 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
-from airflow_flux_provider.devservices.git_http import GitServer
-from airflow_flux_provider.devservices.registry import OciRegistry
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.operators.images import (
     ImagePolicyOperator,
@@ -24,6 +22,8 @@ from airflow_flux_provider.operators.images import (
 )
 from airflow_flux_provider.sensors.images import ImagePolicySensor, policy_asset
 from airflow_flux_provider.triggers.images import ImagePolicyTrigger
+from flux_devkit.services.git_http import GitServer
+from flux_devkit.services.registry import OciRegistry
 
 MARKED = 'image: ghcr.io/org/app:1.0.0 # {"$imagepolicy": "flux-system:app"}\n'
 

@@ -10,8 +10,6 @@ from typing import Any
 import pytest
 
 from airflow_flux_provider.credentials import Credentials
-from airflow_flux_provider.devservices.git_http import GitServer
-from airflow_flux_provider.devservices.registry import OciRegistry
 from airflow_flux_provider.images import commit as commit_module
 from airflow_flux_provider.images.commit import Automation, Signing, update_and_push
 from airflow_flux_provider.images.errors import ImageError
@@ -19,6 +17,8 @@ from airflow_flux_provider.images.policy import PolicyResult, TagPolicy
 from airflow_flux_provider.images.registry import scan
 from airflow_flux_provider.images.template import NamespacedName
 from airflow_flux_provider.tools import kubectl_path
+from flux_devkit.services.git_http import GitServer
+from flux_devkit.services.registry import OciRegistry
 
 SEED = Path("/work/shared/seed/000_f693ae41b8570628.txt").read_text()
 TEMPLATE = (

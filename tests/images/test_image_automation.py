@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from airflow_flux_provider.cli import main
-from airflow_flux_provider.devservices.git_http import GitServer
-from airflow_flux_provider.devservices.registry import OciRegistry
 from airflow_flux_provider.images.automation import selector_matches
 from airflow_flux_provider.specs.refs import LabelSelector
+from flux_devkit.services.git_http import GitServer
+from flux_devkit.services.registry import OciRegistry
 
 MANIFESTS = """\
 apiVersion: source.toolkit.fluxcd.io/v1

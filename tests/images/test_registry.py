@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_flux_provider.credentials import Credentials
-from airflow_flux_provider.devservices.registry import OciRegistry
 from airflow_flux_provider.images.errors import ImageError
 from airflow_flux_provider.images.registry import ImageName, RegistryClient, ScanResult, exclude, scan
+from flux_devkit.services.registry import OciRegistry
 
 
 @pytest.mark.parametrize(

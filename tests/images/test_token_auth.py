@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from airflow_flux_provider.credentials import Credentials
-from airflow_flux_provider.devservices.process import ServiceProcess, free_ports
-from airflow_flux_provider.devservices.registry import OciRegistry, start_registry
 from airflow_flux_provider.images.errors import ImageError
 from airflow_flux_provider.images.registry import scan
+from flux_devkit.services.process import ServiceProcess, free_ports
+from flux_devkit.services.registry import OciRegistry, start_registry
 
 USER, PASSWORD = "robot", "token-secret"
 SERVICE, ISSUER = "flux-test-registry", "flux-test-issuer"

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from airflow_flux_provider.devservices.httpserver import LocalHTTPServer, LoggingHandler
+from flux_devkit.services.httpserver import LocalHTTPServer, LoggingHandler
 
 
 @dataclass(frozen=True)

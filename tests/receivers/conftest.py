@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from airflow_flux_provider.devservices.airflow_api import (
+from airflow_flux_provider.receivers import DAGS_ANNOTATION, webhook_path
+from flux_devkit.services.airflow_api import (
     AirflowApiServer,
     bundle_env,
     serialize_dags,
     start_airflow_api_server,
 )
-from airflow_flux_provider.receivers import DAGS_ANNOTATION, webhook_path
 
 DAGS = Path(__file__).parent / "dags"
 BUNDLE = "flux-receiver-tests"

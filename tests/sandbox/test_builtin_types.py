@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from airflow_flux_provider.kube.cluster import Cluster, InvalidObjectError, ObjectKey
-from airflow_flux_provider.sandbox import Sandbox, SandboxError
+from flux_devkit.sandbox import Sandbox, SandboxError
 from tests.sandbox.manifests import deployment
 from tests.sandbox.test_http import call
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_flux_provider.sandbox import Sandbox, SandboxError
+from flux_devkit.sandbox import Sandbox, SandboxError
 from tests.helm.conftest import DEPLOYMENT  # the same small chart's Deployment
 
 SERVICE = """apiVersion: v1

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_flux_provider.sandbox import Sandbox
+from flux_devkit.sandbox import Sandbox
 
 
 def call(
@@ -134,14 +134,14 @@ def test_injected_fault_and_counters(sandbox: Sandbox, sandbox_namespace: str) -
 
 
 def test_bad_fault_definition_is_refused(sandbox: Sandbox) -> None:
-    from airflow_flux_provider.sandbox import SandboxError
+    from flux_devkit.sandbox import SandboxError
 
     with pytest.raises(SandboxError, match="unknown fault fields"):
         sandbox.faults.add(verb="get", colour="red")
 
 
 def test_simulator_settings_endpoint(sandbox: Sandbox) -> None:
-    from airflow_flux_provider.sandbox import SandboxError
+    from flux_devkit.sandbox import SandboxError
 
     current = sandbox.simulate()
     assert set(current) == {"readyDelaySeconds", "failImagePattern"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from airflow_flux_provider.sandbox import Sandbox, SandboxError
+from flux_devkit.sandbox import Sandbox, SandboxError
 
 
 def deployment(name: str, image: str = "nginx:1.27", replicas: int = 2) -> str:

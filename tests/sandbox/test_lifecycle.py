@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from airflow_flux_provider.sandbox import Sandbox, SandboxError
+from flux_devkit.sandbox import Sandbox, SandboxError
 from tests.sandbox.test_crd import crd
 
 

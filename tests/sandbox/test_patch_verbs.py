@@ -6,7 +6,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from airflow_flux_provider.sandbox import Sandbox
+from flux_devkit.sandbox import Sandbox
 from tests.sandbox.manifests import deployment
 from tests.sandbox.test_crud import _status, apps, configmap, core
 

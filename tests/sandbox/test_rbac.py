@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from airflow_flux_provider.sandbox import Sandbox, SandboxError
+from flux_devkit.sandbox import Sandbox, SandboxError
 
 RBAC = "rbac.authorization.k8s.io"
 

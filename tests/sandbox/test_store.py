@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_flux_provider.sandbox.selectors import field_selector, label_selector
-from airflow_flux_provider.sandbox.status import ApiError
-from airflow_flux_provider.sandbox.store import Store
+from flux_devkit.sandbox.selectors import field_selector, label_selector
+from flux_devkit.sandbox.status import ApiError
+from flux_devkit.sandbox.store import Store
 
 
 def test_watch_from_a_compacted_version_is_410_gone() -> None:

@@ -7,7 +7,7 @@ import threading
 
 from kubernetes import client, watch
 
-from airflow_flux_provider.sandbox import Sandbox
+from flux_devkit.sandbox import Sandbox
 
 
 def test_watch_sends_existing_objects_then_changes(sandbox: Sandbox, sandbox_namespace: str) -> None:

@@ -1,6 +1,6 @@
 """Session-scoped fixtures that start real local services on 127.0.0.1.
 
-The launchers live in :mod:`airflow_flux_provider.devservices` (the demo uses them
+The launchers live in :mod:`flux_devkit.services` (the demo uses them
 too); these fixtures only pick a folder under pytest's temp dir, start once per
 session and stop at the end. Service logs stay in that folder, and a failing test gets
 the tail of every service log it used appended to its report.
@@ -19,15 +19,15 @@ from typing import Any
 
 import pytest
 
-from airflow_flux_provider.devservices.airflow_db import migrate_airflow_db
-from airflow_flux_provider.devservices.airflow_scheduler import AirflowScheduler, start_airflow_scheduler
-from airflow_flux_provider.devservices.chart_repo import ChartRepository, start_chart_repo
-from airflow_flux_provider.devservices.git_http import GitServer, start_git_server
-from airflow_flux_provider.devservices.mlflow_server import NO_TELEMETRY, MlflowServer, start_mlflow_server
-from airflow_flux_provider.devservices.process import tail
-from airflow_flux_provider.devservices.prometheus import PrometheusServer, start_prometheus
-from airflow_flux_provider.devservices.registry import OciRegistry, start_registry
-from airflow_flux_provider.devservices.s3 import S3Server, start_s3_server
+from flux_devkit.services.airflow_db import migrate_airflow_db
+from flux_devkit.services.airflow_scheduler import AirflowScheduler, start_airflow_scheduler
+from flux_devkit.services.chart_repo import ChartRepository, start_chart_repo
+from flux_devkit.services.git_http import GitServer, start_git_server
+from flux_devkit.services.mlflow_server import NO_TELEMETRY, MlflowServer, start_mlflow_server
+from flux_devkit.services.process import tail
+from flux_devkit.services.prometheus import PrometheusServer, start_prometheus
+from flux_devkit.services.registry import OciRegistry, start_registry
+from flux_devkit.services.s3 import S3Server, start_s3_server
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Session-scoped sandbox Kubernetes API server fixture.
 
-``sandbox`` is one :class:`~airflow_flux_provider.sandbox.Sandbox` child process for the
+``sandbox`` is one :class:`~flux_devkit.sandbox.Sandbox` child process for the
 whole session (``.kubeconfig``, ``.url``, ``.token``, ``.api_client()``,
 ``.dynamic_client()``, ``.kubectl(*args)``, ``.helm(*args)``, ``.faults``, ``.counters``);
 ``sandbox_namespace`` gives each test a fresh namespace and deletes it afterwards.
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_flux_provider.sandbox import Sandbox
+from flux_devkit.sandbox import Sandbox
 
 _namespace_numbers = itertools.count(1)
 

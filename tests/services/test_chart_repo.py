@@ -7,7 +7,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from airflow_flux_provider.devservices.chart_repo import ChartRepository
+from flux_devkit.services.chart_repo import ChartRepository
 
 
 def test_helm_adds_searches_and_renders_the_repository(chart_repo: ChartRepository) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import git
 import pytest
 
-from airflow_flux_provider.devservices.git_http import GitServer
-from airflow_flux_provider.devservices.process import ServiceError
 from airflow_flux_provider.tools import git_path
+from flux_devkit.services.git_http import GitServer
+from flux_devkit.services.process import ServiceError
 
 
 def test_clone_push_and_clone_again(git_server: GitServer, tmp_path: Path) -> None:

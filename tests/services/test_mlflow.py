@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from airflow_flux_provider.devservices.mlflow_server import MlflowServer
+from flux_devkit.services.mlflow_server import MlflowServer
 
 
 def test_log_and_read_a_run(mlflow_server: MlflowServer, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_flux_provider.devservices.process import ServiceError, ServiceProcess, free_ports
+from flux_devkit.services.process import ServiceError, ServiceProcess, free_ports
 
 
 def test_early_exit_raises_with_the_log_tail(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_flux_provider.devservices.process import ServiceError
-from airflow_flux_provider.devservices.prometheus import PrometheusServer
+from flux_devkit.services.process import ServiceError
+from flux_devkit.services.prometheus import PrometheusServer
 
 # A namespace of its own: other tests in the session share this Prometheus and exporter.
 SEL = 'reporter="destination",destination_workload_namespace="svc-check",destination_workload=~"podinfo"'

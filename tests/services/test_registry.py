@@ -12,9 +12,9 @@ import pytest
 import requests
 import yaml
 
-from airflow_flux_provider.devservices.chart_repo import ChartRepository
-from airflow_flux_provider.devservices.process import ServiceError
-from airflow_flux_provider.devservices.registry import (
+from flux_devkit.services.chart_repo import ChartRepository
+from flux_devkit.services.process import ServiceError
+from flux_devkit.services.registry import (
     DOCKER_MANIFEST,
     FLUX_CONFIG,
     FLUX_CONTENT,

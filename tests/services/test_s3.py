@@ -7,8 +7,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from airflow_flux_provider.devservices.process import ServiceError
-from airflow_flux_provider.devservices.s3 import S3Server
+from flux_devkit.services.process import ServiceError
+from flux_devkit.services.s3 import S3Server
 
 
 def test_put_and_list_objects(s3_server: S3Server) -> None:

@@ -1,4 +1,4 @@
-"""``python -m airflow_flux_provider.devservices`` starts services for the demo and stops them on SIGTERM."""
+"""``python -m flux_devkit.services`` starts services for the demo and stops them on SIGTERM."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import requests
 
-from airflow_flux_provider.devservices.process import http_status
+from flux_devkit.services.process import http_status
 
-CLI = [sys.executable, "-m", "airflow_flux_provider.devservices"]
+CLI = [sys.executable, "-m", "flux_devkit.services"]
 
 
 def test_cli_starts_writes_private_info_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_cli_rejects_an_unknown_service(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "airflow_flux_provider.devservices",
+            "flux_devkit.services",
             "--only",
             "git,kafka",
             "--workdir",

@@ -17,10 +17,10 @@ import pytest
 import yaml
 
 from airflow_flux_provider.credentials import Credentials
-from airflow_flux_provider.devservices.git_http import GitServer
-from airflow_flux_provider.devservices.s3 import S3Server
 from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore, s3_options
 from airflow_flux_provider.sources.errors import ArtifactStoreError, SourceError
+from flux_devkit.services.git_http import GitServer
+from flux_devkit.services.s3 import S3Server
 
 SRC = "GitRepository/flux-system/fleet"
 

@@ -14,8 +14,6 @@ from typing import Any
 import pytest
 
 from airflow_flux_provider.credentials import Credentials
-from airflow_flux_provider.devservices.s3 import S3Server
-from airflow_flux_provider.sandbox.certs import generate
 from airflow_flux_provider.sources.artifacts import ArtifactStore
 from airflow_flux_provider.sources.bucket import (
     BucketAuthError,
@@ -25,6 +23,8 @@ from airflow_flux_provider.sources.bucket import (
 )
 from airflow_flux_provider.sources.errors import ArtifactTooLargeError, SourceError
 from airflow_flux_provider.specs import parse_object
+from flux_devkit.sandbox.certs import generate
+from flux_devkit.services.s3 import S3Server
 
 OBJ = "Bucket/flux-system/models"
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from airflow_flux_provider.credentials import Credentials
-from airflow_flux_provider.devservices.git_http import GitServer
 from airflow_flux_provider.sources.artifacts import ArtifactStore
 from airflow_flux_provider.sources.errors import RevisionNotFoundError, SourceError
 from airflow_flux_provider.sources.git import GitAuthError, GitRef, GitSource, GitUnreachableError, Include
 from airflow_flux_provider.tools import git_path
+from flux_devkit.services.git_http import GitServer
 
 OBJ = "GitRepository/flux-system/podinfo"
 FILES: dict[str, str | bytes] = {

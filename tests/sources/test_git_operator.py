@@ -10,10 +10,10 @@ import pytest
 from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
-from airflow_flux_provider.devservices.git_http import GitServer
 from airflow_flux_provider.operators.sources import GitRepositoryOperator, source_asset
 from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
 from airflow_flux_provider.sources.git import GitAuthError
+from flux_devkit.services.git_http import GitServer
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from airflow_flux_provider.devservices.git_http import GitServer
 from airflow_flux_provider.operators.sources import GitRepositoryOperator
 from airflow_flux_provider.sources.artifacts import ArtifactStore
 from airflow_flux_provider.sources.git import GitRef, GitSource
 from airflow_flux_provider.sources.verify import Verification, VerificationError
+from flux_devkit.services.git_http import GitServer
 
 OBJ = "GitRepository/flux-system/signed"
 

@@ -23,9 +23,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from airflow_flux_provider.credentials import Credentials
-from airflow_flux_provider.devservices.chart_repo import ChartRepository
-from airflow_flux_provider.devservices.registry import OciRegistry
-from airflow_flux_provider.sandbox.certs import generate
 from airflow_flux_provider.sources.artifacts import ArtifactStore
 from airflow_flux_provider.sources.errors import ArtifactTooLargeError, RevisionNotFoundError, SourceError
 from airflow_flux_provider.sources.helm import (
@@ -36,6 +33,9 @@ from airflow_flux_provider.sources.helm import (
     select_version,
 )
 from airflow_flux_provider.specs import parse_object
+from flux_devkit.sandbox.certs import generate
+from flux_devkit.services.chart_repo import ChartRepository
+from flux_devkit.services.registry import OciRegistry
 
 REPO = "HelmRepository/flux-system/charts"
 CHART = "HelmChart/flux-system/app"

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from airflow_flux_provider.credentials import Credentials
-from airflow_flux_provider.devservices.registry import FLUX_CONTENT, OCI_MANIFEST, OciRegistry, targz
 from airflow_flux_provider.sources.artifacts import ArtifactStore
 from airflow_flux_provider.sources.errors import (
     ArtifactTooLargeError,
@@ -21,6 +20,7 @@ from airflow_flux_provider.sources.errors import (
 )
 from airflow_flux_provider.sources.oci import OCIRef, OCISource
 from airflow_flux_provider.specs import parse_object
+from flux_devkit.services.registry import FLUX_CONTENT, OCI_MANIFEST, OciRegistry, targz
 
 OBJ = "OCIRepository/flux-system/manifests"
 

@@ -13,7 +13,7 @@ from airflow.models.asset import AssetEvent, AssetModel
 from airflow.utils.session import create_session
 from sqlalchemy import select
 
-from airflow_flux_provider.devservices.git_http import GitServer
+from flux_devkit.services.git_http import GitServer
 
 DAG = """
 from datetime import datetime

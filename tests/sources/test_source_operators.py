@@ -15,10 +15,6 @@ import pytest
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_flux_provider.credentials import Credentials
-from airflow_flux_provider.devservices.chart_repo import ChartRepository
-from airflow_flux_provider.devservices.git_http import GitServer
-from airflow_flux_provider.devservices.registry import OciRegistry
-from airflow_flux_provider.devservices.s3 import S3Server
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.operators.sources import (
     BucketOperator,
@@ -31,6 +27,10 @@ from airflow_flux_provider.operators.sources import (
 from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
 from airflow_flux_provider.sources.bucket import BucketAuthError
 from airflow_flux_provider.triggers.sources import revision_check
+from flux_devkit.services.chart_repo import ChartRepository
+from flux_devkit.services.git_http import GitServer
+from flux_devkit.services.registry import OciRegistry
+from flux_devkit.services.s3 import S3Server
 
 
 @pytest.fixture(autouse=True)

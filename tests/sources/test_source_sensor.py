@@ -12,11 +12,11 @@ from airflow.sdk.exceptions import TaskDeferred
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_flux_provider.credentials import Credentials
-from airflow_flux_provider.devservices.git_http import GitServer
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.operators.sources import GitRepositoryOperator, source_asset
 from airflow_flux_provider.sensors.sources import SourceRevisionSensor
 from airflow_flux_provider.triggers.sources import SourceRevisionTrigger, revision_check
+from flux_devkit.services.git_http import GitServer
 
 
 def _manifest(url: str, name: str, secret: str | None = None) -> dict[str, Any]:

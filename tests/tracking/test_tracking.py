@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from airflow_flux_provider.ml.training import TrainingError, TrainingParams, train_and_register
 from airflow_flux_provider.tracking import DeploymentRun, DeploymentTracker, TrackingError, promote_if_better
+from flux_devkit.ml.training import TrainingError, TrainingParams, train_and_register
 
 
 def test_deployment_run_is_readable_with_params_metrics_tags_and_artifacts(mlflow_server):

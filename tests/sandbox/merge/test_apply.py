@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_flux_provider.errors import FluxError
-from airflow_flux_provider.sandbox.merge import (
+from flux_devkit.sandbox.merge import (
     ApplyConflict,
     MergeError,
     TypeSchema,

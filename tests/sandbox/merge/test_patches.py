@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from airflow_flux_provider.sandbox.merge import (
+from flux_devkit.sandbox.merge import (
     MergeError,
     json_patch,
     merge_patch,

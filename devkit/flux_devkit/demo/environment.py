@@ -1,0 +1,172 @@
+"""The embedded defaults the demo runs against, started and wired together in one call.
+
+Services: the sandbox Kubernetes API server, a Git server holding the GitOps repository in
+the lecture's layout, an OCI registry with the training image's tags, MLflow and
+Prometheus. Airflow gets its own home with a migrated database and the connections the
+Flux objects' ``secretRef`` names point at, and runs as it does in production: an
+api-server (the UI), a scheduler, a dag-processor and a triggerer. Runs are created by
+the demo's triggers only (``use_job_schedule`` off), so the story stays in order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flux_devkit.sandbox import Sandbox
+from flux_devkit.services.airflow_db import migrate_airflow_db
+from flux_devkit.services.airflow_scheduler import AirflowScheduler, start_airflow_scheduler
+from flux_devkit.services.process import ServiceError
+from flux_devkit.services.stack import DevStack
+
+GITOPS_TEMPLATE = Path(__file__).parent / "gitops"
+GITOPS_REPO = "ml-gitops"
+TRAINING_IMAGE = "company/ml-training"
+TRAINING_TAGS = ("v1.0.0", "1.0.1", "1.1.0", "2.0.0", "1.2.0-rc.1")
+DAGS_FOLDER = Path(__file__).resolve().parents[3] / "dags"  # the repository's example DAGs
+
+
+def gitops_files(registry_host: str) -> dict[str, str]:
+    """The repository's files, with the local registry written in (the template says ``${REGISTRY_HOST}``)."""
+    files = {}
+    for path in sorted(GITOPS_TEMPLATE.rglob("*")):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8").replace("${REGISTRY_HOST}", registry_host)
+            files[path.relative_to(GITOPS_TEMPLATE).as_posix()] = text
+    return files
+
+
+@dataclass
+class DemoEnvironment:
+    workdir: Path
+    stack: DevStack
+    sandbox: Sandbox
+    gitops_url: str
+    scheduler: AirflowScheduler | None = field(default=None, repr=False)
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.workdir / "airflow"
+
+    @property
+    def registry_host(self) -> str:
+        return str(self.stack["registry"].host)
+
+    @property
+    def tracking_uri(self) -> str:
+        return str(self.stack["mlflow"].tracking_uri)
+
+    def airflow_settings(self) -> dict[str, str]:
+        """What every Airflow process of the demo gets on top of the caller's environment."""
+        return {
+            "AIRFLOW_HOME": str(self.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__FLUX__ARTIFACTS_PATH": str(self.workdir / "artifacts"),
+            "AIRFLOW_VAR_GITOPS_URL": self.gitops_url,
+            "AIRFLOW_VAR_REGISTRY_HOST": self.registry_host,
+            "MLFLOW_TRACKING_URI": self.tracking_uri,
+        }
+
+    def connections(self) -> dict[str, dict[str, Any]]:
+        """Connections named as the Flux objects' ``secretRef`` names them."""
+        git = self.stack["git"].info()
+        registry = self.stack["registry"].info()
+        return {
+            "kubernetes_default": {
+                "conn_type": "kubernetes",
+                "extra": json.dumps({"kube_config_path": str(self.sandbox.kubeconfig)}),
+            },
+            "git-credentials": {
+                "conn_type": "flux_git",
+                "host": self.gitops_url,
+                "login": git["username"],
+                "password": git["password"],
+            },
+            "ghcr-credentials": {
+                "conn_type": "flux_registry",
+                "host": registry["host"],
+                "login": registry["username"],
+                "password": registry["password"],
+                "extra": json.dumps({"insecure": True}),
+            },
+            "flux_mlflow_default": {"conn_type": "flux_mlflow", "host": self.tracking_uri},
+        }
+
+    def airflow(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        """Run an ``airflow`` CLI command of this environment; raise with its output on failure."""
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env={**os.environ, **self.airflow_settings()},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        log = self.workdir / "logs" / f"airflow-{args[0]}-{args[1] if len(args) > 1 else ''}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(result.stdout + result.stderr)
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+            raise ServiceError(f"airflow {' '.join(args)} failed (full log {log}):\n{tail}", obj="demo")
+        return result
+
+    def run_dag(self, dag_id: str, conf: dict[str, Any]) -> None:
+        """Trigger ``dag_id`` with ``conf`` as the UI's "Trigger DAG" would; raise unless it succeeds."""
+        if self.scheduler is None:
+            raise ServiceError("Airflow is not running; start the environment first", obj="demo")
+        self.scheduler.wait_for_dag(dag_id)
+        run_id = self.scheduler.trigger(dag_id, conf)
+        if self.scheduler.wait_for_run(dag_id, run_id, timeout=1200) != "success":
+            states = self.scheduler.task_states(dag_id, run_id)
+            failed = sorted(task for task, state in states.items() if state not in ("success", "skipped"))
+            logs = self.airflow_home / "logs" / f"dag_id={dag_id}"
+            raise ServiceError(
+                f"run {run_id} failed; tasks {', '.join(failed)} (logs under {logs})", obj="demo"
+            )
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        self.sandbox.stop()
+        self.stack.stop()
+
+
+def start(workdir: Path) -> DemoEnvironment:
+    """Start every service, seed the GitOps repository and the registry, prepare Airflow."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    stack = DevStack(workdir / "services", ["git", "registry", "mlflow", "prometheus"])
+    try:
+        sandbox = Sandbox(workdir / "sandbox").start(child_process=True)
+    except BaseException:
+        stack.stop()
+        raise
+    env = DemoEnvironment(workdir, stack, sandbox, gitops_url="")
+    try:
+        registry = stack["registry"]
+        env.gitops_url = stack["git"].create_repo(GITOPS_REPO, gitops_files(registry.host))
+        for tag in TRAINING_TAGS:
+            registry.push_image(TRAINING_IMAGE, tag)
+        migrate_airflow_db(env.airflow_home)
+        connections_file = workdir / "connections.json"
+        connections_file.write_text(json.dumps(env.connections(), indent=2))
+        connections_file.chmod(0o600)
+        env.airflow("connections", "import", "--overwrite", str(connections_file))
+        settings = {**env.airflow_settings(), "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}
+        env.scheduler = start_airflow_scheduler(
+            env.airflow_home,
+            workdir / "logs" / "airflow",
+            bundle="demo",
+            dags_folder=DAGS_FOLDER,
+            env=settings,
+        )
+    except BaseException:
+        env.stop()
+        raise
+    return env

@@ -1,0 +1,152 @@
+"""Airflow as it runs in production, on loopback: api-server, scheduler, dag-processor, triggerer.
+
+``dag.test()`` runs a trigger in the test process and hands its event straight back; here
+deferred tasks really leave their worker slot, their trigger runs in the triggerer, and
+the task resumes in a new process through the execution API, which is what deferrable
+operators must survive. All four components share one AIRFLOW_HOME (SQLite, LocalExecutor)
+and one JWT secret, so task tokens issued by the scheduler are accepted by the api-server.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from flux_devkit.services.airflow_api import (
+    AirflowApiServer,
+    bundle_env,
+    start_airflow_api_server,
+)
+from flux_devkit.services.process import ServiceError, ServiceProcess
+
+COMPONENTS = ("scheduler", "dag-processor", "triggerer")
+FINISHED = frozenset({"success", "failed"})
+
+
+@dataclass
+class AirflowScheduler:
+    """The running components; :attr:`api` is the REST API (admin login) of the api-server.
+
+    DAG files written to :attr:`dags_folder` are parsed within seconds.
+    """
+
+    api: AirflowApiServer
+    airflow_home: Path
+    dags_folder: Path
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    @property
+    def log_path(self) -> Path:
+        """The scheduler's log (the others sit beside it as ``<component>.log``)."""
+        return self.processes["scheduler"].log_path
+
+    def task_log(self, dag_id: str, task_id: str) -> str:
+        """Every log file of ``task_id`` in ``dag_id`` (attempts and trigger logs), concatenated."""
+        folders = (self.airflow_home / "logs" / f"dag_id={dag_id}").glob(f"run_id=*/task_id={task_id}")
+        return "\n".join(f.read_text() for folder in sorted(folders) for f in sorted(folder.iterdir()))
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> None:
+        """Wait until the dag-processor has parsed ``dag_id``, then unpause it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_running()
+            response = self.api.api("GET", f"/dags/{dag_id}")
+            if response.status_code == 200:
+                self.api.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+                return
+            time.sleep(1)
+        raise ServiceError(f"DAG {dag_id} was not parsed within {timeout:.0f} s", obj="service/dag-processor")
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        """Create a run of ``dag_id`` through the REST API ("Trigger DAG"); return its run id."""
+        body = {"logical_date": None, "conf": dict(conf or {})}
+        response = self.api.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
+        response.raise_for_status()
+        return str(response.json()["dag_run_id"])
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0) -> str:
+        """Wait until the run finishes; return its state (``success`` or ``failed``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_running()
+            state = str(self.api.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"])
+            if state in FINISHED:
+                return state
+            time.sleep(1)
+        raise ServiceError(
+            f"run {run_id} of {dag_id} still running after {timeout:.0f} s", obj="service/scheduler"
+        )
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        """``task_id -> state`` in one run."""
+        listed = self.api.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()
+        return {ti["task_id"]: ti["state"] for ti in listed["task_instances"]}
+
+    def _check_running(self) -> None:
+        for name, process in self.processes.items():
+            if not process.running():
+                raise process.fail(f"airflow {name} exited with code {process.popen.returncode}")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+        self.api.stop()
+
+
+def start_airflow_scheduler(
+    airflow_home: Path,
+    workdir: Path,
+    *,
+    bundle: str,
+    dags_folder: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 180.0,
+) -> AirflowScheduler:
+    """Start the four components for a migrated ``airflow_home``; wait until all report healthy."""
+    common = {
+        **bundle_env(bundle, dags_folder),
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
+        **(env or {}),
+    }
+    api = start_airflow_api_server(airflow_home, workdir, env=common, timeout=timeout)
+    common["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"{api.url}/execution/"
+    stack = AirflowScheduler(api, airflow_home, dags_folder)
+    try:
+        for name in COMPONENTS:
+            argv = [sys.executable, "-m", "airflow", name]
+            stack.processes[name] = ServiceProcess(
+                f"airflow-{name}", argv, workdir / f"{name}.log", env=common, cwd=workdir
+            )
+        _wait_healthy(stack, timeout)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def _wait_healthy(stack: AirflowScheduler, timeout: float) -> None:
+    """``/monitor/health`` lists each component's heartbeat: wait until all are ``healthy``."""
+    deadline = time.monotonic() + timeout
+    health: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        stack._check_running()
+        try:
+            health = requests.get(f"{stack.api.url}/api/v2/monitor/health", timeout=10).json()
+        except (requests.RequestException, ValueError):
+            health = {}
+        parts = ("scheduler", "triggerer", "dag_processor")
+        if all((health.get(part) or {}).get("status") == "healthy" for part in parts):
+            return
+        time.sleep(1)
+    raise ServiceError(f"components not healthy after {timeout:.0f} s: {health}", obj="service/airflow")
