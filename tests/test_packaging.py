@@ -103,7 +103,9 @@ def test_airflow_lists_the_installed_provider(provider_venv: Path, tmp_path: Pat
 
 def test_the_dev_kit_is_a_wheel_of_its_own_that_depends_on_the_provider(tmp_path: Path):
     subprocess.run(
-        [BIN / "uv", "build", "--wheel", "--out-dir", tmp_path, ROOT / "devkit"], check=True, capture_output=True
+        [BIN / "uv", "build", "--wheel", "--out-dir", tmp_path, ROOT / "devkit"],
+        check=True,
+        capture_output=True,
     )
     (wheel,) = tmp_path.glob("airflow_flux_devkit-*.whl")
     archive = zipfile.ZipFile(wheel)

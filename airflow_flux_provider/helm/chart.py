@@ -17,6 +17,8 @@ import yaml
 from airflow_flux_provider.helm.cli import HelmCli
 from airflow_flux_provider.helm.errors import ChartError, HelmCommandError
 from airflow_flux_provider.semver import Constraint, SemverError
+from airflow_flux_provider.sources.archive import read_files
+from airflow_flux_provider.sources.errors import SourceError
 
 
 @dataclass(frozen=True)
@@ -71,20 +73,17 @@ def _metadata(text: str, where: str, obj: str) -> dict[str, Any]:
 
 
 def _read_tgz(path: Path, obj: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """``Chart.yaml`` and the YAML files of a packaged chart (entries checked as any archive's)."""
     files: dict[str, str] = {}
     try:
-        with tarfile.open(path, "r:gz") as archive:
-            for member in archive.getmembers():
-                parts = member.name.split("/", 1)
-                if member.isfile() and len(parts) == 2 and member.size < 4_000_000:
-                    handle = archive.extractfile(member)
-                    if handle is not None and (
-                        parts[1] == "Chart.yaml" or parts[1].endswith((".yaml", ".yml"))
-                    ):
-                        files[parts[1]] = handle.read().decode("utf-8", errors="replace")
-    except (tarfile.TarError, OSError) as err:
+        for name, content in read_files(path, obj=obj):
+            parts = name.parts
+            if len(parts) >= 2 and name.suffix in (".yaml", ".yml"):
+                files["/".join(parts[1:])] = content.decode("utf-8", errors="replace")
+    except (SourceError, tarfile.TarError, OSError, EOFError) as err:
+        problem = err.message if isinstance(err, SourceError) else str(err)
         raise ChartError(
-            f"{path} is not a readable chart archive: {err}", obj=obj, field="spec.chart"
+            f"{path} is not a readable chart archive: {problem}", obj=obj, field="spec.chart"
         ) from None
     if "Chart.yaml" not in files:
         raise ChartError(f"{path} holds no Chart.yaml", obj=obj, field="spec.chart")

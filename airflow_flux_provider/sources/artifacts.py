@@ -33,11 +33,11 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import fsspec
 
 from airflow_flux_provider.credentials import Credentials, ca_bundle
+from airflow_flux_provider.sources.archive import unpack
 from airflow_flux_provider.sources.errors import (
     ArtifactStoreError,
     ArtifactTooLargeError,
     SourceError,
-    UnsafeArchiveError,
 )
 
 #: ``ignore(relative_posix_path, is_dir) -> True`` drops the entry from the archive.
@@ -415,38 +415,3 @@ def _pack(src: Path, out: Any, ignore: IgnoreFunc | None, *, limit: int, source:
                     f"archive exceeds the store limit of {limit} bytes; add ignore rules or raise max_size",
                     obj=source,
                 )
-
-
-def unpack(data: bytes, dest: Path, *, limit: int, obj: str) -> None:
-    """Extract a (gzipped) tarball, refusing tar-slip paths, escaping links, devices and bombs."""
-    root = dest.resolve()
-    total = 0
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            for member in tar:
-                _check_member(member, root, obj)
-                total += member.size
-                if total > limit:
-                    raise ArtifactTooLargeError(
-                        f"archive unpacks to more than {limit} bytes; raise max_extracted if expected",
-                        obj=obj,
-                    )
-                tar.extract(member, root, filter="tar")
-    except (tarfile.TarError, EOFError, OSError) as err:
-        raise SourceError(f"artifact is not a readable tar archive: {err}", obj=obj) from None
-
-
-def _check_member(member: tarfile.TarInfo, root: Path, obj: str) -> None:
-    name = member.name
-    target = (root / name).resolve()
-    if PurePosixPath(name).is_absolute() or not target.is_relative_to(root):
-        raise UnsafeArchiveError(f"entry {name!r} would be written outside the target folder", obj=obj)
-    if member.issym() or member.islnk():
-        base = target.parent if member.issym() else root
-        link = (base / member.linkname).resolve()
-        if PurePosixPath(member.linkname).is_absolute() or not link.is_relative_to(root):
-            raise UnsafeArchiveError(
-                f"link {name!r} -> {member.linkname!r} points outside the target folder", obj=obj
-            )
-    elif not (member.isfile() or member.isdir()):
-        raise UnsafeArchiveError(f"entry {name!r} is a device or FIFO; archives hold files only", obj=obj)

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import posixpath
 import tempfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials, ca_bundle
+from airflow_flux_provider.sources.archive import Folder, Limits, entry_path
 from airflow_flux_provider.sources.artifacts import ArtifactStore
-from airflow_flux_provider.sources.errors import ArtifactTooLargeError, SourceError, UnsafeArchiveError
+from airflow_flux_provider.sources.errors import ArtifactTooLargeError, SourceError
 from airflow_flux_provider.sources.fetched import Fetched
 from airflow_flux_provider.sources.ignore import SOURCEIGNORE, IgnoreRules
 
@@ -43,18 +43,11 @@ def bucket_revision(index: dict[str, str]) -> str:
     return f"sha256:{sha.hexdigest()}"
 
 
-def _local_path(root: Path, key: str, obj: str) -> Path:
-    """Where ``key`` lands below ``root``; a key that would leave it is refused."""
-    norm = posixpath.normpath(key)
-    if key.startswith("/") or norm == ".." or norm.startswith("../"):
-        raise UnsafeArchiveError(f"object key {key!r} points outside the bucket folder; remove it", obj=obj)
-    return root / norm
-
-
-def _local_paths(root: Path, keys: Iterable[str], obj: str) -> dict[str, Path]:
-    """Each key's file below ``root``, refusing keys that are also another key's folder."""
-    targets = {key: _local_path(root, key, obj) for key in keys}
-    files = {path.relative_to(root).as_posix(): key for key, path in targets.items()}
+def _local_paths(keys: Iterable[str], obj: str) -> dict[str, PurePosixPath]:
+    """Each key's path below the download folder, refusing unsafe keys and keys that are also
+    another key's folder."""
+    targets = {key: entry_path(key, obj=obj, what="object key") for key in keys}
+    files = {path.as_posix(): key for key, path in targets.items()}
     for rel, key in files.items():
         parts = rel.split("/")
         for depth in range(1, len(parts)):
@@ -273,16 +266,20 @@ class BucketSource:
                 obj=self.obj,
             )
         client = self._s3
-        with tempfile.TemporaryDirectory(prefix="flux-bucket-") as tmp:
-            root = Path(tmp)
-            targets = _local_paths(root, index, self.obj)
+        targets = _local_paths(index, self.obj)
+        limits = Limits(max_bytes=store.max_size, max_entries=max(len(targets), 1))
+        with (
+            tempfile.TemporaryDirectory(prefix="flux-bucket-") as tmp,
+            Folder(Path(tmp), self.obj, limits) as folder,
+        ):
 
             def download(key: str) -> None:
-                target = targets[key]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self._call(client.download_file, Bucket=self.bucket_name, Key=key, Filename=str(target))
+                with folder.create(
+                    targets[key]
+                ) as out:  # the listing's sizes may lie: the folder counts what arrives
+                    self._call(client.download_fileobj, Bucket=self.bucket_name, Key=key, Fileobj=out)
 
             with ThreadPoolExecutor(_DOWNLOAD_WORKERS) as pool:
                 list(pool.map(download, sorted(index)))
-            artifact = store.put_directory(root, source=self.obj, revision=revision)
+            artifact = store.put_directory(folder.root, source=self.obj, revision=revision)
         return Fetched(artifact, changed=True)

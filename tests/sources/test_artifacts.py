@@ -123,7 +123,8 @@ def test_symlink_escape_is_refused(tmp_path: Path) -> None:
         revision="r2",
         suffix=".tar.gz",
     )
-    assert (store.extract(ok, tmp_path / "ok") / "deploy" / "alias").read_text() == "a: 1\n"
+    out = store.extract(ok, tmp_path / "ok")  # a link inside is left out, as Flux does
+    assert sorted(p.name for p in (out / "deploy").iterdir()) == ["real.yaml"]
 
 
 def test_oversize_archive_and_store_limits(tmp_path: Path) -> None:

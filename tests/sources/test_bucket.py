@@ -21,7 +21,7 @@ from airflow_flux_provider.sources.bucket import (
     BucketUnreachableError,
     bucket_revision,
 )
-from airflow_flux_provider.sources.errors import ArtifactTooLargeError, SourceError
+from airflow_flux_provider.sources.errors import ArtifactTooLargeError, SourceError, UnsafeArchiveError
 from airflow_flux_provider.specs import parse_object
 from flux_devkit.sandbox.certs import generate
 from flux_devkit.services.s3 import S3Server
@@ -193,3 +193,14 @@ def test_https_endpoint_verified_against_the_connection_ca(tmp_path: Path) -> No
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_hostile_object_key_writes_nothing(s3_server: S3Server, tmp_path: Path) -> None:
+    """Object keys pass the same entry checks as archive members (issue 16, finding 2); S3 servers
+    normalise '/' and '..' themselves, a component over NAME_MAX reaches us as is."""
+    name = _bucket(s3_server, {"x" * 300 + "/model.bin": b"x", "ok.yaml": b"a: 1\n"})
+    store = ArtifactStore(str(tmp_path / "store"))
+    with pytest.raises(UnsafeArchiveError, match=r"object key .* over 255 bytes") as info:
+        _source(s3_server, name).fetch(store)
+    assert info.value.obj == "Bucket/flux-system/models"
+    assert store.latest("Bucket/flux-system/models") is None
