@@ -11,6 +11,7 @@ the strategy step. A tick never sleeps; the caller waits ``analysis.interval`` b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Protocol
 
 from airflow_flux_provider.canary.errors import CanaryError
@@ -71,43 +72,44 @@ def _iterations(canary: Canary) -> int:
 
 
 def validate(canary: Canary) -> None:
-    """Refuse weights Flagger's loop cannot progress with (before any traffic moves)."""
+    """Refuse the weight settings with which Flagger's loop never moves (before any traffic moves).
+
+    Flagger accepts them and then stalls for ever at the same weight; everything it makes
+    progress with (``stepWeight`` above ``maxWeight``, ``stepWeight`` beside ``stepWeights``
+    or ``iterations``) is accepted and run as Flagger runs it.
+    """
     analysis = canary.spec.analysis
-    if analysis is None or _iterations(canary):
+    if analysis is None or _iterations(canary) or analysis.step_weight:
         return
-    step, top = analysis.step_weight or 0, analysis.max_weight or 100
-    if step and step > top:
+    if not analysis.step_weights:
         raise CanaryError(
-            f"stepWeight {step} is larger than maxWeight {top}: the first step overshoots; lower stepWeight",
-            obj=canary.ref,
-            field="spec.analysis.stepWeight",
-        )
-    if not step and not analysis.step_weights:
-        raise CanaryError(
-            "the analysis has neither stepWeight, stepWeights nor iterations; set one of them",
+            "the analysis has neither stepWeight, stepWeights nor iterations, so the canary weight "
+            "would never move; set one of them",
             obj=canary.ref,
             field="spec.analysis",
         )
     if analysis.step_weights != sorted(set(analysis.step_weights)):
         raise CanaryError(
-            f"stepWeights {analysis.step_weights} must be strictly increasing",
+            f"stepWeights {analysis.step_weights} must be strictly increasing: the canary weight "
+            "would stop at the first step that does not increase",
             obj=canary.ref,
             field="spec.analysis.stepWeights",
         )
 
 
 def _next_step(canary: Canary, weight: int) -> int:
+    """Flagger's ``nextStepWeight``: how far the canary weight moves from ``weight`` on this tick."""
     analysis = canary.spec.analysis
     assert analysis is not None
-    if analysis.step_weight:
-        return analysis.step_weight
+    if analysis.step_weight or not analysis.step_weights:
+        return analysis.step_weight or 0
+    room = 100 - weight
     if weight == 0:
-        return analysis.step_weights[0]
-    if weight in analysis.step_weights:
-        index = analysis.step_weights.index(weight)
-        if index + 1 < len(analysis.step_weights):
-            return min(analysis.step_weights[index + 1], 100) - weight
-    return 100 - weight
+        return min(room, analysis.step_weights[0])
+    for here, after in pairwise(analysis.step_weights):
+        if here == weight:
+            return min(room, after - weight)
+    return room
 
 
 class _Tick:

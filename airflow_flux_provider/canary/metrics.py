@@ -161,15 +161,17 @@ def prometheus_query(
             f"query returned multiple values ({data.get('resultType')}); return an instant vector"
         )
     result = data.get("result") or []
-    if data.get("resultType") == "scalar":
-        raw = result[1]
-    elif result:
-        raw = result[-1]["value"][1]
-    else:
+    if not result:
         raise MetricQueryError(
             "no values found: the query matched no series (is the canary receiving traffic?)"
         )
-    value = float(raw)
+    try:
+        value = float(result[1] if data["resultType"] == "scalar" else result[-1]["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise MetricQueryError(
+            f"Prometheus at {endpoint(address)} answered with a malformed {data['resultType']}: "
+            f"{str(result)[:200]}"
+        ) from None
     if math.isnan(value):
         raise MetricQueryError("no values found: the query returned NaN (no requests in the window?)")
     return value
@@ -194,19 +196,28 @@ class MetricResult:
 
 
 def _within(metric: CanaryMetric, value: float) -> bool:
+    """Flagger's verdict on one measured value.
+
+    ``thresholdRange`` bounds it on both sides; without one, the deprecated ``threshold``
+    (0 when unset) is a minimum for ``request-success-rate`` and a maximum for every other
+    metric, so a success rate with neither passes. ``request-duration`` is compared in whole
+    milliseconds, value and bounds truncated as Go's ``time.Duration(x) * time.Millisecond``
+    (an infinite latency stays infinite: it fails a maximum, where Go's conversion is undefined).
+    """
+
+    def whole(x: float) -> float:
+        return math.trunc(x) if metric.name == "request-duration" and math.isfinite(x) else x
+
+    value = whole(value)
     bounds = metric.threshold_range
     if bounds is not None:
-        low, high = bounds.min, bounds.max
-        if metric.name == "request-duration":  # compared in whole milliseconds, as Flagger does
-            value = math.floor(value)
-            low = None if low is None else math.floor(low)
-            high = None if high is None else math.floor(high)
-        return not ((low is not None and value < low) or (high is not None and value > high))
-    if metric.threshold is None:
-        return value <= 0
+        if bounds.min is not None and value < whole(bounds.min):
+            return False
+        return bounds.max is None or value <= whole(bounds.max)
+    threshold = whole(metric.threshold or 0.0)
     if metric.name == "request-success-rate":
-        return value >= metric.threshold
-    return value <= metric.threshold
+        return value >= threshold
+    return value <= threshold
 
 
 TemplateLookup = Callable[[str, str], MetricTemplate | None]

@@ -2,9 +2,9 @@
 
 Defaults follow Flagger's code: ``progressDeadlineSeconds`` 600, ``analysis.interval`` 60s
 (raised to 10s when lower), metric ``interval`` 1m, webhook ``timeout`` 10s, ready
-thresholds 100%. The deprecated ``canaryAnalysis`` is read as ``analysis`` when the latter
-is absent. Mesh-specific routing options (Istio match/retries/corsPolicy…) are kept as
-free-form data.
+thresholds 100%, ``maxWeight`` as Flagger computes it (the last ``stepWeights`` entry
+wins). The deprecated ``canaryAnalysis`` is read as ``analysis`` when the latter is absent.
+Mesh-specific routing options (Istio match/retries/corsPolicy…) are kept as free-form data.
 """
 
 from __future__ import annotations
@@ -163,20 +163,19 @@ class CanaryAnalysis(SpecModel):
 
     @model_validator(mode="after")
     def _flagger_rules(self) -> CanaryAnalysis:
-        given = [
-            type(self).model_fields[n].alias or n
-            for n in ("iterations", "step_weight", "step_weights")
-            if n in self.model_fields_set
-        ]
-        if len(given) > 1:
-            raise ValueError(
-                "set only one of iterations (blue/green, A/B), stepWeight or stepWeights (progressive); "
-                f"got {', '.join(given)}"
-            )
+        """Flagger's effective values; it accepts any mix of iterations, stepWeight and stepWeights.
+
+        ``iterations`` > 0 selects blue/green (or A/B) and the weights are unused; otherwise
+        ``stepWeight`` sets every step even beside ``stepWeights``, and the weight promotion
+        starts at is the last ``stepWeights`` entry when there is one (``maxWeight`` is then
+        ignored), else ``maxWeight``, else 100 (Flagger's ``maxWeight()``).
+        """
         self.interval = max(self.interval, _MIN_INTERVAL)
         self.threshold = max(self.threshold, 1)
-        if self.max_weight is None:
-            self.max_weight = min(100, self.step_weights[-1]) if self.step_weights else 100
+        if self.step_weights:
+            self.max_weight = min(100, self.step_weights[-1])
+        elif not self.max_weight:
+            self.max_weight = 100
         return self
 
     @property

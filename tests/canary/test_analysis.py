@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from airflow_flux_provider.events import Event, subscribe
 from flux_devkit.services.prometheus import PrometheusServer
 from tests.canary.conftest import CanaryRun, WebhookServer, finished
@@ -111,3 +113,39 @@ def test_failing_canary_rolls_back_after_threshold(
     assert [r["weight"] for r in vs["spec"]["http"][0]["route"]] == [100, 0]
     assert run.status().conditions[0]["status"] == "False"
     assert [p["phase"] for p in webhooks.payloads(f"{ns}/notify")] == ["Failed"]
+
+
+@pytest.mark.parametrize(
+    ("analysis", "weights"),
+    [
+        # stepWeights and maxWeight: the last stepWeights entry is the maximum, maxWeight is ignored
+        ({"stepWeight": None, "stepWeights": [10, 20], "maxWeight": 100}, [10, 20]),
+        # stepWeight above maxWeight: one step overshoots, then promotion
+        ({"stepWeight": 30, "maxWeight": 20}, [30]),
+        # stepWeight beside stepWeights: stepWeight sets the steps, stepWeights the maximum
+        ({"stepWeight": 10, "stepWeights": [5, 30], "maxWeight": None}, [10, 20, 30]),
+    ],
+    ids=["stepWeights-and-maxWeight", "stepWeight-above-maxWeight", "stepWeight-and-stepWeights"],
+)
+def test_weight_settings_flagger_tolerates_promote_as_flagger_does(
+    deploy_canary: Any, prometheus: PrometheusServer, analysis: dict[str, Any], weights: list[int]
+) -> None:
+    run: CanaryRun = deploy_canary(**analysis)
+    healthy_traffic(prometheus, run.namespace)
+    run.set_image("podinfo:2.0")
+    result = run.until(finished)
+    assert result.status.phase == "Succeeded", run.decisions
+    assert [d for d in run.decisions if d.startswith("weight ")] == [f"weight {w}" for w in weights]
+    assert image_of(run.get("Deployment", "podinfo-primary")) == "podinfo:2.0"
+
+
+def test_iterations_beside_step_weight_run_blue_green(
+    deploy_canary: Any, prometheus: PrometheusServer
+) -> None:
+    run: CanaryRun = deploy_canary(iterations=2, stepWeight=10)
+    healthy_traffic(prometheus, run.namespace)
+    run.set_image("podinfo:2.0")
+    result = run.until(finished)
+    assert result.status.phase == "Succeeded", run.decisions
+    assert "iteration 1/2" in run.decisions and "iteration 2/2" in run.decisions
+    assert not any(d.startswith("weight ") for d in run.decisions)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 import requests
 
 from airflow_flux_provider.canary.analysis import _next_step
-from airflow_flux_provider.canary.metrics import BUILTIN_QUERIES, MetricChecker, observer, render
+from airflow_flux_provider.canary.metrics import BUILTIN_QUERIES, MetricChecker, _within, observer, render
 from airflow_flux_provider.canary.status import CanaryStatus
 from airflow_flux_provider.canary.workloads import deployment_readiness
 from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.specs import parse_object
-from airflow_flux_provider.specs.flagger import Canary, MetricTemplate
+from airflow_flux_provider.specs.flagger import Canary, CanaryMetric, MetricTemplate
 from airflow_flux_provider.specs.refs import LocalObjectReference
 from flux_devkit.services.httpserver import LocalHTTPServer, LoggingHandler
 from flux_devkit.services.prometheus import PrometheusServer
@@ -94,6 +95,53 @@ def test_builtins_pass_and_fail_on_their_ranges(shop_traffic: PrometheusServer) 
     assert both[1].value is not None and 100 <= both[1].value <= 250  # P99 inside the 100..250 ms bucket
 
 
+def test_builtins_without_threshold_range_follow_flaggers_deprecated_threshold(
+    shop_traffic: PrometheusServer,
+) -> None:
+    """No thresholdRange: a success rate passes (threshold 0 is its minimum), a latency is held to it."""
+    metrics = [
+        {"name": "request-success-rate", "interval": "5s"},
+        {"name": "request-duration", "threshold": 1000, "interval": "5s"},
+    ]
+    results = MetricChecker(canary(shop_traffic.url, metrics), lambda ns, name: None).run()
+    assert [(m.name, m.passed) for m in results] == [
+        ("request-success-rate", True),
+        ("request-duration", True),
+    ]
+    metrics[0]["threshold"] = 99
+    [failed] = MetricChecker(canary(shop_traffic.url, metrics), lambda ns, name: None).run()
+    assert failed.name == "request-success-rate" and not failed.passed
+
+
+def _metric(name: str, **fields: Any) -> CanaryMetric:
+    return CanaryMetric.model_validate({"name": name, **fields})
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "passed"),
+    [
+        (_metric("request-success-rate"), 95.0, True),  # no threshold at all: 0 is the minimum
+        (_metric("request-success-rate", threshold=99), 98.9, False),
+        (_metric("request-success-rate", threshold=99), 99.0, True),
+        (_metric("request-success-rate", thresholdRange={"min": 99, "max": 100}), 100.0, True),
+        (_metric("request-duration", thresholdRange={"max": 500}), 500.9, True),  # whole ms: 500
+        (_metric("request-duration", thresholdRange={"max": 500}), 501.0, False),
+        (_metric("request-duration", thresholdRange={"max": 500.7}), 500.9, True),  # bound truncated too
+        (_metric("request-duration", thresholdRange={"min": 10.9}), 10.2, True),
+        (_metric("request-duration", thresholdRange={"min": 10}), 9.99, False),
+        (_metric("request-duration", threshold=500), 500.5, True),
+        (_metric("request-duration", thresholdRange={"max": 500}), math.inf, False),
+        (_metric("request-duration"), 0.4, True),  # under 1 ms is 0 ms, within threshold 0
+        (_metric("request-duration"), 1.0, False),
+        (_metric("custom", query="up", threshold=0.5), 0.5, True),
+        (_metric("custom", query="up"), 0.1, False),  # threshold 0 is a maximum for the rest
+        (_metric("custom", query="up", thresholdRange={"min": -1}), -0.5, True),
+    ],
+)
+def test_threshold_rules_are_flaggers(metric: CanaryMetric, value: float, passed: bool) -> None:
+    assert _within(metric, value) is passed
+
+
 def test_metric_template_with_variables(shop_traffic: PrometheusServer) -> None:
     query = (
         'sum(rate(http_requests_total{namespace="{{ namespace }}",app="{{ target }}",'
@@ -139,6 +187,12 @@ def test_promql_error_no_data_and_missing_template_are_failed_checks(shop_traffi
 def test_step_weights_and_status_primitives() -> None:
     stepped = canary("http://unused", [], stepWeight=None, stepWeights=[1, 2, 10, 80])
     assert [_next_step(stepped, w) for w in (0, 1, 2, 10, 80)] == [1, 1, 8, 70, 20]
+    both = canary("http://unused", [], stepWeight=7, stepWeights=[1, 2, 10, 80])
+    assert [_next_step(both, w) for w in (0, 7, 14)] == [7, 7, 7]  # stepWeight wins the steps
+    assert both.spec.analysis is not None and both.spec.analysis.max_weight == 80  # stepWeights the top
+    overshoot = canary("http://unused", [], stepWeight=None, stepWeights=[60, 150], maxWeight=20)
+    assert [_next_step(overshoot, w) for w in (0, 60)] == [60, 40]  # never past 100
+    assert overshoot.spec.analysis is not None and overshoot.spec.analysis.max_weight == 100
     status = CanaryStatus().synced("Initialized", "abc")
     assert status.last_promoted_spec == "abc" and status.conditions[0]["status"] == "True"
     running = status.synced("Progressing", "def").with_counters(canary_weight=30, failed_checks=2)

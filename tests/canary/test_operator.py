@@ -130,11 +130,12 @@ def test_failed_analysis_fails_the_task(
 
 
 @pytest.mark.usefixtures("connections")
-def test_step_weight_above_max_weight_is_refused_before_anything_moves(
+def test_weights_flagger_would_stall_on_are_refused_before_anything_moves(
     manifest: dict[str, Any], canary_cluster: Any
 ) -> None:
-    manifest["spec"]["analysis"].update(stepWeight=60, maxWeight=50)
-    with pytest.raises(CanaryError, match=r"analysis.stepWeight: stepWeight 60 is larger than maxWeight 50"):
+    manifest["spec"]["analysis"].update(stepWeight=None, maxWeight=50, stepWeights=[20, 10])
+    del manifest["spec"]["analysis"]["stepWeight"]
+    with pytest.raises(CanaryError, match=r"analysis.stepWeights: stepWeights \[20, 10\] must be strictly"):
         operator(manifest).execute({"ti": TaskInstance()})
     ns = manifest["metadata"]["namespace"]
     assert canary_cluster.get(ObjectKey("apps/v1", "Deployment", ns, "podinfo-primary")) is None

@@ -23,7 +23,6 @@ from airflow_flux_provider.specs import (
     OCIRepository,
     Provider,
     Receiver,
-    SpecError,
     parse_object,
 )
 
@@ -226,7 +225,7 @@ def test_canary_defaults() -> None:
     assert analysis.strategy == "canary"
 
 
-def test_canary_strategies_and_conflicts() -> None:
+def test_canary_strategies_and_weight_mixes() -> None:
     base = {
         "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
         "service": {"port": 80},
@@ -243,8 +242,14 @@ def test_canary_strategies_and_conflicts() -> None:
         "flagger.app/v1beta1", "Canary", {**base, "canaryAnalysis": {"stepWeight": 10, "maxWeight": 50}}
     )
     assert legacy.spec.analysis.step_weight == 10 and legacy.spec.analysis.max_weight == 50
-    with pytest.raises(SpecError, match=r"set only one of iterations .*; got iterations, stepWeight$"):
-        _obj("flagger.app/v1beta1", "Canary", {**base, "analysis": {"iterations": 5, "stepWeight": 10}})
+    # Flagger accepts every mix: iterations pick blue/green, the last stepWeights entry is the maximum
+    mixed = _obj("flagger.app/v1beta1", "Canary", {**base, "analysis": {"iterations": 5, "stepWeight": 10}})
+    assert mixed.spec.analysis.strategy == "blue-green"
+    both = {"stepWeight": 10, "stepWeights": [20, 40], "maxWeight": 90}
+    stepped = _obj("flagger.app/v1beta1", "Canary", {**base, "analysis": both})
+    assert stepped.spec.analysis.strategy == "canary" and stepped.spec.analysis.max_weight == 40
+    zero = _obj("flagger.app/v1beta1", "Canary", {**base, "analysis": {"stepWeight": 10, "maxWeight": 0}})
+    assert zero.spec.analysis.max_weight == 100  # 0 means unset, as in Flagger
 
 
 def test_metric_template_defaults_to_prometheus() -> None:
