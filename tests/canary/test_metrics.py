@@ -269,3 +269,35 @@ def test_metric_template_secret_ref_sends_the_bearer_token(
         assert "provider.secretRef 'prom-auth' has no credentials" in missing.message
     finally:
         proxy.stop()
+
+
+class _CannedHandler(LoggingHandler):
+    """Answers every query with the body the test put in ``server.answer``."""
+
+    server: Any
+
+    def do_GET(self) -> None:
+        self.send_body(200, self.server.answer, "application/json")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"fast"]}]}}',
+        b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{}}]}}',
+        b'{"status":"success","data":{"resultType":"vector","result":[7]}}',
+        b'{"status":"success","data":{"resultType":"scalar","result":[1]}}',
+        b'{"status":"success","data":{"resultType":"vector","result":[{"value":null}]}}',
+    ],
+    ids=["not-a-number", "no-value", "not-a-sample", "short-scalar", "null-value"],
+)
+def test_malformed_prometheus_answers_are_failed_checks(tmp_path: Any, answer: bytes) -> None:
+    server = LocalHTTPServer(_CannedHandler, tmp_path / "prometheus.log")
+    server.answer = answer  # type: ignore[attr-defined]
+    try:
+        metric = {"name": "rps", "query": "up", "thresholdRange": {"min": 1}}
+        [result] = MetricChecker(canary(server.url, [metric]), lambda ns, n: None).run()
+    finally:
+        server.stop()
+    assert not result.passed and result.value is None
+    assert "answered with a malformed" in result.message
