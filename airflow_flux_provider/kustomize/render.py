@@ -53,7 +53,6 @@ _BUILD_FIELDS = {
     "build_metadata",
     "post_build",
 }
-_HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SafeDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -166,7 +165,6 @@ class Renderer:
             documents = self._substitute(documents, variables)
         if spec.common_metadata is not None:
             documents = [self._common_metadata(doc) for doc in documents]
-        self._check_patch_targets(documents)
         data = join_documents([doc.text for doc in documents]).encode("utf-8")
         digest = self.store.put(data)
         rendered = Rendered(
@@ -258,49 +256,12 @@ class Renderer:
         text = yaml.dump(data, Dumper=_SafeDumper, sort_keys=False, width=1 << 30, allow_unicode=True)
         return _Document(text, doc.kind, doc.name, doc.namespace)
 
-    def _check_patch_targets(self, documents: list[_Document]) -> None:
-        """A spec patch whose target selects no object is a mistake kustomize does not report."""
-        spec = self.ks.spec
-        for index, patch in enumerate(spec.patches):
-            target = patch.target
-            if target is None or target.label_selector or target.annotation_selector:
-                continue
-            if not any(
-                _selects(target.kind, target.name, doc, spec.name_prefix, spec.name_suffix)
-                for doc in documents
-            ):
-                raise KustomizeError(
-                    f"patch target (kind={target.kind or '*'}, name={target.name or '*'}) matches no "
-                    "object of "
-                    "the build; fix the target or remove the patch",
-                    obj=self.obj,
-                    field=f"spec.patches[{index}].target",
-                )
-
 
 def _where(err: yaml.YAMLError) -> str:
     """The YAML problem and position, never the offending text (it may hold a Secret's value)."""
     mark = getattr(err, "problem_mark", None)
     problem = getattr(err, "problem", None) or "parse error"
     return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
-
-
-def _selects(
-    kind: str | None, name: str | None, doc: _Document, prefix: str | None, suffix: str | None
-) -> bool:
-    try:
-        if kind and not re.fullmatch(kind, doc.kind):
-            return False
-    except re.error:
-        return True
-    if not name:
-        return True
-    base = doc.name.removeprefix(prefix or "").removesuffix(suffix or "")
-    unhashed = _HASH_SUFFIX.sub("", base)  # generated ConfigMaps/Secrets carry a content hash
-    try:
-        return any(re.fullmatch(name, candidate) for candidate in (doc.name, base, unhashed))
-    except re.error:
-        return True  # not a regex kustomize would accept either; kustomize reports it
 
 
 def _opted_out(text: str) -> bool:

@@ -59,16 +59,14 @@ def test_strategic_patch_for_absent_object(tmp_path: Path, store: RenderStore) -
     assert "no resource matches strategic merge patch" in str(err)
 
 
-def test_spec_patch_target_matching_nothing(tmp_path: Path, store: RenderStore) -> None:
+def test_spec_patch_target_matching_nothing_is_a_no_op(tmp_path: Path, store: RenderStore) -> None:
+    """kustomize (and so Flux) skips a patch whose target selects nothing; the build succeeds."""
     patch = "- {op: replace, path: /spec/replicas, value: 2}\n"
-    err = fail(
-        tmp_path,
-        store,
-        {**BASE, "app/kustomization.yaml": "resources: [../base]\n"},
-        patches=[{"patch": patch, "target": {"kind": "Deployment", "name": "absent"}}],
-    )
-    assert err.field == "spec.patches[0].target"
-    assert "matches no object" in str(err)
+    source = write_tree(tmp_path / "src", {**BASE, "app/kustomization.yaml": "resources: [../base]\n"})
+    patches = [{"patch": patch, "target": {"kind": "Deployment", "name": "absent"}}]
+    rendered = render(kustomization(patches=patches), source, store=store).read()
+    plain = render(kustomization(), source, store=store).read()
+    assert rendered == plain and "replicas: 1" in rendered
 
 
 def test_non_utf8_file(tmp_path: Path, store: RenderStore) -> None:
