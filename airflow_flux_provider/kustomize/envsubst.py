@@ -12,6 +12,11 @@ grammar rather than ``string.Template`` or ``os.path.expandvars``:
   ``${v#glob}``, ``${v##glob}``, ``${v%glob}``, ``${v%%glob}``, ``${v/s/r}``, ``${v//s/r}``,
   ``${v/#s/r}``, ``${v/%s/r}``; defaults may nest (``${v:=${w}-x}``).
 
+Go's rules hold where Python's would differ: names are letters, ``_`` and decimal digits
+(``unicode.IsLetter``/``IsDigit``), offsets parse as ``strconv.Atoi`` (``${v: -2}`` keeps the
+value), case changes map rune to rune, and a negative substring length that Flux would
+slice out of range (``${v:1:-1}``) is an error rather than bash's result.
+
 In strict mode a variable that is absent (not merely empty) fails unless a default
 operator guards it; unlike Flux, every missing name is reported at once.
 """
@@ -19,10 +24,11 @@ operator guards it; unlike Flux, every missing name is reported at once.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from airflow_flux_provider.kustomize.errors import EnvsubstSyntaxError
+from airflow_flux_provider.kustomize.errors import EnvsubstError
 
 BAD_SUBSTITUTION = "bad substitution"
 MISSING_BRACE = "missing closing brace"
@@ -31,6 +37,15 @@ BAD_PARAM = "unable to parse substitution within function"
 BAD_DEFAULT = "unable to parse default function"
 
 _DEFAULT_OPS = frozenset({"-", "+", "=", "?", ":-", ":+", ":=", ":?"})
+#: Go's ``strconv.Atoi``: an optional sign and ASCII digits, nothing else (no spaces, no ``_``).
+_GO_INT = re.compile(r"[+-]?[0-9]+")
+_INT64 = 1 << 63
+
+
+def _identifier_char(c: str) -> bool:
+    """Go's ``unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_'`` (digits are category Nd only:
+    Python's ``isalnum`` also takes ``²`` or ``½``, which end a Flux variable name)."""
+    return c == "_" or c.isalpha() or unicodedata.category(c) == "Nd"
 
 
 @dataclass
@@ -55,10 +70,10 @@ class _Parser:
         i = self.pos + ahead
         return self.text[i] if i < len(self.text) else ""
 
-    def fail(self, message: str) -> EnvsubstSyntaxError:
+    def fail(self, message: str) -> EnvsubstError:
         start = self.text.rfind("${", 0, self.pos + 1)
         snippet = self.text[max(start, 0) : self.pos + 1].splitlines()[0] if self.text else ""
-        return EnvsubstSyntaxError(f"{message} near {snippet!r}")
+        return EnvsubstError(f"{message} near {snippet!r}")
 
     def lbrack(self) -> bool:
         return self.peek() == "$" and self.peek(1) == "{"
@@ -112,15 +127,15 @@ class _Parser:
             literal.append(text[self.pos : dollar])
             self.pos = dollar
             if self.lbrack():
-                if literal:
+                if any(literal):
                     nodes.append("".join(literal))
-                    literal = []
+                literal = []
                 self.pos += 2
                 nodes.append(self.parse_expr())
             else:
                 literal.append("$")
                 self.pos += 2 if self.peek(1) == "$" else 1
-        if literal:
+        if any(literal):
             nodes.append("".join(literal))
         return nodes
 
@@ -137,7 +152,7 @@ class _Parser:
     def parse_expr(self) -> Expr:
         if self.peek() == "#":
             return self.parse_length()
-        name = self.operator(lambda c, _i: c.isalnum() or c == "_")
+        name = self.operator(lambda c, _i: _identifier_char(c))
         if not name:
             raise self.fail(BAD_NAME)
         c = self.peek()
@@ -163,7 +178,7 @@ class _Parser:
 
     def parse_length(self) -> Expr:
         self.pos += 1
-        name = self.operator(lambda c, _i: c.isalnum() or c == "_")
+        name = self.operator(lambda c, _i: _identifier_char(c))
         if not name:
             raise self.fail(BAD_SUBSTITUTION)
         self.close()
@@ -211,7 +226,7 @@ class _Parser:
 
 
 def parse(text: str) -> list[Node]:
-    """Parse ``text``; raises :class:`EnvsubstSyntaxError` with envsubst's wording."""
+    """Parse ``text``; raises :class:`EnvsubstError` with envsubst's wording."""
     return _Parser(text).parse_text()
 
 
@@ -265,23 +280,35 @@ def _suffix(value: str, pattern: str, *, longest: bool) -> str:
     return _trim(value[::-1], pattern[::-1], longest=longest)[::-1]
 
 
+def _go_int(text: str) -> int | None:
+    """``strconv.Atoi``: ``None`` where Go reports an error (so ``${A: -2}`` keeps the value)."""
+    if not _GO_INT.fullmatch(text):
+        return None
+    value = int(text)
+    return value if -_INT64 <= value < _INT64 else None
+
+
 def _substr(value: str, args: list[str]) -> str:
+    """fluxcd/pkg ``toSubstr`` on bytes: a negative offset counts from the end; a negative
+    length is not bash's "up to the end minus n" but an out-of-range slice, a failure in Flux."""
     data = value.encode()
-    try:
-        pos = int(args[0])
-    except ValueError:
+    pos = _go_int(args[0])
+    if pos is None:
         return value
     if pos < 0:
         pos = max(len(data) + pos, 0)
     if len(args) == 1:
         return data[pos:].decode(errors="replace")
-    try:
-        length = int(args[1])
-    except ValueError:
+    length = _go_int(args[1])
+    if length is None:
         return value
+    if pos + length >= len(data):
+        return data[pos:].decode(errors="replace")
     if length < 0:
-        end = len(data) + length
-        return "" if end < pos else data[pos:end].decode(errors="replace")
+        raise EnvsubstError(
+            f"substring length {length} is negative (slice bounds out of range [{pos}:{pos + length}]); "
+            "Flux's envsubst has no bash-style negative length"
+        )
     return data[pos : pos + length].decode(errors="replace")
 
 
@@ -291,12 +318,25 @@ def _replace_suffix(value: str, args: list[str]) -> str:
     return value
 
 
-def _apply(op: str, value: str, args: list[str]) -> str:
+def _go_upper(c: str) -> str:
+    """Go's ``unicode.ToUpper``: one rune to one rune (``ß`` stays ``ß``; Python makes ``SS``)."""
+    upper = c.upper()
+    return upper if len(upper) == 1 else c
+
+
+def _go_lower(c: str) -> str:
+    """Go's ``unicode.ToLower`` (``İ`` becomes ``i``; Python adds a combining dot)."""
+    lower = c.lower()
+    return lower if len(lower) == 1 else lower[:1] if c == "\u0130" else c
+
+
+def apply(op: str, value: str, args: list[str]) -> str:
+    """The function an operator names (fluxcd/pkg ``lookupFunc``), applied to ``value``."""
     if op == "#" and not args:
         return str(len(value.encode()))
     if op in ("^", ",", "^^", ",,"):
-        change = str.upper if op[0] == "^" else str.lower
-        return change(value) if len(op) == 2 else change(value[:1]) + value[1:]
+        change = _go_upper if op[0] == "^" else _go_lower
+        return "".join(map(change, value)) if len(op) == 2 else change(value[:1]) + value[1:]
     if op in ("#", "##"):
         return _trim(value, args[0], longest=op == "##")
     if op in ("%", "%%"):
@@ -329,13 +369,13 @@ class _Evaluator:
             if self.strict and node.op not in _DEFAULT_OPS and node.param not in self.missing:
                 self.missing.append(node.param)
             value = ""
-        return _apply(node.op, value, args)
+        return apply(node.op, value, args)
 
 
 def substitute(text: str, variables: Mapping[str, str], *, strict: bool = False) -> tuple[str, list[str]]:
     """Expand ``text``; returns the result and (strict mode) the unset names, in order.
 
-    Raises :class:`EnvsubstSyntaxError` when an expression does not parse.
+    Raises :class:`EnvsubstError` when an expression does not parse.
     """
     evaluator = _Evaluator(variables, strict)
     return evaluator.render(parse(text)), evaluator.missing

@@ -13,5 +13,5 @@ class SubstitutionError(KustomizeError):
     """postBuild substitution failed: bad syntax, bad variable name or (strict) unset variables."""
 
 
-class EnvsubstSyntaxError(ValueError):
-    """A ``${…}`` expression does not parse; the message is envsubst's own wording."""
+class EnvsubstError(ValueError):
+    """A ``${…}`` expression does not parse or cannot be evaluated; envsubst's own wording."""

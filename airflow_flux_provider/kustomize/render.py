@@ -27,7 +27,7 @@ import yaml
 
 from airflow_flux_provider.errors import object_ref
 from airflow_flux_provider.kustomize import envsubst
-from airflow_flux_provider.kustomize.errors import EnvsubstSyntaxError, KustomizeError, SubstitutionError
+from airflow_flux_provider.kustomize.errors import EnvsubstError, KustomizeError, SubstitutionError
 from airflow_flux_provider.kustomize.kustomize_cli import kustomize_build, kustomize_version
 from airflow_flux_provider.kustomize.store import Rendered, RenderStore, digest_of
 from airflow_flux_provider.kustomize.variables import ObjectReader, collect, from_cluster
@@ -211,7 +211,7 @@ class Renderer:
                 continue
             try:
                 text, unset = envsubst.substitute(doc.text, variables, strict=self.strict)
-            except EnvsubstSyntaxError as err:
+            except EnvsubstError as err:
                 raise SubstitutionError(
                     f"post build failed for '{doc.ref}': variable substitution failed: {err}; "
                     "escape a literal "

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kustomize import envsubst
-from airflow_flux_provider.kustomize.errors import EnvsubstSyntaxError, SubstitutionError
+from airflow_flux_provider.kustomize.errors import EnvsubstError, SubstitutionError
 from airflow_flux_provider.specs.kustomization import PostBuild
 
 #: Flux's variable-name rule (``^[_[:alpha:]][_[:alpha:][:digit:]]*$``).
@@ -120,7 +120,7 @@ def collect(
     for name, template in post_build.substitute.items():
         try:
             value, _missing = envsubst.substitute(template, variables)
-        except EnvsubstSyntaxError as err:
+        except EnvsubstError as err:
             raise SubstitutionError(
                 f"value of {name} is not valid substitution syntax: {err}; escape a literal $ as $$",
                 obj=obj,
