@@ -1,10 +1,18 @@
 """The Setters update strategy: write policy results into marked YAML scalars.
 
-A scalar is marked by a line comment such as ``# {"$imagepolicy": "flux-system:app"}``
-(whole reference), or the same name followed by ``:tag``, ``:name`` or ``:digest``. The
-rewrite works on the text, one marked scalar at a time, so every other byte — comments,
-quoting, indentation, key order, line endings — stays as it was; Flux re-serialises the
-whole file instead, which is the one intended difference.
+A marker is a comment on a scalar that is a mapping value or a sequence item, as kyaml
+reads it for image-automation-controller: the scalar's line comment, or (when it has
+none) the single comment line right above a scalar sequence item. The comment, with its
+leading ``#`` removed, must be a JSON object of strings whose ``$imagepolicy`` names a
+known setter (``<namespace>:<policy>``, optionally ending in ``:tag``, ``:name`` or
+``:digest``); any other comment, and a marker anywhere else (on a key, a flow or block
+collection, a ``|``/``>`` block scalar, an alias), is ignored, as Flux ignores it.
+
+The file is parsed, and only the text of each marked scalar is replaced, so every other
+byte (comments, quoting, indentation, key order, line endings) stays as it was; Flux
+re-serialises the whole file instead, which is the one intended difference. A rewritten
+file is parsed again and compared with the original before it is written: it must hold
+the same documents with only the marked values changed.
 """
 
 from __future__ import annotations
@@ -18,23 +26,25 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from airflow_flux_provider.images.errors import ImageError
 from airflow_flux_provider.images.policy import PolicyResult
 
 MARKER_TOKEN = "$imagepolicy"
+_SCREEN = b'"$imagepolicy"'  # Flux reads a file only if it holds the quoted token
 _FIELDS = ("tag", "name", "digest")
-_MARKED_LINE = re.compile(r"(?P<body>.*\S)(?P<gap>\s+)#\s*(?P<marker>\{[^#]*\$imagepolicy[^#]*\})\s*$")
-_DOC_START = re.compile(r"---(?:\s|$)")
-_NODE_TAG = re.compile(r"(?:![^\s]*\s+)?(?:&[^\s]+\s+)?")
-_FIX = 'write # {"$imagepolicy": "<namespace>:<policy>"} (optionally ending in :tag, :name or :digest)'
 _PATH_FIELD = "spec.update.path"
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LINE_COMMENT = re.compile(r"[ \t]+(#[^\r\n]*)")
+_COMMENT_LINE = re.compile(r"[ \t]*(#[^\r\n]*)\r?\n?")
+_NODE_PROPERTIES = re.compile(r"(?:[!&][^\s]*\s+)*")
+_PLAIN_SAFE = re.compile(r"[A-Za-z0-9_][\w./:@+~=-]*")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class ObjectId:
-    """The object a change landed in; field names match Flux's template data."""
+    """The object a change landed in; fields (and their order) as Flux's ObjectIdentifier."""
 
     APIVersion: str
     Kind: str
@@ -61,124 +71,159 @@ class Change:
 
 @dataclass
 class UpdateResult:
-    """Everything one Setters run changed, and markers naming policies it was not given."""
+    """What one Setters run changed; markers naming no known setter; files that did not parse."""
 
     changes: list[Change] = field(default_factory=list)
     unknown_markers: list[tuple[str, int, str]] = field(default_factory=list)
+    problem_files: list[str] = field(default_factory=list)
 
     @property
     def files(self) -> list[str]:
         return sorted({c.file for c in self.changes})
 
+    def extend(self, other: UpdateResult) -> None:
+        self.changes += other.changes
+        self.unknown_markers += other.unknown_markers
+        self.problem_files += other.problem_files
 
-def _setter_value(image: PolicyResult, part: str) -> str | None:
+
+@dataclass(frozen=True, slots=True)
+class _Edit:
+    """Replace ``text[start:end]`` (a scalar's value, properties excluded) with ``new``."""
+
+    start: int
+    end: int
+    new: str
+
+
+def _setter_value(image: PolicyResult, part: str) -> str:
     if part == "tag":
         return image.tag
     if part == "name":
         return image.image
     if part == "digest":
-        return image.digest
+        return image.digest or ""  # Flux writes "" when the policy reflects no digest
     return image.ref
 
 
-def _value_start(body: str) -> int:
-    """Index where the scalar value of a block-style line begins (after ``- `` and ``key: ``)."""
-    i = len(body) - len(body.lstrip(" "))
-    while body.startswith("-", i) and (i + 1 == len(body) or body[i + 1] in " \t"):
-        i = len(body) - len(body[i + 1 :].lstrip(" \t"))
-    start, j = i, i
-    while j < len(body):
-        ch = body[j]
-        if ch in "\"'" and j == start:
-            end = _quoted_end(body, j)
-            if end < 0:
-                return start
-            j = end + 1
-            continue
-        if ch == ":" and (j + 1 == len(body) or body[j + 1] in " \t"):
-            j += 1
-            while j < len(body) and body[j] in " \t":
-                j += 1
-            start = j
-            continue
-        j += 1
-    return start
+def _marker_name(comment: str) -> str | None:
+    """The ``$imagepolicy`` value of a comment, or None when the comment is no marker."""
+    try:
+        data = json.loads(comment.lstrip("#"))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        return None
+    return data.get(MARKER_TOKEN) or None
 
 
-def _quoted_end(text: str, start: int) -> int:
-    quote, j = text[start], start + 1
-    while j < len(text):
-        if quote == '"' and text[j] == "\\":
-            j += 2
-            continue
-        if text[j] == quote:
-            if quote == "'" and text.startswith("''", j):
-                j += 2
+def _known(name: str, policies: Mapping[str, PolicyResult]) -> tuple[PolicyResult, str] | None:
+    parts = name.split(":")
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in _FIELDS):
+        return None
+    image = policies.get(f"{parts[0]}:{parts[1]}")
+    return None if image is None else (image, parts[2] if len(parts) == 3 else "")
+
+
+class _Document:
+    """One parsed document of a file: finds its marked scalars."""
+
+    def __init__(self, text: str, root: Node) -> None:
+        self.text, self.root = text, root
+        self.seen: set[int] = set()
+
+    def object_id(self) -> ObjectId:
+        """apiVersion, kind and metadata name/namespace, as kyaml reads an object's identity."""
+        top = _mapping(self.root)
+        meta = _mapping(top.get("metadata"))
+        return ObjectId(
+            _string(top.get("apiVersion")),
+            _string(top.get("kind")),
+            _string(meta.get("name")),
+            _string(meta.get("namespace")),
+        )
+
+    def scalars(self) -> Iterator[tuple[ScalarNode, bool]]:
+        """Every scalar that is a mapping value or sequence item (True for items), once each.
+
+        An alias resolves to the node its anchor defined, which was visited first; it is
+        not a scalar of its own (go-yaml gives it an alias node), so it is skipped.
+        """
+        stack: list[tuple[Node, bool]] = [(self.root, False)]
+        while stack:
+            node, item = stack.pop()
+            if id(node) in self.seen:
                 continue
-            return j
-        j += 1
-    return -1
+            self.seen.add(id(node))
+            if isinstance(node, ScalarNode):
+                yield node, item
+            elif isinstance(node, MappingNode):
+                stack.extend((value, False) for _, value in reversed(node.value))
+            elif isinstance(node, SequenceNode):
+                stack.extend((value, True) for value in reversed(node.value))
+
+    def marker(self, node: ScalarNode, item: bool) -> str | None:
+        """The marker comment of ``node``: its line comment, else the head comment of an item."""
+        if node.style in ("|", ">") or node.start_mark.index == node.end_mark.index:
+            return None  # a block scalar, or an empty value (the comment is the key's)
+        line_comment = _LINE_COMMENT.match(self.text, node.end_mark.index)
+        if line_comment:
+            return line_comment[1]
+        return self._head_comment(node) if item else None
+
+    def _head_comment(self, node: ScalarNode) -> str | None:
+        text, start = self.text, node.start_mark.index
+        line_start = text.rfind("\n", 0, start) + 1
+        prefix = text[line_start:start]
+        if prefix.strip() != "-":
+            return None  # not the first thing after a block sequence's "- "
+        dash = prefix.index("-")
+        comments: list[str] = []
+        end = line_start
+        while end > 0:
+            above = text.rfind("\n", 0, end - 1) + 1
+            m = _COMMENT_LINE.fullmatch(text, above, end)
+            if m is None or m.start(1) - above < dash:
+                break
+            comments.append(m[1])
+            end = above
+        return comments[0] if len(comments) == 1 else None
+
+    def value_span(self, node: ScalarNode) -> tuple[int, int]:
+        """Where the scalar's own text starts (after any tag or anchor) and ends."""
+        props = _NODE_PROPERTIES.match(self.text, node.start_mark.index, node.end_mark.index)
+        return (props.end() if props else node.start_mark.index), node.end_mark.index
 
 
-def _decode(value: str) -> str:
-    if value[:1] == "'":
-        return value[1:-1].replace("''", "'")
-    if value[:1] == '"':
-        return str(yaml.load(value, Loader=_LOADER))
-    return value
+def _mapping(node: Node | None) -> dict[str, Node]:
+    if not isinstance(node, MappingNode):
+        return {}
+    return {k.value: v for k, v in node.value if isinstance(k, ScalarNode)}
 
 
-def _encode(new: str, like: str) -> str:
-    """Write ``new`` in the quoting style of ``like``, quoting plain text YAML would misread."""
-    if like[:1] == "'":
+def _string(node: Node | None) -> str:
+    return node.value if isinstance(node, ScalarNode) else ""
+
+
+def _encode(new: str, style: str | None) -> str:
+    """Write ``new`` in the scalar's quoting style, quoting plain text YAML would misread."""
+    if style == "'" and "\n" not in new:
         return "'" + new.replace("'", "''") + "'"
-    if like[:1] == '"':
-        return json.dumps(new)
+    if style != '"' and _PLAIN_SAFE.fullmatch(new) and ": " not in new:
+        try:
+            if yaml.load(new, Loader=_LOADER) == new:
+                return new
+        except yaml.YAMLError:
+            pass
+    return json.dumps(new)
+
+
+def _compose(text: str) -> list[Node] | None:
+    """The documents of ``text``, or None when it is not YAML (Flux skips such files)."""
     try:
-        plain_ok = yaml.load(new, Loader=_LOADER) == new and not re.search(r": |\s#", new)
-    except yaml.YAMLError:
-        plain_ok = False
-    return new if plain_ok else json.dumps(new)
-
-
-def _parse_marker(marker: str, where: str) -> tuple[str, str]:
-    """Return (policy ``ns:name``, part) from the marker's JSON."""
-    try:
-        data = json.loads(marker)
-    except json.JSONDecodeError:
-        data = None
-    setter = data.get("$imagepolicy") if isinstance(data, dict) else None
-    parts = setter.split(":") if isinstance(setter, str) else []
-    if len(parts) not in (2, 3) or not all(parts) or (len(parts) == 3 and parts[2] not in _FIELDS):
-        raise ImageError(f"malformed image policy marker {marker}; {_FIX}", obj=where)
-    return f"{parts[0]}:{parts[1]}", parts[2] if len(parts) == 3 else ""
-
-
-def _scalar(text: str) -> str:
-    value = text.split(" #", 1)[0].strip()
-    return _decode(value) if value[:1] in ("'", '"') and len(value) > 1 else value
-
-
-def _object_id(doc_lines: list[str]) -> ObjectId:
-    """apiVersion, kind and metadata name/namespace read from block-style text (no full parse)."""
-    found = {"apiVersion": "", "kind": "", "name": "", "namespace": ""}
-    in_meta, meta_indent = False, -1
-    for line in doc_lines:
-        content = line.rstrip("\r\n")
-        body = content.lstrip(" ")
-        if not body or body.startswith("#"):
-            continue
-        indent = len(content) - len(body)
-        key, _, value = body.partition(":")
-        if indent == 0:
-            in_meta, meta_indent = key == "metadata", -1
-            if key in ("apiVersion", "kind"):
-                found[key] = _scalar(value)
-        elif in_meta:
-            meta_indent = indent if meta_indent < 0 else meta_indent
-            if indent == meta_indent and key in ("name", "namespace"):
-                found[key] = _scalar(value)
-    return ObjectId(found["apiVersion"], found["kind"], found["name"], found["namespace"])
+        return [doc for doc in yaml.compose_all(text, Loader=_LOADER) if doc is not None]
+    except (yaml.YAMLError, RecursionError):
+        return None
 
 
 def set_text(
@@ -188,64 +233,80 @@ def set_text(
     result = UpdateResult()
     if MARKER_TOKEN not in text:
         return text, result
-    lines = text.splitlines(keepends=True)
-    doc_start = 0
-    doc_ids: dict[int, ObjectId] = {}
-    for n, line in enumerate(lines):
-        if _DOC_START.match(line):
-            doc_start = n + 1
-            continue
-        if "$imagepolicy" not in line:
-            continue
-        where = f"{file}:{n + 1}"
-        content = line.rstrip("\r\n")
-        if content.lstrip().startswith("#"):
-            continue  # a comment line, not a line comment: Flux ignores it too
-        m = _MARKED_LINE.match(content)
-        if m is None:
-            if MARKER_TOKEN in content.split("#", 1)[-1]:
-                raise ImageError(
-                    f"image policy marker is not a line comment after a value; {_FIX}", obj=where
-                )
-            continue
-        policy, part = _parse_marker(m["marker"], where)
-        setter = f"{policy}:{part}" if part else policy
-        image = policies.get(policy)
-        if image is None:
-            result.unknown_markers.append((file, n + 1, setter))
-            continue
-        new = _setter_value(image, part)
-        if new is None:
-            continue
-        body = m["body"]
-        start = _value_start(body)
-        props = _NODE_TAG.match(body, start)
-        start = props.end() if props else start
-        value = body[start:]
-        if (
-            not value
-            or value[0] in "{[|>&*"
-            or (value[0] in "\"'" and _quoted_end(value, 0) != len(value) - 1)
-        ):
-            raise ImageError(
-                f"marker {setter!r} is not on a single-line scalar value (found {value or 'nothing'!r}); "
-                "put the marker on the line of the value it sets",
-                obj=where,
-            )
-        old = _decode(value)
-        if old == new:
-            continue
-        if doc_start not in doc_ids:
-            end = next((k for k in range(n, len(lines)) if _DOC_START.match(lines[k])), len(lines))
-            doc_ids[doc_start] = _object_id(lines[doc_start:end])
-        lines[n] = body[:start] + _encode(new, value) + line[len(body) :]
-        result.changes.append(Change(file, n + 1, doc_ids[doc_start], setter, old, new, image))
-    return ("".join(lines) if result.changes else text), result
+    docs = _compose(text)
+    if docs is None:
+        result.problem_files.append(file)
+        return text, result
+    edits: list[_Edit] = []
+    for root in docs:
+        doc = _Document(text, root)
+        object_id: ObjectId | None = None
+        for node, item in doc.scalars():
+            comment = doc.marker(node, item)
+            name = _marker_name(comment) if comment and MARKER_TOKEN in comment else None
+            if name is None:
+                continue
+            line = node.start_mark.line + 1
+            known = _known(name, policies)
+            if known is None:
+                result.unknown_markers.append((file, line, name))
+                continue
+            image, part = known
+            new = _setter_value(image, part)
+            if node.value == new:
+                continue
+            object_id = object_id or doc.object_id()
+            start, end = doc.value_span(node)
+            edits.append(_Edit(start, end, _encode(new, node.style or None)))
+            result.changes.append(Change(file, line, object_id, name, node.value, new, image))
+    if not edits:
+        return text, result
+    pieces, pos = [], 0
+    for edit in sorted(edits, key=lambda e: e.start):
+        pieces += [text[pos : edit.start], edit.new]
+        pos = edit.end
+    new_text = "".join([*pieces, text[pos:]])
+    _check_rewrite(docs, new_text, result.changes, file)
+    return new_text, result
+
+
+def _check_rewrite(old_docs: list[Node], new_text: str, changes: list[Change], file: str) -> None:
+    """Refuse a rewrite that broke the YAML or changed anything but the marked values."""
+    new_docs = _compose(new_text)
+    if new_docs is None:
+        raise ImageError(f"{file}: rewriting the marked values would break the YAML; report this file")
+    seen: set[int] = set()
+    try:
+        found = [d for pair in zip(old_docs, new_docs, strict=False) for d in _differences(*pair, seen)]
+    except RecursionError:
+        raise ImageError(f"{file}: nested too deeply to check the rewrite; flatten it") from None
+    if len(old_docs) != len(new_docs) or sorted(found) != sorted((c.old, c.new) for c in changes):
+        raise ImageError(f"{file}: rewriting the marked values would change other values; report this file")
+
+
+def _differences(old: Node, new: Node, seen: set[int]) -> Iterator[tuple[str, str]]:
+    """(old, new) for each scalar that differs; a changed shape differs as a whole."""
+    if id(old) in seen:
+        return
+    seen.add(id(old))
+    if isinstance(old, ScalarNode) and isinstance(new, ScalarNode):
+        if (old.value, old.tag) != (new.value, new.tag):
+            yield old.value, new.value
+    elif isinstance(old, MappingNode) and isinstance(new, MappingNode) and len(old.value) == len(new.value):
+        for (old_key, old_value), (new_key, new_value) in zip(old.value, new.value, strict=True):
+            yield from _differences(old_key, new_key, seen)
+            yield from _differences(old_value, new_value, seen)
+    elif isinstance(old, SequenceNode) and isinstance(new, SequenceNode) and len(old.value) == len(new.value):
+        for old_item, new_item in zip(old.value, new.value, strict=True):
+            yield from _differences(old_item, new_item, seen)
+    else:
+        yield type(old).__name__, type(new).__name__
 
 
 def _yaml_files(root: Path) -> Iterator[Path]:
+    """Files Flux considers, hidden folders included (``.git`` holds none, and is never written)."""
     for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if d != ".git")
         for name in sorted(names):
             if name.endswith((".yaml", ".yml")) or name == "Kustomization":
                 yield Path(folder, name)
@@ -263,7 +324,7 @@ def update_path(repo_root: Path, path: str, *, obj: str = "ImageUpdateAutomation
         )
     if not target.is_dir():
         raise ImageError(
-            f"update.path {path!r} is not a folder of the repository", obj=obj, field="spec.update.path"
+            f"update.path {path!r} is not a folder of the repository", obj=obj, field=_PATH_FIELD
         )
     return target
 
@@ -275,26 +336,34 @@ def apply_setters(
     *,
     obj: str = "ImageUpdateAutomation",
 ) -> UpdateResult:
-    """Rewrite every marked value under ``repo_root/path``; only changed files are written."""
+    """Rewrite every marked value under ``repo_root/path``; only changed files are written.
+
+    Files that are not UTF-8 YAML are skipped and listed in ``problem_files``, and a link
+    that dangles is skipped, as Flux does; a link leaving the checkout is never followed.
+    """
     base = update_path(repo_root, path, obj=obj)
     total = UpdateResult()
     root = repo_root.resolve()
     for file in _yaml_files(base):
-        if file.is_symlink() and not file.resolve().is_relative_to(root):
-            continue  # never read or write through a link that leaves the checkout
-        raw = file.read_bytes()
-        if MARKER_TOKEN.encode() not in raw:
-            continue
         rel = file.relative_to(base).as_posix()
+        if file.is_symlink() and not (file.exists() and file.resolve().is_relative_to(root)):
+            continue
+        try:
+            raw = file.read_bytes()
+        except OSError as err:
+            raise ImageError(f"cannot read {rel}: {err.strerror}", obj=obj, field=_PATH_FIELD) from None
+        if _SCREEN not in raw:
+            continue
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise ImageError(
-                f"{rel} is not UTF-8 text; re-encode it", obj=obj, field="spec.update.path"
-            ) from None
-        new_text, result = set_text(text, policies, rel)
+            total.problem_files.append(rel)
+            continue
+        try:
+            new_text, result = set_text(text, policies, rel)
+        except ImageError as err:
+            raise ImageError(err.message, obj=obj, field=_PATH_FIELD) from None
         if result.changes:
             file.write_bytes(new_text.encode("utf-8"))
-        total.changes += result.changes
-        total.unknown_markers += result.unknown_markers
+        total.extend(result)
     return total

@@ -102,27 +102,110 @@ def test_crlf_and_unchanged_values_are_left_alone() -> None:
     assert again == new and second.changes == []
 
 
-@pytest.mark.parametrize(
-    ("line", "needle"),
-    [
-        ('image: x # {"$imagepolicy": "flux-system"}', "malformed image policy marker"),
-        ('image: x # {"$imagepolicy": "flux-system:app:version"}', "malformed image policy marker"),
-        ("image: x # {$imagepolicy: flux-system:app}", "malformed image policy marker"),
-        ('image: # {"$imagepolicy": "flux-system:app"}', "not on a single-line scalar"),
-        ('image: [a, b] # {"$imagepolicy": "flux-system:app"}', "not on a single-line scalar"),
-        ('image: | # {"$imagepolicy": "flux-system:app"}', "not on a single-line scalar"),
-    ],
-)
-def test_bad_markers_name_file_and_line(line: str, needle: str) -> None:
-    with pytest.raises(ImageError) as info:
-        set_text(f"a: 1\n{line}\n", POLICIES, "deploy.yaml")
-    assert str(info.value).startswith("deploy.yaml:2: ")
-    assert needle in str(info.value)
+UNUSUAL = {
+    "after a flow mapping": '- {name: x, image: a:1} # {"$imagepolicy": "flux-system:app"}\n',
+    "after a flow sequence": 'image: [a, b] # {"$imagepolicy": "flux-system:app"}\n',
+    "inside a literal block": 'script: |\n  image: a:1 # {"$imagepolicy": "flux-system:app"}\n',
+    "inside a folded block": 'script: >\n  image: a:1 # {"$imagepolicy": "flux-system:app"}\n',
+    "on a >- indicator": 'image: >- # {"$imagepolicy": "flux-system:app"}\n  a:1\n',
+    "on a Helm value": 'image: {{ .Values.image }} # {"$imagepolicy": "flux-system:app"}\n',
+    "with trailing text": 'image: a:1 # {"$imagepolicy": "flux-system:app"} (bumped by Flux)\n',
+    "naming no policy field": 'image: a:1 # {"$imagepolicy": "flux-system"}\n',
+    "naming an unknown field": 'image: a:1 # {"$imagepolicy": "flux-system:app:version"}\n',
+    "that is not JSON": "image: a:1 # {$imagepolicy: flux-system:app}\n",
+    "with a value that is not a string": 'image: a:1 # {"$imagepolicy": "flux-system:app", "n": 1}\n',
+    "on an empty value": 'image: # {"$imagepolicy": "flux-system:app"}\n',
+    "on a mapping": 'spec: # {"$imagepolicy": "flux-system:app"}\n  image: a:1\n',
+    "on an alias": 'base: &img a:1\nimage: *img # {"$imagepolicy": "flux-system:app"}\n',
+    "on a whole comment line": '# image: a:1 # {"$imagepolicy": "flux-system:app"}\nimage: a:1\n',
+    "above a mapping entry": '# {"$imagepolicy": "flux-system:app"}\nimage: a:1\n',
+    "in a two-line comment above an item": '- x\n# note\n# {"$imagepolicy": "flux-system:app"}\n- a:1\n',
+    "above an item that has a line comment": '# {"$imagepolicy": "flux-system:app"}\n- a:1 # pinned\n',
+    "in a file that is not YAML": '{{- if .Values.x }}\nimage: a:1 # {"$imagepolicy": "ns:app"}\n{{ end }}',
+}
 
 
-def test_comment_lines_are_not_markers() -> None:
-    text = '# image: x # {"$imagepolicy": "flux-system:app"}\n'
-    assert set_text(text, POLICIES)[0] == text
+@pytest.mark.parametrize("text", UNUSUAL.values(), ids=UNUSUAL.keys())
+def test_markers_flux_ignores_leave_the_file_alone(text: str) -> None:
+    new, result = set_text(text, {**POLICIES, "ns:app": POLICIES["flux-system:app"]}, "deploy.yaml")
+    assert new == text
+    assert result.changes == []
+
+
+def test_unparsable_files_are_problem_files_not_errors() -> None:
+    _, result = set_text(
+        UNUSUAL["in a file that is not YAML"],
+        {"ns:app": POLICIES["flux-system:app"]},
+        "chart/templates/deploy.yaml",
+    )
+    assert result.problem_files == ["chart/templates/deploy.yaml"]
+
+
+MARKED = {
+    "head comment above a list item": (
+        'images:\n  # {"$imagepolicy": "flux-system:app"}\n  - ghcr.io/org/app:1.0.0\n  - other:1\n',
+        'images:\n  # {"$imagepolicy": "flux-system:app"}\n  - ghcr.io/org/app:1.2.0\n  - other:1\n',
+    ),
+    "digest setter without a reflected digest": (
+        'digest: sha256:old # {"$imagepolicy": "flux-system:app:digest"}\n',
+        'digest: "" # {"$imagepolicy": "flux-system:app:digest"}\n',
+    ),
+    "explicit tag and anchor": (
+        'image: !!str &img ghcr.io/org/app:1.0.0 # {"$imagepolicy": "flux-system:app"}\nagain: *img\n',
+        'image: !!str &img ghcr.io/org/app:1.2.0 # {"$imagepolicy": "flux-system:app"}\nagain: *img\n',
+    ),
+    "multi-line quoted value": (
+        'image: "ghcr.io/org/\n  app:1.0.0" # {"$imagepolicy": "flux-system:app"}\n',
+        'image: "ghcr.io/org/app:1.2.0" # {"$imagepolicy": "flux-system:app"}\n',
+    ),
+    "item of a flow sequence spread over lines": (
+        'args: [\n  ghcr.io/org/app:1.0.0, # {"$imagepolicy": "flux-system:app"}\n  x]\n',
+        'args: [\n  ghcr.io/org/app:1.0.0, # {"$imagepolicy": "flux-system:app"}\n  x]\n',
+    ),
+    "last item of a flow sequence spread over lines": (
+        'args: [\n  x,\n  ghcr.io/org/app:1.0.0 # {"$imagepolicy": "flux-system:app"}\n]\n',
+        'args: [\n  x,\n  ghcr.io/org/app:1.2.0 # {"$imagepolicy": "flux-system:app"}\n]\n',
+    ),
+    "extra leading hashes and no spaces": (
+        'image: a:1 ##{"$imagepolicy":"flux-system:app"}\n',
+        'image: ghcr.io/org/app:1.2.0 ##{"$imagepolicy":"flux-system:app"}\n',
+    ),
+    "value YAML would read as a number": (
+        'tag: 1.0 # {"$imagepolicy": "flux-system:num:tag"}\n',
+        'tag: "1.10" # {"$imagepolicy": "flux-system:num:tag"}\n',
+    ),
+    "value with a space, single-quoted": (
+        'tag: \'a b\' # {"$imagepolicy": "flux-system:odd:tag"}\n',
+        "tag: 'it''s: #1' # {\"$imagepolicy\": \"flux-system:odd:tag\"}\n",
+    ),
+    "plain value that needs quoting": (
+        'tag: a # {"$imagepolicy": "flux-system:odd:tag"}\n',
+        'tag: "it\'s: #1" # {"$imagepolicy": "flux-system:odd:tag"}\n',
+    ),
+}
+ODD = {
+    **POLICIES,
+    "flux-system:num": PolicyResult("ghcr.io/org/num", "1.10"),
+    "flux-system:odd": PolicyResult("ghcr.io/org/odd", "it's: #1"),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), MARKED.values(), ids=MARKED.keys())
+def test_marked_scalars_in_every_position_flux_reads(text: str, expected: str) -> None:
+    new, _ = set_text(text, {**ODD, "flux-system:app": PolicyResult("ghcr.io/org/app", "1.2.0")})
+    assert new == expected
+    yaml.safe_load(new)  # still YAML
+
+
+def test_a_rewrite_that_would_change_other_values_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_flux_provider.images import setters
+
+    monkeypatch.setattr(setters, "_encode", lambda new, style: new + "\nextra: 1")
+    with pytest.raises(ImageError, match=r"deploy\.yaml: rewriting the marked values would change"):
+        set_text('image: a:1 # {"$imagepolicy": "flux-system:app"}\n', POLICIES, "deploy.yaml")
+    monkeypatch.setattr(setters, "_encode", lambda new, style: new + "}")
+    with pytest.raises(ImageError, match=r"deploy\.yaml: rewriting the marked values would break"):
+        set_text('- {image: a:1 # {"$imagepolicy": "flux-system:app"}\n  }\n', POLICIES, "deploy.yaml")
 
 
 def test_apply_setters_writes_only_changed_files(tmp_path: Path) -> None:
@@ -134,13 +217,17 @@ def test_apply_setters_writes_only_changed_files(tmp_path: Path) -> None:
     (base / "notes.txt").write_text('image: x # {"$imagepolicy": "flux-system:app"}\n')
     (base / ".hidden").mkdir()
     (base / ".hidden" / "x.yaml").write_text('image: x # {"$imagepolicy": "flux-system:app"}\n')
+    latin1 = '# caf\xe9\nimage: x # {"$imagepolicy": "flux-system:app"}\n'
+    (base / "latin1.yaml").write_bytes(latin1.encode("latin-1"))
+    (base / "dangling.yaml").symlink_to(base / "gone.yaml")
     before = (base / "nested" / "same.yml").stat().st_mtime_ns
     result = apply_setters(tmp_path, "./apps/prod", POLICIES)
-    assert result.files == ["web.yaml"]
+    assert result.files == [".hidden/x.yaml", "web.yaml"]  # Flux walks hidden folders too
+    assert result.problem_files == ["latin1.yaml"]  # not UTF-8: skipped, as Flux skips it
     assert (base / "web.yaml").read_text() == EXPECTED
     assert (base / "nested" / "same.yml").stat().st_mtime_ns == before
     assert "image: x" in (base / "notes.txt").read_text()
-    assert "image: x" in (base / ".hidden" / "x.yaml").read_text()
+    assert "image: ghcr.io/org/app:1.2.0" in (base / ".hidden" / "x.yaml").read_text()
 
 
 def test_update_path_must_stay_inside_the_checkout(tmp_path: Path) -> None:

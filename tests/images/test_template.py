@@ -17,7 +17,7 @@ from airflow_flux_provider.images.template import (
     template_data,
 )
 
-SEED = Path("/work/shared/seed/000_f693ae41b8570628.txt")
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_f693ae41b8570628.txt"
 AUTOMATION = NamespacedName("flux-system", "ml-training")
 
 
@@ -83,8 +83,8 @@ def _two_file_result() -> UpdateResult:
         (
             "{{ range $obj, $changes := .Changed.Objects -}}\n{{ $obj.Kind }}/{{ $obj.Name }}:"
             "{{ range $changes }} {{ .OldValue }}->{{ .NewValue }}{{ end }}\n{{ end }}",
-            # objects are not ordered keys in Go; here they follow the sorted files
-            "Kustomization/k: 1.0.0->2.0.0\nDeployment/web: ghcr.io/org/app:1.0.0->ghcr.io/org/app:2.0.0\n",
+            # Go ranges over struct keys field by field: APIVersion first (apps/v1 < kustomize...)
+            "Deployment/web: ghcr.io/org/app:1.0.0->ghcr.io/org/app:2.0.0\nKustomization/k: 1.0.0->2.0.0\n",
         ),
         ("{{ range .Changed.Changes }}{{ .Setter }} {{ end }}", "ns:app:tag ns:app "),
         ("{{ len .Changed.Changes }} change(s)", "2 change(s)"),
