@@ -1,8 +1,9 @@
-"""Semantic versions and ranges, read the way Masterminds/semver v3.4 reads them.
+"""Semantic versions and ranges, read the way Masterminds/semver v3.5 reads them.
 
-Flux (ImagePolicy ``semver.range``, GitRepository ``ref.semver``, HelmChart ``version``)
-and Helm both select versions with Masterminds/semver, so a range must pick here exactly
-what it picks there: the lenient parser accepts ``v1``, ``1.2`` and leading zeros, a
+The one semver of the project: ImagePolicy ``semver.range``, GitRepository and
+OCIRepository ``ref.semver``, HelmChart ``version`` and the spec validation of all of them.
+Flux and Helm both select versions with Masterminds/semver, so a range must pick here
+exactly what it picks there: the lenient parser accepts ``v1``, ``1.2`` and leading zeros, a
 constraint without a prerelease never matches a prerelease version (unless another
 comparator of the same ``||`` alternative names one), and ``x``/``X``/``*`` or a missing
 part widen a comparator the same way.
@@ -50,24 +51,20 @@ class Version:
     original: str = ""
 
     @classmethod
-    def parse(cls, text: str, *, strict: bool = False) -> Version:
-        """Read ``text``; ``strict`` demands ``MAJOR.MINOR.PATCH`` without ``v`` or leading zeros.
-
-        Lenient is Masterminds' ``NewVersion`` (what Helm uses); strict is
-        ``StrictNewVersion``. See :meth:`parse_tag` for the rule Flux applies to tags.
-        """
+    def parse(cls, text: str) -> Version:
+        """Read ``text`` as Masterminds' ``NewVersion`` (what Helm uses): ``v1``, ``1.2`` and
+        leading zeros are fine. See :meth:`parse_tag` for the rule Flux applies to tags."""
         if not text:
             raise SemverError("an empty string is not a semantic version; write e.g. 1.2.3")
-        return _parse_strict(text) if strict else _parse_loose(text)
+        return _parse_loose(text)
 
     @classmethod
     def parse_tag(cls, text: str) -> Version:
-        """Read a tag as Flux's ``version.ParseVersion``: strict, but a leading ``v`` is allowed."""
-        core = text[1:] if text.startswith("v") else text
-        if not core:
-            raise SemverError(f"{text!r} is not a semantic version; write e.g. 1.2.3")
-        parsed = _parse_strict(core)
-        return cls(parsed.major, parsed.minor, parsed.patch, parsed.prerelease, parsed.metadata, text)
+        """Read a tag as Flux's ``version.ParseVersion``: exactly three dot-separated parts, then
+        the lenient parser, so ``v1.2.3`` and CalVer ``2025.02.03`` qualify and ``1.2`` does not."""
+        if len(text.split(".", 2)) != 3:
+            raise SemverError(f"{text!r} is not MAJOR.MINOR.PATCH; write e.g. 1.2.3")
+        return _parse_loose(text)
 
     @property
     def sort_key(self) -> tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]:
@@ -126,26 +123,6 @@ def _parse_loose(text: str) -> Version:
     minor = _uint(m[2][1:], text) if m[2] else 0
     patch = _uint(m[3][1:], text) if m[3] else 0
     return Version(_uint(m[1], text), minor, patch, pre, meta, text)
-
-
-def _parse_strict(text: str) -> Version:
-    parts = text.split(".", 2)
-    if len(parts) != 3:
-        raise SemverError(f"{text!r} is not MAJOR.MINOR.PATCH; write e.g. 1.2.3")
-    last, meta, pre = parts[2], "", ""
-    if "+" in last:
-        last, meta = last.split("+", 1)
-        _check_identifiers(meta, text, prerelease=False)
-    if "-" in last:
-        last, pre = last.split("-", 1)
-        _check_identifiers(pre, text, prerelease=True)
-    numbers = [parts[0], parts[1], last]
-    for part in numbers:
-        if not part.isascii() or not part.isdigit():
-            raise SemverError(f"{text!r} is not MAJOR.MINOR.PATCH with numeric parts; write e.g. 1.2.3")
-        if len(part) > 1 and part[0] == "0":
-            raise SemverError(f"{text!r}: version part {part!r} must not start with 0")
-    return Version(_uint(numbers[0], text), _uint(numbers[1], text), _uint(numbers[2], text), pre, meta, text)
 
 
 # --- constraints -------------------------------------------------------------------

@@ -122,17 +122,29 @@ def test_lenient_parse_refuses(text: str) -> None:
         Version.parse(text)
 
 
-@pytest.mark.parametrize("text", ["v1.2.3", "1.2", "01.2.3", "1.02.3", "1.2.03", "1.2.x"])
-def test_strict_parse_refuses(text: str) -> None:
-    with pytest.raises(SemverError):
-        Version.parse(text, strict=True)
+FLUX_TAGS = [
+    # fluxcd/pkg version.ParseVersion: exactly three dot-separated parts, then Masterminds' lenient parser
+    ("1.2.3", "1.2.3"),
+    ("v1.2.3", "1.2.3"),
+    ("2025.02.03", "2025.2.3"),  # CalVer with leading zeros qualifies
+    ("v2025.02.03-rc.1", "2025.2.3-rc.1"),
+    ("01.02.03", "1.2.3"),
+    ("1.2-rc.1", "1.2.0-rc.1"),  # three parts split on ".", and the lenient parser fills the patch
+    ("1.2.3+build.5", "1.2.3+build.5"),
+]
+NOT_FLUX_TAGS = ["1.2", "v1", "1.0.0.1", "1.0.0p", "b1.0.0", "latest", "1.2.3-01", "1.2.x", "", "v"]
 
 
-def test_strict_parse_and_flux_tags() -> None:
-    assert str(Version.parse("1.2.3-rc.1+b.2", strict=True)) == "1.2.3-rc.1+b.2"
-    assert Version.parse_tag("v1.2.3").original == "v1.2.3"
+@pytest.mark.parametrize(("tag", "version"), FLUX_TAGS)
+def test_flux_reads_tags_with_three_parts_leniently(tag: str, version: str) -> None:
+    parsed = Version.parse_tag(tag)
+    assert (str(parsed), parsed.original) == (version, tag)
+
+
+@pytest.mark.parametrize("tag", NOT_FLUX_TAGS)
+def test_flux_tag_rule_refuses(tag: str) -> None:
     with pytest.raises(SemverError):
-        Version.parse_tag("v1.2")
+        Version.parse_tag(tag)
 
 
 def test_precedence_follows_semver_2() -> None:

@@ -2,13 +2,15 @@
 
 ``filterTags.pattern`` keeps the tags it matches (unanchored, leftmost match) and
 ``extract`` (``$ts``/``${ts}``/``$1``) says which text the policy compares; the tag
-returned is always the original one. ``semver`` reads values as Flux does (strict
-``MAJOR.MINOR.PATCH``, optional ``v``), ``alphabetical`` compares bytes and
-``numerical`` parses every value as a float and fails on one that is not.
+returned is always the original one. ``semver`` reads values as Flux does (three
+dot-separated parts, then Masterminds' lenient parser: ``v1.2.3`` and CalVer
+``2025.02.03`` qualify), ``alphabetical`` compares bytes and ``numerical`` parses every
+value as Go's ``strconv.ParseFloat`` does and fails on one that is not a number.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,9 +25,14 @@ Kind = Literal["semver", "alphabetical", "numerical"]
 Order = Literal["asc", "desc"]
 
 _GO_NAMED_GROUP = re.compile(r"\(\?<(?=[A-Za-z_])")
-_REFERENCE = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")
-_GO_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|inf|infinity|nan)", re.I)
-_GO_HEX_FLOAT = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?\d+")
+_REFERENCE = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))", re.ASCII)  # Go: letters, digits, "_"
+# Go's floating-point literal syntax, as strconv.ParseFloat reads it: "_" only between digits
+# (or right after a 0x prefix), a hex mantissa needs a "p" exponent, NaN takes no sign.
+_DEC = r"[0-9](?:_?[0-9])*"
+_HEX = r"[0-9a-fA-F](?:_?[0-9a-fA-F])*"
+_GO_FLOAT = re.compile(rf"[+-]?(?:{_DEC}(?:\.(?:{_DEC})?)?|\.{_DEC})(?:[eE][+-]?{_DEC})?")
+_GO_HEX_FLOAT = re.compile(rf"[+-]?0[xX]_?(?:{_HEX}(?:\.(?:{_HEX})?)?|\.{_HEX})[pP][+-]?{_DEC}")
+_GO_SPECIAL = re.compile(r"[+-]?inf(?:inity)?|nan", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +104,22 @@ def _expand(template: str, m: re.Match[str]) -> str:
     return _REFERENCE.sub(one, template)
 
 
-def _go_float(text: str) -> float | None:
-    """``strconv.ParseFloat``: decimal, exponent, hex with ``p`` exponent, inf/nan; else None."""
-    if _GO_FLOAT.fullmatch(text):
+def go_parse_float(text: str) -> float | None:
+    """``strconv.ParseFloat(text, 64)``, or None where Go returns an error (a value out of
+    range included: Go refuses ``1e400``, Python would give ``inf``)."""
+    if _GO_SPECIAL.fullmatch(text):
         return float(text)
-    if _GO_HEX_FLOAT.fullmatch(text):
-        return float.fromhex(text)
-    return None
+    digits = text.replace("_", "")
+    try:
+        if _GO_FLOAT.fullmatch(text):
+            value = float(digits)
+        elif _GO_HEX_FLOAT.fullmatch(text):
+            value = float.fromhex(digits)
+        else:
+            return None
+    except OverflowError:
+        return None
+    return None if math.isinf(value) else value
 
 
 class TagPolicy:
@@ -189,7 +205,7 @@ class TagPolicy:
     def _numerical(self, values: list[str]) -> str:
         latest, best = "", 0.0
         for i, text in enumerate(values):
-            number = _go_float(text)
+            number = go_parse_float(text)
             if number is None:
                 raise ImageError(
                     f"tag value {text!r} is not a number, so the numerical policy cannot order it; "

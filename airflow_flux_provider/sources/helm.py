@@ -53,10 +53,6 @@ class ChartVersion:
     digest: str | None = None  # sha256 hex from the index, when it gives one
 
 
-def _three_parts(text: str) -> bool:
-    return len(text.removeprefix("v").split("+")[0].split("-")[0].split(".")) == 3
-
-
 def select_version(candidates: list[tuple[str, str]], name: str, version: str, *, obj: str) -> str:
     """Flux's choice among ``(version, created)`` pairs; raises when none qualifies."""
     if version and any(v == version for v, _ in candidates):
@@ -68,10 +64,8 @@ def select_version(candidates: list[tuple[str, str]], name: str, version: str, *
         raise SourceError(err.message, obj=obj, field="spec.version") from None
     best: tuple[tuple[Any, ...], str, str] | None = None
     for text, created in candidates:
-        if not _three_parts(text):
-            continue
         try:
-            parsed = Version.parse(text)
+            parsed = Version.parse_tag(text)
         except SemverError:
             continue
         if constraint.check(parsed):
@@ -281,7 +275,7 @@ class HelmRepositorySource:
     def _resolve_oci(self, chart: str, version: str, obj: str) -> ChartVersion:
         url = f"{self.url}/{chart}"
         try:
-            exact = Version.parse(version, strict=True) if version else None
+            exact = Version.parse_tag(version) if version else None
         except SemverError:
             exact = None
         if exact is not None:

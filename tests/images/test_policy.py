@@ -34,7 +34,9 @@ CASES: list[tuple[dict[str, Any], str, str, list[str], str]] = [
     ({"semver": "1.0.0"}, "", "", SEMVER_TAGS, "1.0.0"),
     ({"semver": "2.1.0"}, "", "", SEMVER_TAGS, "v2.1.0"),
     ({"semver": ">1.0.0"}, "", "", ["1.0", "1.1", "1.0.5"], "1.0.5"),
-    ({"semver": "*"}, "", "", ["01.2.3", "1.2.3"], "1.2.3"),
+    ({"semver": "*"}, "", "", ["01.2.3", "1.2.3"], "01.2.3"),  # equal versions: the first one seen
+    ({"semver": ">=2025.0.0"}, "", "", ["2025.02.03", "2025.10.01", "2024.12.31"], "2025.10.01"),  # CalVer
+    ({"semver": ">=0.0.0-0"}, "", "", ["1.2-rc.1", "1.2"], "1.2-rc.1"),  # three "."-parts, lenient parse
     ({"semver": "*"}, "", "", ["v1.0.0", "1.0.0"], "v1.0.0"),
     ({"semver": "*"}, "", "", ["1.0.0", "v1.0.0"], "1.0.0"),
     ({"semver": "*"}, "", "", ["1.0.0+build.2", "1.0.1+build.1"], "1.0.1+build.1"),
@@ -99,6 +101,8 @@ CASES: list[tuple[dict[str, Any], str, str, list[str], str]] = [
     ({"numerical": "asc"}, "", "", ["007", "7"], "7"),
     ({"numerical": "desc"}, "", "", ["7", "007"], "007"),
     ({"numerical": "asc"}, "", "", ["+5", "4"], "+5"),
+    ({"numerical": "asc"}, "", "", ["1_000", "999"], "1_000"),  # Go reads "_" between digits
+    ({"numerical": "asc"}, "", "", ["-Inf", "NaN", "3"], "3"),
     ({"numerical": "asc"}, r"^main-[a-f0-9]+-(?P<ts>\d+)$", "$ts", TS_TAGS, "main-e4f5a6b-1700000300"),
     ({"numerical": "desc"}, r"^main-[a-f0-9]+-(?P<ts>\d+)$", "$ts", TS_TAGS, "main-a1b2c3d-1700000000"),
     ({"numerical": "asc"}, r"-(?P<ts>\d+)$", "${ts}", TS_TAGS, "dev-0000000-1800000000"),
@@ -145,7 +149,10 @@ def test_table_is_large_enough() -> None:
         ({"semver": "*"}, "^v", "", ["1.0.0"], NoTagError, "no tag matches filterTags.pattern '^v'"),
         ({"alphabetical": "asc"}, "", "", [], NoTagError, "no tag was scanned"),
         ({"numerical": "asc"}, "", "", ["1", "2", "latest"], ImageError, "'latest' is not a number"),
-        ({"numerical": "asc"}, "", "", ["1_000"], ImageError, "is not a number"),
+        ({"numerical": "asc"}, "", "", ["1__000"], ImageError, "'1__000' is not a number"),
+        ({"numerical": "asc"}, "", "", ["1e400"], ImageError, "'1e400' is not a number"),  # out of range
+        ({"numerical": "asc"}, "", "", ["+NaN"], ImageError, "'+NaN' is not a number"),
+        ({"numerical": "asc"}, "", "", ["\u0661"], ImageError, "is not a number"),  # Arabic-Indic one
         ({"numerical": "asc"}, "(", "", ["1"], ImageError, "filterTags.pattern: pattern '(' is not a valid"),
         ({"numerical": "asc"}, "(?P<ts>\\d+)", "$tz", ["1"], ImageError, "refers to $tz"),
         ({"numerical": "asc"}, "(\\d+)", "$2", ["1"], ImageError, "refers to $2"),
