@@ -11,20 +11,19 @@ part widen a comparator the same way.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import total_ordering
 
 from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.patterns import regex
 
 __all__ = ["Constraint", "SemverError", "Version", "latest"]
 
 _UINT64_MAX = 2**64 - 1
-_IDENT_CHARS = re.compile(r"[0-9A-Za-z-]+", re.ASCII)
-_LOOSE = re.compile(
-    r"v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?",
-    re.ASCII,
+_IDENT_CHARS = regex(r"[0-9A-Za-z-]+")
+_LOOSE = regex(
+    r"v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?"
 )
 _EXAMPLES = "write e.g. >=1.0.0, 1.2.x, ~1.2, ^1.0 or >=1.0.0 <2.0.0 (|| between alternatives)"
 
@@ -133,10 +132,10 @@ _CV = (
     r"(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?"
 )
 _OPS = r"=||!=|>|<|>=|=>|<=|=<|~|~>|\^"
-_ONE = re.compile(rf"\s*({_OPS})\s*({_CV})\s*", re.ASCII)
-_HYPHEN = re.compile(rf"\s*({_CV})\s+-\s+({_CV})\s*", re.ASCII)
-_FIND = re.compile(rf"(?:{_OPS})\s*(?:{_CV})", re.ASCII)
-_VALID = re.compile(rf"(\s*({_OPS})\s*({_CV})\s*)((?:\s+|,\s*)({_OPS})\s*({_CV})\s*)*", re.ASCII)
+_ONE = regex(rf"\s*({_OPS})\s*({_CV})\s*")
+_HYPHEN = regex(rf"\s*({_CV})\s+-\s+({_CV})\s*")
+_FIND = regex(rf"(?:{_OPS})\s*(?:{_CV})")
+_VALID = regex(rf"(\s*({_OPS})\s*({_CV})\s*)((?:\s+|,\s*)({_OPS})\s*({_CV})\s*)*")
 _WILD = ("x", "X", "*")
 
 

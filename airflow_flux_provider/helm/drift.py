@@ -10,13 +10,14 @@ Objects labelled or annotated ``helm.toolkit.fluxcd.io/driftDetection: disabled`
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from airflow_flux_provider.helm.errors import HelmError
 from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.patterns import regex
 from airflow_flux_provider.specs.helmrelease import DriftIgnoreRule
 
 _OPT_OUT = "helm.toolkit.fluxcd.io/driftDetection"
@@ -64,7 +65,10 @@ def _selected(rule: DriftIgnoreRule, obj: dict[str, Any]) -> bool:
     meta = obj.get("metadata", {})
     checks = [(target.kind, obj.get("kind", "")), (target.name, meta.get("name", ""))]
     checks.append((target.namespace, meta.get("namespace", "")))
-    return all(want is None or re.fullmatch(want, have) for want, have in checks)
+    field = "spec.driftDetection.ignore[].target"
+    return all(
+        want is None or regex(want, field=field, error=HelmError).fullmatch(have) for want, have in checks
+    )
 
 
 def _differences(desired: Any, live: Any, path: str = "") -> list[str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from airflow_flux_provider.images.errors import ImageError, NoTagError
+from airflow_flux_provider.patterns import Match, regex
 from airflow_flux_provider.semver import Constraint, SemverError, Version
 from airflow_flux_provider.specs.images import ImagePolicy, ImagePolicySpec
 
@@ -24,7 +25,6 @@ _RANGE_FIELD = "spec.policy.semver.range"
 Kind = Literal["semver", "alphabetical", "numerical"]
 Order = Literal["asc", "desc"]
 
-_GO_NAMED_GROUP = re.compile(r"\(\?<(?=[A-Za-z_])")
 _REFERENCE = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))", re.ASCII)  # Go: letters, digits, "_"
 # Go's floating-point literal syntax, as strconv.ParseFloat reads it: "_" only between digits
 # (or right after a 0x prefix), a hex mantissa needs a "p" exponent, NaN takes no sign.
@@ -52,14 +52,7 @@ class TagFilter:
     """``filterTags``: a Go-style regex and an ``extract`` template over its groups."""
 
     def __init__(self, pattern: str = "", extract: str = "", *, obj: str = "ImagePolicy") -> None:
-        try:
-            self.regex = re.compile(_GO_NAMED_GROUP.sub("(?P<", pattern))
-        except re.error as err:
-            raise ImageError(
-                f"pattern {pattern!r} is not a valid regular expression ({err}); fix the expression",
-                obj=obj,
-                field="spec.filterTags.pattern",
-            ) from None
+        self.regex = regex(pattern, obj=obj, field="spec.filterTags.pattern", error=ImageError)
         self.extract = extract
         for m in _REFERENCE.finditer(extract):
             name = m[1] or m[2]
@@ -89,7 +82,7 @@ class TagFilter:
         return kept
 
 
-def _expand(template: str, m: re.Match[str]) -> str:
+def _expand(template: str, m: Match) -> str:
     """Go's ``Regexp.ExpandString``: unknown or unmatched groups expand to nothing."""
 
     def one(ref: re.Match[str]) -> str:

@@ -22,6 +22,7 @@ import requests
 
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials, ca_bundle
 from airflow_flux_provider.images.errors import ImageError
+from airflow_flux_provider.patterns import regex
 from airflow_flux_provider.specs.images import ImageRepository
 
 DEFAULT_EXCLUSIONS = (r"^.*\.sig$",)
@@ -244,16 +245,9 @@ def exclude(
     tags: list[str], patterns: list[str] | tuple[str, ...], *, obj: str = "ImageRepository"
 ) -> list[str]:
     """Drop tags any ``exclusionList`` regex matches (anywhere in the tag, as Go's MatchString)."""
-    compiled = []
-    for pattern in patterns:
-        try:
-            compiled.append(re.compile(pattern))
-        except re.error as err:
-            raise ImageError(
-                f"exclusionList entry {pattern!r} is not a valid regular expression ({err})",
-                obj=obj,
-                field="spec.exclusionList",
-            ) from None
+    compiled = [
+        regex(p, obj=obj, field=f"spec.exclusionList[{i}]", error=ImageError) for i, p in enumerate(patterns)
+    ]
     return [t for t in tags if not any(r.search(t) for r in compiled)]
 
 

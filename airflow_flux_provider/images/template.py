@@ -10,7 +10,6 @@ action, never a Python traceback.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +17,12 @@ from typing import Any
 from airflow_flux_provider.images.errors import ImageError
 from airflow_flux_provider.images.policy import PolicyResult
 from airflow_flux_provider.images.setters import ObjectId, UpdateResult
+from airflow_flux_provider.patterns import regex
 
 DEFAULT_MESSAGE = "Update from image update automation"
 _FIELD = "spec.git.commit.messageTemplate"
 _SPACE = " \t\r\n"
-_TOKEN = re.compile(
+_TOKEN = regex(  # RE2: an action of blanks is linear, not quadratic
     r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|`[^`]*`)|(?P<num>-?\d+(?:\.\d+)?)|(?P<decl>:=|=)|(?P<pipe>\|)"""
     r"""|(?P<comma>,)|(?P<var>\$\w*(?:\.\w+)*)|(?P<field>(?:\.\w+)+|\.)|(?P<ident>[A-Za-z_]\w*)|(?P<bad>\S))"""
 )

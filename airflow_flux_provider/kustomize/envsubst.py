@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from airflow_flux_provider.kustomize.errors import EnvsubstError
+from airflow_flux_provider.patterns import Glob
 
 BAD_SUBSTITUTION = "bad substitution"
 MISSING_BRACE = "missing closing brace"
@@ -231,52 +232,14 @@ def parse(text: str) -> list[Node]:
 
 
 # -- functions -----------------------------------------------------------------------------
-def _glob(pattern: str) -> re.Pattern[str] | None:
-    """Translate a shell glob (``*``, ``?``, ``[...]``/``[^...]``, ``\\x``); None if malformed."""
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "*":
-            out.append(".*")
-        elif c == "?":
-            out.append(".")
-        elif c == "\\":
-            if i + 1 >= len(pattern):
-                return None
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif c == "[":
-            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("^", "]") else i + 1)
-            if end < 0:
-                return None
-            body = pattern[i + 1 : end]
-            negate = body.startswith("^")
-            body = body[1:] if negate else body
-            if not body:
-                return None
-            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
-            i = end
-        else:
-            out.append(re.escape(c))
-        i += 1
-    try:
-        return re.compile("".join(out), re.DOTALL)
-    except re.error:
-        return None
-
-
 def _trim(value: str, pattern: str, *, longest: bool) -> str:
-    rx = _glob(pattern)
-    if rx is None:
-        return value
-    lengths = range(len(value), 0, -1) if longest else range(1, len(value) + 1)
-    for n in lengths:
-        if rx.fullmatch(value[:n]):
-            return value[n:]
-    return value
+    """Strip the shortest (longest) non-empty prefix the glob matches; a malformed glob strips nothing."""
+    glob = Glob.parse(pattern)
+    return value[glob.prefix(value, longest=longest) :] if glob is not None else value
 
 
 def _suffix(value: str, pattern: str, *, longest: bool) -> str:
+    """As drone/envsubst: the prefix rule on the reversed value with the reversed pattern text."""
     return _trim(value[::-1], pattern[::-1], longest=longest)[::-1]
 
 

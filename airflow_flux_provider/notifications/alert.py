@@ -12,12 +12,13 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from airflow_flux_provider.errors import object_ref
 from airflow_flux_provider.events import Event, ObjectReference
 from airflow_flux_provider.notifications.errors import NotificationError
 from airflow_flux_provider.notifications.metadata import compose_metadata
+from airflow_flux_provider.patterns import regex
 from airflow_flux_provider.specs import Alert as AlertManifest
 
 log = logging.getLogger(__name__)
@@ -53,18 +54,10 @@ class EventSource:
         return all(found.get(k) == v for k, v in self.match_labels.items())
 
 
-def compile_patterns(patterns: list[str], *, obj: str, field: str) -> tuple[re.Pattern[str], ...]:
-    compiled = []
-    for index, pattern in enumerate(patterns):
-        try:
-            compiled.append(re.compile(pattern))
-        except re.error as err:
-            raise NotificationError(
-                f"invalid regular expression {pattern!r}: {err.msg}; fix or remove it",
-                obj=obj,
-                field=f"{field}[{index}]",
-            ) from None
-    return tuple(compiled)
+def compile_patterns(patterns: list[str], *, obj: str, field: str) -> tuple[Any, ...]:
+    return tuple(
+        regex(p, obj=obj, field=f"{field}[{i}]", error=NotificationError) for i, p in enumerate(patterns)
+    )
 
 
 @dataclass(frozen=True)

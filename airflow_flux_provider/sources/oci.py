@@ -21,6 +21,7 @@ from urllib.parse import urljoin
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials
 from airflow_flux_provider.images.errors import ImageError
 from airflow_flux_provider.images.registry import ImageName, RegistryClient
+from airflow_flux_provider.patterns import regex
 from airflow_flux_provider.semver import SemverError, latest
 from airflow_flux_provider.sources.artifacts import ArtifactStore, unpack
 from airflow_flux_provider.sources.errors import ArtifactTooLargeError, RevisionNotFoundError, SourceError
@@ -153,14 +154,7 @@ class OCISource:
         except ImageError as err:
             raise registry_error(err, self.obj, "spec.url") from None
         if ref.semver_filter:
-            try:
-                keep = re.compile(ref.semver_filter)
-            except re.error as err:
-                raise SourceError(
-                    f"semverFilter {ref.semver_filter!r} is not a valid regex ({err})",
-                    obj=self.obj,
-                    field="spec.ref.semverFilter",
-                ) from None
+            keep = regex(ref.semver_filter, obj=self.obj, field="spec.ref.semverFilter", error=SourceError)
             tags = [t for t in tags if keep.search(t)]
         try:
             chosen = latest(tags, ref.semver, flux_tags=True)

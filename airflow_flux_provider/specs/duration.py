@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer
 from pydantic_core import PydanticCustomError
 
+from airflow_flux_provider.patterns import regex
 from airflow_flux_provider.specs.errors import SpecError
 
 _MICROSECONDS = {
@@ -31,7 +32,8 @@ _MICROSECONDS = {
     "m": Decimal(60_000_000),
     "h": Decimal(3_600_000_000),
 }
-_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_PART = regex(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")  # RE2: linear on a hostile "1111…"
+_NUMBER = regex(r"\d+(\.\d+)?")
 _HINT = "expected a Go duration such as 30s, 5m, 1h30m, 1.5h or 500ms (units ms, s, m, h)"
 
 
@@ -58,7 +60,7 @@ def parse_duration(text: str) -> timedelta:
             break
         pos = match.end()
     if not value or pos != len(value):
-        reason = "missing unit" if re.fullmatch(r"\d+(\.\d+)?", value) else "not a duration"
+        reason = "missing unit" if _NUMBER.fullmatch(value) else "not a duration"
         raise DurationError(f"invalid duration {text!r} ({reason}); {_HINT}")
     return timedelta(microseconds=int(total.to_integral_value()))
 

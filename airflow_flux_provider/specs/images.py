@@ -9,12 +9,12 @@ tells the commit code.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from airflow_flux_provider.patterns import PatternError, regex
 from airflow_flux_provider.specs.base import FluxObject, SpecModel
 from airflow_flux_provider.specs.duration import Duration, Timeout
 from airflow_flux_provider.specs.errors import SpecError
@@ -217,6 +217,6 @@ class ImageUpdateAutomation(FluxObject):
 
 def _compile(pattern: str, field: str) -> Any:
     try:
-        return re.compile(pattern)
-    except re.error as err:
-        raise ValueError(f"{field} {pattern!r} is not a valid regular expression: {err}") from None
+        return regex(pattern, what=field)
+    except PatternError as err:
+        raise ValueError(err.message) from None
