@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 import yaml
+from kubernetes import client, watch
 
 from flux_devkit.sandbox import Sandbox, SandboxError
 
@@ -164,3 +168,59 @@ def test_kubectl_logs_reads_the_log_subresource(sandbox: Sandbox, sandbox_namesp
     assert sandbox.kubectl("logs", "job/quiet", *ns).stdout == ""
     missing = sandbox.kubectl("logs", "pod/none", *ns, check=False)
     assert missing.returncode != 0 and 'pods "none" not found' in missing.stderr
+
+
+def _settled(sandbox: Sandbox, namespace: str, name: str) -> dict[str, Any]:
+    """The Deployment once rolled out and no controller writes it any more (two equal reads)."""
+    sandbox.kubectl("rollout", "status", f"deployment/{name}", "--timeout=30s", "-n", namespace)
+    apps = client.AppsV1Api(sandbox.api_client())
+    seen = apps.api_client.sanitize_for_serialization(apps.read_namespaced_deployment(name, namespace))
+    for _ in range(50):
+        time.sleep(0.1)
+        again = apps.api_client.sanitize_for_serialization(apps.read_namespaced_deployment(name, namespace))
+        if again == seen:
+            return dict(seen)
+        seen = again
+    raise AssertionError(f"deployment/{name} kept changing: {seen['metadata']['resourceVersion']}")
+
+
+NO_OP_WRITES = {
+    "server-side apply": (("apply", "--server-side", "-f", "-"), ("apply", "--server-side", "-f", "-")),
+    "client-side apply": (("apply", "-f", "-"), ("apply", "-f", "-")),
+    "merge patch with the live value": (
+        ("apply", "--server-side", "-f", "-"),
+        ("patch", "deployment/noop", "--type=merge", "-p", '{"spec":{"replicas":2}}'),
+    ),
+    "strategic patch with the live image": (
+        ("create", "-f", "-"),
+        ("set", "image", "deployment/noop", "app=nginx:1.27"),
+    ),
+}
+
+
+@pytest.mark.parametrize("first,again", NO_OP_WRITES.values(), ids=NO_OP_WRITES)
+def test_a_write_that_changes_nothing_persists_nothing(
+    sandbox: Sandbox, sandbox_namespace: str, first: tuple[str, ...], again: tuple[str, ...]
+) -> None:
+    """As kube-apiserver: same resourceVersion, same managedFields (order and times), no watch event.
+
+    The Deployment's status was written by its controller in between, so the status manager's
+    entry is newer than the applier's: the case that used to reorder managedFields and write.
+    """
+    ns = ("-n", sandbox_namespace)
+    manifest = deployment("noop")
+    sandbox.kubectl(*first, *ns, input=manifest)
+    before = _settled(sandbox, sandbox_namespace, "noop")
+    assert any(e.get("subresource") == "status" for e in before["metadata"]["managedFields"])
+    sandbox.kubectl(*again, *ns, input=manifest)
+    after = client.AppsV1Api(sandbox.api_client()).read_namespaced_deployment("noop", sandbox_namespace)
+    after_dict = sandbox.api_client().sanitize_for_serialization(after)
+    assert after_dict["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after_dict["metadata"]["managedFields"] == before["metadata"]["managedFields"]
+    events = watch.Watch().stream(
+        client.AppsV1Api(sandbox.api_client()).list_namespaced_deployment,
+        sandbox_namespace,
+        resource_version=before["metadata"]["resourceVersion"],
+        timeout_seconds=1,
+    )
+    assert [event["type"] for event in events] == []

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client
 
+from airflow_flux_provider import tools
 from flux_devkit.sandbox import Sandbox, SandboxError
+from flux_devkit.services.process import ServiceProcess
 from tests.sandbox.test_crd import crd
 
 
@@ -65,3 +72,46 @@ def test_port_in_use_is_a_clear_error(sandbox: Sandbox, tmp_path: Path) -> None:
 def test_repr_hides_the_token(sandbox: Sandbox) -> None:
     assert sandbox.token not in repr(sandbox)
     assert sandbox.token not in (sandbox.directory / "sandbox.log").read_text()
+
+
+def test_cli_kubeconfig_written_elsewhere_works_from_any_folder(tmp_path: Path) -> None:
+    """``serve --dir <relative> --kubeconfig <elsewhere>``: kubectl works from another folder, a copy too."""
+    run, elsewhere, other = tmp_path / "run", tmp_path / "elsewhere", tmp_path / "other"
+    for folder in (run, elsewhere, other):
+        folder.mkdir()
+    kubeconfig = elsewhere / "kubeconfig"
+    argv = [sys.executable, "-m", "flux_devkit.sandbox", "serve", "--port", "0", "--dir", "state"]
+    server = ServiceProcess(
+        "sandbox-cli", [*argv, "--kubeconfig", str(kubeconfig)], tmp_path / "cli.log", cwd=run
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not kubeconfig.exists():
+            assert server.running() and time.monotonic() < deadline, server.log_tail()
+            time.sleep(0.05)
+        copy = other / "copied-kubeconfig"
+        shutil.copy(kubeconfig, copy)
+        cluster = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]
+        assert "certificate-authority" not in cluster and cluster["certificate-authority-data"]
+        for config in (kubeconfig, copy):
+            result = subprocess.run(
+                [
+                    tools.kubectl_path(),
+                    "--kubeconfig",
+                    str(config),
+                    "get",
+                    "namespace",
+                    "default",
+                    "-o",
+                    "name",
+                ],
+                cwd=other,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert (result.returncode, result.stdout.strip()) == (0, "namespace/default"), result.stderr
+        assert (run / "state" / "pki" / "ca.crt").exists()
+    finally:
+        server.stop()

@@ -6,6 +6,7 @@ so TLS is exercised as with a real cluster. Keys stay in the sandbox's own folde
 
 from __future__ import annotations
 
+import base64
 import datetime
 import ipaddress
 import os
@@ -93,12 +94,18 @@ def generate(directory: Path) -> ServingCert:
     return paths
 
 
-def write_kubeconfig(path: Path, *, server: str, ca_path: Path, token: str, context: str = "sandbox") -> None:
-    """A kubeconfig with one cluster, one token user and a current context, readable only by its owner."""
+def write_kubeconfig(path: Path, *, server: str, ca_pem: bytes, token: str, context: str = "sandbox") -> None:
+    """A kubeconfig with one cluster, one token user and a current context, readable only by its owner.
+
+    The CA certificate is embedded (``certificate-authority-data``): kubectl resolves a relative
+    ``certificate-authority`` path against the kubeconfig's folder, the Python client against the
+    working folder, so only embedded data works wherever the file is copied or read from.
+    """
+    cluster = {"server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode()}
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": context, "cluster": {"server": server, "certificate-authority": str(ca_path)}}],
+        "clusters": [{"name": context, "cluster": cluster}],
         "users": [{"name": f"{context}-admin", "user": {"token": token}}],
         "contexts": [
             {

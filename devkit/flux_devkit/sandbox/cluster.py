@@ -87,10 +87,10 @@ class Sandbox:
         settings: SimulatorSettings | None = None,
         token: str | None = None,
     ) -> None:
-        self.directory = Path(directory)
+        self.directory = Path(directory).absolute()
         self.port = port
-        self.state_file = state_file
-        self.kubeconfig = Path(kubeconfig or self.directory / "kubeconfig")
+        self.state_file = Path(state_file).absolute() if state_file else None
+        self.kubeconfig = Path(kubeconfig).absolute() if kubeconfig else self.directory / "kubeconfig"
         self.settings = settings or SimulatorSettings()
         self.token = token or secrets.token_urlsafe(32)
         self.url = ""
@@ -146,7 +146,9 @@ class Sandbox:
             self._saver.start()
         self.port = server.port
         self.url = server.url
-        certs.write_kubeconfig(self.kubeconfig, server=self.url, ca_path=pki.ca_path, token=self.token)
+        certs.write_kubeconfig(
+            self.kubeconfig, server=self.url, ca_pem=pki.ca_path.read_bytes(), token=self.token
+        )
         return self
 
     def _start_child(self, timeout: float) -> Sandbox:

@@ -590,3 +590,96 @@ def test_null_in_the_config_is_not_specified_so_a_previously_applied_value_goes(
 def test_nulls_inside_new_list_items_are_dropped_too() -> None:
     live = apply(None, deployment({"name": "app", "image": "a:1", "resources": None}), "alice")
     assert containers(live) == [{"name": "app", "image": "a:1"}]
+
+
+# -- managedFields set by the writer, untracked objects, no-op writes -----------------------------
+
+
+def entry(manager: str, operation: str, fields: dict[str, Any], time: str = "") -> dict[str, Any]:
+    result = {
+        "manager": manager,
+        "operation": operation,
+        "apiVersion": "v1",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    }
+    return {**result, "time": time} if time else result
+
+
+def test_update_that_sets_managed_fields_replaces_them_as_sent() -> None:
+    """What Flux's apply cleanup does: hand kubectl's fields to its own Apply entry with a JSON patch."""
+    live = record_update(None, cm(a="1", b="1"), "kubectl-client-side-apply")
+    handed = [entry("flux", "Apply", {"f:data": {"f:a": {}, "f:b": {}}}, "2024-01-01T00:00:00Z")]
+    updated = record_update(live, {**live, "metadata": {**live["metadata"], "managedFields": handed}}, "flux")
+    assert updated["metadata"]["managedFields"] == handed
+    dropped = apply(updated, cm(a="1"), "flux")  # flux owns b now, so dropping it removes it
+    assert dropped["data"] == {"a": "1"}
+
+
+@pytest.mark.parametrize("reset", [[], [{}]], ids=["empty list", "one empty entry"])
+def test_reset_clears_managed_fields_and_later_updates_are_not_tracked(reset: list[Any]) -> None:
+    live = apply(None, cm(a="1"), "alice")
+    cleared = record_update(live, {**live, "metadata": {**live["metadata"], "managedFields": reset}}, "x")
+    assert "managedFields" not in cleared["metadata"]
+    edited = record_update(cleared, {**cleared, "data": {"a": "2"}}, "editor")
+    assert "managedFields" not in edited["metadata"]
+
+
+def deep_trie(depth: int) -> dict[str, Any]:
+    """``f:a`` nested ``depth`` times, ending in a leaf that is not an object."""
+    trie: dict[str, Any] = {"f:b": "leaf"}
+    for _ in range(depth):
+        trie = {"f:a": trie}
+    return trie
+
+
+BAD_MANAGED_FIELDS = {
+    "not a list": "nope",
+    "entry not an object": ["x"],
+    "unknown operation": [{**entry("m", "Apply", {}), "operation": "Replace"}],
+    "no apiVersion": [{k: v for k, v in entry("m", "Apply", {}).items() if k != "apiVersion"}],
+    "other fieldsType": [{**entry("m", "Apply", {}), "fieldsType": "FieldsV2"}],
+    "fieldsV1 not a trie": [entry("m", "Apply", {"f:data": 1})],
+    "unknown path element": [entry("m", "Apply", {"x:data": {}})],
+    "deep trie with a bad leaf": [entry("m", "Apply", deep_trie(5000))],
+}
+
+
+@pytest.mark.parametrize("supplied", BAD_MANAGED_FIELDS.values(), ids=BAD_MANAGED_FIELDS)
+def test_managed_fields_the_server_cannot_decode_keep_the_live_ones(supplied: Any) -> None:
+    live = apply(None, cm(a="1"), "alice")
+    updated = record_update(live, {**live, "metadata": {**live["metadata"], "managedFields": supplied}}, "x")
+    assert updated["metadata"]["managedFields"] == live["metadata"]["managedFields"]
+
+
+def test_first_apply_to_an_unmanaged_object_conflicts_with_before_first_apply() -> None:
+    live = apply(None, cm(a="1", b="1"), "alice")
+    unmanaged = record_update(live, {**live, "metadata": {**live["metadata"], "managedFields": [{}]}}, "x")
+    with pytest.raises(ApplyConflict) as info:
+        apply(unmanaged, cm(a="2"), "flux")
+    assert info.value.conflicts == [("before-first-apply", ".data.a")]
+    forced = apply(unmanaged, cm(a="2"), "flux", force=True)
+    assert fields_of(forced, "before-first-apply", "Update") == {"f:data": {"f:b": {}}}
+    assert fields_of(forced, "flux") == {"f:data": {"f:a": {}}}
+
+
+def test_entries_are_in_the_api_servers_order() -> None:
+    live = apply(None, cm(a="1"), "zed")
+    live = record_update(live, {**live, "data": {"a": "1", "b": "2"}}, "alpha")
+    live = apply(live, cm(c="3"), "bob")
+    order = [(e["operation"], e["manager"]) for e in live["metadata"]["managedFields"]]
+    assert order[-1] == ("Update", "alpha")  # Apply before Update, whatever the times
+    assert {m for op, m in order if op == "Apply"} == {"zed", "bob"}
+
+
+def test_write_that_changes_nothing_keeps_every_entry_and_time() -> None:
+    old = entry("alice", "Apply", {"f:data": {"f:a": {}}}, "2020-01-01T00:00:00Z")
+    status = {
+        **entry("ctl", "Update", {"f:status": {"f:phase": {}}}, "2021-01-01T00:00:00Z"),
+        "subresource": "status",
+    }
+    live = {**cm(a="1"), "status": {"phase": "Ready"}}
+    live["metadata"]["managedFields"] = [old, status]
+    assert apply(live, cm(a="1"), "alice") == live
+    assert record_update(live, {**live, "data": {"a": "1"}}, "editor") == live
+    assert record_update(live, live, "alice") == live

@@ -8,7 +8,12 @@
 - A field the manager applied before and no longer applies is removed, unless another
   manager still owns it.
 - Non-apply writes (create, update, patch) give the writer the fields it changed and
-  take them from everybody else, without conflicts.
+  take them from everybody else, without conflicts. They may also set ``managedFields``
+  themselves (``[]`` or ``[{}]`` clears them); an update of an object without any is not
+  tracked, and the first apply to such an object hands its fields to ``before-first-apply``.
+- A write that changes nothing keeps every entry and its time; entries are kept in the API
+  server's order (operation, time, manager, apiVersion, subresource), so a no-op apply or
+  patch leaves the object byte for byte as it was.
 """
 
 from __future__ import annotations
@@ -38,8 +43,69 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+BEFORE_FIRST_APPLY = "before-first-apply"
+_OPERATIONS = ("Apply", "Update")
+
+
 def _entries(obj: dict[str, Any] | None) -> list[dict[str, Any]]:
     return list(((obj or {}).get("metadata") or {}).get("managedFields") or [])
+
+
+def _in_server_order(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The API server's order: Apply before Update, then oldest first, then by name."""
+    return sorted(
+        entries,
+        key=lambda e: (
+            e.get("operation", ""),
+            e.get("time") or "",
+            e.get("manager", ""),
+            e.get("apiVersion", ""),
+            e.get("subresource", ""),
+        ),
+    )
+
+
+def _with_entries(obj: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    meta = {**(obj.get("metadata") or {}), "managedFields": _in_server_order(entries)}
+    if not entries:
+        meta.pop("managedFields")
+    return {**obj, "metadata": meta}
+
+
+def _content(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` without managedFields: what a write changes when it changes anything."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    return {**obj, "metadata": meta}
+
+
+def _supplied_entries(new: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The managedFields a non-apply write sets itself: ``[]`` to clear, ``None`` to keep the live ones.
+
+    As the API server: ``[]`` and ``[{}]`` clear; anything it cannot decode, or no entries,
+    keeps the live object's (a client that does not know the field never erases it).
+    """
+    supplied = (new.get("metadata") or {}).get("managedFields")
+    if not isinstance(supplied, list):
+        return None
+    if supplied in ([], [{}]):
+        return []
+    for entry in supplied:
+        if (
+            not isinstance(entry, dict)
+            or entry.get("operation") not in _OPERATIONS
+            or not isinstance(entry.get("apiVersion"), str)
+            or not entry["apiVersion"]
+            or entry.get("fieldsType") != "FieldsV1"
+            or not isinstance(entry.get("manager", ""), str)
+            or not isinstance(entry.get("subresource", ""), str)
+            or not isinstance(entry.get("time", ""), str)
+        ):
+            return None
+        try:
+            from_fields_v1(entry.get("fieldsV1") or {})
+        except MergeError:
+            return None
+    return [dict(entry) for entry in supplied]
 
 
 def _owned(entry: dict[str, Any]) -> FieldSet:
@@ -188,11 +254,17 @@ def server_side_apply(
     new_fields: FieldSet = frozenset(new_values.leaves)
     base = clone(live) if live is not None else {}
     entries = _entries(base)
+    if live is not None and not entries:
+        # An object nobody manages yet (created before managedFields, or cleared): its fields
+        # go to a placeholder manager, so the first apply conflicts where it changes them.
+        live_fields = frozenset(_Values(base, schema, subresource).leaves)
+        entries = [_entry(BEFORE_FIRST_APPLY, "Update", api_version, subresource, live_fields)]
     previous: FieldSet = frozenset()
+    previous_time: str | None = None
     others: list[dict[str, Any]] = []
     for entry in entries:
         if _same_entry(entry, manager, "Apply", subresource):
-            previous = _owned(entry)
+            previous, previous_time = _owned(entry), entry.get("time")
         else:
             others.append(entry)
 
@@ -218,13 +290,16 @@ def server_side_apply(
     merged = _merge(base, applied, (), schema)
     _prune(merged, previous - new_fields - owned_by_others, new_fields | owned_by_others)
 
-    meta = merged.setdefault("metadata", {})
-    meta["managedFields"] = (
-        [*kept, _entry(manager, "Apply", api_version, subresource, new_fields)] if new_fields else kept
-    )
-    if not meta["managedFields"]:
-        meta.pop("managedFields")
-    return merged
+    merged.setdefault("metadata", {})
+    if not new_fields:
+        return _with_entries(merged, kept)
+    mine = _entry(manager, "Apply", api_version, subresource, new_fields)
+    if live is not None and _content(merged) == _content(base):
+        # Nothing changed: the API server leaves the applier's time as it was (none if new).
+        mine.pop("time")
+        if previous_time:
+            mine["time"] = previous_time
+    return _with_entries(merged, [*kept, mine])
 
 
 def record_update(
@@ -242,30 +317,28 @@ def record_update(
     """
     schema = schema or schema_for(str(new.get("apiVersion", "")), str(new.get("kind", "")))
     api_version = str(new.get("apiVersion", ""))
+    supplied = None if subresource else _supplied_entries(new)
+    entries = _entries(old) if supplied is None else supplied
+    if old is not None and not entries:
+        return _with_entries(new, [])  # the API server does not track writes to unmanaged objects
     new_values = _Values(new, schema, subresource)
     now_fields: FieldSet = frozenset(new_values.leaves)
     if old is None:
         changed = now_fields
-        entries: list[dict[str, Any]] = []
     else:
         old_values = _Values(old, schema, subresource)
         changed = frozenset(p for p in now_fields if _values_differ(old_values, new_values, p))
-        entries = _entries(old)
     result: list[dict[str, Any]] = []
     mine: FieldSet = changed
     for entry in entries:
         owned = before = _owned(entry)
         if entry.get("subresource", "") == subresource:
             owned = (owned & now_fields) - changed
-        if _same_entry(entry, manager, operation, subresource):
+        if changed and _same_entry(entry, manager, operation, subresource):
             mine = mine | owned
             continue
         if owned:
             result.append(entry if owned == before else {**entry, "fieldsV1": to_fields_v1(owned)})
-    if mine:
+    if changed:
         result.append(_entry(manager, operation, api_version, subresource, mine))
-    new = dict(new)
-    new["metadata"] = {**(new.get("metadata") or {}), "managedFields": result}
-    if not result:
-        new["metadata"].pop("managedFields")
-    return new
+    return _with_entries(new, result)

@@ -26,6 +26,7 @@ SERVER_METADATA = frozenset({
 # Identity and server-owned metadata never count as fields a manager sets.
 _IGNORED_METADATA = SERVER_METADATA | {"name", "namespace", "generateName"}
 _MISSING = object()
+_ELEMENTS = ("f:", "k:", "v:", "i:", ".")
 
 
 def _json(value: Any) -> str:
@@ -162,14 +163,25 @@ def to_fields_v1(paths: FieldSet) -> dict[str, Any]:
     return tree
 
 
-def from_fields_v1(tree: dict[str, Any], prefix: FieldPath = ()) -> FieldSet:
+def from_fields_v1(tree: Any) -> FieldSet:
+    """The leaf paths of a ``fieldsV1`` trie; :class:`MergeError` if it is not one.
+
+    Walked without recursion: a request may send ``managedFields`` of any depth.
+    """
+    if not isinstance(tree, dict):
+        raise MergeError("fieldsV1 must be an object")
     paths: set[FieldPath] = set()
-    for element, child in (tree or {}).items():
-        path = (*prefix, element)
-        if child:
-            paths.update(from_fields_v1(child, path))
-        else:
-            paths.add(path)
+    pending: list[tuple[FieldPath, dict[str, Any]]] = [((), tree)]
+    while pending:
+        prefix, node = pending.pop()
+        for element, child in node.items():
+            if not isinstance(child, dict) or not element.startswith(_ELEMENTS):
+                raise MergeError(f"fieldsV1 has an invalid element {element[:64]!r}")
+            path = (*prefix, element)
+            if child:
+                pending.append((path, child))
+            else:
+                paths.add(path)
     return frozenset(paths)
 
 

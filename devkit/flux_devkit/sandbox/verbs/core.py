@@ -29,15 +29,6 @@ from flux_devkit.sandbox.store import Store
 from flux_devkit.sandbox.verbs.call import CRD_GROUP, STALE, Call, now
 
 
-def _timeless(obj: dict[str, Any]) -> dict[str, Any]:
-    """``obj`` without managedFields timestamps: a write that changes only those is a no-op."""
-    managed = obj.get("metadata", {}).get("managedFields")
-    if not managed:
-        return obj
-    entries = [{k: v for k, v in e.items() if k != "time"} for e in managed]
-    return {**obj, "metadata": {**obj["metadata"], "managedFields": entries}}
-
-
 def _spec_part(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     """What counts for metadata.generation: everything but metadata (and status when it is a subresource)."""
     skip = {"metadata", "status"} if rt.status else {"metadata"}
@@ -240,7 +231,7 @@ class Verbs:
         if rt.has_generation:
             generation = old_meta.get("generation", 1)
             meta["generation"] = generation + 1 if _spec_part(rt, new) != _spec_part(rt, old) else generation
-        if _timeless(new) == _timeless(old):
+        if new == old:  # a no-op write persists nothing: same resourceVersion, no watch event
             return self._out(rt, old)
         if call.dry_run:
             return self._out(rt, new)
