@@ -7,11 +7,20 @@ secret value, so a credential that ends up in a log line or exception stays harm
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import logging
 import os
+import re
+import stat
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
 
 
 def _hidden(value: str | None) -> str:
@@ -55,17 +64,100 @@ class Credentials:
 ANONYMOUS = Credentials()
 
 
-def ca_bundle(pem: str) -> str:
-    """A file holding ``pem`` for clients that only take a CA path (boto3, s3fs, requests).
+def _private_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a real folder (not a link) that only this user can enter."""
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and st.st_mode & 0o077 == 0
 
-    The file is named by its content and kept for the life of the machine: a CA certificate
-    is public, and clients such as s3fs open it lazily, long after the caller returned.
-    """
+
+@functools.lru_cache(maxsize=1)
+def _ca_folder() -> Path:
+    """``<tmp>/airflow-flux-ca-<uid>``, created 0700; if someone else planted that name (another
+    owner, wider mode, a link), a fresh private folder for this process instead."""
     folder = Path(tempfile.gettempdir()) / f"airflow-flux-ca-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / f"{hashlib.sha256(pem.encode()).hexdigest()[:32]}.pem"
-    if not path.exists():
-        staging = path.with_suffix(f".{os.getpid()}.tmp")
-        staging.write_text(pem)
-        staging.replace(path)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o700)
+    if _private_folder(folder):
+        return folder
+    log.warning("%s is not a private folder of this user; CA bundles go to a fresh one", folder)
+    return Path(tempfile.mkdtemp(prefix="airflow-flux-ca-"))
+
+
+def ca_bundle(pem: str) -> str:
+    """A file holding ``pem`` for clients that only take a CA path (boto3, s3fs, requests, git).
+
+    Files are named by their content in a folder only this user can write (checked, see
+    :func:`_ca_folder`), written under a unique name opened with ``O_EXCL`` and renamed into
+    place; an existing file is used only if it holds exactly ``pem``. They are kept for the
+    life of the machine: a CA certificate is public, and clients such as s3fs open the file
+    lazily, long after the caller returned.
+    """
+    folder = _ca_folder()
+    path = folder / f"{hashlib.sha256(pem.encode()).hexdigest()}.pem"
+    with contextlib.suppress(OSError):
+        if path.read_text() == pem:
+            return str(path)
+    staging = folder / f".{uuid.uuid4().hex}.tmp"
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(pem)
+    os.replace(staging, path)
     return str(path)
+
+
+# -- URLs in messages ---------------------------------------------------------------------------
+
+# Each match starts at the start of a scheme (the lookbehind), so a long run of letters is
+# scanned once: linear time on any message.
+_URL = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>}]*")
+_USER_AND_PASSWORD = re.compile(r"(?<![^\s/@:'\"])[^\s/@:'\"]+:[^\s/@'\"]+@")
+#: Query parameters that carry a credential wherever they appear (even in a bare path).
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&;](?:sig|signature|token|access_token|id_token|refresh_token|code|key|api_key|apikey"
+    r"|password|passwd|secret|client_secret|auth|x-amz-signature|x-amz-credential|x-amz-security-token"
+    r"|x-goog-signature|x-goog-credential|sv|se|sp|st)=)[^&;\s'\"#]*"
+)
+
+
+def redact_url(url: str, *, keep_path: bool = True) -> str:
+    """``url`` without the parts that may carry a credential.
+
+    Userinfo goes (an ssh user name such as ``git@`` stays: it is no secret; over HTTP a lone
+    user name often is a token), every query value and the fragment go (signed URLs put their
+    signature there). ``keep_path=False`` keeps only scheme, host and port (``…`` marks what
+    was cut), for values whose path may be the secret (Slack, Teams and Discord webhooks).
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return f"{url.split('://', 1)[0]}://…"
+    keep_user = parts.scheme == "ssh" and parts.username and parts.password is None
+    cut_user = "@" in parts.netloc and not keep_user
+    user = f"{parts.username}@" if keep_user else ""
+    where = f"{parts.scheme}://{user}{f'[{host}]' if ':' in host else host}{port}"
+    if not keep_path:
+        cut = parts.path.strip("/") or parts.query or parts.fragment or cut_user
+        return f"{where}/…" if cut else where
+    if cut_user:
+        where = where.replace("://", "://***@", 1)
+    pairs = (p.partition("=") for p in parts.query.split("&"))
+    query = "&".join(f"{name}=***" if sep else name for name, sep, _ in pairs)
+    return f"{where}{parts.path}" + (f"?{query}" if parts.query else "") + ("#***" if parts.fragment else "")
+
+
+def redact_urls(text: str, *, keep_path: bool = True) -> str:
+    """``text`` with each URL in it through :func:`redact_url`, scp-style ``user:password@``
+    cut, and credential query parameters blanked where they appear without a scheme (an HTTP
+    library's "url: /hook?sig=…")."""
+
+    def one(match: re.Match[str]) -> str:
+        url = match.group(0).rstrip(".,;:)")  # sentence punctuation after a URL is not part of it
+        return redact_url(url, keep_path=keep_path) + match.group(0)[len(url) :]
+
+    text = _URL.sub(one, text)
+    return _SECRET_PARAM.sub(r"\1***", _USER_AND_PASSWORD.sub("***@", text))

@@ -2,10 +2,13 @@
 
 Each capability subclasses :class:`FluxError` (``SpecError``, ``SourceError``,
 ``SandboxError`` …). Messages name the object (``Kind/namespace/name``), the field and
-the fix, and never carry a secret.
+the fix, and never carry a secret: every URL in a message loses its userinfo, query values
+and fragment (:func:`~airflow_flux_provider.credentials.redact_urls`), whoever raised it.
 """
 
 from __future__ import annotations
+
+from airflow_flux_provider.credentials import redact_urls
 
 
 class FluxError(Exception):
@@ -14,8 +17,8 @@ class FluxError(Exception):
     def __init__(self, message: str, *, obj: str | None = None, field: str | None = None) -> None:
         self.obj = obj
         self.field = field
-        self.message = message
-        super().__init__(self._format())
+        self.message = redact_urls(message)
+        super().__init__(redact_urls(self._format()))
 
     def _format(self) -> str:
         where = self.obj or ""

@@ -11,11 +11,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
 from airflow_flux_provider.canary.status import fnv32a
+from airflow_flux_provider.credentials import redact_url
 from airflow_flux_provider.specs.flagger import Canary, CanaryWebhook
 
 _BACKOFF_CAP = 30.0
@@ -23,8 +23,7 @@ _BACKOFF_CAP = 30.0
 
 def endpoint(url: str) -> str:
     """``scheme://host:port`` only: webhook paths (Slack, Teams) and userinfo are secrets."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return redact_url(url, keep_path=False)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_flux_provider.credentials import ANONYMOUS, Credentials, ca_bundle
+from airflow_flux_provider.credentials import ANONYMOUS, Credentials, ca_bundle, redact_urls
 from airflow_flux_provider.semver import SemverError, latest
 from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
 from airflow_flux_provider.sources.errors import RevisionNotFoundError, SourceError
@@ -242,7 +242,7 @@ class GitSource:
 
     def _error(self, verb: str, stderr: str) -> SourceError:
         """Classify git's stderr (scrubbed) into unreachable / refused / not a repo / other."""
-        text = self.credentials.scrub(re.sub(r"//[^/@\s]+@", "//", stderr)).strip()
+        text = self.credentials.scrub(redact_urls(stderr)).strip()
         lines = [line.strip() for line in text.splitlines() if line.strip()] or ["no output"]
 
         def cause(hints: tuple[str, ...]) -> str | None:

@@ -7,15 +7,11 @@ expected and how to fix it. Several problems in one object become one error list
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
+from airflow_flux_provider.credentials import redact_urls
 from airflow_flux_provider.errors import FluxError
-
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"}]*")
-_USER_AND_PASSWORD = re.compile(r"[^\s/@:'\"]+:[^\s/@'\"]+@")
 
 
 def shown(value: Any) -> str:
@@ -25,23 +21,7 @@ def shown(value: Any) -> str:
     Slack webhook path), so every URL in the value is cut down to scheme and host, and a
     ``user:password@`` elsewhere (an scp-like Git address) loses its credentials.
     """
-    if not isinstance(value, str):
-        return repr(value)
-    return repr(_USER_AND_PASSWORD.sub("***@", _URL.sub(_scheme_and_host, value)))
-
-
-def _scheme_and_host(match: re.Match[str]) -> str:
-    url = match.group(0)
-    try:
-        parts = urlsplit(url)
-        host = f"{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
-    except ValueError:
-        return f"{url.split('://', 1)[0]}://…"
-    # An ssh user name (git@) is no secret; over HTTP a lone user name is often a token.
-    keep_user = parts.scheme == "ssh" and parts.username and parts.password is None
-    user = f"{parts.username}@" if keep_user else ""
-    rest = "/…" if (parts.path.strip("/") or parts.query or (parts.username and not keep_user)) else ""
-    return f"{parts.scheme}://{user}{host}{rest}"
+    return repr(redact_urls(value, keep_path=False) if isinstance(value, str) else value)
 
 
 @dataclass(frozen=True)
