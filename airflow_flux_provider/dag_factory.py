@@ -5,10 +5,13 @@ with ``dependsOn`` as edges between reconciles; image automation objects become 
 policy → update tasks that run before the fetch of the Git source they write to. The
 DAG runs at the shortest ``interval`` of the folder unless a schedule is given.
 
-``${VAR}`` placeholders in the manifests (a source URL, a registry host) are filled when a
-task runs, from the run's trigger conf, then the DAG params, then the Airflow Variable of
-that name, then the placeholder's own default (``${VAR:-default}``); placeholders under
-``spec.postBuild`` are left to Flux's substitution at render time.
+``${VAR}`` placeholders in the manifests (a source URL, a registry host, a
+``postBuild.substitute`` value such as ``EXPERIMENT_ID: "${EXPERIMENT_ID:-default}"``) are
+filled when a task runs, from the run's trigger conf, then the DAG params, then the Airflow
+Variable of that name, then the placeholder's own default. This is the parent level: Flux
+fills a child Kustomization's placeholders when its parent applies it, and the child's build
+then inserts its ``postBuild.substitute`` values literally. ``$${VAR}`` keeps a literal
+``${VAR}``, as Flux's envsubst does.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 from airflow_flux_provider.cluster_plan import ClusterPlan, PlanError, PlannedObject, plan_folder
 
-_PLACEHOLDER = re.compile(r"\$\{([_a-zA-Z][_a-zA-Z0-9]*)(?::?[-=]([^}]*))?\}")
+_PLACEHOLDER = re.compile(r"\$\$|\$\{([_a-zA-Z][_a-zA-Z0-9]*)(?::?[-=]([^}]*))?\}")
 
 
 def _jinja(text: str) -> str:
@@ -29,10 +32,13 @@ def _jinja(text: str) -> str:
     last = 0
     for match in _PLACEHOLDER.finditer(text):
         parts.append(_raw(text[last : match.start()]))
+        last = match.end()
+        if match.group(0) == "$$":  # envsubst's escape: "$${VAR}" stays "${VAR}"
+            parts.append("$")
+            continue
         name, default = match.group(1), match.group(2)
         fallback = f"var.value.get({name!r}, {default!r})" if default is not None else f"var.value[{name!r}]"
         parts.append(f"{{{{ (dag_run.conf or {{}}).get({name!r}) or params.get({name!r}) or {fallback} }}}}")
-        last = match.end()
     parts.append(_raw(text[last:]))
     return "".join(parts)
 
@@ -41,25 +47,15 @@ def _raw(literal: str) -> str:
     return f"{{% raw %}}{literal}{{% endraw %}}" if ("{{" in literal or "{%" in literal) else literal
 
 
-def templated(value: Any, path: tuple[str, ...] = ()) -> Any:
+def templated(value: Any) -> Any:
     """A manifest whose strings resolve their placeholders at run time (see the module docstring)."""
-    if path == ("spec", "postBuild"):
-        return _raw_tree(value)
     if isinstance(value, dict):
-        return {k: templated(v, (*path, str(k))) for k, v in value.items()}
+        return {k: templated(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [templated(v, path) for v in value]
+        return [templated(v) for v in value]
     if isinstance(value, str):
         return _jinja(value)
     return value
-
-
-def _raw_tree(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _raw_tree(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_raw_tree(v) for v in value]
-    return _raw(value) if isinstance(value, str) else value
 
 
 def _revision_of(fetch_task_id: str) -> str:

@@ -3,7 +3,9 @@
 The spec comes from ``-f`` (a file holding the Flux Kustomization; ``--name`` picks one
 when it holds several), the source from ``--path`` (the folder standing for the artifact
 root: ``spec.path`` is resolved inside it). ``--var NAME=VALUE`` values take the place of
-DAG params / trigger conf. substituteFrom needs a cluster, so it is refused here unless
+DAG params / trigger conf: they fill the ``${VAR}`` placeholders of the Kustomization itself
+(the parent level, as the DAG factory does) and are build variables under the spec's own
+``postBuild.substitute``. substituteFrom needs a cluster, so it is refused here unless
 every reference is optional. Substitution is strict, as the controller is; ``--no-strict``
 turns unset variables into empty strings like ``flux build`` does by default.
 
@@ -58,26 +60,45 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
     return variables
 
 
+def load_kustomization(file: str, name: str | None, variables: dict[str, str], *, strict: bool) -> Any:
+    """The Flux Kustomization of ``file`` (``name`` picks one), its placeholders filled from ``variables``."""
+    import yaml
+
+    from airflow_flux_provider.kustomize import fill_placeholders
+    from airflow_flux_provider.kustomize.errors import KustomizeError
+    from airflow_flux_provider.specs import parse_object
+
+    try:
+        with open(file, encoding="utf-8") as handle:
+            documents = list(yaml.safe_load_all(handle))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise KustomizeError(f"cannot read {file}: {err}", field="-f") from None
+    candidates = [
+        doc
+        for doc in documents
+        if isinstance(doc, dict)
+        and doc.get("kind") == "Kustomization"
+        and str(doc.get("apiVersion", "")).startswith("kustomize.toolkit.fluxcd.io/")
+        and (name is None or (doc.get("metadata") or {}).get("name") == name)
+    ]
+    if len(candidates) != 1:
+        which = f" named {name!r}" if name else ""
+        raise KustomizeError(
+            f"{file} holds {len(candidates)} Flux Kustomization(s){which}; give a file with one, or --name",
+            field="-f",
+        )
+    meta = candidates[0].get("metadata") or {}
+    ref = f"Kustomization/{meta.get('namespace') or 'default'}/{meta.get('name')}"
+    filled = fill_placeholders(candidates[0], variables, obj=ref, source="--var", strict=strict)
+    return parse_object(filled, source=file)
+
+
 def _render(args: argparse.Namespace, scratch: str, reader: Any = None) -> tuple[Any, str]:
     """The Kustomization of ``-f`` and its render's YAML."""
     from airflow_flux_provider.kustomize import RenderStore, airflow_values, render
-    from airflow_flux_provider.kustomize.errors import KustomizeError
-    from airflow_flux_provider.specs import Kustomization, load_manifests
 
     variables = parse_vars(args.var)
-    candidates = [
-        obj
-        for obj in load_manifests(args.file)
-        if isinstance(obj, Kustomization) and (args.name is None or obj.metadata.name == args.name)
-    ]
-    if len(candidates) != 1:
-        which = f" named {args.name!r}" if args.name else ""
-        raise KustomizeError(
-            f"{args.file} holds {len(candidates)} Flux Kustomization(s){which}; "
-            "give a file with one, or --name",
-            field="-f",
-        )
-    ks = candidates[0]
+    ks = load_kustomization(args.file, args.name, variables, strict=not args.no_strict)
     rendered = render(
         ks,
         args.path,

@@ -6,7 +6,8 @@
 Image automation objects run first (scan, policy, commit and push when a source is
 given), then every GitRepository is fetched, and each Kustomization is built and
 reconciled in ``dependsOn`` order; its change set and Ready status are printed. ``${VAR}``
-placeholders in the folder's manifests come from ``--var`` and then the environment.
+placeholders in the folder's manifests (``postBuild.substitute`` values included) come from
+``--var`` and then the environment, filled once as a parent Kustomization would.
 """
 
 from __future__ import annotations
@@ -65,21 +66,11 @@ def _credentials(secrets: dict[str, str], obj: PlannedObject) -> Credentials:
 
 
 def _substituted(obj: PlannedObject, variables: dict[str, str]) -> Any:
-    """The typed object after filling ``${VAR}`` outside ``spec.postBuild`` (Flux substitutes that later)."""
-    import yaml
-
-    from airflow_flux_provider.kustomize import envsubst
+    """The typed object after filling its ``${VAR}`` placeholders, as a substituting parent would."""
+    from airflow_flux_provider.kustomize import fill_placeholders
     from airflow_flux_provider.specs import parse_object
 
-    manifest = dict(obj.manifest)
-    post_build = (manifest.get("spec") or {}).get("postBuild")
-    spec = {k: v for k, v in (manifest.get("spec") or {}).items() if k != "postBuild"}
-    text, missing = envsubst.substitute(yaml.safe_dump({**manifest, "spec": spec}), variables, strict=True)
-    if missing:
-        raise FluxError(f"set {', '.join(sorted(missing))} with --var or the environment", obj=obj.ref)
-    filled = yaml.safe_load(text)
-    if post_build is not None:
-        filled["spec"]["postBuild"] = post_build
+    filled = fill_placeholders(obj.manifest, variables, obj=obj.ref, source="--var or the environment")
     return parse_object(filled, source=obj.file)
 
 

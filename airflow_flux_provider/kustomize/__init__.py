@@ -13,7 +13,12 @@ from airflow_flux_provider.kustomize.errors import KustomizeError, SubstitutionE
 from airflow_flux_provider.kustomize.kustomize_cli import kustomize_version
 from airflow_flux_provider.kustomize.render import Renderer, split_documents, tree_digest
 from airflow_flux_provider.kustomize.store import Rendered, RenderStore, digest_of
-from airflow_flux_provider.kustomize.variables import ClusterReader, ObjectReader, airflow_values
+from airflow_flux_provider.kustomize.variables import (
+    ClusterReader,
+    ObjectReader,
+    airflow_values,
+    fill_placeholders,
+)
 from airflow_flux_provider.specs.kustomization import Kustomization
 
 
@@ -45,6 +50,7 @@ __all__ = [
     "SubstitutionError",
     "airflow_values",
     "digest_of",
+    "fill_placeholders",
     "kustomize_version",
     "render",
     "split_documents",

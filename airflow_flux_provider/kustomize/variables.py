@@ -1,15 +1,20 @@
-"""Where postBuild variables come from, and in which order they override each other.
+"""Where postBuild variables come from, and the level at which each kind of value is used.
 
-Lowest to highest precedence:
+Build level (Flux's post-build substitution), lowest to highest precedence:
 
 1. ``spec.postBuild.substituteFrom`` ConfigMaps/Secrets, in list order (Flux);
 2. Airflow-native values, merged by the operator: the Airflow Variables it is told to read,
    then DAG params, then the "Trigger DAG w/ config" values, then its ``variables=``;
 3. ``spec.postBuild.substitute`` (Flux: inline values win).
 
-Inline values are themselves expanded against 1 and 2 first, so a spec can say
-``EXPERIMENT_ID: "${EXPERIMENT_ID:-default}"`` and take the value from the trigger form,
-falling back to its default: the seed's training pipeline relies on this.
+Every value is inserted as written: ``pa$$word``, ``echo ${HOME}`` and ``a${`` reach the
+manifests unchanged, as in Flux.
+
+Parent level: ``${VAR}`` placeholders in a Flux object itself (the seed's
+``EXPERIMENT_ID: "${EXPERIMENT_ID:-default}"``) are filled once, before the object is used,
+the way a substituting parent Kustomization fills them when it applies its children. The
+DAG factory does this from trigger conf, DAG params and Airflow Variables; the CLIs with
+:func:`fill_placeholders` from ``--var``.
 """
 
 from __future__ import annotations
@@ -115,18 +120,8 @@ def collect(
     airflow: Mapping[str, str],
     obj: str,
 ) -> dict[str, str]:
-    """All variables in precedence order; inline ``substitute`` values expanded against the rest."""
-    variables = _clean({**cluster, **airflow})
-    for name, template in post_build.substitute.items():
-        try:
-            value, _missing = envsubst.substitute(template, variables)
-        except EnvsubstError as err:
-            raise SubstitutionError(
-                f"value of {name} is not valid substitution syntax: {err}; escape a literal $ as $$",
-                obj=obj,
-                field="spec.postBuild.substitute",
-            ) from None
-        variables[name] = value.replace("\n", "")
+    """All build variables in precedence order, every value as written (Flux never expands them)."""
+    variables = _clean({**cluster, **airflow, **post_build.substitute})
     for name in variables:
         if not VAR_NAME.match(name):
             raise SubstitutionError(
@@ -135,3 +130,39 @@ def collect(
                 field="spec.postBuild",
             )
     return variables
+
+
+def fill_placeholders(
+    manifest: Mapping[str, Any], values: Mapping[str, str], *, obj: str, source: str, strict: bool = True
+) -> dict[str, Any]:
+    """``manifest`` with the ``${VAR}`` placeholders of its strings filled from ``values``.
+
+    This is the parent level: every string value goes through envsubst once and stays a
+    string (``"${N:-3}"`` gives ``"3"``, as the quoted text Flux substitutes would);
+    ``$${VAR}`` keeps a literal ``${VAR}`` for the build level. ``source`` says where values
+    come from, for the error naming unset placeholders.
+    """
+    missing: list[str] = []
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {key: fill(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [fill(item) for item in value]
+        if not isinstance(value, str) or "$" not in value:
+            return value
+        try:
+            text, unset = envsubst.substitute(value, values, strict=strict)
+        except EnvsubstError as err:
+            raise SubstitutionError(f"placeholder syntax: {err}; escape a literal $ as $$", obj=obj) from None
+        missing.extend(name for name in unset if name not in missing)
+        return text
+
+    filled = fill(manifest)
+    if missing:
+        names = ", ".join(f"${{{name}}}" for name in missing)
+        which = f"placeholder {names} has" if len(missing) == 1 else f"placeholders {names} have"
+        raise SubstitutionError(
+            f"{which} no value; set it with {source} or give a default like ${{VAR:-value}}", obj=obj
+        )
+    return dict(filled)

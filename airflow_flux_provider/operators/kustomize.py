@@ -10,7 +10,9 @@ render's ``digest``, ``path``, ``objects`` count and per-kind ``kinds``: the inp
 Variables, lowest to highest precedence: substituteFrom ConfigMaps/Secrets (read through
 ``kubernetes_conn_id``), the Airflow Variables named in ``airflow_variables``, the DAG's
 params, the run's trigger conf, the operator's ``variables=``, and finally the spec's own
-``postBuild.substitute`` (whose values may refer to the others: ``${EPOCHS:-100}``).
+``postBuild.substitute``. Values are inserted as written, as Flux does; placeholders in the
+object itself (``EXPERIMENT_ID: "${EXPERIMENT_ID:-default}"``) are filled before the task
+runs, by the DAG factory (see :mod:`airflow_flux_provider.dag_factory`) or by Jinja.
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ def test_missing_variable_and_credentials_are_clear_errors(sandbox, tmp_path: Pa
     result = _reconcile("-f", str(folder), "--kubeconfig", str(sandbox.kubeconfig))
     assert result.returncode == 1
     assert (
-        "GitRepository/flux-system/factory-repo: set GIT_URL with --var or the environment" in result.stderr
+        "GitRepository/flux-system/factory-repo: placeholder ${GIT_URL} has no value; "
+        "set it with --var or the environment" in result.stderr
     )
     result = _reconcile(
         "-f", str(folder), "--kubeconfig", str(sandbox.kubeconfig), "--var", "GIT_URL=http://x/y"

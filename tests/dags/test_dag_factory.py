@@ -77,7 +77,7 @@ def test_placeholders_become_run_time_lookups_and_go_templates_stay_literal():
                 "url": "${GIT_URL}",
                 "image": "${REGISTRY:-localhost:5000}/app",
                 "message": "{{ .AutomationObject }}",
-                "postBuild": {"substitute": {"A": "${A:-x}"}},
+                "postBuild": {"substitute": {"A": "${A:-x}", "KEEP": "$${HOME} $$1"}},
             }
         }
     )
@@ -86,7 +86,10 @@ def test_placeholders_become_run_time_lookups_and_go_templates_stay_literal():
     )
     assert "var.value.get('REGISTRY', 'localhost:5000') }}/app" in manifest["spec"]["image"]
     assert manifest["spec"]["message"] == "{% raw %}{{ .AutomationObject }}{% endraw %}"
-    assert manifest["spec"]["postBuild"] == {"substitute": {"A": "${A:-x}"}}
+    # The parent level: postBuild values are filled here, once; the build inserts them literally.
+    substitute = manifest["spec"]["postBuild"]["substitute"]
+    assert substitute["A"].endswith("or params.get('A') or var.value.get('A', 'x') }}")
+    assert substitute["KEEP"] == "${HOME} $1"  # envsubst's $$ escape, as a substituting parent applies it
 
 
 def test_cluster_folder_dag_reconciles_in_dependency_order(

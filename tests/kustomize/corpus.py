@@ -248,13 +248,25 @@ CASES = [
         },
     ),
     Case(
-        "substitute-airflow-vars-override-default",
+        "substitute-airflow-vars-under-inline-values",
         {"app/deploy.yaml": VAR_DEPLOY},
-        spec={"postBuild": {"substitute": {"REPLICAS": "${REPLICAS:-2}"}}},
+        spec={"postBuild": {"substitute": {"REPLICAS": "2"}}},
         vars={"TAG": "1.27", "CLUSTER": "stage", "REPLICAS": "5"},
         expected={
-            "app/deploy.yaml": var_deploy("5", "1.27", "stage"),
+            "app/deploy.yaml": var_deploy("2", "1.27", "stage"),
             "app/kustomization.yaml": "resources: [deploy.yaml]\n",
+        },
+    ),
+    Case(
+        "substitute-inline-values-are-literal",
+        {"app/config.yaml": CONFIG.replace("mode: fast", "pass: ${PASS}\n  cmd: ${CMD}\n  tail: ${TAIL}")},
+        spec={"postBuild": {"substitute": {"PASS": "pa$$word", "CMD": "echo ${HOME}", "TAIL": "a${"}}},
+        vars={"HOME": "/root"},
+        expected={
+            "app/config.yaml": CONFIG.replace(
+                "mode: fast", "pass: pa$$word\n  cmd: echo ${HOME}\n  tail: a${"
+            ),
+            "app/kustomization.yaml": "resources: [config.yaml]\n",
         },
     ),
     Case(

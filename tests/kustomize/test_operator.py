@@ -13,13 +13,15 @@ from airflow_flux_provider.operators.kustomize import KustomizationRenderOperato
 from tests.kustomize.conftest import write_tree
 from tests.kustomize.corpus import CONFIG
 
-TEMPLATE = CONFIG.replace("mode: fast", "a: ${A}\n  b: ${B}\n  c: ${C}\n  d: ${D}\n  e: ${E:=spec-default}")
+TEMPLATE = CONFIG.replace(
+    "mode: fast", "a: ${A}\n  b: ${B}\n  c: ${C}\n  d: ${D}\n  e: ${E}\n  f: ${F:=spec-default}"
+)
 SPEC = {
     "interval": "5m",
     "prune": True,
     "sourceRef": {"kind": "GitRepository", "name": "repo"},
     "path": "./app",
-    "postBuild": {"substitute": {"D": "inline", "E": "${E:-inline-default}"}},
+    "postBuild": {"substitute": {"D": "inline", "E": "pa$$word ${HOME}"}},
 }
 
 
@@ -45,15 +47,22 @@ def test_precedence_variables_params_conf_operator_inline(source: Path, tmp_path
     )
     xcom = run(op, params={"B": "param", "C": "param", "D": "param", "not a var": 1}, conf={"C": "conf"})
     data = yaml.safe_load(Path(xcom["path"]).read_text())["data"]
-    assert data == {"a": "variable", "b": "param", "c": "operator", "d": "inline", "e": "inline-default"}
+    assert data == {
+        "a": "variable",
+        "b": "param",
+        "c": "operator",
+        "d": "inline",
+        "e": "pa$$word ${HOME}",  # inline values are inserted as written, as Flux does
+        "f": "spec-default",
+    }
     assert xcom["objects"] == 1 and xcom["kinds"] == {"ConfigMap": 1}
     assert xcom["path"].startswith(str(tmp_path / "artifacts" / "renders"))
 
-    xcom = run(op, params={}, conf={"B": "conf", "E": "from-trigger"})
+    xcom = run(op, params={}, conf={"B": "conf", "E": "conf", "F": "from-trigger"})
     data = yaml.safe_load(Path(xcom["path"]).read_text())["data"]
-    assert data["b"] == "conf" and data["e"] == "from-trigger"
+    assert data["b"] == "conf" and data["e"] == "pa$$word ${HOME}" and data["f"] == "from-trigger"
     assert not xcom["cached"]
-    assert run(op, params={}, conf={"B": "conf", "E": "from-trigger"})["cached"]
+    assert run(op, params={}, conf={"B": "conf", "E": "conf", "F": "from-trigger"})["cached"]
 
 
 def test_missing_airflow_variable_is_named(source: Path) -> None:

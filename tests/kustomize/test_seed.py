@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from airflow_flux_provider.kustomize import RenderStore, render
-from airflow_flux_provider.specs import Kustomization, load_manifests
+from airflow_flux_provider.kustomize import RenderStore, SubstitutionError, fill_placeholders, render
+from airflow_flux_provider.specs import Kustomization, load_manifests, parse_object
 
 SEED = Path(__file__).parent / "seed"
 
@@ -70,22 +71,33 @@ def test_infrastructure(store: RenderStore) -> None:
 
 
 def test_training_pipeline_takes_trigger_values_over_spec_defaults(store: RenderStore) -> None:
-    ks = seed_kustomization("pipelines/training-automation.yaml")
-    defaults = objects(render(ks, SEED, store=store).read())
-    assert defaults["Job/train-default"]["spec"]["template"]["spec"]["containers"][0]["args"] == [
+    """The placeholders of ml-training-pipeline are filled at the parent level (as a substituting
+    parent Kustomization fills them in Flux); the build then inserts the values literally."""
+    (raw,) = yaml.safe_load_all((SEED / "pipelines/training-automation.yaml").read_text())
+
+    def parent(values: dict[str, str]) -> Kustomization:
+        obj = parse_object(fill_placeholders(raw, values, obj="parent", source="-"))
+        assert isinstance(obj, Kustomization)
+        return obj
+
+    with pytest.raises(SubstitutionError, match=r"placeholder \$\{EXPERIMENT_ID\} has no value"):
+        parent({})  # the patch's bare ${EXPERIMENT_ID} needs a value, as a strict parent requires
+    defaults = objects(render(parent({"EXPERIMENT_ID": "baseline"}), SEED, store=store).read())
+    assert defaults["Job/train-baseline"]["spec"]["template"]["spec"]["containers"][0]["args"] == [
         "--learning-rate=0.001",
         "--batch-size=32",
         "--epochs=100",
     ]
-    triggered = objects(
-        render(ks, SEED, store=store, airflow_vars={"EXPERIMENT_ID": "exp42", "EPOCHS": "3"}).read()
-    )
+    triggered = objects(render(parent({"EXPERIMENT_ID": "exp42", "EPOCHS": "3"}), SEED, store=store).read())
     job = triggered["Job/train-exp42"]
     assert job["spec"]["template"]["spec"]["containers"][0]["args"][2] == "--epochs=3"
     assert (
         triggered["Kustomization/training-experiment"]["spec"]["path"]
         == "./pipelines/training/experiments/exp42"
     )
+    # Without the parent level the placeholder is a literal value, as in Flux.
+    literal = render(seed_kustomization("pipelines/training-automation.yaml"), SEED, store=store).read()
+    assert "name: train-${EXPERIMENT_ID:-default}" in literal
 
 
 def test_cli_build_prints_the_render(tmp_path: Path) -> None:
