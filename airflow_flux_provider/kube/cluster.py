@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from airflow_flux_provider.errors import FluxError
@@ -22,6 +25,27 @@ from airflow_flux_provider.errors import FluxError
 log = logging.getLogger(__name__)
 
 DEFAULT_FIELD_MANAGER = "airflow-flux"
+
+
+MAX_RETRY_AFTER = 30.0  # seconds: a server asking for more (or a day) is retried sooner
+
+
+def retry_after(headers: Any, *, default: float, limit: float = MAX_RETRY_AFTER) -> float:
+    """The wait a 429/503 asks for (``Retry-After``: seconds or an HTTP date), within
+    ``[0, limit]``; ``default`` (our backoff) when absent or unreadable."""
+    value = str(headers.get("Retry-After") or headers.get("retry-after") or "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return default
+    if not math.isfinite(seconds):
+        return default
+    return min(max(seconds, 0.0), limit)
 
 
 class KubeError(FluxError):
@@ -97,11 +121,13 @@ class Cluster:
         field_manager: str = DEFAULT_FIELD_MANAGER,
         retries: int = 5,
         backoff_seconds: float = 0.5,
+        max_retry_after: float = MAX_RETRY_AFTER,
     ) -> None:
         self.api_client = api_client
         self.field_manager = field_manager
         self.retries = retries
         self.backoff_seconds = backoff_seconds
+        self.max_retry_after = max_retry_after
         self._resources: dict[tuple[str, str], ResourceInfo] = {}
         self._discovered_groups: set[str] = set()
         self._lock = threading.Lock()
@@ -132,6 +158,7 @@ class Cluster:
             field_manager=self.field_manager,
             retries=self.retries,
             backoff_seconds=self.backoff_seconds,
+            max_retry_after=self.max_retry_after,
         )
 
     # -- discovery ------------------------------------------------------------------------------
@@ -204,9 +231,8 @@ class Cluster:
                 retryable = err.status == 429 or err.status >= 500
                 if not retryable or attempt >= self.retries:
                     raise self._translate(err, method, path, obj) from None
-                delay = self._retry_after(err) or self.backoff_seconds * (2**attempt) * (
-                    1 + random.random() / 2
-                )
+                backoff = self.backoff_seconds * (2**attempt) * (1 + random.random() / 2)
+                delay = retry_after(err.headers or {}, default=backoff, limit=self.max_retry_after)
             except (
                 OSError,
                 ConnectionError,
@@ -221,15 +247,6 @@ class Cluster:
             attempt += 1
             log.warning("%s %s failed, retry %d/%d in %.1fs", method, path, attempt, self.retries, delay)
             time.sleep(delay)
-
-    @staticmethod
-    def _retry_after(err: Any) -> float | None:
-        headers = err.headers or {}
-        value = headers.get("Retry-After") or headers.get("retry-after")
-        try:
-            return float(value) if value else None
-        except ValueError:
-            return None
 
     @staticmethod
     def _translate(err: Any, method: str, path: str, obj: str | None) -> KubeError:

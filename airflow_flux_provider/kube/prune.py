@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from airflow_flux_provider.kube.apply import Action, ChangeSet, kind_rank
-from airflow_flux_provider.kube.cluster import Cluster, KubeError, ObjectKey
+from airflow_flux_provider.kube.cluster import Cluster, KubeError, ObjectKey, UnknownKindError
 
 PRUNE_ANNOTATION = "kustomize.toolkit.fluxcd.io/prune"
 RECONCILE_ANNOTATION = "kustomize.toolkit.fluxcd.io/reconcile"
@@ -49,6 +49,10 @@ def prune(cluster: Cluster, stale: list[ObjectKey], owner_labels: dict[str, str]
                 result.changes.add(key, Action.SKIPPED)
                 continue
             cluster.delete(key)
+            result.changes.add(key, Action.DELETED)
+        except UnknownKindError:
+            # The API no longer serves the kind (its CRD was removed): nothing of it can exist,
+            # so it counts as gone, as in Flux, instead of failing every prune from now on.
             result.changes.add(key, Action.DELETED)
         except KubeError as err:
             result.failed[key] = err.message

@@ -7,6 +7,7 @@ import pytest
 from airflow_flux_provider import events
 from airflow_flux_provider.kube import Cluster, ObjectKey, UnknownKindError, health
 from airflow_flux_provider.kube.apply import Action
+from airflow_flux_provider.kube.cluster import MAX_RETRY_AFTER, retry_after
 from airflow_flux_provider.kube.reconcile import (
     DependencyNotReadyError,
     KustomizationTarget,
@@ -257,3 +258,75 @@ def test_team_service_account_cannot_write_outside_its_namespace(
     with pytest.raises(ReconcileError, match=r"ConfigMap/default/escape.*forbidden"):
         apply_and_prune(team, target, [_configmap("default", "escape")], revision="r2")
     assert cluster.get(ObjectKey("v1", "ConfigMap", "default", "escape")) is None
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("seconds", [86400, -5], ids=["a-day", "negative"])
+def test_retry_after_is_clamped(sandbox, sandbox_namespace, seconds: int):
+    """A server asking for a day's wait (or a negative one) is retried within the limit (issue 16.11)."""
+    cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig), max_retry_after=0.2)
+    sandbox.faults.add(verb="patch", resource="configmaps", code=429, retry_after_seconds=seconds, times=1)
+    result = apply_and_prune(
+        cluster, _target(sandbox_namespace), [_configmap(sandbox_namespace, "r")], revision="r"
+    )
+    assert [c.action for c in result.changes.changes] == [Action.CREATED]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("2", 2.0),
+        ("86400", MAX_RETRY_AFTER),
+        ("-3", 0.0),
+        ("nan", 0.5),
+        ("inf", 0.5),
+        ("soon", 0.5),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past: retry now
+        ("Fri, 01 Jan 2100 00:00:00 GMT", MAX_RETRY_AFTER),
+    ],
+)
+def test_retry_after_header_forms(header: str, expected: float):
+    assert retry_after({"retry-after": header}, default=0.5) == expected
+    assert retry_after({}, default=0.5) == 0.5
+
+
+def test_an_inventory_kind_no_longer_served_counts_as_gone(sandbox, sandbox_namespace, cluster: Cluster):
+    """Its CRD was deleted: Flux drops such entries at prune instead of failing forever (issue 16.11)."""
+    group = f"gone{sandbox_namespace.replace('-', '')}.test"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+    widget = {
+        "apiVersion": f"{group}/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "namespace": sandbox_namespace},
+        "spec": {},
+    }
+    settings = _configmap(sandbox_namespace, "settings")
+    target = KustomizationTarget(name="widgets", namespace=sandbox_namespace, prune=True)
+    cluster.apply(crd)  # installed and later removed by someone else
+    cluster.forget_discovery()
+    apply_and_prune(cluster, target, [settings, widget], revision="r1")
+    cluster.delete(ObjectKey.of(crd))
+    later = Cluster.from_kubeconfig(str(sandbox.kubeconfig), backoff_seconds=0.05)  # the next run
+    result = apply_and_prune(later, target, [settings], revision="r2")
+    assert [str(k) for k in result.pruned] == [f"Widget/{sandbox_namespace}/w"]
+    again = apply_and_prune(later, target, [settings], revision="r3")
+    assert again.pruned == [] and [c.action for c in again.changes.changes] == [Action.UNCHANGED]
