@@ -107,6 +107,7 @@ def _render(args: argparse.Namespace, scratch: str, reader: Any = None) -> tuple
         airflow_vars=airflow_values(variables),
         strict=not args.no_strict,
         allow_remote_bases=args.allow_remote_bases,
+        keep_encrypted=True,
     )
     return ks, rendered.read()
 

@@ -32,10 +32,20 @@ def render(
     airflow_vars: Mapping[str, str] | None = None,
     strict: bool = True,
     allow_remote_bases: bool = False,
+    keep_encrypted: bool = False,
 ) -> Rendered:
-    """Render ``kustomization`` from the artifact root ``source`` into ``store`` (cached by inputs)."""
+    """Render ``kustomization`` from the artifact root ``source`` into ``store`` (cached by inputs).
+
+    ``keep_encrypted`` is ``flux build``'s view: SOPS-encrypted Secrets stay in the render (to be
+    masked when printed) instead of failing the build as they fail a reconcile.
+    """
     renderer = Renderer(
-        kustomization, store=store, reader=reader, strict=strict, allow_remote_bases=allow_remote_bases
+        kustomization,
+        store=store,
+        reader=reader,
+        strict=strict,
+        allow_remote_bases=allow_remote_bases,
+        keep_encrypted=keep_encrypted,
     )
     return renderer.render(source, source_digest=source_digest, airflow_vars=airflow_vars)
 

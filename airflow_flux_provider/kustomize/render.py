@@ -35,6 +35,7 @@ from airflow_flux_provider.kustomize.workspace import Workspace
 from airflow_flux_provider.specs.kustomization import Kustomization
 
 SUBSTITUTE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
+DECRYPT_KEY = "kustomize.toolkit.fluxcd.io/decrypt"
 _SEPARATOR = re.compile(r"^---\n", re.MULTILINE)
 _TOP = re.compile(r"^(apiVersion|kind): *(.*)$", re.MULTILINE)
 _METADATA = re.compile(r"^metadata:\n((?: .*\n?)*)", re.MULTILINE)
@@ -123,6 +124,7 @@ class Renderer:
         reader: ObjectReader | None = None,
         strict: bool = True,
         allow_remote_bases: bool = False,
+        keep_encrypted: bool = False,
         kubectl: str | None = None,
     ) -> None:
         self.ks = kustomization
@@ -130,6 +132,7 @@ class Renderer:
         self.reader = reader
         self.strict = strict
         self.allow_remote_bases = allow_remote_bases
+        self.keep_encrypted = keep_encrypted
         self.kubectl = kubectl
         self.obj = kustomization.ref
 
@@ -143,6 +146,14 @@ class Renderer:
         """Build ``source`` (the artifact root); cached when the same inputs were rendered before."""
         root = Path(source)
         spec = self.ks.spec
+        if spec.decryption is not None and not self.keep_encrypted:
+            raise KustomizeError(
+                "SOPS decryption is not available in this version, and applying the ciphertext would "
+                "be wrong; decrypt these Secrets another way (e.g. a Secret created out of band) and "
+                "remove spec.decryption",
+                obj=self.obj,
+                field="spec.decryption",
+            )
         variables: dict[str, str] = {}
         if spec.post_build is not None:
             namespace = self.ks.metadata.namespace or "default"
@@ -165,6 +176,8 @@ class Renderer:
             documents = self._substitute(documents, variables)
         if spec.common_metadata is not None:
             documents = [self._common_metadata(doc) for doc in documents]
+        if not self.keep_encrypted:
+            self._refuse_encrypted(documents)
         data = join_documents([doc.text for doc in documents]).encode("utf-8")
         digest = self.store.put(data)
         rendered = Rendered(
@@ -186,6 +199,7 @@ class Renderer:
             "variables": variables,
             "strict": self.strict,
             "remote": self.allow_remote_bases,
+            "keep_encrypted": self.keep_encrypted,
             "kustomize": version,
         }
         return digest_of(json.dumps(payload, sort_keys=True).encode()).removeprefix("sha256:")
@@ -243,6 +257,25 @@ class Renderer:
                 field="spec.postBuild",
             )
         return out
+
+    def _refuse_encrypted(self, documents: list[_Document]) -> None:
+        """kustomize-controller never applies a SOPS-encrypted Secret it was not asked to decrypt."""
+        for doc in documents:
+            if doc.kind != "Secret" or "sops" not in doc.text:
+                continue
+            data = yaml.load(doc.text, Loader=_SafeLoader)
+            annotations = (data.get("metadata") or {}).get("annotations") or {}
+            if (
+                data.get("apiVersion") == "v1"
+                and "sops" in data
+                and str(annotations.get(DECRYPT_KEY, "")).lower() != "disabled"
+            ):
+                raise KustomizeError(
+                    f"{doc.ref} is SOPS encrypted, configuring decryption is required for this secret "
+                    "to be reconciled; set spec.decryption or annotate it "
+                    f"{DECRYPT_KEY}: disabled",
+                    obj=self.obj,
+                )
 
     def _common_metadata(self, doc: _Document) -> _Document:
         """Flux sets commonMetadata on the built objects (existing keys are overwritten)."""

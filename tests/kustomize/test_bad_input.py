@@ -171,3 +171,30 @@ def test_substituted_value_breaking_yaml_is_reported_without_the_value(
     err = fail(tmp_path, store, files, postBuild={"substitute": {"TOKEN": "s3cr3t: [unclosed"}})
     assert "post build failed for 'ConfigMap/settings': the substituted object is not valid YAML" in str(err)
     assert "s3cr3t" not in str(err)
+
+
+SOPS_SECRET = """\
+apiVersion: v1
+kind: Secret
+metadata: {name: db}
+stringData:
+  password: ENC[AES256_GCM,data:PyhZmNhy929JGQ==,iv:PBqPaJmSw21+kn4gIlg5VdjLNZyf613z5RUTCesBoVw=,tag:Hjc7Dsu==,type:str]
+sops:
+  mac: ENC[AES256_GCM,data:jtdzwj19uxdxvnmX,iv:xX3E7F+AM29Pm8G5oqxRfYu9E7tEBGIaHeCJYgrtFmc=,tag:MJPG==,type:str]
+  version: 3.7.1
+"""
+
+
+def test_sops_encrypted_secret_is_never_applied_without_decryption(
+    tmp_path: Path, store: RenderStore
+) -> None:
+    err = fail(tmp_path, store, {"app/secret.yaml": SOPS_SECRET})
+    assert "Secret/db is SOPS encrypted, configuring decryption is required" in str(err)
+    assert "PyhZmNhy" not in str(err)
+    opted_out = SOPS_SECRET.replace(
+        "name: db}", "name: db, annotations: {kustomize.toolkit.fluxcd.io/decrypt: Disabled}}"
+    )
+    source = write_tree(tmp_path / "opted-out", {"app/secret.yaml": opted_out})
+    assert render(kustomization(), source, store=store).kinds == {"Secret": 1}
+    err = fail(tmp_path, store, {"app/secret.yaml": SOPS_SECRET}, decryption={"provider": "sops"})
+    assert err.field == "spec.decryption" and "SOPS decryption is not available" in str(err)
