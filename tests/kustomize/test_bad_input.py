@@ -178,9 +178,9 @@ apiVersion: v1
 kind: Secret
 metadata: {name: db}
 stringData:
-  password: ENC[AES256_GCM,data:PyhZmNhy929JGQ==,iv:PBqPaJmSw21+kn4gIlg5VdjLNZyf613z5RUTCesBoVw=,tag:Hjc7Dsu==,type:str]
+  password: ENC[AES256_GCM,data:PyhZmNhy929JGQ==,iv:PBqPaJmSw21+kn4g=,tag:Hjc7Dsu==,type:str]
 sops:
-  mac: ENC[AES256_GCM,data:jtdzwj19uxdxvnmX,iv:xX3E7F+AM29Pm8G5oqxRfYu9E7tEBGIaHeCJYgrtFmc=,tag:MJPG==,type:str]
+  mac: ENC[AES256_GCM,data:jtdzwj19uxdxvnmX,iv:xX3E7F+AM29P=,tag:MJPG==,type:str]
   version: 3.7.1
 """
 
