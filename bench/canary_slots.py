@@ -78,6 +78,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-canary-") as tmp:
         os.environ.setdefault("AIRFLOW_HOME", str(Path(tmp) / "airflow"))
         from airflow_flux_provider.kube import Cluster
+        from airflow_flux_provider.kube.objects import install_crds
         from airflow_flux_provider.operators.canary import CanaryAnalysisOperator
         from flux_devkit.sandbox import Sandbox
         from flux_devkit.services.prometheus import start_prometheus
@@ -88,12 +89,9 @@ def main() -> None:
             kube = {"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}
             os.environ["AIRFLOW_CONN_BENCH_K8S"] = json.dumps(kube)
             cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig))
-            crd = Path(__file__).resolve().parents[1] / (
-                "devkit/flux_devkit/demo/gitops/infrastructure/base/crds/canaries.yaml"
-            )
+            install_crds(cluster)
             import yaml
 
-            cluster.apply(yaml.safe_load(crd.read_text()), force=True)
             sandbox.kubectl("create", "namespace", "bench")
             cluster.apply(deployment("bench", "podinfo:1.0", 2), force=True)
             prometheus.exporter.set_traffic("podinfo", {200: 50}, namespace="bench", latency_ms=30)

@@ -16,7 +16,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from airflow_flux_provider.patterns import regex
@@ -108,27 +108,28 @@ def _serializer(largest: str) -> PlainSerializer:
     return PlainSerializer(lambda delta: format_duration(delta, largest=largest), return_type=str)
 
 
+_INTERVAL = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+_TIMEOUT = r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$"
+_FLAGGER = r"^[0-9]+(m|s)"
+
 #: A Flux interval-like field (CRD pattern ``^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$``), as ``timedelta``.
 Duration = Annotated[
     timedelta,
-    _validator(
-        r"^(\d+(\.\d+)?(ms|s|m|h))+$", "Flux", "use numbers with units ms, s, m or h, e.g. 10m or 1h30m"
-    ),
+    _validator(_INTERVAL, "Flux", "use numbers with units ms, s, m or h, e.g. 10m or 1h30m"),
     _serializer("h"),
+    WithJsonSchema({"type": "string", "pattern": _INTERVAL}),
 ]
 #: A Flux timeout that the CRD limits to ``ms``, ``s`` and ``m`` (``1h`` must be written ``60m``).
 Timeout = Annotated[
     timedelta,
-    _validator(
-        r"^(\d+(\.\d+)?(ms|s|m))+$", "Flux", "timeouts take units ms, s or m only (write 60m, not 1h)"
-    ),
+    _validator(_TIMEOUT, "Flux", "timeouts take units ms, s or m only (write 60m, not 1h)"),
     _serializer("m"),
+    WithJsonSchema({"type": "string", "pattern": _TIMEOUT}),
 ]
 #: A Flagger duration: the CRD wants it to start with whole minutes or seconds (``1m``, ``30s``).
 FlaggerDuration = Annotated[
     timedelta,
-    _validator(
-        r"^\d+(m|s)", "Flagger", "start with whole minutes or seconds, e.g. 1m, 90s or 1m30s (not 1h)"
-    ),
+    _validator(_FLAGGER, "Flagger", "start with whole minutes or seconds, e.g. 1m, 90s or 1m30s (not 1h)"),
     _serializer("m"),
+    WithJsonSchema({"type": "string", "pattern": _FLAGGER}),
 ]

@@ -27,8 +27,6 @@ from airflow_flux_provider.specs.flagger import Canary
 from flux_devkit.services.httpserver import LocalHTTPServer, LoggingHandler
 from flux_devkit.services.prometheus import PrometheusServer
 
-ROOT = Path(__file__).resolve().parents[2]
-CANARY_CRD = ROOT / "devkit/flux_devkit/demo/gitops/infrastructure/base/crds/canaries.yaml"
 ROUTING_CRDS = Path(__file__).with_name("routing-crds.yaml")
 
 
@@ -82,11 +80,10 @@ def webhooks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebhookServer
 
 @pytest.fixture(scope="session")
 def canary_cluster(sandbox: Any) -> Cluster:
-    """A Cluster on the sandbox with the Canary, MetricTemplate, HTTPRoute and Istio CRDs applied."""
+    """A Cluster on the sandbox (which serves the Flagger CRDs) with the HTTPRoute and Istio CRDs applied."""
     cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig), backoff_seconds=0.05)
-    for path in (CANARY_CRD, ROUTING_CRDS):
-        for doc in yaml.safe_load_all(path.read_text()):
-            cluster.apply(doc, force=True)
+    for doc in yaml.safe_load_all(ROUTING_CRDS.read_text()):
+        cluster.apply(doc, force=True)
     cluster.forget_discovery()
     return cluster
 

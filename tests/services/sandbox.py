@@ -4,6 +4,7 @@
 whole session (``.kubeconfig``, ``.url``, ``.token``, ``.api_client()``,
 ``.dynamic_client()``, ``.kubectl(*args)``, ``.helm(*args)``, ``.faults``, ``.counters``);
 ``sandbox_namespace`` gives each test a fresh namespace and deletes it afterwards.
+The session's cluster serves the Flux and Flagger CRDs, as a bootstrapped cluster does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from airflow_flux_provider.kube import Cluster
+from airflow_flux_provider.kube.objects import install_crds
 from flux_devkit.sandbox import Sandbox
 
 _namespace_numbers = itertools.count(1)
@@ -21,6 +24,7 @@ _namespace_numbers = itertools.count(1)
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     server = Sandbox(tmp_path_factory.mktemp("sandbox")).start(child_process=True)
+    install_crds(Cluster.from_kubeconfig(str(server.kubeconfig)))
     yield server
     server.stop()
 

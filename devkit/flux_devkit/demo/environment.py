@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airflow_flux_provider.kube import Cluster
+from airflow_flux_provider.kube.objects import install_crds
 from flux_devkit.sandbox import Sandbox
 from flux_devkit.services.airflow_db import migrate_airflow_db
 from flux_devkit.services.airflow_scheduler import AirflowScheduler, start_airflow_scheduler
@@ -149,6 +151,7 @@ def start(workdir: Path) -> DemoEnvironment:
         raise
     env = DemoEnvironment(workdir, stack, sandbox, gitops_url="")
     try:
+        install_crds(Cluster.from_kubeconfig(str(sandbox.kubeconfig)))  # the Flux and Flagger CRDs
         registry = stack["registry"]
         env.gitops_url = stack["git"].create_repo(GITOPS_REPO, gitops_files(registry.host))
         for tag in TRAINING_TAGS:

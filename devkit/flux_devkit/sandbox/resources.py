@@ -31,6 +31,8 @@ class ResourceType:
     returns_deleted: bool = False  # DELETE answers with the object instead of a Status
     logs: bool = False  # has the read-only "log" subresource (pods)
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    #: a CRD version's additionalPrinterColumns (empty: Name and Age, as the API server prints)
+    printer_columns: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
 
     @property
     def api_version(self) -> str:

@@ -8,20 +8,18 @@ goes wrong becomes a Kubernetes ``Status`` body.
 
 from __future__ import annotations
 
-import calendar
 import hmac
 import json
 import logging
 import socket
 import ssl
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from flux_devkit.sandbox import discovery, openapi
+from flux_devkit.sandbox import discovery, openapi, printing
 from flux_devkit.sandbox.faults import Counters, Fault, Faults
 from flux_devkit.sandbox.rbac import Attributes, Authorizer, User
 from flux_devkit.sandbox.resources import REVIEW_GROUP, ResourceTable
@@ -34,46 +32,6 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 3 * 1024 * 1024  # the API server's request size limit for JSON bodies
 DRAIN_LIMIT = 64 * 1024 * 1024  # larger bodies are not read at all: the connection is just closed
-TABLE_COLUMNS = [
-    {"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0},
-    {"name": "Age", "type": "string", "format": "", "description": "Time since creation", "priority": 0},
-]
-
-
-def _age(timestamp: str) -> str:
-    try:
-        created = calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ"))
-    except (TypeError, ValueError):
-        return "<unknown>"
-    seconds = max(0, int(time.time() - created))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size * 2:  # kubectl style: 90s, 2m, 47h, 3d
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def as_table(obj: dict[str, Any]) -> dict[str, Any]:
-    """The ``meta.k8s.io/v1 Table`` kubectl asks for when printing (name and age columns)."""
-    items = obj.get("items", [obj])
-    rows = [
-        {
-            "cells": [item["metadata"]["name"], _age(item["metadata"].get("creationTimestamp", ""))],
-            "object": {
-                "kind": "PartialObjectMetadata",
-                "apiVersion": "meta.k8s.io/v1",
-                "metadata": item["metadata"],
-            },
-        }
-        for item in items
-    ]
-    meta = {k: v for k, v in obj.get("metadata", {}).items() if k in ("resourceVersion", "continue")}
-    return {
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": meta,
-        "columnDefinitions": TABLE_COLUMNS,
-        "rows": rows,
-    }
 
 
 class ApiServer(ThreadingHTTPServer):
@@ -351,7 +309,7 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _reply(self, call: Call, code: int, obj: dict[str, Any]) -> None:
         if "as=Table" in (self.headers.get("Accept") or "") and obj.get("kind") != "Status":
-            obj = as_table(obj)
+            obj = printing.as_table(obj, call.rt)
         self._send(code, obj, warnings=call.warnings)
 
     def _watch(self, call: Call) -> None:

@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_flux_provider import patterns
+
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -62,11 +64,50 @@ def _walk(value: Any, schema: dict[str, Any], path: str, found: Findings, *, roo
     if "enum" in schema and value not in schema["enum"]:
         supported = ", ".join(_shown(v) for v in schema["enum"])
         found.invalid.append((path, f"Unsupported value: {_shown(value)}: supported values: {supported}"))
+    for problem in _bounds(value, schema, path):
+        found.invalid.append((path, f"Invalid value: {_shown(value)}: {problem}"))
     if isinstance(value, dict):
         return _walk_object(value, schema, path, found, root=root)
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [_walk(item, schema["items"], f"{path}[{i}]", found) for i, item in enumerate(value)]
     return value
+
+
+def _bounds(value: Any, schema: dict[str, Any], path: str) -> list[str]:
+    """The OpenAPI value validations (pattern, lengths, ranges, item counts), worded as the API server."""
+    problems = []
+    if isinstance(value, str):
+        pattern = schema.get("pattern")
+        compiled = _compiled(pattern) if pattern else None
+        if compiled is not None and compiled.search(value) is None:
+            problems.append(f"{path} in body should match '{pattern}'")
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            problems.append(f"{path} in body should be at least {schema['minLength']} chars long")
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            problems.append(f"{path} in body may not be longer than {schema['maxLength']}")
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        exclusive = schema.get("exclusiveMinimum") is True
+        if "minimum" in schema and (value <= schema["minimum"] if exclusive else value < schema["minimum"]):
+            relation = "greater than" if exclusive else "greater than or equal to"
+            problems.append(f"{path} in body should be {relation} {schema['minimum']}")
+        exclusive = schema.get("exclusiveMaximum") is True
+        if "maximum" in schema and (value >= schema["maximum"] if exclusive else value > schema["maximum"]):
+            relation = "less than" if exclusive else "less than or equal to"
+            problems.append(f"{path} in body should be {relation} {schema['maximum']}")
+    elif isinstance(value, list):
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            problems.append(f"{path} in body should have at least {schema['minItems']} items")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            problems.append(f"{path} in body should have at most {schema['maxItems']} items")
+    return problems
+
+
+def _compiled(pattern: str) -> Any:
+    """The pattern as the API server runs it (Go RE2, linear time), or None when it does not compile."""
+    try:
+        return patterns.regex(pattern)
+    except patterns.PatternError:
+        return None
 
 
 def _walk_object(

@@ -186,6 +186,7 @@ class Verbs:
         defaults.on_create(rt.group, rt.kind, obj)
         defaults.on_write(rt.group, rt.kind, obj)
         if rt.group == CRD_GROUP:
+            crds.check_definition(obj)
             obj["status"] = crds.accepted_status(obj, meta["creationTimestamp"])
         return obj
 
@@ -228,6 +229,8 @@ class Verbs:
             defaults.on_write(rt.group, rt.kind, new)
             validation.check_labels(rt, new)
             validation.check_update(rt, old, new)
+            if rt.group == CRD_GROUP:
+                crds.check_definition(new)
         if rt.has_generation:
             generation = old_meta.get("generation", 1)
             meta["generation"] = generation + 1 if _spec_part(rt, new) != _spec_part(rt, old) else generation
