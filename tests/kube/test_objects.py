@@ -22,7 +22,7 @@ EXAMPLES = [
     *(ROOT / "tests/kustomize/seed").glob("**/*.yaml"),
 ]
 
-PLACEHOLDERS = {"GITOPS_URL": "https://git.example.com/ml-gitops.git", "REGISTRY_HOST": "registry.example.com"}
+PLACEHOLDERS = {"GITOPS_URL": "https://git.example.com/ml-gitops.git", "REGISTRY_HOST": "registry.example"}
 
 
 def _install(sandbox: Sandbox) -> subprocess.CompletedProcess[str]:
