@@ -145,7 +145,8 @@ def test_remote_base_refused(tmp_path: Path, store: RenderStore) -> None:
         "base/kustomization.yaml": "resources:\n- https://github.com/org/repo//deploy?ref=v1\n",
     }
     err = fail(tmp_path, store, files)
-    assert "remote resources entry 'https://github.com/org/repo//deploy?ref=v1' is refused" in str(err)
+    # query values are redacted in every FluxError message (credentials.redact_url)
+    assert "remote resources entry 'https://github.com/org/repo//deploy?ref=***' is refused" in str(err)
     assert "base/kustomization.yaml" in str(err)
 
 
