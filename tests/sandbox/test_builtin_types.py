@@ -92,6 +92,8 @@ def test_what_the_go_types_accept_is_accepted(
         ),
         ({"args": "--fast"}, {}, "field Container.spec.template.spec.containers.args of type []str"),
         ({"resources": {"limits": {"cpu": [1]}}}, {}, "of type Quantity"),
+        ({"resources": {"limits": {"cpu": "half"}}}, {}, "quantities must match the regular expression"),
+        ({"resources": {"limits": {"memory": "5mi"}}}, {}, "unable to parse quantity's suffix"),
     ],
 )
 def test_our_cluster_client_reports_the_object_and_the_field(
@@ -103,3 +105,32 @@ def test_our_cluster_client_reports_the_object_and_the_field(
         cluster.apply(obj)
     assert f"Deployment/{sandbox_namespace}/refused" in str(err.value) and message in str(err.value)
     assert cluster.get(ObjectKey.of(obj)) is None
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        (0.5, "500m"),
+        ("0.5", "500m"),
+        ("1500m", "1500m"),
+        ("1000m", "1"),
+        (1000, "1k"),
+        ("1024Mi", "1Gi"),
+        ("1.5Gi", "1536Mi"),
+        ("0.5Ki", "512"),
+        ("1000Ki", "1000Ki"),
+        ("12e2", "1200"),
+        ("1e3", "1e3"),
+        ("0.0000000001", "1n"),  # rounded up to the nanounit
+        ("99999999999999999999", "9223372036854775807"),  # capped at the int64 maximum
+    ],
+)
+def test_quantities_are_stored_in_the_servers_canonical_form(
+    cluster: Cluster, sandbox_namespace: str, written: Any, stored: str
+) -> None:
+    """As resource.Quantity writes them, so a client comparing what it sent with what it reads back
+    (drift detection) meets what it would meet on a real server."""
+    obj = app("quantity", {"resources": {"requests": {"cpu": written}}})
+    obj["metadata"]["namespace"] = sandbox_namespace
+    answer = cluster.apply(obj, dry_run=True)
+    assert answer["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == stored

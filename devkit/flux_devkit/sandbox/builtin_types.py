@@ -5,7 +5,8 @@ into Go struct field EnvVar...value of type string``) and drops or refuses field
 types do not have. The field names and types come from the models of the official
 ``kubernetes`` Python client (generated from the same OpenAPI document), so the sandbox
 checks what a real server checks without carrying a copy of that document.
-Quantities and int-or-string fields accept what their Go types accept.
+Quantities and int-or-string fields accept what their Go types accept; quantities are stored
+in the canonical form the server writes (``0.5`` becomes ``500m``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes.client import models
+
+from flux_devkit.sandbox import quantity
 
 # JSON keys of maps whose values are resource.Quantity (a number or a string).
 _QUANTITY_MAPS = frozenset(
@@ -108,6 +111,12 @@ def _walk(value: Any, kind: str, struct: str, path: str, key: str, out: Decoded)
         accepted, go_type = _PRIMITIVES[kind]
         if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
             wrong = go_type
+        elif kind == "quantity" and isinstance(value, str | int | float):
+            try:
+                return quantity.canonical(value)
+            except quantity.QuantityError as err:
+                out.error = str(err)
+                return value
     elif kind == "object":
         if key in _INT_OR_STRING and (isinstance(value, bool) or not isinstance(value, int | str)):
             wrong = "intstr.IntOrString"
