@@ -169,3 +169,11 @@ class HelmCli:
 
     def manifest(self, release: str, namespace: str, *, obj: str | None = None) -> str:
         return self.run(["get", "manifest", release, "--namespace", namespace], timeout=60, obj=obj)
+
+    def server_side(self, release: str, namespace: str, *, revision: int, obj: str | None = None) -> bool:
+        """Whether helm applied ``revision`` server-side (Helm 4's ``applyMethod: ssa``)."""
+        if self.major_version < 4:
+            return False
+        args = ["get", "metadata", release, "--namespace", namespace, "--revision", str(revision)]
+        found = self.run_json(args, timeout=60, obj=obj)
+        return isinstance(found, dict) and found.get("applyMethod") == "ssa"

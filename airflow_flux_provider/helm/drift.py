@@ -1,125 +1,264 @@
-"""Drift: live objects that no longer match the manifest helm recorded for the release.
+"""Drift: what a server-side apply of the release manifest would change in the cluster.
 
-Flux dry-runs a server-side apply of the stored manifest and diffs the result. We compare
-each manifest object with the live one field by field, where the manifest is a subset of
-the live object (fields the API server adds, such as defaults and status, are not drift).
-Objects labelled or annotated ``helm.toolkit.fluxcd.io/driftDetection: disabled`` and
-``driftDetection.ignore`` JSON pointers are left out, as in Flux.
+As helm-controller detects it (fluxcd/pkg ``ssa/jsondiff``): every object of the release
+manifest, with the metadata helm puts on it, is dry-run applied with force under helm's
+field manager, and the server's answer is compared with the live object: labels and
+annotations for additions and changes, everything outside ``metadata`` and ``status`` in
+full. So only what the chart sets counts: values the server stores in another form
+(``cpu: 0.5`` as ``500m``), defaults, ``creationTimestamp: null`` and list entries other
+managers added are not drift. Objects labelled or annotated
+``helm.toolkit.fluxcd.io/driftDetection: disabled``, in the chart or in the cluster, are
+excluded; ``driftDetection.ignore`` rules drop JSON pointers from both sides of the objects
+their ``target`` selects.
+
+Correction (``mode: enabled``) writes back exactly the drifted fields, a JSON patch under
+helm's field manager (a removed object is created again), without a new helm revision.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import yaml
 
-from airflow_flux_provider.helm.errors import HelmError
-from airflow_flux_provider.kube import Cluster, ObjectKey
-from airflow_flux_provider.patterns import regex
+from airflow_flux_provider.helm.errors import DriftError
+from airflow_flux_provider.kube import Cluster, KubeError, ObjectKey
+from airflow_flux_provider.kube.selectors import ObjectSelector
 from airflow_flux_provider.specs.helmrelease import DriftIgnoreRule
 
-_OPT_OUT = "helm.toolkit.fluxcd.io/driftDetection"
+OPT_OUT = "helm.toolkit.fluxcd.io/driftDetection"
+#: The field manager the helm binary writes under; corrections keep the fields in its name,
+#: so the next upgrade owns them without a conflict.
+HELM_FIELD_MANAGER = "helm"
 
 
-@dataclass
+class Op(StrEnum):
+    ADD = "add"
+    REMOVE = "remove"
+    REPLACE = "replace"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One RFC 6902 operation that takes the live object back to the desired one."""
+
+    op: Op
+    path: str
+    value: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "op": self.op.value,
+            "path": self.path,
+            **({} if self.op is Op.REMOVE else {"value": self.value}),
+        }
+
+
+@dataclass(frozen=True)
 class Drift:
+    """One object the cluster no longer holds as the release wrote it."""
+
     key: ObjectKey
-    missing: bool = False
-    paths: list[str] = field(default_factory=list)
+    desired: dict[str, Any] = field(compare=False, repr=False)
+    #: empty when the object is gone from the cluster
+    patch: tuple[Operation, ...] = ()
+
+    @property
+    def removed(self) -> bool:
+        return not self.patch
 
     def __str__(self) -> str:
-        return f"{self.key} {'missing' if self.missing else 'changed: ' + ', '.join(self.paths)}"
+        if self.removed:
+            return f"{self.key} removed"
+        return f"{self.key} changed: {', '.join(o.path for o in self.patch)}"
 
 
-def manifest_objects(text: str, namespace: str) -> list[dict[str, Any]]:
-    """The objects in ``helm get manifest`` output, with the release namespace filled in."""
+@dataclass(frozen=True)
+class DriftReport:
+    drifted: tuple[Drift, ...] = ()
+    #: objects that could not be compared (``Kind/namespace/name: why``)
+    errors: tuple[str, ...] = ()
+
+
+def release_objects(manifest: str, cluster: Cluster, *, release: str, namespace: str) -> list[dict[str, Any]]:
+    """The objects of ``helm get manifest`` as helm applied them: its labels and annotations on,
+    ``namespace`` on namespaced kinds without one, no ``status`` and no ``creationTimestamp``."""
     objects = []
-    for doc in yaml.safe_load_all(text):
-        if isinstance(doc, dict) and doc.get("kind"):
-            doc.setdefault("metadata", {}).setdefault("namespace", namespace)
-            objects.append(doc)
+    for doc in yaml.safe_load_all(manifest):
+        if not isinstance(doc, dict) or not doc.get("kind"):
+            continue
+        meta = doc.setdefault("metadata", {})
+        meta.pop("creationTimestamp", None)
+        doc.pop("status", None)
+        meta["labels"] = {**(meta.get("labels") or {}), "app.kubernetes.io/managed-by": "Helm"}
+        meta["annotations"] = {
+            **(meta.get("annotations") or {}),
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": namespace,
+        }
+        if not meta.get("namespace"):
+            try:
+                namespaced = cluster.resource(doc.get("apiVersion", ""), doc["kind"]).namespaced
+            except KubeError:
+                namespaced = True  # unknown kind: the dry-run reports it
+            if namespaced:
+                meta["namespace"] = namespace
+        objects.append(doc)
     return objects
 
 
-def _pointer_parts(pointer: str) -> list[str]:
-    return [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
-
-
-def _drop(obj: Any, pointer: str) -> None:
-    parts = _pointer_parts(pointer)
-    node = obj
-    for part in parts[:-1]:
-        node = node.get(part) if isinstance(node, dict) else None
-        if node is None:
-            return
-    if parts and isinstance(node, dict):
-        node.pop(parts[-1], None)
-
-
-def _selected(rule: DriftIgnoreRule, obj: dict[str, Any]) -> bool:
-    target = rule.target
-    if target is None:
-        return True
-    meta = obj.get("metadata", {})
-    checks = [(target.kind, obj.get("kind", "")), (target.name, meta.get("name", ""))]
-    checks.append((target.namespace, meta.get("namespace", "")))
-    field = "spec.driftDetection.ignore[].target"
-    return all(
-        want is None or regex(want, field=field, error=HelmError).fullmatch(have) for want, have in checks
+def _opted_out(obj: dict[str, Any] | None) -> bool:
+    meta = (obj or {}).get("metadata") or {}
+    return "disabled" in (
+        (meta.get("labels") or {}).get(OPT_OUT),
+        (meta.get("annotations") or {}).get(OPT_OUT),
     )
 
 
-def _differences(desired: Any, live: Any, path: str = "") -> list[str]:
-    if isinstance(desired, dict) and isinstance(live, dict):
-        found = []
+@dataclass(frozen=True)
+class _IgnoreRule:
+    selector: ObjectSelector
+    pointers: tuple[tuple[str, ...] | None, ...]  # None: the whole object
+
+
+def _pointer(text: str, *, obj: str, where: str) -> tuple[str, ...] | None:
+    if text == "":
+        return None
+    if not text.startswith("/"):
+        raise DriftError(
+            f"{text!r} is not a JSON pointer; start it with '/', e.g. /spec/replicas ('' ignores the object)",
+            obj=obj,
+            field=where,
+        )
+    return tuple(p.replace("~1", "/").replace("~0", "~") for p in text[1:].split("/"))
+
+
+def _compile(rules: list[DriftIgnoreRule], obj: str) -> list[_IgnoreRule]:
+    where = "spec.driftDetection.ignore"
+    return [
+        _IgnoreRule(
+            ObjectSelector.compile(rule.target, obj=obj, field=f"{where}[{i}].target", error=DriftError),
+            tuple(_pointer(p, obj=obj, where=f"{where}[{i}].paths[{j}]") for j, p in enumerate(rule.paths)),
+        )
+        for i, rule in enumerate(rules)
+    ]
+
+
+def _drop(document: Any, parts: tuple[str, ...]) -> None:
+    """Remove the value at ``parts`` when it is there (as a JSON patch ``remove`` that allows missing)."""
+    node = document
+    for part in parts[:-1]:
+        node = _child(node, part)
+        if node is None:
+            return
+    last = parts[-1] if parts else None
+    if isinstance(node, dict) and last in node:
+        del node[last]
+    elif isinstance(node, list) and last is not None and last.isdigit() and int(last) < len(node):
+        del node[int(last)]
+
+
+def _child(node: Any, part: str) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
+    return None
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _operations(live: Any, desired: Any, path: str) -> list[Operation]:
+    """A patch from ``live`` to ``desired``: maps key by key, equal-length lists item by item."""
+    if live == desired:
+        return []
+    if isinstance(live, dict) and isinstance(desired, dict):
+        ops = []
         for key, value in desired.items():
-            here = f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
-            found += [here] if key not in live else _differences(value, live[key], here)
-        return found
-    if isinstance(desired, list) and isinstance(live, list) and len(desired) == len(live):
+            here = f"{path}/{_escape(str(key))}"
+            ops += (
+                [Operation(Op.ADD, here, value)] if key not in live else _operations(live[key], value, here)
+            )
+        ops += [Operation(Op.REMOVE, f"{path}/{_escape(str(k))}") for k in live if k not in desired]
+        return ops
+    if isinstance(live, list) and isinstance(desired, list) and len(live) == len(desired):
         return [
-            d
-            for i, (a, b) in enumerate(zip(desired, live, strict=True))
-            for d in _differences(a, b, f"{path}/{i}")
+            op
+            for i, (a, b) in enumerate(zip(live, desired, strict=True))
+            for op in _operations(a, b, f"{path}/{i}")
         ]
-    if desired != live and not (isinstance(desired, (int, float)) and str(desired) == str(live)):
-        return [path or "/"]
-    return []
+    return [Operation(Op.REPLACE, path, desired)]
+
+
+def _diff(live: dict[str, Any], dry_run: dict[str, Any]) -> list[Operation]:
+    """jsondiff's comparison: label/annotation additions and changes (never removals: controllers
+    add their own), then everything but metadata and status."""
+    ops: list[Operation] = []
+    live_meta, dry_meta = live.get("metadata") or {}, dry_run.get("metadata") or {}
+    for section in ("labels", "annotations"):
+        have, want = live_meta.get(section), dry_meta.get(section)
+        if want and not have:
+            ops.append(Operation(Op.ADD, f"/metadata/{section}", want))
+        elif want:
+            ops += [o for o in _operations(have, want, f"/metadata/{section}") if o.op is not Op.REMOVE]
+    bodies = [{k: v for k, v in o.items() if k not in ("metadata", "status")} for o in (live, dry_run)]
+    return ops + _operations(bodies[0], bodies[1], "")
 
 
 def detect_drift(
-    cluster: Cluster, objects: list[dict[str, Any]], ignore: list[DriftIgnoreRule] | None = None
-) -> list[Drift]:
-    drifted = []
-    for obj in objects:
-        meta = obj.get("metadata", {})
-        if "disabled" in (
-            (meta.get("labels") or {}).get(_OPT_OUT),
-            (meta.get("annotations") or {}).get(_OPT_OUT),
-        ):
+    cluster: Cluster, objects: list[dict[str, Any]], ignore: list[DriftIgnoreRule], *, obj: str
+) -> DriftReport:
+    """Compare each object with what a forced server-side apply of it would leave in the cluster."""
+    rules = _compile(ignore, obj)
+    drifted: list[Drift] = []
+    errors: list[str] = []
+    for desired in objects:
+        matching = [r for r in rules if r.selector.matches(desired)]
+        pointers = [p for r in matching for p in r.pointers]
+        if _opted_out(desired) or None in pointers:
             continue
-        desired = copy.deepcopy(obj)
-        rules = [r for r in ignore or [] if _selected(r, obj)]
-        if any("" in r.paths for r in rules):
+        key = ObjectKey.of(desired)
+        try:
+            live = cluster.get(key)
+            if _opted_out(live):
+                continue
+            if live is None:
+                drifted.append(Drift(key, desired))
+                continue
+            dry_run = cluster.apply(desired, force=True, dry_run=True, field_manager=HELM_FIELD_MANAGER)
+        except KubeError as err:
+            errors.append(f"{key}: {err.message}")
             continue
-        key = ObjectKey.of(obj)
-        live = cluster.get(key)
-        if live is None:
-            drifted.append(Drift(key, missing=True))
-            continue
-        for rule in rules:
-            for pointer in rule.paths:
-                _drop(desired, pointer)
-        if paths := _differences(desired, live):
-            drifted.append(Drift(key, paths=paths))
-    return drifted
+        live = copy.deepcopy(live)
+        for parts in pointers:
+            assert parts is not None
+            _drop(live, parts)
+            _drop(dry_run, parts)
+        if patch := _diff(live, dry_run):
+            drifted.append(Drift(key, desired, tuple(patch)))
+    return DriftReport(tuple(drifted), tuple(errors))
 
 
-def correct_drift(cluster: Cluster, objects: list[dict[str, Any]], drifted: list[Drift]) -> None:
-    """Re-apply the drifted objects from the release manifest (no new helm revision, as Flux)."""
-    keys = {str(d.key) for d in drifted}
-    for obj in objects:
-        if str(ObjectKey.of(obj)) in keys:
-            cluster.apply(obj, force=True)
+def correct_drift(cluster: Cluster, drifted: tuple[Drift, ...]) -> list[str]:
+    """Write the drifted fields back (create removed objects); the failures, one line each."""
+    failures = []
+    for drift in drifted:
+        try:
+            if drift.removed:
+                cluster.apply(drift.desired, force=True, field_manager=HELM_FIELD_MANAGER)
+            else:
+                operations = [o.to_json() for o in drift.patch]
+                cluster.json_patch(drift.key, operations, field_manager=HELM_FIELD_MANAGER)
+        except KubeError as err:
+            failures.append(f"{drift.key}: {_masked(drift.key, err.message)}")
+    return failures
+
+
+def _masked(key: ObjectKey, message: str) -> str:
+    """A Secret's patch error may quote the data it refused: keep only the reason, as Flux does."""
+    return message.rsplit(":", 1)[-1].strip() if key.kind == "Secret" and key.group == "" else message

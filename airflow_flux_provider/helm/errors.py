@@ -23,3 +23,7 @@ class HelmCommandError(HelmError):
 
 class ReleaseError(HelmError):
     """The release did not reach the desired state (failed, remediated, or out of retries)."""
+
+
+class DriftError(HelmError):
+    """``driftDetection`` is misconfigured (a bad ignore path or target selector)."""

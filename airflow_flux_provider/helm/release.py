@@ -24,7 +24,7 @@ import yaml
 from airflow_flux_provider import events
 from airflow_flux_provider.helm.chart import Chart
 from airflow_flux_provider.helm.cli import HelmCli
-from airflow_flux_provider.helm.drift import correct_drift, detect_drift, manifest_objects
+from airflow_flux_provider.helm.drift import correct_drift, detect_drift, release_objects
 from airflow_flux_provider.helm.errors import HelmCommandError, HelmError, ReleaseError
 from airflow_flux_provider.helm.naming import release_name, storage_namespace, target_namespace
 from airflow_flux_provider.helm.postrender import (
@@ -392,8 +392,8 @@ class ReleaseReconciler:
             args.append("--skip-crds")
         if replace or spec.replace:
             args.append("--replace")
-        if spec.server_side_apply is False and self.cli.major_version >= 4:
-            args.append("--server-side=false")
+        if self.cli.major_version >= 4:
+            args += self._apply_flags(spec.server_side_apply is not False, force=False)
         self._release_action("install", args, timeout)
 
     def _create_namespace(self, args: list[str]) -> None:
@@ -409,15 +409,32 @@ class ReleaseReconciler:
         args.append("--reuse-values" if spec.preserve_values else "--reset-values")
         if spec.cleanup_on_fail:
             args.append("--cleanup-on-fail")
-        if spec.force:
-            args.append("--force-replace" if self.cli.major_version >= 4 else "--force")
-        if spec.server_side_apply and self.cli.major_version >= 4:
-            args.append(
-                "--server-side="
-                + {"enabled": "true", "disabled": "false"}.get(spec.server_side_apply, "auto")
-            )
+        latest = self._latest()
+        revision = int(latest["revision"]) if latest else 0
+        args += self._server_side_flags(spec.server_side_apply, revision, force=spec.force)
         self._apply_crds(spec.crds)
         self._release_action("upgrade", args, timeout)
+
+    def _server_side_flags(self, setting: str | None, revision: int, *, force: bool) -> list[str]:
+        """Upgrade and rollback: ``auto`` (the default) applies as helm applied ``revision``."""
+        if self.cli.major_version < 4:
+            return ["--force"] if force else []
+        if setting in ("enabled", "disabled"):
+            server_side = setting == "enabled"
+        else:
+            server_side = bool(revision) and self.cli.server_side(
+                self.name, self.storage, revision=revision, obj=self.obj
+            )
+        return self._apply_flags(server_side, force=force)
+
+    @staticmethod
+    def _apply_flags(server_side: bool, *, force: bool) -> list[str]:
+        """As helm-controller: a server-side apply always forces conflicts, so the release takes its
+        fields back from whoever changed them (``kubectl edit``, ``kubectl scale``); ``force``
+        (replace the objects) only applies client-side."""
+        if server_side:
+            return ["--server-side=true", "--force-conflicts"]
+        return ["--server-side=false", *(["--force-replace"] if force else [])]
 
     def _apply_crds(self, policy: str) -> None:
         """Helm never upgrades ``crds/``; Flux's ``Create``/``CreateReplace`` does it for us here."""
@@ -531,8 +548,7 @@ class ReleaseReconciler:
             args.append("--no-hooks")
         if spec.cleanup_on_fail:
             args.append("--cleanup-on-fail")
-        if spec.force:
-            args.append("--force-replace" if self.cli.major_version >= 4 else "--force")
+        args += self._server_side_flags(spec.server_side_apply, int(target["revision"]), force=spec.force)
         previous = f"{self.release}.v{target['revision']}"
         where = f"Helm rollback to previous release {previous} with chart {target['chart']}"
         try:
@@ -594,14 +610,20 @@ class ReleaseReconciler:
         )
         save_record(self.cluster, self.status)
 
+    def _release_objects(self) -> list[dict[str, Any]]:
+        manifest = self.cli.manifest(self.name, self.storage, obj=self.obj)
+        return release_objects(manifest, self.cluster, release=self.name, namespace=self.storage)
+
     def _check_drift(self, latest: dict[str, Any] | None) -> None:
+        """helm-controller's drift step: report (``warn``) or also correct (``enabled``) the drift."""
         detection = self.hr.spec.drift_detection
         if detection is None or detection.mode == "disabled" or latest is None:
             return
-        objects = manifest_objects(self.cli.manifest(self.name, self.storage, obj=self.obj), self.namespace)
-        drifted = detect_drift(self.cluster, objects, detection.ignore)
-        self.drifted = [str(d) for d in drifted]
-        if not drifted:
+        report = detect_drift(self.cluster, self._release_objects(), detection.ignore, obj=self.obj)
+        if report.errors and not report.drifted:
+            raise ReleaseError("unable to determine cluster state: " + "; ".join(report.errors), obj=self.obj)
+        self.drifted = [str(d) for d in report.drifted]
+        if not report.drifted:
             return
         summary = "\n".join(self.drifted)
         self._event(
@@ -610,12 +632,20 @@ class ReleaseReconciler:
             f"Cluster state of release {self.release}.v{latest['revision']} has drifted from the desired "
             f"state:\n{summary}",
         )
-        if detection.mode == "enabled":
-            correct_drift(self.cluster, objects, drifted)
-            self.actions.append("correct-drift")
-            self._event(
-                "info", "DriftCorrected", f"Cluster state of release {self.release} corrected:\n{summary}"
-            )
+        if detection.mode != "enabled":
+            return
+        failures = correct_drift(self.cluster, report.drifted)
+        if failures:
+            self.actions.append("correct-drift-failed")
+            message = f"Failed to correct cluster state of release {self.release}:\n" + "\n".join(failures)
+            self._event("error", "DriftCorrectionFailed", message)
+            raise ReleaseError(message, obj=self.obj)
+        self.actions.append("correct-drift")
+        self._event(
+            "info",
+            "DriftCorrected",
+            f"Cluster state of release {self.release} has been corrected:\n{summary}",
+        )
 
     def _unlock(self, latest: dict[str, Any]) -> None:
         """A release left pending (a killed helm): roll back or uninstall so it can move again."""
@@ -655,10 +685,7 @@ class ReleaseReconciler:
                 outcome.message += f"; last failure: {self.cli.scrub(self.last_error)}"
             return outcome
         if self._released and not self.wait and latest is not None:
-            objects = manifest_objects(
-                self.cli.manifest(self.name, self.storage, obj=self.obj), self.namespace
-            )
-            keys = [ObjectKey.of(o) for o in objects]
+            keys = [ObjectKey.of(o) for o in self._release_objects()]
             outcome.awaiting_health = [[k.api_version, k.kind, k.namespace, k.name] for k in keys]
             outcome.reason, outcome.message = (
                 "Progressing",

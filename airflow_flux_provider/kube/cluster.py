@@ -9,6 +9,7 @@ message names the object and says what to do.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import math
@@ -303,11 +304,19 @@ class Cluster:
             if not token:
                 return items
 
-    def apply(self, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
-        """Server-side apply under this cluster's field manager."""
+    def apply(
+        self,
+        obj: dict[str, Any],
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+    ) -> dict[str, Any]:
+        """Server-side apply under this cluster's field manager (or ``field_manager``, e.g. helm's)."""
         key = ObjectKey.of(obj)
         info = self.resource(key.api_version, key.kind)
-        query: list[tuple[str, Any]] = [("fieldManager", self.field_manager), ("force", str(force).lower())]
+        manager = field_manager or self.field_manager
+        query: list[tuple[str, Any]] = [("fieldManager", manager), ("force", str(force).lower())]
         if dry_run:
             query.append(("dryRun", "All"))
         return self.request(
@@ -316,6 +325,20 @@ class Cluster:
             body=obj,
             query=query,
             content_type="application/apply-patch+yaml",
+            obj=str(key),
+        )
+
+    def json_patch(
+        self, key: ObjectKey, operations: builtins.list[dict[str, Any]], *, field_manager: str | None = None
+    ) -> dict[str, Any]:
+        """An RFC 6902 patch: changes exactly the given paths, nothing else."""
+        info = self.resource(key.api_version, key.kind)
+        return self.request(
+            "PATCH",
+            info.path(key.namespace, key.name),
+            body=operations,
+            query=[("fieldManager", field_manager or self.field_manager)],
+            content_type="application/json-patch+json",
             obj=str(key),
         )
 
