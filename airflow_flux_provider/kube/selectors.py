@@ -1,14 +1,14 @@
 """Which objects a Flux ``target`` selects, as fluxcd/pkg's ``SelectorRegex`` decides it.
 
-``group``, ``version``, ``kind``, ``name`` and ``namespace`` are Go regular expressions (RE2,
-through :mod:`airflow_flux_provider.patterns`) anchored at both ends; ``labelSelector`` and ``annotationSelector`` use Kubernetes'
-label selector syntax (``app=web,tier in (a,b),!legacy,release>3``), checked as
-``labels.Parse`` checks it. An unset field matches everything.
+``group``, ``version``, ``kind``, ``name`` and ``namespace`` are Go regular expressions
+(RE2, through :mod:`airflow_flux_provider.patterns`) anchored at both ends;
+``labelSelector`` and ``annotationSelector`` use Kubernetes' label selector syntax
+(``app=web,tier in (a,b),!legacy,release>3``), checked as ``labels.Parse`` checks it.
+An unset field matches everything.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,9 +20,9 @@ from airflow_flux_provider.patterns import regex
 from airflow_flux_provider.specs.refs import Selector
 
 _SPECIAL = "!=<>(),"
-_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_INT64 = re.compile(r"[+-]?[0-9]{1,19}")
+_NAME = regex(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_DNS_SUBDOMAIN = regex(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_INT64 = regex(r"[+-]?[0-9]{1,19}")
 _MAX_SELECTOR = 4096
 
 

@@ -149,3 +149,40 @@ def test_release_healthy_at_the_first_check_finishes_without_deferring(
     )
     released = op.execute({"ti": TaskInstance()})  # TaskDeferred would fail the test
     assert released["ready"] and released["revision"] == 1 and released["awaiting_health"] == []
+
+
+@pytest.mark.usefixtures("kube_conn")
+def test_corrected_drift_is_named_in_xcom_and_mlflow(
+    sandbox: Any,
+    sandbox_namespace: str,
+    chart_dir: Path,
+    tmp_path: Path,
+    mlflow_server: MlflowServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shutil
+
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HELM_MLFLOW",
+        json.dumps({"conn_type": "flux_mlflow", "host": mlflow_server.tracking_uri}),
+    )
+    chart = tmp_path / "web"
+    shutil.copytree(chart_dir, chart)
+    (chart / "templates" / "deployment.yaml").unlink()  # a ConfigMap is current as soon as it exists
+    ns = sandbox_namespace
+    spec = {"test": {"enable": False}, "driftDetection": {"mode": "enabled"}}
+    _operator(ns, str(chart), spec=spec, mlflow_conn_id=None).execute({"ti": TaskInstance()})
+    sandbox.kubectl("patch", "configmap", "web-config", "-n", ns, "--type", "merge",
+                    "-p", '{"data":{"message":"by hand"}}')  # fmt: skip
+    ti = TaskInstance()
+    corrected = _operator(ns, str(chart), spec=spec, mlflow_conn_id="helm_mlflow").execute({"ti": ti})
+    assert corrected["ready"] and corrected["actions"] == ["correct-drift"]
+    assert corrected["drifted"] == [f"ConfigMap/{ns}/web-config changed: /data/message"]
+    client = MlflowClient(mlflow_server.tracking_uri)
+    run_id = ti.xcom[MLFLOW_RUN_URL_KEY].rstrip("/").rsplit("/", 1)[-1]
+    run = client.get_run(run_id)
+    assert run.data.metrics["drifted_objects"] == 1.0
+    drift = client.download_artifacts(run_id, "drift.txt", str(tmp_path))
+    assert Path(drift).read_text() == corrected["drifted"][0]

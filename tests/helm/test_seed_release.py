@@ -97,5 +97,5 @@ def test_seed_helm_release_installs_tests_and_patches(
     assert template["metadata"]["annotations"] == {"fluxcd.io/automated": "true"}  # the post-renderer patch
     container = template["spec"]["containers"][0]
     assert container["image"] == "ghcr.io/mlflow/mlflow:v2.8.1"
-    assert container["resources"]["limits"] == {"cpu": "1000m", "memory": "1Gi"}
+    assert container["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}  # 1000m, as a server stores it
     assert reconcile(hr, mlflow_chart, cli, cluster).actions == []

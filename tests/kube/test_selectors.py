@@ -103,3 +103,16 @@ def test_object_selectors_match_every_part_of_the_target(target: dict[str, str],
         Selector.model_validate(target), obj="HelmRelease/ns/x", field="target", error=DriftError
     )
     assert compiled.matches(DEPLOYMENT) is matches
+
+
+def test_target_patterns_are_go_syntax_and_linear() -> None:
+    """RE2: POSIX classes work, and a pattern that backtracks exponentially in Python's re does not."""
+    digits = ObjectSelector.compile(
+        Selector(name="web-[[:digit:]]+"), obj="HelmRelease/ns/x", field="target", error=DriftError
+    )
+    assert digits.matches(DEPLOYMENT)
+    nested = ObjectSelector.compile(
+        Selector(name="(a+)+b"), obj="HelmRelease/ns/x", field="target", error=DriftError
+    )
+    long_name = {**DEPLOYMENT, "metadata": {**DEPLOYMENT["metadata"], "name": "a" * 253}}
+    assert not nested.matches(long_name)  # Python's re takes longer than the age of the universe here
