@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from airflow_flux_provider.git.refs import RefSpec, check_branch
 from airflow_flux_provider.patterns import PatternError, regex
 from airflow_flux_provider.specs.base import FluxObject, SpecModel
 from airflow_flux_provider.specs.duration import Duration, Timeout
@@ -166,9 +167,32 @@ class CommitSpec(SpecModel):
 
 
 class PushSpec(SpecModel):
+    """Where commits go: ``branch``, then ``refspec`` (Flux pushes both), with ``options`` as push options."""
+
     branch: str | None = None
     refspec: str | None = None
     options: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, value: str | None) -> str | None:
+        return None if value is None else check_branch(value, "push.branch")
+
+    @field_validator("refspec")
+    @classmethod
+    def _refspec(cls, value: str | None) -> str | None:
+        return None if value is None else str(RefSpec.parse(value))
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, option in value.items():
+            if not key or any(c in f"{key}{option}" for c in "\n\r\0"):
+                raise ValueError(
+                    f"push option {key!r} must be a non-empty key, and neither it nor its value may "
+                    "contain a line break or NUL (git sends each option as one line)"
+                )
+        return value
 
 
 class GitSpec(SpecModel):

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from airflow_flux_provider.git.refs import check_branch, ref_name_problem
 from airflow_flux_provider.specs.base import FluxObject, SpecModel
 from airflow_flux_provider.specs.duration import Duration, Timeout
 from airflow_flux_provider.specs.errors import shown
@@ -50,7 +51,14 @@ class GitRepositoryRef(SpecModel):
                 f"ref.name {value!r} must be a full Git ref like refs/heads/main, "
                 "without a leading or trailing '/'"
             )
+        if value is not None and (problem := ref_name_problem(value.removesuffix("^{}"))):
+            raise ValueError(f"ref.name {value!r} is not a valid Git ref name: it {problem}")
         return value
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, value: str | None) -> str | None:
+        return None if value is None else check_branch(value, "ref.branch")
 
 
 class GitRepositoryVerification(SpecModel):
