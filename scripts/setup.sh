@@ -7,7 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.setup-stamp"
 HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
-APT_PACKAGES=(git docker-registry prometheus)
+APT_PACKAGES=(git docker-registry prometheus openssh-server)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -21,6 +21,8 @@ install_debian_packages() {
     command -v git >/dev/null || missing+=(git)
     command -v docker-registry >/dev/null || missing+=(docker-registry)
     command -v prometheus >/dev/null || missing+=(prometheus)
+    # sshd serves git over SSH to the tests (ssh:// sources, pushes with an SSH key).
+    [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null || missing+=(openssh-server)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
         log "missing ${missing[*]}: install them with your package manager (Debian: apt-get install ${APT_PACKAGES[*]})"

@@ -1,15 +1,18 @@
 """ImageUpdateAutomation's Git half: clone, run the setters, commit, push, retry on races.
 
-A fresh clone per run (as the controller does), the push branch checked out on top of
-the remote one when it exists, and one commit only when a setter changed a byte. When the
+A fresh shallow clone per run (as the controller does), the push branch checked out on
+top of the remote one when it exists, and one commit only when a setter changed a byte.
+Pushes go to the push branch (the checkout branch when none is set), then, if set, to
+``push.refspec``, with ``push.options`` as git push options, as Flux does. When the branch
 push is refused as non-fast-forward (someone else pushed meanwhile) the run fetches,
 starts again from the new tip and re-applies the setters — so what gets pushed is always
-the policy results on top of the latest remote state, never a force-push.
+the policy results on top of the latest remote state, never a force-push. All git work
+goes through :class:`~airflow_flux_provider.git.remote.GitRemote`, so a token, SSH key or
+CA certificate works for the push exactly as it does for the GitRepository fetch.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import tempfile
@@ -17,18 +20,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import git
-
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials
+from airflow_flux_provider.git.errors import GitAuthError, GitError, GitRejectedError, GitUnreachableError
+from airflow_flux_provider.git.refs import RefSpec, check_branch
+from airflow_flux_provider.git.remote import Blame, GitRemote, GitSession
 from airflow_flux_provider.images import setters
 from airflow_flux_provider.images.errors import ImageError
 from airflow_flux_provider.images.policy import PolicyResult
 from airflow_flux_provider.images.setters import UpdateResult
 from airflow_flux_provider.images.template import NamespacedName, parse, render, template_data
 from airflow_flux_provider.specs.images import ImageUpdateAutomation
-from airflow_flux_provider.tools import git_path
 
-_REJECTED = ("non-fast-forward", "fetch first", "rejected", "failed to update ref", "cannot lock ref")
+#: Errors about the URL or the credentials point at the GitRepository the automation names.
+_BLAME = Blame(url="spec.sourceRef", credentials="spec.sourceRef")
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,27 @@ class Automation:
     template_values: Mapping[str, str] = field(default_factory=dict)
     legacy_template_data: bool = False
     signing: Signing | None = None
+    push_options: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """The spec model checks these too; an Automation built in code gets the same checks."""
+        try:
+            check_branch(self.checkout_branch, "checkout branch")
+            if self.push_branch is not None:
+                check_branch(self.push_branch, "push.branch")
+            if self.refspec is not None:
+                RefSpec.parse(self.refspec)
+        except ValueError as err:
+            raise ImageError(str(err), obj=self.ref, field="spec.git") from None
 
     @property
     def ref(self) -> str:
         return f"ImageUpdateAutomation/{self.name.Namespace}/{self.name.Name}"
+
+    @property
+    def branch(self) -> str:
+        """Where commits are made and pushed: ``push.branch``, else the checkout branch (as Flux)."""
+        return self.push_branch or self.checkout_branch
 
     @classmethod
     def from_object(
@@ -101,6 +122,7 @@ class Automation:
             template_values=dict(commit.message_template_values),
             legacy_template_data=obj.legacy_template_data,
             signing=signing,
+            push_options=dict(push.options) if push else {},
         )
 
 
@@ -115,95 +137,69 @@ class CommitResult:
     attempts: int = 0
 
 
-def _auth_env(credentials: Credentials) -> dict[str, str]:
-    """Basic auth as an HTTP header in git's environment: never in a URL, a file or argv."""
-    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
-    if credentials.basic_auth is not None:
-        token = base64.b64encode(":".join(credentials.basic_auth).encode()).decode()
-        env.update(
-            GIT_CONFIG_COUNT="1",
-            GIT_CONFIG_KEY_0="http.extraHeader",
-            GIT_CONFIG_VALUE_0=f"Authorization: Basic {token}",
-        )
-    return env
-
-
 class _Run:
-    def __init__(self, automation: Automation, credentials: Credentials, workdir: Path) -> None:
-        self.a, self.credentials, self.workdir = automation, credentials, workdir
-        self.env = _auth_env(credentials)
-        self.sign: list[str] = []
-        self.push_branch = automation.push_branch or (
-            None if automation.refspec else automation.checkout_branch
-        )
+    """One automation run in a private work tree, every git command through one :class:`GitSession`."""
 
-    def call(self, repo: git.Repo, *args: str) -> str:
+    def __init__(self, automation: Automation, git: GitSession, workdir: Path) -> None:
+        self.a, self.git, self.workdir = automation, git, workdir
+        self.work = workdir / "checkout"
+        self.signing: list[tuple[str, str]] = []
+        self.env: dict[str, str] = {}
+
+    def _git(self, *args: str, stdin: str | None = None) -> str:
+        return self.git.run(*args, cwd=self.work, stdin=stdin, env=self.env, config=self.signing)
+
+    def _fetch(self, branch: str) -> None:
+        """The remote tip of ``branch`` into FETCH_HEAD (one commit deep)."""
+        self.git.fetch(self.work / ".git", f"refs/heads/{branch}")
+
+    def clone(self) -> None:
+        """The checkout branch, and the push branch on top of its remote tip when that exists."""
+        a = self.a
+        self.git.run("init", "--quiet", "--end-of-options", str(self.work))
         try:
-            return str(repo.git.execute([str(git_path()), *args], env={**os.environ, **self.env}))
-        except git.GitCommandError as err:
-            raw = f"{err.stdout or ''} {err.stderr or ''}"
-            raise _GitFailure(args[0], self._stderr(err), any(w in raw for w in _REJECTED)) from None
-
-    def _stderr(self, err: git.GitCommandError) -> str:
-        """Git's own words without hints or GitPython's quoting, secrets scrubbed."""
-        text = str(err.stderr or "").strip().removeprefix("stderr: '").removesuffix("'")
-        lines = [line for line in text.splitlines() if line.strip() and not line.startswith("hint:")]
-        return self.credentials.scrub(" ".join(lines))
-
-    def clone(self) -> git.Repo:
-        target = self.workdir / "checkout"
-        try:
-            git.Repo.clone_from(
-                self.a.url,
-                target,
-                branch=self.a.checkout_branch,
-                env={**os.environ, **self.env},
-                no_tags=True,
-            )
-        except git.GitCommandError as err:
-            why = self._stderr(err)[-300:]
+            self._fetch(a.checkout_branch)
+        except GitError as err:
+            plain = not isinstance(err, GitAuthError | GitUnreachableError)
             raise ImageError(
-                f"cannot clone {self.a.url} at branch {self.a.checkout_branch!r}: {why}; "
+                f"cannot clone {a.url} at branch {a.checkout_branch!r}: {err.message}; "
                 "check the GitRepository URL, branch and credentials",
-                obj=self.a.ref,
-                field="spec.git.checkout.ref.branch",
+                obj=a.ref,
+                field="spec.git.checkout.ref.branch" if plain else err.field,
             ) from None
-        repo = git.Repo(target)
-        if self.push_branch and self.push_branch != self.a.checkout_branch:
-            self._switch_to_push_branch(repo)
-        return repo
+        self._git("update-ref", "--end-of-options", f"refs/heads/{a.checkout_branch}", "FETCH_HEAD")
+        if a.branch != a.checkout_branch:
+            start = f"refs/heads/{a.checkout_branch}"
+            if self.git.ls_remote(f"refs/heads/{a.branch}"):
+                self._fetch(a.branch)
+                start = "FETCH_HEAD"
+            self._git("update-ref", "--end-of-options", f"refs/heads/{a.branch}", start)
+        self._git("symbolic-ref", "--end-of-options", "HEAD", f"refs/heads/{a.branch}")
+        self._git("reset", "--quiet", "--hard")
 
-    def _switch_to_push_branch(self, repo: git.Repo) -> None:
-        assert self.push_branch is not None
-        remote = self.call(repo, "ls-remote", "--heads", "origin", f"refs/heads/{self.push_branch}")
-        if remote.strip():
-            self.call(repo, "fetch", "--quiet", "origin", f"refs/heads/{self.push_branch}")
-            self.call(repo, "checkout", "--quiet", "-B", self.push_branch, "FETCH_HEAD")
-        else:
-            self.call(repo, "checkout", "--quiet", "-b", self.push_branch)
-
-    def commit(
-        self, repo: git.Repo, policies: Mapping[str, PolicyResult]
-    ) -> tuple[UpdateResult, str | None, str]:
-        result = setters.apply_setters(Path(repo.working_dir), self.a.path, policies, obj=self.a.ref)
-        if not result.changes or not repo.is_dirty(untracked_files=False):
+    def commit(self, policies: Mapping[str, PolicyResult]) -> tuple[UpdateResult, str | None, str]:
+        a = self.a
+        result = setters.apply_setters(self.work, a.path, policies, obj=a.ref)
+        if not result.changes:
             return result, None, ""
-        data = template_data(self.a.name, result, self.a.template_values, legacy=self.a.legacy_template_data)
-        message = render(self.a.message_template, data)
-        identity = [
-            "-c",
-            f"user.name={self.a.author_name}",
-            "-c",
-            f"user.email={self.a.author_email}",
-        ]
-        if self.a.signing and not self.sign:
-            self.sign = self._signing_args(self.a.signing)
-        self.call(repo, "add", "--update", "--", ".")
-        self.call(repo, *identity, *self.sign, "commit", "--quiet", "--no-verify", "-m", message)
-        return result, repo.head.commit.hexsha, message
+        self._git("add", "--update", "--", ".")
+        if not self._git("diff", "--cached", "--name-only").strip():
+            return result, None, ""
+        data = template_data(a.name, result, a.template_values, legacy=a.legacy_template_data)
+        message = render(a.message_template, data)
+        if a.signing and not self.signing:
+            self.signing = self._signing_config(a.signing)
+        self.env.update(
+            GIT_AUTHOR_NAME=a.author_name,
+            GIT_AUTHOR_EMAIL=a.author_email,
+            GIT_COMMITTER_NAME=a.author_name,
+            GIT_COMMITTER_EMAIL=a.author_email,
+        )
+        self._git("commit", "--quiet", "--no-verify", "--file=-", stdin=message)
+        return result, self._git("rev-parse", "HEAD").strip(), message
 
-    def _signing_args(self, signing: Signing) -> list[str]:
-        """``git -c`` options that sign with the key, imported into a private keyring once."""
+    def _signing_config(self, signing: Signing) -> list[tuple[str, str]]:
+        """git settings that sign with the key, imported into a private keyring once."""
         keys = self.workdir / "signing"
         keys.mkdir(mode=0o700, exist_ok=True)
         if signing.type == "ssh":
@@ -216,7 +212,7 @@ class _Run:
             key_file = keys / "id"
             key_file.write_text(signing.key.strip() + "\n")
             key_file.chmod(0o600)
-            return ["-c", "gpg.format=ssh", "-c", f"user.signingkey={key_file}", "-c", "commit.gpgsign=true"]
+            return [("gpg.format", "ssh"), ("user.signingkey", str(key_file)), ("commit.gpgsign", "true")]
         self.env["GNUPGHOME"] = str(keys)
         imported = subprocess.run(
             ["gpg", "--batch", "--status-fd", "1", "--import"],
@@ -235,7 +231,7 @@ class _Run:
                 obj=self.a.ref,
                 field="spec.git.commit.signingKey",
             )
-        options = ["-c", f"user.signingkey={fingerprints[0]}", "-c", "commit.gpgsign=true"]
+        config = [("user.signingkey", fingerprints[0]), ("commit.gpgsign", "true")]
         if signing.passphrase:
             secret = keys / "passphrase"
             secret.write_text(signing.passphrase)
@@ -245,36 +241,30 @@ class _Run:
                 f'#!/bin/sh\nexec gpg --batch --pinentry-mode loopback --passphrase-file "{secret}" "$@"\n'
             )
             program.chmod(0o700)
-            options += ["-c", f"gpg.program={program}"]
-        return options
+            config.append(("gpg.program", str(program)))
+        return config
 
     def close(self) -> None:
         """Stop the gpg-agent a GPG signing run started for its private keyring."""
         if "GNUPGHOME" in self.env:
             subprocess.run(
                 ["gpgconf", "--kill", "gpg-agent"],
-                env={**os.environ, **self.env},
+                env={**os.environ, "GNUPGHOME": self.env["GNUPGHOME"]},
                 capture_output=True,
                 check=False,
             )
 
-    def push(self, repo: git.Repo) -> None:
-        refspecs = [f"HEAD:refs/heads/{self.push_branch}"] if self.push_branch else []
+    def push_branch(self) -> None:
+        self.git.push(self.work, [RefSpec("HEAD", f"refs/heads/{self.a.branch}")], self.a.push_options)
+
+    def push_refspec(self) -> None:
         if self.a.refspec:
-            refspecs.append(self.a.refspec)
-        self.call(repo, "push", "--quiet", "--porcelain", "origin", *refspecs)
+            self.git.push(self.work, [RefSpec.parse(self.a.refspec)], self.a.push_options)
 
-    def refresh(self, repo: git.Repo) -> None:
+    def refresh(self) -> None:
         """After a refused push: start again from the remote tip of the branch we push to."""
-        branch = self.push_branch or self.a.checkout_branch
-        self.call(repo, "fetch", "--quiet", "origin", f"refs/heads/{branch}")
-        self.call(repo, "reset", "--quiet", "--hard", "FETCH_HEAD")
-
-
-class _GitFailure(Exception):
-    def __init__(self, command: str, stderr: str, refused: bool) -> None:
-        super().__init__(f"git {command}: {stderr}")
-        self.rejected = command == "push" and refused
+        self._fetch(self.a.branch)
+        self._git("reset", "--quiet", "--hard", "FETCH_HEAD")
 
 
 def update_and_push(
@@ -286,32 +276,34 @@ def update_and_push(
 ) -> CommitResult:
     """Clone, set, commit and push; retry from the new remote tip on a non-fast-forward push."""
     parse(automation.message_template or "")  # a broken template fails before any Git work
-    with tempfile.TemporaryDirectory(prefix="flux-image-update-") as tmp:
-        run = _Run(automation, credentials, Path(tmp))
+    remote = GitRemote(automation.url, obj=automation.ref, credentials=credentials, blame=_BLAME)
+    with tempfile.TemporaryDirectory(prefix="flux-image-update-") as tmp, remote.connect() as git:
+        run = _Run(automation, git, Path(tmp))
         try:
-            repo = run.clone()
-            try:
-                attempt = 0
-                while True:
-                    attempt += 1
-                    result, revision, message = run.commit(repo, policies)
-                    if revision is None:
-                        return CommitResult(result, attempts=attempt - 1)
-                    try:
-                        run.push(repo)
-                    except _GitFailure as failure:
-                        if not failure.rejected or attempt >= attempts:
-                            raise
-                        run.refresh(repo)
-                        continue
-                    return CommitResult(result, revision, message, run.push_branch or "", attempt)
-            finally:
-                repo.close()
-                run.close()
-        except _GitFailure as failure:
+            run.clone()
+            attempt = 0
+            while True:
+                attempt += 1
+                result, revision, message = run.commit(policies)
+                if revision is None:
+                    return CommitResult(result, attempts=attempt - 1)
+                try:
+                    run.push_branch()
+                except GitRejectedError as rejected:
+                    if not rejected.race or attempt >= attempts:
+                        raise
+                    run.refresh()
+                    continue
+                run.push_refspec()
+                return CommitResult(result, revision, message, automation.branch, attempt)
+        except GitError as err:
+            retried = (
+                f" (still refused after {attempts} attempts)" if isinstance(err, GitRejectedError) else ""
+            )
             raise ImageError(
-                f"{failure}; check that the credentials may push to {automation.url}"
-                + (f" (still refused after {attempts} attempts)" if failure.rejected else ""),
+                f"{err.message}; check that the credentials may push to {automation.url}{retried}",
                 obj=automation.ref,
-                field="spec.git.push",
+                field=err.field if isinstance(err, GitAuthError | GitUnreachableError) else "spec.git.push",
             ) from None
+        finally:
+            run.close()

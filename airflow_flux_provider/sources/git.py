@@ -3,14 +3,13 @@
 One bare mirror per URL lives in a cache folder and is reused across runs, so a fetch only
 transfers the objects of the wanted commit (depth 1). Before fetching, ``git ls-remote``
 tells whether the remote revision equals the last artifact's; if so nothing is fetched and
-the caller reports "unchanged", like source-controller's no-op optimisation. Credentials
-reach git through environment variables, never through arguments or URLs, and every
-message git prints is scrubbed before it can reach a log or an exception.
+the caller reports "unchanged", like source-controller's no-op optimisation. Every git
+command goes through :class:`~airflow_flux_provider.git.remote.GitRemote` (credentials
+scoped to the URL's origin, scrubbed and classified errors).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
 import hashlib
@@ -18,46 +17,25 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_flux_provider.credentials import ANONYMOUS, Credentials, ca_bundle, redact_urls
+from airflow_flux_provider.credentials import ANONYMOUS, Credentials
+from airflow_flux_provider.git.errors import GitAuthError, GitUnreachableError
+from airflow_flux_provider.git.remote import GitRemote, GitSession
 from airflow_flux_provider.semver import SemverError, latest
 from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
 from airflow_flux_provider.sources.errors import RevisionNotFoundError, SourceError
 from airflow_flux_provider.sources.fetched import Fetched
 from airflow_flux_provider.sources.ignore import IgnoreRules
 from airflow_flux_provider.sources.verify import Verification, VerificationError, keyring
-from airflow_flux_provider.tools import git_path
+
+__all__ = ["GitAuthError", "GitRef", "GitSource", "GitUnreachableError", "Include", "RemoteRevision"]
 
 _SHA = re.compile(r"[0-9a-f]{40}")
-_UNREACHABLE_HINTS = (
-    "could not resolve",
-    "connection refused",
-    "failed to connect",
-    "timed out",
-    "unreachable",
-)
-_AUTH_HINTS = (
-    "authentication failed",
-    "401",
-    "403",
-    "permission denied",
-    "host key verification failed",
-    "could not read username",
-)
-
-
-class GitAuthError(SourceError):
-    """The remote refused the credentials (or asked for some and got none)."""
-
-
-class GitUnreachableError(SourceError):
-    """The host could not be reached (DNS, refused connection, timeout)."""
 
 
 @dataclass(frozen=True)
@@ -130,23 +108,15 @@ class GitSource:
         timeout: float = 60.0,
         cache_dir: str | Path | None = None,
     ) -> None:
-        if not re.match(r"^(https?|ssh|file)://", url):
-            raise SourceError(
-                f"url {url!r} is not http(s)://, ssh:// or file://; write ssh://user@host/repo "
-                "instead of the scp-like user@host:repo",
-                obj=obj,
-                field="spec.url",
-            )
+        self.remote = GitRemote(url, obj=obj, credentials=credentials, timeout=timeout)
         self.url = url
         self.obj = obj
         self.ref = ref or GitRef(branch="master")
-        self.credentials = credentials
         self.ignore = ignore
         self.include = tuple(include)
         self.recurse_submodules = recurse_submodules
         self.verify = verify
         self.sparse_checkout = tuple(d.removeprefix("./").rstrip("/") for d in sparse_checkout)
-        self.timeout = timeout
         self.cache_dir = Path(cache_dir) if cache_dir else _cache_base()
 
     @classmethod
@@ -179,112 +149,14 @@ class GitSource:
             **kwargs,
         )
 
-    # -- talking to git -----------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _env(self) -> Iterator[dict[str, str]]:
-        """Environment carrying the credentials as git config (never on the command line)."""
-        config: list[tuple[str, str]] = [("credential.helper", ""), ("protocol.version", "2")]
-        creds = self.credentials
-        with tempfile.TemporaryDirectory(prefix="flux-git-auth-") as tmp:
-            if creds.token and not creds.password:
-                config.append(("http.extraHeader", f"Authorization: Bearer {creds.token}"))
-            elif creds.basic_auth is not None:
-                pair = ":".join(creds.basic_auth).encode()
-                config.append(("http.extraHeader", f"Authorization: Basic {base64.b64encode(pair).decode()}"))
-            if creds.ca_cert:
-                config.append(("http.sslCAInfo", ca_bundle(creds.ca_cert)))
-            if creds.insecure:
-                config.append(("http.sslVerify", "false"))
-            env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-            env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="/bin/false", SSH_ASKPASS="/bin/false")
-            env["GIT_CONFIG_NOSYSTEM"] = "1"
-            if creds.ssh_private_key:
-                key = Path(tmp) / "identity"
-                key.write_text(creds.ssh_private_key.rstrip("\n") + "\n")
-                key.chmod(0o600)
-                hosts = Path(tmp) / "known_hosts"
-                hosts.write_text(creds.known_hosts or "")
-                env["GIT_SSH_COMMAND"] = (
-                    f"ssh -i {key} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile={hosts} "
-                    "-o StrictHostKeyChecking=yes"
-                )
-            env["GIT_CONFIG_COUNT"] = str(len(config))
-            for i, (key_name, value) in enumerate(config):
-                env[f"GIT_CONFIG_KEY_{i}"] = key_name
-                env[f"GIT_CONFIG_VALUE_{i}"] = value
-            yield env
-
-    def _git(
-        self, *args: str, env: Mapping[str, str], cwd: Path | None = None, stdin: str | None = None
-    ) -> str:
-        try:
-            proc = subprocess.run(
-                [git_path(), *args],
-                input=stdin,
-                env=dict(env),
-                cwd=cwd,
-                capture_output=True,
-                text=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise GitUnreachableError(
-                f"git {args[0]} of {self.url} took longer than {self.timeout:g}s; check the host or "
-                "raise spec.timeout",
-                obj=self.obj,
-                field="spec.url",
-            ) from None
-        if proc.returncode != 0:
-            raise self._error(next(a for a in args if not a.startswith("-")), proc.stderr)
-        return proc.stdout
-
-    def _error(self, verb: str, stderr: str) -> SourceError:
-        """Classify git's stderr (scrubbed) into unreachable / refused / not a repo / other."""
-        text = self.credentials.scrub(redact_urls(stderr)).strip()
-        lines = [line.strip() for line in text.splitlines() if line.strip()] or ["no output"]
-
-        def cause(hints: tuple[str, ...]) -> str | None:
-            return next((line for line in lines if any(h in line.lower() for h in hints)), None)
-
-        if found := cause(_UNREACHABLE_HINTS):
-            return GitUnreachableError(
-                f"cannot reach {self.url} ({found}); check spec.url and the network",
-                obj=self.obj,
-                field="spec.url",
-            )
-        if found := cause(_AUTH_HINTS):
-            return GitAuthError(
-                f"the remote refused access ({found}); check the username/password, token or SSH key "
-                "of the connection named by spec.secretRef",
-                obj=self.obj,
-                field="spec.secretRef",
-            )
-        if found := cause(("does not appear to be a git repository", "not found")):
-            return SourceError(
-                f"{self.url} is not a Git repository ({found}); check spec.url",
-                obj=self.obj,
-                field="spec.url",
-            )
-        return SourceError(f"git {verb} failed: {lines[-1]}", obj=self.obj, field="spec.url")
-
     # -- resolving ----------------------------------------------------------------------------
-
-    def _ls_remote(self, env: Mapping[str, str], *patterns: str, tags: bool = False) -> dict[str, str]:
-        out = self._git("ls-remote", *(["--tags"] if tags else []), self.url, *patterns, env=env)
-        refs: dict[str, str] = {}
-        for line in out.splitlines():
-            sha, _, name = line.partition("\t")
-            refs[name] = sha
-        return refs
 
     def resolve(self) -> RemoteRevision:
         """The remote revision of ``spec.ref``, from one ``ls-remote`` (no objects transferred)."""
-        with self._env() as env:
-            return self._resolve(env)
+        with self.remote.connect() as git:
+            return self._resolve(git)
 
-    def _resolve(self, env: Mapping[str, str]) -> RemoteRevision:
+    def _resolve(self, git: GitSession) -> RemoteRevision:
         ref, kind = self.ref, self.ref.kind()
         if kind == "commit":
             commit = str(ref.commit).lower()
@@ -298,18 +170,18 @@ class GitSource:
         if kind == "name":
             name = str(ref.name)
             if name.startswith("refs/heads/"):
-                return self._named(env, name, name.removeprefix("refs/heads/"), "name")
+                return self._named(git, name, name.removeprefix("refs/heads/"), "name")
             if name.startswith("refs/tags/"):
-                return self._tag(env, name.removeprefix("refs/tags/").removesuffix("^{}"), field="name")
-            return self._named(env, name, name, "name")
+                return self._tag(git, name.removeprefix("refs/tags/").removesuffix("^{}"), field="name")
+            return self._named(git, name, name, "name")
         if kind == "tag":
-            return self._tag(env, str(ref.tag), field="tag")
+            return self._tag(git, str(ref.tag), field="tag")
         if kind == "semver":
-            return self._semver(env, str(ref.semver))
-        return self._named(env, f"refs/heads/{ref.branch}", str(ref.branch), "branch")
+            return self._semver(git, str(ref.semver))
+        return self._named(git, f"refs/heads/{ref.branch}", str(ref.branch), "branch")
 
-    def _named(self, env: Mapping[str, str], full: str, short: str, field_name: str) -> RemoteRevision:
-        refs = self._ls_remote(env, full)
+    def _named(self, git: GitSession, full: str, short: str, field_name: str) -> RemoteRevision:
+        refs = git.ls_remote(full)
         if full not in refs:
             raise RevisionNotFoundError(
                 f"couldn't find remote ref {full!r} in {self.url}; check the spelling or push it first",
@@ -318,9 +190,9 @@ class GitSource:
             )
         return RemoteRevision(f"{short}@sha1:{refs[full]}", refs[full], full)
 
-    def _tag(self, env: Mapping[str, str], tag: str, *, field: str) -> RemoteRevision:
+    def _tag(self, git: GitSession, tag: str, *, field: str) -> RemoteRevision:
         full = f"refs/tags/{tag}"
-        refs = self._ls_remote(env, full, f"{full}^{{}}")
+        refs = git.ls_remote(full, f"{full}^{{}}")
         commit = refs.get(f"{full}^{{}}") or refs.get(full)
         if commit is None:
             raise RevisionNotFoundError(
@@ -331,8 +203,8 @@ class GitSource:
         annotated = refs.get(full) if f"{full}^{{}}" in refs else None
         return RemoteRevision(f"{tag}@sha1:{commit}", commit, full, annotated)
 
-    def _semver(self, env: Mapping[str, str], constraint: str) -> RemoteRevision:
-        refs = self._ls_remote(env, tags=True)
+    def _semver(self, git: GitSession, constraint: str) -> RemoteRevision:
+        refs = git.ls_remote(tags=True)
         tags = sorted({n.removeprefix("refs/tags/").removesuffix("^{}") for n in refs})
         try:
             best = latest(tags, constraint, flux_tags=True)
@@ -348,7 +220,7 @@ class GitSource:
                 obj=self.obj,
                 field="spec.ref.semver",
             )
-        return self._tag(env, best, field="semver")
+        return self._tag(git, best, field="semver")
 
     # -- fetching -----------------------------------------------------------------------------
 
@@ -356,7 +228,7 @@ class GitSource:
         return self.cache_dir / (hashlib.sha256(self.url.encode()).hexdigest()[:24] + ".git")
 
     @contextlib.contextmanager
-    def _mirror(self, env: Mapping[str, str]) -> Iterator[Path]:
+    def _mirror(self, git: GitSession) -> Iterator[Path]:
         """The bare mirror for this URL, locked so parallel tasks on one worker take turns."""
         path = self.mirror_path()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -364,30 +236,27 @@ class GitSource:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (path / "HEAD").is_file():
                 shutil.rmtree(path, ignore_errors=True)
-                self._git("init", "--quiet", "--bare", str(path), env=env)
+                git.run("init", "--quiet", "--bare", "--end-of-options", str(path))
             yield path
 
-    def _fetch_commit(self, mirror: Path, remote: RemoteRevision, env: Mapping[str, str]) -> None:
+    def _fetch_commit(self, mirror: Path, remote: RemoteRevision, git: GitSession) -> None:
         gd = f"--git-dir={mirror}"
         with contextlib.suppress(SourceError):
-            self._git(gd, "cat-file", "-e", f"{remote.commit}^{{commit}}", env=env)
+            git.run(gd, "cat-file", "-e", "--end-of-options", f"{remote.commit}^{{commit}}")
             if remote.tag_object:
-                self._git(gd, "cat-file", "-e", remote.tag_object, env=env)
+                git.run(gd, "cat-file", "-e", "--end-of-options", remote.tag_object)
             return  # already in the mirror from an earlier run
-        want = remote.ref or remote.commit
         try:
-            self._git(gd, "fetch", "--quiet", "--no-tags", "--depth=1", self.url, want, env=env)
+            git.fetch(mirror, remote.ref or remote.commit)
         except (GitAuthError, GitUnreachableError):
             raise
         except SourceError:
             if remote.ref is not None:
                 raise
             # A server that refuses a bare SHA: fetch all branches and look for it there.
-            self._git(
-                gd, "fetch", "--quiet", "--no-tags", self.url, "+refs/heads/*:refs/flux/heads/*", env=env
-            )
+            git.fetch(mirror, "+refs/heads/*:refs/flux/heads/*", depth=None)
         try:
-            self._git(gd, "cat-file", "-e", f"{remote.commit}^{{commit}}", env=env)
+            git.run(gd, "cat-file", "-e", "--end-of-options", f"{remote.commit}^{{commit}}")
         except SourceError:
             raise RevisionNotFoundError(
                 f"commit {remote.commit} is not in {self.url}; check ref.commit",
@@ -395,36 +264,34 @@ class GitSource:
                 field="spec.ref.commit",
             ) from None
 
-    def _checkout(self, remote: RemoteRevision, dest: Path, env: Mapping[str, str]) -> None:
+    def _checkout(self, remote: RemoteRevision, dest: Path, git: GitSession) -> None:
         if self.recurse_submodules:
-            self._clone_with_submodules(remote, dest, env)
+            self._clone_with_submodules(remote, dest, git)
             return
-        with self._mirror(env) as mirror:
-            self._fetch_commit(mirror, remote, env)
-            self._verify(mirror, remote, env)
-            index_env = {**env, "GIT_INDEX_FILE": str(dest.parent / "index")}
+        with self._mirror(git) as mirror:
+            self._fetch_commit(mirror, remote, git)
+            self._verify(mirror, remote, git)
+            index = {"GIT_INDEX_FILE": str(dest.parent / "index")}
             gd = f"--git-dir={mirror}"
-            self._git(gd, "read-tree", remote.commit, env=index_env)
+            git.run(gd, "read-tree", "--end-of-options", remote.commit, env=index)
             if self.sparse_checkout:
-                self._check_sparse_dirs(gd, index_env)
-                listed = self._git(gd, "ls-files", "-z", "--", *self.sparse_checkout, env=index_env)
-                self._git(
-                    gd, f"--work-tree={dest}", "checkout-index", "-z", "--stdin", env=index_env, stdin=listed
-                )
+                self._check_sparse_dirs(gd, git, index)
+                listed = git.run(gd, "ls-files", "-z", "--", *self.sparse_checkout, env=index)
+                git.run(gd, f"--work-tree={dest}", "checkout-index", "-z", "--stdin", env=index, stdin=listed)
             else:
-                self._git(gd, f"--work-tree={dest}", "checkout-index", "--all", env=index_env)
-            self._git(gd, "update-ref", "refs/flux/last", remote.commit, env=env)
+                git.run(gd, f"--work-tree={dest}", "checkout-index", "--all", env=index)
+            git.run(gd, "update-ref", "--end-of-options", "refs/flux/last", remote.commit)
 
-    def _check_sparse_dirs(self, git_dir_arg: str, env: Mapping[str, str]) -> None:
+    def _check_sparse_dirs(self, git_dir_arg: str, git: GitSession, env: Mapping[str, str]) -> None:
         for folder in self.sparse_checkout:
-            if not self._git(git_dir_arg, "ls-files", "--", folder, env=env).strip():
+            if not git.run(git_dir_arg, "ls-files", "--", folder, env=env).strip():
                 raise SourceError(
                     f"sparseCheckout directory {folder!r} does not exist in the revision; fix the path",
                     obj=self.obj,
                     field="spec.sparseCheckout",
                 )
 
-    def _verify(self, git_dir: Path, remote: RemoteRevision, env: Mapping[str, str]) -> None:
+    def _verify(self, git_dir: Path, remote: RemoteRevision, git: GitSession) -> None:
         """Check ``spec.verify`` against the objects in ``git_dir``; a no-op without it."""
         verify = self.verify
         if verify is None:
@@ -441,7 +308,7 @@ class GitSource:
         with keyring(verify.public_keys, shutil.which("gpg") or "gpg", obj=self.obj) as gpg_env:
             for verb, target, what in checks:
                 try:
-                    self._git(f"--git-dir={git_dir}", verb, str(target), env={**env, **gpg_env})
+                    git.run(f"--git-dir={git_dir}", verb, "--end-of-options", str(target), env=gpg_env)
                 except SourceError:
                     raise VerificationError(
                         f"{what} of {remote.revision} has no valid signature from a key in the "
@@ -450,21 +317,13 @@ class GitSource:
                         field="spec.verify",
                     ) from None
 
-    def _clone_with_submodules(self, remote: RemoteRevision, dest: Path, env: Mapping[str, str]) -> None:
-        self._git("init", "--quiet", str(dest), env=env)
-        self._git(
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--depth=1",
-            self.url,
-            remote.ref or remote.commit,
-            env=env,
-            cwd=dest,
-        )
-        self._verify(dest / ".git", remote, env)
-        self._git("checkout", "--quiet", remote.commit, env=env, cwd=dest)
-        self._git("submodule", "update", "--init", "--recursive", "--depth=1", env=env, cwd=dest)
+    def _clone_with_submodules(self, remote: RemoteRevision, dest: Path, git: GitSession) -> None:
+        git.run("init", "--quiet", "--end-of-options", str(dest))
+        git.fetch(dest / ".git", remote.ref or remote.commit)
+        self._verify(dest / ".git", remote, git)
+        git.run("update-ref", "--no-deref", "--end-of-options", "HEAD", remote.commit, cwd=dest)
+        git.run("reset", "--quiet", "--hard", cwd=dest)
+        git.run("submodule", "update", "--init", "--recursive", "--depth=1", cwd=dest)
         shutil.rmtree(dest / ".git")
 
     def _copy_includes(self, store: ArtifactStore, included: Mapping[str, Artifact], dest: Path) -> None:
@@ -502,15 +361,15 @@ class GitSource:
         """
         last = store.latest(self.obj)
         settings = self._settings(included or {})
-        with self._env() as env:
-            remote = self._resolve(env)
+        with self.remote.connect() as git:
+            remote = self._resolve(git)
             observed = f"{remote.revision} {settings}"
             if last is not None and not force and self._read_observed() == (observed, last.digest):
                 return Fetched(last, changed=False)
             with tempfile.TemporaryDirectory(prefix="flux-git-") as tmp:
                 tree = Path(tmp) / "tree"
                 tree.mkdir()
-                self._checkout(remote, tree, env)
+                self._checkout(remote, tree, git)
                 if self.include:
                     self._copy_includes(store, included or {}, tree)
                 rules = IgnoreRules.for_tree(tree, self.ignore)

@@ -18,6 +18,7 @@ from airflow_flux_provider.images.registry import scan
 from airflow_flux_provider.images.template import NamespacedName
 from airflow_flux_provider.tools import kubectl_path
 from flux_devkit.services.git_http import GitServer
+from flux_devkit.services.git_ssh import GitSSHServer
 from flux_devkit.services.registry import OciRegistry
 
 SEED = Path("/work/shared/seed/000_f693ae41b8570628.txt").read_text()
@@ -198,7 +199,8 @@ def test_gpg_signing_with_a_passphrase(git_server: GitServer, tmp_path: Path) ->
         )
 
 
-def test_push_refspec_only(git_server: GitServer, tmp_path: Path) -> None:
+def test_push_refspec_also_pushes_the_checkout_branch(git_server: GitServer) -> None:
+    """As Flux: a refspec without push.branch pushes the checkout branch, then the refspec."""
     url = _repo(git_server, "images-refspec")
     policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.5.0")}
     done = update_and_push(
@@ -206,5 +208,66 @@ def test_push_refspec_only(git_server: GitServer, tmp_path: Path) -> None:
     )
     remote = _git("ls-remote", git_server.auth_url("images-refspec"))
     heads = dict(line.split("\t")[::-1] for line in remote.splitlines())
-    assert heads["refs/heads/auto/review"] == done.revision
-    assert heads["refs/heads/main"] != done.revision  # only the refspec was pushed
+    assert done.branch == "main"
+    assert heads["refs/heads/auto/review"] == heads["refs/heads/main"] == done.revision
+
+
+def test_refspec_option_injection_is_refused_before_git_runs(git_server: GitServer, tmp_path: Path) -> None:
+    """Issue 16 finding 1: on a file:// remote git would run --receive-pack's command."""
+    _repo(git_server, "images-inject")
+    url = git_server.repo_path("images-inject").as_uri()
+    marker = tmp_path / "pwned"
+    policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.6.0")}
+    for refspec in (f"--receive-pack=touch {marker}", "--dry-run"):
+        with pytest.raises(ImageError, match="starts with '-'") as info:
+            update_and_push(_automation(url, refspec=refspec), policies)
+        assert info.value.field == "spec.git"
+    assert not marker.exists()
+    assert "v1.0.0" in _git(
+        "show", "main:" + f"{OVERLAY}/deployment.yaml", cwd=git_server.repo_path("images-inject")
+    )
+
+
+def test_push_with_a_bearer_token_over_https(git_server_tls: GitServer, tmp_path: Path) -> None:
+    """The connection's token and CA work for the push as for the fetch (they used to be dropped)."""
+    assert git_server_tls.tls is not None and git_server_tls.token is not None
+    url = _repo(git_server_tls, "images-token")
+    creds = Credentials(token=git_server_tls.token, ca_cert=git_server_tls.tls.ca_path.read_text())
+    policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.7.0")}
+    done = update_and_push(_automation(url), policies, credentials=creds)
+    bare = git_server_tls.repo_path("images-token")
+    assert _git("rev-parse", "refs/heads/main", cwd=bare).strip() == done.revision
+    pushes = [r for r in git_server_tls.seen if r.path == "/images-token.git/git-receive-pack"]
+    assert pushes and all(r.authorization == f"Bearer {git_server_tls.token}" for r in pushes)
+    with pytest.raises(ImageError, match="CA certificate") as info:
+        update_and_push(_automation(url), policies, credentials=Credentials(token=git_server_tls.token))
+    assert git_server_tls.token not in str(info.value)
+
+
+def test_push_over_ssh_with_push_options(
+    git_server: GitServer, git_ssh_server: GitSSHServer, tmp_path: Path
+) -> None:
+    _repo(git_server, "images-ssh")
+    bare = git_server.repo_path("images-ssh")
+    _git("config", "receive.advertisePushOptions", "true", cwd=bare)
+    received = tmp_path / "push-options"
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text(
+        '#!/bin/sh\ni=0\nwhile [ "$i" -lt "${GIT_PUSH_OPTION_COUNT:-0}" ]; do\n'
+        f'  eval "echo \\$GIT_PUSH_OPTION_$i" >> {received}\n  i=$((i + 1))\ndone\n'
+    )
+    hook.chmod(0o755)
+    creds = Credentials(
+        ssh_private_key=git_ssh_server.client_key,
+        ssh_passphrase=git_ssh_server.key_passphrase,
+        known_hosts=git_ssh_server.known_hosts,
+    )
+    automation = _automation(
+        git_ssh_server.url("images-ssh"),
+        push_branch="auto",
+        push_options={"merge_request.create": "", "merge_request.target": "main"},
+    )
+    policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.8.0")}
+    done = update_and_push(automation, policies, credentials=creds)
+    assert _git("rev-parse", "refs/heads/auto", cwd=bare).strip() == done.revision
+    assert received.read_text().splitlines() == ["merge_request.create", "merge_request.target=main"]

@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 
+from flux_devkit.sandbox.certs import generate
 from flux_devkit.services.airflow_db import migrate_airflow_db
 from flux_devkit.services.airflow_scheduler import AirflowScheduler, start_airflow_scheduler
 from flux_devkit.services.chart_repo import ChartRepository, start_chart_repo
 from flux_devkit.services.git_http import GitServer, start_git_server
+from flux_devkit.services.git_ssh import GitSSHServer, start_git_ssh_server
 from flux_devkit.services.mlflow_server import NO_TELEMETRY, MlflowServer, start_mlflow_server
 from flux_devkit.services.process import tail
 from flux_devkit.services.prometheus import PrometheusServer, start_prometheus
@@ -40,6 +42,28 @@ def services_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def git_server(services_dir: Path) -> Iterator[GitServer]:
     """Smart-HTTP git with basic auth: .url .username .password .create_repo() .commit() .auth_url()."""
     server = start_git_server(services_dir / "git" / "repos", log_path=services_dir / "git" / "git-http.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def git_server_tls(services_dir: Path) -> Iterator[GitServer]:
+    """The git server over HTTPS (a CA of its own: .tls.ca_path) accepting .token as a bearer token."""
+    cert = generate(services_dir / "git-tls" / "pki")
+    server = start_git_server(
+        services_dir / "git-tls" / "repos",
+        log_path=services_dir / "git-tls" / "git-https.log",
+        token="flux-bearer-token",
+        tls=cert,
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def git_ssh_server(services_dir: Path, git_server: GitServer) -> Iterator[GitSSHServer]:
+    """sshd serving git_server's repositories: .url(name) .client_key (.key_passphrase) .known_hosts."""
+    server = start_git_ssh_server(git_server.root, services_dir / "git-ssh", key_passphrase="ssh-key-pass")
     yield server
     server.stop()
 

@@ -1,6 +1,6 @@
 """A Git smart-HTTP server with basic auth: ``git http-backend`` behind a stdlib HTTP server.
 
-This is the protocol GitHub/GitLab speak over HTTPS, so GitPython, the git CLI and our
+This is the protocol GitHub/GitLab speak over HTTPS, so the git CLI and our
 GitRepository source talk to it exactly as they would to a real forge. Pushes larger
 than git's ``http.postBuffer`` arrive with ``Transfer-Encoding: chunked``; the handler
 decodes them before handing the body to the CGI.
@@ -12,10 +12,12 @@ import os
 import re
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, quote, urlsplit
 
 from airflow_flux_provider.tools import git_path
+from flux_devkit.sandbox.certs import ServingCert
 from flux_devkit.services.files import write_tree
 from flux_devkit.services.httpserver import LocalHTTPServer, LoggingHandler
 from flux_devkit.services.process import ServiceError
@@ -26,8 +28,18 @@ _REPO_NAME = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 PUBLIC_MARKER = "git-daemon-export-ok"
 
 
+@dataclass(frozen=True)
+class SeenRequest:
+    """One request as the server received it: what tests check credentials against."""
+
+    method: str
+    path: str
+    authorization: str  # the Authorization header, '' when none was sent
+
+
 class _GitHTTPServer(LocalHTTPServer):
     project_root: Path
+    seen: list[SeenRequest]
 
 
 class _GitHandler(LoggingHandler):
@@ -61,6 +73,7 @@ class _GitHandler(LoggingHandler):
 
     def _backend(self) -> None:
         url = urlsplit(self.path)
+        self.server.seen.append(SeenRequest(self.command, url.path, self.headers.get("Authorization", "")))
         if not self.authorized(anonymous_ok=self._anonymous_read(url)):
             return
         body = self._read_body() if self.command == "POST" else b""
@@ -101,15 +114,42 @@ class _GitHandler(LoggingHandler):
 
 
 class GitServer:
-    """Bare repositories under ``root`` served over smart HTTP at :attr:`url` with basic auth."""
+    """Bare repositories under ``root`` served over smart HTTP(S) at :attr:`url` with basic auth.
 
-    def __init__(self, root: Path, username: str, password: str, log_path: Path) -> None:
+    ``token`` is accepted as ``Authorization: Bearer`` as well; ``tls`` (a serving
+    certificate) makes it HTTPS; :attr:`seen` lists every request with its Authorization header.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        username: str,
+        password: str,
+        log_path: Path,
+        *,
+        token: str | None = None,
+        tls: ServingCert | None = None,
+    ) -> None:
         self.root = root
         self.username = username
         self.password = password
+        self.token = token
+        self.tls = tls
         root.mkdir(parents=True, exist_ok=True)
-        self._http = _GitHTTPServer(_GitHandler, log_path, basic_auth=(username, password), realm="git")
+        self._http = _GitHTTPServer(
+            _GitHandler,
+            log_path,
+            basic_auth=(username, password),
+            bearer_token=token,
+            realm="git",
+            tls=(tls.cert_path, tls.key_path) if tls else None,
+        )
         self._http.project_root = root
+        self._http.seen = []
+
+    @property
+    def seen(self) -> list[SeenRequest]:
+        return self._http.seen
 
     @property
     def url(self) -> str:
@@ -140,7 +180,7 @@ class GitServer:
         netloc = (
             f"{quote(self.username, safe='')}:{quote(self.password, safe='')}@{urlsplit(self.url).netloc}"
         )
-        return f"http://{netloc}/{self._dirname(name)}"
+        return f"{self._http.scheme}://{netloc}/{self._dirname(name)}"
 
     def create_repo(
         self,
@@ -233,7 +273,13 @@ def _git(*args: str) -> str:
 
 
 def start_git_server(
-    root: Path, *, username: str = "flux", password: str = "flux-secret", log_path: Path | None = None
+    root: Path,
+    *,
+    username: str = "flux",
+    password: str = "flux-secret",
+    log_path: Path | None = None,
+    token: str | None = None,
+    tls: ServingCert | None = None,
 ) -> GitServer:
     """Serve bare repositories under ``root`` on a free loopback port; call ``.stop()`` when done."""
-    return GitServer(root, username, password, log_path or root.parent / "git-http.log")
+    return GitServer(root, username, password, log_path or root.parent / "git-http.log", token=token, tls=tls)

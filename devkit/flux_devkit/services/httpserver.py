@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +28,7 @@ class LoggingHandler(BaseHTTPRequestHandler):
         self.server.write_log(f"{self.address_string()} - {format % args}")
 
     def authorized(self, *, anonymous_ok: bool = False) -> bool:
-        """Check HTTP basic auth against the server's credentials; answer 401 and return False if wrong."""
+        """Check HTTP basic auth (or the bearer token, when the server has one); answer 401 if wrong."""
         expected = self.server.basic_auth
         if expected is None or anonymous_ok:
             return True
@@ -41,6 +42,13 @@ class LoggingHandler(BaseHTTPRequestHandler):
                 given = b""
         wanted = f"{expected[0]}:{expected[1]}".encode()
         if given and hmac.compare_digest(given, wanted):
+            return True
+        token = self.server.bearer_token
+        if (
+            token
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(encoded.strip().encode(), token.encode())
+        ):
             return True
         self.send_response(401)
         self.send_header("WWW-Authenticate", f'Basic realm="{self.server.realm}"')
@@ -68,11 +76,19 @@ class LocalHTTPServer(ThreadingHTTPServer):
         log_path: Path,
         *,
         basic_auth: tuple[str, str] | None = None,
+        bearer_token: str | None = None,
         realm: str = "flux-dev",
         port: int = 0,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         super().__init__((LOOPBACK, port), handler)
+        if tls is not None:  # (certificate, key): serve HTTPS
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.scheme = "https" if tls else "http"
         self.basic_auth = basic_auth
+        self.bearer_token = bearer_token
         self.realm = realm
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +104,7 @@ class LocalHTTPServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        return f"{self.scheme}://{LOOPBACK}:{self.port}"
 
     def write_log(self, line: str) -> None:
         with self._log_lock, open(self.log_path, "a") as log:
