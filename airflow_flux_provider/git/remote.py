@@ -41,33 +41,79 @@ _SCHEMES = ("http", "https", "ssh", "file")
 _OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 # A host as it may appear in an ssh config ``Host`` line: no spaces, patterns or line breaks.
 _SSH_HOST = re.compile(r"[A-Za-z0-9._:\-\[\]]{1,253}")
-_UNREACHABLE_HINTS = (
-    "could not resolve",
-    "connection refused",
-    "failed to connect",
-    "couldn't connect",
-    "timed out",
-    "unreachable",
-    "ssl certificate",
-    "certificate verify",
-    "server certificate verification",
-)
-_AUTH_HINTS = (
-    "authentication failed",
-    "returned error: 401",
-    "returned error: 403",
-    "permission denied",
-    "could not read username",
-    "could not read password",
-)
 # What a git process may see of the worker's environment: locale, home, proxies, system CAs.
 _INHERITED = (
     "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
     "http_proxy", "https_proxy", "no_proxy", "all_proxy",
     "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
 )  # fmt: skip
-_REDIRECT = re.compile(r"returned error: 30[1278]")
-_RACE_HINTS = ("non-fast-forward", "fetch first", "failed to update ref", "cannot lock ref")
+
+
+def _any(*words: str) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Diagnosis:
+    """A line of git's output matching ``pattern`` means ``error``, blamed on a :class:`Blame` field."""
+
+    pattern: re.Pattern[str]
+    error: type[GitError]
+    blamed: str  # "url" or "credentials"
+    message: str  # formatted with found, url, host, url_field, credentials_field
+
+
+#: What git's output means, checked in order.
+_DIAGNOSES = (
+    _Diagnosis(
+        _any("host key verification failed", "no matching host key"),
+        GitAuthError,
+        "credentials",
+        "the SSH host key of {host} is not trusted ({found}); add it to known_hosts in the connection "
+        "(ssh-keyscan prints it)",
+    ),
+    _Diagnosis(
+        _any(
+            "could not resolve",
+            "connection refused",
+            "failed to connect",
+            "couldn't connect",
+            "timed out",
+            "unreachable",
+            "ssl certificate",
+            "certificate verify",
+            "server certificate verification",
+        ),
+        GitUnreachableError,
+        "url",
+        "cannot reach {url} ({found}); check {url_field}, the network and, for HTTPS, the CA certificate "
+        "of the connection",
+    ),
+    _Diagnosis(
+        _any(
+            "authentication failed",
+            "returned error: 401",
+            "returned error: 403",
+            "permission denied",
+            "could not read username",
+            "could not read password",
+        ),
+        GitAuthError,
+        "credentials",
+        "the remote refused access ({found}); check the username/password, token or SSH key of the "
+        "connection named by {credentials_field}",
+    ),
+    _Diagnosis(
+        re.compile(r"returned error: 30[1278]"),
+        GitError,
+        "url",
+        "{url} redirects elsewhere ({found}); credentials are never sent to a redirect target, so set "
+        "{url_field} to the repository's final URL",
+    ),
+)
+_REJECTED = _any("rejected")
+_RACE = _any("non-fast-forward", "fetch first", "failed to update ref", "cannot lock ref")
+_NOT_A_REPOSITORY = _any("does not appear to be a git repository", "not found")
 
 
 @dataclass(frozen=True)
@@ -206,59 +252,36 @@ class GitRemote:
         return self.credentials.scrub(re.sub(r"//[^/@\s]+@", "//", text))
 
     def error(self, verb: str, output: str) -> GitError:
-        """Classify what git printed into unreachable / refused / redirected / rejected / other."""
+        """Classify what git printed (scrubbed) into the first :data:`_DIAGNOSES` entry that matches."""
         lines = [
             line.strip()
             for line in self.scrub(output).splitlines()
             if line.strip() and not line.lstrip().startswith("hint:")
         ] or ["no output"]
 
-        def cause(*hints: str) -> str | None:
-            return next((line for line in lines if any(h in line.lower() for h in hints)), None)
+        def cause(pattern: re.Pattern[str]) -> str | None:
+            return next((line for line in lines if pattern.search(line)), None)
 
-        blame = self.blame
-        if found := cause("host key verification failed", "no matching host key"):
-            return GitAuthError(
-                f"the SSH host key of {self.host} is not trusted ({found}); add it to known_hosts in the "
-                "connection (ssh-keyscan prints it)",
-                obj=self.obj,
-                field=blame.credentials,
-            )
-        if found := cause(*_UNREACHABLE_HINTS):
-            return GitUnreachableError(
-                f"cannot reach {self.url} ({found}); check {blame.url}, the network and, for HTTPS, "
-                "the CA certificate of the connection",
-                obj=self.obj,
-                field=blame.url,
-            )
-        if found := cause(*_AUTH_HINTS):
-            return GitAuthError(
-                f"the remote refused access ({found}); check the username/password, token or SSH key "
-                f"of the connection named by {blame.credentials}",
-                obj=self.obj,
-                field=blame.credentials,
-            )
-        if found := next((line for line in lines if _REDIRECT.search(line)), None):
-            return GitError(
-                f"{self.url} redirects elsewhere ({found}); credentials are never sent to a redirect "
-                f"target, so set {blame.url} to the repository's final URL",
-                obj=self.obj,
-                field=blame.url,
-            )
-        if verb == "push" and (found := cause("[rejected]", "[remote rejected]", "rejected", *_RACE_HINTS)):
+        facts = {"url": self.url, "host": self.host, "url_field": self.blame.url}
+        facts["credentials_field"] = self.blame.credentials
+        for diagnosis in _DIAGNOSES:
+            if found := cause(diagnosis.pattern):
+                field = getattr(self.blame, diagnosis.blamed)
+                return diagnosis.error(
+                    diagnosis.message.format(found=found, **facts), obj=self.obj, field=field
+                )
+        if verb == "push" and (found := cause(_REJECTED)):
+            race = cause(_RACE) is not None
             return GitRejectedError(
-                f"the remote rejected the push ({found})",
-                obj=self.obj,
-                field=blame.url,
-                race=cause(*_RACE_HINTS) is not None,
+                f"the remote rejected the push ({found})", obj=self.obj, field=self.blame.url, race=race
             )
-        if found := cause("does not appear to be a git repository", "repository not found", "not found"):
+        if found := cause(_NOT_A_REPOSITORY):
             return GitError(
-                f"{self.url} is not a Git repository ({found}); check {blame.url}",
+                f"{self.url} is not a Git repository ({found}); check {self.blame.url}",
                 obj=self.obj,
-                field=blame.url,
+                field=self.blame.url,
             )
-        return GitError(f"git {verb} failed: {lines[-1][:500]}", obj=self.obj, field=blame.url)
+        return GitError(f"git {verb} failed: {lines[-1][:500]}", obj=self.obj, field=self.blame.url)
 
 
 class GitSession:

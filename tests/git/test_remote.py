@@ -24,7 +24,7 @@ from airflow_flux_provider.git.remote import GitRemote
 from airflow_flux_provider.sources.artifacts import ArtifactStore
 from airflow_flux_provider.sources.git import GitRef, GitSource
 from airflow_flux_provider.tools import git_path
-from flux_devkit.services.git_http import GitServer, start_git_server
+from flux_devkit.services.git_http import GitServer
 from flux_devkit.services.git_ssh import GitSSHServer
 
 OBJ = "GitRepository/flux-system/app"
@@ -41,15 +41,6 @@ def _files(store: ArtifactStore) -> dict[str, str]:
     assert artifact is not None and artifact.path is not None
     with tarfile.open(artifact.path) as tar:
         return {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
-
-
-@pytest.fixture(scope="module")
-def other_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
-    """A second git server on another port: another origin, which must never see our credentials."""
-    root = tmp_path_factory.mktemp("other-host")
-    server = start_git_server(root / "repos", username="other", password="other-secret")
-    yield server
-    server.stop()
 
 
 def test_values_starting_with_a_dash_are_data_never_options(git_server: GitServer, tmp_path: Path) -> None:
@@ -72,41 +63,6 @@ def test_values_starting_with_a_dash_are_data_never_options(git_server: GitServe
         GitRemote(f"--upload-pack=touch {marker}", obj=OBJ)
     with pytest.raises(GitError, match="whitespace or control"):
         GitRemote("https://example.com/a\nb.git", obj=OBJ)
-
-
-def _add_submodule(git_server: GitServer, repo: str, path: str, url: str, commit: str, tmp: Path) -> None:
-    """Commit a gitlink and .gitmodules into ``repo`` straight on disk (no credentials involved)."""
-    work = tmp / "submodule-work"
-    _git("clone", "--quiet", str(git_server.repo_path(repo)), str(work))
-    (work / ".gitmodules").write_text(f'[submodule "lib"]\n\tpath = {path}\n\turl = {url}\n')
-    _git("update-index", "--add", "--cacheinfo", f"160000,{commit},{path}", cwd=work)
-    _git("add", ".gitmodules", cwd=work)
-    _git(*IDENT, "commit", "--quiet", "-m", "add lib", cwd=work)
-    _git("push", "--quiet", "origin", "HEAD:refs/heads/main", cwd=work)
-
-
-def test_submodule_on_another_host_never_gets_the_credentials(
-    git_server: GitServer, other_host: GitServer, tmp_path: Path
-) -> None:
-    lib_url = other_host.create_repo("lib", {"base.yaml": "base: true\n"}, public=True)
-    lib_commit = _git("ls-remote", lib_url, "refs/heads/main").split()[0]
-    git_server.create_repo("git-with-sub", {"app.yaml": "app: 1\n"})
-    _add_submodule(git_server, "git-with-sub", "vendor/lib", lib_url, lib_commit, tmp_path)
-    store = ArtifactStore(str(tmp_path / "store"))
-    creds = Credentials(username=git_server.username, password=git_server.password)
-    source = GitSource(
-        git_server.repo_url("git-with-sub"),
-        obj=OBJ,
-        ref=GitRef(branch="main"),
-        credentials=creds,
-        recurse_submodules=True,
-        cache_dir=tmp_path / "cache",
-    )
-    source.fetch(store)
-    assert _files(store)["vendor/lib/base.yaml"] == "base: true\n"
-    to_lib = [r for r in other_host.seen if r.path.startswith("/lib.git/")]
-    assert to_lib and all(r.authorization == "" for r in to_lib)
-    assert any(r.authorization.startswith("Basic ") for r in git_server.seen if "git-with-sub" in r.path)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from airflow_flux_provider.sources.artifacts import ArtifactStore
 from airflow_flux_provider.sources.errors import RevisionNotFoundError, SourceError
 from airflow_flux_provider.sources.git import GitAuthError, GitRef, GitSource, GitUnreachableError, Include
 from airflow_flux_provider.tools import git_path
-from flux_devkit.services.git_http import GitServer
+from flux_devkit.services.git_http import GitServer, start_git_server
 
 OBJ = "GitRepository/flux-system/podinfo"
 FILES: dict[str, str | bytes] = {
@@ -264,44 +264,75 @@ def test_ref_not_found(
     assert store.latest(OBJ) is None
 
 
+def _add_submodule(git_server: GitServer, repo: str, lib_server: GitServer, lib: str, tmp_path: Path) -> None:
+    """Commit ``lib``'s main branch as submodule vendor/lib of ``repo``, straight on disk."""
+    commit = subprocess.run(
+        [git_path(), "-C", str(lib_server.repo_path(lib)), "rev-parse", "main"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    url = lib_server.repo_url(lib)
+    work = tmp_path / "submodule-work"
+
+    def git(*args: str) -> None:
+        subprocess.run([git_path(), "-C", str(work), *args], check=True, capture_output=True)
+
+    subprocess.run([git_path(), "clone", "-q", str(git_server.repo_path(repo)), str(work)], check=True)
+    (work / ".gitmodules").write_text(f'[submodule "lib"]\n\tpath = vendor/lib\n\turl = {url}\n')
+    git("update-index", "--add", "--cacheinfo", f"160000,{commit},vendor/lib")
+    git("add", ".gitmodules")
+    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "add lib")
+    git("push", "-q", "origin", "HEAD:refs/heads/main")
+
+
+def _fetch_app(git_server: GitServer, repo: str, store: ArtifactStore, tmp_path: Path, recurse: bool) -> None:
+    creds = Credentials(username=git_server.username, password=git_server.password)
+    source = GitSource(
+        git_server.repo_url(repo),
+        obj=OBJ,
+        ref=GitRef(branch="main"),
+        credentials=creds,
+        recurse_submodules=recurse,
+        cache_dir=tmp_path / "cache",
+    )
+    source.fetch(store)
+
+
 def test_submodules_only_when_asked(git_server: GitServer, store: ArtifactStore, tmp_path: Path) -> None:
+    """A submodule on the source's own host gets the source's credentials (its repo is private)."""
     git_server.create_repo("src-lib", {"lib/base.yaml": "base: true\n"})
     git_server.create_repo("src-app", {"app.yaml": "app: 1\n"})
-    work = tmp_path / "work"
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
-    ident = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    subprocess.run(
-        [git_path(), "clone", "-q", git_server.auth_url("src-app"), str(work)], check=True, env=env
-    )
-    subprocess.run(
-        [git_path(), "-C", str(work), "submodule", "-q", "add", git_server.repo_url("src-lib"), "vendor/lib"],
-        check=True,
-        env={
-            **env,
-            "GIT_CONFIG_COUNT": "1",
-            "GIT_CONFIG_KEY_0": "credential.helper",
-            "GIT_CONFIG_VALUE_0": f"!f() {{ echo username={git_server.username}; "
-            f"echo password={git_server.password}; }}; f",
-        },
-    )
-    subprocess.run([git_path(), "-C", str(work), *ident, "commit", "-qm", "add lib"], check=True, env=env)
-    subprocess.run([git_path(), "-C", str(work), "push", "-q", "origin", "main"], check=True, env=env)
-    creds = Credentials(username=git_server.username, password=git_server.password)
+    _add_submodule(git_server, "src-app", git_server, "src-lib", tmp_path)
+    _fetch_app(git_server, "src-app", store, tmp_path, recurse=False)
+    assert "vendor/lib/lib/base.yaml" not in _files(store, OBJ)
+    _fetch_app(git_server, "src-app", store, tmp_path, recurse=True)
+    assert _files(store, OBJ)["vendor/lib/lib/base.yaml"] == "base: true\n"
 
-    def fetch(recurse: bool) -> dict[str, str]:
-        source = GitSource(
-            git_server.repo_url("src-app"),
-            obj=OBJ,
-            ref=GitRef(branch="main"),
-            credentials=creds,
-            recurse_submodules=recurse,
-            cache_dir=tmp_path / "cache",
-        )
-        source.fetch(store)
-        return _files(store, OBJ)
 
-    assert "vendor/lib/lib/base.yaml" not in fetch(False)
-    assert fetch(True)["vendor/lib/lib/base.yaml"] == "base: true\n"
+@pytest.fixture(scope="module")
+def other_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    """A second git server on another port: another origin, which must never see our credentials."""
+    root = tmp_path_factory.mktemp("other-host")
+    server = start_git_server(root / "repos", username="other", password="other-secret")
+    yield server
+    server.stop()
+
+
+def test_submodule_on_another_host_never_gets_the_credentials(
+    git_server: GitServer, other_host: GitServer, store: ArtifactStore, tmp_path: Path
+) -> None:
+    """Issue 16 finding 3: the Authorization header is scoped to the source's origin."""
+    other_host.create_repo("lib", {"base.yaml": "base: true\n"}, public=True)
+    git_server.create_repo("src-with-foreign-sub", {"app.yaml": "app: 1\n"})
+    _add_submodule(git_server, "src-with-foreign-sub", other_host, "lib", tmp_path)
+    _fetch_app(git_server, "src-with-foreign-sub", store, tmp_path, recurse=True)
+    assert _files(store, OBJ)["vendor/lib/base.yaml"] == "base: true\n"
+    to_lib = [r for r in other_host.seen if r.path.startswith("/lib.git/")]
+    assert to_lib and all(r.authorization == "" for r in to_lib)
+    assert any(
+        r.authorization.startswith("Basic ") for r in git_server.seen if "src-with-foreign-sub" in r.path
+    )
 
 
 def test_ssh_key_is_used_and_never_shown(tmp_path: Path) -> None:
