@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from airflow_flux_provider.credentials import ANONYMOUS, Credentials, ca_bundle
+from airflow_flux_provider.credentials import ANONYMOUS, Credentials, ca_bundle, redact_urls
 from airflow_flux_provider.git.errors import GitAuthError, GitError, GitRejectedError, GitUnreachableError
 from airflow_flux_provider.git.refs import RefSpec
 from airflow_flux_provider.tools import git_path
@@ -248,8 +248,8 @@ class GitRemote:
     # -- errors ----------------------------------------------------------------------------
 
     def scrub(self, text: str) -> str:
-        """``text`` without secrets or the user-info part of any URL."""
-        return self.credentials.scrub(re.sub(r"//[^/@\s]+@", "//", text))
+        """``text`` without secrets or the credential-bearing parts of any URL."""
+        return self.credentials.scrub(redact_urls(text))
 
     def error(self, verb: str, output: str) -> GitError:
         """Classify what git printed (scrubbed) into the first :data:`_DIAGNOSES` entry that matches."""
