@@ -156,6 +156,16 @@ _CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "Folder of Receiver manifests served by the receiver plugin.", example="/opt/flux"
     ),
     "receiver_max_body_bytes": _option("Largest webhook body a receiver accepts.", default="1048576"),
+    "receiver_dedupe_window_seconds": _option(
+        "How long a receiver remembers delivery ids (and bodies) to ignore repeats.", default="86400"
+    ),
+    "receiver_dedupe_bodies": _option(
+        "Treat an identical body sent again within the window as a repeat (replay guard).", default="False"
+    ),
+    "receiver_rate_limit_per_minute": _option(
+        "Requests one receiver may act on per minute; more get 429 with Retry-After (0: no limit).",
+        default="0",
+    ),
     "notifications_path": _option("Folder of Alert and Provider manifests that operator events go to."),
     "notifications_state_path": _option("Folder shared by task processes for Flux's duplicate-alert limit."),
     "task_events_conn_id": _option("Notification connection that task outcomes are sent to (empty: off)."),

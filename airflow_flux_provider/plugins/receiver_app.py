@@ -20,9 +20,12 @@ from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.receivers import (
     Delivery,
     DeliveryLog,
+    GuardSettings,
     PayloadTooLarge,
+    RateLimit,
     ReceiverError,
     ReceiverIndex,
+    TooManyRequests,
     WebhookRejected,
     receiver_from_manifest,
 )
@@ -170,6 +173,11 @@ def act(delivery: Delivery) -> dict[str, Any]:
     return {"dagRuns": trigger_dag_runs(delivery), "assetEvents": emit_asset_events(delivery)}
 
 
+def _refused(request: Request, err: WebhookRejected, headers: dict[str, str] | None = None) -> JSONResponse:
+    log.info("Flux receivers: refused %s: %s", request.url.path[:20], err)
+    return JSONResponse({"detail": str(err)}, status_code=err.status, headers=headers)
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
@@ -184,10 +192,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(config: ReceiverConfig, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+def create_app(
+    config: ReceiverConfig, *, max_body: int = DEFAULT_MAX_BODY, guard: GuardSettings | None = None
+) -> FastAPI:
     """The receivers app: every route authenticates the request itself."""
+    guard = guard or GuardSettings()
     app = FastAPI(title="Flux receivers", docs_url=None, redoc_url=None, openapi_url=None)
-    deliveries = DeliveryLog()
+    deliveries = DeliveryLog(ttl=guard.window_seconds, dedupe_bodies=guard.dedupe_bodies)
+    limit = RateLimit(guard.rate_per_minute)
 
     @app.post("/hook/{digest}")
     async def hook(digest: str, request: Request) -> JSONResponse:
@@ -197,17 +209,21 @@ def create_app(config: ReceiverConfig, *, max_body: int = DEFAULT_MAX_BODY) -> F
             body = await read_body(request, max_body)
             delivery = receiver.accept(request.headers, body)
         except WebhookRejected as err:
-            log.info("Flux receivers: refused %s: %s", request.url.path[:20], err)
-            return JSONResponse({"detail": str(err)}, status_code=err.status)
+            return _refused(request, err)
         answer: dict[str, Any] = {"receiver": delivery.receiver, "event": delivery.event}
         if delivery.ping:
             return JSONResponse({**answer, "ping": True})
-        if not deliveries.claim(delivery.receiver, delivery.delivery_id):
+        if not deliveries.claim(delivery.receiver, delivery.delivery_id, body):
             return JSONResponse({**answer, "duplicate": True})
+        try:
+            limit.admit(delivery.receiver)
+        except TooManyRequests as err:
+            deliveries.release(delivery.receiver, delivery.delivery_id, body)  # the retry may act
+            return _refused(request, err, headers={"Retry-After": str(err.retry_after)})
         try:
             done = await run_in_threadpool(act, delivery)
         except Exception:
-            deliveries.release(delivery.receiver, delivery.delivery_id)
+            deliveries.release(delivery.receiver, delivery.delivery_id, body)
             log.exception("Flux receivers: %s could not trigger its targets", delivery.receiver)
             return JSONResponse({**answer, "detail": "triggering failed; see the API server log"}, 500)
         log.info("Flux receivers: %s accepted %s: %s", delivery.receiver, delivery.event or "webhook", done)

@@ -12,8 +12,11 @@ re-read every 30 s. What a receiver starts: the DAGs named in its annotation
 Airflow does not authenticate plugin apps, so every request proves itself (HMAC
 signature, token header or the secret path, per type) before anything happens; wrong or
 missing proofs get 401. Bodies over ``[flux] receiver_max_body_bytes`` (1 MiB) get 413,
-repeated delivery ids (``X-GitHub-Delivery``, ``X-Gitlab-Event-UUID``…) are acknowledged
-without acting. For ``generic`` receivers the path is the secret: keep the API server's
+JSON nested deeper than 64 levels 400; repeated delivery ids (``X-GitHub-Delivery``,
+``X-Gitlab-Event-UUID``…) within ``receiver_dedupe_window_seconds`` (a day) are
+acknowledged without acting, and so are repeated bodies with ``receiver_dedupe_bodies``;
+``receiver_rate_limit_per_minute`` (0: none) caps what one receiver triggers (429 beyond).
+For ``generic`` receivers the path is the secret: keep the API server's
 access log private, since it records request paths.
 
 How a valid request acts: the API server has metadata-DB access, so the plugin calls the
@@ -52,9 +55,17 @@ class _ReceiverApps:
                 create_app,
                 load_index_from_airflow_config,
             )
+            from airflow_flux_provider.receivers import GuardSettings
 
             max_body = conf.getint("flux", "receiver_max_body_bytes", fallback=DEFAULT_MAX_BODY)
-            app = create_app(ReceiverConfig(load_index_from_airflow_config), max_body=max_body)
+            guard = GuardSettings(
+                window_seconds=conf.getfloat(
+                    "flux", "receiver_dedupe_window_seconds", fallback=GuardSettings.window_seconds
+                ),
+                dedupe_bodies=conf.getboolean("flux", "receiver_dedupe_bodies", fallback=False),
+                rate_per_minute=conf.getint("flux", "receiver_rate_limit_per_minute", fallback=0),
+            )
+            app = create_app(ReceiverConfig(load_index_from_airflow_config), max_body=max_body, guard=guard)
             self._apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Flux receivers"}]
         return self._apps
 

@@ -8,16 +8,17 @@ from airflow_flux_provider.receivers.errors import (
     PayloadTooLarge,
     ReceiverError,
     ReceiverSuspended,
+    TooManyRequests,
     Unauthorized,
     UnknownHook,
     WebhookRejected,
 )
+from airflow_flux_provider.receivers.guard import DeliveryLog, GuardSettings, RateLimit
 from airflow_flux_provider.receivers.index import SUPPORTED_TYPES, ReceiverIndex, receiver_from_manifest
 from airflow_flux_provider.receivers.path import webhook_digest, webhook_path
 from airflow_flux_provider.receivers.receiver import (
     DAGS_ANNOTATION,
     Delivery,
-    DeliveryLog,
     WebhookReceiver,
     resource_asset_uri,
 )
@@ -28,10 +29,13 @@ __all__ = [
     "SUPPORTED_TYPES",
     "Delivery",
     "DeliveryLog",
+    "GuardSettings",
     "PayloadTooLarge",
+    "RateLimit",
     "ReceiverError",
     "ReceiverIndex",
     "ReceiverSuspended",
+    "TooManyRequests",
     "Unauthorized",
     "UnknownHook",
     "WebhookReceiver",

@@ -31,3 +31,13 @@ class PayloadTooLarge(WebhookRejected):
 
 class ReceiverSuspended(WebhookRejected):
     status = 503
+
+
+class TooManyRequests(WebhookRejected):
+    """The receiver's rate limit is used up; ``retry_after`` says when it has room again."""
+
+    status = 429
+
+    def __init__(self, message: str, *, obj: str | None = None, retry_after: int = 60) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, obj=obj)

@@ -13,9 +13,7 @@ What a webhook starts, in Airflow terms:
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,37 +110,3 @@ class WebhookReceiver:
             asset_uris=self.asset_uris,
             ping=ping,
         )
-
-
-class DeliveryLog:
-    """Remembers recent delivery ids so a retried delivery triggers nothing twice.
-
-    ``claim`` before acting, ``release`` if acting failed (so the sender's retry works).
-    Bounded (oldest forgotten first) and per process; DAG runs are also deduplicated by
-    their run id in the metadata database.
-    """
-
-    def __init__(self, capacity: int = 10_000, ttl: float = 24 * 3600.0) -> None:
-        self.capacity = capacity
-        self.ttl = ttl
-        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def claim(self, receiver: str, delivery_id: str) -> bool:
-        """True if this delivery is new (and is now claimed); False for a duplicate."""
-        if not delivery_id:
-            return True
-        key, now = (receiver, delivery_id), time.monotonic()
-        with self._lock:
-            seen = self._seen.get(key)
-            if seen is not None and now - seen < self.ttl:
-                return False
-            self._seen[key] = now
-            self._seen.move_to_end(key)
-            while len(self._seen) > self.capacity:
-                self._seen.popitem(last=False)
-            return True
-
-    def release(self, receiver: str, delivery_id: str) -> None:
-        with self._lock:
-            self._seen.pop((receiver, delivery_id), None)

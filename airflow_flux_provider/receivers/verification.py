@@ -35,6 +35,8 @@ _HASHES: dict[str, Callable[[], Any]] = {
     "sha512": hashlib.sha512,
 }
 
+#: Deepest nesting of a JSON payload we pass on (into a DAG run's conf or an asset event).
+MAX_DEPTH = 64
 #: Header naming the event, per type whose ``spec.events`` filter applies.
 EVENT_HEADERS = {"github": "x-github-event", "gitlab": "x-gitlab-event", "bitbucket": "x-event-key"}
 #: Headers carrying a per-delivery id (retries of one delivery repeat it), first found wins.
@@ -63,19 +65,46 @@ def signature_matches(signature: str, body: bytes, token: str) -> bool:
     digest = _HASHES.get(algo.strip().lower())
     if digest is None or not given:
         return False
-    expected = hmac.new(token.encode(), body, digest).hexdigest()
-    return hmac.compare_digest(expected, given.strip().lower())
+    expected = hmac.new(token.encode(), body, digest).hexdigest().encode()
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a header may carry any byte.
+    return hmac.compare_digest(expected, given.strip().lower().encode("utf-8", "replace"))
 
 
 def _equal(given: str | None, token: str) -> bool:
-    return given is not None and hmac.compare_digest(given.encode(), token.encode())
+    return given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), token.encode())
+
+
+class _TooDeep(ValueError):
+    """JSON nested past :data:`MAX_DEPTH` (or past the parser's recursion limit)."""
+
+
+def _decode(body: bytes) -> Any:
+    """JSON of bounded depth; ``ValueError`` for anything else, :class:`_TooDeep` for a bracket bomb."""
+    try:
+        payload = json.loads(body)
+    except RecursionError:
+        raise _TooDeep(f"nested deeper than {MAX_DEPTH} levels") from None
+    if _depth(payload) > MAX_DEPTH:
+        raise _TooDeep(f"nested deeper than {MAX_DEPTH} levels")
+    return payload
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in ``value`` (iterative: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def _json(body: bytes, what: str) -> Any:
     try:
-        return json.loads(body) if body.strip() else None
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookRejected(f"the body is not valid JSON; {what} sends JSON") from None
+        return _decode(body) if body.strip() else None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise WebhookRejected(f"the body is not valid JSON ({err}); {what} sends JSON") from None
 
 
 def _github_payload(headers: Mapping[str, str], body: bytes) -> Any:
@@ -130,7 +159,9 @@ def verify(receiver_type: str, token: str, headers: Mapping[str, str], body: byt
 def _optional_json(body: bytes) -> Any:
     """Generic webhooks may send anything; JSON bodies are decoded, others kept as text."""
     try:
-        return json.loads(body) if body.strip() else None
+        return _decode(body) if body.strip() else None
+    except _TooDeep as err:
+        raise WebhookRejected(f"the JSON body is {err}; send a flatter payload") from None
     except (ValueError, UnicodeDecodeError):
         return body.decode("utf-8", "replace")
 

@@ -29,7 +29,9 @@ TOKENS = {
     "dockerhub-token": "dockerhub-token-6",
     "bitbucket-token": "bitbucket-token-7",
     "missing-dag-token": "missing-dag-token-8",
+    "flood-token": "flood-token-9",
 }
+RATE_LIMIT = 30  # per receiver and minute; only the flood test comes near it
 
 
 def _receiver(name: str, receiver_type: str, secret: str, *, events: str = "[]", dags: str = "") -> str:
@@ -63,6 +65,7 @@ RECEIVERS = "---".join(
         _receiver("harbor-push", "harbor", "harbor-token", dags="flux_receiver_target"),
         _receiver("missing-dag", "gitlab", "missing-dag-token", dags="no_such_dag"),
         _receiver("dockerhub-push", "dockerhub", "dockerhub-token", dags="flux_receiver_target"),
+        _receiver("flood", "generic", "flood-token"),
         _receiver(
             "bitbucket-push",
             "bitbucket",
@@ -101,6 +104,7 @@ def receiver_server(airflow_home: Path, services_dir: Path) -> Iterator[Receiver
         **bundle_env(BUNDLE, DAGS),
         "AIRFLOW__FLUX__RECEIVERS_PATH": str(receivers),
         "AIRFLOW__FLUX__RECEIVER_MAX_BODY_BYTES": str(MAX_BODY),
+        "AIRFLOW__FLUX__RECEIVER_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
         # Airflow looks a connection id up upper-cased with its hyphens kept
         **{f"AIRFLOW_CONN_{conn_id.upper()}": _connection(token) for conn_id, token in TOKENS.items()},
     }

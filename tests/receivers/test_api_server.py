@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from tests.receivers.conftest import MAX_BODY, TOKENS, ReceiverServer
+from tests.receivers.conftest import MAX_BODY, RATE_LIMIT, TOKENS, ReceiverServer
 
 PUSH = json.dumps({"ref": "refs/heads/main", "after": "0" * 40}).encode()
 
@@ -210,3 +210,42 @@ def test_asset_events_are_deduplicated_through_the_database(receiver_server: Rec
     )
     assert [e["uri"] for e in emit_asset_events(delivery)] == ["flux://flux-system/GitRepository/ml-gitops"]
     assert emit_asset_events(delivery) == []
+
+
+@pytest.mark.parametrize(
+    "signature", ["sha256=é" + "0" * 63, "sha256=\u00ff\u00fe", "sha1=ünïcödé"], ids=["one", "two", "sha1"]
+)
+def test_non_ascii_signature_is_401_not_500(receiver_server: ReceiverServer, signature: str) -> None:
+    """compare_digest raised TypeError on non-ASCII text: a traceback and a 500 (issue 16.10)."""
+    headers = {**github_headers(PUSH), "X-Hub-Signature-256": signature}
+    encoded = {k: v.encode("latin-1") for k, v in headers.items()}
+    response = requests.post(
+        receiver_server.hook_url("github-push", "github-token"), data=PUSH, headers=encoded
+    )
+    assert response.status_code == 401, response.text
+    assert "Traceback" not in response.text
+
+
+def test_deeply_nested_json_is_400_not_500(receiver_server: ReceiverServer) -> None:
+    for depth in (65, 30_000):  # past our limit, and past the JSON parser's recursion limit
+        body = b"[" * depth + b"]" * depth
+        response = requests.post(
+            receiver_server.hook_url("github-push", "github-token"), data=body, headers=github_headers(body)
+        )
+        assert response.status_code == 400, response.text
+        assert "nested deeper than 64 levels" in response.json()["detail"]
+        generic = requests.post(receiver_server.hook_url("flood", "flood-token"), data=body)
+        assert generic.status_code == 400, generic.text
+
+
+def test_a_flood_gets_429_with_retry_after(receiver_server: ReceiverServer) -> None:
+    url = receiver_server.hook_url("flood", "flood-token")
+    answers = [requests.post(url, json={"n": n}) for n in range(RATE_LIMIT + 5)]
+    codes = [a.status_code for a in answers]
+    assert codes.count(200) <= RATE_LIMIT and codes[-1] == 429, codes
+    refused = answers[-1]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "requests a minute" in refused.json()["detail"]
+    # a forged request is refused before it could use up the budget of the real sender
+    forged = receiver_server.api.url + "/flux/hook/" + "0" * 64
+    assert requests.post(forged, json={}).status_code == 404

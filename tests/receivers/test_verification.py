@@ -11,9 +11,11 @@ import pytest
 from airflow_flux_provider.receivers import (
     DAGS_ANNOTATION,
     DeliveryLog,
+    RateLimit,
     ReceiverError,
     ReceiverIndex,
     ReceiverSuspended,
+    TooManyRequests,
     Unauthorized,
     UnknownHook,
     WebhookReceiver,
@@ -180,3 +182,50 @@ def test_missing_token_connection_is_a_clear_error() -> None:
     with pytest.raises(ReceiverError, match="connection 'webhook-token'") as info:
         ReceiverIndex.from_manifests(load_manifests(SEED_RECEIVER), lambda name: None)
     assert "Receiver/flux-system/model-update-webhook field spec.secretRef.name" in str(info.value)
+
+
+@pytest.mark.parametrize("receiver_type", ["generic-hmac", "github", "bitbucket", "gitlab", "harbor"])
+def test_non_ascii_proofs_are_refused_as_unauthorized(receiver_type: str) -> None:
+    headers = {
+        **JSON,
+        "X-Signature": "sha256=é",
+        "X-Hub-Signature-256": "sha256=\u00ffx",
+        "X-Gitlab-Token": "tökén",
+        "Authorization": "Bäsic",
+    }
+    with pytest.raises(Unauthorized):
+        receiver(receiver_type).accept(headers, BODY)
+
+
+@pytest.mark.parametrize("depth", [65, 100_000])
+@pytest.mark.parametrize("receiver_type", ["generic", "gitlab", "harbor"])
+def test_deep_json_is_a_400(receiver_type: str, depth: int) -> None:
+    body = b'{"a":' * depth + b"1" + b"}" * depth
+    headers = {**JSON, "X-Gitlab-Token": TOKEN, "Authorization": TOKEN}
+    with pytest.raises(WebhookRejected, match="nested deeper than 64 levels") as info:
+        receiver(receiver_type).accept(headers, body)
+    assert info.value.status == 400
+    shallow = b'{"a":' * 64 + b"1" + b"}" * 64
+    assert receiver(receiver_type).accept(headers, shallow).payload is not None
+
+
+def test_replay_guard_by_delivery_id_and_body_within_the_window() -> None:
+    log = DeliveryLog(ttl=3600, dedupe_bodies=True)
+    assert log.claim("r", "", BODY)
+    assert not log.claim("r", "", BODY)  # the same body again, without an id: a replay
+    assert not log.claim("r", "new-id", BODY)  # a fresh id does not launder a known body
+    assert log.claim("r", "new-id", BODY + b" ")
+    assert log.claim("other", "", BODY)  # per receiver
+    expired = DeliveryLog(ttl=0, dedupe_bodies=True)
+    assert expired.claim("r", "1", BODY) and expired.claim("r", "1", BODY)  # the window has passed
+
+
+def test_rate_limit_per_receiver() -> None:
+    limit = RateLimit(per_minute=3)
+    for _ in range(3):
+        limit.admit("a")
+    with pytest.raises(TooManyRequests) as info:
+        limit.admit("a")
+    assert info.value.status == 429 and 1 <= info.value.retry_after <= 20
+    limit.admit("b")  # another receiver has its own budget
+    RateLimit(per_minute=0).admit("a")  # 0: no limit
