@@ -51,6 +51,7 @@ class Attributes:
     subresource: str = ""
     namespace: str = ""
     name: str = ""
+    path: str = ""  # a non-resource request (/healthz, /metrics…): judged by nonResourceURLs rules
 
 
 def _subject_matches(subject: dict[str, Any], user: User, binding_namespace: str) -> bool:
@@ -69,6 +70,9 @@ def _rule_allows(rule: dict[str, Any], attrs: Attributes) -> bool:
     verbs = rule.get("verbs") or []
     if "*" not in verbs and attrs.verb not in verbs:
         return False
+    if attrs.path:  # "/metrics" or a prefix ending in "*", as the RBAC authorizer matches them
+        urls = rule.get("nonResourceURLs") or []
+        return any(u == attrs.path or (u.endswith("*") and attrs.path.startswith(u[:-1])) for u in urls)
     groups = rule.get("apiGroups") or []
     if "*" not in groups and attrs.group not in groups:
         return False
@@ -107,7 +111,7 @@ class Authorizer:
                 ref = binding.get("roleRef") or {}
                 if any(_rule_allows(r, attrs) for r in self._rules("ClusterRole", "", ref.get("name", ""))):
                     return True
-        if not attrs.namespace:
+        if not attrs.namespace or attrs.path:  # non-resource URLs are granted by ClusterRoles only
             return False
         for binding in self.store.list(RBAC, "rolebindings", attrs.namespace):
             if any(_subject_matches(s, user, attrs.namespace) for s in binding.get("subjects") or []):
@@ -126,16 +130,27 @@ class Authorizer:
             user = requester
         else:
             user = User.impersonated(str(spec.get("user", "")), spec.get("groups") or [])
-        attrs_in = spec.get("resourceAttributes") or {}
-        attrs = Attributes(
-            verb=str(attrs_in.get("verb", "")),
-            group=str(attrs_in.get("group", "")),
-            resource=str(attrs_in.get("resource", "")),
-            subresource=str(attrs_in.get("subresource", "")),
-            namespace=str(attrs_in.get("namespace", "")),
-            name=str(attrs_in.get("name", "")),
-        )
-        allowed = bool(spec.get("nonResourceAttributes")) or self.allowed(user, attrs)
+        non_resource = spec.get("nonResourceAttributes")
+        if isinstance(non_resource, dict) and non_resource:
+            attrs = Attributes(
+                verb=str(non_resource.get("verb", "")),
+                group="",
+                resource="",
+                path=str(non_resource.get("path", "")),
+            )
+        else:
+            attrs_in = spec.get("resourceAttributes") or {}
+            if not isinstance(attrs_in, dict):
+                raise ApiError(400, "spec.resourceAttributes must be an object")
+            attrs = Attributes(
+                verb=str(attrs_in.get("verb", "")),
+                group=str(attrs_in.get("group", "")),
+                resource=str(attrs_in.get("resource", "")),
+                subresource=str(attrs_in.get("subresource", "")),
+                namespace=str(attrs_in.get("namespace", "")),
+                name=str(attrs_in.get("name", "")),
+            )
+        allowed = bool(attrs.path or attrs.resource) and self.allowed(user, attrs)
         return {**review, "metadata": review.get("metadata") or {}, "status": {"allowed": allowed}}
 
     def check(self, user: User, attrs: Attributes) -> None:

@@ -31,6 +31,10 @@ from flux_devkit.sandbox.verbs import Call, ResourceApi, decode_body
 log = logging.getLogger(__name__)
 
 MAX_BODY = 3 * 1024 * 1024  # the API server's request size limit for JSON bodies
+MAX_CONNECTIONS = 512  # open connections served at once (watches hold one each); more are dropped
+IDLE_TIMEOUT = 60.0  # seconds a connection may stay silent (TLS handshake, headers, body, keep-alive)
+_IMPERSONATE_WITHOUT_USER = ("impersonate-group", "impersonate-uid", "impersonate-extra-")
+ROOT_PATHS = ("/api", "/apis", "/healthz", "/livez", "/openapi/v2", "/openapi/v3", "/readyz", "/version")
 DRAIN_LIMIT = 64 * 1024 * 1024  # larger bodies are not read at all: the connection is just closed
 
 
@@ -50,6 +54,8 @@ class ApiServer(ThreadingHTTPServer):
         table: ResourceTable | None = None,
         port: int = 0,
         host: str = "127.0.0.1",
+        max_connections: int = MAX_CONNECTIONS,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         super().__init__((host, port), ApiHandler)
         self.token = token
@@ -64,6 +70,9 @@ class ApiServer(ThreadingHTTPServer):
         self.ssl_context.set_alpn_protocols(["http/1.1"])
         self.simulator: WorkloadSimulator | None = None
         self._thread: threading.Thread | None = None
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self._slots = threading.BoundedSemaphore(max_connections)
 
     @property
     def port(self) -> int:
@@ -77,6 +86,25 @@ class ApiServer(ThreadingHTTPServer):
         sock, addr = self.socket.accept()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, at most ``max_connections`` at once: past that the connection
+        is closed at once instead of pinning another thread (the API server's max-in-flight)."""
+        if not self._slots.acquire(blocking=False):
+            log.warning("%d connections open; refusing one from %s", self.max_connections, client_address)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
@@ -97,6 +125,11 @@ class ApiHandler(BaseHTTPRequestHandler):
     server: ApiServer
     server_version = "flux-sandbox"
     sys_version = ""
+    _body_pending = False
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout)  # no read or handshake waits forever
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
@@ -124,16 +157,39 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.send_header("Warning", f'299 - "{warning}"'.replace("\n", " "))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
 
+    def _content_length(self) -> int:
+        """The declared body length; 400 (and the connection closed) for anything but one non-negative
+        decimal number, or for Content-Length beside chunked encoding, as Go's HTTP server answers."""
+        values = self.headers.get_all("Content-Length") or []
+        chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        if not values:
+            return 0
+        if len(set(values)) > 1 or chunked or not values[0].strip().isdigit() or not values[0].isascii():
+            self.close_connection = True
+            raise bad_request(f"bad Content-Length {values!r}: send one non-negative number of bytes")
+        return int(values[0])
+
     def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self._content_length()
+        self._body_pending = False
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks, total = [], 0
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                line = self.rfile.readline(1024).split(b";")[0].strip() or b"0"
+                try:
+                    size = int(line, 16)
+                except ValueError:
+                    self.close_connection = True
+                    raise bad_request("malformed chunked encoding: a chunk size is not hexadecimal") from None
+                if size < 0:
+                    self.close_connection = True
+                    raise bad_request("malformed chunked encoding: a negative chunk size")
                 if size == 0:
                     self.rfile.readline()
                     break
@@ -156,18 +212,31 @@ class ApiHandler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), self.server.token.encode()
+            given.strip().encode("utf-8", "replace"), self.server.token.encode()
         ):
             raise ApiError(401, "Unauthorized")
         impersonate = self.headers.get("Impersonate-User")
+        groups = self.headers.get_all("Impersonate-Group") or []
         if not impersonate:
+            others = [h for h in self.headers if h.lower().startswith(_IMPERSONATE_WITHOUT_USER)]
+            if others:  # the API server refuses to impersonate groups of nobody in particular
+                raise ApiError(
+                    403,
+                    f"requested {sorted(set(others))} without impersonating a user; "
+                    "set Impersonate-User as well",
+                )
             return User.admin()
-        return User.impersonated(impersonate, self.headers.get_all("Impersonate-Group") or [])
+        return User.impersonated(impersonate, groups)
 
     def _serve(self) -> None:
+        length = self.headers.get("Content-Length", "0").strip()
+        chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        self._body_pending = chunked or length not in ("", "0")
         try:
             self._route()
         except ApiError as err:
+            if self._body_pending:  # unread bytes would be taken for the next request
+                self.close_connection = True
             self._send(err.code, err.status(), headers=err.headers)
         except (ConnectionError, ssl.SSLError, TimeoutError):
             self.close_connection = True
@@ -183,13 +252,15 @@ class ApiHandler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        body = self._read_body() if self.command in ("POST", "PUT", "PATCH", "DELETE") else b""
         if path in ("/healthz", "/readyz", "/livez"):
             return self._send(200, b"ok", content_type="text/plain; charset=utf-8")
         if path == "/version":
             return self._send(200, discovery.version_info())
-        user = self._user()
+        user = self._user()  # before a byte of the body is read: strangers cost nothing
+        body = self._read_body() if self.command in ("POST", "PUT", "PATCH", "DELETE") else b""
         segments = [s for s in path.split("/") if s]
+        if not segments:
+            return self._send(200, {"paths": sorted(ROOT_PATHS)})
         if segments and segments[0] == "sandbox":
             return self._sandbox_admin(user, segments[1:], body)
         if path == "/openapi/v2":  # clients only fall back to it; an empty v2 document makes them skip it

@@ -11,6 +11,7 @@ import builtins
 import json
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,8 +152,10 @@ class Store:
         """Write the state atomically (temp file + rename) so a crash never leaves half a file."""
         data = json.dumps(self.snapshot(), separators=(",", ":"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(data)
+        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+        # 0600 from the first byte: the state holds Secrets (os.replace keeps the mode).
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "w") as out:
+            out.write(data)
         os.replace(tmp, path)
 
     def load(self, path: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:

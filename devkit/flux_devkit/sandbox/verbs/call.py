@@ -21,6 +21,7 @@ APPLY_PATCH = "application/apply-patch+yaml"
 CRD_GROUP = "apiextensions.k8s.io"
 STALE = "the object has been modified; please apply your changes to the latest version and try again"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_DEPTH = 100  # far deeper than any Kubernetes object; the sandbox's own code recurses per level
 
 
 def now() -> str:
@@ -56,10 +57,13 @@ class Call:
 
 
 def decode_body(raw: bytes, content_type: str = "application/json") -> Any:
-    """Parse a JSON or YAML request body; 400 with the parser's position (never a traceback) if malformed."""
-    if "protobuf" in content_type:
+    """Parse a JSON, YAML or protobuf request body: 415 for other media types, 400 with the
+    parser's position (never a traceback) if malformed, too deep or aliased into a bomb."""
+    media = content_type.split(";")[0].strip().lower()
+    if media == "application/vnd.kubernetes.protobuf":
         return protobuf.decode(raw)
-    if "cbor" in content_type:
+    is_yaml = media in ("yaml", "application/yaml") or media.endswith("+yaml")
+    if not (is_yaml or media == "application/json" or media.endswith("+json")):
         raise ApiError(
             415,
             "the body of the request was in an unknown format - accepted media types include: "
@@ -67,10 +71,31 @@ def decode_body(raw: bytes, content_type: str = "application/json") -> Any:
         )
     if not raw.strip():
         raise bad_request("the request body is empty; send the object as JSON")
+    kind = "YAML" if is_yaml else "JSON"
     try:
-        if "yaml" in content_type:
-            return yaml.load(raw, Loader=_YAML_LOADER)
-        return json.loads(raw)
+        obj = yaml.load(raw, Loader=_YAML_LOADER) if is_yaml else json.loads(raw)
+    except RecursionError:
+        raise bad_request(f"the body of the request is nested deeper than {MAX_DEPTH} levels") from None
     except (ValueError, yaml.YAMLError) as err:
-        kind = "YAML" if "yaml" in content_type else "JSON"
         raise bad_request(f"the body of the request could not be decoded as {kind}: {err}") from None
+    # Without aliases a YAML document has fewer nodes than bytes; many more means aliases expand it.
+    _check_shape(obj, max_nodes=len(raw) + 1000 if is_yaml else None)
+    return obj
+
+
+def _check_shape(obj: Any, *, max_nodes: int | None) -> None:
+    """400 for a body nested past :data:`MAX_DEPTH`, or expanding past ``max_nodes`` through aliases.
+
+    Iterative, and it stops at the first limit crossed: a 449-byte alias bomb is refused
+    before it is walked (or stored) as the 70 MB object it stands for.
+    """
+    stack, visits = [(obj, 1)], 0
+    while stack:
+        node, depth = stack.pop()
+        visits += 1
+        if max_nodes is not None and visits > max_nodes:
+            raise bad_request("yaml: document contains excessive aliasing")
+        if isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                raise bad_request(f"the body of the request is nested deeper than {MAX_DEPTH} levels")
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
