@@ -9,6 +9,15 @@ DAG params / trigger conf: they fill the ``${VAR}`` placeholders of the Kustomiz
 every reference is optional. Substitution is strict, as the controller is; ``--no-strict``
 turns unset variables into empty strings like ``flux build`` does by default.
 
+The output is ``flux build``'s: objects in kustomize's input order with the owner labels
+``kustomize.toolkit.fluxcd.io/name|namespace``, SOPS-encrypted Secret values masked as
+``**SOPS**`` (nothing is decrypted), each object as Go's ``sigs.k8s.io/yaml`` prints it and
+followed by ``---``. ``.sourceignore`` files under the built folder and ``--ignore-paths``
+(comma-separated gitignore patterns) leave files and kustomization entries out, after the
+default exclusions. ``--recursive`` also builds the Flux Kustomizations found in the output,
+each from its source's folder (``--local-sources Kind/namespace/name=folder,...``; the
+top Kustomization's own source is ``--path``).
+
 ``diff`` renders the same way, then compares with the cluster of ``--kubeconfig`` by
 server-side dry-run and prints one ``► Kind/ns/name created|configured|unchanged|deleted``
 line per object; it exits 0 without differences and 1 with some (as ``flux diff``).
@@ -27,6 +36,17 @@ from airflow_flux_provider.errors import FluxError
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     build = subparsers.add_parser("build", help="render a Kustomization from a local folder (flux build ks)")
     _arguments(build)
+    build.add_argument(
+        "--ignore-paths", action="append", default=[], help="comma-separated gitignore patterns to leave out"
+    )
+    build.add_argument("-r", "--recursive", action="store_true", help="also build nested Kustomizations")
+    build.add_argument(
+        "--local-sources",
+        action="append",
+        default=[],
+        metavar="KIND/NAMESPACE/NAME=FOLDER",
+        help="local folders of the sources nested Kustomizations use (comma-separated)",
+    )
     build.set_defaults(func=run)
     diff = subparsers.add_parser("diff", help="compare a local render with a live cluster (flux diff ks)")
     _arguments(diff)
@@ -93,29 +113,98 @@ def load_kustomization(file: str, name: str | None, variables: dict[str, str], *
     return parse_object(filled, source=file)
 
 
-def _render(args: argparse.Namespace, scratch: str, reader: Any = None) -> tuple[Any, str]:
+def _render(
+    args: argparse.Namespace, scratch: str, reader: Any = None, *, flux_build: bool = False
+) -> tuple[Any, str]:
     """The Kustomization of ``-f`` and its render's YAML."""
-    from airflow_flux_provider.kustomize import RenderStore, airflow_values, render
-
     variables = parse_vars(args.var)
     ks = load_kustomization(args.file, args.name, variables, strict=not args.no_strict)
+    return ks, _build(ks, args.path, args, scratch, reader, flux_build=flux_build)
+
+
+def _build(
+    ks: Any, root: str, args: argparse.Namespace, scratch: str, reader: Any, *, flux_build: bool
+) -> str:
+    from airflow_flux_provider.kustomize import RenderStore, airflow_values, render
+
     rendered = render(
         ks,
-        args.path,
+        root,
         store=RenderStore(args.store or scratch),
         reader=reader,
-        airflow_vars=airflow_values(variables),
+        airflow_vars=airflow_values(parse_vars(args.var)),
         strict=not args.no_strict,
         allow_remote_bases=args.allow_remote_bases,
         keep_encrypted=True,
+        ignore=_patterns(args.ignore_paths) if flux_build else None,
     )
-    return ks, rendered.read()
+    return rendered.read()
+
+
+def _patterns(values: list[str]) -> list[str]:
+    return [item for value in values for item in value.split(",") if item]
+
+
+def local_sources(values: list[str]) -> dict[str, str]:
+    """``--local-sources``: ``Kind/namespace/name`` -> folder."""
+    sources: dict[str, str] = {}
+    for pair in _patterns(values):
+        key, sep, folder = pair.partition("=")
+        if not sep or key.count("/") != 2 or not folder:
+            raise FluxError(
+                f"--local-sources {pair!r} must look like Kind/namespace/name=./folder",
+                field="--local-sources",
+            )
+        sources[key] = folder
+    return sources
 
 
 def run(args: argparse.Namespace) -> int:
+    from airflow_flux_provider.kustomize.build_output import flux_build_output
+
     with tempfile.TemporaryDirectory(prefix="flux-build-") as scratch:
-        sys.stdout.write(_render(args, scratch)[1])
+        ks, text = _render(args, scratch, flux_build=True)
+        sources = {_source_key(ks): args.path, **local_sources(args.local_sources)}
+        objects = _flux_objects(ks, text, args, scratch, sources, seen={ks.ref})
+    sys.stdout.write(flux_build_output(objects))
     return 0
+
+
+def _source_key(ks: Any) -> str:
+    ref = ks.spec.source_ref
+    return f"{ref.kind}/{ref.namespace or ks.metadata.namespace or 'default'}/{ref.name}"
+
+
+def _flux_objects(
+    ks: Any, text: str, args: argparse.Namespace, scratch: str, sources: dict[str, str], seen: set[str]
+) -> list[dict[str, Any]]:
+    """The render as ``flux build`` prints it; with ``--recursive`` nested Kustomizations follow."""
+    from airflow_flux_provider.kustomize.build_output import load_objects, mask_sops, with_owner
+    from airflow_flux_provider.specs import Kustomization, parse_object
+
+    namespace = ks.metadata.namespace or "default"
+    objects = [mask_sops(with_owner(obj, ks.metadata.name, namespace)) for obj in load_objects(text)]
+    if not args.recursive:
+        return objects
+    nested: list[dict[str, Any]] = []
+    for obj in objects:
+        if obj.get("kind") != "Kustomization" or not str(obj.get("apiVersion", "")).startswith(
+            "kustomize.toolkit.fluxcd.io/"
+        ):
+            continue
+        child = parse_object(obj)
+        if not isinstance(child, Kustomization) or child.ref in seen:
+            continue  # itself, or one already built on this path (a cycle in hostile input)
+        key = _source_key(child)
+        if key not in sources:
+            raise FluxError(
+                f"cannot get local path for {key} of kustomization {child.metadata.name}; "
+                f"pass --local-sources {key}=./folder",
+                obj=child.ref,
+            )
+        child_text = _build(child, sources[key], args, scratch, None, flux_build=True)
+        nested += _flux_objects(child, child_text, args, scratch, sources, seen | {child.ref})
+    return objects + nested
 
 
 def run_diff(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from airflow_flux_provider.kustomize.errors import KustomizeError, SubstitutionError
@@ -33,11 +33,14 @@ def render(
     strict: bool = True,
     allow_remote_bases: bool = False,
     keep_encrypted: bool = False,
+    ignore: Sequence[str] | None = None,
 ) -> Rendered:
     """Render ``kustomization`` from the artifact root ``source`` into ``store`` (cached by inputs).
 
     ``keep_encrypted`` is ``flux build``'s view: SOPS-encrypted Secrets stay in the render (to be
-    masked when printed) instead of failing the build as they fail a reconcile.
+    masked when printed) instead of failing the build as they fail a reconcile, and ``ignore``
+    (``--ignore-paths``; ``[]`` for none) turns on its ignore filter: the default exclusions and
+    the ``.sourceignore`` files of the built folder, then these patterns.
     """
     renderer = Renderer(
         kustomization,
@@ -46,6 +49,7 @@ def render(
         strict=strict,
         allow_remote_bases=allow_remote_bases,
         keep_encrypted=keep_encrypted,
+        ignore=ignore,
     )
     return renderer.render(source, source_digest=source_digest, airflow_vars=airflow_vars)
 

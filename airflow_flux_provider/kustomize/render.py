@@ -18,7 +18,7 @@ import os
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,7 @@ class Renderer:
         strict: bool = True,
         allow_remote_bases: bool = False,
         keep_encrypted: bool = False,
+        ignore: Sequence[str] | None = None,
         kubectl: str | None = None,
     ) -> None:
         self.ks = kustomization
@@ -133,6 +134,7 @@ class Renderer:
         self.strict = strict
         self.allow_remote_bases = allow_remote_bases
         self.keep_encrypted = keep_encrypted
+        self.ignore = None if ignore is None else list(ignore)
         self.kubectl = kubectl
         self.obj = kustomization.ref
 
@@ -200,12 +202,15 @@ class Renderer:
             "strict": self.strict,
             "remote": self.allow_remote_bases,
             "keep_encrypted": self.keep_encrypted,
+            "ignore": self.ignore,
             "kustomize": version,
         }
         return digest_of(json.dumps(payload, sort_keys=True).encode()).removeprefix("sha256:")
 
     def _build(self, root: Path) -> str:
-        workspace = Workspace(root, self.ks.spec, obj=self.obj, allow_remote_bases=self.allow_remote_bases)
+        workspace = Workspace(
+            root, self.ks.spec, obj=self.obj, allow_remote_bases=self.allow_remote_bases, ignore=self.ignore
+        )
         with tempfile.TemporaryDirectory(prefix="flux-kustomize-") as work:
             folder = workspace.prepare(Path(work))
             mirror = (Path(work) / "src").resolve()

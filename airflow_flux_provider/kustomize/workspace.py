@@ -12,12 +12,14 @@ import contextlib
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from airflow_flux_provider.kustomize.errors import KustomizeError
+from airflow_flux_provider.sources.ignore import IgnoreRules
 from airflow_flux_provider.specs.kustomization import KustomizationSpec
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -55,12 +57,19 @@ class Workspace:
     """Prepares ``<tmp>/<artifact copy>/<spec.path>`` for one build of ``obj``."""
 
     def __init__(
-        self, root: Path, spec: KustomizationSpec, *, obj: str, allow_remote_bases: bool = False
+        self,
+        root: Path,
+        spec: KustomizationSpec,
+        *,
+        obj: str,
+        allow_remote_bases: bool = False,
+        ignore: Sequence[str] | None = None,
     ) -> None:
         self.root = root
         self.spec = spec
         self.obj = obj
         self.allow_remote_bases = allow_remote_bases
+        self.ignore = ignore
 
     def fail(self, message: str, field: str | None = None) -> KustomizeError:
         return KustomizeError(message, obj=self.obj, field=field)
@@ -96,15 +105,18 @@ class Workspace:
         shutil.copytree(self.root, mirror, symlinks=True, copy_function=_link_or_copy)
         mirror = mirror.resolve()
         folder = mirror / source.resolve().relative_to(self.root.resolve())
+        rules = None if self.ignore is None else IgnoreRules.for_build(folder, self.ignore)
         existing = kustomization_file(folder)
         if existing is None:
-            document = self._generate(folder)
+            document = self._generate(folder, rules)
             target = folder / KUSTOMIZATION_FILES[0]
         else:
             document = self._load(existing, mirror)
             target = existing
         if existing is not None and not document.get("resources"):
             document["buildMetadata"] = ["originAnnotations"]  # Flux's workaround for an "empty" file
+        if rules is not None:
+            _filter_entries(document, folder, rules)
         self._check_references(folder, mirror, document)
         self._layer(document, folder, mirror)
         target.unlink(missing_ok=True)  # a hard link into the artifact: never write through it
@@ -187,24 +199,29 @@ class Workspace:
                         queue.append((target.resolve(), self._load(nested, mirror)))
 
     # -- generation and layering -------------------------------------------------------------
-    def _generate(self, folder: Path) -> dict[str, Any]:
-        """kustomize-controller's generated kustomization: every manifest and kustomization folder."""
+    def _generate(self, folder: Path, rules: IgnoreRules | None) -> dict[str, Any]:
+        """kustomize-controller's generated kustomization: every manifest and kustomization folder
+        in Go's walk order (depth first, names in byte order); ``flux build`` leaves out the files
+        its ignore ``rules`` match."""
         resources: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(folder):
-            here = Path(dirpath)
-            dirnames.sort()
-            for name in list(dirnames):
-                if kustomization_file(here / name) is not None:
-                    resources.append(f"./{(here / name).relative_to(folder).as_posix()}")
-                    dirnames.remove(name)
-            for name in sorted(filenames):
-                if name.endswith(_MANIFEST_SUFFIXES):
-                    path = here / name
+
+        def walk(here: Path) -> None:
+            for name in sorted(os.listdir(here)):
+                path = here / name
+                relative = path.relative_to(folder).as_posix()
+                if path.is_dir() and not path.is_symlink():
+                    if kustomization_file(path) is not None:
+                        resources.append(f"./{relative}")
+                    else:
+                        walk(path)
+                elif name.endswith(_MANIFEST_SUFFIXES) and not (rules and rules(relative, False)):
                     self._check_manifest(path, folder)
-                    resources.append(f"./{path.relative_to(folder).as_posix()}")
+                    resources.append(f"./{relative}")
+
+        walk(folder)
         document: dict[str, Any] = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
         if resources:
-            document["resources"] = sorted(resources)
+            document["resources"] = resources
         else:
             document["namespace"] = "_placeholder"
         return document
@@ -250,25 +267,45 @@ class Workspace:
             document["images"] = _merge_images(document.get("images") or [], spec)
         if spec.build_metadata:
             document["buildMetadata"] = list(spec.build_metadata)
+        # kubectl kustomize sorts by kind ("legacy"); Flux's kustomizer keeps input order.
+        document.setdefault("sortOptions", {"order": "fifo"})
 
     def _component(self, entry: str, folder: Path, mirror: Path) -> bool:
-        """Whether to add a spec component: local and relative, present (or refused)."""
-        if is_remote(entry) or os.path.isabs(entry) or entry.startswith("file://"):
+        """Whether to add a spec component: local and relative (else refused), present unless
+        ``ignoreMissingComponents`` (a missing one fails in kustomize, where Flux reports it)."""
+        local = entry[len("file://") :] if entry.lower().startswith("file://") else entry
+        if entry.lower().startswith(_REMOTE_PREFIXES) or os.path.isabs(local):
             raise self.fail(
-                f"component {entry!r} must be a local path relative to spec.path, e.g. ../components/x",
+                f"component path {entry!r} must be local and relative to spec.path, e.g. ../components/x",
                 "spec.components",
             )
         target = folder / entry
-        if not inside(mirror, target):
+        if not inside(mirror, target) or not inside(mirror, folder / local):
             raise self.fail(f"component {entry!r} escapes the source artifact root", "spec.components")
-        if target.exists():
-            return True
-        if self.spec.ignore_missing_components:
-            return False
-        raise self.fail(
-            f"component {entry!r} not found in the source; fix the path or set ignoreMissingComponents: true",
-            "spec.components",
-        )
+        return target.exists() or not self.spec.ignore_missing_components
+
+
+def _filter_entries(document: dict[str, Any], folder: Path, rules: IgnoreRules) -> None:
+    """``flux build``'s ignore filter on the kustomization's own resources, components and crds
+    (URLs and entries outside the folder pass; missing ones are left for kustomize to report)."""
+    for key in ("resources", "components", "crds"):
+        entries = document.get(key)
+        if not isinstance(entries, list):
+            continue
+        kept = []
+        for entry in entries:
+            path = folder / str(entry)
+            relative = os.path.relpath(path, folder)
+            if (
+                isinstance(entry, str)
+                and not (key != "crds" and is_remote(entry))
+                and not relative.startswith("..")
+                and (path.exists() or path.is_symlink())
+                and rules(Path(relative).as_posix(), path.is_dir())
+            ):
+                continue
+            kept.append(entry)
+        document[key] = kept
 
 
 def _merge_images(existing: list[dict[str, Any]], spec: KustomizationSpec) -> list[dict[str, Any]]:

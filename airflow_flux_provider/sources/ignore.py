@@ -152,6 +152,13 @@ class IgnoreRules:
         return cls([*base, *user])
 
     @classmethod
+    def for_build(cls, folder: str | Path, extra: Sequence[str] = ()) -> IgnoreRules:
+        """What ``flux build`` filters in a local folder: VCS files and the defaults always (a
+        later pattern may re-include), every ``.sourceignore`` below it, then ``--ignore-paths``."""
+        base = parse_lines("\n".join((*VCS_PATTERNS, *DEFAULT_PATTERNS)))
+        return cls([*base, *_sourceignore_files(Path(folder)), *parse_lines("\n".join(extra))])
+
+    @classmethod
     def for_bucket(cls, sourceignore: str | None, spec_ignore: str | None) -> IgnoreRules:
         """What Flux applies to bucket keys: the root ``.sourceignore`` and ``spec.ignore`` only."""
         return cls(parse_lines(sourceignore or "") + parse_lines(spec_ignore or ""))

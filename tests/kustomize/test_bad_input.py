@@ -155,9 +155,14 @@ def test_remote_component_in_spec(tmp_path: Path, store: RenderStore) -> None:
     assert err.field == "spec.components"
 
 
-def test_missing_component_without_ignore(tmp_path: Path, store: RenderStore) -> None:
+def test_missing_component_without_ignore_fails_in_the_build_as_in_flux(
+    tmp_path: Path, store: RenderStore
+) -> None:
     err = fail(tmp_path, store, {"app/cm.yaml": CONFIG}, components=["../absent"])
-    assert "set ignoreMissingComponents: true" in str(err)
+    assert err.field == "spec.path" and "kustomize build failed for path app: accumulating components" in str(
+        err
+    )
+    assert "absent" in str(err)
 
 
 def test_folder_with_non_manifest_yaml(tmp_path: Path, store: RenderStore) -> None:

@@ -54,9 +54,9 @@ def test_diff_reports_each_action_and_writes_nothing(
     report = diff(ks, rendered, cluster, inventory=inventory)
 
     assert report.lines() == [
+        f"► ConfigMap/{ns}/same unchanged",  # the render's order: the files' order, as in Flux
         f"► ConfigMap/{ns}/changed configured",
         f"► ConfigMap/{ns}/new created",
-        f"► ConfigMap/{ns}/same unchanged",
         f"► ConfigMap/{ns}/gone deleted",
     ]
     assert report.has_changes
