@@ -18,6 +18,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,15 @@ class Credentials:
 
 
 ANONYMOUS = Credentials()
+
+
+class SecretLookup(Protocol):
+    """Reads what a Flux object's ``secretRef`` names (in Airflow: the connection of that id).
+
+    A name that resolves to nothing is an error naming ``obj`` and ``field``, never ``None``.
+    """
+
+    def __call__(self, name: str, *, obj: str, field: str) -> Credentials: ...
 
 
 def _private_folder(folder: Path) -> bool:

@@ -21,11 +21,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseNotifier
-from airflow.sdk.exceptions import AirflowNotFoundException
 
-from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.events import Event, ObjectReference, Severity
-from airflow_flux_provider.hooks.connections import NotificationCredentialsHook
+from airflow_flux_provider.hooks.connections import NotificationCredentialsHook, flux_credentials
 
 if TYPE_CHECKING:
     from airflow_flux_provider.notifications import NotificationProvider
@@ -123,25 +121,8 @@ def notification_provider(
         metadata=ObjectMeta.model_construct(name=conn_id, namespace="airflow"),
         spec=validated,
     )
-    credentials = connection_credentials(conn_id)
-    if credentials is None:
-        raise NotificationError(
-            f"no Airflow connection {conn_id!r}; create it (type flux_notification: host = address, "
-            "password = token)",
-            obj=f"notifier {conn_id}",
-        )
+    credentials = flux_credentials(NotificationCredentialsHook, f"notifier {conn_id}", conn_id=conn_id)
     return provider_from_spec(manifest, credentials)
-
-
-def connection_credentials(conn_id: str) -> Credentials | None:
-    """A ``flux_notification`` connection as Flux's Provider Secret: host becomes ``address``."""
-    try:
-        host, credentials = NotificationCredentialsHook(conn_id).host_and_credentials()
-    except AirflowNotFoundException:
-        return None
-    if host and "address" not in credentials.extra:
-        credentials = dataclasses.replace(credentials, extra={**credentials.extra, "address": host})
-    return credentials
 
 
 class FluxNotifier(BaseNotifier):

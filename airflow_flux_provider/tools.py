@@ -2,7 +2,7 @@
 
 The project installs pinned, checksum-verified copies into the virtualenv's ``bin``
 folder. Users may point elsewhere with ``[flux] kubectl_path`` / ``helm_path`` /
-``git_path`` in airflow.cfg or the matching ``AIRFLOW__FLUX__*`` environment variables.
+``git_path`` (see :mod:`airflow_flux_provider.settings`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from airflow_flux_provider import settings
 from airflow_flux_provider.errors import FluxError
 
 
@@ -19,20 +20,9 @@ class ToolNotFoundError(FluxError):
     """A required binary is missing or not executable."""
 
 
-def _configured(name: str) -> str | None:
-    env = os.environ.get(f"AIRFLOW__FLUX__{name.upper()}_PATH")
-    if env:
-        return env
-    try:
-        from airflow.configuration import conf
-    except ImportError:  # plain-Python use without Airflow installed
-        return None
-    return conf.get("flux", f"{name}_path", fallback=None) or None
-
-
 def tool_path(name: str) -> str:
     """Resolve a tool: configured path, then the virtualenv's bin, then ``PATH``."""
-    configured = _configured(name)
+    configured = settings.tool_path(name)
     if configured:
         if not (os.path.isfile(configured) and os.access(configured, os.X_OK)):
             raise ToolNotFoundError(

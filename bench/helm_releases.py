@@ -81,7 +81,7 @@ def helm_release(name: str, namespace: str) -> HelmRelease:
 def reconcile_one(name: str, namespace: str, chart: Path, kubeconfig: str) -> ReleaseOutcome:
     hr = helm_release(name, namespace)
     cluster = Cluster.from_kubeconfig(kubeconfig)
-    with HelmCli(kubeconfig) as cli:
+    with HelmCli(cluster) as cli:
         loaded = load_chart(chart, obj=hr.ref)
         values = compose_values(hr, cluster)
         return ReleaseReconciler(hr, loaded, values, cli, cluster, emit=lambda _event: None).reconcile()

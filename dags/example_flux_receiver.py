@@ -22,12 +22,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
+from airflow_flux_provider.assets import flux_asset
 from airflow_flux_provider.notifiers import SlackNotifier
 
-# receivers.resource_asset_uri("GitRepository", "ml-gitops", "flux-system")
-ML_GITOPS = Asset("flux://flux-system/GitRepository/ml-gitops")
+ML_GITOPS = flux_asset(
+    "GitRepository", "flux-system", "ml-gitops"
+)  # flux://flux-system/GitRepository/ml-gitops
 
 
 @dag(

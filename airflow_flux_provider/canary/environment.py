@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from airflow_flux_provider.canary.errors import CanaryError
-from airflow_flux_provider.canary.metrics import CredentialsLookup, MetricChecker, MetricResult
+from airflow_flux_provider.canary.metrics import MetricChecker, MetricResult
 from airflow_flux_provider.canary.routers import Router, router_for
 from airflow_flux_provider.canary.status import CanaryStatus
 from airflow_flux_provider.canary.webhooks import HookOutcome, first_passing, run_hooks, send_event
 from airflow_flux_provider.canary.workloads import CanaryWorkloads, Readiness
+from airflow_flux_provider.credentials import SecretLookup
 from airflow_flux_provider.events import Event, ObjectReference, emit
 from airflow_flux_provider.kube import Cluster, KubeError, ObjectKey
 from airflow_flux_provider.specs.flagger import Canary, MetricTemplate
@@ -20,9 +21,7 @@ log = logging.getLogger(__name__)
 class ClusterEnvironment:
     """Implements :class:`~airflow_flux_provider.canary.analysis.Environment` over ``Cluster``."""
 
-    def __init__(
-        self, cluster: Cluster, canary: Canary, credentials: CredentialsLookup | None = None
-    ) -> None:
+    def __init__(self, cluster: Cluster, canary: Canary, credentials: SecretLookup | None = None) -> None:
         self.cluster = cluster
         self.canary = canary
         self.workloads = CanaryWorkloads(cluster, canary)

@@ -19,7 +19,8 @@ import requests
 
 from airflow_flux_provider.canary.errors import CanaryError
 from airflow_flux_provider.canary.webhooks import endpoint
-from airflow_flux_provider.credentials import Credentials
+from airflow_flux_provider.credentials import Credentials, SecretLookup
+from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.specs.duration import format_duration
 from airflow_flux_provider.specs.flagger import Canary, CanaryMetric, MetricTemplate
 
@@ -221,8 +222,6 @@ def _within(metric: CanaryMetric, value: float) -> bool:
 
 
 TemplateLookup = Callable[[str, str], MetricTemplate | None]
-# secretRef name -> credentials (the operator reads the Airflow connection of that name).
-CredentialsLookup = Callable[[str], Credentials | None]
 
 
 class MetricChecker:
@@ -232,7 +231,7 @@ class MetricChecker:
         self,
         canary: Canary,
         lookup_template: TemplateLookup,
-        lookup_credentials: CredentialsLookup | None = None,
+        lookup_credentials: SecretLookup | None = None,
     ) -> None:
         self.canary = canary
         self.lookup_template = lookup_template
@@ -294,13 +293,12 @@ class MetricChecker:
         return target
 
     def _credentials(self, template: str, secret: str) -> Credentials:
-        found = self.lookup_credentials(secret) if self.lookup_credentials else None
-        if found is None:
-            raise MetricQueryError(
-                f"{template}: provider.secretRef {secret!r} has no credentials; "
-                f"create the Airflow connection {secret!r} (password or extra token)"
-            )
-        return found
+        if self.lookup_credentials is None:
+            raise MetricQueryError(f"{template}: provider.secretRef {secret!r} cannot be read here")
+        try:
+            return self.lookup_credentials(secret, obj=template, field="spec.provider.secretRef")
+        except FluxError as err:  # a missing secret fails this metric's check, as in Flagger
+            raise MetricQueryError(str(err)) from None
 
     def check(self, metric: CanaryMetric) -> MetricResult:
         try:

@@ -1,8 +1,10 @@
 """The real ``helm`` binary, run in isolation and with secrets scrubbed from what it prints.
 
 Every :class:`HelmCli` gets private ``HELM_CACHE_HOME``/``CONFIG``/``DATA`` folders (never
-the user's ``~/.config/helm``), an explicit ``--kubeconfig``, a subprocess timeout a little
-longer than helm's own ``--timeout``, and a scrubber that replaces every known secret
+the user's ``~/.config/helm``), a ``--kubeconfig`` written from the
+:class:`~airflow_flux_provider.kube.Cluster` the task acts on (same server, identity and
+impersonation as the Python client; never the worker's own kubeconfig), a subprocess timeout a
+little longer than helm's own ``--timeout``, and a scrubber that replaces every known secret
 value in stdout, stderr and error messages with ``***``.
 """
 
@@ -18,7 +20,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from airflow_flux_provider.helm.errors import HelmCommandError
+from airflow_flux_provider.kube import Cluster
 from airflow_flux_provider.tools import helm_path
 
 _MARGIN_SECONDS = 30.0
@@ -26,30 +31,27 @@ _MAJOR_VERSIONS: dict[str, int] = {}  # per binary path: one ``helm version`` pe
 _NOT_FOUND = re.compile(r"release: not found", re.IGNORECASE)
 
 
-def _default_kubeconfig() -> str | None:
-    """``KUBECONFIG`` or ``~/.kube/config``, looked up before ``HOME`` is pointed at the private folder."""
-    default = Path(os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
-    return str(default) if default.is_file() else None
-
-
 class HelmCli:
     """One isolated helm environment talking to one cluster; use as a context manager."""
 
     def __init__(
-        self,
-        kubeconfig: str | None,
-        *,
-        binary: str | None = None,
-        context: str | None = None,
-        secrets: Iterable[str] = (),
+        self, cluster: Cluster | None, *, binary: str | None = None, secrets: Iterable[str] = ()
     ) -> None:
+        """``cluster=None``: chart commands only (pull, show); a cluster command is an error."""
         self.binary = binary or helm_path()
-        self.kubeconfig = kubeconfig or _default_kubeconfig()
-        self.context = context
         self._secrets: set[str] = {s for s in secrets if s}
         self._home = Path(tempfile.mkdtemp(prefix="flux-helm-"))
         self.plugins_dir = self._home / "data" / "plugins"
         self.plugins_dir.mkdir(parents=True)
+        self.kubeconfig: Path | None = None
+        if cluster is not None:
+            kubeconfig = cluster.kubeconfig()
+            user = kubeconfig["users"][0]["user"]
+            self.add_secrets([user.get("token", ""), user.get("password", "")])
+            self.kubeconfig = self._home / "kubeconfig"
+            fd = os.open(self.kubeconfig, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                yaml.safe_dump(kubeconfig, handle)
         self._major: int | None = None
 
     def __enter__(self) -> HelmCli:
@@ -77,7 +79,6 @@ class HelmCli:
     def _env(self) -> dict[str, str]:
         keep = (
             "PATH", "LANG", "LC_ALL", "SSL_CERT_FILE", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "TMPDIR",
-            "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT",  # in-cluster configuration
         )  # fmt: skip
         env = {k: os.environ[k] for k in keep if k in os.environ}
         env.update(
@@ -111,11 +112,11 @@ class HelmCli:
     ) -> str:
         """Run ``helm args``; stdout (scrubbed) or :class:`HelmCommandError` with the last error lines."""
         argv = [self.binary, *args]
-        if cluster and self.kubeconfig:
-            argv += ["--kubeconfig", self.kubeconfig]
-        if cluster and self.context:
-            argv += ["--kube-context", self.context]
         what = action or f"helm {args[0]}"
+        if cluster:
+            if self.kubeconfig is None:
+                raise HelmCommandError(f"{what} needs a cluster and none was given", obj=obj)
+            argv += ["--kubeconfig", str(self.kubeconfig)]
         try:
             done = subprocess.run(
                 argv,

@@ -2,7 +2,8 @@
 
 Mapping rule: a Flux ``secretRef: {name: NAME}`` is read from the Airflow connection whose
 id is ``NAME``; every operator also takes an explicit ``*_conn_id`` that wins over it.
-Kubernetes access uses the cncf-kubernetes provider's ``kubernetes`` connection type.
+:func:`flux_credentials` is the one place that rule lives. Kubernetes access uses the
+cncf-kubernetes provider's ``kubernetes`` connection type (:mod:`.kubernetes`).
 
 Each hook turns its connection into :class:`~airflow_flux_provider.credentials.Credentials`
 so the capability packages never import Airflow.
@@ -10,11 +11,20 @@ so the capability packages never import Airflow.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
-from airflow_flux_provider.credentials import Credentials
+from airflow_flux_provider.credentials import ANONYMOUS, Credentials
+from airflow_flux_provider.errors import FluxError
+
+if TYPE_CHECKING:  # the specs (pydantic) load when a task runs, not when a DAG file is parsed
+    from airflow_flux_provider.specs.refs import LocalObjectReference
+
+
+class ConnectionSetupError(FluxError):
+    """An Airflow connection a task needs does not exist or does not say enough to be used."""
 
 
 class FluxCredentialsHook(BaseHook):
@@ -24,32 +34,79 @@ class FluxCredentialsHook(BaseHook):
     default_conn_name = ""
     conn_type = ""
     hook_name = ""
-    # Connection extras copied into Credentials fields of the same name.
+    #: Connection extras copied into Credentials fields of the same name.
     extra_fields: ClassVar[tuple[str, ...]] = ()
+    #: The Secret key the connection's host stands for (Flux keeps it in the Secret).
+    host_key: ClassVar[str | None] = None
+    #: What the connection holds, for the error that asks a user to create it.
+    expected: ClassVar[str] = "login/password, or a token in the password or the 'token' extra"
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.conn_id = conn_id or self.default_conn_name
 
     def get_conn(self) -> Credentials:
-        return self._credentials(self.get_connection(self.conn_id))
+        return self.credentials_of(self.get_connection(self.conn_id))
 
-    def host_and_credentials(self) -> tuple[str | None, Credentials]:
-        """The connection's host (an endpoint or address) and its credentials, from one lookup."""
-        conn = self.get_connection(self.conn_id)
-        return conn.host or None, self._credentials(conn)
-
-    def _credentials(self, conn: Any) -> Credentials:
-        extra = conn.extra_dejson
-        known = {name: extra.get(name) for name in self.extra_fields if extra.get(name) not in (None, "")}
+    @classmethod
+    def credentials_of(cls, conn: Any) -> Credentials:
+        extra = {k: v for k, v in conn.extra_dejson.items() if v not in (None, "")}
+        if cls.host_key and conn.host and cls.host_key not in extra:
+            extra[cls.host_key] = conn.host
+        known = {name: extra.pop(name) for name in cls.extra_fields if name in extra}
         insecure = str(known.pop("insecure", "false")).lower() in ("true", "1", "yes")
         return Credentials(
             username=conn.login or None,
             password=conn.password or None,
             insecure=insecure,
-            extra={k: str(v) for k, v in extra.items() if k not in self.extra_fields},
+            extra={k: str(v) for k, v in extra.items()},
             **known,
         )
+
+    @classmethod
+    def describe(cls) -> str:
+        """``type flux_git (Flux Git repository: ...)``: what a user must create."""
+        return f"type {cls.conn_type} ({cls.hook_name}: {cls.expected})" if cls.conn_type else cls.expected
+
+    @classmethod
+    def lookup(cls, name: str, *, obj: str, field: str) -> Credentials:
+        """:class:`~airflow_flux_provider.credentials.SecretLookup` over this connection type."""
+        return flux_credentials(cls, obj, secret_ref=name, field=field)
+
+
+def flux_credentials(
+    hook: type[FluxCredentialsHook],
+    obj: str,
+    *,
+    conn_id: str | None = None,
+    secret_ref: LocalObjectReference | str | None = None,
+    field: str = "spec.secretRef",
+) -> Credentials:
+    """The credentials ``obj`` is fetched, pushed or notified with.
+
+    The task's explicit ``conn_id`` wins, else the connection named like the object's
+    ``secretRef`` (given at ``field``), else none (anonymous). A named connection that does
+    not exist is an error naming the object, where the name came from and the type to create.
+    """
+    name = conn_id or (secret_ref if isinstance(secret_ref, str) or secret_ref is None else secret_ref.name)
+    if not name:
+        return ANONYMOUS
+    try:
+        conn = hook.get_connection(name)
+    except AirflowNotFoundException:
+        if conn_id:
+            raise ConnectionSetupError(
+                f"the task names the Airflow connection {name!r}, which does not exist; "
+                f"create it with {hook.describe()} or fix the connection id",
+                obj=obj,
+            ) from None
+        raise ConnectionSetupError(
+            f"no Airflow connection {name!r} holds this secret; create the connection {name!r} "
+            f"with {hook.describe()}",
+            obj=obj,
+            field=field,
+        ) from None
+    return hook.credentials_of(conn)
 
 
 class GitCredentialsHook(FluxCredentialsHook):
@@ -59,6 +116,7 @@ class GitCredentialsHook(FluxCredentialsHook):
     conn_type = "flux_git"
     hook_name = "Flux Git repository"
     extra_fields = ("token", "ssh_private_key", "ssh_passphrase", "known_hosts", "ca_cert", "insecure")
+    expected = "login/password or token for HTTPS; ssh_private_key and known_hosts for SSH"
 
 
 class RegistryCredentialsHook(FluxCredentialsHook):
@@ -68,6 +126,7 @@ class RegistryCredentialsHook(FluxCredentialsHook):
     conn_type = "flux_registry"
     hook_name = "Flux OCI registry"
     extra_fields = ("token", "ca_cert", "client_cert", "client_key", "insecure")
+    expected = "login/password or token"
 
 
 class HelmRepositoryCredentialsHook(FluxCredentialsHook):
@@ -77,6 +136,7 @@ class HelmRepositoryCredentialsHook(FluxCredentialsHook):
     conn_type = "flux_helm"
     hook_name = "Flux Helm repository"
     extra_fields = ("ca_cert", "client_cert", "client_key", "insecure")
+    expected = "login/password, or client_cert and client_key"
 
 
 class BucketCredentialsHook(FluxCredentialsHook):
@@ -86,6 +146,8 @@ class BucketCredentialsHook(FluxCredentialsHook):
     conn_type = "flux_bucket"
     hook_name = "Flux S3 bucket"
     extra_fields = ("token", "ca_cert", "insecure")
+    host_key = "endpoint"
+    expected = "login = access key id, password = secret access key"
 
 
 class NotificationCredentialsHook(FluxCredentialsHook):
@@ -95,3 +157,5 @@ class NotificationCredentialsHook(FluxCredentialsHook):
     conn_type = "flux_notification"
     hook_name = "Flux notification provider"
     extra_fields = ("token", "ca_cert", "insecure")
+    host_key = "address"
+    expected = "host = address, password = token or HMAC key"

@@ -12,12 +12,13 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from airflow_flux_provider.hooks import MLFLOW_CONN_ID
 from airflow_flux_provider.tracking import DeploymentTracker, TrackingError
 
 
 class MlflowTrackingHook(BaseHook):
     conn_name_attr = "mlflow_conn_id"
-    default_conn_name = "flux_mlflow_default"
+    default_conn_name = MLFLOW_CONN_ID
     conn_type = "flux_mlflow"
     hook_name = "MLflow tracking server"
 

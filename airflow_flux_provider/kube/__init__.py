@@ -9,6 +9,7 @@ from airflow_flux_provider.kube.cluster import (
     NotFoundError,
     ObjectKey,
     UnknownKindError,
+    service_account_user,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "NotFoundError",
     "ObjectKey",
     "UnknownKindError",
+    "service_account_user",
 ]

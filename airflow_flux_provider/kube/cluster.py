@@ -73,6 +73,11 @@ class InvalidObjectError(KubeError):
     """422/400: the object failed validation, e.g. an immutable field changed."""
 
 
+def service_account_user(namespace: str, name: str) -> str:
+    """The user a ServiceAccount authenticates as (what a Flux ``serviceAccountName`` impersonates)."""
+    return f"system:serviceaccount:{namespace}:{name}"
+
+
 @dataclass(frozen=True, order=True)
 class ObjectKey:
     """Identity of one object, as in Flux's inventory entries."""
@@ -161,6 +166,53 @@ class Cluster:
             backoff_seconds=self.backoff_seconds,
             max_retry_after=self.max_retry_after,
         )
+
+    @property
+    def impersonated_user(self) -> str | None:
+        return self.api_client.default_headers.get("Impersonate-User")
+
+    def kubeconfig(self) -> dict[str, Any]:
+        """A kubeconfig reaching this server as this identity, for tools that read only kubeconfigs.
+
+        Built from the loaded client configuration rather than from the file it came from, so a
+        tool (helm) needs neither the user's home for exec credential plugins nor its own
+        in-cluster detection, and an impersonated identity stays impersonated. Tokens are the
+        current ones (an expiring token is refreshed first); keep the file private and short-lived.
+        """
+        from kubernetes import client
+
+        configuration = self.api_client.configuration
+        server: dict[str, Any] = {"server": configuration.host}
+        if configuration.ssl_ca_cert:
+            server["certificate-authority"] = configuration.ssl_ca_cert
+        if not configuration.verify_ssl:
+            server["insecure-skip-tls-verify"] = True
+        if getattr(configuration, "tls_server_name", None):
+            server["tls-server-name"] = configuration.tls_server_name
+        if configuration.proxy and configuration.proxy != client.Configuration().proxy:  # not the env's
+            server["proxy-url"] = configuration.proxy
+        user: dict[str, Any] = {}
+        # what the client sends as its Authorization header (refreshed first when it expires)
+        token = (configuration.auth_settings().get("BearerToken") or {}).get("value")
+        if token:
+            scheme, _, value = token.partition(" ")
+            user["token"] = value if scheme.lower() == "bearer" and value else token
+        if configuration.cert_file:
+            user["client-certificate"] = configuration.cert_file
+        if configuration.key_file:
+            user["client-key"] = configuration.key_file
+        if configuration.username:
+            user.update(username=configuration.username, password=configuration.password or "")
+        if self.impersonated_user:
+            user["as"] = self.impersonated_user
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "cluster", "cluster": server}],
+            "users": [{"name": "user", "user": user}],
+            "contexts": [{"name": "cluster", "context": {"cluster": "cluster", "user": "user"}}],
+            "current-context": "cluster",
+        }
 
     # -- discovery ------------------------------------------------------------------------------
     def resource(self, api_version: str, kind: str) -> ResourceInfo:

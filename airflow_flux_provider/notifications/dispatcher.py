@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from airflow_flux_provider.credentials import Credentials
+from airflow_flux_provider.credentials import SecretLookup
 from airflow_flux_provider.events import Event, ObjectReference, subscribe
 from airflow_flux_provider.notifications.alert import Alert, LabelLookup
 from airflow_flux_provider.notifications.catalog import provider_from_spec
@@ -23,9 +23,6 @@ from airflow_flux_provider.specs import Alert as AlertManifest
 from airflow_flux_provider.specs import FluxObject, Provider
 
 log = logging.getLogger(__name__)
-
-#: Reads the Secret (Airflow connection) a ``secretRef.name`` names; ``None`` if it does not exist.
-CredentialsLookup = Callable[[str], Credentials | None]
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ class Dispatcher:
     def from_manifests(
         cls,
         objects: Iterable[FluxObject],
-        credentials: CredentialsLookup,
+        credentials: SecretLookup,
         *,
         limiter: DuplicateLimiter | None = None,
         retries: int | None = None,
@@ -127,25 +124,14 @@ class Dispatcher:
         return cls(routes, limiter=limiter, labels=labels_from(objects))
 
 
-def _build(provider: Provider, credentials: CredentialsLookup, retries: int | None) -> NotificationProvider:
+def _build(provider: Provider, credentials: SecretLookup, retries: int | None) -> NotificationProvider:
     spec = provider.spec
     secret = proxy = None
     if spec.secret_ref is not None:
-        secret = _lookup(credentials, spec.secret_ref.name, provider.ref, "spec.secretRef.name")
+        secret = credentials(spec.secret_ref.name, obj=provider.ref, field="spec.secretRef.name")
     if spec.proxy_secret_ref is not None:
-        proxy = _lookup(credentials, spec.proxy_secret_ref.name, provider.ref, "spec.proxySecretRef.name")
+        proxy = credentials(spec.proxy_secret_ref.name, obj=provider.ref, field="spec.proxySecretRef.name")
     return provider_from_spec(provider, secret, proxy=proxy, retries=retries)
-
-
-def _lookup(credentials: CredentialsLookup, name: str, obj: str, field: str) -> Credentials:
-    found = credentials(name)
-    if found is None:
-        raise NotificationError(
-            f"no Airflow connection {name!r}; create it (password = token, host = address)",
-            obj=obj,
-            field=field,
-        )
-    return found
 
 
 def labels_from(objects: Iterable[FluxObject]) -> LabelLookup:

@@ -19,7 +19,8 @@ from airflow_flux_provider.canary import ClusterEnvironment, TickResult, load_st
 from airflow_flux_provider.canary.analysis import validate
 from airflow_flux_provider.canary.errors import CanaryError, CanaryFailedError
 from airflow_flux_provider.credentials import Credentials
-from airflow_flux_provider.hooks.kubernetes import DEFAULT_CONN_ID, cluster_from_extras, connection_extras
+from airflow_flux_provider.hooks import KUBERNETES_CONN_ID, MLFLOW_CONN_ID
+from airflow_flux_provider.hooks.connections import FluxCredentialsHook, flux_credentials
 from airflow_flux_provider.kube import Cluster, KubeError
 from airflow_flux_provider.links.mlflow import MlflowRunLink
 from airflow_flux_provider.operators.base import FluxObjectOperator
@@ -27,18 +28,13 @@ from airflow_flux_provider.operators.tracking import record_deployment
 from airflow_flux_provider.tracking import DeploymentRun
 
 
-def _connection_credentials(conn_id: str) -> Credentials | None:
+def metric_credentials(name: str, *, obj: str, field: str) -> Credentials:
     """A MetricTemplate's ``secretRef`` read as the Airflow connection of that name.
 
     Login + password give basic auth; otherwise the ``token`` extra or the password is a
     Bearer token, as Flagger reads ``username``/``password`` or ``token`` from the Secret.
     """
-    from airflow_flux_provider.hooks.connections import FluxCredentialsHook
-
-    try:
-        found = FluxCredentialsHook(conn_id).get_conn()
-    except Exception:  # AirflowNotFoundException: the metric then fails with a clear message
-        return None
+    found = flux_credentials(FluxCredentialsHook, obj, secret_ref=name, field=field)
     if found.username:
         return found
     return Credentials(token=found.extra.get("token") or found.password)
@@ -63,11 +59,11 @@ class CanaryAnalysisOperator(FluxObjectOperator):
     def __init__(
         self,
         *,
-        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
+        kubernetes_conn_id: str = KUBERNETES_CONN_ID,
         cluster_name: str = "default",
         apply_canary: bool = True,
         max_ticks: int = _DEFAULT_MAX_TICKS,
-        mlflow_conn_id: str | None = "flux_mlflow_default",
+        mlflow_conn_id: str | None = MLFLOW_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -78,7 +74,9 @@ class CanaryAnalysisOperator(FluxObjectOperator):
         self.mlflow_conn_id = mlflow_conn_id
 
     def _cluster(self) -> Cluster:
-        return cluster_from_extras(connection_extras(self.kubernetes_conn_id))
+        from airflow_flux_provider.hooks.kubernetes import ClusterHook
+
+        return ClusterHook(self.kubernetes_conn_id).cluster()
 
     def execute(self, context: Any) -> dict[str, Any]:
         started = time.monotonic()
@@ -110,7 +108,7 @@ class CanaryAnalysisOperator(FluxObjectOperator):
         canary = self.flux_object()
         cluster = self._cluster()
         namespace, name = canary.metadata.namespace or "default", canary.metadata.name
-        env = ClusterEnvironment(cluster, canary, _connection_credentials)
+        env = ClusterEnvironment(cluster, canary, metric_credentials)
         result = tick(canary, load_status(cluster, namespace, name), env)
         save_status(cluster, namespace, name, result.status)
         progress = self._progress(progress, result)

@@ -11,13 +11,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from airflow_flux_provider.hooks.kubernetes import (
-    DEFAULT_CONN_ID,
-    cluster_from_extras,
-    connection_extras,
-    service_account_user,
-)
-from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.hooks import KUBERNETES_CONN_ID, MLFLOW_CONN_ID
+from airflow_flux_provider.kube import Cluster, ObjectKey, service_account_user
 from airflow_flux_provider.kube import health as kube_health
 from airflow_flux_provider.operators.base import FluxObjectOperator
 
@@ -28,11 +23,11 @@ class ClusterDeployOperator(FluxObjectOperator):
     def __init__(
         self,
         *,
-        kubernetes_conn_id: str | None = DEFAULT_CONN_ID,
+        kubernetes_conn_id: str = KUBERNETES_CONN_ID,
         cluster_name: str = "default",
         deferrable: bool = True,
         poll_interval: float = 5.0,
-        mlflow_conn_id: str | None = "flux_mlflow_default",
+        mlflow_conn_id: str | None = MLFLOW_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -47,11 +42,11 @@ class ClusterDeployOperator(FluxObjectOperator):
         account = obj.spec.service_account_name
         return service_account_user(obj.metadata.namespace, account) if account else None
 
-    def _cluster(self, obj: Any, extras: dict[str, Any] | None = None) -> Cluster:
-        """The cluster as ``obj`` sees it; ``extras`` saves reading the connection a second time."""
-        if extras is None:
-            extras = connection_extras(self.kubernetes_conn_id)
-        return cluster_from_extras(extras, impersonate=self._impersonate(obj))
+    def _cluster(self, obj: Any) -> Cluster:
+        """The cluster as ``obj`` sees it: the connection's identity, or its service account."""
+        from airflow_flux_provider.hooks.kubernetes import ClusterHook
+
+        return ClusterHook(self.kubernetes_conn_id).cluster(impersonate=self._impersonate(obj))
 
     def _await_health(
         self, obj: Any, cluster: Cluster, keys: list[ObjectKey], *, timeout: float, state: dict[str, Any]

@@ -13,17 +13,12 @@ revision) record the outcome; values themselves never reach logs, XCom or MLflow
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
-import yaml
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_flux_provider.hooks.kubernetes import connection_extras
 from airflow_flux_provider.kube import ObjectKey
 from airflow_flux_provider.links.mlflow import MlflowRunLink
 from airflow_flux_provider.operators.deploy import ClusterDeployOperator
@@ -66,27 +61,6 @@ class HelmReleaseOperator(ClusterDeployOperator):
         self.oci_plain_http = oci_plain_http
 
     # -- wiring ----------------------------------------------------------------------------------
-    @contextmanager
-    def _helm(self, extras: dict[str, Any]) -> Iterator[Any]:
-        """A HelmCli on the connection's kubeconfig; an inline ``kube_config`` goes to a 0600 temp file."""
-        from airflow_flux_provider.helm.cli import HelmCli
-
-        inline = extras.get("kube_config") or extras.get("extra__kubernetes__kube_config")
-        path = extras.get("kube_config_path") or extras.get("extra__kubernetes__kube_config_path")
-        context = extras.get("cluster_context") or extras.get("extra__kubernetes__cluster_context")
-        temp: str | None = None
-        if inline:
-            fd, temp = tempfile.mkstemp(prefix="flux-kubeconfig-", suffix=".yaml")
-            with os.fdopen(fd, "w") as handle:
-                handle.write(inline if isinstance(inline, str) else yaml.safe_dump(inline))
-            path = temp
-        try:
-            with HelmCli(path, context=context) as cli:
-                yield cli
-        finally:
-            if temp:
-                os.unlink(temp)
-
     def _chart(self, hr: Any, cli: Any) -> Any:
         from airflow_flux_provider.helm.chart import load_chart, pull_chart
         from airflow_flux_provider.helm.errors import ChartError
@@ -146,9 +120,10 @@ class HelmReleaseOperator(ClusterDeployOperator):
         hr = self.flux_object()
         if hr.spec.suspend:
             raise AirflowSkipException(f"{hr.ref} is suspended (spec.suspend: true)")
-        extras = connection_extras(self.kubernetes_conn_id)
-        cluster = self._cluster(hr, extras)
-        with self._helm(extras) as cli:
+        from airflow_flux_provider.helm.cli import HelmCli
+
+        cluster = self._cluster(hr)
+        with HelmCli(cluster) as cli:
             if self.uninstall:
                 found = uninstall_release(hr, cli, cluster)
                 return {"uninstalled": found, "release": hr.ref}

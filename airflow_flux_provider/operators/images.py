@@ -12,24 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow_flux_provider.credentials import ANONYMOUS, Credentials
+from airflow_flux_provider import settings
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.operators.base import FluxObjectOperator
 
 API_VERSION = "image.toolkit.fluxcd.io/v1beta2"
-
-
-def tags_folder() -> Path:
-    """``[flux] artifacts_path`` (default ``$AIRFLOW_HOME/flux/artifacts``) / ``image-tags``."""
-    from airflow.configuration import AIRFLOW_HOME, conf
-
-    base = conf.get("flux", "artifacts_path", fallback="") or str(Path(AIRFLOW_HOME) / "flux" / "artifacts")
-    return Path(base) / "image-tags"
-
-
-def connection_credentials(hook_class: Any, conn_id: str | None) -> Credentials:
-    """Credentials of ``conn_id`` (anonymous when None)."""
-    return hook_class(conn_id).get_conn() if conn_id else ANONYMOUS
 
 
 class ImageRepositoryScanOperator(FluxObjectOperator):
@@ -44,16 +31,17 @@ class ImageRepositoryScanOperator(FluxObjectOperator):
         self.registry_conn_id = registry_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_flux_provider.hooks.connections import RegistryCredentialsHook
+        from airflow_flux_provider.hooks.connections import RegistryCredentialsHook, flux_credentials
         from airflow_flux_provider.images.registry import save_tags, scan_repository
 
         repository = self.flux_object()
-        conn_id = self.registry_conn_id or (
-            repository.spec.secret_ref.name if repository.spec.secret_ref else None
+        secret = repository.spec.secret_ref
+        credentials = flux_credentials(
+            RegistryCredentialsHook, repository.ref, conn_id=self.registry_conn_id, secret_ref=secret
         )
-        credentials = connection_credentials(RegistryCredentialsHook, conn_id)
+        conn_id = self.registry_conn_id or (secret.name if secret else None)
         result = scan_repository(repository, credentials)
-        path = save_tags(result, tags_folder())
+        path = save_tags(result, settings.artifacts_path() / "image-tags")
         self.log.info("%s: %d tags (%s)", repository.ref, len(result.tags), result.digest)
         return {
             "repository": repository.ref,
@@ -103,7 +91,7 @@ class ImagePolicyOperator(FluxObjectOperator):
         self.registry_conn_id = registry_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_flux_provider.hooks.connections import RegistryCredentialsHook
+        from airflow_flux_provider.hooks.connections import RegistryCredentialsHook, flux_credentials
         from airflow_flux_provider.images.policy import PolicyResult, TagPolicy, policy_key
         from airflow_flux_provider.images.registry import RegistryClient
 
@@ -118,7 +106,7 @@ class ImagePolicyOperator(FluxObjectOperator):
         digest = None
         if policy.spec.digest_reflection_policy != "Never":
             conn_id = self.registry_conn_id or scanned.get("registry_conn_id")
-            credentials = connection_credentials(RegistryCredentialsHook, conn_id)
+            credentials = flux_credentials(RegistryCredentialsHook, policy.ref, conn_id=conn_id)
             with RegistryClient(
                 credentials, insecure=bool(scanned.get("insecure")), obj=policy.ref
             ) as client:
@@ -166,7 +154,7 @@ class ImageUpdateAutomationOperator(FluxObjectOperator):
         self.attempts = attempts
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_flux_provider.hooks.connections import GitCredentialsHook
+        from airflow_flux_provider.hooks.connections import GitCredentialsHook, flux_credentials
         from airflow_flux_provider.images.commit import Automation, update_and_push
         from airflow_flux_provider.images.policy import PolicyResult
 
@@ -180,7 +168,7 @@ class ImageUpdateAutomationOperator(FluxObjectOperator):
                 obj=automation_obj.ref,
                 field="policies",
             ) from None
-        credentials = connection_credentials(GitCredentialsHook, self.git_conn_id)
+        credentials = flux_credentials(GitCredentialsHook, automation_obj.ref, conn_id=self.git_conn_id)
         automation = Automation.from_object(
             automation_obj,
             self.url,

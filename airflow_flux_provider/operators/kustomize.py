@@ -21,16 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from airflow_flux_provider import settings
 from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.hooks import KUBERNETES_CONN_ID
 from airflow_flux_provider.operators.base import FluxObjectOperator
-
-
-def renders_folder() -> Path:
-    """``[flux] artifacts_path`` (default ``$AIRFLOW_HOME/flux/artifacts``) / ``renders``."""
-    from airflow.configuration import AIRFLOW_HOME, conf
-
-    base = conf.get("flux", "artifacts_path", fallback="") or str(Path(AIRFLOW_HOME) / "flux" / "artifacts")
-    return Path(base) / "renders"
 
 
 class KustomizationRenderOperator(FluxObjectOperator):
@@ -112,7 +106,7 @@ class KustomizationRenderOperator(FluxObjectOperator):
         from airflow_flux_provider.sources.errors import SourceError
 
         artifact = Artifact.from_xcom(self.source_artifact)
-        folder = renders_folder().parent / "sources" / artifact.digest.replace(":", "-")
+        folder = settings.artifacts_path() / "sources" / artifact.digest.replace(":", "-")
         if not folder.exists():
             try:
                 artifact_store(artifact.store_url).extract(artifact, folder)
@@ -130,10 +124,10 @@ class KustomizationRenderOperator(FluxObjectOperator):
             raise FluxError(f"expected a Flux Kustomization, got {ks.ref}", obj=f"task '{self.task_id}'")
         reader = None
         if self.kubernetes_conn_id:
-            from airflow_flux_provider.hooks.kubernetes import cluster_from_extras, connection_extras
+            from airflow_flux_provider.hooks.kubernetes import ClusterHook
 
-            reader = ClusterReader(cluster_from_extras(connection_extras(self.kubernetes_conn_id)))
-        store = RenderStore(self.artifacts_path or renders_folder())
+            reader = ClusterReader(ClusterHook(self.kubernetes_conn_id).cluster())
+        store = RenderStore(self.artifacts_path or settings.artifacts_path() / "renders")
         source_path, source_digest = self._source()
         rendered = render(
             ks,
@@ -174,7 +168,7 @@ class KustomizationDiffOperator(FluxObjectOperator):
         self,
         *,
         rendered: Any,
-        kubernetes_conn_id: str = "kubernetes_default",
+        kubernetes_conn_id: str = KUBERNETES_CONN_ID,
         fail_on_changes: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -184,7 +178,7 @@ class KustomizationDiffOperator(FluxObjectOperator):
         self.fail_on_changes = fail_on_changes
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_flux_provider.hooks.kubernetes import cluster_from_extras, connection_extras
+        from airflow_flux_provider.hooks.kubernetes import ClusterHook
         from airflow_flux_provider.kustomize.diff import diff
         from airflow_flux_provider.specs import Kustomization
 
@@ -201,7 +195,7 @@ class KustomizationDiffOperator(FluxObjectOperator):
                 obj=f"task '{self.task_id}'",
                 field="rendered",
             )
-        report = diff(ks, text, cluster_from_extras(connection_extras(self.kubernetes_conn_id)))
+        report = diff(ks, text, ClusterHook(self.kubernetes_conn_id).cluster())
         for line in report.lines():
             self.log.info("%s", line)
         if report.has_changes and self.fail_on_changes:

@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
+from airflow_flux_provider.hooks import MLFLOW_CONN_ID
 from airflow_flux_provider.hooks.mlflow import MlflowTrackingHook
 from airflow_flux_provider.tracking import promote_if_better
 
@@ -29,7 +30,7 @@ class PromoteChampionOperator(BaseOperator):
         metric: str = "accuracy",
         greater_is_better: bool = True,
         alias: str = "champion",
-        mlflow_conn_id: str = "flux_mlflow_default",
+        mlflow_conn_id: str = MLFLOW_CONN_ID,
         skip_when_kept: bool = False,
         **kwargs: Any,
     ) -> None:

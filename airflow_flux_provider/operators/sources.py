@@ -2,19 +2,19 @@
 
 The XCom is :meth:`Artifact.to_xcom` plus ``changed``. Each operator's default outlet is
 an :class:`AssetAlias` that receives an event for the source's Asset
-(``flux-source://<kind>/<namespace>/<name>``, extra ``{revision, digest}``) only when a new
+(``flux://<namespace>/<Kind>/<name>``, extra ``{revision, digest}``) only when a new
 revision was stored, so DAGs scheduled on that Asset run once per new revision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset, AssetAlias
 
-from airflow_flux_provider.credentials import ANONYMOUS, Credentials
+from airflow_flux_provider import settings
+from airflow_flux_provider.assets import flux_asset
 from airflow_flux_provider.operators.base import FluxObjectOperator
 from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore, s3_options
 
@@ -22,40 +22,22 @@ SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
 
 
 def artifact_store(base_url: str | None = None, conn_id: str | None = None) -> ArtifactStore:
-    """The store at ``base_url``, else ``[flux] artifacts_url``, else ``[flux] artifacts_path``,
-    else ``$AIRFLOW_HOME/flux/artifacts``.
+    """The store at ``base_url``, else :func:`~airflow_flux_provider.settings.artifacts_url`.
 
     An ``s3://`` store is reached with the ``flux_bucket`` connection ``conn_id`` (else
     ``[flux] artifacts_conn_id``; neither: the AWS credential chain of the worker).
     """
-    from airflow.configuration import AIRFLOW_HOME, conf
-
-    base = (
-        base_url
-        or conf.get("flux", "artifacts_url", fallback="")
-        or conf.get("flux", "artifacts_path", fallback="")
-        or str(Path(AIRFLOW_HOME) / "flux" / "artifacts")
-    )
-    conn_id = conn_id or conf.get("flux", "artifacts_conn_id", fallback="") or None
+    base = base_url or settings.artifacts_url()
+    conn_id = conn_id or settings.artifacts_conn_id()
     if not base.startswith(("s3://", "s3a://")):
         return ArtifactStore(base)
     options = {}
     if conn_id:
-        from airflow_flux_provider.hooks.connections import BucketCredentialsHook
+        from airflow_flux_provider.hooks.connections import BucketCredentialsHook, flux_credentials
 
-        options = s3_options(*BucketCredentialsHook(conn_id).host_and_credentials())
+        credentials = flux_credentials(BucketCredentialsHook, f"artifact store {base}", conn_id=conn_id)
+        options = s3_options(credentials.extra.get("endpoint"), credentials)
     return ArtifactStore(base, storage_options=options)
-
-
-def source_asset(kind: str, namespace: str, name: str) -> Asset:
-    """The Asset other DAGs schedule on to run when this source has a new revision."""
-    return Asset(
-        name=f"{kind.lower()}/{namespace}/{name}", uri=f"flux-source://{kind.lower()}/{namespace}/{name}"
-    )
-
-
-def _credentials(hook_class: Any, conn_id: str | None) -> Credentials:
-    return hook_class(conn_id).get_conn() if conn_id else ANONYMOUS
 
 
 class SourceOperator(FluxObjectOperator):
@@ -102,7 +84,7 @@ class SourceOperator(FluxObjectOperator):
         extra = {"revision": artifact.revision, "digest": artifact.digest}
         for outlet in self.outlets:
             if isinstance(outlet, AssetAlias):
-                outlet_events[outlet].add(source_asset(*artifact.source.split("/")), extra=extra)
+                outlet_events[outlet].add(flux_asset(*artifact.source.split("/")), extra=extra)
             elif isinstance(outlet, Asset):
                 outlet_events[outlet].extra = extra
 
@@ -110,10 +92,13 @@ class SourceOperator(FluxObjectOperator):
         self, context: Any, hook_class: Any, explicit_conn_id: str | None, fetch: Callable[..., Any]
     ) -> dict[str, Any]:
         """Parse, read the connection (explicit id, else ``secretRef.name``), ``fetch(obj, creds, store)``."""
+        from airflow_flux_provider.hooks.connections import flux_credentials
+
         obj = self.flux_object()
-        secret = getattr(obj.spec, "secret_ref", None)
-        conn_id = explicit_conn_id or (secret.name if secret else None)
-        fetched = fetch(obj, _credentials(hook_class, conn_id), self.store())
+        credentials = flux_credentials(
+            hook_class, obj.ref, conn_id=explicit_conn_id, secret_ref=obj.spec.secret_ref
+        )
+        fetched = fetch(obj, credentials, self.store())
         return self._publish(context, fetched.artifact, fetched.changed)
 
 
@@ -218,7 +203,7 @@ class HelmChartOperator(SourceOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_flux_provider.errors import FluxError
-        from airflow_flux_provider.hooks.connections import HelmRepositoryCredentialsHook
+        from airflow_flux_provider.hooks.connections import HelmRepositoryCredentialsHook, flux_credentials
         from airflow_flux_provider.sources.helm import HelmRepositorySource, chart_from_artifact
         from airflow_flux_provider.specs import parse_object
 
@@ -246,9 +231,13 @@ class HelmChartOperator(SourceOperator):
                 field="spec.sourceRef",
             )
         repo = parse_object(self.repository, source=f"task '{self.task_id}' repository")
-        secret = repo.spec.secret_ref
-        conn_id = self.helm_conn_id or (secret.name if secret else None)
-        source = HelmRepositorySource.from_spec(repo, _credentials(HelmRepositoryCredentialsHook, conn_id))
+        credentials = flux_credentials(
+            HelmRepositoryCredentialsHook,
+            repo.ref,
+            conn_id=self.helm_conn_id,
+            secret_ref=repo.spec.secret_ref,
+        )
+        source = HelmRepositorySource.from_spec(repo, credentials)
         fetched = source.fetch_chart(store, spec.chart, spec.version, obj=chart.ref)
         return self._publish(context, fetched.artifact, fetched.changed)
 
@@ -281,21 +270,25 @@ class GitRepositoryOperator(SourceOperator):
         self.cache_dir = cache_dir
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_flux_provider.hooks.connections import GitCredentialsHook
+        from airflow_flux_provider.hooks.connections import GitCredentialsHook, flux_credentials
         from airflow_flux_provider.sources.git import GitSource
         from airflow_flux_provider.sources.verify import Verification
 
         repo = self.flux_object()
-        conn_id = self.git_conn_id or (repo.spec.secret_ref.name if repo.spec.secret_ref else None)
         keys: tuple[str, ...] = ()
         if repo.spec.verify is not None:
-            keyring = _credentials(
-                GitCredentialsHook, self.verify_conn_id or repo.spec.verify.secret_ref.name
+            keyring = flux_credentials(
+                GitCredentialsHook,
+                repo.ref,
+                conn_id=self.verify_conn_id,
+                secret_ref=repo.spec.verify.secret_ref,
+                field="spec.verify.secretRef",
             )
             keys = Verification.keys_from({"password": keyring.password, **keyring.extra})
-        source = GitSource.from_spec(
-            repo, _credentials(GitCredentialsHook, conn_id), verify_keys=keys, cache_dir=self.cache_dir
+        credentials = flux_credentials(
+            GitCredentialsHook, repo.ref, conn_id=self.git_conn_id, secret_ref=repo.spec.secret_ref
         )
+        source = GitSource.from_spec(repo, credentials, verify_keys=keys, cache_dir=self.cache_dir)
         included = {name: Artifact.from_xcom(x) for name, x in (self.included or {}).items()}
         result = source.fetch(self.store(), included=included, force=self.force)
         return self._publish(context, result.artifact, result.changed)

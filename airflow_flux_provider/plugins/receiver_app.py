@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from airflow_flux_provider import settings
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.receivers import (
     Delivery,
@@ -33,7 +34,6 @@ from airflow_flux_provider.specs import Receiver, load_manifests
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BODY = 1 << 20
 DEFAULT_REFRESH_SECONDS = 30
 
 
@@ -75,10 +75,8 @@ def _airflow_token(conn_id: str) -> str | None:
 
 def load_index_from_airflow_config() -> ReceiverIndex:
     """Receivers from ``[flux] receivers_path`` with tokens from Airflow connections."""
-    from airflow.configuration import conf
-
-    folder = conf.get("flux", "receivers_path", fallback="")
-    if not folder:
+    folder = settings.receivers_path()
+    if folder is None:
         log.warning("Flux receivers: [flux] receivers_path is not set; no webhook paths are served")
         return ReceiverIndex(())
     receivers = []
@@ -193,7 +191,10 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def create_app(
-    config: ReceiverConfig, *, max_body: int = DEFAULT_MAX_BODY, guard: GuardSettings | None = None
+    config: ReceiverConfig,
+    *,
+    max_body: int = settings.DEFAULT_RECEIVER_MAX_BODY,
+    guard: GuardSettings | None = None,
 ) -> FastAPI:
     """The receivers app: every route authenticates the request itself."""
     guard = guard or GuardSettings()

@@ -47,25 +47,18 @@ class _ReceiverApps:
 
     def __get__(self, instance: object, owner: type) -> list[dict[str, Any]]:
         if self._apps is None:
-            from airflow.configuration import conf
-
+            from airflow_flux_provider import settings
             from airflow_flux_provider.plugins.receiver_app import (
-                DEFAULT_MAX_BODY,
                 ReceiverConfig,
                 create_app,
                 load_index_from_airflow_config,
             )
-            from airflow_flux_provider.receivers import GuardSettings
 
-            max_body = conf.getint("flux", "receiver_max_body_bytes", fallback=DEFAULT_MAX_BODY)
-            guard = GuardSettings(
-                window_seconds=conf.getfloat(
-                    "flux", "receiver_dedupe_window_seconds", fallback=GuardSettings.window_seconds
-                ),
-                dedupe_bodies=conf.getboolean("flux", "receiver_dedupe_bodies", fallback=False),
-                rate_per_minute=conf.getint("flux", "receiver_rate_limit_per_minute", fallback=0),
+            app = create_app(
+                ReceiverConfig(load_index_from_airflow_config),
+                max_body=settings.receiver_max_body_bytes(),
+                guard=settings.receiver_guard(),
             )
-            app = create_app(ReceiverConfig(load_index_from_airflow_config), max_body=max_body, guard=guard)
             self._apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Flux receivers"}]
         return self._apps
 

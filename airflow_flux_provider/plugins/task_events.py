@@ -7,21 +7,8 @@ holds two optional sets of alerts: the Alert and Provider manifests under ``[flu
 notifications_path`` (secretRef names = Airflow connection ids), which see the reconcile /
 release / canary events our operators emit, and an Alert built from the ``[flux]
 task_events_*`` options for task outcomes. Duplicate events are dropped for 5 minutes
-across all task processes of a machine (state under
-``$AIRFLOW_HOME/flux/notification-limits`` unless configured). Options (env
-``AIRFLOW__FLUX__<OPTION>``):
-
-=========================  ==================================================  ===========
-option                     meaning                                             default
-=========================  ==================================================  ===========
-notifications_path         folder of Alert + Provider YAML                     —
-notifications_state_path   duplicate-event windows shared by task processes    see below
-task_events_conn_id        ``flux_notification`` connection (address, token)   (off)
-task_events_provider       provider type (slack, msteams, generic, …)          ``generic``
-task_events_channel        channel / routing key                               —
-task_events_severity       ``error`` (failures only) or ``info`` (all)         ``error``
-task_events_dags           comma-separated DAG ids                             all DAGs
-=========================  ==================================================  ===========
+across all task processes of a machine (state under ``[flux] notifications_state_path``).
+The options are described in :mod:`airflow_flux_provider.settings`.
 
 Enable it by registering :class:`FluxTaskEventsPlugin`: put a file in
 ``$AIRFLOW_HOME/plugins`` containing
@@ -36,12 +23,12 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
 
+from airflow_flux_provider import settings
 from airflow_flux_provider.events import Event, emit, subscribe
 from airflow_flux_provider.notifiers import event_from_context
 
@@ -56,51 +43,33 @@ log = logging.getLogger(__name__)
 
 def task_events_dispatcher() -> Dispatcher | None:
     """The Alert + provider the ``[flux] task_events_*`` options describe (``None`` when off)."""
-    from airflow.configuration import conf
-
     from airflow_flux_provider.notifications import Alert, Dispatcher, EventSource, Route
     from airflow_flux_provider.notifiers import notification_provider
 
-    conn_id = conf.get("flux", "task_events_conn_id", fallback="")
-    if not conn_id:
+    configured = settings.task_events()
+    if configured is None:
         return None
-    severity = conf.get("flux", "task_events_severity", fallback="error")
-    dags = [d.strip() for d in conf.get("flux", "task_events_dags", fallback="").split(",") if d.strip()]
     alert = Alert(
         name="task-events",
         namespace="airflow",
-        provider=conn_id,
-        sources=tuple(EventSource("TaskInstance", "*", dag) for dag in dags or ["*"]),
-        severity="info" if severity == "info" else "error",
+        provider=configured.conn_id,
+        sources=tuple(EventSource("TaskInstance", "*", dag) for dag in configured.dags or ["*"]),
+        severity=configured.severity,
     )
-    provider = notification_provider(
-        conf.get("flux", "task_events_provider", fallback="generic"),
-        conn_id,
-        channel=conf.get("flux", "task_events_channel", fallback="") or None,
-    )
+    provider = notification_provider(configured.provider, configured.conn_id, channel=configured.channel)
     return Dispatcher([Route(alert, provider)])
 
 
 def manifest_dispatcher() -> Dispatcher | None:
     """Alerts and Providers from the YAML under ``[flux] notifications_path`` (``None`` when unset)."""
-    from airflow.configuration import conf
-
+    from airflow_flux_provider.hooks.connections import NotificationCredentialsHook
     from airflow_flux_provider.notifications import Dispatcher
-    from airflow_flux_provider.notifiers import connection_credentials
     from airflow_flux_provider.specs import load_manifests
 
-    folder = conf.get("flux", "notifications_path", fallback="")
-    if not folder:
+    folder = settings.notifications_path()
+    if folder is None:
         return None
-    return Dispatcher.from_manifests(load_manifests(Path(folder)), connection_credentials)
-
-
-def limits_folder() -> Path:
-    """Where duplicate-event windows are shared by all task processes of this machine."""
-    from airflow.configuration import AIRFLOW_HOME, conf
-
-    configured = conf.get("flux", "notifications_state_path", fallback="")
-    return Path(configured) if configured else Path(AIRFLOW_HOME) / "flux" / "notification-limits"
+    return Dispatcher.from_manifests(load_manifests(folder), NotificationCredentialsHook.lookup)
 
 
 def configured_dispatcher() -> Dispatcher:
@@ -118,7 +87,9 @@ def configured_dispatcher() -> Dispatcher:
         if dispatcher is not None:
             routes += dispatcher.routes
             labels = labels or dispatcher.labels
-    return Dispatcher(routes, limiter=DuplicateLimiter(folder=limits_folder()), labels=labels)
+    return Dispatcher(
+        routes, limiter=DuplicateLimiter(folder=settings.notifications_state_path()), labels=labels
+    )
 
 
 class EventBusLink:

@@ -20,7 +20,6 @@ from airflow_flux_provider.receivers.receiver import (
     DAGS_ANNOTATION,
     Delivery,
     WebhookReceiver,
-    resource_asset_uri,
 )
 from airflow_flux_provider.receivers.verification import signature_matches, verify
 
@@ -41,7 +40,6 @@ __all__ = [
     "WebhookReceiver",
     "WebhookRejected",
     "receiver_from_manifest",
-    "resource_asset_uri",
     "signature_matches",
     "verify",
     "webhook_digest",

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from airflow_flux_provider.assets import flux_asset_uri
 from airflow_flux_provider.receivers.errors import ReceiverError, UnknownHook
-from airflow_flux_provider.receivers.receiver import DAGS_ANNOTATION, WebhookReceiver, resource_asset_uri
+from airflow_flux_provider.receivers.receiver import DAGS_ANNOTATION, WebhookReceiver
 from airflow_flux_provider.specs import FluxObject, Receiver, load_manifests
 
 SUPPORTED_TYPES = ("generic", "generic-hmac", "github", "gitlab", "bitbucket", "harbor", "dockerhub")
@@ -44,7 +45,7 @@ def receiver_from_manifest(manifest: Receiver, tokens: TokenLookup) -> WebhookRe
                 obj=ref,
                 field=where,
             )
-        assets.append(resource_asset_uri(resource.kind, resource.name, resource.namespace or meta.namespace))
+        assets.append(flux_asset_uri(resource.kind, resource.namespace or meta.namespace, resource.name))
     assert spec.secret_ref is not None  # the spec model requires it for every supported type
     token = tokens(spec.secret_ref.name)
     if not token:

@@ -3,8 +3,9 @@
 What a webhook starts, in Airflow terms:
 
 * **Asset events** — every ``spec.resources`` entry names an asset with the URI
-  :func:`resource_asset_uri` (``flux://<namespace>/<Kind>/<name>``); a DAG scheduled on
-  that asset runs when the source changes, as the Flux object would be reconciled.
+  :func:`~airflow_flux_provider.assets.flux_asset_uri` (``flux://<namespace>/<Kind>/<name>``);
+  a DAG scheduled on that asset runs when the source changes, as the Flux object would be
+  reconciled.
   ``name: '*'`` selects every registered asset of that kind and namespace.
 * **DAG runs** — the DAG ids listed in the Receiver's annotation :data:`DAGS_ANNOTATION`
   (comma-separated) are triggered with the delivery in their ``conf``.
@@ -24,15 +25,9 @@ from airflow_flux_provider.receivers.path import webhook_digest
 from airflow_flux_provider.receivers.verification import EVENT_HEADERS, VerifiedRequest, verify
 
 DAGS_ANNOTATION = "airflow-flux-provider.io/trigger-dags"
-ASSET_SCHEME = "flux"
 #: GitHub's "ping" proves the hook works; it is acknowledged without triggering anything.
 PING_EVENTS = frozenset({"ping"})
 _RUN_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.~:+-]")
-
-
-def resource_asset_uri(kind: str, name: str, namespace: str) -> str:
-    """The Airflow asset URI that stands for a Flux object (``flux://apps/GitRepository/podinfo``)."""
-    return f"{ASSET_SCHEME}://{namespace}/{kind}/{name}"
 
 
 @dataclass(frozen=True)

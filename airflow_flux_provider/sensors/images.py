@@ -3,7 +3,7 @@
 Deferrable by default (the wait runs in the triggerer as
 :class:`~airflow_flux_provider.triggers.images.ImagePolicyTrigger`). Give the tag deployed
 last (``last_tag``, e.g. from the previous run's XCom); the sensor fires on the first scan
-whose choice differs. Its outlet is ``Asset("flux-image://<namespace>/<policy>")`` unless
+whose choice differs. Its outlet is the policy's Asset (``flux://<namespace>/ImagePolicy/<name>``) unless
 ``outlets`` are given; the event's extra carries the new tag and reference.
 """
 
@@ -15,15 +15,10 @@ from typing import Any, ClassVar
 import yaml
 from airflow.sdk import Asset
 
+from airflow_flux_provider.assets import flux_asset
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.sensors.base import ChangeSensor
-from airflow_flux_provider.triggers.images import ImagePolicyTrigger, policy_check
-
-
-def policy_asset(policy: dict[str, Any]) -> Asset:
-    meta = policy.get("metadata") or {}
-    namespace, name = meta.get("namespace", "flux-system"), meta.get("name", "")
-    return Asset(name=f"imagepolicy/{namespace}/{name}", uri=f"flux-image://{namespace}/{name}")
+from airflow_flux_provider.triggers.images import ImagePolicyTrigger, policy_check, repository_credentials
 
 
 def _manifest(value: dict[str, Any] | str, field: str, task: str) -> dict[str, Any]:
@@ -49,34 +44,34 @@ class ImagePolicySensor(ChangeSensor):
         **kwargs: Any,
     ) -> None:
         if "outlets" not in kwargs and isinstance(policy, dict):
-            kwargs["outlets"] = [policy_asset(policy)]
+            meta = policy.get("metadata") or {}
+            kwargs["outlets"] = [
+                flux_asset("ImagePolicy", meta.get("namespace", "flux-system"), meta.get("name", ""))
+            ]
         super().__init__(deferrable=deferrable, **kwargs)
         self.repository = repository
         self.policy = policy
         self.last_tag = last_tag
         self.registry_conn_id = registry_conn_id
 
-    def _inputs(self) -> tuple[dict[str, Any], dict[str, Any], str | None]:
-        repository = _manifest(self.repository, "repository", self.task_id)
-        policy = _manifest(self.policy, "policy", self.task_id)
-        secret = (repository.get("spec") or {}).get("secretRef") or {}
-        return repository, policy, self.registry_conn_id or secret.get("name")
+    def _inputs(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (
+            _manifest(self.repository, "repository", self.task_id),
+            _manifest(self.policy, "policy", self.task_id),
+        )
 
     def check(self) -> dict[str, Any] | None:
-        from airflow_flux_provider.hooks.connections import RegistryCredentialsHook
-        from airflow_flux_provider.operators.images import connection_credentials
-
-        repository, policy, conn_id = self._inputs()
-        credentials = connection_credentials(RegistryCredentialsHook, conn_id)
+        repository, policy = self._inputs()
+        credentials = repository_credentials(repository, self.registry_conn_id)
         return policy_check(repository, policy, credentials, self.last_tag or None)
 
     def trigger(self) -> ImagePolicyTrigger:
-        repository, policy, conn_id = self._inputs()
+        repository, policy = self._inputs()
         return ImagePolicyTrigger(
             repository=repository,
             policy=policy,
             last_tag=self.last_tag or None,
-            registry_conn_id=conn_id,
+            registry_conn_id=self.registry_conn_id,
             poll_interval=self.poke_interval,
         )
 

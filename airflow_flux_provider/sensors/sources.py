@@ -15,15 +15,11 @@ from typing import Any
 
 import yaml
 
+from airflow_flux_provider.assets import flux_asset
 from airflow_flux_provider.errors import FluxError
-from airflow_flux_provider.operators.sources import artifact_store, source_asset
+from airflow_flux_provider.operators.sources import artifact_store
 from airflow_flux_provider.sensors.base import ChangeSensor
-from airflow_flux_provider.triggers.sources import (
-    SourceRevisionTrigger,
-    connection_id,
-    credentials_for,
-    revision_check,
-)
+from airflow_flux_provider.triggers.sources import SourceRevisionTrigger, revision_check, source_credentials
 
 
 class SourceRevisionSensor(ChangeSensor):
@@ -51,7 +47,7 @@ class SourceRevisionSensor(ChangeSensor):
         if "outlets" not in kwargs and isinstance(manifest, dict):
             meta = manifest.get("metadata") or {}
             kind, namespace = str(manifest.get("kind")), meta.get("namespace", "default")
-            kwargs["outlets"] = [source_asset(kind, namespace, str(meta.get("name")))]
+            kwargs["outlets"] = [flux_asset(kind, namespace, str(meta.get("name")))]
         super().__init__(deferrable=deferrable, **kwargs)
         self.manifest = manifest
         self.last_revision = last_revision
@@ -59,7 +55,7 @@ class SourceRevisionSensor(ChangeSensor):
         self.artifacts_url = artifacts_url
         self.artifacts_conn_id = artifacts_conn_id
 
-    def _inputs(self) -> tuple[dict[str, Any], str | None, str | None]:
+    def _inputs(self) -> tuple[dict[str, Any], str | None]:
         data = yaml.safe_load(self.manifest) if isinstance(self.manifest, str) else self.manifest
         if not isinstance(data, dict):
             raise FluxError("must be a source manifest (mapping or YAML text)", obj=f"task '{self.task_id}'")
@@ -69,16 +65,16 @@ class SourceRevisionSensor(ChangeSensor):
             ref = f"{data.get('kind')}/{meta.get('namespace', 'default')}/{meta.get('name')}"
             stored = artifact_store(self.artifacts_url, self.artifacts_conn_id).latest(ref)
             last = stored.revision if stored else None
-        return data, last, connection_id(data, self.conn_id)
+        return data, last
 
     def check(self) -> dict[str, Any] | None:
-        manifest, last, conn_id = self._inputs()
-        return revision_check(manifest, credentials_for(str(manifest.get("kind")), conn_id), last)
+        manifest, last = self._inputs()
+        return revision_check(manifest, source_credentials(manifest, self.conn_id), last)
 
     def trigger(self) -> SourceRevisionTrigger:
-        manifest, last, conn_id = self._inputs()
+        manifest, last = self._inputs()
         return SourceRevisionTrigger(
-            manifest=manifest, last_revision=last, conn_id=conn_id, poll_interval=self.poke_interval
+            manifest=manifest, last_revision=last, conn_id=self.conn_id, poll_interval=self.poke_interval
         )
 
     def event_extra(self, event: dict[str, Any]) -> dict[str, Any]:

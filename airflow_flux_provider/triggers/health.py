@@ -9,7 +9,8 @@ from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
-from airflow_flux_provider.hooks.kubernetes import aconnection_extras, cluster_from_extras
+from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.hooks.kubernetes import ClusterHook
 from airflow_flux_provider.kube import KubeError, ObjectKey, health
 from airflow_flux_provider.triggers.base import RecordedTrigger
 
@@ -25,7 +26,7 @@ class HealthCheckTrigger(RecordedTrigger):
         self,
         *,
         objects: list[list[str]],
-        kubernetes_conn_id: str | None,
+        kubernetes_conn_id: str,
         impersonate: str | None,
         timeout: float,
         poll_interval: float,
@@ -46,9 +47,11 @@ class HealthCheckTrigger(RecordedTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         keys = [ObjectKey(*parts) for parts in self.objects]
-        extras = await aconnection_extras(self.kubernetes_conn_id)
-        # building the client loads the kubeconfig and the kubernetes package: not on the loop
-        cluster = await asyncio.to_thread(cluster_from_extras, extras, impersonate=self.impersonate)
+        try:
+            cluster = await ClusterHook(self.kubernetes_conn_id).acluster(impersonate=self.impersonate)
+        except FluxError as err:
+            yield TriggerEvent(self._event("error", str(err), time.time() - self.started_at))
+            return
         while True:  # the task checked just before deferring: wait first
             waited = time.time() - self.started_at
             await asyncio.sleep(min(self.poll_interval, max(self.timeout - waited, 0.1)))

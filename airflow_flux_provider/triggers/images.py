@@ -8,8 +8,8 @@ from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
-from airflow_flux_provider.credentials import ANONYMOUS, Credentials
-from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.credentials import Credentials
+from airflow_flux_provider.errors import FluxError, object_ref
 from airflow_flux_provider.triggers.base import RecordedTrigger, poll_until_changed
 
 
@@ -47,16 +47,14 @@ def policy_check(
     }
 
 
-async def registry_credentials(conn_id: str | None) -> Credentials:
-    """The registry connection's credentials, read without blocking the triggerer's loop."""
-    if not conn_id:
-        return ANONYMOUS
-    from asgiref.sync import sync_to_async
+def repository_credentials(repository: dict[str, Any], registry_conn_id: str | None) -> Credentials:
+    """Blocking: the registry connection, ``registry_conn_id`` else the repository's ``secretRef``."""
+    from airflow_flux_provider.hooks.connections import RegistryCredentialsHook, flux_credentials
 
-    from airflow_flux_provider.hooks.connections import RegistryCredentialsHook
-
-    # sync_to_async, not a bare thread: the triggerer answers connection lookups on its own loop
-    return await sync_to_async(RegistryCredentialsHook(conn_id).get_conn)()
+    meta = repository.get("metadata") or {}
+    secret = ((repository.get("spec") or {}).get("secretRef") or {}).get("name")
+    ref = object_ref("ImageRepository", str(meta.get("name", "")), meta.get("namespace"))
+    return flux_credentials(RegistryCredentialsHook, ref, conn_id=registry_conn_id, secret_ref=secret)
 
 
 class ImagePolicyTrigger(RecordedTrigger):
@@ -79,10 +77,14 @@ class ImagePolicyTrigger(RecordedTrigger):
         self.poll_interval = poll_interval
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from asgiref.sync import sync_to_async
+
         try:
-            credentials = await registry_credentials(self.registry_conn_id)
-        except Exception as err:  # an unknown connection id is an Airflow error, not ours
-            yield TriggerEvent({"status": "error", "message": f"registry connection: {err}"})
+            # sync_to_async, not a bare thread: the triggerer answers connection lookups on its own loop
+            lookup = sync_to_async(repository_credentials)
+            credentials = await lookup(self.repository, self.registry_conn_id)
+        except FluxError as err:
+            yield TriggerEvent({"status": "error", "message": str(err)})
             return
         check = partial(policy_check, self.repository, self.policy, credentials, self.last_tag)
         async for event in poll_until_changed(check, self.poll_interval):

@@ -8,15 +8,22 @@ held; the blocking call runs in a thread.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
-from airflow_flux_provider.credentials import ANONYMOUS, Credentials
+from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.hooks.connections import (
+    BucketCredentialsHook,
+    FluxCredentialsHook,
+    GitCredentialsHook,
+    HelmRepositoryCredentialsHook,
+    RegistryCredentialsHook,
+    flux_credentials,
+)
 from airflow_flux_provider.triggers.base import RecordedTrigger, poll_until_changed
 
 
@@ -44,12 +51,12 @@ def _helm(obj: Any, credentials: Credentials) -> str:
     return HelmRepositorySource.from_spec(obj, credentials).revision()
 
 
-#: kind -> (connection hook class name, "what revision does the source have now")
-REVISION_CHECKS: dict[str, tuple[str, Callable[[Any, Credentials], str]]] = {
-    "GitRepository": ("GitCredentialsHook", _git),
-    "Bucket": ("BucketCredentialsHook", _bucket),
-    "OCIRepository": ("RegistryCredentialsHook", _oci),
-    "HelmRepository": ("HelmRepositoryCredentialsHook", _helm),
+#: kind -> (its connection type's hook, "what revision does the source have now")
+REVISION_CHECKS: dict[str, tuple[type[FluxCredentialsHook], Callable[[Any, Credentials], str]]] = {
+    "GitRepository": (GitCredentialsHook, _git),
+    "Bucket": (BucketCredentialsHook, _bucket),
+    "OCIRepository": (RegistryCredentialsHook, _oci),
+    "HelmRepository": (HelmRepositoryCredentialsHook, _helm),
 }
 
 
@@ -64,12 +71,6 @@ def _parse(manifest: dict[str, Any]) -> Any:
     return obj
 
 
-def connection_id(manifest: dict[str, Any], explicit: str | None) -> str | None:
-    """An explicit connection id, else the spec's ``secretRef.name``."""
-    secret = (manifest.get("spec") or {}).get("secretRef") or {}
-    return explicit or secret.get("name")
-
-
 def revision_check(
     manifest: dict[str, Any], credentials: Credentials, last_revision: str | None
 ) -> dict[str, Any] | None:
@@ -81,15 +82,11 @@ def revision_check(
     return {"status": "changed", "source": obj.ref, "revision": revision, "previous": last_revision}
 
 
-def credentials_for(kind: str, conn_id: str | None) -> Credentials:
-    """Blocking: read ``conn_id`` with the hook for ``kind`` (anonymous without one)."""
-    if not conn_id:
-        return ANONYMOUS
-    from airflow_flux_provider.hooks import connections
-
-    hook = getattr(connections, REVISION_CHECKS[kind][0])
-    credentials: Credentials = hook(conn_id).get_conn()
-    return credentials
+def source_credentials(manifest: dict[str, Any], conn_id: str | None) -> Credentials:
+    """Blocking: the source's connection, ``conn_id`` else its ``secretRef``, with its kind's type."""
+    obj = _parse(manifest)
+    hook = REVISION_CHECKS[obj.kind][0]
+    return flux_credentials(hook, obj.ref, conn_id=conn_id, secret_ref=obj.spec.secret_ref)
 
 
 class SourceRevisionTrigger(RecordedTrigger):
@@ -110,17 +107,14 @@ class SourceRevisionTrigger(RecordedTrigger):
         self.poll_interval = poll_interval
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            kind = (await asyncio.to_thread(_parse, self.manifest)).kind  # pydantic work: off the loop
-            from asgiref.sync import sync_to_async
+        from asgiref.sync import sync_to_async
 
-            # sync_to_async, not a bare thread: the triggerer answers connection lookups on its own loop
-            credentials = await sync_to_async(credentials_for)(kind, self.conn_id)
+        try:
+            # sync_to_async, not a bare thread: the triggerer answers connection lookups on its own
+            # loop (and the pydantic parse stays off this one)
+            credentials = await sync_to_async(source_credentials)(self.manifest, self.conn_id)
         except FluxError as err:
             yield TriggerEvent({"status": "error", "message": str(err)})
-            return
-        except Exception as err:  # an unknown connection id is an Airflow error, not ours
-            yield TriggerEvent({"status": "error", "message": f"connection {self.conn_id}: {err}"})
             return
         check = partial(revision_check, self.manifest, credentials, self.last_revision)
         async for event in poll_until_changed(check, self.poll_interval):

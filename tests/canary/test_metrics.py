@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -12,7 +13,7 @@ from airflow_flux_provider.canary.analysis import _next_step
 from airflow_flux_provider.canary.metrics import BUILTIN_QUERIES, MetricChecker, _within, observer, render
 from airflow_flux_provider.canary.status import CanaryStatus
 from airflow_flux_provider.canary.workloads import deployment_readiness
-from airflow_flux_provider.credentials import Credentials
+from airflow_flux_provider.operators.canary import metric_credentials
 from airflow_flux_provider.specs import parse_object
 from airflow_flux_provider.specs.flagger import Canary, CanaryMetric, MetricTemplate
 from airflow_flux_provider.specs.refs import LocalObjectReference
@@ -249,7 +250,7 @@ TOKEN = "prom-s3cret-token"
 
 
 def test_metric_template_secret_ref_sends_the_bearer_token(
-    shop_traffic: PrometheusServer, tmp_path: Any
+    shop_traffic: PrometheusServer, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     proxy = LocalHTTPServer(_BearerProxyHandler, tmp_path / "proxy.log")
     proxy.upstream = shop_traffic.url  # type: ignore[attr-defined]
@@ -259,14 +260,22 @@ def test_metric_template_secret_ref_sends_the_bearer_token(
         metric = {"name": "rps", "templateRef": {"name": "errors"}, "thresholdRange": {"min": 1}}
         spec = canary("http://unused", [metric])
 
-        def check(credentials: Credentials | None) -> Any:
-            return MetricChecker(spec, lambda ns, n: guarded, lambda name: credentials).run()[0]
+        def check(password: str | None) -> Any:
+            """With the Airflow connection ``prom-auth`` holding ``password`` (None: no connection)."""
+            if password is None:
+                monkeypatch.delenv("AIRFLOW_CONN_PROM-AUTH", raising=False)
+            else:
+                monkeypatch.setenv(
+                    "AIRFLOW_CONN_PROM-AUTH", json.dumps({"conn_type": "http", "password": password})
+                )
+            return MetricChecker(spec, lambda ns, n: guarded, metric_credentials).run()[0]
 
-        assert check(Credentials(token=TOKEN)).passed
-        refused = check(Credentials(token="wrong-token"))
+        assert check(TOKEN).passed
+        refused = check("wrong-token")
         assert "HTTP 401" in refused.message and "wrong-token" not in refused.message
         missing = check(None)
-        assert "provider.secretRef 'prom-auth' has no credentials" in missing.message
+        assert f"MetricTemplate/{NS}/errors field spec.provider.secretRef" in missing.message
+        assert "no Airflow connection 'prom-auth'" in missing.message
     finally:
         proxy.stop()
 

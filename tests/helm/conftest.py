@@ -81,8 +81,8 @@ def cluster(sandbox: Any) -> Cluster:
 
 
 @pytest.fixture
-def cli(sandbox: Any) -> Iterator[HelmCli]:
-    with HelmCli(str(sandbox.kubeconfig)) as helm:
+def cli(cluster: Cluster) -> Iterator[HelmCli]:
+    with HelmCli(cluster) as helm:
         yield helm
 
 

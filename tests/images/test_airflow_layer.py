@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_flux_provider.assets import flux_asset
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.operators.images import (
     ImagePolicyOperator,
     ImageRepositoryScanOperator,
     ImageUpdateAutomationOperator,
 )
-from airflow_flux_provider.sensors.images import ImagePolicySensor, policy_asset
+from airflow_flux_provider.sensors.images import ImagePolicySensor
 from airflow_flux_provider.triggers.images import ImagePolicyTrigger
 from flux_devkit.services.git_http import GitServer
 from flux_devkit.services.registry import OciRegistry
@@ -123,7 +124,7 @@ def test_sensor_defers_and_trigger_fires_on_a_new_tag(connections: None, oci_reg
         poke_interval=0.2,
         timeout=60,
     )
-    assert sensor.outlets == [policy_asset(POLICY)]
+    assert sensor.outlets == [flux_asset("ImagePolicy", "flux-system", POLICY["metadata"]["name"])]
     assert sensor.poke({}).is_done is False
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({})
@@ -131,7 +132,7 @@ def test_sensor_defers_and_trigger_fires_on_a_new_tag(connections: None, oci_reg
     assert isinstance(trigger, ImagePolicyTrigger)
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_flux_provider.triggers.images.ImagePolicyTrigger"
-    assert kwargs["registry_conn_id"] == "registry_creds"
+    assert kwargs["registry_conn_id"] is None  # the trigger reads the secretRef connection itself
 
     async def first_event() -> dict[str, Any]:
         runner = ImagePolicyTrigger(**kwargs).run()

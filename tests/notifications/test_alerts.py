@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.events import emit
+from airflow_flux_provider.hooks.connections import ConnectionSetupError, NotificationCredentialsHook
 from airflow_flux_provider.notifications import (
     Alert,
     Dispatcher,
@@ -186,10 +187,16 @@ spec:
 """
 
 
-def test_seed_alerts_route_bus_events(capture: CaptureServer) -> None:
+def _slack_connection(monkeypatch: pytest.MonkeyPatch, address: str) -> None:
+    """The seed Provider's secretRef ``slack-webhook`` as an Airflow connection."""
+    conn = {"conn_type": "flux_notification", "host": address}
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK-WEBHOOK", json.dumps(conn))
+
+
+def test_seed_alerts_route_bus_events(capture: CaptureServer, monkeypatch: pytest.MonkeyPatch) -> None:
     objects = load_manifests(SEED_TEMPLATE.format(url=capture.url))
-    connections = {"slack-webhook": Credentials(extra={"address": f"{capture.url}/services/T/B/x"})}
-    dispatcher = Dispatcher.from_manifests(objects, connections.get, retries=0)
+    _slack_connection(monkeypatch, f"{capture.url}/services/T/B/x")
+    dispatcher = Dispatcher.from_manifests(objects, NotificationCredentialsHook.lookup, retries=0)
     unsubscribe = dispatcher.subscribe()
     try:
         emit(event("info", metadata={"revision": "r1"}))
@@ -207,10 +214,12 @@ def test_seed_alerts_route_bus_events(capture: CaptureServer) -> None:
     assert pagerduty[0].json()["payload"]["component"] == "other"
 
 
-def test_failed_delivery_is_reported_not_raised(capture: CaptureServer) -> None:
+def test_failed_delivery_is_reported_not_raised(
+    capture: CaptureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     objects = load_manifests(SEED_TEMPLATE.format(url="http://127.0.0.1:1"))  # nothing listens there
-    connections = {"slack-webhook": Credentials(extra={"address": f"{capture.url}/fail/403/hook"})}
-    dispatcher = Dispatcher.from_manifests(objects, connections.get, retries=0)
+    _slack_connection(monkeypatch, f"{capture.url}/fail/403/hook")
+    dispatcher = Dispatcher.from_manifests(objects, NotificationCredentialsHook.lookup, retries=0)
     deliveries = dispatcher.handle(event("error", reason="HealthCheckFailed"))
     assert {d.alert for d in deliveries} == {
         "Alert/flux-system/model-deployment",
@@ -224,8 +233,12 @@ def test_failed_delivery_is_reported_not_raised(capture: CaptureServer) -> None:
 def test_missing_provider_and_connection_are_clear_errors() -> None:
     alert_only = SEED_TEMPLATE.format(url="http://x").split("---")[0]
     with pytest.raises(NotificationError, match=r"spec.providerRef.name.*no Provider 'slack'"):
-        Dispatcher.from_manifests(load_manifests(alert_only), lambda name: None)
+        Dispatcher.from_manifests(load_manifests(alert_only), NotificationCredentialsHook.lookup)
     with pytest.raises(
-        NotificationError, match=r"spec.secretRef.name.*no Airflow connection 'slack-webhook'"
+        ConnectionSetupError,
+        match=r"Provider/flux-system/slack field spec.secretRef.name: no Airflow connection 'slack-webhook'"
+        r".*type flux_notification",
     ):
-        Dispatcher.from_manifests(load_manifests(SEED_TEMPLATE.format(url="http://x")), lambda name: None)
+        Dispatcher.from_manifests(
+            load_manifests(SEED_TEMPLATE.format(url="http://x")), NotificationCredentialsHook.lookup
+        )

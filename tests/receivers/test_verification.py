@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from airflow_flux_provider.assets import flux_asset_uri
 from airflow_flux_provider.receivers import (
     DAGS_ANNOTATION,
     DeliveryLog,
@@ -20,7 +21,6 @@ from airflow_flux_provider.receivers import (
     UnknownHook,
     WebhookReceiver,
     WebhookRejected,
-    resource_asset_uri,
     webhook_path,
 )
 from airflow_flux_provider.specs import load_manifests
@@ -158,7 +158,7 @@ def test_index_from_seed_receiver() -> None:
     (hook,) = list(index)
     assert index.lookup(hook.digest) is hook
     assert hook.dag_ids == ("train", "deploy")
-    assert hook.asset_uris == (resource_asset_uri("GitRepository", "ml-gitops", "flux-system"),)
+    assert hook.asset_uris == (flux_asset_uri("GitRepository", "flux-system", "ml-gitops"),)
     assert hook.asset_uris == ("flux://flux-system/GitRepository/ml-gitops",)
     with pytest.raises(UnknownHook):
         index.lookup("0" * 64)

@@ -10,7 +10,8 @@ import pytest
 from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
-from airflow_flux_provider.operators.sources import GitRepositoryOperator, source_asset
+from airflow_flux_provider.assets import flux_asset
+from airflow_flux_provider.operators.sources import GitRepositoryOperator
 from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
 from airflow_flux_provider.sources.git import GitAuthError
 from flux_devkit.services.git_http import GitServer
@@ -43,7 +44,7 @@ def test_fetch_unchanged_then_new_revision(git_conn: None, git_server: GitServer
     assert Artifact.from_xcom(first).path is not None
     assert str(Path(first["path"])).startswith(str(tmp_path / "artifacts"))
     (event,) = events[alias].asset_alias_events
-    asset = source_asset("GitRepository", "flux-system", "fleet")
+    asset = flux_asset("GitRepository", "flux-system", "fleet")
     assert event.dest_asset_key.uri == asset.uri
     assert event.extra == {"revision": first["revision"], "digest": first["digest"]}
 
@@ -72,7 +73,7 @@ def test_explicit_conn_id_and_asset_outlet(git_conn: None, git_server: GitServer
             "secretRef": {"name": "fleet_auth"},
         },
     }
-    asset = Asset(name="other", uri="flux-source://gitrepository/apps/other")
+    asset = Asset(name="other", uri="flux://apps/GitRepository/other")
     wrong = GitRepositoryOperator(
         task_id="wrong", manifest=manifest, git_conn_id="wrong_auth", cache_dir=str(tmp_path / "c")
     )

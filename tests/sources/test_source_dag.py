@@ -28,7 +28,7 @@ with DAG("flux_source_fetch", schedule=None, start_date=datetime(2026, 1, 1)):
         cache_dir={cache!r},
     )
 """
-URI = "flux-source://gitrepository/flux-system/fleet"
+URI = "flux://flux-system/GitRepository/fleet"
 
 
 def _events() -> list[dict[str, object]]:

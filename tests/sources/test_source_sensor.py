@@ -11,9 +11,10 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
+from airflow_flux_provider.assets import flux_asset
 from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.errors import FluxError
-from airflow_flux_provider.operators.sources import GitRepositoryOperator, source_asset
+from airflow_flux_provider.operators.sources import GitRepositoryOperator
 from airflow_flux_provider.sensors.sources import SourceRevisionSensor
 from airflow_flux_provider.triggers.sources import SourceRevisionTrigger, revision_check
 from flux_devkit.services.git_http import GitServer
@@ -103,12 +104,13 @@ def test_sensor_defers_from_the_stored_revision_and_records_the_asset(
         task_id="fetch", manifest=manifest, cache_dir=str(tmp_path / "c")
     ).execute({})
     sensor = SourceRevisionSensor(task_id="watch", manifest=manifest, poke_interval=0.05)
-    assert sensor.outlets == [source_asset("GitRepository", "flux-system", "op")]
+    assert sensor.outlets == [flux_asset("GitRepository", "flux-system", "op")]
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({})
     trigger = deferred.value.trigger
     assert isinstance(trigger, SourceRevisionTrigger)
-    assert trigger.last_revision == fetched["revision"] and trigger.conn_id == "sensor_git"
+    # no explicit id: the trigger reads the manifest's secretRef connection itself
+    assert trigger.last_revision == fetched["revision"] and trigger.conn_id is None
 
     assert not sensor.poke({}).is_done  # nothing new since the fetch
     sha = git_server.commit("sensor-op", {"a": "2"})
