@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import yaml
@@ -115,8 +116,10 @@ class Patch(SpecModel):
 
 
 def _patch_documents(text: str) -> list[Any]:
+    # A line of only spaces and tabs is blank to Go's YAML (kustomize), not to PyYAML.
+    blanked = re.sub(r"(?m)^[ \t]+$", "", text)
     try:
-        return [d for d in yaml.safe_load_all(text) if d is not None]
+        return [d for d in yaml.safe_load_all(blanked) if d is not None]
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1} of the patch)" if mark else ""
