@@ -195,7 +195,9 @@ class _Run:
             GIT_COMMITTER_NAME=a.author_name,
             GIT_COMMITTER_EMAIL=a.author_email,
         )
-        self._git("commit", "--quiet", "--no-verify", "--file=-", stdin=message)
+        # the message as rendered, as go-git stores it: no newline added, no whitespace stripped
+        verbatim = ("--cleanup=verbatim", "--allow-empty-message")
+        self._git("commit", "--quiet", "--no-verify", *verbatim, "--file=-", stdin=message)
         return result, self._git("rev-parse", "HEAD").strip(), message
 
     def _signing_config(self, signing: Signing) -> list[tuple[str, str]]:

@@ -78,11 +78,11 @@ class TagFilter:
         for tag in tags:
             m = search(tag)
             if m is not None:
-                kept[_expand(extract, m)] = tag
+                kept[go_expand(extract, m)] = tag
         return kept
 
 
-def _expand(template: str, m: Match) -> str:
+def go_expand(template: str, m: Match) -> str:
     """Go's ``Regexp.ExpandString``: unknown or unmatched groups expand to nothing."""
 
     def one(ref: re.Match[str]) -> str:

@@ -23,10 +23,19 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 
 from airflow_flux_provider.images.errors import ImageError
 from airflow_flux_provider.images.policy import PolicyResult
@@ -50,6 +59,15 @@ class ObjectId:
     Kind: str
     Name: str
     Namespace: str
+
+    GO_TYPE: ClassVar[str] = "update.ObjectIdentifier"
+
+    def go_json(self) -> dict[str, str]:
+        """Go's JSON of ObjectIdentifier: its embedded fields' json tags, empty ones omitted."""
+        values = (self.APIVersion, self.Kind, self.Name, self.Namespace)
+        return {
+            tag: v for tag, v in zip(("apiVersion", "kind", "name", "namespace"), values, strict=True) if v
+        }
 
     def __str__(self) -> str:
         # how Go's fmt prints Flux's ObjectIdentifier{ResourceIdentifier{TypeMeta, NameMeta}}
@@ -125,89 +143,139 @@ def _known(name: str, policies: Mapping[str, PolicyResult]) -> tuple[PolicyResul
     return None if image is None else (image, parts[2] if len(parts) == 3 else "")
 
 
-class _Document:
-    """One parsed document of a file: finds its marked scalars."""
+class _Level:
+    """One open mapping or sequence while walking the event stream."""
 
-    def __init__(self, text: str, root: Node) -> None:
-        self.text, self.root = text, root
-        self.seen: set[int] = set()
+    __slots__ = ("expect_key", "flow", "is_map", "key", "path")
 
-    def object_id(self) -> ObjectId:
-        """apiVersion, kind and metadata name/namespace, as kyaml reads an object's identity."""
-        top = _mapping(self.root)
-        meta = _mapping(top.get("metadata"))
-        return ObjectId(
-            _string(top.get("apiVersion")),
-            _string(top.get("kind")),
-            _string(meta.get("name")),
-            _string(meta.get("namespace")),
-        )
+    def __init__(self, is_map: bool, path: tuple[str | None, ...], flow: bool) -> None:
+        self.is_map, self.path, self.flow = is_map, path, flow
+        self.expect_key = is_map
+        self.key: str | None = None
 
-    def scalars(self) -> Iterator[tuple[ScalarNode, bool]]:
-        """Every scalar that is a mapping value or sequence item (True for items), once each.
+    def child_path(self) -> tuple[str | None, ...]:
+        return (*self.path, self.key if self.is_map else None)
 
-        An alias resolves to the node its anchor defined, which was visited first; it is
-        not a scalar of its own (go-yaml gives it an alias node), so it is skipped.
-        """
-        stack: list[tuple[Node, bool]] = [(self.root, False)]
-        while stack:
-            node, item = stack.pop()
-            if id(node) in self.seen:
+
+@dataclass(frozen=True, slots=True)
+class _Scalar:
+    """A scalar that is a mapping value (``item`` False) or a sequence item, in document ``doc``.
+
+    ``plain_context``: single-line and outside any flow collection, where a rewrite in the
+    encodings of :func:`_encode` is safe by construction (anything else is re-parsed).
+    """
+
+    value: str
+    style: str | None
+    start: int  # character offsets of the scalar (tag and anchor included)
+    end: int
+    line: int  # 0-based line of its start
+    item: bool
+    doc: int
+    plain_context: bool
+
+
+_IDENTITY: dict[tuple[str | None, ...], int] = {
+    ("apiVersion",): 0,
+    ("kind",): 1,
+    ("metadata", "name"): 2,
+    ("metadata", "namespace"): 3,
+}
+
+
+def _walk(events: list[Any], marked_lines: set[int]) -> tuple[list[_Scalar], list[ObjectId]]:
+    """The value and item scalars that may carry a marker, and each document's object identity.
+
+    Candidates are scalars whose last line, or for an item the line above, holds the
+    marker token. Keys, the root scalar and aliases (go-yaml gives an alias a node of its
+    own, not a scalar) never are. Identity is apiVersion, kind and metadata name/namespace.
+    """
+    scalars: list[_Scalar] = []
+    ids: list[ObjectId] = []
+    stack: list[_Level] = []
+    identity = ["", "", "", ""]
+    for event in events:
+        kind = type(event)
+        if kind is ScalarEvent or kind is AliasEvent:
+            if not stack:
                 continue
-            self.seen.add(id(node))
-            if isinstance(node, ScalarNode):
-                yield node, item
-            elif isinstance(node, MappingNode):
-                stack.extend((value, False) for _, value in reversed(node.value))
-            elif isinstance(node, SequenceNode):
-                stack.extend((value, True) for value in reversed(node.value))
-
-    def marker(self, node: ScalarNode, item: bool) -> str | None:
-        """The marker comment of ``node``: its line comment, else the head comment of an item."""
-        if node.style in ("|", ">") or node.start_mark.index == node.end_mark.index:
-            return None  # a block scalar, or an empty value (the comment is the key's)
-        line_comment = _LINE_COMMENT.match(self.text, node.end_mark.index)
-        if line_comment:
-            return line_comment[1]
-        return self._head_comment(node) if item else None
-
-    def _head_comment(self, node: ScalarNode) -> str | None:
-        text, start = self.text, node.start_mark.index
-        line_start = text.rfind("\n", 0, start) + 1
-        prefix = text[line_start:start]
-        if prefix.strip() != "-":
-            return None  # not the first thing after a block sequence's "- "
-        dash = prefix.index("-")
-        comments: list[str] = []
-        end = line_start
-        while end > 0:
-            above = text.rfind("\n", 0, end - 1) + 1
-            m = _COMMENT_LINE.fullmatch(text, above, end)
-            if m is None or m.start(1) - above < dash:
-                break
-            comments.append(m[1])
-            end = above
-        return comments[0] if len(comments) == 1 else None
-
-    def value_span(self, node: ScalarNode) -> tuple[int, int]:
-        """Where the scalar's own text starts (after any tag or anchor) and ends."""
-        props = _NODE_PROPERTIES.match(self.text, node.start_mark.index, node.end_mark.index)
-        return (props.end() if props else node.start_mark.index), node.end_mark.index
+            parent = stack[-1]
+            if parent.is_map:
+                parent.expect_key = not parent.expect_key
+                if not parent.expect_key:  # this event was the key
+                    parent.key = event.value if kind is ScalarEvent else None
+                    continue
+                slot = _IDENTITY.get(parent.child_path()) if len(parent.path) < 2 else None
+                if slot is not None and kind is ScalarEvent:
+                    identity[slot] = event.value
+            if kind is ScalarEvent:
+                first, last = event.start_mark.line, event.end_mark.line
+                if last in marked_lines or (not parent.is_map and first - 1 in marked_lines):
+                    start, end = event.start_mark.index, event.end_mark.index
+                    plain_context = first == last and not parent.flow
+                    item = not parent.is_map
+                    scalars.append(
+                        _Scalar(
+                            event.value, event.style or None, start, end, first, item, len(ids), plain_context
+                        )
+                    )
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            path = stack[-1].child_path() if stack else ()
+            flow = bool(event.flow_style) or bool(stack and stack[-1].flow)
+            stack.append(_Level(kind is MappingStartEvent, path, flow))
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            stack.pop()
+            _advance(stack)
+        elif kind is DocumentStartEvent:
+            stack, identity = [], ["", "", "", ""]
+        elif kind is DocumentEndEvent:
+            ids.append(ObjectId(*identity))
+    return scalars, ids
 
 
-def _mapping(node: Node | None) -> dict[str, Node]:
-    if not isinstance(node, MappingNode):
-        return {}
-    return {k.value: v for k, v in node.value if isinstance(k, ScalarNode)}
+def _advance(stack: list[_Level]) -> None:
+    if stack and stack[-1].is_map:
+        stack[-1].expect_key = not stack[-1].expect_key
 
 
-def _string(node: Node | None) -> str:
-    return node.value if isinstance(node, ScalarNode) else ""
+def _marker(text: str, scalar: _Scalar) -> str | None:
+    """The marker comment of a scalar: its line comment, else the head comment of an item."""
+    if scalar.style in ("|", ">") or scalar.start == scalar.end:
+        return None  # a block scalar, or an empty value (the comment is the key's)
+    line_comment = _LINE_COMMENT.match(text, scalar.end)
+    if line_comment:
+        return line_comment[1]
+    return _head_comment(text, scalar.start) if scalar.item else None
+
+
+def _head_comment(text: str, start: int) -> str | None:
+    """The comment block right above a block sequence item, when it is a single line."""
+    line_start = text.rfind("\n", 0, start) + 1
+    prefix = text[line_start:start]
+    if prefix.strip() != "-":
+        return None  # not the first thing after a block sequence's "- "
+    dash = prefix.index("-")
+    comments: list[str] = []
+    end = line_start
+    while end > 0:
+        above = text.rfind("\n", 0, end - 1) + 1
+        m = _COMMENT_LINE.fullmatch(text, above, end)
+        if m is None or m.start(1) - above < dash:
+            break
+        comments.append(m[1])
+        end = above
+    return comments[0] if len(comments) == 1 else None
+
+
+def _value_start(text: str, scalar: _Scalar) -> int:
+    """Where the scalar's own text starts, after any tag or anchor."""
+    props = _NODE_PROPERTIES.match(text, scalar.start, scalar.end)
+    return props.end() if props else scalar.start
 
 
 def _encode(new: str, style: str | None) -> str:
     """Write ``new`` in the scalar's quoting style, quoting plain text YAML would misread."""
-    if style == "'" and "\n" not in new:
+    if style == "'" and new.isprintable():
         return "'" + new.replace("'", "''") + "'"
     if style != '"' and _PLAIN_SAFE.fullmatch(new) and ": " not in new:
         try:
@@ -215,14 +283,33 @@ def _encode(new: str, style: str | None) -> str:
                 return new
         except yaml.YAMLError:
             pass
-    return json.dumps(new)
+    return _double_quoted(new)
 
 
-def _compose(text: str) -> list[Node] | None:
-    """The documents of ``text``, or None when it is not YAML (Flux skips such files)."""
+_ESCAPE = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _double_quoted(text: str) -> str:
+    """A YAML double-quoted scalar: quotes, backslashes and every non-printable or line-break
+    character escaped (YAML 1.1 folds a raw U+2028 or U+0085), the rest kept as written."""
+    out = []
+    for ch in text:
+        if ch in _ESCAPE:
+            out.append(_ESCAPE[ch])
+        elif ch.isprintable() and ch not in "\u2028\u2029\ufeff":
+            out.append(ch)
+        else:
+            code = ord(ch)
+            width = 2 if code < 0x100 else 4 if code < 0x10000 else 8
+            out.append(f"\\{ {2: 'x', 4: 'u', 8: 'U'}[width] }{code:0{width}x}")
+    return '"' + "".join(out) + '"'
+
+
+def _parse(text: str) -> list[Any] | None:
+    """The YAML events of ``text``, or None when it is not YAML (Flux skips such files)."""
     try:
-        return [doc for doc in yaml.compose_all(text, Loader=_LOADER) if doc is not None]
-    except (yaml.YAMLError, RecursionError):
+        return list(yaml.parse(text, Loader=_LOADER))
+    except yaml.YAMLError:
         return None
 
 
@@ -233,32 +320,31 @@ def set_text(
     result = UpdateResult()
     if MARKER_TOKEN not in text:
         return text, result
-    docs = _compose(text)
-    if docs is None:
+    events = _parse(text)
+    if events is None:
         result.problem_files.append(file)
         return text, result
+    marked_lines = {n for n, line in enumerate(text.split("\n")) if MARKER_TOKEN in line}
+    scalars, ids = _walk(events, marked_lines)
     edits: list[_Edit] = []
-    for root in docs:
-        doc = _Document(text, root)
-        object_id: ObjectId | None = None
-        for node, item in doc.scalars():
-            comment = doc.marker(node, item)
-            name = _marker_name(comment) if comment and MARKER_TOKEN in comment else None
-            if name is None:
-                continue
-            line = node.start_mark.line + 1
-            known = _known(name, policies)
-            if known is None:
-                result.unknown_markers.append((file, line, name))
-                continue
-            image, part = known
-            new = _setter_value(image, part)
-            if node.value == new:
-                continue
-            object_id = object_id or doc.object_id()
-            start, end = doc.value_span(node)
-            edits.append(_Edit(start, end, _encode(new, node.style or None)))
-            result.changes.append(Change(file, line, object_id, name, node.value, new, image))
+    check = False
+    for scalar in scalars:
+        comment = _marker(text, scalar)
+        name = _marker_name(comment) if comment and MARKER_TOKEN in comment else None
+        if name is None:
+            continue
+        line = scalar.line + 1
+        known = _known(name, policies)
+        if known is None:
+            result.unknown_markers.append((file, line, name))
+            continue
+        image, part = known
+        new = _setter_value(image, part)
+        if scalar.value == new:
+            continue
+        edits.append(_Edit(_value_start(text, scalar), scalar.end, _encode(new, scalar.style)))
+        check = check or not scalar.plain_context
+        result.changes.append(Change(file, line, ids[scalar.doc], name, scalar.value, new, image))
     if not edits:
         return text, result
     pieces, pos = [], 0
@@ -266,50 +352,42 @@ def set_text(
         pieces += [text[pos : edit.start], edit.new]
         pos = edit.end
     new_text = "".join([*pieces, text[pos:]])
-    _check_rewrite(docs, new_text, result.changes, file)
+    if check:
+        _check_rewrite(events, new_text, result.changes, file)
     return new_text, result
 
 
-def _check_rewrite(old_docs: list[Node], new_text: str, changes: list[Change], file: str) -> None:
+def _check_rewrite(old: list[Any], new_text: str, changes: list[Change], file: str) -> None:
     """Refuse a rewrite that broke the YAML or changed anything but the marked values."""
-    new_docs = _compose(new_text)
-    if new_docs is None:
+    new = _parse(new_text)
+    if new is None:
         raise ImageError(f"{file}: rewriting the marked values would break the YAML; report this file")
-    seen: set[int] = set()
-    try:
-        found = [d for pair in zip(old_docs, new_docs, strict=False) for d in _differences(*pair, seen)]
-    except RecursionError:
-        raise ImageError(f"{file}: nested too deeply to check the rewrite; flatten it") from None
-    if len(old_docs) != len(new_docs) or sorted(found) != sorted((c.old, c.new) for c in changes):
+    if _differences(old, new) != sorted((c.old, c.new) for c in changes):
         raise ImageError(f"{file}: rewriting the marked values would change other values; report this file")
 
 
-def _differences(old: Node, new: Node, seen: set[int]) -> Iterator[tuple[str, str]]:
-    """(old, new) for each scalar that differs; a changed shape differs as a whole."""
-    if id(old) in seen:
-        return
-    seen.add(id(old))
-    if isinstance(old, ScalarNode) and isinstance(new, ScalarNode):
-        if (old.value, old.tag) != (new.value, new.tag):
-            yield old.value, new.value
-    elif isinstance(old, MappingNode) and isinstance(new, MappingNode) and len(old.value) == len(new.value):
-        for (old_key, old_value), (new_key, new_value) in zip(old.value, new.value, strict=True):
-            yield from _differences(old_key, new_key, seen)
-            yield from _differences(old_value, new_value, seen)
-    elif isinstance(old, SequenceNode) and isinstance(new, SequenceNode) and len(old.value) == len(new.value):
-        for old_item, new_item in zip(old.value, new.value, strict=True):
-            yield from _differences(old_item, new_item, seen)
-    else:
-        yield type(old).__name__, type(new).__name__
+def _differences(old: list[Any], new: list[Any]) -> list[tuple[str, str]] | None:
+    """(old, new) for each scalar whose value differs; None when anything else differs."""
+    if len(old) != len(new):
+        return None
+    found = []
+    for a, b in zip(old, new, strict=True):
+        if type(a) is not type(b) or getattr(a, "anchor", None) != getattr(b, "anchor", None):
+            return None
+        if getattr(a, "tag", None) != getattr(b, "tag", None):
+            return None
+        if isinstance(a, ScalarEvent) and a.value != b.value:
+            found.append((a.value, b.value))
+    return sorted(found)
 
 
-def _yaml_files(root: Path) -> Iterator[Path]:
+def _yaml_files(root: Path) -> Iterator[str]:
     """Files Flux considers, hidden folders included (``.git`` holds none, and is never written)."""
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d != ".git")
         for name in sorted(names):
             if name.endswith((".yaml", ".yml")) or name == "Kustomization":
-                yield Path(folder, name)
+                yield os.path.join(folder, name)
 
 
 def update_path(repo_root: Path, path: str, *, obj: str = "ImageUpdateAutomation") -> Path:
@@ -345,11 +423,12 @@ def apply_setters(
     total = UpdateResult()
     root = repo_root.resolve()
     for file in _yaml_files(base):
-        rel = file.relative_to(base).as_posix()
-        if file.is_symlink() and not (file.exists() and file.resolve().is_relative_to(root)):
+        rel = os.path.relpath(file, base).replace(os.sep, "/")
+        if os.path.islink(file) and not (os.path.exists(file) and Path(file).resolve().is_relative_to(root)):
             continue
         try:
-            raw = file.read_bytes()
+            with open(file, "rb") as stream:
+                raw = stream.read()
         except OSError as err:
             raise ImageError(f"cannot read {rel}: {err.strerror}", obj=obj, field=_PATH_FIELD) from None
         if _SCREEN not in raw:
@@ -364,6 +443,7 @@ def apply_setters(
         except ImageError as err:
             raise ImageError(err.message, obj=obj, field=_PATH_FIELD) from None
         if result.changes:
-            file.write_bytes(new_text.encode("utf-8"))
+            with open(file, "wb") as stream:
+                stream.write(new_text.encode("utf-8"))
         total.extend(result)
     return total

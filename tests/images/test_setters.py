@@ -174,6 +174,10 @@ MARKED = {
         'tag: 1.0 # {"$imagepolicy": "flux-system:num:tag"}\n',
         'tag: "1.10" # {"$imagepolicy": "flux-system:num:tag"}\n',
     ),
+    "value with a control character, double-quoted": (
+        'tag: a # {"$imagepolicy": "flux-system:ctl:tag"}\n',
+        'tag: "a\\x07\\u2028b" # {"$imagepolicy": "flux-system:ctl:tag"}\n',
+    ),
     "value with a space, single-quoted": (
         'tag: \'a b\' # {"$imagepolicy": "flux-system:odd:tag"}\n',
         "tag: 'it''s: #1' # {\"$imagepolicy\": \"flux-system:odd:tag\"}\n",
@@ -187,6 +191,7 @@ ODD = {
     **POLICIES,
     "flux-system:num": PolicyResult("ghcr.io/org/num", "1.10"),
     "flux-system:odd": PolicyResult("ghcr.io/org/odd", "it's: #1"),
+    "flux-system:ctl": PolicyResult("ghcr.io/org/ctl", "a\x07\u2028b"),
 }
 
 
@@ -198,14 +203,16 @@ def test_marked_scalars_in_every_position_flux_reads(text: str, expected: str) -
 
 
 def test_a_rewrite_that_would_change_other_values_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values inside flow collections (or spanning lines) are re-parsed after the rewrite."""
     from airflow_flux_provider.images import setters
 
-    monkeypatch.setattr(setters, "_encode", lambda new, style: new + "\nextra: 1")
+    text = 'args: [\n  a:1 # {"$imagepolicy": "flux-system:app"}\n]\n'
+    monkeypatch.setattr(setters, "_encode", lambda new, style: new + ", extra")
     with pytest.raises(ImageError, match=r"deploy\.yaml: rewriting the marked values would change"):
-        set_text('image: a:1 # {"$imagepolicy": "flux-system:app"}\n', POLICIES, "deploy.yaml")
+        set_text(text, POLICIES, "deploy.yaml")
     monkeypatch.setattr(setters, "_encode", lambda new, style: new + "}")
     with pytest.raises(ImageError, match=r"deploy\.yaml: rewriting the marked values would break"):
-        set_text('- {image: a:1 # {"$imagepolicy": "flux-system:app"}\n  }\n', POLICIES, "deploy.yaml")
+        set_text(text, POLICIES, "deploy.yaml")
 
 
 def test_apply_setters_writes_only_changed_files(tmp_path: Path) -> None:
