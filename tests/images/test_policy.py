@@ -111,6 +111,11 @@ CASES: list[tuple[dict[str, Any], str, str, list[str], str]] = [
     ({"numerical": "asc"}, r"^(?P<n>\d+)-(?P<m>\d+)$", "${m}", ["1-9", "2-0", "1-10"], "1-10"),
     ({"alphabetical": "asc"}, r"^(?P<n>\d+)$", "$$$n", ["5", "7"], "7"),
     ({"semver": "*"}, r"^(?P<n>\d+)$", "${n}.0.0", ["5", "12", "7"], "12"),
+    # filterTags is Go RE2 syntax: POSIX classes, Unicode classes, \z, (?<name>...)
+    ({"numerical": "asc"}, r"^build-([[:digit:]]+)$", "$1", ["build-9", "build-10", "build-x"], "build-10"),
+    ({"alphabetical": "asc"}, r"^\p{L}+-(?<n>[0-9]+)\z", "$n", ["été-1", "abc-3", "9-5", "abc-4\n"], "abc-3"),
+    # linear time: a pattern that makes a backtracking engine run for ages is harmless
+    ({"alphabetical": "asc"}, r"^(a+)+$", "", ["a" * 5000 + "!", "aaa"], "aaa"),
 ]
 
 

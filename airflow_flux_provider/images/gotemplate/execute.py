@@ -70,16 +70,13 @@ def truth(value: Any) -> bool:
     return True
 
 
+_BASIC = ("bool", "int", "float64", "string")
+
+
 def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    return "other"
+    """Go's basic kind of a value for comparisons and typed arguments ("other" for the rest)."""
+    kind = gofmt.go_kind(value)
+    return kind if kind in _BASIC else "other"
 
 
 def convert(value: Any, typ: str, where: str) -> Any:
@@ -92,7 +89,7 @@ def convert(value: Any, typ: str, where: str) -> Any:
         "any": True,
         "string": isinstance(value, str),
         "int": _kind(value) == "int",
-        "float64": _kind(value) == "float",
+        "float64": _kind(value) == "float64",
         "bool": isinstance(value, bool),
         "list": isinstance(value, list | tuple) or value is None,
         "dict": value is None or (isinstance(value, Mapping) and go_type(value) == _go_name("dict")),
@@ -118,7 +115,7 @@ def _literal_arg(node: Literal, typ: str) -> Any:
         return float(value)  # type: ignore[arg-type]
     if typ == "any":
         return value
-    if typ in ("int", "float64", "string", "bool") and _kind(value) != {"float64": "float"}.get(typ, typ):
+    if typ in _BASIC and _kind(value) != typ:
         raise FuncError(f"expected {typ}; found {sprint_value(value)}")
     return convert(value, typ, "")
 

@@ -60,6 +60,25 @@ def go_type(value: Any) -> str:
     return type(value).__name__
 
 
+def go_kind(value: Any) -> str:
+    """The ``reflect.Kind`` name of a template value (what sprig's ``kindOf`` prints)."""
+    if value is None or value is MISSING:
+        return "invalid"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float64"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "map"
+    if isinstance(value, list | tuple):
+        return "slice"
+    return "struct" if is_struct(value) else "ptr"
+
+
 def sorted_items(value: Mapping[Any, Any]) -> list[tuple[Any, Any]]:
     """Map entries in the order Go's fmt and text/template visit them (sorted keys)."""
     try:

@@ -96,28 +96,10 @@ def to_float64(v: Any) -> float:
     return 0.0
 
 
-def _kind(v: Any) -> str:
-    if v is None:
-        return "invalid"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "int"
-    if isinstance(v, float):
-        return "float64"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, Mapping):
-        return "map"
-    if isinstance(v, list | tuple):
-        return "slice"
-    return "struct" if gofmt.is_struct(v) else "ptr"
-
-
 def _seq(v: Any, what: str) -> list[Any]:
     if isinstance(v, list | tuple):
         return list(v)
-    raise FuncError(f"Cannot {what} on type {_kind(v)}")
+    raise FuncError(f"Cannot {what} on type {gofmt.go_kind(v)}")
 
 
 def _empty(v: Any) -> bool:
@@ -825,8 +807,8 @@ _FUNCS: dict[str, GoFunc] = {
     "typeOf": GoFunc(gofmt.go_type, (ANY,)),
     "typeIs": GoFunc(lambda t, v: gofmt.go_type(v) == t, (STR, ANY)),
     "typeIsLike": GoFunc(_type_is_like, (STR, ANY)),
-    "kindOf": GoFunc(_kind, (ANY,)),
-    "kindIs": GoFunc(lambda k, v: _kind(v) == k, (STR, ANY)),
+    "kindOf": GoFunc(gofmt.go_kind, (ANY,)),
+    "kindIs": GoFunc(lambda k, v: gofmt.go_kind(v) == k, (STR, ANY)),
     "deepEqual": GoFunc(_deep_equal, (ANY, ANY)),
     # paths
     "base": GoFunc(_go_base, (STR,)),
