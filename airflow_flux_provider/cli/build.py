@@ -218,4 +218,8 @@ def run_diff(args: argparse.Namespace) -> int:
         report = diff(ks, text, cluster)
     for line in report.lines():
         print(line)
+    for error in report.errors:
+        print(f"✗ {error}", file=sys.stderr)
+    if report.errors:
+        return 2
     return 1 if report.has_changes else 0

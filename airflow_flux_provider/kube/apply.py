@@ -1,9 +1,17 @@
-"""Staged server-side apply with drift detection, as Flux's kustomize-controller applies.
+"""Staged server-side apply with drift detection: fluxcd/pkg ``ssa`` as kustomize-controller uses it.
 
 Order: cluster definitions (CRDs, Namespaces, ClusterRoles) first and waited for, then
 ``*Class`` kinds, then everything else; within a stage objects are sorted by Flux's
 kind order. Each object is dry-run applied first and only written when the dry-run
 result differs from the live object, so a no-op reconcile makes zero mutating requests.
+
+Every apply, dry-run included, forces field ownership, as Flux does: Git wins over
+``kubectl edit``/``patch``/``scale`` for the fields Git sets, so drift is reverted (and
+reported as ``configured``, with the fields that drifted), while fields Git does not set
+stay with whoever owns them (replicas an autoscaler manages, say). ``spec.force`` keeps its
+Flux meaning: recreate an object whose immutable fields changed. The per-object marks
+(:mod:`~airflow_flux_provider.kube.marks`) skip, create-only or merge objects, and fields
+kubectl-era managers own are taken over first (:mod:`~airflow_flux_provider.kube.takeover`).
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from airflow_flux_provider.kube import kstatus
+from airflow_flux_provider.kube import kstatus, marks
 from airflow_flux_provider.kube.cluster import (
     Cluster,
     ConflictError,
@@ -24,9 +32,8 @@ from airflow_flux_provider.kube.cluster import (
     KubeError,
     ObjectKey,
 )
-
-FORCE_ANNOTATION = "kustomize.toolkit.fluxcd.io/force"
-SSA_ANNOTATION = "kustomize.toolkit.fluxcd.io/ssa"
+from airflow_flux_provider.kube.drift import FieldChange, differences, masked
+from airflow_flux_provider.kube.takeover import takeover_patch
 
 _FIRST = [
     "CustomResourceDefinition",
@@ -54,8 +61,7 @@ _FIRST = [
     "PodDisruptionBudget",
 ]
 _LAST = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
-_IMMUTABLE = re.compile(r"is\simmutable|immutable\sfield|field is immutable", re.IGNORECASE)
-_STRIPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+_IMMUTABLE = re.compile(r"is\simmutable|immutable\sfield")
 
 
 class Action(StrEnum):
@@ -68,19 +74,26 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class Change:
+    """What applying did to one object; ``drift``: the fields that differed, for ``configured`` ones."""
+
     key: ObjectKey
     action: Action
+    drift: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.key} {self.action}"
+
+    def to_xcom(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"object": str(self.key), "action": self.action.value}
+        return {**entry, "fields": list(self.drift)} if self.drift else entry
 
 
 @dataclass
 class ChangeSet:
     changes: list[Change] = field(default_factory=list)
 
-    def add(self, key: ObjectKey, action: Action) -> None:
-        self.changes.append(Change(key, action))
+    def add(self, key: ObjectKey, action: Action, drift: tuple[str, ...] = ()) -> None:
+        self.changes.append(Change(key, action, drift))
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -94,10 +107,11 @@ class ChangeSet:
         return any(c.action not in (Action.UNCHANGED, Action.SKIPPED) for c in self.changes)
 
     def summary(self) -> str:
+        """The changed objects, one ``Kind/namespace/name action`` line each (Flux's event message)."""
         return "\n".join(str(c) for c in self.changes if c.action not in (Action.UNCHANGED, Action.SKIPPED))
 
-    def to_xcom(self) -> list[dict[str, str]]:
-        return [{"object": str(c.key), "action": c.action.value} for c in self.changes]
+    def to_xcom(self) -> list[dict[str, Any]]:
+        return [c.to_xcom() for c in self.changes]
 
 
 class ApplyError(KubeError):
@@ -107,6 +121,28 @@ class ApplyError(KubeError):
         done = changes.summary()
         super().__init__(message + (f"\nchanges applied before the failure:\n{done}" if done else ""))
         self.changes = changes
+
+
+@dataclass(frozen=True)
+class ObjectDiff:
+    """``flux diff`` for one object: the action an apply would take and, when drifted, the fields."""
+
+    key: ObjectKey
+    action: Action
+    fields: tuple[FieldChange, ...] = ()
+
+    @property
+    def drifted(self) -> bool:
+        return self.action == Action.CONFIGURED
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The dry-run outcome for one object: what to do and what drifted."""
+
+    key: ObjectKey
+    action: Action
+    drift: tuple[FieldChange, ...] = ()
 
 
 def kind_rank(kind: str) -> int:
@@ -131,29 +167,18 @@ def _stage(obj: dict[str, Any]) -> int:
     return 1 if key.kind.endswith("Class") else 2
 
 
-def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
-    """The parts of an object that matter for drift: everything but server-owned metadata and status."""
-    meta = obj.get("metadata") or {}
-    body = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
-    body["labels"] = meta.get("labels") or {}
-    body["annotations"] = {
-        k: v for k, v in (meta.get("annotations") or {}).items() if k not in _STRIPPED_ANNOTATIONS
-    }
-    return body
-
-
-def _force_allowed(force: bool, desired: dict[str, Any], live: dict[str, Any] | None) -> bool:
-    def marked(obj: dict[str, Any] | None) -> bool:
-        meta = (obj or {}).get("metadata") or {}
-        values = {**(meta.get("labels") or {}), **(meta.get("annotations") or {})}
-        return str(values.get(FORCE_ANNOTATION, "")).lower() == "enabled"
-
-    return force or marked(desired) or marked(live)
+def _immutable(err: KubeError) -> bool:
+    """An immutable-field error as Flux detects it: Conflict, Invalid, or the CEL/webhook wording."""
+    return isinstance(err, (ConflictError, InvalidObjectError)) or bool(_IMMUTABLE.search(str(err)))
 
 
 @dataclass
 class Applier:
-    """Applies sets of objects for one owner through one :class:`Cluster`."""
+    """Applies sets of objects for one owner through one :class:`Cluster`.
+
+    ``force`` is ``spec.force``: recreate objects whose immutable fields changed (also per
+    object with ``kustomize.toolkit.fluxcd.io/force: Enabled``). Field ownership is always forced.
+    """
 
     cluster: Cluster
     force: bool = False
@@ -162,55 +187,88 @@ class Applier:
     sleep: Callable[[float], None] = time.sleep
 
     def apply_all(self, objects: Iterable[dict[str, Any]]) -> ChangeSet:
-        """Stage by stage, dry-run every object first and write only when all of the stage passed.
+        """Stage by stage, dry-run every object first and apply only when all of the stage passed.
 
-        As Flux does: one invalid object leaves its whole stage untouched instead of half-applied.
+        As Flux does: one invalid object leaves its whole stage unapplied instead of half-applied.
+        The two writes Flux makes while dry-running happen here too: the takeover of kubectl's
+        fields (metadata only) and the recreation of an object whose immutable fields changed.
         """
         changes = ChangeSet()
         stages: dict[int, list[dict[str, Any]]] = {0: [], 1: [], 2: []}
         for obj in objects:
             stages[_stage(obj)].append(obj)
         for stage, members in sorted(stages.items()):
-            plans = [self._plan_one(obj, changes) for obj in sorted(members, key=sort_key)]
-            for key, action, obj, force in plans:
-                if action in (Action.CREATED, Action.CONFIGURED):
+            ordered = sorted(members, key=sort_key)
+            plans = [self._plan(obj, changes, write=True) for obj in ordered]
+            for plan, obj in zip(plans, ordered, strict=True):
+                if plan.action in (Action.CREATED, Action.CONFIGURED):
                     try:
-                        self.cluster.apply(obj, force=force)
+                        self.cluster.apply(obj, force=True)
                     except KubeError as err:
-                        raise ApplyError(f"{key} apply failed: {err.message}", changes=changes) from None
-                changes.add(key, action)
+                        raise ApplyError(f"{plan.key} apply failed: {err.message}", changes=changes) from None
+                changes.add(plan.key, plan.action, tuple(c.pointer for c in plan.drift))
             if stage < 2 and members:
                 self._wait_current([ObjectKey.of(o) for o in members], changes)
                 self.cluster.forget_discovery()  # new CRDs serve new kinds
         return changes
 
-    def _plan_one(
-        self, desired: dict[str, Any], changes: ChangeSet
-    ) -> tuple[ObjectKey, Action, dict[str, Any], bool]:
-        """Dry-run ``desired``: what applying it will do, and whether it needs force."""
+    def diff(self, desired: dict[str, Any]) -> ObjectDiff:
+        """What :meth:`apply_all` would do to ``desired``, with the drifted fields; nothing is written.
+
+        As ``flux diff``: no takeover of kubectl's fields, and an immutable change that the
+        apply would recreate the object for reports ``created``.
+        """
+        plan = self._plan(desired, ChangeSet(), write=False)
+        return ObjectDiff(plan.key, plan.action, tuple(masked(plan.key.kind, list(plan.drift))))
+
+    def _plan(self, desired: dict[str, Any], changes: ChangeSet, *, write: bool) -> _Plan:
+        """Dry-run ``desired``; with ``write``, also recreate it (immutable change) or take over fields."""
         key = ObjectKey.of(desired)
-        annotations = (desired.get("metadata") or {}).get("annotations") or {}
-        policy = str(annotations.get(SSA_ANNOTATION, "")).lower()
         try:
             live = self.cluster.get(key)
-            if policy == "ignore" or (policy == "ifnotpresent" and live is not None):
-                return key, Action.SKIPPED, desired, False
-            force = _force_allowed(self.force, desired, live)
+            if marks.excluded(desired, live) or (live is not None and marks.if_not_present(desired)):
+                return _Plan(key, Action.SKIPPED)
             try:
-                dry = self.cluster.apply(desired, dry_run=True, force=force)
-            except (InvalidObjectError, ConflictError) as err:
-                if live is None or not force or not _IMMUTABLE.search(str(err)):
+                dry = self.cluster.apply(desired, dry_run=True, force=True)
+            except KubeError as err:
+                if live is None or not (self.force or marks.force(desired, live)) or not _immutable(err):
                     raise
-                self._recreate(key)
+                if not write:
+                    return _Plan(key, Action.CREATED)
+                self._recreate(key, desired, err)
                 live = None
-                dry = self.cluster.apply(desired, dry_run=True, force=force)
+                dry = self.cluster.apply(desired, dry_run=True, force=True)
+            if live is None:
+                return _Plan(key, Action.CREATED)
+            taken = self._take_over(key, live) if write and not marks.merge(desired, live) else None
+            if taken is not None:  # the apply now also drops what kubectl set and Git no longer does
+                live = taken
+                dry = self.cluster.apply(desired, dry_run=True, force=True)
         except KubeError as err:
             raise ApplyError(f"{key} dry-run failed: {err.message}", changes=changes) from None
-        if live is not None and _comparable(dry) == _comparable(live):
-            return key, Action.UNCHANGED, desired, force
-        return key, Action.CREATED if live is None else Action.CONFIGURED, desired, force
+        drift = tuple(differences(live, dry))
+        if not drift and taken is None:
+            return _Plan(key, Action.UNCHANGED)
+        return _Plan(key, Action.CONFIGURED, drift)
 
-    def _recreate(self, key: ObjectKey) -> None:
+    def _take_over(self, key: ObjectKey, live: dict[str, Any]) -> dict[str, Any] | None:
+        """Hand fields kubectl-era managers own to us (Flux's apply cleanup): the object after, if patched."""
+        patch = takeover_patch(live, self.cluster.field_manager)
+        return self.cluster.json_patch(key, patch) if patch else None
+
+    def _recreate(self, key: ObjectKey, desired: dict[str, Any], cause: KubeError) -> None:
+        """Delete the live object for an immutable change, once the API server accepts ``desired`` as new.
+
+        Flux deletes first and finds out afterwards; a dry-run create first means an object that
+        is invalid anyway (a typo, not an immutable field) is reported, not lost.
+        """
+        try:
+            self.cluster.create(desired, dry_run=True)
+        except ConflictError:
+            pass  # AlreadyExists: valid as a new object
+        except KubeError as err:
+            message = f"{cause.message}; not recreated, it is not valid as a new object either: {err.message}"
+            raise KubeError(message) from None
         self.cluster.delete(key)
         deadline = time.monotonic() + self.definition_timeout
         while self.cluster.get(key) is not None:

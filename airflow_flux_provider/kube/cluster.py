@@ -394,6 +394,15 @@ class Cluster:
             obj=str(key),
         )
 
+    def create(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """Create ``obj`` (POST); an existing object is a :class:`ConflictError` (AlreadyExists)."""
+        key = ObjectKey.of(obj)
+        info = self.resource(key.api_version, key.kind)
+        query: builtins.list[tuple[str, Any]] = [("fieldManager", self.field_manager)]
+        if dry_run:
+            query.append(("dryRun", "All"))
+        return self.request("POST", info.path(key.namespace), body=obj, query=query, obj=str(key))
+
     def delete(self, key: ObjectKey, *, propagation: str = "Background", dry_run: bool = False) -> bool:
         """Delete one object; ``False`` when it was already gone."""
         info = self.resource(key.api_version, key.kind)

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from airflow_flux_provider.kube import marks
 from airflow_flux_provider.kube.apply import Action, ChangeSet, kind_rank
 from airflow_flux_provider.kube.cluster import Cluster, KubeError, ObjectKey, UnknownKindError
-
-PRUNE_ANNOTATION = "kustomize.toolkit.fluxcd.io/prune"
-RECONCILE_ANNOTATION = "kustomize.toolkit.fluxcd.io/reconcile"
-SSA_ANNOTATION = "kustomize.toolkit.fluxcd.io/ssa"
 
 
 @dataclass
 class PruneResult:
     changes: ChangeSet = field(default_factory=ChangeSet)
     failed: dict[ObjectKey, str] = field(default_factory=dict)
-
-
-def _protected(obj: dict) -> bool:
-    meta = obj.get("metadata") or {}
-    marks = {**(meta.get("labels") or {}), **(meta.get("annotations") or {})}
-    return (
-        str(marks.get(PRUNE_ANNOTATION, "")).lower() == "disabled"
-        or str(marks.get(RECONCILE_ANNOTATION, "")).lower() == "disabled"
-        or str(marks.get(SSA_ANNOTATION, "")).lower() == "ignore"
-    )
 
 
 def prune(cluster: Cluster, stale: list[ObjectKey], owner_labels: dict[str, str]) -> PruneResult:
@@ -45,7 +32,7 @@ def prune(cluster: Cluster, stale: list[ObjectKey], owner_labels: dict[str, str]
                 result.changes.add(key, Action.DELETED)
                 continue
             labels = (live.get("metadata") or {}).get("labels") or {}
-            if any(labels.get(k) != v for k, v in owner_labels.items()) or _protected(live):
+            if any(labels.get(k) != v for k, v in owner_labels.items()) or marks.prune_protected(live):
                 result.changes.add(key, Action.SKIPPED)
                 continue
             cluster.delete(key)

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_flux_provider import events
-from airflow_flux_provider.kube.apply import Action, Applier, ApplyError, ChangeSet, with_owner_labels
+from airflow_flux_provider.kube.apply import (
+    Action,
+    Applier,
+    ApplyError,
+    Change,
+    ChangeSet,
+    with_owner_labels,
+)
 from airflow_flux_provider.kube.cluster import Cluster, KubeError, ObjectKey
 from airflow_flux_provider.kube.health import HealthReport
 from airflow_flux_provider.kube.inventory import Inventory
@@ -71,16 +78,27 @@ class KustomizationTarget:
 
 @dataclass
 class ReconcileResult:
+    """What one apply did; ``drift_corrected``: the revision was applied before, so whatever an
+    apply configured had drifted from Git (a manual edit reverted) rather than changed in Git."""
+
     revision: str
     changes: ChangeSet
     inventory: Inventory
     pruned: list[ObjectKey]
     duration: float
+    drift_corrected: bool = False
+
+    @property
+    def drifted(self) -> list[Change]:
+        if not self.drift_corrected:
+            return []
+        return [c for c in self.changes.changes if c.action == Action.CONFIGURED]
 
     def to_xcom(self) -> dict[str, Any]:
         return {
             "revision": self.revision,
             "changes": self.changes.to_xcom(),
+            "drifted": [c.to_xcom() for c in self.drifted],
             "inventory": self.inventory.to_entries(),
             "pruned": [str(k) for k in self.pruned],
             "created": self.changes.count(Action.CREATED),
@@ -195,7 +213,8 @@ def apply_and_prune(
     if changed or record.last_applied_revision != revision:
         record.add_history(digest or revision, revision, "Progressing", time.monotonic() - started)
         save_record(cluster, record)
-    return ReconcileResult(revision, changes, inventory, pruned, time.monotonic() - started)
+    drift_corrected = record.last_applied_revision == revision
+    return ReconcileResult(revision, changes, inventory, pruned, time.monotonic() - started, drift_corrected)
 
 
 def finish(

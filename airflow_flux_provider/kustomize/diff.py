@@ -1,27 +1,29 @@
 """``flux diff kustomization``: what applying a render would change in a live cluster.
 
-Each rendered object, with the owner labels the reconcile adds, is server-side applied
-with ``dryRun=All``; the merged result is compared with the live object (server-owned
-metadata and status left out). Objects in the previous inventory that the render no longer
-has are reported as deleted when the Kustomization prunes. Nothing is written.
+Each rendered object, with the owner labels the reconcile adds, goes through the apply's own
+dry-run (:meth:`~airflow_flux_provider.kube.apply.Applier.diff`: the same skip marks, forced
+ownership and drift comparison), so a diff says exactly what the next reconcile will do. Like
+the flux CLI it prints ``created``, ``drifted`` with the fields that differ (Secret values
+masked), ``skipped``, and, when the Kustomization prunes, ``deleted`` for objects that left
+the previous inventory; unchanged objects print nothing. Errors are collected per object so
+one bad object does not hide the other diffs. Nothing is written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
 from airflow_flux_provider.kube import Cluster, ObjectKey, UnknownKindError
-from airflow_flux_provider.kube.apply import with_owner_labels
+from airflow_flux_provider.kube.apply import Action, Applier, ApplyError, with_owner_labels
+from airflow_flux_provider.kube.drift import FieldChange
 from airflow_flux_provider.kube.inventory import Inventory
 from airflow_flux_provider.kube.reconcile import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL
 from airflow_flux_provider.specs.kustomization import Kustomization
 
-Action = Literal["created", "configured", "unchanged", "deleted"]
-_SERVER_OWNED = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink")
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -29,30 +31,47 @@ _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 class DiffEntry:
     ref: str
     action: Action
+    fields: tuple[FieldChange, ...] = ()
+
+    def lines(self) -> list[str]:
+        """``► Kind/ns/name <action>`` as ``flux diff`` prints it, then any drifted fields."""
+        if self.action == Action.UNCHANGED:
+            return []
+        label = "drifted" if self.action == Action.CONFIGURED else self.action.value
+        return [f"► {self.ref} {label}", *(f"  {line}" for change in self.fields for line in change.lines())]
+
+    def to_xcom(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"ref": self.ref, "action": self.action.value}
+        return {**entry, "fields": [c.pointer for c in self.fields]} if self.fields else entry
 
 
 @dataclass(frozen=True)
 class DiffReport:
     entries: list[DiffEntry]
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> list[DiffEntry]:
+        """The entries a reconcile would act on (created, drifted, deleted)."""
+        return [entry for entry in self.entries if entry.action not in (Action.UNCHANGED, Action.SKIPPED)]
 
     @property
     def has_changes(self) -> bool:
-        return any(entry.action != "unchanged" for entry in self.entries)
+        return bool(self.changes)
 
     def lines(self) -> list[str]:
-        """One ``► Kind/ns/name action`` line per object, as ``flux diff`` prints."""
-        return [f"► {entry.ref} {entry.action}" for entry in self.entries]
+        return [line for entry in self.entries for line in entry.lines()]
 
     def to_xcom(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for entry in self.entries:
-            counts[entry.action] = counts.get(entry.action, 0) + 1
-        return {"changed": self.has_changes, "counts": counts, "entries": [vars(e) for e in self.entries]}
-
-
-def _drift_view(obj: dict[str, Any]) -> dict[str, Any]:
-    metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SERVER_OWNED}
-    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": metadata}
+            counts[entry.action.value] = counts.get(entry.action.value, 0) + 1
+        return {
+            "changed": self.has_changes,
+            "counts": counts,
+            "entries": [e.to_xcom() for e in self.entries],
+            "errors": list(self.errors),
+        }
 
 
 def previous_inventory(cluster: Cluster, ks: Kustomization) -> list[dict[str, str]]:
@@ -75,19 +94,18 @@ def diff(
     """Compare the rendered YAML with the cluster; ``inventory`` defaults to the live object's."""
     owner = {OWNER_NAME_LABEL: ks.metadata.name, OWNER_NAMESPACE_LABEL: ks.metadata.namespace or "default"}
     objects = with_owner_labels((d for d in yaml.load_all(rendered, Loader=_SafeLoader) if d), owner)
+    applier = Applier(cluster, force=ks.spec.force)
     entries: list[DiffEntry] = []
-    keys: list[ObjectKey] = []
-    for obj in objects:
-        key = ObjectKey.of(obj)
-        keys.append(key)
-        live = cluster.get(key)
-        if live is None:
-            entries.append(DiffEntry(str(key), "created"))
+    errors: list[str] = []
+    for obj in objects:  # in the render's order, as flux diff goes
+        try:
+            found = applier.diff(obj)
+        except ApplyError as err:
+            errors.append(err.message)
             continue
-        merged = cluster.apply(obj, dry_run=True)
-        same = _drift_view(merged) == _drift_view(live)
-        entries.append(DiffEntry(str(key), "unchanged" if same else "configured"))
-    if ks.spec.prune:
+        entries.append(DiffEntry(str(found.key), found.action, found.fields))
+    if ks.spec.prune and not errors:
         before = Inventory.from_entries(previous_inventory(cluster, ks) if inventory is None else inventory)
-        entries.extend(DiffEntry(str(key), "deleted") for key in before.stale(Inventory.of(keys)))
-    return DiffReport(entries)
+        keys = Inventory.of(ObjectKey.of(o) for o in objects)
+        entries.extend(DiffEntry(str(key), Action.DELETED) for key in before.stale(keys))
+    return DiffReport(entries, errors)

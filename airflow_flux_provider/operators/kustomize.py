@@ -198,9 +198,11 @@ class KustomizationDiffOperator(FluxObjectOperator):
         report = diff(ks, text, ClusterHook(self.kubernetes_conn_id).cluster())
         for line in report.lines():
             self.log.info("%s", line)
+        if report.errors:
+            raise FluxError("diff failed:\n" + "\n".join(report.errors), obj=ks.ref)
         if report.has_changes and self.fail_on_changes:
             raise FluxError(
-                f"{sum(1 for e in report.entries if e.action != 'unchanged')} object(s) would change; "
+                f"{len(report.changes)} object(s) would change; "
                 "apply the render or set fail_on_changes=False",
                 obj=ks.ref,
             )

@@ -50,6 +50,14 @@ def rendered_objects(rendered: Any, *, task: str) -> list[dict[str, Any]]:
         raise FluxError(f"rendered manifests are not valid YAML: {err}", obj=f"task '{task}'") from None
 
 
+def change_lines(changes: list[dict[str, Any]]) -> str:
+    """``Kind/namespace/name action`` per XCom change entry, then the fields that drifted, if any."""
+    return "\n".join(
+        f"{c['object']} {c['action']}" + (f" ({', '.join(c['fields'])})" if c.get("fields") else "")
+        for c in changes
+    )
+
+
 class KustomizationReconcileOperator(ClusterDeployOperator):
     """Apply + prune + health-check one Kustomization; XCom: the change set and inventory."""
 
@@ -113,12 +121,10 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
         objects = rendered_objects(self.rendered, task=self.task_id)
         digest = self.rendered.get("digest", "") if isinstance(self.rendered, dict) else ""
         result = apply_and_prune(cluster, target, objects, revision=revision, digest=digest)
-        self.log.info(
-            "%s change set:\n%s",
-            ks.ref,
-            "\n".join(f"{c['object']} {c['action']}" for c in result.changes.to_xcom()) or "(empty)",
-        )
         outcome = result.to_xcom()
+        self.log.info("%s change set:\n%s", ks.ref, change_lines(outcome["changes"]) or "(empty)")
+        if outcome["drifted"]:
+            self.log.warning("%s drift reverted:\n%s", ks.ref, change_lines(outcome["drifted"]))
         keys = self._health_keys(ks, outcome["inventory"])
         if not keys:
             return self._complete(context, ks, outcome, None, time.time())
@@ -172,12 +178,11 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
                     "objects_applied": outcome["created"] + outcome["configured"],
                     "objects_unchanged": outcome["unchanged"],
                     "objects_pruned": outcome["deleted"],
+                    "objects_drifted": len(outcome["drifted"]),
                     "healthy": 0.0 if error else 1.0,
                 },
                 tags={"flux.revision": outcome["revision"]},
-                artifacts={
-                    "changes.txt": "\n".join(f"{c['object']} {c['action']}" for c in outcome["changes"])
-                },
+                artifacts={"changes.txt": change_lines(outcome["changes"])},
                 status="FAILED" if error else "FINISHED",
             ),
             self.mlflow_conn_id,

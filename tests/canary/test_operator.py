@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -19,20 +18,7 @@ from flux_devkit.services.mlflow_server import MlflowServer
 from flux_devkit.services.prometheus import PrometheusServer
 from tests.canary.conftest import WebhookServer, canary_manifest, deployment
 from tests.canary.test_analysis import healthy_traffic
-
-
-@dataclass
-class TaskInstance:
-    """The few task-instance attributes the operator reads from its context."""
-
-    dag_id: str = "canary"
-    run_id: str = "manual__1"
-    task_id: str = "analyse"
-    try_number: int = 1
-    xcom: dict[str, Any] = field(default_factory=dict)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
+from tests.task_instance import TaskInstance
 
 
 @pytest.fixture

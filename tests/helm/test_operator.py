@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,7 @@ from airflow_flux_provider.links.mlflow import MLFLOW_RUN_URL_KEY
 from airflow_flux_provider.operators.helm import HelmReleaseOperator
 from airflow_flux_provider.triggers.health import HealthCheckTrigger
 from flux_devkit.services.mlflow_server import MlflowServer
-
-
-@dataclass
-class TaskInstance:
-    dag_id: str = "helm"
-    run_id: str = "manual__1"
-    task_id: str = "release"
-    try_number: int = 1
-    xcom: dict[str, Any] = field(default_factory=dict)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
+from tests.task_instance import TaskInstance
 
 
 @pytest.fixture

@@ -217,23 +217,6 @@ def test_persistent_server_errors_fail_clearly(sandbox, sandbox_namespace, clust
     assert (record.ready, record.reason) == ("False", "ReconciliationFailed")
 
 
-def test_conflict_with_another_manager_then_force(sandbox, sandbox_namespace, cluster: Cluster):
-    other = Cluster(cluster.api_client, field_manager="kubectl-edit")
-    other.apply(_configmap(sandbox_namespace, "shared", "theirs"))
-    with pytest.raises(ReconcileError, match="conflict"):
-        apply_and_prune(
-            cluster,
-            _target(sandbox_namespace),
-            [_configmap(sandbox_namespace, "shared", "ours")],
-            revision="r",
-        )
-    forced = _configmap(sandbox_namespace, "shared", "ours")
-    forced["metadata"]["annotations"] = {"kustomize.toolkit.fluxcd.io/force": "Enabled"}
-    result = apply_and_prune(cluster, _target(sandbox_namespace, force=True), [forced], revision="r")
-    assert cluster.get(ObjectKey.of(forced))["data"] == {"value": "ours"}
-    assert [c.action for c in result.changes.changes] == [Action.CONFIGURED]
-
-
 def test_team_service_account_cannot_write_outside_its_namespace(
     sandbox, sandbox_namespace, cluster: Cluster
 ):

@@ -35,6 +35,9 @@ def _spec_part(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in skip}
 
 
+_OMITTED_WHEN_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences")
+
+
 class Verbs:
     """State and helpers over one :class:`Store` and :class:`ResourceTable`; the verbs extend it."""
 
@@ -132,8 +135,14 @@ class Verbs:
         """Decode a built-in kind by its Go types, or prune a custom resource to its schema.
 
         Unknown fields are dropped, reported as warnings, or refused under fieldValidation=Strict.
+        Empty metadata maps and lists go, as Go's ``omitempty`` drops them from every ObjectMeta.
         """
         rt = call.rt
+        meta = obj.get("metadata")
+        if isinstance(meta, dict):
+            for key in _OMITTED_WHEN_EMPTY:
+                if key in meta and meta[key] in ({}, [], None):
+                    del meta[key]
         if rt.schema is not None:
             pruned, found = structural.conform(obj, rt.schema, fill_defaults=check_values)
             unknown, invalid_values = found.unknown, found.invalid if check_values else []

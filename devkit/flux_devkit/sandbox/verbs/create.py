@@ -24,8 +24,8 @@ class CreateVerb(Verbs):
         obj = self._conform(call, obj)
         with self.store.lock:
             self._check_namespace(call)
+            obj = self._prepare_new(call, obj)  # validation first, as the API server: 422 before 409
             if self.store.get(call.rt.group, call.rt.plural, call.namespace, call.name) is not None:
                 raise already_exists(call.rt.group, call.rt.plural, call.name)
-            obj = self._prepare_new(call, obj)
             obj = self._record(call, None, obj)
             return self._commit_new(call, obj)
