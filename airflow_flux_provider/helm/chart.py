@@ -32,11 +32,12 @@ class Chart:
     files: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     plain_http: bool = False  # an oci:// registry served over plain HTTP (a local or test registry)
 
-    def install_args(self) -> list[str]:
-        """The chart arguments of ``helm install|upgrade``: an OCI chart is pinned to the resolved version."""
+    def install_flags(self) -> list[str]:
+        """The chart flags of ``helm install|upgrade`` (:attr:`location` is the operand): an OCI
+        chart is pinned to the resolved version."""
         if not self.location.startswith("oci://"):
-            return [self.location]
-        return [self.location, "--version", self.version, *(["--plain-http"] if self.plain_http else [])]
+            return []
+        return [f"--version={self.version}", *(["--plain-http"] if self.plain_http else [])]
 
     @property
     def revision(self) -> str:
@@ -135,11 +136,11 @@ def load_chart(
     if text.startswith("oci://"):
         if cli is None:
             raise ChartError("an oci:// chart needs a HelmCli to inspect it", obj=obj, field="spec.chart")
-        args = ["show", "chart", text, *(["--plain-http"] if plain_http else [])]
+        args = ["show", "chart", *(["--plain-http"] if plain_http else [])]
         if constraint not in ("", "*"):
-            args += ["--version", constraint]
+            args.append(f"--version={constraint}")
         try:
-            meta = _metadata(cli.run(args, timeout=120, obj=obj, cluster=False), text, obj)
+            meta = _metadata(cli.run(args, operands=[text], timeout=120, obj=obj, cluster=False), text, obj)
         except HelmCommandError as err:
             raise ChartError(f"chart {text} not found: {err.message}", obj=obj, field="spec.chart") from None
         return Chart(
@@ -162,11 +163,11 @@ def load_chart(
 def pull_chart(cli: HelmCli, repo_url: str, name: str, constraint: str, dest: Path, *, obj: str) -> Chart:
     """Download ``name`` from an HTTP Helm repository (helm resolves the constraint)."""
     dest.mkdir(parents=True, exist_ok=True)
-    args = ["pull", name, "--repo", repo_url, "--destination", str(dest)]
+    args = ["pull", f"--repo={repo_url}", f"--destination={dest}"]
     if constraint not in ("", "*"):
-        args += ["--version", constraint]
+        args.append(f"--version={constraint}")
     try:
-        cli.run(args, timeout=120, obj=obj, cluster=False)
+        cli.run(args, operands=[name], timeout=120, obj=obj, cluster=False)
     except HelmCommandError as err:
         raise ChartError(
             f"chart {name}@{constraint or '*'} not found in {repo_url}: {err.message}; check the chart "

@@ -106,17 +106,25 @@ class HelmCli:
         args: Sequence[str],
         *,
         timeout: float,
+        operands: Sequence[str] = (),
         obj: str | None = None,
         cluster: bool = True,
         action: str | None = None,
     ) -> str:
-        """Run ``helm args``; stdout (scrubbed) or :class:`HelmCommandError` with the last error lines."""
+        """Run ``helm args -- operands``; stdout (scrubbed) or :class:`HelmCommandError`.
+
+        ``args`` is the command and its flags (values from a spec as ``--flag=value``);
+        ``operands`` are the positional values (release, chart, revision) and come after
+        ``--``, so one starting with ``-`` is a name to helm, never an option.
+        """
         argv = [self.binary, *args]
         what = action or f"helm {args[0]}"
         if cluster:
             if self.kubeconfig is None:
                 raise HelmCommandError(f"{what} needs a cluster and none was given", obj=obj)
-            argv += ["--kubeconfig", str(self.kubeconfig)]
+            argv.append(f"--kubeconfig={self.kubeconfig}")
+        if operands:
+            argv += ["--", *operands]
         try:
             done = subprocess.run(
                 argv,
@@ -149,8 +157,10 @@ class HelmCli:
         text = " ".join(lines[start:]).removeprefix("Error: ")
         return text[:2000] or "no error output"
 
-    def run_json(self, args: Sequence[str], *, timeout: float, obj: str | None = None) -> Any:
-        out = self.run([*args, "-o", "json"], timeout=timeout, obj=obj)
+    def run_json(
+        self, args: Sequence[str], *, operands: Sequence[str] = (), timeout: float, obj: str | None = None
+    ) -> Any:
+        out = self.run([*args, "--output=json"], operands=operands, timeout=timeout, obj=obj)
         try:
             return json.loads(out) if out.strip() else None
         except json.JSONDecodeError:
@@ -160,7 +170,7 @@ class HelmCli:
         """The stored revisions, oldest first; empty when the release does not exist."""
         try:
             found = self.run_json(
-                ["history", release, "--namespace", namespace, "--max", "256"], timeout=60, obj=obj
+                ["history", f"--namespace={namespace}", "--max=256"], operands=[release], timeout=60, obj=obj
             )
         except HelmCommandError as err:
             if _NOT_FOUND.search(err.message):
@@ -169,12 +179,14 @@ class HelmCli:
         return list(found or [])
 
     def manifest(self, release: str, namespace: str, *, obj: str | None = None) -> str:
-        return self.run(["get", "manifest", release, "--namespace", namespace], timeout=60, obj=obj)
+        return self.run(
+            ["get", "manifest", f"--namespace={namespace}"], operands=[release], timeout=60, obj=obj
+        )
 
     def server_side(self, release: str, namespace: str, *, revision: int, obj: str | None = None) -> bool:
         """Whether helm applied ``revision`` server-side (Helm 4's ``applyMethod: ssa``)."""
         if self.major_version < 4:
             return False
-        args = ["get", "metadata", release, "--namespace", namespace, "--revision", str(revision)]
-        found = self.run_json(args, timeout=60, obj=obj)
+        args = ["get", "metadata", f"--namespace={namespace}", f"--revision={revision}"]
+        found = self.run_json(args, operands=[release], timeout=60, obj=obj)
         return isinstance(found, dict) and found.get("applyMethod") == "ssa"

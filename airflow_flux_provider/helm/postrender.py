@@ -104,7 +104,7 @@ def _kustomize(manifests: str, layers: list[dict[str, Any]], kubectl: str) -> st
             folder = Path(tmp) / f"layer{index}"
             _layer(folder, manifests, layer)
             done = subprocess.run(
-                [kubectl, "kustomize", str(folder)], capture_output=True, text=True, check=False
+                [kubectl, "kustomize", "--", str(folder)], capture_output=True, text=True, check=False
             )
             if done.returncode != 0:
                 raise RuntimeError(f"postRenderers[{index}]: kustomize failed: {done.stderr.strip()}")

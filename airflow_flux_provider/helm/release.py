@@ -128,10 +128,10 @@ class ReleaseReconciler:
         self.drifted: list[str] = []
 
     # -- helm state ------------------------------------------------------------------------------
-    def _mutate(self, args: list[str], timeout: float, action: str) -> None:
+    def _mutate(self, args: list[str], operands: list[str], timeout: float, action: str) -> None:
         """Run a helm action that writes a revision; the cached history is stale afterwards, pass or fail."""
         try:
-            self.cli.run(args, timeout=timeout, obj=self.obj, action=action)
+            self.cli.run(args, operands=operands, timeout=timeout, obj=self.obj, action=action)
         finally:
             self._history_cache = None
 
@@ -261,8 +261,8 @@ class ReleaseReconciler:
         old = (self.status.release_name, self.status.storage_namespace)
         if not all(old) or old == (self.name, self.storage):
             return
-        args = ["uninstall", old[0], "--namespace", old[1], "--ignore-not-found"]
-        self._mutate(args, self._timeout(self.hr.spec.uninstall), "Helm uninstall")
+        args = ["uninstall", f"--namespace={old[1]}", "--ignore-not-found"]
+        self._mutate(args, [old[0]], self._timeout(self.hr.spec.uninstall), "Helm uninstall")
         self.status.history = []
         self.actions.append("uninstall")
         self._event("info", "UninstallSucceeded", f"Helm uninstall for release {old[1]}/{old[0]} succeeded")
@@ -378,7 +378,7 @@ class ReleaseReconciler:
     def _chart_action_args(self, action: str, spec: Install | Upgrade) -> tuple[list[str], float]:
         """Helm arguments install and upgrade share (chart, values, post-render, wait), and the timeout."""
         timeout = self._timeout(spec)
-        args = [action, self.name, *self.chart.install_args(), "--namespace", self.storage]
+        args = [action, *self.chart.install_flags(), f"--namespace={self.storage}"]
         args += ["--timeout", _go_duration(timeout)]
         args += self._render_flags() + self._wait_flags(spec) + self._chart_flags(spec)
         return args, timeout
@@ -452,7 +452,7 @@ class ReleaseReconciler:
         self.status.last_attempted_release_action = action
         title = action.capitalize()
         try:
-            self._mutate(args, timeout, f"Helm {action}")
+            self._mutate(args, [self.name, self.chart.location], timeout, f"Helm {action}")
         except HelmCommandError as err:
             self._count_failure(action)
             self.last_error = err.message
@@ -496,16 +496,16 @@ class ReleaseReconciler:
     def _test(self, latest: dict[str, Any]) -> None:
         test = self.hr.spec.test
         timeout = _seconds(test.timeout, self.hr.spec.timeout)
-        args = ["test", self.name, "--namespace", self.storage, "--timeout", _go_duration(timeout)]
+        args = ["test", f"--namespace={self.storage}", "--timeout", _go_duration(timeout)]
         for item in test.filters:
-            args += ["--filter", f"{'!' if item.exclude else ''}name={item.name}"]
+            args.append(f"--filter={'!' if item.exclude else ''}name={item.name}")
         snap = self.status.snapshot(int(latest["revision"])) or self._snapshot(
             latest, "upgrade", status="deployed"
         )
         chart = f"{self.chart.name}@{self.chart.version}"
         where = f"release {self.release}.v{latest['revision']} with chart {chart}"
         try:
-            out = self.cli.run(args, timeout=timeout, obj=self.obj, action="Helm test")
+            out = self.cli.run(args, operands=[self.name], timeout=timeout, obj=self.obj, action="Helm test")
         except HelmCommandError as err:
             self.last_error = err.message
             snap["testHooks"], snap["testFailed"] = {"error": err.message}, True
@@ -541,7 +541,7 @@ class ReleaseReconciler:
                 obj=self.obj,
             )
         timeout = self._timeout(spec)
-        args = ["rollback", self.name, str(target["revision"]), "--namespace", self.storage]
+        args = ["rollback", f"--namespace={self.storage}"]
         args += ["--timeout", _go_duration(timeout), "--history-max", str(self.hr.spec.max_history)]
         args += self._wait_flags(spec)
         if spec.disable_hooks:
@@ -552,7 +552,7 @@ class ReleaseReconciler:
         previous = f"{self.release}.v{target['revision']}"
         where = f"Helm rollback to previous release {previous} with chart {target['chart']}"
         try:
-            self._mutate(args, timeout, "Helm rollback")
+            self._mutate(args, [self.name, str(target["revision"])], timeout, "Helm rollback")
         except HelmCommandError as err:
             self.actions.append("rollback-failed")
             self._event("error", "RollbackFailed", f"{where} failed: {err.message.split(': ', 1)[-1]}")
@@ -570,7 +570,7 @@ class ReleaseReconciler:
     def _uninstall(self, *, remediation: bool, latest: dict[str, Any] | None = None) -> None:
         spec = self.hr.spec.uninstall
         timeout = self._timeout(spec)
-        args = ["uninstall", self.name, "--namespace", self.storage, "--timeout", _go_duration(timeout)]
+        args = ["uninstall", f"--namespace={self.storage}", "--timeout", _go_duration(timeout)]
         args += ["--cascade", spec.deletion_propagation]
         if spec.keep_history:
             args.append("--keep-history")
@@ -583,7 +583,7 @@ class ReleaseReconciler:
         label = "uninstall remediation" if remediation else "uninstall"
         where = f"Helm {label} for release {self.release}" + (f".v{latest['revision']}" if latest else "")
         try:
-            self._mutate(args, timeout, "Helm uninstall")
+            self._mutate(args, [self.name], timeout, "Helm uninstall")
         except HelmCommandError as err:
             self.actions.append("uninstall-failed")
             self._event("error", "UninstallFailed", f"{where} failed: {err.message.split(': ', 1)[-1]}")

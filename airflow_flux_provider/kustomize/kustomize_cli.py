@@ -33,9 +33,9 @@ def kustomize_build(
     command = [
         kubectl or kubectl_path(),
         "kustomize",
+        "--load-restrictor=LoadRestrictionsNone",
+        "--",
         str(folder),
-        "--load-restrictor",
-        "LoadRestrictionsNone",
     ]
     try:
         done = subprocess.run(command, capture_output=True, check=False, timeout=_TIMEOUT_SECONDS)

@@ -52,6 +52,16 @@ def _kubernetes_name(
     return value
 
 
+def dns_subdomain(value: str, field: str, limit: int = 253) -> str:
+    """``value`` if it is a DNS-1123 subdomain of at most ``limit`` characters (object and release names)."""
+    return _kubernetes_name(value, field, limit, _DNS_SUBDOMAIN, "letters, digits, '-' or '.'", "ml-gitops")
+
+
+def dns_label(value: str, field: str) -> str:
+    """``value`` if it is a DNS-1123 label (namespaces)."""
+    return _kubernetes_name(value, field, 63, _DNS_LABEL, "letters, digits or '-'", "flux-system")
+
+
 class SpecModel(BaseModel):
     """Base of every typed part of a manifest."""
 
@@ -108,14 +118,12 @@ class ObjectMeta(SpecModel):
     @field_validator("name")
     @classmethod
     def _dns_subdomain(cls, value: str) -> str:
-        return _kubernetes_name(
-            value, "name", 253, _DNS_SUBDOMAIN, "letters, digits, '-' or '.'", "ml-gitops"
-        )
+        return dns_subdomain(value, "name")
 
     @field_validator("namespace")
     @classmethod
     def _dns_label(cls, value: str) -> str:
-        return _kubernetes_name(value, "namespace", 63, _DNS_LABEL, "letters, digits or '-'", "flux-system")
+        return dns_label(value, "namespace")
 
 
 class FluxObject(SpecModel):

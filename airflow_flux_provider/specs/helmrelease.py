@@ -13,9 +13,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
-from airflow_flux_provider.specs.base import FluxObject, SpecModel
+from airflow_flux_provider.specs.base import FluxObject, SpecModel, dns_label, dns_subdomain
 from airflow_flux_provider.specs.duration import Duration
 from airflow_flux_provider.specs.legacy import merge_legacy_patches
 from airflow_flux_provider.specs.refs import (
@@ -206,6 +207,18 @@ class HelmReleaseSpec(SpecModel):
     release_name: str | None = Field(default=None, min_length=1, max_length=53)
     target_namespace: str | None = Field(default=None, min_length=1, max_length=63)
     storage_namespace: str | None = Field(default=None, min_length=1, max_length=63)
+
+    @field_validator("release_name")
+    @classmethod
+    def _release_name(cls, value: str | None) -> str | None:
+        """Helm's rule: a DNS-1123 subdomain of at most 53 characters (it lands on helm's command line)."""
+        return None if value is None else dns_subdomain(value, "releaseName", 53)
+
+    @field_validator("target_namespace", "storage_namespace")
+    @classmethod
+    def _namespaces(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else dns_label(value, to_camel(str(info.field_name)))
+
     depends_on: list[DependencyReference] = Field(default_factory=list)
     health_check_exprs: list[HealthCheckExpression] = Field(default_factory=list)
     timeout: Duration = timedelta(minutes=5)

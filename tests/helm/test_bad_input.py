@@ -125,7 +125,7 @@ def test_chart_from_an_oci_registry(
     cli.run(["push", archive, ref, "--plain-http"], timeout=60, cluster=False)
     chart = load_chart(f"{ref}/web", obj="HelmRelease/apps/web", constraint="1.x", cli=cli, plain_http=True)
     assert (chart.name, chart.version) == ("web", "1.2.0")
-    assert chart.install_args() == [f"{ref}/web", "--version", "1.2.0", "--plain-http"]
+    assert (chart.location, chart.install_flags()) == (f"{ref}/web", ["--version=1.2.0", "--plain-http"])
     hr = helm_release(sandbox_namespace, {})
     outcome = ReleaseReconciler(hr, chart, compose_values(hr, cluster), cli, cluster).reconcile()
     assert outcome.ready and outcome.actions == ["install"], outcome.message
