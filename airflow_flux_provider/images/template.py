@@ -18,6 +18,7 @@ from airflow_flux_provider.images.gotemplate import TemplateError
 from airflow_flux_provider.images.gotemplate.parse import Tree
 from airflow_flux_provider.images.policy import PolicyResult
 from airflow_flux_provider.images.setters import ObjectId, UpdateResult
+from airflow_flux_provider.oci.reference import DOCKER_HUB, ImageReference
 
 DEFAULT_MESSAGE = "Update from image update automation"
 _DOCS = "See: https://fluxcd.io/flux/components/image/imageupdateautomations/#message-template"
@@ -147,15 +148,17 @@ class ImageRef:
 
     @property
     def Registry(self) -> str:
-        first, _, rest = self.result.image.partition("/")
-        return first if rest and ("." in first or ":" in first or first == "localhost") else "index.docker.io"
+        """As go-containerregistry prints it: Docker Hub is ``index.docker.io``."""
+        registry = self._parsed.registry
+        return "index.docker.io" if registry == DOCKER_HUB else registry
 
     @property
     def Repository(self) -> str:
-        first, _, rest = self.result.image.partition("/")
-        if rest and ("." in first or ":" in first or first == "localhost"):
-            return rest
-        return self.result.image if rest else f"library/{self.result.image}"
+        return self._parsed.repository
+
+    @property
+    def _parsed(self) -> ImageReference:
+        return ImageReference.parse(self.result.image, error=TemplateError)
 
     @property
     def Policy(self) -> NamespacedName:

@@ -93,7 +93,7 @@ class ImagePolicyOperator(FluxObjectOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_flux_provider.hooks.connections import RegistryCredentialsHook, flux_credentials
         from airflow_flux_provider.images.policy import PolicyResult, TagPolicy, policy_key
-        from airflow_flux_provider.images.registry import RegistryClient
+        from airflow_flux_provider.images.registry import tag_digest
 
         policy = self.flux_object()
         tags, scanned = _scanned_tags(self.tags, self.task_id)
@@ -107,10 +107,8 @@ class ImagePolicyOperator(FluxObjectOperator):
         if policy.spec.digest_reflection_policy != "Never":
             conn_id = self.registry_conn_id or scanned.get("registry_conn_id")
             credentials = flux_credentials(RegistryCredentialsHook, policy.ref, conn_id=conn_id)
-            with RegistryClient(
-                credentials, insecure=bool(scanned.get("insecure")), obj=policy.ref
-            ) as client:
-                digest = client.digest(image, tag)
+            insecure = bool(scanned.get("insecure"))
+            digest = tag_digest(image, tag, credentials=credentials, insecure=insecure, obj=policy.ref)
         self.log.info("%s chose %s:%s", policy.ref, image, tag)
         ref = PolicyResult(image, tag, digest).ref
         return {"policy": policy_key(policy), "tag": tag, "image": image, "digest": digest, "ref": ref}

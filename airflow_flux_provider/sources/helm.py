@@ -22,13 +22,13 @@ import requests
 import yaml
 
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials, ca_bundle
-from airflow_flux_provider.images.errors import ImageError
-from airflow_flux_provider.images.registry import ImageName, RegistryClient
+from airflow_flux_provider.oci.client import RegistryBlame
+from airflow_flux_provider.oci.reference import ImageReference
 from airflow_flux_provider.semver import Constraint, SemverError, Version
 from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore
 from airflow_flux_provider.sources.errors import ArtifactTooLargeError, RevisionNotFoundError, SourceError
 from airflow_flux_provider.sources.fetched import Fetched
-from airflow_flux_provider.sources.oci import OCIRef, OCISource, registry_error, repository_name
+from airflow_flux_provider.sources.oci import OCIRef, OCISource, oci_repository, registry
 
 HELM_CHART_CONTENT = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 #: Largest index.yaml read when resolving a chart version (Helm's own cap is of this order).
@@ -102,6 +102,8 @@ class HelmRepositorySource:
                 field="spec.url",
             )
         self.url = url.rstrip("/")
+        if self.is_oci:
+            oci_repository(self.url, obj)  # a hostile registry path fails here, before any request
         self.obj = obj
         self.credentials = credentials
         self.pass_credentials = pass_credentials
@@ -269,8 +271,8 @@ class HelmRepositorySource:
         url = url if urlsplit(url).scheme else urljoin(f"{self.url}/", url)
         return ChartVersion(chart, chosen, url, entry.get("digest"))
 
-    def _registry_name(self, chart: str) -> ImageName:
-        return repository_name(f"{self.url.removeprefix('oci://')}/{chart}", self.obj)
+    def _registry_name(self, chart: str, obj: str) -> ImageReference:
+        return oci_repository(f"{self.url}/{chart}", obj, field="spec.chart")
 
     def _resolve_oci(self, chart: str, version: str, obj: str) -> ChartVersion:
         url = f"{self.url}/{chart}"
@@ -280,12 +282,12 @@ class HelmRepositorySource:
             exact = None
         if exact is not None:
             return ChartVersion(chart, version, url)
-        client = RegistryClient(self.credentials, insecure=self.insecure, timeout=self.timeout, obj=obj)
-        try:
-            with client:
-                tags = client.list_tags(self._registry_name(chart))
-        except ImageError as err:
-            raise registry_error(err, obj, "spec.url and spec.chart") from None
+        name = self._registry_name(chart, obj)
+        blame = RegistryBlame(repository="spec.chart", reference="spec.version")
+        with registry(
+            self.credentials, insecure=self.insecure, timeout=self.timeout, obj=obj, blame=blame
+        ) as client:
+            tags = client.list_tags(name)
         chosen = select_version([(t.replace("_", "+"), "") for t in tags], chart, version, obj=obj)
         return ChartVersion(chart, chosen, url)
 

@@ -3,24 +3,30 @@
 Reference precedence is Flux's: ``digest`` > ``semver`` (tags pre-filtered by
 ``semverFilter``) > ``tag`` (default ``latest``). The revision is ``<tag>@sha256:<manifest
 digest>`` (``sha256:<hex>`` for a digest ref), resolved with one HEAD request, so an
-unchanged artifact is detected without downloading a layer. Registry calls (auth
-challenges, TLS, pagination) go through :class:`~airflow_flux_provider.images.registry.RegistryClient`.
+unchanged artifact is detected without downloading a layer. Registry calls go through
+:class:`~airflow_flux_provider.oci.client.RegistryClient` (auth challenges, TLS, pagination,
+layers streamed with the store's size limit enforced while they arrive).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
 
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials
-from airflow_flux_provider.images.errors import ImageError
-from airflow_flux_provider.images.registry import ImageName, RegistryClient
+from airflow_flux_provider.oci.client import (
+    DOCKER_MANIFEST,
+    OCI_MANIFEST,
+    Descriptor,
+    RegistryBlame,
+    RegistryClient,
+)
+from airflow_flux_provider.oci.errors import RegistryError, RegistryNotFoundError, RegistryTooLargeError
+from airflow_flux_provider.oci.reference import ImageReference
 from airflow_flux_provider.patterns import regex
 from airflow_flux_provider.semver import SemverError, latest
 from airflow_flux_provider.sources.artifacts import ArtifactStore, unpack
@@ -28,31 +34,45 @@ from airflow_flux_provider.sources.errors import ArtifactTooLargeError, Revision
 from airflow_flux_provider.sources.fetched import Fetched
 from airflow_flux_provider.sources.ignore import IgnoreRules
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_BLAME = RegistryBlame(repository="spec.url", reference="spec.ref")
 
 
-def registry_error(err: ImageError, obj: str, fields: str) -> SourceError:
-    """A registry client error restated for a source object (404 = the ref is not there)."""
-    kind = RevisionNotFoundError if "(404)" in err.message else SourceError
-    message = err.message.replace("check spec.image", f"check {fields}")
-    message = message.replace(
-        "check the credentials in secretRef", "check the connection named by spec.secretRef"
-    )
-    return kind(message.removeprefix(f"{obj}: "), obj=obj, field=fields.split(" and ")[0])
+def source_error(err: RegistryError) -> SourceError:
+    """A registry error restated for a source: not found is a missing revision, too large too large."""
+    kind: type[SourceError] = SourceError
+    if isinstance(err, RegistryNotFoundError):
+        kind = RevisionNotFoundError
+    elif isinstance(err, RegistryTooLargeError):
+        kind = ArtifactTooLargeError
+    return kind(err.message, obj=err.obj, field=err.field)
 
 
-def repository_name(path: str, obj: str) -> ImageName:
-    """``host[:port]/repo/path`` (an oci:// URL without its scheme) as a registry repository."""
+@contextlib.contextmanager
+def registry(
+    credentials: Credentials, *, insecure: bool, timeout: float, obj: str, blame: RegistryBlame = _BLAME
+) -> Iterator[RegistryClient]:
+    """A registry client whose errors arrive as :class:`SourceError` (see :func:`source_error`)."""
     try:
-        return ImageName.parse(path, obj=obj)
-    except ImageError:
+        with RegistryClient(credentials, insecure=insecure, timeout=timeout, obj=obj, blame=blame) as client:
+            yield client
+    except RegistryError as err:
+        raise source_error(err) from None
+
+
+def oci_repository(url: str, obj: str, field: str = "spec.url") -> ImageReference:
+    """``oci://host[:port]/repo/path`` as a registry repository (no tag or digest in the URL)."""
+    if not url.startswith("oci://"):
         raise SourceError(
-            f"oci://{path} is not a valid repository (lowercase path after the registry host)",
-            obj=obj,
-            field="spec.url",
-        ) from None
+            f"url {url!r} must be an oci:// URL, e.g. oci://ghcr.io/org/manifests", obj=obj, field=field
+        )
+    ref = ImageReference.parse(
+        url.removeprefix("oci://"), obj=obj, field=field, error=SourceError, what="url", scheme="oci://"
+    )
+    if ref.tag or ref.digest:
+        raise SourceError(
+            f"url {url!r} must name a repository; put the tag or digest in spec.ref", obj=obj, field=field
+        )
+    return ref
 
 
 @dataclass(frozen=True)
@@ -89,12 +109,6 @@ class OCISource:
         credentials: Credentials = ANONYMOUS,
         timeout: float = 60.0,
     ) -> None:
-        if not url.startswith("oci://"):
-            raise SourceError(
-                f"url {url!r} must be an oci:// URL, e.g. oci://ghcr.io/org/manifests",
-                obj=obj,
-                field="spec.url",
-            )
         if operation not in ("extract", "copy"):
             raise SourceError(
                 f"operation {operation!r} is not extract or copy",
@@ -103,12 +117,16 @@ class OCISource:
             )
         self.url = url
         self.obj = obj
-        self.name = repository_name(url.removeprefix("oci://"), obj)
+        self.name = oci_repository(url, obj)
         self.ref = ref or OCIRef(tag="latest")
-        if self.ref.digest and not _DIGEST.fullmatch(self.ref.digest):
-            raise SourceError(
-                f"digest {self.ref.digest!r} must be sha256:<64 hex>", obj=obj, field="spec.ref.digest"
-            )
+        if self.ref.digest:
+            digest = ImageReference.parse(
+                f"{self.name.name}@{self.ref.digest}", obj=obj, field="spec.ref.digest", error=SourceError
+            ).digest
+            if not str(digest).startswith("sha256:"):
+                raise SourceError(
+                    f"digest {self.ref.digest!r} must be sha256:<64 hex>", obj=obj, field="spec.ref.digest"
+                )
         self.media_type = media_type
         self.operation = operation
         self.ignore = ignore
@@ -133,15 +151,8 @@ class OCISource:
             timeout=spec.timeout.total_seconds(),
         )
 
-    def _client(self) -> RegistryClient:
-        return RegistryClient(self.credentials, insecure=self.insecure, timeout=self.timeout, obj=self.obj)
-
-    def _get(self, client: RegistryClient, path: str, what: str, method: str = "GET") -> Any:
-        """One registry call; a 404 becomes :class:`RevisionNotFoundError`, the rest a SourceError."""
-        try:
-            return client._get(urljoin(client.base_url(self.name), path), self.name, what=what, method=method)
-        except ImageError as err:
-            raise registry_error(err, self.obj, "spec.url and spec.ref") from None
+    def _registry(self) -> contextlib.AbstractContextManager[RegistryClient]:
+        return registry(self.credentials, insecure=self.insecure, timeout=self.timeout, obj=self.obj)
 
     # -- resolving --------------------------------------------------------------------------
 
@@ -149,10 +160,7 @@ class OCISource:
         ref = self.ref
         if not ref.semver:
             return ref.tag or "latest"
-        try:
-            tags = client.list_tags(self.name)
-        except ImageError as err:
-            raise registry_error(err, self.obj, "spec.url") from None
+        tags = client.list_tags(self.name)
         if ref.semver_filter:
             keep = regex(ref.semver_filter, obj=self.obj, field="spec.ref.semverFilter", error=SourceError)
             tags = [t for t in tags if keep.search(t)]
@@ -162,7 +170,7 @@ class OCISource:
             raise SourceError(err.message, obj=self.obj, field="spec.ref.semver") from None
         if chosen is None:
             raise RevisionNotFoundError(
-                f"no tag of {self.name} matches semver {ref.semver!r} among {len(tags)} tags; "
+                f"no tag of {self.name.name} matches semver {ref.semver!r} among {len(tags)} tags; "
                 "push a matching tag or widen spec.ref.semver",
                 obj=self.obj,
                 field="spec.ref.semver",
@@ -171,27 +179,24 @@ class OCISource:
 
     def resolve(self) -> Resolved:
         """Resolve ``spec.ref`` to a manifest digest with tag listing and one HEAD, no download."""
-        with self._client() as client:
+        with self._registry() as client:
             return self._resolve(client)
 
     def _resolve(self, client: RegistryClient) -> Resolved:
         if self.ref.digest:
-            self._get(client, f"manifests/{self.ref.digest}", f"manifest {self.ref.digest}", "HEAD")
-            return Resolved(self.ref.digest, self.ref.digest)
+            digest = client.resolve(self.name.at(self.ref.digest))
+            return Resolved(digest, digest)
         tag = self._tag(client)
-        response = self._get(client, f"manifests/{tag}", f"manifest of tag {tag}", "HEAD")
-        digest = response.headers.get("Docker-Content-Digest")
-        if not digest:
-            body = self._get(client, f"manifests/{tag}", f"manifest of tag {tag}").content
-            digest = f"sha256:{hashlib.sha256(body).hexdigest()}"
+        digest = client.resolve(self.name.at(tag))
         return Resolved(digest, f"{tag}@{digest}")
 
     # -- pulling ----------------------------------------------------------------------------
 
-    def _layer(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        layers = manifest.get("layers") or []
+    def _layer(self, manifest: dict[str, Any]) -> Descriptor:
+        listed = manifest.get("layers")
+        layers = [d for d in map(Descriptor.parse, listed if isinstance(listed, list) else []) if d]
         if self.media_type:
-            layers = [layer for layer in layers if layer.get("mediaType") == self.media_type]
+            layers = [layer for layer in layers if layer.media_type == self.media_type]
         if not layers:
             wanted = f" of media type {self.media_type!r}" if self.media_type else ""
             raise SourceError(
@@ -199,15 +204,11 @@ class OCISource:
                 obj=self.obj,
                 field="spec.layerSelector",
             )
-        return dict(layers[0])
+        return layers[0]
 
     def _download(self, client: RegistryClient, resolved: Resolved, limit: int) -> bytes:
-        """The selected layer's bytes, checked against its digest and ``limit``."""
-        body = self._get(client, f"manifests/{resolved.reference}", "manifest").content
-        try:
-            manifest = json.loads(body)
-        except ValueError:
-            raise SourceError("the registry answered a manifest that is not JSON", obj=self.obj) from None
+        """The selected layer's bytes, streamed with ``limit`` enforced and checked against its digest."""
+        manifest, _ = client.manifest(self.name.at(resolved.reference))
         if manifest.get("mediaType") not in (None, OCI_MANIFEST, DOCKER_MANIFEST):
             raise SourceError(
                 f"{self.url} points at a {manifest.get('mediaType')}, not an artifact manifest; "
@@ -216,27 +217,21 @@ class OCISource:
                 field="spec.ref",
             )
         layer = self._layer(manifest)
-        if int(layer.get("size", 0)) > limit:
+        if layer.size > limit:
             raise ArtifactTooLargeError(
-                f"the layer has {layer.get('size')} bytes, over the store limit of {limit}", obj=self.obj
+                f"the layer has {layer.size} bytes, over the store limit of {limit}", obj=self.obj
             )
-        data: bytes = self._get(client, f"blobs/{layer['digest']}", f"layer {layer['digest']}").content
-        if f"sha256:{hashlib.sha256(data).hexdigest()}" != layer["digest"]:
-            raise SourceError(
-                f"layer {layer['digest']} arrived with a different digest; the registry content is corrupt",
-                obj=self.obj,
-            )
-        return data
+        return client.blob(self.name, layer, limit=limit)
 
     def pull(self, limit: int) -> tuple[Resolved, bytes]:
         """Resolve the ref and download the selected layer (for callers that store it themselves)."""
-        with self._client() as client:
+        with self._registry() as client:
             resolved = self._resolve(client)
             return resolved, self._download(client, resolved, limit)
 
     def fetch(self, store: ArtifactStore) -> Fetched:
         """Store the selected layer (extracted, or as is for ``copy``) unless the revision is known."""
-        with self._client() as client:
+        with self._registry() as client:
             resolved = self._resolve(client)
             last = store.latest(self.obj)
             if last is not None and last.revision == resolved.revision:

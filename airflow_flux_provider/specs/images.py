@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from airflow_flux_provider.git.refs import RefSpec, check_branch
+from airflow_flux_provider.oci.errors import ImageReferenceError
+from airflow_flux_provider.oci.reference import ImageReference
 from airflow_flux_provider.patterns import PatternError, regex
 from airflow_flux_provider.specs.base import FluxObject, SpecModel
 from airflow_flux_provider.specs.duration import Duration, Timeout
@@ -48,10 +50,11 @@ class ImageRepositorySpec(SpecModel):
     @field_validator("image")
     @classmethod
     def _no_tag_or_scheme(cls, value: str) -> str:
-        if "://" in value:
-            raise ValueError(f"image {value!r} must not have a scheme; write e.g. ghcr.io/org/app")
-        last = value.rsplit("/", 1)[-1]
-        if ":" in last or "@" in last:
+        try:
+            ref = ImageReference.parse(value)
+        except ImageReferenceError as err:
+            raise ValueError(err.message) from None
+        if ref.tag or ref.digest:
             raise ValueError(
                 f"image {value!r} must be a repository without tag or digest (e.g. ghcr.io/org/app)"
             )

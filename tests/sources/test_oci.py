@@ -190,7 +190,7 @@ def test_bad_url_and_digest() -> None:
 
 
 def test_invalid_repository_name_names_the_url_field() -> None:
-    expected = r"field spec\.url: oci://ghcr\.io/Org/UPPER is not a valid repository"
+    expected = r"field spec\.url: url 'oci://ghcr\.io/Org/UPPER' is not a valid repository name"
     with pytest.raises(SourceError, match=expected):
         OCISource("oci://ghcr.io/Org/UPPER", obj=OBJ)
 
