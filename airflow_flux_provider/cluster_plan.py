@@ -62,6 +62,7 @@ class PlannedObject:
 @dataclass
 class ClusterPlan:
     sources: list[PlannedObject] = field(default_factory=list)
+    charts: list[PlannedObject] = field(default_factory=list)  # HelmChart objects
     kustomizations: list[PlannedObject] = field(default_factory=list)
     helm_releases: list[PlannedObject] = field(default_factory=list)
     image_objects: list[PlannedObject] = field(default_factory=list)
@@ -95,10 +96,64 @@ class ClusterPlan:
             found.append(by_key[key])
         return found
 
+    def chart_of(self, release: PlannedObject) -> PlannedObject | None:
+        """The HelmChart a HelmRelease installs from: the one its ``spec.chart`` template makes
+        (Flux names it ``<namespace>-<name>`` and puts it beside its source), or the HelmChart
+        its ``chartRef`` names; None when the chart is an OCIRepository's artifact."""
+        template = release.spec.get("chart") or {}
+        if template:
+            spec = dict(template.get("spec") or {})
+            spec.setdefault("interval", release.spec.get("interval", "10m"))
+            source = self.source_of(PlannedObject({**release.manifest, "spec": spec}, release.file))
+            spec["sourceRef"] = {k: v for k, v in (spec.get("sourceRef") or {}).items() if k != "namespace"}
+            manifest = {
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "HelmChart",
+                "metadata": {"name": f"{release.namespace}-{release.name}", "namespace": source.namespace},
+                "spec": spec,
+            }
+            return PlannedObject(manifest, release.file)
+        ref = self._chart_ref(release)
+        if ref[0] != "HelmChart":
+            return None
+        found = next((c for c in self.charts if (c.kind, c.namespace, c.name) == ref), None)
+        if found is None:
+            raise PlanError(
+                f"spec.chartRef names HelmChart/{ref[1]}/{ref[2]}, which is not in this folder; add its "
+                "manifest or fix the reference",
+                obj=release.ref,
+                field="spec.chartRef",
+            )
+        return found
+
     def chart_source_of(self, release: PlannedObject) -> PlannedObject:
-        """The source a HelmRelease's ``spec.chart.spec.sourceRef`` names."""
-        chart = ((release.spec.get("chart") or {}).get("spec")) or {}
-        return self.source_of(PlannedObject({**release.manifest, "spec": chart}, release.file))
+        """The source the chart of a HelmRelease comes from (a chart template's or HelmChart's
+        ``sourceRef``, or the OCIRepository its ``chartRef`` names)."""
+        chart = self.chart_of(release)
+        if chart is not None:
+            return self.source_of(chart)
+        kind, namespace, name = self._chart_ref(release)
+        for source in self.sources:
+            if (source.kind, source.namespace, source.name) == (kind, namespace, name):
+                return source
+        raise PlanError(
+            f"spec.chartRef names {kind}/{namespace}/{name}, which is not in this folder; add its "
+            "manifest or fix the reference",
+            obj=release.ref,
+            field="spec.chartRef",
+        )
+
+    @staticmethod
+    def _chart_ref(release: PlannedObject) -> tuple[str, str, str]:
+        ref = release.spec.get("chartRef") or {}
+        if ref.get("kind") not in ("OCIRepository", "HelmChart"):
+            raise PlanError(
+                f"spec.chartRef kind {ref.get('kind')!r} is not supported here; use an OCIRepository or "
+                "a HelmChart, or a chart template in spec.chart",
+                obj=release.ref,
+                field="spec.chartRef.kind",
+            )
+        return str(ref["kind"]), str(ref.get("namespace") or release.namespace), str(ref.get("name", ""))
 
     def subset(self, names: Iterable[str], *, images: bool = False, helm: bool = False) -> ClusterPlan:
         """The named Kustomizations with everything they depend on, and the sources they use;
@@ -122,8 +177,10 @@ class ClusterPlan:
         used = {self.source_of(k).ref for k in kustomizations} | {
             self.chart_source_of(r).ref for r in releases
         }
+        charts = {c.ref for r in releases if (c := self.chart_of(r)) is not None}
         return ClusterPlan(
             sources=[s for s in self.sources if s.ref in used],
+            charts=[c for c in self.charts if c.ref in charts],
             kustomizations=kustomizations,
             helm_releases=releases,
             image_objects=list(self.image_objects) if images else [],
@@ -183,6 +240,8 @@ def plan_folder(path: str | Path) -> ClusterPlan:
     for obj in _documents(Path(path)):
         if obj.kind in SOURCE_KINDS:
             plan.sources.append(obj)
+        elif obj.kind == "HelmChart":
+            plan.charts.append(obj)
         elif obj.kind == "Kustomization" and obj.manifest["apiVersion"].startswith(
             "kustomize.toolkit.fluxcd.io/"
         ):
@@ -196,6 +255,8 @@ def plan_folder(path: str | Path) -> ClusterPlan:
     plan.kustomizations = _ordered(plan)
     for obj in plan.kustomizations:
         plan.source_of(obj)
+    for chart in plan.charts:
+        plan.source_of(chart)
     for release in plan.helm_releases:
         plan.chart_source_of(release)
     return plan

@@ -140,27 +140,20 @@ def _helm_tasks(
     created: dict[str, Any] = {}
     for release in plan.helm_releases:
         source = plan.chart_source_of(release)
-        chart_spec = dict((release.spec.get("chart") or {}).get("spec") or {})
-        chart_spec.setdefault("interval", release.spec.get("interval", "10m"))
-        # Flux creates the HelmChart beside its source, so the chart's sourceRef is local.
-        chart_spec["sourceRef"] = {k: v for k, v in chart_spec["sourceRef"].items() if k != "namespace"}
-        chart_manifest = {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "HelmChart",
-            "metadata": {"name": f"{release.namespace}-{release.name}", "namespace": source.namespace},
-            "spec": chart_spec,
-        }
+        planned = plan.chart_of(release)
         name = release.task_id.removeprefix("helmrelease_")
-        if source.kind == "HelmRepository":
+        if planned is None:  # a chartRef to an OCIRepository: its artifact is the chart
+            chart = tasks[source.ref]
+        elif source.kind == "HelmRepository":
             chart = HelmChartOperator(
                 task_id=f"helmchart_{name}",
-                manifest=templated(chart_manifest),
+                manifest=templated(planned.manifest),
                 repository=templated(source.manifest),
             )
         else:
             chart = HelmChartOperator(
                 task_id=f"helmchart_{name}",
-                manifest=templated(chart_manifest),
+                manifest=templated(planned.manifest),
                 source_artifact=tasks[source.ref].output,
             )
             tasks[source.ref] >> chart

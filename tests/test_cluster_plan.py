@@ -88,3 +88,76 @@ def test_subset_keeps_dependencies_and_their_sources():
     assert plan.image_objects == []
     with pytest.raises(PlanError, match="no Kustomization named nope"):
         plan_folder(SEED_CLUSTER).subset(["nope"])
+
+
+OCI_SOURCE = """
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata: {name: charts, namespace: flux-system}
+spec: {interval: 1m, url: oci://registry.example.com/charts/web, ref: {tag: 1.0.0}}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmChart
+metadata: {name: web, namespace: flux-system}
+spec: {interval: 1m, chart: ./charts/web, sourceRef: {kind: GitRepository, name: repo}}
+"""
+
+
+def _release(chart: str) -> str:
+    return f"""
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {{name: web, namespace: apps}}
+spec:
+  interval: 5m
+  {chart}
+"""
+
+
+@pytest.mark.parametrize(
+    ("chart", "source", "helm_chart"),
+    [
+        (
+            "chart: {spec: {chart: web, sourceRef: {kind: GitRepository, namespace: flux-system, "
+            "name: repo}}}",
+            "GitRepository/flux-system/repo",
+            "HelmChart/flux-system/apps-web",  # Flux's name, beside the source
+        ),
+        (
+            "chartRef: {kind: OCIRepository, name: charts, namespace: flux-system}",
+            "OCIRepository/flux-system/charts",
+            None,  # the OCIRepository's artifact is the chart
+        ),
+        (
+            "chartRef: {kind: HelmChart, name: web, namespace: flux-system}",
+            "GitRepository/flux-system/repo",
+            "HelmChart/flux-system/web",
+        ),
+    ],
+)
+def test_a_release_finds_its_chart_and_source(tmp_path, chart, source, helm_chart):
+    (tmp_path / "all.yaml").write_text(SOURCE + OCI_SOURCE + _release(chart))
+    plan = plan_folder(tmp_path)
+    [release] = plan.helm_releases
+    assert plan.chart_source_of(release).ref == source
+    found = plan.chart_of(release)
+    assert (found.ref if found else None) == helm_chart
+
+
+@pytest.mark.parametrize(
+    ("chart", "message"),
+    [
+        (
+            "chartRef: {kind: OCIRepository, name: absent}",
+            r"chartRef names OCIRepository/apps/absent, which is not",
+        ),
+        ("chartRef: {kind: HelmChart, name: absent}", r"chartRef names HelmChart/apps/absent, which is not"),
+        ("chartRef: {kind: ExternalArtifact, name: x}", r"chartRef kind 'ExternalArtifact' is not supported"),
+    ],
+)
+def test_a_release_chart_that_is_not_in_the_folder_is_named(tmp_path, chart, message):
+    (tmp_path / "all.yaml").write_text(SOURCE + OCI_SOURCE + _release(chart))
+    with pytest.raises(PlanError, match=message):
+        plan_folder(tmp_path)

@@ -4,8 +4,12 @@
         [--var NAME=VALUE …] [--secret NAME=USER:PASSWORD …] [--timeout 5m]
 
 Image automation objects run first (scan, policy, commit and push when a source is
-given), then every GitRepository is fetched, and each Kustomization is built and
-reconciled in ``dependsOn`` order; its change set and Ready status are printed. ``${VAR}``
+given), then every source is fetched (GitRepository, Bucket, OCIRepository, HelmRepository
+index), each Kustomization is built and reconciled in ``dependsOn`` order, and each
+HelmRelease is installed, upgraded, tested or remediated as helm-controller does (its chart
+packaged from its HelmRepository, Git or Bucket source as Flux's HelmChart, or an
+OCIRepository's artifact). Change sets, release actions and Ready statuses are printed; a
+failed source fails the objects built from it, not the others. ``${VAR}``
 placeholders in the folder's manifests (``postBuild.substitute`` values included) come from
 ``--var`` and then the environment, filled once as a parent Kustomization would.
 """
@@ -23,6 +27,8 @@ from typing import Any
 from airflow_flux_provider.cluster_plan import ClusterPlan, PlannedObject, plan_folder
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials
 from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.sources.artifacts import Artifact
+from airflow_flux_provider.sources.fetched import Fetched
 
 
 def register(subparsers: Any) -> None:
@@ -82,14 +88,12 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_folder(args.file)
     cluster = Cluster.from_kubeconfig(args.kubeconfig, context=args.context)
     with tempfile.TemporaryDirectory(prefix="flux-reconcile-") as tmp:
-        store_dir = args.artifacts or Path(tmp)
+        folder = args.artifacts or Path(tmp)
         _images(plan, variables, secrets)
-        sources = _fetch_sources(plan, variables, secrets, store_dir)
-        failed = 0
-        for release in plan.helm_releases:
-            print(f"► {release.ref} skipped: HelmReleases run through HelmReleaseOperator, not this CLI")
-        for ks in plan.kustomizations:
-            failed += not _reconcile(cluster, plan, ks, variables, sources, store_dir, args.timeout)
+        run = _Run(args, plan, cluster, variables, secrets, folder)
+        failed = run.fetch_sources()
+        failed += sum(not run.kustomization(ks) for ks in plan.kustomizations)
+        failed += run.helm_releases()
     return 1 if failed else 0
 
 
@@ -118,84 +122,229 @@ def _images(plan: ClusterPlan, variables: dict[str, str], secrets: dict[str, str
         print(f"✗ {ref}: {why}", file=sys.stderr)
 
 
-def _fetch_sources(
-    plan: ClusterPlan, variables: dict[str, str], secrets: dict[str, str], store_dir: Path
-) -> dict[str, tuple[str, Path]]:
-    """Each GitRepository's revision and extracted tree."""
-    from airflow_flux_provider.sources.artifacts import ArtifactStore
-    from airflow_flux_provider.sources.git import GitSource
+class _Run:
+    """One pass over the folder: sources, then Kustomizations, then HelmReleases."""
 
-    store = ArtifactStore(str(store_dir / "artifacts"))
-    fetched = {}
-    for source in plan.sources:
-        if source.kind != "GitRepository":
-            raise FluxError(
-                f"the reconcile CLI fetches GitRepository sources only, not {source.kind}", obj=source.ref
-            )
-        result = GitSource.from_spec(_substituted(source, variables), _credentials(secrets, source)).fetch(
-            store
-        )
-        tree = store_dir / "trees" / result.artifact.digest.replace(":", "-")
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        plan: ClusterPlan,
+        cluster: Any,
+        variables: dict[str, str],
+        secrets: dict[str, str],
+        folder: Path,
+    ) -> None:
+        from airflow_flux_provider.sources.artifacts import ArtifactStore
+
+        self.args, self.plan, self.cluster = args, plan, cluster
+        self.variables, self.secrets, self.folder = variables, secrets, folder
+        self.store = ArtifactStore(str(folder / "artifacts"))
+        #: each source that is ready, with its artifact (None: an OCI HelmRepository has none)
+        self.artifacts: dict[str, Artifact | None] = {}
+
+    # -- sources ----------------------------------------------------------------------------------
+    def fetch_sources(self) -> int:
+        """Fetch every source; the number that failed (their dependents fail in turn)."""
+        failed = 0
+        for source in self.plan.sources:
+            try:
+                self.artifacts[source.ref] = artifact = self._fetch(source)
+            except FluxError as err:
+                print(f"✗ {err}", file=sys.stderr)
+                failed += 1
+                continue
+            if artifact is None:
+                print(f"► {source.ref} is an OCI repository: charts are pulled for each release")
+            else:
+                print(f"► {source.ref} fetched revision {artifact.revision}")
+        return failed
+
+    def _fetch(self, source: PlannedObject) -> Artifact | None:
+        from airflow_flux_provider.sources.bucket import BucketSource
+        from airflow_flux_provider.sources.git import GitSource
+        from airflow_flux_provider.sources.helm import HelmRepositorySource
+        from airflow_flux_provider.sources.oci import OCISource
+
+        typed, credentials = _substituted(source, self.variables), _credentials(self.secrets, source)
+        if source.kind == "HelmRepository":
+            if typed.spec.type == "oci":
+                return None
+            return HelmRepositorySource.from_spec(typed, credentials).fetch_index(self.store).artifact
+        kinds: dict[str, Any] = {
+            "GitRepository": GitSource,
+            "Bucket": BucketSource,
+            "OCIRepository": OCISource,
+        }
+        fetched: Fetched = kinds[source.kind].from_spec(typed, credentials).fetch(self.store)
+        return fetched.artifact
+
+    def _artifact(self, source: PlannedObject, obj: str) -> Artifact | None:
+        if source.ref not in self.artifacts:
+            raise FluxError(f"source {source.ref} is not ready; see its error above", obj=obj)
+        return self.artifacts[source.ref]
+
+    def _tree(self, source: PlannedObject, obj: str) -> tuple[str, Path]:
+        """The revision and extracted files of a Git, Bucket or OCI source."""
+        artifact = self._artifact(source, obj)
+        if artifact is None:
+            raise FluxError(f"{source.ref} holds no files to build from", obj=obj, field="spec.sourceRef")
+        tree = self.folder / "trees" / artifact.digest.replace(":", "-")
         if not tree.exists():
-            store.extract(result.artifact, tree)
-        print(f"► {source.ref} fetched revision {result.artifact.revision}")
-        fetched[source.ref] = (result.artifact.revision, tree)
-    return fetched
+            self.store.extract(artifact, tree)
+        return artifact.revision, tree
 
+    # -- Kustomizations ---------------------------------------------------------------------------
+    def kustomization(self, obj: PlannedObject) -> bool:
+        """Build and apply one Kustomization, wait for its health checks; ``False`` when it failed."""
+        import yaml
 
-def _reconcile(
-    cluster: Any,
-    plan: ClusterPlan,
-    obj: PlannedObject,
-    variables: dict[str, str],
-    sources: dict[str, tuple[str, Path]],
-    store_dir: Path,
-    timeout: str,
-) -> bool:
-    """Build and apply one Kustomization, wait for its health checks; ``False`` when it failed."""
-    import yaml
-
-    from airflow_flux_provider.kube import ObjectKey
-    from airflow_flux_provider.kube import health as kube_health
-    from airflow_flux_provider.kube.reconcile import (
-        KustomizationTarget,
-        apply_and_prune,
-        check_dependencies,
-        finish,
-    )
-    from airflow_flux_provider.kustomize import RenderStore, render
-    from airflow_flux_provider.specs import parse_duration
-
-    ks = _substituted(obj, variables)
-    revision, tree = sources[plan.source_of(obj).ref]
-    target = KustomizationTarget.of(ks)
-    started = time.monotonic()
-    try:
-        if ks.spec.suspend:
-            print(f"► {ks.ref} suspended")
-            return True
-        check_dependencies(cluster, target, {f"{d.namespace or target.namespace}/{d.name}": revision
-                                             for d in ks.spec.depends_on})  # fmt: skip
-        rendered = render(ks, str(tree), store=RenderStore(store_dir / "renders"), airflow_vars=variables)
-        objects = [doc for doc in yaml.safe_load_all(rendered.read()) if doc]
-        result = apply_and_prune(cluster, target, objects, revision=revision, digest=rendered.digest)
-        for change in result.changes.changes:
-            print(f"► {change}")
-        keys = (
-            result.inventory.object_keys()
-            if ks.spec.wait
-            else [ObjectKey(h.api_version or "apps/v1", h.kind, h.namespace or target.namespace, h.name)
-                  for h in ks.spec.health_checks]
-        )  # fmt: skip
-        limit = parse_duration(timeout).total_seconds() if timeout else ks.spec.timeout.total_seconds()
-        report = kube_health.wait(cluster, keys, timeout=limit) if keys else None
-        record = finish(
-            cluster, target, revision=revision, health=report, duration=time.monotonic() - started
+        from airflow_flux_provider.kube import ObjectKey
+        from airflow_flux_provider.kube import health as kube_health
+        from airflow_flux_provider.kube.reconcile import (
+            KustomizationTarget,
+            apply_and_prune,
+            check_dependencies,
+            finish,
         )
-        print(f"✔ {ks.ref} Ready: {record.message}")
+        from airflow_flux_provider.kustomize import RenderStore, render
+        from airflow_flux_provider.specs import parse_duration
+
+        cluster, timeout = self.cluster, self.args.timeout
+        revision = ""
+        try:
+            ks = _substituted(obj, self.variables)
+            target = KustomizationTarget.of(ks)
+            started = time.monotonic()
+            if ks.spec.suspend:
+                print(f"► {ks.ref} suspended")
+                return True
+            revision, tree = self._tree(self.plan.source_of(obj), ks.ref)
+            check_dependencies(cluster, target, {f"{d.namespace or target.namespace}/{d.name}": revision
+                                                 for d in ks.spec.depends_on})  # fmt: skip
+            renders = RenderStore(self.folder / "renders")
+            rendered = render(ks, str(tree), store=renders, airflow_vars=self.variables)
+            objects = [doc for doc in yaml.safe_load_all(rendered.read()) if doc]
+            result = apply_and_prune(cluster, target, objects, revision=revision, digest=rendered.digest)
+            for change in result.changes.changes:
+                print(f"► {change}")
+            keys = (
+                result.inventory.object_keys()
+                if ks.spec.wait
+                else [ObjectKey(h.api_version or "apps/v1", h.kind, h.namespace or target.namespace, h.name)
+                      for h in ks.spec.health_checks]
+            )  # fmt: skip
+            limit = parse_duration(timeout).total_seconds() if timeout else ks.spec.timeout.total_seconds()
+            report = kube_health.wait(cluster, keys, timeout=limit) if keys else None
+            record = finish(
+                cluster, target, revision=revision, health=report, duration=time.monotonic() - started
+            )
+            print(f"✔ {ks.ref} Ready: {record.message}")
+            return True
+        except FluxError as err:
+            if isinstance(err, kube_health.HealthCheckError):
+                finish(cluster, target, revision=revision, health=None, error=err.message)
+            print(f"✗ {obj.ref} not Ready: {err}", file=sys.stderr)
+            return False
+
+    # -- HelmReleases -----------------------------------------------------------------------------
+    def helm_releases(self) -> int:
+        """Every HelmRelease, each after those it ``dependsOn``; the number that failed."""
+        if not self.plan.helm_releases:
+            return 0
+        from airflow_flux_provider.helm.cli import HelmCli
+
+        ready: set[tuple[str, str]] = set()
+        failed = 0
+        with HelmCli(self.args.kubeconfig, context=self.args.context) as cli:
+            for obj in _by_dependencies(self.plan.helm_releases):
+                if self.helm_release(obj, cli, ready):
+                    ready.add((obj.namespace, obj.name))
+                else:
+                    failed += 1
+        return failed
+
+    def helm_release(self, obj: PlannedObject, cli: Any, ready: set[tuple[str, str]]) -> bool:
+        """Install, upgrade, test or remediate one HelmRelease as helm-controller does."""
+        from airflow_flux_provider.helm.release import ReleaseReconciler
+        from airflow_flux_provider.helm.values import compose_values
+
+        try:
+            hr = _substituted(obj, self.variables)
+            if hr.spec.suspend:
+                print(f"► {hr.ref} suspended")
+                return True
+            for dep in hr.spec.depends_on:
+                key = (dep.namespace or obj.namespace, dep.name)
+                if key not in ready:
+                    raise FluxError(
+                        f"dependency HelmRelease/{key[0]}/{key[1]} is not ready",
+                        obj=hr.ref,
+                        field="spec.dependsOn",
+                    )
+            chart = self._chart(obj, hr, cli)
+            selection = hr.spec.chart.spec if hr.spec.chart else None
+            files = chart.values_files(
+                selection.values_files if selection else [],
+                ignore_missing=bool(selection and selection.ignore_missing_values_files),
+                obj=hr.ref,
+            )
+            values = compose_values(hr, self.cluster, values_files=files)
+            outcome = ReleaseReconciler(hr, chart, values, cli, self.cluster).reconcile()
+        except FluxError as err:
+            print(f"✗ {obj.ref} not Ready: {err}", file=sys.stderr)
+            return False
+        for action in outcome.actions:
+            print(f"► {hr.ref} {action}")
+        for drift in outcome.drifted:
+            print(f"► {hr.ref} drift: {drift}")
+        if not outcome.ready:
+            print(f"✗ {hr.ref} not Ready: {outcome.message}", file=sys.stderr)
+            return False
+        print(f"✔ {hr.ref} Ready: {outcome.message}")
         return True
-    except FluxError as err:
-        if isinstance(err, kube_health.HealthCheckError):
-            finish(cluster, target, revision=revision, health=None, error=err.message)
-        print(f"✗ {ks.ref} not Ready: {err}", file=sys.stderr)
-        return False
+
+    def _chart(self, obj: PlannedObject, hr: Any, cli: Any) -> Any:
+        """The chart to install: packaged from the release's HelmChart, or an OCIRepository's artifact."""
+        from airflow_flux_provider.helm.chart import load_chart
+        from airflow_flux_provider.sources.helm import HelmRepositorySource, fetch_helm_chart
+
+        source = self.plan.chart_source_of(obj)
+        planned = self.plan.chart_of(obj)
+        constraint = hr.spec.chart.spec.version if hr.spec.chart else "*"
+        if planned is None:
+            artifact = self._artifact(source, hr.ref)
+        else:
+            chart = _substituted(planned, self.variables)
+            repository = None
+            if source.kind == "HelmRepository":
+                typed = _substituted(source, self.variables)
+                repository = HelmRepositorySource.from_spec(typed, _credentials(self.secrets, source))
+            fetched = fetch_helm_chart(
+                self.store,
+                chart,
+                repository=repository,
+                source_artifact=None if repository else self._artifact(source, hr.ref),
+            )
+            artifact = fetched.artifact
+            print(f"► {chart.ref} packaged chart version {artifact.revision}")
+        assert artifact is not None and artifact.path is not None  # a local store, a fetched source
+        return load_chart(artifact.path, obj=hr.ref, constraint=constraint, cli=cli)
+
+
+def _by_dependencies(releases: list[PlannedObject]) -> list[PlannedObject]:
+    """HelmReleases with each one's ``dependsOn`` first (stable otherwise; a cycle keeps file order)."""
+    by_key = {(r.namespace, r.name): r for r in releases}
+    ordered: dict[str, PlannedObject] = {}
+
+    def visit(release: PlannedObject, path: tuple[str, ...]) -> None:
+        if release.ref in ordered or release.ref in path:
+            return
+        for dep in release.spec.get("dependsOn") or []:
+            found = by_key.get((dep.get("namespace") or release.namespace, dep.get("name")))
+            if found is not None:
+                visit(found, (*path, release.ref))
+        ordered[release.ref] = release
+
+    for release in releases:
+        visit(release, ())
+    return list(ordered.values())

@@ -122,6 +122,7 @@ class ReleaseReconciler:
         self.pr_digest = post_renderers_digest(hr)
         cli.add_secrets(values.secrets)
         self.status = load_status(cluster, hr.metadata.name, hr.metadata.namespace)
+        self._stored = self.status.to_status()  # a reconcile that changes nothing writes nothing
         self.actions: list[str] = []
         self.last_error = ""
         self._history_cache: list[dict[str, Any]] | None = None
@@ -192,7 +193,8 @@ class ReleaseReconciler:
             self.status.last_applied_revision = self.chart.version
         if outcome.awaiting_health:  # neither ready nor failed until the caller's health check ends
             self.status.ready = "Unknown"
-        save_record(self.cluster, self.status)
+        if self.status.to_status() != self._stored:
+            save_record(self.cluster, self.status)
         return outcome
 
     def _loop(self) -> None:

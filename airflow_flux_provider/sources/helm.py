@@ -365,3 +365,32 @@ def chart_from_artifact(
         package = Path(tmp) / "package"
         shutil.copytree(chart_dir, package / name, symlinks=True)
         return Fetched(store.put_directory(package, source=obj, revision=version), changed=True)
+
+
+def fetch_helm_chart(
+    store: ArtifactStore,
+    chart: Any,
+    *,
+    repository: HelmRepositorySource | None = None,
+    source_artifact: Artifact | None = None,
+) -> Fetched:
+    """The package a typed HelmChart describes: chosen from its HelmRepository (``repository``),
+    or packaged from the Git/Bucket artifact of its source (``source_artifact``)."""
+    spec = chart.spec
+    if spec.source_ref.kind == "HelmRepository":
+        if repository is None:
+            raise SourceError(
+                f"the HelmRepository {spec.source_ref.name!r} is needed to choose the chart",
+                obj=chart.ref,
+                field="spec.sourceRef",
+            )
+        return repository.fetch_chart(store, spec.chart, spec.version, obj=chart.ref)
+    if source_artifact is None:
+        raise SourceError(
+            f"the {spec.source_ref.kind} {spec.source_ref.name!r} has no artifact to take the chart from",
+            obj=chart.ref,
+            field="spec.sourceRef",
+        )
+    return chart_from_artifact(
+        store, source_artifact, spec.chart, obj=chart.ref, reconcile_strategy=spec.reconcile_strategy
+    )

@@ -1,5 +1,6 @@
 """The lecture's repository layout reconciled with the CLI, as Flux would: twice (the second run
-writes nothing), then an object removed from Git is pruned, then a broken image fails health."""
+writes nothing), then an object removed from Git is pruned, then a broken image fails health.
+Its MLflow HelmRelease is installed and tested from the chart in Git."""
 
 from __future__ import annotations
 
@@ -38,6 +39,10 @@ def test_seed_layout_reconcile_prune_and_health(git_server, oci_registry, sandbo
     for name in ("ml-infrastructure", "ml-training", "ml-serving", "ml-training-pipeline"):
         assert f"✔ Kustomization/flux-system/{name} Ready: Applied revision: main@sha1:" in first.stdout
     assert "► ImagePolicy flux-system:ml-training chose" in first.stdout
+    assert "► HelmChart/flux-system/mlflow-mlflow packaged chart version 0.7.19" in first.stdout
+    assert "► HelmRelease/mlflow/mlflow install" in first.stdout
+    assert "► HelmRelease/mlflow/mlflow test" in first.stdout
+    assert "✔ HelmRelease/mlflow/mlflow Ready: Helm release mlflow/mlflow.v1 is in sync" in first.stdout
     cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig))
     trainer = cluster.get(ObjectKey("apps/v1", "Deployment", "ml-training-prod", "ml-trainer"))
     assert trainer["spec"]["template"]["spec"]["containers"][0]["image"].endswith(
@@ -49,6 +54,7 @@ def test_seed_layout_reconcile_prune_and_health(git_server, oci_registry, sandbo
     assert second.returncode == 0, second.stderr[-3000:]
     changed = [line for line in second.stdout.splitlines() if line.endswith((" created", " configured"))]
     assert changed == []
+    assert "✔ HelmRelease/mlflow/mlflow Ready" in second.stdout and " install" not in second.stdout
     assert sandbox.counters.mutating() == 0  # nothing written: dry-runs only
 
     overlay = files[OVERLAY].replace("  - pdb.yaml\n", "")
