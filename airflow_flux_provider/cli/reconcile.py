@@ -255,7 +255,7 @@ class _Run:
 
         ready: set[tuple[str, str]] = set()
         failed = 0
-        with HelmCli(self.args.kubeconfig, context=self.args.context) as cli:
+        with HelmCli(self.cluster) as cli:
             for obj in _by_dependencies(self.plan.helm_releases):
                 if self.helm_release(obj, cli, ready):
                     ready.add((obj.namespace, obj.name))

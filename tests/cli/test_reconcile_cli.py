@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from airflow_flux_provider.kube import Cluster, ObjectKey
+from tests.cli.conftest import run_reconcile
 from tests.dags.test_dag_factory import CLUSTER, REPO
-
-
-def _reconcile(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "airflow_flux_provider", "reconcile", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_reconcile_cli_applies_in_order_then_changes_nothing(git_server, sandbox, tmp_path: Path):
@@ -32,7 +21,7 @@ def test_reconcile_cli_applies_in_order_then_changes_nothing(git_server, sandbox
     args = ["-f", str(folder), "--kubeconfig", str(sandbox.kubeconfig), "--var", f"GIT_URL={url}",
             "--var", "REPLICAS=2", "--secret", secret]  # fmt: skip
 
-    first = _reconcile(*args)
+    first = run_reconcile(*args)
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
     assert any(
@@ -48,7 +37,7 @@ def test_reconcile_cli_applies_in_order_then_changes_nothing(git_server, sandbox
     )
     assert deployment["spec"]["replicas"] == 2
 
-    second = _reconcile(*args)
+    second = run_reconcile(*args)
     assert second.returncode == 0, second.stderr
     assert "► Deployment/cli-apps/web unchanged" in second.stdout.splitlines()
     assert " created" not in second.stdout and " configured" not in second.stdout
@@ -58,13 +47,13 @@ def test_missing_variable_and_credentials_are_clear_errors(sandbox, tmp_path: Pa
     folder = tmp_path / "clusters"
     folder.mkdir()
     (folder / "cluster.yaml").write_text(CLUSTER)
-    result = _reconcile("-f", str(folder), "--kubeconfig", str(sandbox.kubeconfig))
+    result = run_reconcile("-f", str(folder), "--kubeconfig", str(sandbox.kubeconfig))
     assert result.returncode == 1
     assert (
         "GitRepository/flux-system/factory-repo: placeholder ${GIT_URL} has no value; "
         "set it with --var or the environment" in result.stderr
     )
-    result = _reconcile(
+    result = run_reconcile(
         "-f", str(folder), "--kubeconfig", str(sandbox.kubeconfig), "--var", "GIT_URL=http://x/y"
     )
     assert result.returncode == 1

@@ -4,14 +4,13 @@ a Bucket; a broken source fails only what is built from it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from airflow_flux_provider.kube import Cluster, ObjectKey
+from tests.cli.conftest import run_reconcile
 
 CHART = {
     "charts/site/Chart.yaml": "apiVersion: v2\nname: site\nversion: 2.1.0\n",
@@ -77,16 +76,6 @@ def _objects(
     ]  # fmt: skip
 
 
-def _reconcile(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "airflow_flux_provider", "reconcile", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-
 def test_every_source_kind_and_helm_releases(
     git_server: Any,
     chart_repo: Any,
@@ -114,7 +103,7 @@ def test_every_source_kind_and_helm_releases(
         "--secret", f"s3={s3_server.access_key}:{s3_server.secret_key}",
     ]  # fmt: skip
 
-    first = _reconcile(*args)
+    first = run_reconcile(*args)
     out, err = first.stdout, first.stderr
     assert first.returncode == 1, out + err  # the broken source fails its Kustomization, nothing else
     assert "✗ GitRepository/flux-system/broken" in err
@@ -145,7 +134,7 @@ def test_every_source_kind_and_helm_releases(
     assert data("from-oci-cli-oci")["chartVersion"] == "0.2.0"
     assert data("packaged-cli-packaged")["chartVersion"] == "0.3.0"
 
-    second = _reconcile(*args)
+    second = run_reconcile(*args)
     assert second.returncode == 1
     assert " install" not in second.stdout and " upgrade" not in second.stdout
     for name in ("from-git", "from-http", "from-oci", "packaged"):

@@ -4,20 +4,14 @@ Its MLflow HelmRelease is installed and tested from the chart in Git."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from flux_devkit.demo.environment import GITOPS_TEMPLATE, TRAINING_IMAGE, gitops_files
+from tests.cli.conftest import run_reconcile
 
 OVERLAY = "apps/ml-training/overlays/production/kustomization.yaml"
 SERVING = "apps/ml-serving/base/deployment.yaml"
-
-
-def _reconcile(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "airflow_flux_provider", "reconcile", *args],
-                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
 
 
 def test_seed_layout_reconcile_prune_and_health(git_server, oci_registry, sandbox, tmp_path: Path):
@@ -34,7 +28,7 @@ def test_seed_layout_reconcile_prune_and_health(git_server, oci_registry, sandbo
         "--secret", f"git-credentials={git_server.username}:{git_server.password}",
         "--secret", f"ghcr-credentials={oci_registry.username}:{oci_registry.password}",
     ]  # fmt: skip
-    first = _reconcile(args)
+    first = run_reconcile(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     for name in ("ml-infrastructure", "ml-training", "ml-serving", "ml-training-pipeline"):
         assert f"✔ Kustomization/flux-system/{name} Ready: Applied revision: main@sha1:" in first.stdout
@@ -50,7 +44,7 @@ def test_seed_layout_reconcile_prune_and_health(git_server, oci_registry, sandbo
     )
 
     sandbox.counters.reset()
-    second = _reconcile(args)
+    second = run_reconcile(*args)
     assert second.returncode == 0, second.stderr[-3000:]
     changed = [line for line in second.stdout.splitlines() if line.endswith((" created", " configured"))]
     assert changed == []
@@ -60,7 +54,7 @@ def test_seed_layout_reconcile_prune_and_health(git_server, oci_registry, sandbo
     overlay = files[OVERLAY].replace("  - pdb.yaml\n", "")
     git_server.commit("seed-layout", {OVERLAY: overlay}, message="drop the PDB",
                       delete=["apps/ml-training/overlays/production/pdb.yaml"])  # fmt: skip
-    third = _reconcile(args)
+    third = run_reconcile(*args)
     assert third.returncode == 0, third.stderr[-3000:]
     assert "► PodDisruptionBudget/ml-training-prod/ml-trainer deleted" in third.stdout
     assert (
@@ -69,7 +63,7 @@ def test_seed_layout_reconcile_prune_and_health(git_server, oci_registry, sandbo
 
     broken = files[SERVING].replace("ghcr.io/company/ml-serving:1.0.0", "ghcr.io/company/ml-serving:fail")
     git_server.commit("seed-layout", {SERVING: broken}, message="a broken image")
-    fourth = _reconcile([*args, "--timeout", "60s"])
+    fourth = run_reconcile(*args, "--timeout", "60s")
     assert fourth.returncode == 1
     assert "✗ Kustomization/flux-system/ml-serving not Ready" in fourth.stderr
     assert "Deployment/ml-serving/ml-serving status: 'Failed'" in fourth.stderr

@@ -174,3 +174,39 @@ def test_corrected_drift_is_named_in_xcom_and_mlflow(
     assert run.data.metrics["drifted_objects"] == 1.0
     drift = client.download_artifacts(run_id, "drift.txt", str(tmp_path))
     assert Path(drift).read_text() == corrected["drifted"][0]
+
+
+@pytest.mark.usefixtures("kube_conn")
+def test_release_acts_as_its_service_account(
+    sandbox: Any, sandbox_namespace: str, chart_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 17.9: helm runs as ``spec.serviceAccountName`` (impersonated), so the account's RBAC
+    bounds what the release may install, as it bounds a Kustomization's apply."""
+    import shutil
+
+    ns = sandbox_namespace
+    admin = Cluster.from_kubeconfig(str(sandbox.kubeconfig))
+    admin.apply(
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "deployer", "namespace": ns}}
+    )
+    rules = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]  # everything, in this namespace only
+    admin.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                 "metadata": {"name": "deployer", "namespace": ns}, "rules": rules})  # fmt: skip
+    admin.apply({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "deployer", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "deployer"},
+        "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": ns}],
+    })  # fmt: skip
+    chart = tmp_path / "web"
+    shutil.copytree(chart_dir, chart)
+    (chart / "templates" / "deployment.yaml").unlink()  # a ConfigMap is current as soon as it exists
+    spec = {"test": {"enable": False}, "serviceAccountName": "deployer"}
+    released = _operator(ns, str(chart), spec=spec, mlflow_conn_id=None).execute({"ti": TaskInstance()})
+    assert released["ready"] and released["revision"] == 1
+    assert admin.get(ObjectKey("v1", "ConfigMap", ns, "web-config")) is not None
+
+    elsewhere = {**spec, "storageNamespace": "default", "releaseName": f"web-{ns}"[:53]}
+    with pytest.raises(ReleaseError, match=rf"forbidden.*system:serviceaccount:{ns}:deployer"):
+        _operator(ns, str(chart), spec=elsewhere, mlflow_conn_id=None).execute({"ti": TaskInstance()})
+    assert json.loads(sandbox.helm("list", "-n", "default", "-o", "json").stdout) == []
