@@ -3,9 +3,10 @@
 * policy: each of Flux's policy kinds (semver range, alphabetical, numerical with a
   ``filterTags`` extract) chooses from 100,000 synthetic tags. Goal: <= 1 s each.
 * setters: a repository of 1,000 Deployment files (one marked image each, a third of them
-  already current) is rewritten by :func:`apply_setters`; the baseline is only reading
-  and YAML-parsing the same files (what any tool must do to find the markers). Goal:
-  setters <= 2x the baseline.
+  already current) is rewritten by :func:`apply_setters`; the baseline reads and
+  YAML-parses the same files and rewrites the ones that change (what any tool must do to
+  find the markers and save the result; on ext4 rewriting a file flushes it, which
+  dominates both under load). Goal: setters <= 2x the baseline.
 
 Run: .venv/bin/python bench/image_policy.py [--tags N] [--files N]
 """
@@ -102,12 +103,20 @@ def bench_setters(files: int) -> None:
                 tag = "2.0.0" if n % 3 == 0 else "1.0.0"
                 (folder / f"svc-{n}.yaml").write_text(DEPLOYMENT.format(n=n, tag=tag))
 
-        def read_and_parse() -> None:
+        def read_parse_and_write() -> None:
             for path in sorted((root / "apps").rglob("*.yaml")):
-                list(yaml.load_all(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+                text = path.read_text()
+                list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+                if "svc:1.0.0" in text:
+                    path.write_text(text)
 
-        seed()
-        baseline = best_of(3, read_and_parse)
+        baselines = []
+        for _ in range(3):
+            seed()  # the same freshly written repository the setters get
+            start = time.perf_counter()
+            read_parse_and_write()
+            baselines.append(time.perf_counter() - start)
+        baseline = min(baselines)
         runs = []
         for _ in range(3):
             seed()  # every run starts from the same un-updated repository
@@ -117,7 +126,7 @@ def bench_setters(files: int) -> None:
         setters = min(runs)
     ratio = setters / baseline
     print(f"Setters over {files:,} YAML files ({len(result.changes)} values rewritten per run, best of 3):")
-    print(f"  read + YAML parse (baseline) {baseline * 1000:8.1f} ms")
+    print(f"  read, parse, write (baseline) {baseline * 1000:7.1f} ms")
     print(
         f"  apply_setters                {setters * 1000:8.1f} ms  = {ratio:.2f}x baseline "
         f"[{'ok' if ratio <= 2 else 'OVER GOAL'} (goal <= 2x)]"
