@@ -79,7 +79,7 @@ def _kind(value: Any) -> str:
     return kind if kind in _BASIC else "other"
 
 
-def convert(value: Any, typ: str, where: str) -> Any:
+def convert(value: Any, typ: str) -> Any:
     """Check ``value`` against a Go parameter type, as reflect's assignability does."""
     if value is MISSING:
         if typ in ("any", "list", "dict"):
@@ -117,7 +117,7 @@ def _literal_arg(node: Literal, typ: str) -> Any:
         return value
     if typ in _BASIC and _kind(value) != typ:
         raise FuncError(f"expected {typ}; found {sprint_value(value)}")
-    return convert(value, typ, "")
+    return convert(value, typ)
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -417,7 +417,7 @@ class Executor:
                 if typ in ("any", "list", "dict"):
                     return None
                 raise FuncError(f"cannot assign nil to {typ}")
-            return convert(self._operand(node, dot, line), typ, "")
+            return convert(self._operand(node, dot, line), typ)
         except FuncError as err:
             raise _exec_error(line, str(err)) from None
 
@@ -451,7 +451,7 @@ class Executor:
     def _value(self, operand: Any, typ: str, dot: Any, line: int) -> Any:
         if isinstance(operand, _Evaluated):
             try:
-                return convert(operand.value, typ, "")
+                return convert(operand.value, typ)
             except FuncError as err:
                 raise _exec_error(line, str(err)) from None
         return self._arg(operand, typ, dot, line)

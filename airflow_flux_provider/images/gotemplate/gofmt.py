@@ -43,21 +43,12 @@ def go_type(value: Any) -> str:
         return named
     if value is None:
         return "<nil>"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
     if isinstance(value, bytes):
         return "[]uint8"
-    if isinstance(value, Mapping):
-        return "map[string]interface {}"
-    if isinstance(value, Sequence):
-        return "[]interface {}"
-    return type(value).__name__
+    kind = go_kind(value)
+    if kind in ("struct", "ptr", "invalid"):
+        return type(value).__name__
+    return {"map": "map[string]interface {}", "slice": "[]interface {}"}.get(kind, kind)
 
 
 def go_kind(value: Any) -> str:
