@@ -48,7 +48,10 @@ def kustomize_build(
         message = "\n".join(line for line in lines if not line.startswith("# Warning:"))
         message = message.removeprefix("error: ").replace(f"{mirror}/", "").replace(str(mirror), ".")
         raise KustomizeError(
-            f"kustomize build failed for path {shown_as}: {message}", obj=obj, field="spec.path"
+            f"kustomize build failed for path {shown_as}: {message}; fix the files under that path "
+            "(kubectl kustomize reproduces the error)",
+            obj=obj,
+            field="spec.path",
         )
     try:
         return done.stdout.decode("utf-8")

@@ -92,7 +92,8 @@ class Workspace:
             )
         if not target.is_dir():
             raise self.fail(
-                f"kustomization path not found: {relative!r} is not a folder of the source", "spec.path"
+                f"kustomization path not found: {relative!r} is not a folder of the source; check spec.path",
+                "spec.path",
             )
         return target
 
@@ -193,7 +194,10 @@ class Workspace:
                         )
                     target = here / entry
                     if not inside(mirror, target):
-                        raise self.fail(f"{where}: {key} entry {entry!r} escapes the source artifact root")
+                        raise self.fail(
+                            f"{where}: {key} entry {entry!r} escapes the source artifact root; "
+                            "point it at a file inside the repository"
+                        )
                     nested = kustomization_file(target) if target.is_dir() else None
                     if nested is not None and target.resolve() not in seen:
                         queue.append((target.resolve(), self._load(nested, mirror)))
@@ -231,7 +235,9 @@ class Workspace:
         try:
             documents = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_SafeLoader))
         except UnicodeDecodeError:
-            raise self.fail(f"failed to decode Kubernetes YAML from {where}: not UTF-8 text") from None
+            raise self.fail(
+                f"failed to decode Kubernetes YAML from {where}: not UTF-8 text; save it as UTF-8"
+            ) from None
         except yaml.YAMLError as err:
             raise self.fail(f"failed to decode Kubernetes YAML from {where}: {err}") from None
         for document in documents:

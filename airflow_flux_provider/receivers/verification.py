@@ -139,15 +139,20 @@ def verify(receiver_type: str, token: str, headers: Mapping[str, str], body: byt
     elif receiver_type in ("github", "bitbucket"):
         signature = headers.get("x-hub-signature-256") or headers.get("x-hub-signature", "")
         if not signature_matches(signature, body, token):
-            raise Unauthorized("missing or invalid X-Hub-Signature-256 / X-Hub-Signature header")
+            raise Unauthorized(
+                "missing or invalid X-Hub-Signature-256 / X-Hub-Signature header; "
+                "set the webhook secret to the token of spec.secretRef"
+            )
         payload = _github_payload(headers, body)
     elif receiver_type == "gitlab":
         if not _equal(headers.get("x-gitlab-token"), token):
-            raise Unauthorized("missing or invalid X-Gitlab-Token header")
+            raise Unauthorized("missing or invalid X-Gitlab-Token header; send the token of spec.secretRef")
         payload = _json(body, "GitLab")
     elif receiver_type == "harbor":
         if not _equal(headers.get("authorization"), token):
-            raise Unauthorized("missing or invalid Authorization header (Harbor sends the token as is)")
+            raise Unauthorized(
+                "missing or invalid Authorization header; send the token of spec.secretRef as the auth header"
+            )
         payload = _json(body, "Harbor")
     else:
         raise WebhookRejected(f"receiver type {receiver_type!r} is not supported")

@@ -35,6 +35,7 @@ DEFAULT_MAX_BYTES = 2 * 1024 * 1024 * 1024
 DEFAULT_MAX_ENTRIES = 100_000
 MAX_PATH = 1024  # bytes of one entry's path: deep enough for any chart or manifest tree
 MAX_NAME = 255  # bytes of one path component (NAME_MAX)
+_SOURCE = {"entry": "archive", "object key": "bucket content"}
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
@@ -65,12 +66,16 @@ def entry_path(name: str, *, obj: str, what: str = "entry", limits: Limits = Lim
         )
     if name.startswith("/"):
         raise UnsafeArchiveError(
-            f"{what} {name!r} is an absolute path and would be written outside the target folder", obj=obj
+            f"{what} {name!r} is an absolute path and would be written outside the target folder; "
+            f"rebuild the {_SOURCE.get(what, 'archive')} without it",
+            obj=obj,
         )
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise UnsafeArchiveError(
-            f"{what} {name!r} climbs with '..' and would be written outside the target folder", obj=obj
+            f"{what} {name!r} climbs with '..' and would be written outside the target folder; "
+            f"rebuild the {_SOURCE.get(what, 'archive')} without it",
+            obj=obj,
         )
     for part in parts:
         if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME:
@@ -242,7 +247,8 @@ def _unpack_into(folder: Folder, data: bytes) -> int:
                 if member.issym() or member.islnk():
                     if _link_escapes(path, member.linkname, hard=member.islnk()):
                         raise UnsafeArchiveError(
-                            f"link {member.name!r} -> {member.linkname!r} points outside the target folder",
+                            f"link {member.name!r} -> {member.linkname!r} points outside the target folder; "
+                            "rebuild the archive without it (links are not kept anyway)",
                             obj=obj,
                         )
                     skipped += 1
@@ -263,7 +269,11 @@ def _unpack_into(folder: Folder, data: bytes) -> int:
                         obj=obj,
                     )
     except (tarfile.TarError, EOFError, OSError, ValueError) as err:
-        raise SourceError(f"not a readable tar archive: {type(err).__name__}: {err}", obj=obj) from None
+        raise SourceError(
+            f"not a readable tar archive: {type(err).__name__}: {err}; push a tar+gzip artifact "
+            "(e.g. flux push artifact) or select another layer",
+            obj=obj,
+        ) from None
     return skipped
 
 

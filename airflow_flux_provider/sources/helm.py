@@ -187,7 +187,11 @@ class HelmRepositorySource:
         if status == 404:
             raise SourceError(f"no {what} at {url} (404); check spec.url", obj=obj, field="spec.url")
         if status >= 400:
-            raise SourceError(f"{url} answered {status} to the {what} download", obj=obj, field="spec.url")
+            raise SourceError(
+                f"{url} answered {status} to the {what} download; check spec.url and the repository server",
+                obj=obj,
+                field="spec.url",
+            )
 
     # -- index ------------------------------------------------------------------------------
 

@@ -66,7 +66,9 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise SpecError(f"not UTF-8 text ({err.reason} at byte {err.start})", source=str(path)) from None
+        raise SpecError(
+            f"not UTF-8 text ({err.reason} at byte {err.start}); save the file as UTF-8", source=str(path)
+        ) from None
     except OSError as err:
         raise SpecError(f"cannot read the file: {err.strerror}", source=str(path)) from None
 
@@ -92,7 +94,7 @@ def _documents(text: str, source: str | None) -> Iterator[tuple[Any, LineLookup]
             node = loader.get_node()
             if node is None:  # pragma: no cover - check_node said there is one
                 continue
-            _refuse_duplicate_keys(node, source)
+            _refuse_duplicate_keys(node, source, budget=len(text) + 1000)
             data = loader.construct_document(node)
             if data is not None:
                 yield data, _line_lookup(node)
@@ -110,11 +112,23 @@ def _documents(text: str, source: str | None) -> Iterator[tuple[Any, LineLookup]
         loader.dispose()
 
 
-def _refuse_duplicate_keys(root: yaml.Node, source: str | None) -> None:
-    """YAML would keep the last of two equal keys silently; the Kubernetes API refuses them."""
-    stack = [root]
+def _refuse_duplicate_keys(root: yaml.Node, source: str | None, *, budget: int) -> None:
+    """YAML would keep the last of two equal keys silently; the Kubernetes API refuses them.
+
+    Aliases make a node reachable many times: a document that expands past ``budget`` nodes
+    (more than its text could hold without them) is an alias bomb and refused before it is
+    built, as Kubernetes' YAML decoder refuses "excessive aliasing".
+    """
+    stack, visits = [root], 0
     while stack:
         node = stack.pop()
+        visits += 1
+        if visits > budget:
+            raise SpecError(
+                "the document contains excessive aliasing: its YAML aliases expand it past "
+                f"{budget} nodes; write the values out instead of repeating anchors",
+                source=source,
+            )
         if isinstance(node, yaml.MappingNode):
             seen: dict[str, int] = {}
             for key, value in node.value:
