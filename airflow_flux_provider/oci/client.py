@@ -218,7 +218,11 @@ class RegistryClient:
         params = dict(_CHALLENGE_PARAM.findall(challenge))
         realm = params.pop("realm", "")
         if not realm:
-            raise self._error(RegistryError, ref, "the registry's bearer challenge names no realm")
+            raise self._error(
+                RegistryError,
+                ref,
+                "the registry's bearer challenge names no realm; check that the URL points at a registry",
+            )
         auth = self.credentials.basic_auth
         if auth is not None:
             self._check_realm(realm, ref)
@@ -237,7 +241,10 @@ class RegistryClient:
         parts = urlsplit(realm)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise self._error(
-                RegistryError, ref, f"the registry's token realm {realm!r} is not an HTTP(S) URL"
+                RegistryError,
+                ref,
+                f"the registry's token realm {realm!r} is not an HTTP(S) URL; check that the URL points at "
+                "a registry",
             )
         registry_host = urlsplit(f"//{ref.api_host}").hostname or ""
         if not same_site(registry_host, parts.hostname):

@@ -23,9 +23,10 @@ import pytest
 import yaml
 
 from airflow_flux_provider.credentials import Credentials
-from airflow_flux_provider.images.errors import ImageError
-from airflow_flux_provider.images.registry import RegistryClient
 from airflow_flux_provider.kustomize import KustomizeError, RenderStore, render
+from airflow_flux_provider.oci.client import RegistryClient
+from airflow_flux_provider.oci.errors import RegistryError
+from airflow_flux_provider.oci.reference import ImageReference
 from airflow_flux_provider.receivers import WebhookReceiver, WebhookRejected
 from airflow_flux_provider.sources.artifacts import ArtifactStore
 from airflow_flux_provider.sources.errors import SourceError
@@ -251,7 +252,6 @@ ANSWERS: dict[str, tuple[int, dict[str, str], bytes]] = {
     "index-404": (404, {}, b""),
     "index-redirect-elsewhere": (302, {"Location": "http://127.0.0.2:1/index.yaml"}, b""),
     "tags-not-json": (200, {"Content-Type": "application/json"}, b"<html>"),
-    "tags-json-list": (200, {"Content-Type": "application/json"}, b"[1,2,3]"),
     "tags-deep": (200, {"Content-Type": "application/json"}, b'{"tags":' + b"[" * 5000 + b"]" * 5000 + b"}"),
     "tags-500": (500, {}, b""),
     "tags-403": (403, {}, b'{"errors":[{"code":"DENIED"}]}'),
@@ -306,9 +306,9 @@ def test_registry_answers(name: str, answers: str) -> None:
     creds = Credentials(username="u", password=SECRET)
     with (
         RegistryClient(creds, insecure=True, timeout=5, obj="ImageRepository/ns/app") as client,
-        pytest.raises(ImageError) as info,
+        pytest.raises(RegistryError) as info,
     ):
-        client.list_tags(f"{answers}/{name}/app")
+        client.list_tags(ImageReference.parse(f"{answers}/{name}/app"))
     assert_clean(info.value, obj="ImageRepository/ns/app", secrets=[SECRET])
 
 
