@@ -30,7 +30,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials, ca_bundle, redact_urls
 from airflow_flux_provider.git.errors import GitAuthError, GitError, GitRejectedError, GitUnreachableError
@@ -38,6 +38,7 @@ from airflow_flux_provider.git.refs import RefSpec
 from airflow_flux_provider.tools import git_path
 
 _SCHEMES = ("http", "https", "ssh", "file")
+MAX_URL = 4096
 _OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 # A host as it may appear in an ssh config ``Host`` line: no spaces, patterns or line breaks.
 _SSH_HOST = re.compile(r"[A-Za-z0-9._:\-\[\]]{1,253}")
@@ -137,21 +138,9 @@ class GitRemote:
         blame: Blame = Blame(),
     ) -> None:
         self.url, self.obj, self.credentials, self.timeout, self.blame = url, obj, credentials, timeout, blame
-        parts = urlsplit(url)
-        if parts.scheme not in _SCHEMES or not re.match(r"^[a-z]+://", url):
-            raise GitError(
-                f"url {url!r} is not http(s)://, ssh:// or file://; write ssh://user@host/repo "
-                "instead of the scp-like user@host:repo",
-                obj=obj,
-                field=blame.url,
-            )
-        if parts.scheme != "file" and not parts.hostname:
-            raise GitError(f"url {url!r} names no host", obj=obj, field=blame.url)
-        if any(c.isspace() or ord(c) < 0x20 for c in url):
-            raise GitError(f"url {url!r} contains whitespace or control characters", obj=obj, field=blame.url)
+        parts = _checked_url(url, obj, blame.url)
         self.scheme = parts.scheme
         self.host = parts.hostname or ""
-        self.port = parts.port
         self.origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/"
 
     @contextlib.contextmanager
@@ -210,8 +199,6 @@ class GitRemote:
 
     def _ssh_environment(self, private: Path) -> dict[str, str]:
         """An ssh config of our own: the key for this host only, host keys from known_hosts only."""
-        if not _SSH_HOST.fullmatch(self.host):
-            raise GitError(f"host {self.host!r} of {self.url!r} is not a valid host name", obj=self.obj)
         creds = self.credentials
         env: dict[str, str] = {}
         known_hosts = _private_file(private / "known_hosts", creds.known_hosts or "")
@@ -357,6 +344,36 @@ class GitSession:
             *(str(r) for r in refspecs),
             cwd=work,
         )
+
+
+def _checked_url(url: str, obj: str, field: str) -> SplitResult:
+    """``url`` split, if git may be given it: a known scheme, a host, no password, nothing hidden."""
+    shown = repr(redact_urls(url[:300]) + ("…" if len(url) > 300 else ""))
+
+    def bad(problem: str) -> GitError:
+        return GitError(f"url {shown} {problem}", obj=obj, field=field)
+
+    if len(url) > MAX_URL:
+        raise bad(f"is longer than {MAX_URL} characters")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise bad("contains whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise bad("is not a valid URL (check the host and port)") from None
+    if parts.scheme not in _SCHEMES or not re.match(r"^[a-z]+://", url):
+        raise bad(
+            "is not http(s)://, ssh:// or file://; "
+            "write ssh://user@host/repo instead of the scp-like user@host:repo"
+        )
+    if parts.scheme != "file" and not parts.hostname:
+        raise bad("names no host")
+    if parts.scheme == "ssh" and not _SSH_HOST.fullmatch(parts.hostname or ""):
+        raise bad("names a host that is not a valid host name")
+    if parts.password is not None:
+        raise bad("carries a password, which would show in the process list; put it in the connection")
+    return parts
 
 
 def _with_config(env: Mapping[str, str], config: Sequence[tuple[str, str]]) -> dict[str, str]:

@@ -59,10 +59,32 @@ def test_values_starting_with_a_dash_are_data_never_options(git_server: GitServe
         with pytest.raises(GitError):
             git.push(work, [RefSpec("HEAD", "refs/heads/main")], {"--receive-pack=touch x": ""})
     assert not marker.exists()
-    with pytest.raises(GitError, match="is not http"):
-        GitRemote(f"--upload-pack=touch {marker}", obj=OBJ)
-    with pytest.raises(GitError, match="whitespace or control"):
-        GitRemote("https://example.com/a\nb.git", obj=OBJ)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("--upload-pack=/tmp/run-me", "is not http(s)://"),
+        ("-c core.sshCommand=sh", "whitespace or control"),
+        ("git@github.com:org/repo.git", "scp-like"),
+        ("ext::sh -c touch% /tmp/pwned", "whitespace or control"),
+        ("ext::sh", "is not http(s)://"),
+        ("ftp://example.com/repo.git", "is not http(s)://"),
+        ("https://example.com/a\nb.git", "whitespace or control"),
+        ("https://example.com/a\x7fb.git", "whitespace or control"),
+        ("https:///repo.git", "names no host"),
+        ("https://example.com:port/repo.git", "not a valid URL"),
+        ("https://[::1/repo.git", "not a valid URL"),
+        ("https://bot:s3cret-in-url@example.com/repo.git", "carries a password"),
+        ("ssh://h%0aProxyCommand=touch/repo.git", "not a valid host name"),
+        ("https://example.com/" + "a" * 5000, "longer than 4096"),
+    ],
+)
+def test_hostile_urls_are_refused_before_git_runs(url: str, problem: str) -> None:
+    with pytest.raises(GitError) as info:
+        GitRemote(url, obj=OBJ)
+    assert problem in info.value.message and info.value.field == "spec.url"
+    assert "s3cret-in-url" not in str(info.value) and len(str(info.value)) < 1000
 
 
 @pytest.fixture

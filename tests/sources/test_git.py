@@ -58,13 +58,16 @@ def store(tmp_path: Path) -> ArtifactStore:
     return ArtifactStore(str(tmp_path / "store"))
 
 
+def _creds(git_server: GitServer) -> Credentials:
+    return Credentials(username=git_server.username, password=git_server.password)
+
+
 def _source(git_server: GitServer, tmp_path: Path, ref: GitRef, **kwargs: object) -> GitSource:
-    creds = Credentials(username=git_server.username, password=git_server.password)
     return GitSource(
         git_server.repo_url("src-fleet"),
         obj=OBJ,
         ref=ref,
-        credentials=creds,
+        credentials=_creds(git_server),
         cache_dir=tmp_path / "cache",
         **kwargs,  # type: ignore[arg-type]
     )
@@ -164,7 +167,11 @@ def test_sourceignore_files_are_scoped_and_negation_reincludes(
         },
     )
     source = GitSource(
-        git_server.auth_url("src-ignore"), obj=OBJ, ref=GitRef(branch="main"), cache_dir=tmp_path / "c"
+        git_server.repo_url("src-ignore"),
+        obj=OBJ,
+        ref=GitRef(branch="main"),
+        credentials=_creds(git_server),
+        cache_dir=tmp_path / "c",
     )
     source.fetch(store)
     assert sorted(_files(store, OBJ)) == ["deploy/.sourceignore", "deploy/app.yaml"]
@@ -178,9 +185,10 @@ def test_include_copies_another_artifact(
     included = shared.fetch(store).artifact
     git_server.create_repo("src-main", {"kustomization.yaml": "resources: []\n"})
     source = GitSource(
-        git_server.auth_url("src-main"),
+        git_server.repo_url("src-main"),
         obj=OBJ,
         ref=GitRef(branch="main"),
+        credentials=_creds(git_server),
         include=[Include("shared", from_path="apps", to_path="vendor/apps")],
         cache_dir=tmp_path / "cache",
     )
@@ -192,8 +200,9 @@ def test_include_copies_another_artifact(
     with pytest.raises(SourceError, match="has no artifact yet"):
         source.fetch(store, included={}, force=True)
     escaping = GitSource(
-        git_server.auth_url("src-main"),
+        git_server.repo_url("src-main"),
         obj=OBJ,
+        credentials=_creds(git_server),
         include=[Include("shared", to_path="../../x")],
         ref=GitRef(branch="main"),
         cache_dir=tmp_path / "cache",
@@ -287,12 +296,11 @@ def _add_submodule(git_server: GitServer, repo: str, lib_server: GitServer, lib:
 
 
 def _fetch_app(git_server: GitServer, repo: str, store: ArtifactStore, tmp_path: Path, recurse: bool) -> None:
-    creds = Credentials(username=git_server.username, password=git_server.password)
     source = GitSource(
         git_server.repo_url(repo),
         obj=OBJ,
         ref=GitRef(branch="main"),
-        credentials=creds,
+        credentials=_creds(git_server),
         recurse_submodules=recurse,
         cache_dir=tmp_path / "cache",
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.operators.sources import GitRepositoryOperator
 from airflow_flux_provider.sources.artifacts import ArtifactStore
 from airflow_flux_provider.sources.git import GitRef, GitSource
@@ -65,8 +66,9 @@ def _source(
     git_server: GitServer, tmp_path: Path, ref: GitRef, mode: str, keys: tuple[str, ...]
 ) -> GitSource:
     return GitSource(
-        git_server.auth_url("verify-fleet"),
+        git_server.repo_url("verify-fleet"),
         obj=OBJ,
+        credentials=Credentials(username=git_server.username, password=git_server.password),
         ref=ref,
         verify=Verification(mode, keys),
         cache_dir=tmp_path / "cache",
