@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from airflow_flux_provider.helm.errors import HelmCommandError
+from airflow_flux_provider.helm.state import HelmRevision
 from airflow_flux_provider.kube import Cluster
 from airflow_flux_provider.tools import helm_path
 
@@ -166,7 +167,7 @@ class HelmCli:
         except json.JSONDecodeError:
             raise HelmCommandError(f"helm {args[0]} printed no JSON: {out[:200]!r}", obj=obj) from None
 
-    def history(self, release: str, namespace: str, *, obj: str | None = None) -> list[dict[str, Any]]:
+    def history(self, release: str, namespace: str, *, obj: str | None = None) -> list[HelmRevision]:
         """The stored revisions, oldest first; empty when the release does not exist."""
         try:
             found = self.run_json(
@@ -176,7 +177,16 @@ class HelmCli:
             if _NOT_FOUND.search(err.message):
                 return []
             raise
-        return list(found or [])
+        try:
+            return sorted(
+                (HelmRevision.from_history(entry) for entry in found or []), key=lambda r: r.revision
+            )
+        except (TypeError, ValueError) as err:
+            raise HelmCommandError(
+                f"helm history of {namespace}/{release} is unreadable ({err}); inspect the release's storage "
+                "secrets (owner=helm) in that namespace",
+                obj=obj,
+            ) from None
 
     def manifest(self, release: str, namespace: str, *, obj: str | None = None) -> str:
         return self.run(

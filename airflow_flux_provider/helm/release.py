@@ -1,11 +1,12 @@
-"""The HelmRelease state machine (helm-controller's AtomicRelease) over the real helm binary.
+"""helm-controller's AtomicRelease over the real helm binary.
 
-Each :meth:`ReleaseReconciler.reconcile` loads the latest stored helm revision, classifies
-it (absent, locked, unmanaged, failed, out of sync, untested, in sync), runs the one action
-that state calls for (install, upgrade, test, rollback, uninstall) and repeats until the
-release is in sync or a terminal error (retries exhausted) is reached. Failure counters
-live in the status record, so retries span task runs as they span reconciles in Flux.
-Every action emits a Flux-style event; the final state is what plain ``helm history`` shows.
+Each :meth:`ReleaseReconciler.reconcile` reads helm's storage and the HelmRelease status into
+an :class:`~airflow_flux_provider.helm.state.Observation`, asks
+:func:`~airflow_flux_provider.helm.state.decide` for the next action (install, upgrade, test,
+rollback, uninstall, or none) and runs it, until the release is in sync or a terminal error
+(retries exhausted) is reached. Failure counters live in the status, so retries span task runs
+as they span reconciles in Flux. Every action emits a Flux-style event; the final state is
+what plain ``helm history`` shows.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from enum import StrEnum
 from typing import Any
 
 import yaml
@@ -25,12 +25,35 @@ from airflow_flux_provider import events
 from airflow_flux_provider.helm.chart import Chart
 from airflow_flux_provider.helm.cli import HelmCli
 from airflow_flux_provider.helm.drift import correct_drift, detect_drift, release_objects
-from airflow_flux_provider.helm.errors import HelmCommandError, HelmError, ReleaseError
+from airflow_flux_provider.helm.errors import (
+    DriftCorrectionError,
+    HelmCommandError,
+    HelmError,
+    MissingRollbackTargetError,
+    Reason,
+    ReleaseError,
+    RetriesExceededError,
+)
 from airflow_flux_provider.helm.naming import release_name, storage_namespace, target_namespace
 from airflow_flux_provider.helm.postrender import (
     install_post_renderer,
     post_render_config,
     post_renderers_digest,
+)
+from airflow_flux_provider.helm.state import (
+    Action,
+    Decision,
+    Desired,
+    Failures,
+    HelmRevision,
+    HelmStatus,
+    Next,
+    Observation,
+    Snapshot,
+    Step,
+    action_spec,
+    decide,
+    ignores_test_failures,
 )
 from airflow_flux_provider.helm.status import KIND, load_status
 from airflow_flux_provider.helm.values import ComposedValues
@@ -40,19 +63,9 @@ from airflow_flux_provider.specs import HelmRelease
 from airflow_flux_provider.specs.helmrelease import Install, Upgrade
 from airflow_flux_provider.tools import kubectl_path
 
-_PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
-_GOOD = ("deployed", "superseded")
 _MAX_ACTIONS = 24
-
-
-class State(StrEnum):
-    ABSENT = "Absent"
-    LOCKED = "Locked"
-    UNMANAGED = "Unmanaged"
-    FAILED = "Failed"
-    OUT_OF_SYNC = "OutOfSync"
-    UNTESTED = "Untested"
-    IN_SYNC = "InSync"
+_IN_SYNC = Reason.RECONCILIATION_SUCCEEDED
+_SUCCEEDED = {Step(Action.INSTALL): Reason.INSTALL_SUCCEEDED, Step(Action.UPGRADE): Reason.UPGRADE_SUCCEEDED}
 
 
 @dataclass
@@ -60,7 +73,7 @@ class ReleaseOutcome:
     """What a reconcile did and where the release stands (the operator's XCom)."""
 
     ready: bool
-    reason: str
+    reason: Reason
     message: str
     release_name: str
     namespace: str
@@ -68,18 +81,24 @@ class ReleaseOutcome:
     chart_name: str = ""
     chart_version: str = ""
     config_digest: str = ""
-    actions: list[str] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
     drifted: list[str] = field(default_factory=list)
     #: set when ``wait=False`` left a new revision for the caller to health-check
     awaiting_health: list[list[str]] = field(default_factory=list)
     duration_seconds: float = 0.0
 
-    def count(self, action: str) -> int:
-        return sum(1 for a in self.actions if a.startswith(action))
+    @property
+    def actions(self) -> list[str]:
+        """The steps as Flux's words: ``install``, ``upgrade-failed``, ``rollback``, ``correct-drift``."""
+        return [str(step) for step in self.steps]
+
+    def count(self, action: Action) -> int:
+        """How often ``action`` was attempted (succeeded or failed)."""
+        return sum(1 for step in self.steps if step.action is action)
 
     def to_xcom(self) -> dict[str, Any]:
         return {
-            "ready": self.ready, "reason": self.reason, "message": self.message,
+            "ready": self.ready, "reason": self.reason.value, "message": self.message,
             "release": f"{self.namespace}/{self.release_name}", "revision": self.revision,
             "chart": f"{self.chart_name}@{self.chart_version}", "config_digest": self.config_digest,
             "actions": self.actions, "drifted": self.drifted, "duration_seconds": self.duration_seconds,
@@ -123,10 +142,11 @@ class ReleaseReconciler:
         cli.add_secrets(values.secrets)
         self.status = load_status(cluster, hr.metadata.name, hr.metadata.namespace)
         self._stored = self.status.to_status()  # a reconcile that changes nothing writes nothing
-        self.actions: list[str] = []
+        self.steps: list[Step] = []
         self.last_error = ""
-        self._history_cache: list[dict[str, Any]] | None = None
+        self._history_cache: list[HelmRevision] | None = None
         self.drifted: list[str] = []
+        self.desired = Desired(chart.name, chart.version, values.digest, self.pr_digest)
 
     # -- helm state ------------------------------------------------------------------------------
     def _mutate(self, args: list[str], operands: list[str], timeout: float, action: str) -> None:
@@ -136,46 +156,27 @@ class ReleaseReconciler:
         finally:
             self._history_cache = None
 
-    def _latest(self) -> dict[str, Any] | None:
+    def _latest(self) -> HelmRevision | None:
         history = self._history()
         return history[-1] if history else None
 
-    def _history(self) -> list[dict[str, Any]]:
+    def _history(self) -> list[HelmRevision]:
         """Helm's stored revisions, read again only after an action that writes one (:meth:`_mutate`)."""
         if self._history_cache is None:
             self._history_cache = self.cli.history(self.name, self.storage, obj=self.obj)
         return self._history_cache
 
-    def classify(self, latest: dict[str, Any] | None) -> State:
-        if latest is None or latest["status"] == "uninstalled":
-            return State.ABSENT
-        if latest["status"] in _PENDING:
-            return State.LOCKED
-        snap = self.status.snapshot(int(latest["revision"]))
-        if latest["status"] == "failed":
-            return State.FAILED
-        if snap is None:
-            return State.UNMANAGED
-        if snap.get("healthFailed"):
-            return State.FAILED
-        if snap.get("testFailed") and not self._ignore_test_failures(snap.get("action", "")):
-            return State.FAILED
-        if (
-            snap.get("chartName") != self.chart.name
-            or snap.get("chartVersion") != self.chart.version
-            or snap.get("configDigest") != self.values.digest
-            or snap.get("postRenderersDigest") != self.pr_digest
-        ):
-            return State.OUT_OF_SYNC
-        if self.hr.spec.test.enable and "testHooks" not in snap:
-            return State.UNTESTED
-        return State.IN_SYNC
-
-    def _ignore_test_failures(self, action: str) -> bool:
-        remediation = self._action_spec(action).remediation
-        if remediation.ignore_test_failures is not None:
-            return remediation.ignore_test_failures
-        return self.hr.spec.test.ignore_failures
+    def _observe(self, *, forced: bool) -> Observation:
+        """Helm's latest revision, our snapshot of it and the failure counters."""
+        latest = self._latest()
+        attempted = self.status.last_attempted_release_action
+        return Observation(
+            latest,
+            self.status.snapshot(latest.revision) if latest else None,
+            Failures(self.status.install_failures, self.status.upgrade_failures),
+            Action(attempted) if attempted in (Action.INSTALL, Action.UPGRADE) else None,
+            forced,
+        )
 
     # -- the loop --------------------------------------------------------------------------------
     def reconcile(self) -> ReleaseOutcome:
@@ -202,43 +203,45 @@ class ReleaseReconciler:
         for _ in range(_MAX_ACTIONS):
             if self._released and not self.wait:
                 return  # the caller waits for health (deferral), then reconciles again
-            latest = self._latest()
-            state = self.classify(latest)
-            if state is State.IN_SYNC:
-                if forced:
-                    forced = False
-                    self._upgrade()
-                    continue
-                self._check_drift(latest)
+            seen = self._observe(forced=forced)
+            decision = decide(self.hr, seen, self.desired)
+            forced = forced and not decision.spends_force
+            if decision.next is Next.NOTHING:
+                self._check_drift(seen.latest)
                 return
-            if state is State.ABSENT:
-                if self._exhausted("install") and not forced:
-                    raise self._exceeded("install")
-                forced = False
-                self._install(replace=latest is not None)
-            elif state is State.LOCKED:
-                assert latest is not None
-                self._unlock(latest)
-            elif state is State.FAILED:
-                assert latest is not None
-                self._on_failed(latest, forced)
-                forced = False
-            elif state in (State.OUT_OF_SYNC, State.UNMANAGED):
-                if self._chart_renamed(latest):
-                    self._uninstall(remediation=False, latest=latest)  # Reinstall strategy
-                    continue
-                if self._exhausted("upgrade") and not forced:
-                    raise self._exceeded("upgrade")
-                forced = False
-                self._upgrade()
-            elif state is State.UNTESTED:
-                assert latest is not None
-                self._test(latest)
+            if decision.next is Next.GIVE_UP:
+                assert decision.exhausted is not None
+                raise self._exceeded(decision.exhausted)
+            self._act(decision, seen.latest)
+            if decision.exhausted is not None:
+                raise self._exceeded(decision.exhausted)  # remediated the last failure; no retry is left
         raise ReleaseError(
             f"release {self.release} did not settle after {_MAX_ACTIONS} actions; it will be "
             "retried on the next run",
             obj=self.obj,
         )
+
+    def _act(self, decision: Decision, latest: HelmRevision | None) -> None:
+        if decision.unlock:
+            assert latest is not None
+            self._event(
+                "info",
+                "Unlocked",
+                f"Unlocked Helm release {self.release}.v{latest.revision} in {latest.status} state",
+            )
+        match decision.next:
+            case Next.INSTALL:
+                self._install(reuse_name=latest is not None)
+            case Next.UPGRADE:
+                self._upgrade(latest)
+            case Next.TEST:
+                assert latest is not None
+                self._test(latest)
+            case Next.ROLLBACK:
+                assert latest is not None
+                self._rollback(latest)
+            case Next.UNINSTALL:
+                self._uninstall(remediation=decision.remediation, latest=latest)
 
     def _reset_counters(self) -> None:
         reasons = []
@@ -266,53 +269,17 @@ class ReleaseReconciler:
         args = ["uninstall", f"--namespace={old[1]}", "--ignore-not-found"]
         self._mutate(args, [old[0]], self._timeout(self.hr.spec.uninstall), "Helm uninstall")
         self.status.history = []
-        self.actions.append("uninstall")
+        self.steps.append(Step(Action.UNINSTALL))
         self._event("info", "UninstallSucceeded", f"Helm uninstall for release {old[1]}/{old[0]} succeeded")
 
-    def _chart_renamed(self, latest: dict[str, Any] | None) -> bool:
-        snap = self.status.snapshot(int(latest["revision"])) if latest else None
-        return (
-            snap is not None
-            and snap.get("chartName") != self.chart.name
-            and self.hr.spec.upgrade.chart_name_change_strategy == "Reinstall"
-        )
-
-    def _action_spec(self, action: str) -> Install | Upgrade:
-        """Install and upgrade each carry their own remediation; any other action is an upgrade's."""
-        return self.hr.spec.install if action == "install" else self.hr.spec.upgrade
-
-    def _failures(self, action: str) -> int:
-        return self.status.install_failures if action == "install" else self.status.upgrade_failures
-
-    def _exhausted(self, action: str) -> bool:
-        retries = self._action_spec(action).remediation.retries
-        return retries >= 0 and self._failures(action) > retries
-
-    def _exceeded(self, action: str) -> ReleaseError:
-        retries = self._action_spec(action).remediation.retries
-        return ReleaseError(
+    def _exceeded(self, action: Action) -> RetriesExceededError:
+        retries = action_spec(self.hr, action).remediation.retries
+        field = "install" if action is Action.INSTALL else "upgrade"
+        return RetriesExceededError(
             f"cannot {action} release {self.release}: exceeded maximum retries ({retries}); fix the "
-            f"chart or values (which resets the count) or raise spec.{action}.remediation.retries",
+            f"chart or values (which resets the count) or raise spec.{field}.remediation.retries",
             obj=self.obj,
         )
-
-    def _on_failed(self, latest: dict[str, Any], forced: bool) -> None:
-        snap = self.status.snapshot(int(latest["revision"])) or {}
-        action = snap.get("action") or self.status.last_attempted_release_action
-        spec = self._action_spec(action)
-        strategy = spec.strategy.name if spec.strategy else "RemediateOnFailure"
-        count = self._failures(action)
-        if strategy == "RetryOnFailure" or not action or count <= 0 or forced:
-            self._upgrade()
-            return
-        if self._exhausted(action) and not spec.remediation.remediate_last_failure:
-            raise self._exceeded(action)
-        if action == "install" or self.hr.spec.upgrade.remediation.strategy == "uninstall":
-            self._uninstall(remediation=True, latest=latest)
-        else:
-            self._rollback(latest)
-        if self._exhausted(action):
-            raise self._exceeded(action)  # remediated the last failure; no retry is left
 
     # -- actions ---------------------------------------------------------------------------------
     def _event(self, severity: events.Severity, reason: str, message: str) -> None:
@@ -385,18 +352,18 @@ class ReleaseReconciler:
         args += self._render_flags() + self._wait_flags(spec) + self._chart_flags(spec)
         return args, timeout
 
-    def _install(self, *, replace: bool) -> None:
+    def _install(self, *, reuse_name: bool) -> None:
         spec = self.hr.spec.install
         args, timeout = self._chart_action_args("install", spec)
         if spec.create_namespace:
             self._create_namespace(args)
         if spec.crds == "Skip":
             args.append("--skip-crds")
-        if replace or spec.replace:
+        if reuse_name or spec.replace:
             args.append("--replace")
         if self.cli.major_version >= 4:
             args += self._apply_flags(spec.server_side_apply is not False, force=False)
-        self._release_action("install", args, timeout)
+        self._release_action(Action.INSTALL, args, timeout)
 
     def _create_namespace(self, args: list[str]) -> None:
         if self.namespace == self.storage:
@@ -404,18 +371,17 @@ class ReleaseReconciler:
             return
         self.cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}})
 
-    def _upgrade(self) -> None:
+    def _upgrade(self, latest: HelmRevision | None) -> None:
         spec = self.hr.spec.upgrade
         args, timeout = self._chart_action_args("upgrade", spec)
         args += ["--history-max", str(self.hr.spec.max_history)]
         args.append("--reuse-values" if spec.preserve_values else "--reset-values")
         if spec.cleanup_on_fail:
             args.append("--cleanup-on-fail")
-        latest = self._latest()
-        revision = int(latest["revision"]) if latest else 0
+        revision = latest.revision if latest else 0
         args += self._server_side_flags(spec.server_side_apply, revision, force=spec.force)
         self._apply_crds(spec.crds)
-        self._release_action("upgrade", args, timeout)
+        self._release_action(Action.UPGRADE, args, timeout)
 
     def _server_side_flags(self, setting: str | None, revision: int, *, force: bool) -> list[str]:
         """Upgrade and rollback: ``auto`` (the default) applies as helm applied ``revision``."""
@@ -450,8 +416,8 @@ class ReleaseReconciler:
                     continue
                 self.cluster.apply(crd, force=True)
 
-    def _release_action(self, action: str, args: list[str], timeout: float) -> None:
-        self.status.last_attempted_release_action = action
+    def _release_action(self, action: Action, args: list[str], timeout: float) -> None:
+        self.status.last_attempted_release_action = action.value
         title = action.capitalize()
         try:
             self._mutate(args, [self.name, self.chart.location], timeout, f"Helm {action}")
@@ -459,9 +425,9 @@ class ReleaseReconciler:
             self._count_failure(action)
             self.last_error = err.message
             latest = self._safe_latest()
-            if latest is not None and latest["status"] != "uninstalled":
-                self.status.remember(self._snapshot(latest, action, status=latest["status"]))
-            self.actions.append(f"{action}-failed")
+            if latest is not None and latest.status is not HelmStatus.UNINSTALLED:
+                self.status.remember(self._snapshot(latest, action))
+            self.steps.append(Step(action, failed=True))
             self._event(
                 "error", f"{title}Failed",
                 f"Helm {action} failed for release {self.release} with chart "
@@ -470,74 +436,67 @@ class ReleaseReconciler:
             return
         latest = self._latest()
         assert latest is not None
-        self.status.remember(self._snapshot(latest, action, status=latest["status"]))
-        self.actions.append(action)
+        self.status.remember(self._snapshot(latest, action))
+        self.steps.append(Step(action))
         self._released = True
         self._event(
             "info", f"{title}Succeeded",
-            f"Helm {action} succeeded for release {self.release}.v{latest['revision']} with chart "
+            f"Helm {action} succeeded for release {self.release}.v{latest.revision} with chart "
             f"{self.chart.name}@{self.chart.version}",
         )  # fmt: skip
 
-    def _count_failure(self, action: str) -> None:
+    def _count_failure(self, action: Action) -> None:
         self.status.failures += 1
-        if action == "install":
+        if action is Action.INSTALL:
             self.status.install_failures += 1
         else:
             self.status.upgrade_failures += 1
 
-    def _snapshot(self, latest: dict[str, Any], action: str, *, status: str) -> dict[str, Any]:
-        return {
-            "name": self.name, "namespace": self.storage, "version": int(latest["revision"]),
-            "chartName": self.chart.name, "chartVersion": self.chart.version,
-            "appVersion": self.chart.app_version, "configDigest": self.values.digest,
-            "postRenderersDigest": self.pr_digest, "status": status, "action": action,
-            "lastDeployed": latest.get("updated", ""),
-        }  # fmt: skip
+    def _snapshot(self, latest: HelmRevision, action: Action) -> Snapshot:
+        return Snapshot(
+            version=latest.revision, name=self.name, namespace=self.storage,
+            chart_name=self.chart.name, chart_version=self.chart.version,
+            config_digest=self.values.digest, post_renderers_digest=self.pr_digest,
+            status=latest.status, action=action, app_version=self.chart.app_version,
+            last_deployed=latest.updated,
+        )  # fmt: skip
 
-    def _test(self, latest: dict[str, Any]) -> None:
+    def _test(self, latest: HelmRevision) -> None:
         test = self.hr.spec.test
         timeout = _seconds(test.timeout, self.hr.spec.timeout)
         args = ["test", f"--namespace={self.storage}", "--timeout", _go_duration(timeout)]
         for item in test.filters:
             args.append(f"--filter={'!' if item.exclude else ''}name={item.name}")
-        snap = self.status.snapshot(int(latest["revision"])) or self._snapshot(
-            latest, "upgrade", status="deployed"
-        )
+        snap = self.status.snapshot(latest.revision) or self._snapshot(latest, Action.UPGRADE)
         chart = f"{self.chart.name}@{self.chart.version}"
-        where = f"release {self.release}.v{latest['revision']} with chart {chart}"
+        where = f"release {self.release}.v{latest.revision} with chart {chart}"
         try:
             out = self.cli.run(args, operands=[self.name], timeout=timeout, obj=self.obj, action="Helm test")
         except HelmCommandError as err:
             self.last_error = err.message
-            snap["testHooks"], snap["testFailed"] = {"error": err.message}, True
-            self.status.remember(snap)
-            self.actions.append("test-failed")
-            if not self._ignore_test_failures(snap.get("action", "")):
-                self._count_failure(snap.get("action", "upgrade"))
+            self.status.remember(snap.tested_with({}, failed=True))
+            self.steps.append(Step(Action.TEST, failed=True))
+            if not ignores_test_failures(self.hr, snap.action):
+                self._count_failure(snap.action)
             self._event(
                 "error", "TestFailed", f"Helm test failed for {where}: {err.message.split(': ', 1)[-1]}"
             )
             return
         hooks = _test_hooks(out)
-        snap["testHooks"], snap["testFailed"] = hooks, False
-        self.status.remember(snap)
-        self.actions.append("test")
+        self.status.remember(snap.tested_with(hooks, failed=False))
+        self.steps.append(Step(Action.TEST))
         self._event(
             "info",
             "TestSucceeded",
             f"Helm test succeeded for {where}: {len(hooks)} test hooks completed successfully",
         )
 
-    def _rollback(self, latest: dict[str, Any]) -> None:
+    def _rollback(self, latest: HelmRevision) -> None:
         spec = self.hr.spec.rollback
-        history = self._history()
-        current = int(latest["revision"])
-        target = next(
-            (h for h in reversed(history) if int(h["revision"]) < current and h["status"] in _GOOD), None
-        )
+        earlier = (h for h in reversed(self._history()) if h.revision < latest.revision and h.status.good)
+        target = next(earlier, None)
         if target is None:
-            raise ReleaseError(
+            raise MissingRollbackTargetError(
                 f"cannot roll back release {self.release}: missing rollback target (no earlier "
                 "successful revision); set spec.upgrade.remediation.strategy: uninstall or fix the release",
                 obj=self.obj,
@@ -550,26 +509,27 @@ class ReleaseReconciler:
             args.append("--no-hooks")
         if spec.cleanup_on_fail:
             args.append("--cleanup-on-fail")
-        args += self._server_side_flags(spec.server_side_apply, int(target["revision"]), force=spec.force)
-        previous = f"{self.release}.v{target['revision']}"
-        where = f"Helm rollback to previous release {previous} with chart {target['chart']}"
+        args += self._server_side_flags(spec.server_side_apply, target.revision, force=spec.force)
+        where = (
+            f"Helm rollback to previous release {self.release}.v{target.revision} with chart {target.chart}"
+        )
         try:
-            self._mutate(args, [self.name, str(target["revision"])], timeout, "Helm rollback")
+            self._mutate(args, [self.name, str(target.revision)], timeout, "Helm rollback")
         except HelmCommandError as err:
-            self.actions.append("rollback-failed")
+            self.steps.append(Step(Action.ROLLBACK, failed=True))
             self._event("error", "RollbackFailed", f"{where} failed: {err.message.split(': ', 1)[-1]}")
             raise ReleaseError(f"{where} failed: {err.message}", obj=self.obj) from None
         new = self._latest()
         assert new is not None
-        restored = dict(self.status.snapshot(int(target["revision"])) or {})
-        restored.update(version=int(new["revision"]), status=new["status"], action="rollback")
-        restored.pop("testFailed", None)
-        restored.pop("healthFailed", None)
-        self.status.remember(restored)
-        self.actions.append("rollback")
+        restored = self.status.snapshot(target.revision) or self._snapshot(target, Action.UPGRADE)
+        self.status.remember(
+            replace(restored, version=new.revision, status=new.status, action=Action.ROLLBACK,
+                    test_hooks=None, test_failed=False, health_failed=False)
+        )  # fmt: skip
+        self.steps.append(Step(Action.ROLLBACK))
         self._event("info", "RollbackSucceeded", f"{where} succeeded")
 
-    def _uninstall(self, *, remediation: bool, latest: dict[str, Any] | None = None) -> None:
+    def _uninstall(self, *, remediation: bool, latest: HelmRevision | None = None) -> None:
         spec = self.hr.spec.uninstall
         timeout = self._timeout(spec)
         args = ["uninstall", f"--namespace={self.storage}", "--timeout", _go_duration(timeout)]
@@ -583,31 +543,30 @@ class ReleaseReconciler:
         elif not spec.disable_wait:
             args.append("--wait")
         label = "uninstall remediation" if remediation else "uninstall"
-        where = f"Helm {label} for release {self.release}" + (f".v{latest['revision']}" if latest else "")
+        where = f"Helm {label} for release {self.release}" + (f".v{latest.revision}" if latest else "")
         try:
             self._mutate(args, [self.name], timeout, "Helm uninstall")
         except HelmCommandError as err:
-            self.actions.append("uninstall-failed")
+            self.steps.append(Step(Action.UNINSTALL, failed=True))
             self._event("error", "UninstallFailed", f"{where} failed: {err.message.split(': ', 1)[-1]}")
             raise ReleaseError(f"{where} failed: {err.message}", obj=self.obj) from None
-        self.actions.append("uninstall")
+        self.steps.append(Step(Action.UNINSTALL))
         self._event("info", "UninstallSucceeded", f"{where} succeeded")
 
     def mark_unhealthy(self, message: str) -> None:
         """The caller's health wait failed: the latest revision counts as a failed release action."""
         latest = self._latest()
-        snap = self.status.snapshot(int(latest["revision"])) if latest else None
+        snap = self.status.snapshot(latest.revision) if latest else None
         if snap is None:
             return
-        action = snap.get("action", "upgrade")
-        snap["healthFailed"] = True
-        self._count_failure(action)
+        self.status.remember(replace(snap, health_failed=True))
+        self._count_failure(snap.action)
         self.last_error = message
-        self.actions.append(f"{action}-failed")
+        self.steps.append(Step(snap.action, failed=True))
         self._event(
             "error",
-            f"{action.capitalize()}Failed",
-            f"Helm {action} failed for release {self.release} with chart "
+            f"{snap.action.capitalize()}Failed",
+            f"Helm {snap.action} failed for release {self.release} with chart "
             f"{self.chart.name}@{self.chart.version}: {message}",
         )
         save_record(self.cluster, self.status)
@@ -616,7 +575,7 @@ class ReleaseReconciler:
         manifest = self.cli.manifest(self.name, self.storage, obj=self.obj)
         return release_objects(manifest, self.cluster, release=self.name, namespace=self.storage)
 
-    def _check_drift(self, latest: dict[str, Any] | None) -> None:
+    def _check_drift(self, latest: HelmRevision | None) -> None:
         """helm-controller's drift step: report (``warn``) or also correct (``enabled``) the drift."""
         detection = self.hr.spec.drift_detection
         if detection is None or detection.mode == "disabled" or latest is None:
@@ -631,57 +590,44 @@ class ReleaseReconciler:
         self._event(
             "error",
             "DriftDetected",
-            f"Cluster state of release {self.release}.v{latest['revision']} has drifted from the desired "
+            f"Cluster state of release {self.release}.v{latest.revision} has drifted from the desired "
             f"state:\n{summary}",
         )
         if detection.mode != "enabled":
             return
         failures = correct_drift(self.cluster, report.drifted)
         if failures:
-            self.actions.append("correct-drift-failed")
+            self.steps.append(Step(Action.CORRECT_DRIFT, failed=True))
             message = f"Failed to correct cluster state of release {self.release}:\n" + "\n".join(failures)
             self._event("error", "DriftCorrectionFailed", message)
-            raise ReleaseError(message, obj=self.obj)
-        self.actions.append("correct-drift")
+            raise DriftCorrectionError(message, obj=self.obj)
+        self.steps.append(Step(Action.CORRECT_DRIFT))
         self._event(
             "info",
             "DriftCorrected",
             f"Cluster state of release {self.release} has been corrected:\n{summary}",
         )
 
-    def _unlock(self, latest: dict[str, Any]) -> None:
-        """A release left pending (a killed helm): roll back or uninstall so it can move again."""
-        self._event(
-            "info",
-            "Unlocked",
-            f"Unlocked Helm release {self.release}.v{latest['revision']} in {latest['status']} state",
-        )
-        if latest["status"] == "pending-install" or int(latest["revision"]) == 1:
-            self._uninstall(remediation=True, latest=latest)
-        else:
-            self._rollback(latest)
-
     # -- results ---------------------------------------------------------------------------------
-    def _safe_latest(self) -> dict[str, Any] | None:
+    def _safe_latest(self) -> HelmRevision | None:
         try:
             return self._latest()
         except HelmError:
             return None
 
     def _outcome(
-        self, latest: dict[str, Any] | None, error: HelmError | None, duration: float
+        self, latest: HelmRevision | None, error: HelmError | None, duration: float
     ) -> ReleaseOutcome:
-        revision = int(latest["revision"]) if latest else 0
+        revision = latest.revision if latest else 0
         outcome = ReleaseOutcome(
-            ready=False, reason="", message="", release_name=self.name, namespace=self.storage,
+            ready=False, reason=Reason.PROGRESSING, message="", release_name=self.name,
+            namespace=self.storage,
             revision=revision, chart_name=self.chart.name, chart_version=self.chart.version,
-            config_digest=self.values.digest, actions=list(self.actions), drifted=list(self.drifted),
+            config_digest=self.values.digest, steps=list(self.steps), drifted=list(self.drifted),
             duration_seconds=round(duration, 3),
         )  # fmt: skip
         if error is not None:
-            outcome.reason = (
-                "RetriesExceeded" if "exceeded maximum retries" in error.message else "ReconciliationFailed"
-            )
+            outcome.reason = error.reason
             outcome.message = self.cli.scrub(str(error))
             if self.last_error:
                 outcome.message += f"; last failure: {self.cli.scrub(self.last_error)}"
@@ -689,15 +635,15 @@ class ReleaseReconciler:
         if self._released and not self.wait and latest is not None:
             keys = [ObjectKey.of(o) for o in self._release_objects()]
             outcome.awaiting_health = [[k.api_version, k.kind, k.namespace, k.name] for k in keys]
-            outcome.reason, outcome.message = (
-                "Progressing",
-                f"waiting for {len(keys)} objects of {self.release}",
-            )
+            outcome.message = f"waiting for {len(keys)} objects of {self.release}"
             return outcome
         outcome.ready = True
-        outcome.reason = {"install": "InstallSucceeded", "upgrade": "UpgradeSucceeded"}.get(
-            self.actions[-1] if self.actions else "", "ReconciliationSucceeded"
-        )
+        succeeded = {
+            Step(Action.INSTALL): Reason.INSTALL_SUCCEEDED,
+            Step(Action.UPGRADE): Reason.UPGRADE_SUCCEEDED,
+        }
+        last = self.steps[-1] if self.steps else None
+        outcome.reason = succeeded.get(last, Reason.RECONCILIATION_SUCCEEDED) if last else outcome.reason
         chart = f"{self.chart.name}@{self.chart.version}"
         outcome.message = f"Helm release {self.release}.v{revision} is in sync with chart {chart}"
         return outcome
@@ -721,7 +667,7 @@ def uninstall_release(
     """Remove the release when the HelmRelease leaves the desired state; False if there was none."""
     reconciler = ReleaseReconciler(hr, Chart("", "", ""), ComposedValues({}), cli, cluster, emit=emit)
     latest = reconciler._safe_latest()
-    if latest is None or latest["status"] == "uninstalled":
+    if latest is None or latest.status is HelmStatus.UNINSTALLED:
         found = False
     else:
         reconciler._uninstall(remediation=False, latest=latest)

@@ -2,8 +2,7 @@
 
 Adds helm-controller's fields to :class:`~airflow_flux_provider.kube.record.StatusRecord`:
 failure counters, the last attempted config digest and action, and ``history`` as Flux's
-release snapshots (newest first): ``{version, chartName, chartVersion, appVersion,
-configDigest, postRenderersDigest, status, action, testHooks?, testFailed?}``.
+release snapshots (newest first), read and written as :class:`~airflow_flux_provider.helm.state.Snapshot`.
 """
 
 from __future__ import annotations
@@ -12,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from airflow_flux_provider.helm.errors import ReleaseError
+from airflow_flux_provider.helm.state import Snapshot
 from airflow_flux_provider.kube import Cluster
 from airflow_flux_provider.kube.record import StatusRecord
 
@@ -55,13 +56,28 @@ class HelmReleaseStatus(StatusRecord):
                 setattr(record, attr, status[camel])
         return record
 
-    def snapshot(self, version: int) -> dict[str, Any] | None:
-        """Our record of helm revision ``version`` (None: not made by us → unmanaged)."""
-        return next((s for s in self.history if s.get("version") == version), None)
+    def snapshots(self) -> list[Snapshot]:
+        """``history`` as typed snapshots, newest first; a corrupt entry names itself and the repair."""
+        found = []
+        for index, entry in enumerate(self.history):
+            try:
+                found.append(Snapshot.from_status(entry))
+            except ValueError as err:
+                raise ReleaseError(
+                    f"the stored release snapshot is unreadable: {err}; fix or remove the entry "
+                    "(kubectl edit), or reset the release",
+                    obj=f"{KIND}/{self.namespace}/{self.name}",
+                    field=f"status.history[{index}]",
+                ) from None
+        return found
 
-    def remember(self, snapshot: dict[str, Any]) -> None:
-        self.history = [snapshot, *(s for s in self.history if s.get("version") != snapshot["version"])]
-        del self.history[_SNAPSHOTS:]
+    def snapshot(self, version: int) -> Snapshot | None:
+        """Our record of helm revision ``version`` (None: not made by us → unmanaged)."""
+        return next((s for s in self.snapshots() if s.version == version), None)
+
+    def remember(self, snapshot: Snapshot) -> None:
+        kept = [s for s in self.snapshots() if s.version != snapshot.version]
+        self.history = [s.to_status() for s in [snapshot, *kept][:_SNAPSHOTS]]
 
     def reset_failures(self) -> None:
         self.failures = self.install_failures = self.upgrade_failures = 0

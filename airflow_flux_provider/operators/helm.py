@@ -142,6 +142,7 @@ class HelmReleaseOperator(ClusterDeployOperator):
 
     def _complete(self, context: Any, hr: Any, outcome: Any, started: float) -> dict[str, Any]:
         from airflow_flux_provider.helm.errors import ReleaseError
+        from airflow_flux_provider.helm.state import Action
 
         duration = time.time() - started
         record_deployment(
@@ -161,8 +162,8 @@ class HelmReleaseOperator(ClusterDeployOperator):
                     "revision": float(outcome.revision),
                     "duration_seconds": duration,
                     "ready": 1.0 if outcome.ready else 0.0,
-                    "upgrades": float(outcome.count("upgrade")),
-                    "rollbacks": float(outcome.count("rollback")),
+                    "upgrades": float(outcome.count(Action.UPGRADE)),
+                    "rollbacks": float(outcome.count(Action.ROLLBACK)),
                     "drifted_objects": float(len(outcome.drifted)),
                 },
                 tags={"flux.revision": outcome.chart_version, "helm.release": outcome.release_name},
