@@ -7,7 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.setup-stamp"
 HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
-APT_PACKAGES=(git docker-registry prometheus openssh-server)
+APT_PACKAGES=(git docker-registry prometheus openssh-server age gnupg)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -21,6 +21,8 @@ install_debian_packages() {
     command -v git >/dev/null || missing+=(git)
     command -v docker-registry >/dev/null || missing+=(docker-registry)
     command -v prometheus >/dev/null || missing+=(prometheus)
+    command -v age-keygen >/dev/null || missing+=(age)  # SOPS+age keys (tests, demo)
+    command -v gpg >/dev/null || missing+=(gnupg)  # SOPS OpenPGP keys
     # sshd serves git over SSH to the tests (ssh:// sources, pushes with an SSH key).
     [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null || missing+=(openssh-server)
     [ ${#missing[@]} -eq 0 ] && return 0

@@ -12,6 +12,7 @@ keeps a render within a few percent of a bare ``kubectl kustomize``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ import yaml
 
 from airflow_flux_provider.errors import object_ref
 from airflow_flux_provider.kustomize import envsubst
+from airflow_flux_provider.kustomize.decryption import DECRYPT_KEY, DecryptionError, DecryptionKeys, Decryptor
 from airflow_flux_provider.kustomize.errors import EnvsubstError, KustomizeError, SubstitutionError
 from airflow_flux_provider.kustomize.kustomize_cli import kustomize_build, kustomize_version
 from airflow_flux_provider.kustomize.store import Rendered, RenderStore, digest_of
@@ -35,7 +37,6 @@ from airflow_flux_provider.kustomize.workspace import Workspace
 from airflow_flux_provider.specs.kustomization import Kustomization
 
 SUBSTITUTE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
-DECRYPT_KEY = "kustomize.toolkit.fluxcd.io/decrypt"
 _SEPARATOR = re.compile(r"^---\n", re.MULTILINE)
 _TOP = re.compile(r"^(apiVersion|kind): *(.*)$", re.MULTILINE)
 _METADATA = re.compile(r"^metadata:\n((?: .*\n?)*)", re.MULTILINE)
@@ -53,6 +54,7 @@ _BUILD_FIELDS = {
     "ignore_missing_components",
     "build_metadata",
     "post_build",
+    "decryption",
 }
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SafeDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -126,6 +128,7 @@ class Renderer:
         allow_remote_bases: bool = False,
         keep_encrypted: bool = False,
         ignore: Sequence[str] | None = None,
+        decryption_keys: DecryptionKeys | None = None,
         kubectl: str | None = None,
     ) -> None:
         self.ks = kustomization
@@ -135,6 +138,7 @@ class Renderer:
         self.allow_remote_bases = allow_remote_bases
         self.keep_encrypted = keep_encrypted
         self.ignore = None if ignore is None else list(ignore)
+        self.decryption_keys = decryption_keys
         self.kubectl = kubectl
         self.obj = kustomization.ref
 
@@ -148,13 +152,13 @@ class Renderer:
         """Build ``source`` (the artifact root); cached when the same inputs were rendered before."""
         root = Path(source)
         spec = self.ks.spec
-        if spec.decryption is not None and not self.keep_encrypted:
-            raise KustomizeError(
-                "SOPS decryption is not available in this version, and applying the ciphertext would "
-                "be wrong; decrypt these Secrets another way (e.g. a Secret created out of band) and "
-                "remove spec.decryption",
+        decrypting = spec.decryption is not None and not self.keep_encrypted  # flux build never decrypts
+        if decrypting and self.decryption_keys is None:
+            raise DecryptionError(
+                "spec.decryption is set but no keys were given; create the decryption Secret "
+                f"'{_secret_name(spec)}' (or the Airflow connection of that name) with an *.agekey entry",
                 obj=self.obj,
-                field="spec.decryption",
+                field="spec.decryption.secretRef",
             )
         variables: dict[str, str] = {}
         if spec.post_build is not None:
@@ -168,12 +172,17 @@ class Renderer:
                     f"source artifact folder {root} does not exist; fetch the source first", obj=self.obj
                 )
             source_digest = tree_digest(root)
-        key = self._input_key(source_digest, variables, version)
+        keys = self.decryption_keys if decrypting else None
+        key = self._input_key(source_digest, variables, version, keys)
         cached = self.store.lookup(key)
         if cached is not None:
             return cached
-        output = self._build(root)
-        documents = [_identify(text) for text in split_documents(output)]
+        with contextlib.ExitStack() as stack:
+            decryptor = stack.enter_context(Decryptor(keys, obj=self.obj)) if keys is not None else None
+            output = self._build(root, decryptor)
+            documents = [_identify(text) for text in split_documents(output)]
+            if decryptor is not None:
+                documents = [self._decrypt(doc, decryptor) for doc in documents]
         if spec.post_build is not None:
             documents = self._substitute(documents, variables)
         if spec.common_metadata is not None:
@@ -181,21 +190,31 @@ class Renderer:
         if not self.keep_encrypted:
             self._refuse_encrypted(documents)
         data = join_documents([doc.text for doc in documents]).encode("utf-8")
-        digest = self.store.put(data)
+        sealed = keys is not None
+        digest = self.store.put(data, sealed=sealed)
         rendered = Rendered(
             digest=digest,
-            path=str(self.store.path(digest)),
+            path=str(self.store.path(digest, sealed=sealed)),
             objects=len(documents),
             kinds=dict(sorted(Counter(doc.kind for doc in documents).items())),
             kustomize_version=version,
+            sealed=sealed,
         )
         self.store.record(key, rendered)
         return rendered
 
     # -- steps -------------------------------------------------------------------------------
-    def _input_key(self, source_digest: str, variables: Mapping[str, str], version: str) -> str:
+    def _input_key(
+        self, source_digest: str, variables: Mapping[str, str], version: str, keys: DecryptionKeys | None
+    ) -> str:
         spec = self.ks.spec.model_dump(include=_BUILD_FIELDS, by_alias=True, mode="json")
         payload = {
+            # revoked or replaced keys must not reuse a render: their digest is part of the key
+            "keys": digest_of(
+                json.dumps([keys.age_identities, [k.decode("latin-1") for k in keys.pgp_keys]]).encode()
+            )
+            if keys is not None
+            else None,
             "source": source_digest,
             "spec": spec,
             "variables": variables,
@@ -207,13 +226,16 @@ class Renderer:
         }
         return digest_of(json.dumps(payload, sort_keys=True).encode()).removeprefix("sha256:")
 
-    def _build(self, root: Path) -> str:
+    def _build(self, root: Path, decryptor: Decryptor | None) -> str:
         workspace = Workspace(
             root, self.ks.spec, obj=self.obj, allow_remote_bases=self.allow_remote_bases, ignore=self.ignore
         )
         with tempfile.TemporaryDirectory(prefix="flux-kustomize-") as work:
+            os.chmod(work, 0o700)  # decrypted generator inputs live here for the build
             folder = workspace.prepare(Path(work))
             mirror = (Path(work) / "src").resolve()
+            if decryptor is not None:
+                decryptor.decrypt_sources(mirror, folder, workspace.load)
             shown = Path(self.ks.spec.path or ".")
             return kustomize_build(folder, shown_as=shown, mirror=mirror, obj=self.obj, kubectl=self.kubectl)
 
@@ -263,6 +285,19 @@ class Renderer:
             )
         return out
 
+    def _decrypt(self, doc: _Document, decryptor: Decryptor) -> _Document:
+        """kustomize-controller's per-object decryption (before substitution)."""
+        if "sops" not in doc.text and not (doc.kind == "Secret" and "data:" in doc.text):
+            return doc
+        data = yaml.load(doc.text, Loader=_SafeLoader)
+        if not isinstance(data, dict):
+            return doc
+        decrypted = decryptor.decrypt_object(data, doc.ref)
+        if decrypted is None:
+            return doc
+        text = yaml.dump(decrypted, Dumper=_SafeDumper, sort_keys=False, width=1 << 30, allow_unicode=True)
+        return _identify(text)
+
     def _refuse_encrypted(self, documents: list[_Document]) -> None:
         """kustomize-controller never applies a SOPS-encrypted Secret it was not asked to decrypt."""
         for doc in documents:
@@ -308,3 +343,8 @@ def _opted_out(text: str) -> bool:
     labels = metadata.get("labels") or {}
     annotations = metadata.get("annotations") or {}
     return labels.get(SUBSTITUTE_KEY) == "disabled" or annotations.get(SUBSTITUTE_KEY) == "disabled"
+
+
+def _secret_name(spec: Any) -> str:
+    ref = spec.decryption.secret_ref if spec.decryption is not None else None
+    return ref.name if ref is not None else "?"

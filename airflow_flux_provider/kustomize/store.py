@@ -4,6 +4,10 @@ A render index maps the digest of a build's inputs (source digest, spec layers, 
 kustomize version) to the render it produced, so the same inputs never run kustomize twice.
 This is a small local store; it keeps the same put/get-by-digest contract as the source
 artifact store so the two can be merged.
+
+A render holding SOPS-decrypted Secrets is *sealed*: written encrypted by the store's
+:class:`Sealer` (the operators use Airflow's Fernet key) as ``<hex>.yaml.sealed``, and read
+back only through the store. Plaintext Secrets never rest on disk.
 """
 
 from __future__ import annotations
@@ -14,13 +18,21 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_flux_provider.kustomize.errors import KustomizeError
 
 
 def digest_of(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+class Sealer(Protocol):
+    """Encrypts renders at rest (Airflow's Fernet has this shape)."""
+
+    def encrypt(self, data: bytes) -> bytes: ...
+
+    def decrypt(self, token: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -33,11 +45,17 @@ class Rendered:
     kinds: dict[str, int] = field(default_factory=dict)
     kustomize_version: str = ""
     cached: bool = False
+    sealed: bool = False
 
     def to_xcom(self) -> dict[str, Any]:
         return asdict(self)
 
     def read(self) -> str:
+        """The YAML of an unsealed render (a sealed one opens only through its store)."""
+        if self.sealed:
+            raise KustomizeError(
+                f"render {self.digest} holds decrypted Secrets and is sealed; read it with RenderStore.text"
+            )
         return Path(self.path).read_text(encoding="utf-8")
 
 
@@ -52,10 +70,11 @@ def _atomic_write(path: Path, data: bytes) -> None:
 class RenderStore:
     """``<root>/sha256/<hex>.yaml`` for renders, ``<root>/index/<input hex>.json`` for the cache."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, sealer: Sealer | None = None) -> None:
         self.root = Path(root)
+        self.sealer = sealer
 
-    def path(self, digest: str) -> Path:
+    def path(self, digest: str, *, sealed: bool = False) -> Path:
         algorithm, _, hexdigest = digest.partition(":")
         if (
             algorithm != "sha256"
@@ -63,14 +82,28 @@ class RenderStore:
             or not all(c in "0123456789abcdef" for c in hexdigest)
         ):
             raise KustomizeError(f"{digest!r} is not a sha256:<64 hex> digest", field="digest")
-        return self.root / "sha256" / f"{hexdigest}.yaml"
+        return self.root / "sha256" / (f"{hexdigest}.yaml.sealed" if sealed else f"{hexdigest}.yaml")
 
-    def put(self, data: bytes) -> str:
+    def put(self, data: bytes, *, sealed: bool = False) -> str:
         digest = digest_of(data)
-        target = self.path(digest)
+        target = self.path(digest, sealed=sealed)
         if not target.exists():
-            _atomic_write(target, data)
+            _atomic_write(target, self._sealer().encrypt(data) if sealed else data)
         return digest
+
+    def text(self, rendered: Rendered) -> str:
+        """The YAML of ``rendered``, unsealed in memory when it is sealed."""
+        if not rendered.sealed:
+            return rendered.read()
+        return self._sealer().decrypt(Path(rendered.path).read_bytes()).decode("utf-8")
+
+    def _sealer(self) -> Sealer:
+        if self.sealer is None:
+            raise KustomizeError(
+                "this render holds decrypted Secrets and the render store has no key to seal them; "
+                "give the store a sealer (the operators use Airflow's [core] fernet_key)"
+            )
+        return self.sealer
 
     def get(self, digest: str) -> bytes:
         try:

@@ -112,7 +112,7 @@ class Workspace:
             document = self._generate(folder, rules)
             target = folder / KUSTOMIZATION_FILES[0]
         else:
-            document = self._load(existing, mirror)
+            document = self.load(existing, mirror)
             target = existing
         if existing is not None and not document.get("resources"):
             document["buildMetadata"] = ["originAnnotations"]  # Flux's workaround for an "empty" file
@@ -156,7 +156,7 @@ class Workspace:
                         "write the values out or reduce the aliases"
                     )
 
-    def _load(self, path: Path, mirror: Path) -> dict[str, Any]:
+    def load(self, path: Path, mirror: Path) -> dict[str, Any]:
         where = path.relative_to(mirror)
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -200,7 +200,7 @@ class Workspace:
                         )
                     nested = kustomization_file(target) if target.is_dir() else None
                     if nested is not None and target.resolve() not in seen:
-                        queue.append((target.resolve(), self._load(nested, mirror)))
+                        queue.append((target.resolve(), self.load(nested, mirror)))
 
     # -- generation and layering -------------------------------------------------------------
     def _generate(self, folder: Path, rules: IgnoreRules | None) -> dict[str, Any]:

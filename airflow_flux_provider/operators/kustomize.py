@@ -17,7 +17,7 @@ runs, by the DAG factory (see :mod:`airflow_flux_provider.dag_factory`) or by Ji
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,95 @@ from airflow_flux_provider import settings
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.hooks import KUBERNETES_CONN_ID
 from airflow_flux_provider.operators.base import FluxObjectOperator
+
+
+def render_sealer() -> Any:
+    """Airflow's Fernet key, which seals renders holding decrypted Secrets (refused without one)."""
+    from airflow.sdk.crypto import get_fernet
+    from airflow.sdk.exceptions import AirflowException
+
+    try:
+        fernet = get_fernet()
+    except AirflowException:  # a malformed key, or none rendered into the config
+        fernet = None
+    if not getattr(fernet, "is_encrypted", False):
+        raise FluxError(
+            "a Kustomization with spec.decryption needs [core] fernet_key: its render holds decrypted "
+            "Secrets and is only stored encrypted; set the key (airflow config) and retry",
+            field="[core] fernet_key",
+        )
+    return fernet
+
+
+def read_render(xcom: Mapping[str, Any]) -> str:
+    """The YAML of a render task's XCom; a sealed render is opened with Airflow's Fernet key."""
+    from airflow_flux_provider.kustomize import Rendered, RenderStore
+
+    rendered = Rendered(**{name: xcom[name] for name in Rendered.__dataclass_fields__ if name in xcom})
+    sealer = render_sealer() if rendered.sealed else None
+    return RenderStore(Path(rendered.path).parent.parent, sealer=sealer).text(rendered)
+
+
+def decryption_keys(ks: Any, kubernetes_conn_id: str | None) -> Any:
+    """The keys of ``spec.decryption.secretRef``: the Airflow connection of that name (password:
+    an age key file's content; extras: ``*.agekey`` / ``*.asc`` entries), else the cluster Secret
+    in the Kustomization's namespace. Every key is masked in the task logs."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow.sdk.log import mask_secret
+
+    from airflow_flux_provider.kustomize import DecryptionError, DecryptionKeys
+
+    ref = ks.spec.decryption.secret_ref
+    if ref is None:
+        raise DecryptionError(
+            "spec.decryption.secretRef is not set; name the Secret (or Airflow connection) holding the "
+            "age identity",
+            obj=ks.ref,
+            field="spec.decryption.secretRef",
+        )
+    namespace = ks.metadata.namespace or "default"
+    entries: dict[str, str | bytes]
+    try:
+        conn = BaseHook.get_connection(ref.name)
+    except AirflowNotFoundException:
+        conn = None
+    if conn is not None:
+        source = f"Airflow connection {ref.name!r}"
+        entries = {
+            str(k): str(v) for k, v in conn.extra_dejson.items() if str(k).endswith((".agekey", ".asc"))
+        }
+        if conn.password:
+            entries.setdefault("identity.agekey", conn.password)
+    elif kubernetes_conn_id:
+        import base64
+
+        from airflow_flux_provider.hooks.kubernetes import ClusterHook
+        from airflow_flux_provider.kube import ObjectKey
+
+        source = f"Secret {namespace}/{ref.name}"
+        secret = ClusterHook(kubernetes_conn_id).cluster().get(ObjectKey("v1", "Secret", namespace, ref.name))
+        if secret is None:
+            raise DecryptionError(
+                f"neither an Airflow connection nor the {source} exists; create one with the age identity "
+                "in an *.agekey entry",
+                obj=ks.ref,
+                field="spec.decryption.secretRef",
+            )
+        entries = {str(k): base64.b64decode(str(v)) for k, v in (secret.get("data") or {}).items()}
+    else:
+        raise DecryptionError(
+            f"no Airflow connection {ref.name!r} holds the decryption keys; create it (password: the age "
+            "identity) or give the task a kubernetes_conn_id to read the Secret",
+            obj=ks.ref,
+            field="spec.decryption.secretRef",
+        )
+    for value in entries.values():
+        mask_secret(value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value)
+    keys = DecryptionKeys.from_entries(entries, obj=ks.ref, source=source)
+    for identity in keys.age_identities:
+        mask_secret(identity)
+    return keys
 
 
 class KustomizationRenderOperator(FluxObjectOperator):
@@ -127,7 +216,11 @@ class KustomizationRenderOperator(FluxObjectOperator):
             from airflow_flux_provider.hooks.kubernetes import ClusterHook
 
             reader = ClusterReader(ClusterHook(self.kubernetes_conn_id).cluster())
-        store = RenderStore(self.artifacts_path or settings.artifacts_path() / "renders")
+        keys = decryption_keys(ks, self.kubernetes_conn_id) if ks.spec.decryption is not None else None
+        store = RenderStore(
+            self.artifacts_path or settings.artifacts_path() / "renders",
+            sealer=render_sealer() if keys is not None else None,
+        )
         source_path, source_digest = self._source()
         rendered = render(
             ks,
@@ -138,6 +231,7 @@ class KustomizationRenderOperator(FluxObjectOperator):
             airflow_vars=self.gather_variables(context),
             strict=self.strict,
             allow_remote_bases=self.allow_remote_bases,
+            decryption_keys=keys,
         )
         kinds = ", ".join(f"{count} {kind}" for kind, count in rendered.kinds.items())
         origin = "cache" if rendered.cached else f"kustomize {rendered.kustomize_version}"
@@ -186,7 +280,7 @@ class KustomizationDiffOperator(FluxObjectOperator):
         if not isinstance(ks, Kustomization):
             raise FluxError(f"expected a Flux Kustomization, got {ks.ref}", obj=f"task '{self.task_id}'")
         if isinstance(self.rendered, dict) and self.rendered.get("path"):
-            text = Path(self.rendered["path"]).read_text(encoding="utf-8")
+            text = read_render(self.rendered)
         elif isinstance(self.rendered, str):
             text = self.rendered
         else:

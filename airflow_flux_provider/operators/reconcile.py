@@ -34,8 +34,9 @@ from airflow_flux_provider.tracking import DeploymentRun
 def rendered_objects(rendered: Any, *, task: str) -> list[dict[str, Any]]:
     """Objects from a render task's XCom (``{"path": …}``) or from YAML text."""
     if isinstance(rendered, dict) and rendered.get("path"):
-        with open(rendered["path"], encoding="utf-8") as handle:
-            text = handle.read()
+        from airflow_flux_provider.operators.kustomize import read_render
+
+        text = read_render(rendered)
     elif isinstance(rendered, str):
         text = rendered
     else:

@@ -203,4 +203,4 @@ def test_sops_encrypted_secret_is_never_applied_without_decryption(
     source = write_tree(tmp_path / "opted-out", {"app/secret.yaml": opted_out})
     assert render(kustomization(), source, store=store).kinds == {"Secret": 1}
     err = fail(tmp_path, store, {"app/secret.yaml": SOPS_SECRET}, decryption={"provider": "sops"})
-    assert err.field == "spec.decryption" and "SOPS decryption is not available" in str(err)
+    assert err.field == "spec.decryption.secretRef" and "no keys were given" in str(err)

@@ -35,6 +35,7 @@ def test_render_is_stored_by_digest_and_the_artifact_is_untouched(tmp_path: Path
         "kinds": {"ConfigMap": 1},
         "kustomize_version": "v5.8.1",
         "cached": False,
+        "sealed": False,
     }
 
 
