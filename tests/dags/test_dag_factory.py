@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 
 from airflow_flux_provider.dag_factory import templated
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.record import load_record
+from tests.dags.cluster_dags import load_dag, use_cluster_connections
 
 CLUSTER = """
 apiVersion: source.toolkit.fluxcd.io/v1
@@ -100,25 +99,10 @@ def test_cluster_folder_dag_reconciles_in_dependency_order(
     folder.mkdir()
     (folder / "cluster.yaml").write_text(CLUSTER)
     (tmp_path / "factory_dag.py").write_text(DAG_FILE.format(folder=str(folder)))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_GIT-CREDENTIALS",
-        json.dumps({"conn_type": "flux_git", "login": git_server.username, "password": git_server.password}),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_KUBERNETES_DEFAULT",
-        json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}),
-    )
+    use_cluster_connections(monkeypatch, git_server, sandbox)
     monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(tmp_path / "artifacts"))
     monkeypatch.setenv("AIRFLOW_VAR_GIT_URL", url)
-    # dag.test() runs serialized DAGs: this folder is a DAG bundle of its own
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([{
-        "name": "factory-tests", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-        "kwargs": {"path": str(tmp_path), "refresh_interval": 0},
-    }]))  # fmt: skip
-
-    bag = DagBag(dag_folder=str(tmp_path / "factory_dag.py"))
-    assert bag.import_errors == {}
-    dag = bag.dags["factory_cluster"]
+    dag = load_dag(tmp_path / "factory_dag.py", "factory_cluster", monkeypatch)
     assert sorted(dag.get_task("reconcile_apps").upstream_task_ids) == ["reconcile_infra", "render_apps"]
 
     run = dag.test(run_conf={"REPLICAS": "3"})
