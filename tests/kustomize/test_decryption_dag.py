@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 from cryptography.fernet import Fernet
 
 from airflow_flux_provider.kube import Cluster, ObjectKey
+from tests.dags.cluster_dags import load_dag, use_cluster_connections
 from tests.kustomize.test_decryption import AgeKey, encrypt
 
 PLAIN = "db-pa55-7f3c9e"
@@ -58,13 +58,7 @@ def _dag(tmp_path: Path, folder_name: str, cluster_yaml: str, dag_id: str, monke
     (folder / "cluster.yaml").write_text(cluster_yaml)
     dag_file = tmp_path / f"{dag_id}.py"
     dag_file.write_text(DAG_FILE.format(folder=str(folder), dag_id=dag_id))
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([{
-        "name": f"{dag_id}-tests", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-        "kwargs": {"path": str(tmp_path), "refresh_interval": 0},
-    }]))  # fmt: skip
-    bag = DagBag(dag_folder=str(dag_file))
-    assert bag.import_errors == {}
-    return bag.dags[dag_id]
+    return load_dag(dag_file, dag_id, monkeypatch)
 
 
 def test_encrypted_secret_reaches_the_cluster_and_nothing_else(
@@ -94,14 +88,7 @@ def test_encrypted_secret_reaches_the_cluster_and_nothing_else(
     artifacts = tmp_path / "artifacts"
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
     monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(artifacts))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_GIT-CREDENTIALS",
-        json.dumps({"conn_type": "flux_git", "login": git_server.username, "password": git_server.password}),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_KUBERNETES_DEFAULT",
-        json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}),
-    )
+    use_cluster_connections(monkeypatch, git_server, sandbox)
     monkeypatch.setenv(
         "AIRFLOW_CONN_SOPS-AGE", json.dumps({"conn_type": "generic", "password": age.identity})
     )
