@@ -268,7 +268,11 @@ class GitRemote:
                 obj=self.obj,
                 field=self.blame.url,
             )
-        return GitError(f"git {verb} failed: {lines[-1][:500]}", obj=self.obj, field=self.blame.url)
+        return GitError(
+            f"git {verb} failed: {lines[-1][:500]}; check {self.blame.url} and the network, then retry",
+            obj=self.obj,
+            field=self.blame.url,
+        )
 
 
 class GitSession:

@@ -1,0 +1,241 @@
+"""Fault drills (issue 16): the API server throttling, failing and stalling, a Git server and a
+registry that go away in the middle of a transfer, and a reconcile killed with SIGKILL halfway.
+After each, a rerun converges: nothing lost, nothing half-stored, nothing wrongly pruned."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from airflow_flux_provider.credentials import Credentials
+from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.kube.apply import Action
+from airflow_flux_provider.kube.reconcile import KustomizationTarget, ReconcileError, apply_and_prune
+from airflow_flux_provider.sources.artifacts import ArtifactStore
+from airflow_flux_provider.sources.errors import SourceError
+from airflow_flux_provider.sources.git import GitRef, GitSource
+from airflow_flux_provider.sources.oci import OCIRef, OCISource
+from flux_devkit.sandbox import Sandbox
+from flux_devkit.services.git_http import GitServer
+from flux_devkit.services.registry import OciRegistry
+from tests.hostile.checks import assert_clean
+
+pytestmark = pytest.mark.timeout(240)
+
+
+class CuttingProxy:
+    """A TCP proxy to ``target`` that forwards ``budget`` bytes of answers per connection, then
+    drops the connection: a server going away in the middle of a transfer."""
+
+    def __init__(self, target: tuple[str, int], budget: int) -> None:
+        self.target, self.budget = target, budget
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cuts = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, self.budget), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, budget: int | None) -> None:
+        sent = 0
+        try:
+            while data := source.recv(65536):
+                if budget is not None and sent + len(data) > budget:
+                    sink.sendall(data[: budget - sent])
+                    self.cuts += 1
+                    break
+                sink.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ArtifactStore:
+    return ArtifactStore(str(tmp_path / "store"))
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    host, _, port = url.split("://", 1)[1].split("/", 1)[0].rpartition(":")
+    return host, int(port)
+
+
+def _nothing_half_stored(store: ArtifactStore, obj: str) -> None:
+    assert store.latest(obj) is None
+    root = Path(store.base_url)
+    assert not any((root / "tmp").glob("*")) if (root / "tmp").exists() else True
+    assert not any((root / "sha256").glob("*")) if (root / "sha256").exists() else True
+
+
+def test_git_server_gone_mid_fetch_then_back(git_server: GitServer, store: ArtifactStore) -> None:
+    name = f"drill-{uuid.uuid4().hex[:8]}"
+    git_server.create_repo(
+        name, {"apps/big.bin": os.urandom(600_000), "apps/a.yaml": "a: 1\n"}, public=True
+    )
+    obj = "GitRepository/flux-system/drill"
+    proxy = CuttingProxy(_host_port(git_server.url), budget=150_000)
+    try:
+        cut = GitSource(
+            git_server.repo_url(name).replace(f":{_host_port(git_server.url)[1]}/", f":{proxy.port}/"),
+            obj=obj,
+            ref=GitRef(branch="main"),
+            timeout=30,
+        )
+        with pytest.raises(SourceError) as info:
+            cut.fetch(store)
+        assert proxy.cuts >= 1
+    finally:
+        proxy.close()
+    assert_clean(info.value, obj=obj)
+    _nothing_half_stored(store, obj)
+    fetched = GitSource(git_server.repo_url(name), obj=obj, ref=GitRef(branch="main"), timeout=30).fetch(
+        store
+    )
+    assert fetched.changed and store.latest(obj) == fetched.artifact
+
+
+def test_registry_gone_mid_fetch_then_back(oci_registry: OciRegistry, store: ArtifactStore) -> None:
+    repo = f"flux/drill-{uuid.uuid4().hex[:8]}"
+    oci_registry.push_artifact(repo, "v1", {"big.bin": os.urandom(2_000_000), "a.yaml": b"a: 1\n"})
+    obj = "OCIRepository/flux-system/drill"
+    creds = Credentials(username=oci_registry.username, password=oci_registry.password)
+    proxy = CuttingProxy(_host_port(f"http://{oci_registry.host}"), budget=400_000)
+    try:
+        cut = OCISource(
+            f"oci://127.0.0.1:{proxy.port}/{repo}",
+            obj=obj,
+            insecure=True,
+            credentials=creds,
+            ref=OCIRef(tag="v1"),
+            timeout=30,
+        )
+        with pytest.raises(SourceError) as info:
+            cut.fetch(store)
+        assert proxy.cuts >= 1
+    finally:
+        proxy.close()
+    assert_clean(info.value, obj=obj, secrets=[oci_registry.password or "-"])
+    _nothing_half_stored(store, obj)
+    source = OCISource(
+        f"oci://{oci_registry.host}/{repo}",
+        obj=obj,
+        insecure=True,
+        credentials=creds,
+        ref=OCIRef(tag="v1"),
+        timeout=30,
+    )
+    assert source.fetch(store).changed
+
+
+def _configmaps(namespace: str, names: list[str], value: str = "1") -> list[dict]:
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": n, "namespace": namespace},
+            "data": {"v": value},
+        }
+        for n in names
+    ]
+
+
+def _live(cluster: Cluster, namespace: str) -> set[str]:
+    names = {o["metadata"]["name"] for o in cluster.list("v1", "ConfigMap", namespace=namespace)}
+    return {n for n in names if n != "kube-root-ca.crt" and not n.startswith("flux-status-")}
+
+
+def test_api_throttling_errors_and_stalls_then_converge(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig), backoff_seconds=0.05, max_retry_after=0.2)
+    target = KustomizationTarget(name="drill", namespace=sandbox_namespace, prune=True)
+    first = _configmaps(sandbox_namespace, ["keep", "goes"])
+    apply_and_prune(cluster, target, first, revision="r1")
+    sandbox.faults.add(verb="patch", resource="configmaps", code=429, retry_after_seconds=86400, times=2)
+    sandbox.faults.add(verb="patch", resource="configmaps", code=500, times=2)
+    sandbox.faults.add(verb="get", resource="configmaps", code=504, times=2)
+    sandbox.faults.add(verb="patch", resource="configmaps", latency_seconds=0.3, times=3)
+    second = _configmaps(sandbox_namespace, ["keep", "new"], "2")
+    result = apply_and_prune(cluster, target, second, revision="r2")
+    assert [str(k) for k in result.pruned] == [f"ConfigMap/{sandbox_namespace}/goes"]
+    assert _live(cluster, sandbox_namespace) == {"keep", "new"}
+    # A prune that keeps failing fails the run and loses nothing: the object stays owned.
+    sandbox.faults.add(verb="delete", resource="configmaps", code=500)
+    with pytest.raises(ReconcileError) as info:
+        apply_and_prune(cluster, target, _configmaps(sandbox_namespace, ["keep"], "2"), revision="r3")
+    assert_clean(info.value, obj=None)
+    sandbox.faults.clear()
+    again = apply_and_prune(cluster, target, _configmaps(sandbox_namespace, ["keep"], "2"), revision="r3")
+    assert [k.name for k in again.pruned] == ["new"]
+    assert _live(cluster, sandbox_namespace) == {"keep"}
+
+
+_KILLED_RUN = """
+import sys
+from airflow_flux_provider.kube import Cluster
+from airflow_flux_provider.kube.reconcile import KustomizationTarget, apply_and_prune
+kubeconfig, namespace, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cluster = Cluster.from_kubeconfig(kubeconfig)
+objects = [
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i:03d}", "namespace": namespace},
+     "data": {"v": "2"}}
+    for i in range(count)
+]
+target = KustomizationTarget(name="drill", namespace=namespace, prune=True)
+apply_and_prune(cluster, target, objects, revision="r2")
+"""
+
+
+def test_reconcile_killed_mid_apply_then_rerun_converges(sandbox: Sandbox, sandbox_namespace: str) -> None:
+    cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig), backoff_seconds=0.05)
+    target = KustomizationTarget(name="drill", namespace=sandbox_namespace, prune=True)
+    count = 80
+    old = _configmaps(sandbox_namespace, [f"cm-{i:03d}" for i in range(0, count, 2)] + ["retired"])
+    apply_and_prune(cluster, target, old, revision="r1")
+    sandbox.faults.add(verb="patch", resource="configmaps", namespace=sandbox_namespace, latency_seconds=0.05)
+    sandbox.counters.reset()
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_RUN, str(sandbox.kubeconfig), sandbox_namespace, str(count)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    deadline = time.monotonic() + 120
+    while sandbox.counters.get("patch", "configmaps") < count // 2 + 20:  # dry-runs, then some writes
+        assert child.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    sandbox.faults.clear()
+    wanted = [f"cm-{i:03d}" for i in range(count)]
+    result = apply_and_prune(cluster, target, _configmaps(sandbox_namespace, wanted, "2"), revision="r2")
+    assert _live(cluster, sandbox_namespace) == set(wanted)  # nothing lost
+    assert [k.name for k in result.pruned] == ["retired"]  # only what left the source
+    assert {cluster.get(ObjectKey("v1", "ConfigMap", sandbox_namespace, n))["data"]["v"] for n in wanted} == {
+        "2"
+    }
+    rerun = apply_and_prune(cluster, target, _configmaps(sandbox_namespace, wanted, "2"), revision="r2")
+    assert {c.action for c in rerun.changes.changes} == {Action.UNCHANGED} and rerun.pruned == []
