@@ -218,12 +218,7 @@ class GitRemote:
             "  ConnectTimeout 30",
         ]
         if creds.ssh_passphrase:
-            # ssh reads the passphrase from a program; that program reads it from ssh's environment.
-            askpass = private / "askpass"
-            askpass.write_text('#!/bin/sh\nprintf "%s\\n" "$FLUX_SSH_PASSPHRASE"\n')
-            askpass.chmod(0o700)
-            env.update(SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
-            env["FLUX_SSH_PASSPHRASE"] = creds.ssh_passphrase
+            env.update(askpass_environment(private, creds.ssh_passphrase))
             lines.append("  BatchMode no")
         else:
             lines.append("  BatchMode yes")
@@ -348,6 +343,24 @@ class GitSession:
             *(str(r) for r in refspecs),
             cwd=work,
         )
+
+
+def askpass_environment(folder: Path, passphrase: str) -> dict[str, str]:
+    """Environment for ssh and ssh-keygen to read a key's passphrase without a terminal.
+
+    They ask a program (``SSH_ASKPASS``); the one written into ``folder`` prints the
+    passphrase from their own environment, so it is never in a file or on a command line.
+    """
+    program = folder / "askpass"
+    if not program.exists():
+        program.write_text('#!/bin/sh\nprintf "%s\\n" "$FLUX_SSH_PASSPHRASE"\n')
+        program.chmod(0o700)
+    return {
+        "SSH_ASKPASS": str(program),
+        "SSH_ASKPASS_REQUIRE": "force",
+        "DISPLAY": ":0",
+        "FLUX_SSH_PASSPHRASE": passphrase,
+    }
 
 
 def _checked_url(url: str, obj: str, field: str) -> SplitResult:

@@ -111,7 +111,12 @@ def run_image_objects(
             if policy_key(p) in run.choices
         }
         try:
-            plan = Automation.from_object(automation, url, signing_key=credentials.extra.get("signing_key"))
+            plan = Automation.from_object(
+                automation,
+                url,
+                signing_key=credentials.extra.get("signing_key"),
+                signing_passphrase=credentials.extra.get("signing_passphrase"),
+            )
             run.commits[automation.ref] = update_and_push(plan, chosen, credentials=credentials)
         except ImageError as err:
             run.failures[automation.ref] = str(err)

@@ -23,7 +23,7 @@ from pathlib import Path
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials
 from airflow_flux_provider.git.errors import GitAuthError, GitError, GitRejectedError, GitUnreachableError
 from airflow_flux_provider.git.refs import RefSpec, check_branch
-from airflow_flux_provider.git.remote import Blame, GitRemote, GitSession
+from airflow_flux_provider.git.remote import Blame, GitRemote, GitSession, askpass_environment
 from airflow_flux_provider.images import setters
 from airflow_flux_provider.images.errors import ImageError
 from airflow_flux_provider.images.policy import PolicyResult
@@ -205,15 +205,11 @@ class _Run:
         keys = self.workdir / "signing"
         keys.mkdir(mode=0o700, exist_ok=True)
         if signing.type == "ssh":
-            if signing.passphrase:
-                raise ImageError(
-                    "SSH signing keys with a passphrase are not supported; use an unencrypted key or GPG",
-                    obj=self.a.ref,
-                    field="spec.git.commit.signingKey",
-                )
             key_file = keys / "id"
             key_file.write_text(signing.key.strip() + "\n")
             key_file.chmod(0o600)
+            if signing.passphrase:
+                self.env.update(askpass_environment(keys, signing.passphrase))
             return [("gpg.format", "ssh"), ("user.signingkey", str(key_file)), ("commit.gpgsign", "true")]
         self.env["GNUPGHOME"] = str(keys)
         imported = subprocess.run(

@@ -244,7 +244,7 @@ def test_push_with_a_bearer_token_over_https(git_server_tls: GitServer, tmp_path
     assert git_server_tls.token not in str(info.value)
 
 
-def test_push_over_ssh_with_push_options(
+def test_push_over_ssh_signed_with_a_passphrase_key_and_push_options(
     git_server: GitServer, git_ssh_server: GitSSHServer, tmp_path: Path
 ) -> None:
     _repo(git_server, "images-ssh")
@@ -262,12 +262,18 @@ def test_push_over_ssh_with_push_options(
         ssh_passphrase=git_ssh_server.key_passphrase,
         known_hosts=git_ssh_server.known_hosts,
     )
+    signing_key = tmp_path / "signing"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "sign-pass", "-f", str(signing_key)], check=True
+    )
     automation = _automation(
         git_ssh_server.url("images-ssh"),
         push_branch="auto",
         push_options={"merge_request.create": "", "merge_request.target": "main"},
+        signing=Signing(signing_key.read_text(), "ssh", "sign-pass"),
     )
     policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.8.0")}
     done = update_and_push(automation, policies, credentials=creds)
     assert _git("rev-parse", "refs/heads/auto", cwd=bare).strip() == done.revision
+    assert "gpgsig -----BEGIN SSH SIGNATURE-----" in _git("cat-file", "commit", "refs/heads/auto", cwd=bare)
     assert received.read_text().splitlines() == ["merge_request.create", "merge_request.target=main"]
