@@ -146,10 +146,10 @@ class SessionAffinity(SpecModel):
 class CanaryAnalysis(SpecModel):
     interval: FlaggerDuration = timedelta(seconds=60)
     threshold: int = 1
-    max_weight: int | None = Field(default=None, ge=0, le=100)
-    step_weight: int | None = Field(default=None, ge=0, le=100)
+    max_weight: int | None = Field(default=None, ge=0, le=100)  # above 100 Flagger never promotes
+    step_weight: int | None = Field(default=None, ge=0)  # a step past 100 stops at 100, as in Flagger
     step_weights: list[int] = Field(default_factory=list)
-    step_weight_promotion: int | None = Field(default=None, ge=0, le=100)
+    step_weight_promotion: int | None = Field(default=None, ge=0)
     iterations: int | None = Field(default=None, ge=0)
     match: list[dict[str, Any]] = Field(default_factory=list)
     mirror: bool = False

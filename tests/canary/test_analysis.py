@@ -124,8 +124,15 @@ def test_failing_canary_rolls_back_after_threshold(
         ({"stepWeight": 30, "maxWeight": 20}, [30]),
         # stepWeight beside stepWeights: stepWeight sets the steps, stepWeights the maximum
         ({"stepWeight": 10, "stepWeights": [5, 30], "maxWeight": None}, [10, 20, 30]),
+        # a step past 100 routes everything to the canary, then promotes
+        ({"stepWeight": 150, "maxWeight": 50}, [100]),
     ],
-    ids=["stepWeights-and-maxWeight", "stepWeight-above-maxWeight", "stepWeight-and-stepWeights"],
+    ids=[
+        "stepWeights-and-maxWeight",
+        "stepWeight-above-maxWeight",
+        "stepWeight-and-stepWeights",
+        "stepWeight-above-100",
+    ],
 )
 def test_weight_settings_flagger_tolerates_promote_as_flagger_does(
     deploy_canary: Any, prometheus: PrometheusServer, analysis: dict[str, Any], weights: list[int]
