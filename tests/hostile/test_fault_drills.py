@@ -95,9 +95,7 @@ def _nothing_half_stored(store: ArtifactStore, obj: str) -> None:
 
 def test_git_server_gone_mid_fetch_then_back(git_server: GitServer, store: ArtifactStore) -> None:
     name = f"drill-{uuid.uuid4().hex[:8]}"
-    git_server.create_repo(
-        name, {"apps/big.bin": os.urandom(600_000), "apps/a.yaml": "a: 1\n"}, public=True
-    )
+    git_server.create_repo(name, {"apps/big.bin": os.urandom(600_000), "apps/a.yaml": "a: 1\n"}, public=True)
     obj = "GitRepository/flux-system/drill"
     proxy = CuttingProxy(_host_port(git_server.url), budget=150_000)
     try:
