@@ -122,3 +122,44 @@ def test_cluster_folder_dag_reconciles_in_dependency_order(
     assert run.state == "success"
     assert cluster.get(ObjectKey("v1", "ConfigMap", "factory-apps", "settings")) is None
     assert cluster.get(ObjectKey("apps/v1", "Deployment", "factory-apps", "web")) is not None
+
+
+HELM_FOLDER = """
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: repo, namespace: flux-system}
+spec: {interval: 1m, url: https://git.example.com/repo, ref: {branch: main}}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata: {name: charts, namespace: flux-system}
+spec: {interval: 1m, url: oci://registry.example.com/charts/web, ref: {tag: 1.0.0}}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: web, namespace: apps}
+spec:
+  interval: 5m
+  chart: {spec: {chart: ./charts/web, sourceRef: {kind: GitRepository, name: repo, namespace: flux-system}}}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: packaged, namespace: apps}
+spec:
+  interval: 5m
+  chartRef: {kind: OCIRepository, name: charts, namespace: flux-system}
+"""
+
+
+def test_helm_releases_take_their_chart_from_a_helmchart_or_an_oci_source(tmp_path: Path) -> None:
+    from airflow_flux_provider.dag_factory import flux_dag
+
+    (tmp_path / "cluster.yaml").write_text(HELM_FOLDER)
+    dag = flux_dag(tmp_path, dag_id="helm_charts")
+    assert dag.get_task("helmrelease_web").upstream_task_ids == {"helmchart_web"}
+    assert dag.get_task("helmchart_web").upstream_task_ids == {"gitrepository_repo"}
+    assert dag.get_task("helmchart_web").manifest["metadata"] == {
+        "name": "apps-web",
+        "namespace": "flux-system",
+    }
+    assert dag.get_task("helmrelease_packaged").upstream_task_ids == {"ocirepository_charts"}
