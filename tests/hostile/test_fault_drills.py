@@ -13,7 +13,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,29 +95,39 @@ def _nothing_half_stored(store: ArtifactStore, obj: str) -> None:
     assert not any((root / "sha256").glob("*")) if (root / "sha256").exists() else True
 
 
-def test_git_server_gone_mid_fetch_then_back(git_server: GitServer, store: ArtifactStore) -> None:
-    name = f"drill-{uuid.uuid4().hex[:8]}"
-    git_server.create_repo(name, {"apps/big.bin": os.urandom(600_000), "apps/a.yaml": "a: 1\n"}, public=True)
-    obj = "GitRepository/flux-system/drill"
-    proxy = CuttingProxy(_host_port(git_server.url), budget=150_000)
+def _cut_then_back(
+    server: tuple[str, int],
+    budget: int,
+    source: Callable[[str], Any],
+    store: ArtifactStore,
+    obj: str,
+    secret: str = "no-secret-in-this-drill",
+) -> None:
+    """``source(host:port)`` fetched through a proxy that drops the transfer after ``budget`` bytes
+    fails cleanly and stores nothing; fetched straight from ``server`` it then succeeds."""
+    proxy = CuttingProxy(server, budget)
     try:
-        cut = GitSource(
-            git_server.repo_url(name).replace(f":{_host_port(git_server.url)[1]}/", f":{proxy.port}/"),
-            obj=obj,
-            ref=GitRef(branch="main"),
-            timeout=30,
-        )
         with pytest.raises(SourceError) as info:
-            cut.fetch(store)
+            source(f"127.0.0.1:{proxy.port}").fetch(store)
         assert proxy.cuts >= 1
     finally:
         proxy.close()
-    assert_clean(info.value, obj=obj)
+    assert_clean(info.value, obj=obj, secrets=[secret])
     _nothing_half_stored(store, obj)
-    fetched = GitSource(git_server.repo_url(name), obj=obj, ref=GitRef(branch="main"), timeout=30).fetch(
-        store
-    )
+    fetched = source(f"{server[0]}:{server[1]}").fetch(store)
     assert fetched.changed and store.latest(obj) == fetched.artifact
+
+
+def test_git_server_gone_mid_fetch_then_back(git_server: GitServer, store: ArtifactStore) -> None:
+    name = f"drill-{uuid.uuid4().hex[:8]}"
+    git_server.create_repo(name, {"apps/big.bin": os.urandom(600_000), "apps/a.yaml": "a: 1\n"}, public=True)
+    obj, server = "GitRepository/flux-system/drill", _host_port(git_server.url)
+    path = git_server.repo_url(name).split(f":{server[1]}/", 1)[1]
+
+    def source(where: str) -> GitSource:
+        return GitSource(f"http://{where}/{path}", obj=obj, ref=GitRef(branch="main"), timeout=30)
+
+    _cut_then_back(server, 150_000, source, store, obj)
 
 
 def test_registry_gone_mid_fetch_then_back(oci_registry: OciRegistry, store: ArtifactStore) -> None:
@@ -123,32 +135,19 @@ def test_registry_gone_mid_fetch_then_back(oci_registry: OciRegistry, store: Art
     oci_registry.push_artifact(repo, "v1", {"big.bin": os.urandom(2_000_000), "a.yaml": b"a: 1\n"})
     obj = "OCIRepository/flux-system/drill"
     creds = Credentials(username=oci_registry.username, password=oci_registry.password)
-    proxy = CuttingProxy(_host_port(f"http://{oci_registry.host}"), budget=400_000)
-    try:
-        cut = OCISource(
-            f"oci://127.0.0.1:{proxy.port}/{repo}",
+
+    def source(where: str) -> OCISource:
+        return OCISource(
+            f"oci://{where}/{repo}",
             obj=obj,
             insecure=True,
             credentials=creds,
             ref=OCIRef(tag="v1"),
             timeout=30,
         )
-        with pytest.raises(SourceError) as info:
-            cut.fetch(store)
-        assert proxy.cuts >= 1
-    finally:
-        proxy.close()
-    assert_clean(info.value, obj=obj, secrets=[oci_registry.password or "-"])
-    _nothing_half_stored(store, obj)
-    source = OCISource(
-        f"oci://{oci_registry.host}/{repo}",
-        obj=obj,
-        insecure=True,
-        credentials=creds,
-        ref=OCIRef(tag="v1"),
-        timeout=30,
-    )
-    assert source.fetch(store).changed
+
+    server = _host_port(f"http://{oci_registry.host}")
+    _cut_then_back(server, 400_000, source, store, obj, secret=oci_registry.password or "")
 
 
 def _configmaps(namespace: str, names: list[str], value: str = "1") -> list[dict]:

@@ -46,6 +46,31 @@ def _configmap(namespace: str, name: str, value: str = "1") -> dict:
     }
 
 
+def _crd(group: str, kind: str) -> dict:
+    """A namespaced CustomResourceDefinition of ``kind`` in ``group`` that keeps any field."""
+    plural = f"{kind.lower()}s"
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+
+
 def _target(namespace: str, **kwargs) -> KustomizationTarget:
     return KustomizationTarget(name="apps", namespace=namespace, prune=True, **kwargs)
 
@@ -156,26 +181,7 @@ def test_unknown_kind_names_the_missing_crd(sandbox_namespace, cluster: Cluster)
 
 
 def test_crd_and_its_custom_resource_apply_in_one_run(sandbox_namespace, cluster: Cluster):
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "gadgets.reconcile.test"},
-        "spec": {
-            "group": "reconcile.test",
-            "names": {"kind": "Gadget", "plural": "gadgets", "singular": "gadget", "listKind": "GadgetList"},
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                    },
-                }
-            ],
-        },
-    }
+    crd = _crd("reconcile.test", "Gadget")
     gadget = {
         "apiVersion": "reconcile.test/v1",
         "kind": "Gadget",
@@ -276,26 +282,7 @@ def test_retry_after_header_forms(header: str, expected: float):
 def test_an_inventory_kind_no_longer_served_counts_as_gone(sandbox, sandbox_namespace, cluster: Cluster):
     """Its CRD was deleted: Flux drops such entries at prune instead of failing forever (issue 16.11)."""
     group = f"gone{sandbox_namespace.replace('-', '')}.test"
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"widgets.{group}"},
-        "spec": {
-            "group": group,
-            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                    },
-                }
-            ],
-        },
-    }
+    crd = _crd(group, "Widget")
     widget = {
         "apiVersion": f"{group}/v1",
         "kind": "Widget",
