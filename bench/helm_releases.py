@@ -4,8 +4,10 @@ Flux's helm-controller benchmark (100 HelmReleases, mean time to production) pub
 Baseline in the same run: plain ``helm install --wait`` of the same chart and count, with
 the same concurrency, so the ratio shows what our layer (values composition, post-renderer
 with kustomize, status record, history checks, events) costs on top of helm itself. Then
-a no-op pass over all releases (must run zero upgrades). Peak memory is the max RSS of this
-process and of the largest child (helm, the post-renderer, kustomize).
+a no-op pass over all releases (must run zero upgrades), and one more with
+``driftDetection.mode: warn`` (a forced server-side dry-run of every release object) to show
+what drift detection adds to a no-op reconcile. Peak memory is the max RSS of this process
+and of the largest child (helm, the post-renderer, kustomize).
 
 Run: .venv/bin/python bench/helm_releases.py [--releases N] [--workers W]
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 from airflow_flux_provider.helm.chart import load_chart
 from airflow_flux_provider.helm.cli import HelmCli
 from airflow_flux_provider.helm.release import ReleaseOutcome, ReleaseReconciler
+from airflow_flux_provider.helm.state import Action
 from airflow_flux_provider.helm.values import compose_values
 from airflow_flux_provider.kube import Cluster
 from airflow_flux_provider.specs import HelmRelease, parse_object
@@ -61,7 +64,8 @@ def write_chart(root: Path) -> Path:
     return chart
 
 
-def helm_release(name: str, namespace: str) -> HelmRelease:
+def helm_release(name: str, namespace: str, *, drift: bool = False) -> HelmRelease:
+    detection = {"driftDetection": {"mode": "warn"}} if drift else {}
     hr = parse_object({
         "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
         "metadata": {"name": name, "namespace": namespace},
@@ -72,14 +76,17 @@ def helm_release(name: str, namespace: str) -> HelmRelease:
                 "target": {"kind": "Deployment"},
                 "patch": "- op: add\n  path: /metadata/annotations\n  value: {bench: 'true'}\n",
             }]}}],
+            **detection,
         },
     })  # fmt: skip
     assert isinstance(hr, HelmRelease)
     return hr
 
 
-def reconcile_one(name: str, namespace: str, chart: Path, kubeconfig: str) -> ReleaseOutcome:
-    hr = helm_release(name, namespace)
+def reconcile_one(
+    name: str, namespace: str, chart: Path, kubeconfig: str, *, drift: bool = False
+) -> ReleaseOutcome:
+    hr = helm_release(name, namespace, drift=drift)
     cluster = Cluster.from_kubeconfig(kubeconfig)
     with HelmCli(cluster) as cli:
         loaded = load_chart(chart, obj=hr.ref)
@@ -131,7 +138,14 @@ def main() -> None:
             noop = timed(
                 args.workers, names, lambda n: noops.append(reconcile_one(n, "flux", chart, kubeconfig))
             )
-            upgrades = sum(o.count("upgrade") for o in noops)
+            upgrades = sum(o.count(Action.UPGRADE) for o in noops)
+            checked: list[ReleaseOutcome] = []
+            drift = timed(
+                args.workers,
+                names,
+                lambda n: checked.append(reconcile_one(n, "flux", chart, kubeconfig, drift=True)),
+            )
+            drifted = sum(len(o.drifted) for o in checked)
             listed = json.loads(sandbox.helm("list", "-n", "flux", "-o", "json", "--max", "1000").stdout)
         finally:
             sandbox.stop()
@@ -142,6 +156,8 @@ def main() -> None:
     print(f"HelmRelease reconcile (ours):        {ours:6.1f} s  ratio {ours / baseline:.2f}x baseline, "
           f"{ours / FLUX_PUBLISHED_SECONDS:.2f}x Flux 27 s")  # fmt: skip
     print(f"no-op reconcile of all releases:     {noop:6.1f} s  upgrades run: {upgrades}")
+    print(f"no-op with drift detection (warn):   {drift:6.1f} s  {drift / noop:.2f}x the no-op, "
+          f"drifted objects: {drifted}")  # fmt: skip
     print(f"helm list shows {len(listed)} deployed releases")
     print(f"peak RSS: this process {self_mb:.0f} MB, largest child {child_mb:.0f} MB")
     if failed:

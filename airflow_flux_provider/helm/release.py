@@ -94,7 +94,7 @@ class ReleaseOutcome:
 
     def count(self, action: Action) -> int:
         """How often ``action`` was attempted (succeeded or failed)."""
-        return sum(1 for step in self.steps if step.action is action)
+        return sum(1 for step in self.steps if step.action == action)
 
     def to_xcom(self) -> dict[str, Any]:
         return {
