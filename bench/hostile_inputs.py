@@ -16,6 +16,7 @@ import functools
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from airflow_flux_provider.images.policy import TagFilter
 from airflow_flux_provider.images.registry import exclude
@@ -24,6 +25,8 @@ from airflow_flux_provider.kustomize.envsubst import substitute
 from airflow_flux_provider.sources.ignore import IgnoreRules, parse_lines
 from airflow_flux_provider.specs import SpecError, load_manifests
 from airflow_flux_provider.specs.duration import DurationError, parse_duration
+from flux_devkit.sandbox.status import ApiError
+from flux_devkit.sandbox.verbs import decode_body
 
 GOAL = 3.0
 
@@ -66,14 +69,33 @@ def _commit_template(n: int) -> Step:
     return functools.partial(_refused, TemplateError, parse, "{{" + " " * n + "}}")
 
 
-def _refused(error: type[Exception], parse: Callable[[str], object], text: str) -> None:
+def _alias_bomb(levels: int) -> str:
+    """``levels`` anchors, each a list of nine aliases of the one before: 9**levels strings."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def _manifest_alias_bomb(n: int) -> Step:
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n" + "".join(
+        f"  {line}\n" for line in _alias_bomb(n).splitlines()
+    )
+    return functools.partial(_refused, SpecError, load_manifests, text)
+
+
+def _sandbox_alias_bomb(n: int) -> Step:
+    body = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\n" + _alias_bomb(n)).encode()
+    return functools.partial(_refused, ApiError, lambda raw: decode_body(raw, "application/yaml"), body)
+
+
+def _refused(error: type[Exception], parse: Callable[[Any], object], text: Any) -> None:
     with contextlib.suppress(error):
         parse(text)
 
 
 CASES: dict[str, tuple[Callable[[int], Step], int]] = {
     # name: (build the step for an input of size n, n at --size 1)
-    "semver range 'v0|0|…!'": (_semver_manifest, 2000),
+    "semver range 'v0|0|…!'": (_semver_manifest, 16_000),
     "duration '1111…'": (_duration, 20000),
     # RE2 picks its engine by text size (one from 64k characters on), and the binding copies the
     # text (mmap-backed past 128 KiB): both n and 2n sit above those thresholds.
@@ -82,6 +104,9 @@ CASES: dict[str, tuple[Callable[[int], Step], int]] = {
     "envsubst ${V##*a*a…b}": (_envsubst_globs, 20000),
     ".sourceignore *a*a…b": (_sourceignore, 20000),
     "commit template blanks": (_commit_template, 20000),
+    # 9**n strings in n lines: refused once the walk passes the text's own size.
+    "manifest YAML alias bomb": (_manifest_alias_bomb, 2000),
+    "sandbox YAML alias bomb": (_sandbox_alias_bomb, 2000),
 }
 
 
