@@ -125,7 +125,8 @@ def _emit(
     )
 
 
-def _decorate(objects: Iterable[dict[str, Any]], target: KustomizationTarget) -> list[dict[str, Any]]:
+def decorate(objects: Iterable[dict[str, Any]], target: KustomizationTarget) -> list[dict[str, Any]]:
+    """Copies of ``objects`` with the owner labels and ``commonMetadata``, as they are applied."""
     labeled = with_owner_labels(objects, {**target.common_labels, **target.owner_labels})
     if target.common_annotations:
         for obj in labeled:
@@ -166,7 +167,7 @@ def apply_and_prune(
     """Apply ``objects`` and prune what left the inventory; the record is updated either way."""
     started = time.monotonic()
     record = load_record(cluster, "Kustomization", target.name, target.namespace)
-    desired = _decorate(objects, target)
+    desired = decorate(objects, target)
     if not desired and len(record.inventory) and target.prune and not target.allow_empty_prune:
         message = (
             f"the build produced no objects, refusing to prune all {len(record.inventory)} objects of the "

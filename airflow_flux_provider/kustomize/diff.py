@@ -1,8 +1,9 @@
 """``flux diff kustomization``: what applying a render would change in a live cluster.
 
-Each rendered object, with the owner labels the reconcile adds, goes through the apply's own
-dry-run (:meth:`~airflow_flux_provider.kube.apply.Applier.diff`: the same skip marks, forced
-ownership and drift comparison), so a diff says exactly what the next reconcile will do. Like
+Each rendered object, with the owner labels and commonMetadata the reconcile adds, goes
+through the apply's own dry-run (:meth:`~airflow_flux_provider.kube.apply.Applier.diff`: the
+same skip marks, forced ownership and drift comparison), so a diff says what the next
+reconcile will do. Like
 the flux CLI it prints ``created``, ``drifted`` with the fields that differ (Secret values
 masked), ``skipped``, and, when the Kustomization prunes, ``deleted`` for objects that left
 the previous inventory; unchanged objects print nothing. Errors are collected per object so
@@ -18,10 +19,10 @@ from typing import Any
 import yaml
 
 from airflow_flux_provider.kube import Cluster, ObjectKey, UnknownKindError
-from airflow_flux_provider.kube.apply import Action, Applier, ApplyError, with_owner_labels
+from airflow_flux_provider.kube.apply import Action, Applier, ApplyError
 from airflow_flux_provider.kube.drift import FieldChange
 from airflow_flux_provider.kube.inventory import Inventory
-from airflow_flux_provider.kube.reconcile import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL
+from airflow_flux_provider.kube.reconcile import KustomizationTarget, decorate
 from airflow_flux_provider.specs.kustomization import Kustomization
 
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -92,8 +93,9 @@ def diff(
     inventory: Iterable[dict[str, str]] | None = None,
 ) -> DiffReport:
     """Compare the rendered YAML with the cluster; ``inventory`` defaults to the live object's."""
-    owner = {OWNER_NAME_LABEL: ks.metadata.name, OWNER_NAMESPACE_LABEL: ks.metadata.namespace or "default"}
-    objects = with_owner_labels((d for d in yaml.load_all(rendered, Loader=_SafeLoader) if d), owner)
+    objects = decorate(
+        (d for d in yaml.load_all(rendered, Loader=_SafeLoader) if d), KustomizationTarget.of(ks)
+    )
     applier = Applier(cluster, force=ks.spec.force)
     entries: list[DiffEntry] = []
     errors: list[str] = []
