@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from airflow_flux_provider.credentials import Credentials
+from airflow_flux_provider.images.commit import update_and_push
+from airflow_flux_provider.images.policy import PolicyResult
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.apply import Action
 from airflow_flux_provider.kube.reconcile import KustomizationTarget, ReconcileError, apply_and_prune
@@ -236,3 +238,76 @@ def test_reconcile_killed_mid_apply_then_rerun_converges(sandbox: Sandbox, sandb
     }
     rerun = apply_and_prune(cluster, target, _configmaps(sandbox_namespace, wanted, "2"), revision="r2")
     assert {c.action for c in rerun.changes.changes} == {Action.UNCHANGED} and rerun.pruned == []
+
+
+class PushTrap(CuttingProxy):
+    """A proxy that forwards fetches but holds a push (``git-receive-pack`` POST) forever:
+    the process pushing can then be killed while its push is in flight."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.pushing = threading.Event()
+        super().__init__(target, budget=1 << 40)
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, budget: int | None) -> None:
+        if budget is not None:  # the answers: passed on untouched
+            return super()._pipe(source, sink, budget)
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if b"POST " in data and b"git-receive-pack" in data:
+                    self.pushing.set()
+                    while True:  # never forwarded: the push hangs until its process dies
+                        if not source.recv(65536):
+                            return
+                sink.sendall(data)
+
+
+_KILLED_PUSH = """
+import sys
+from airflow_flux_provider.credentials import Credentials
+from airflow_flux_provider.images.commit import update_and_push
+from airflow_flux_provider.images.policy import PolicyResult
+from airflow_flux_provider.images.commit import update_and_push
+from airflow_flux_provider.images.policy import PolicyResult
+from tests.images.test_automation import _automation
+url, user, password = sys.argv[1:4]
+policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.9.0")}
+update_and_push(_automation(url), policies, credentials=Credentials(username=user, password=password))
+"""
+
+
+def test_push_killed_in_flight_then_rerun_pushes_once(git_server: GitServer, tmp_path: Path) -> None:
+    from tests.images.test_automation import OVERLAY, _automation, _clone, _creds, _git, _repo
+
+    name = f"drill-push-{uuid.uuid4().hex[:8]}"
+    url = _repo(git_server, name)
+    server = _host_port(git_server.url)
+    trap = PushTrap(server)
+    trapped = url.replace(f":{server[1]}/", f":{trap.port}/")
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _KILLED_PUSH,
+            trapped,
+            git_server.username,
+            git_server.password,
+            f"./{OVERLAY}",
+        ],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    try:
+        assert trap.pushing.wait(120), "the push never started"
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    finally:
+        trap.close()
+    before = _git("--git-dir", str(git_server.repo_path(name)), "log", "--format=%s", "main").splitlines()
+    assert before == ["Initial commit"]  # the killed push changed nothing on the remote
+    policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.9.0")}
+    done = update_and_push(_automation(url), policies, credentials=_creds(git_server))
+    assert done.revision is not None
+    work = _clone(git_server, name, tmp_path / "clone")
+    assert _git("log", "--format=%s", cwd=work).splitlines() == ["Update ML training image", "Initial commit"]
+    _git("--git-dir", str(git_server.repo_path(name)), "fsck", "--strict")
+    again = update_and_push(_automation(url), policies, credentials=_creds(git_server))
+    assert again.revision is None  # converged: nothing left to push
