@@ -638,12 +638,7 @@ class ReleaseReconciler:
             outcome.message = f"waiting for {len(keys)} objects of {self.release}"
             return outcome
         outcome.ready = True
-        succeeded = {
-            Step(Action.INSTALL): Reason.INSTALL_SUCCEEDED,
-            Step(Action.UPGRADE): Reason.UPGRADE_SUCCEEDED,
-        }
-        last = self.steps[-1] if self.steps else None
-        outcome.reason = succeeded.get(last, Reason.RECONCILIATION_SUCCEEDED) if last else outcome.reason
+        outcome.reason = _SUCCEEDED.get(self.steps[-1], _IN_SYNC) if self.steps else _IN_SYNC
         chart = f"{self.chart.name}@{self.chart.version}"
         outcome.message = f"Helm release {self.release}.v{revision} is in sync with chart {chart}"
         return outcome

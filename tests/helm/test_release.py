@@ -63,7 +63,7 @@ def test_install_noop_upgrade_and_uninstall(
     assert emitted[0].metadata == {"revision": "1.2.0", "app-version": "2.0"}
 
     again = reconcile(hr, chart_dir, cli, cluster)
-    assert again.ready and again.actions == []
+    assert again.ready and again.actions == [] and again.reason == "ReconciliationSucceeded"
     assert _history(sandbox, ns) == [(1, "deployed")]
 
     upgraded = reconcile(helm_release(ns, {**spec, "values": {"replicas": 3}}), chart_dir, cli, cluster)
