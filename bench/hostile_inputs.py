@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.images.policy import TagFilter
 from airflow_flux_provider.images.registry import exclude
 from airflow_flux_provider.images.template import TemplateError, parse
@@ -88,6 +89,11 @@ def _sandbox_alias_bomb(n: int) -> Step:
     return functools.partial(_refused, ApiError, lambda raw: decode_body(raw, "application/yaml"), body)
 
 
+def _error_message(n: int) -> Step:
+    # Every FluxError message goes through URL redaction; this one quotes a value of colons.
+    return functools.partial(FluxError, "bad value " + "a:" * n, obj="GitRepository/ns/app")
+
+
 def _refused(error: type[Exception], parse: Callable[[Any], object], text: Any) -> None:
     with contextlib.suppress(error):
         parse(text)
@@ -104,6 +110,7 @@ CASES: dict[str, tuple[Callable[[int], Step], int]] = {
     "envsubst ${V##*a*a…b}": (_envsubst_globs, 20000),
     ".sourceignore *a*a…b": (_sourceignore, 20000),
     "commit template blanks": (_commit_template, 20000),
+    "error message quoting 'a:a:…'": (_error_message, 100_000),
     # 9**n strings in n lines: refused once the walk passes the text's own size.
     "manifest YAML alias bomb": (_manifest_alias_bomb, 2000),
     "sandbox YAML alias bomb": (_sandbox_alias_bomb, 2000),
