@@ -90,7 +90,12 @@ class Step:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Flux's record of one helm revision it made (``.status.history[]``); newest first in the status."""
+    """Flux's record of one helm revision it made (``.status.history[]``), newest first in the status.
+
+    Written in helm-controller's shape (``testHooks`` as ``{name: {phase}}``) plus what our
+    state machine needs (``action``, ``postRenderersDigest``, ``testFailed``, ``healthFailed``);
+    a snapshot helm-controller wrote reads back as an upgrade's.
+    """
 
     version: int
     name: str
@@ -124,7 +129,7 @@ class Snapshot:
             "status": self.status.value, "action": self.action.value, "lastDeployed": self.last_deployed,
         }  # fmt: skip
         if self.test_hooks is not None:
-            status["testHooks"] = dict(self.test_hooks)
+            status["testHooks"] = {name: {"phase": phase} for name, phase in self.test_hooks}
             status["testFailed"] = self.test_failed
         if self.health_failed:
             status["healthFailed"] = True
@@ -136,10 +141,8 @@ class Snapshot:
         if not isinstance(entry, dict):
             raise ValueError("a history entry must be a mapping")
         hooks = entry.get("testHooks")
-        if hooks is not None and not (
-            isinstance(hooks, dict) and all(isinstance(v, str) for v in hooks.values())
-        ):
-            raise ValueError("testHooks must map hook names to phases")
+        if hooks is not None and not isinstance(hooks, dict):
+            raise ValueError("testHooks must map hook names to their phase")
         try:
             return cls(
                 version=_integer(entry["version"]),
@@ -153,12 +156,22 @@ class Snapshot:
                 action=Action(entry.get("action", "upgrade")),
                 app_version=str(entry.get("appVersion", "")),
                 last_deployed=str(entry.get("lastDeployed", "")),
-                test_hooks=None if hooks is None else tuple(sorted((str(k), v) for k, v in hooks.items())),
+                test_hooks=None
+                if hooks is None
+                else tuple(sorted((str(k), _phase(v)) for k, v in hooks.items())),
                 test_failed=entry.get("testFailed") is True,
                 health_failed=entry.get("healthFailed") is True,
             )
         except KeyError as err:
             raise ValueError(f"{err.args[0]} is missing") from None
+
+
+def _phase(hook: Any) -> str:
+    """A test hook's phase: helm-controller writes ``{lastStarted, lastCompleted, phase}``."""
+    phase = hook.get("phase") if isinstance(hook, dict) else hook
+    if not isinstance(phase, str):
+        raise ValueError("testHooks must map hook names to their phase")
+    return phase
 
 
 def _integer(value: Any) -> int:

@@ -140,12 +140,25 @@ def test_snapshots_round_trip_through_the_status() -> None:
     tested = replace(SNAP.tested_with({"b": "Succeeded", "a": "Failed"}, failed=True), health_failed=True)
     for snapshot in (SNAP, tested):
         assert Snapshot.from_status(snapshot.to_status()) == snapshot
-    assert tested.to_status()["testHooks"] == {"a": "Failed", "b": "Succeeded"}
+    assert tested.to_status()["testHooks"] == {"a": {"phase": "Failed"}, "b": {"phase": "Succeeded"}}
     assert "testHooks" not in SNAP.to_status() and not SNAP.tested
     assert [str(Step(Action.UPGRADE, failed=True)), str(Step(Action.CORRECT_DRIFT))] == [
         "upgrade-failed",
         "correct-drift",
     ]
+
+
+def test_a_snapshot_helm_controller_wrote_reads_back() -> None:
+    """A HelmRelease moved from a cluster where helm-controller ran keeps its history."""
+    written = {
+        "name": "web", "namespace": "apps", "version": 3, "chartName": "web", "chartVersion": "1.2.0",
+        "appVersion": "2.0", "configDigest": "sha256:values", "firstDeployed": "2026-01-01T00:00:00Z",
+        "lastDeployed": "2026-01-02T00:00:00Z", "status": "deployed", "ociDigest": "sha256:abc",
+        "testHooks": {"web-smoke": {"lastStarted": "2026-01-02T00:00:01Z", "phase": "Succeeded"}},
+    }  # fmt: skip
+    snapshot = Snapshot.from_status(written)
+    assert snapshot.action is Action.UPGRADE and snapshot.test_hooks == (("web-smoke", "Succeeded"),)
+    assert snapshot.tested and not snapshot.test_failed
 
 
 @pytest.mark.parametrize(
@@ -157,7 +170,8 @@ def test_snapshots_round_trip_through_the_status() -> None:
         ({**SNAP.to_status(), "version": True}, "version must be an integer"),
         ({**SNAP.to_status(), "status": "exploded"}, "'exploded' is not a valid HelmStatus"),
         ({**SNAP.to_status(), "action": "reinstall"}, "'reinstall' is not a valid Action"),
-        ({**SNAP.to_status(), "testHooks": {"smoke": {"phase": "x"}}}, "testHooks must map hook names"),
+        ({**SNAP.to_status(), "testHooks": {"smoke": {"phase": 3}}}, "testHooks must map hook names"),
+        ({**SNAP.to_status(), "testHooks": ["smoke"]}, "testHooks must map hook names"),
     ],
 )
 def test_a_corrupt_snapshot_says_what_is_wrong(entry: Any, message: str) -> None:
