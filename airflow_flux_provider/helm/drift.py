@@ -26,7 +26,7 @@ import yaml
 
 from airflow_flux_provider.helm.errors import DriftError
 from airflow_flux_provider.kube import Cluster, KubeError, ObjectKey
-from airflow_flux_provider.kube.selectors import ObjectSelector
+from airflow_flux_provider.kube.ignore import IgnoreRules, drop, escape
 from airflow_flux_provider.specs.helmrelease import DriftIgnoreRule
 
 OPT_OUT = "helm.toolkit.fluxcd.io/driftDetection"
@@ -118,61 +118,6 @@ def _opted_out(obj: dict[str, Any] | None) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class _IgnoreRule:
-    selector: ObjectSelector
-    pointers: tuple[tuple[str, ...] | None, ...]  # None: the whole object
-
-
-def _pointer(text: str, *, obj: str, where: str) -> tuple[str, ...] | None:
-    if text == "":
-        return None
-    if not text.startswith("/"):
-        raise DriftError(
-            f"{text!r} is not a JSON pointer; start it with '/', e.g. /spec/replicas ('' ignores the object)",
-            obj=obj,
-            field=where,
-        )
-    return tuple(p.replace("~1", "/").replace("~0", "~") for p in text[1:].split("/"))
-
-
-def _compile(rules: list[DriftIgnoreRule], obj: str) -> list[_IgnoreRule]:
-    where = "spec.driftDetection.ignore"
-    return [
-        _IgnoreRule(
-            ObjectSelector.compile(rule.target, obj=obj, field=f"{where}[{i}].target", error=DriftError),
-            tuple(_pointer(p, obj=obj, where=f"{where}[{i}].paths[{j}]") for j, p in enumerate(rule.paths)),
-        )
-        for i, rule in enumerate(rules)
-    ]
-
-
-def _drop(document: Any, parts: tuple[str, ...]) -> None:
-    """Remove the value at ``parts`` when it is there (as a JSON patch ``remove`` that allows missing)."""
-    node = document
-    for part in parts[:-1]:
-        node = _child(node, part)
-        if node is None:
-            return
-    last = parts[-1] if parts else None
-    if isinstance(node, dict) and last in node:
-        del node[last]
-    elif isinstance(node, list) and last is not None and last.isdigit() and int(last) < len(node):
-        del node[int(last)]
-
-
-def _child(node: Any, part: str) -> Any:
-    if isinstance(node, dict):
-        return node.get(part)
-    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-        return node[int(part)]
-    return None
-
-
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
-
-
 def _operations(live: Any, desired: Any, path: str) -> list[Operation]:
     """A patch from ``live`` to ``desired``: maps key by key, equal-length lists item by item."""
     if live == desired:
@@ -180,11 +125,11 @@ def _operations(live: Any, desired: Any, path: str) -> list[Operation]:
     if isinstance(live, dict) and isinstance(desired, dict):
         ops = []
         for key, value in desired.items():
-            here = f"{path}/{_escape(str(key))}"
+            here = f"{path}/{escape(str(key))}"
             ops += (
                 [Operation(Op.ADD, here, value)] if key not in live else _operations(live[key], value, here)
             )
-        ops += [Operation(Op.REMOVE, f"{path}/{_escape(str(k))}") for k in live if k not in desired]
+        ops += [Operation(Op.REMOVE, f"{path}/{escape(str(k))}") for k in live if k not in desired]
         return ops
     if isinstance(live, list) and isinstance(desired, list) and len(live) == len(desired):
         return [
@@ -214,12 +159,11 @@ def detect_drift(
     cluster: Cluster, objects: list[dict[str, Any]], ignore: list[DriftIgnoreRule], *, obj: str
 ) -> DriftReport:
     """Compare each object with what a forced server-side apply of it would leave in the cluster."""
-    rules = _compile(ignore, obj)
+    rules = IgnoreRules.compile(ignore, obj=obj, field="spec.driftDetection.ignore", error=DriftError)
     drifted: list[Drift] = []
     errors: list[str] = []
     for desired in objects:
-        matching = [r for r in rules if r.selector.matches(desired)]
-        pointers = [p for r in matching for p in r.pointers]
+        pointers = rules.pointers(desired)
         if _opted_out(desired) or None in pointers:
             continue
         key = ObjectKey.of(desired)
@@ -237,8 +181,8 @@ def detect_drift(
         live = copy.deepcopy(live)
         for parts in pointers:
             assert parts is not None
-            _drop(live, parts)
-            _drop(dry_run, parts)
+            drop(live, parts)
+            drop(dry_run, parts)
         if patch := _diff(live, dry_run):
             drifted.append(Drift(key, desired, tuple(patch)))
     return DriftReport(tuple(drifted), tuple(errors))

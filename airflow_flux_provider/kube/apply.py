@@ -33,7 +33,8 @@ from airflow_flux_provider.kube.cluster import (
     ObjectKey,
 )
 from airflow_flux_provider.kube.drift import FieldChange, differences, masked
-from airflow_flux_provider.kube.takeover import takeover_patch
+from airflow_flux_provider.kube.ignore import ABSENT, IgnoreRules, Pointer, drop, lookup, put
+from airflow_flux_provider.kube.takeover import applied_by_others, takeover_patch
 
 _FIRST = [
     "CustomResourceDefinition",
@@ -138,11 +139,12 @@ class ObjectDiff:
 
 @dataclass(frozen=True)
 class _Plan:
-    """The dry-run outcome for one object: what to do and what drifted."""
+    """The dry-run outcome for one object: what to do, what drifted, and (with ignore rules) what to apply."""
 
     key: ObjectKey
     action: Action
     drift: tuple[FieldChange, ...] = ()
+    payload: dict[str, Any] | None = None
 
 
 def kind_rank(kind: str) -> int:
@@ -178,10 +180,14 @@ class Applier:
 
     ``force`` is ``spec.force``: recreate objects whose immutable fields changed (also per
     object with ``kustomize.toolkit.fluxcd.io/force: Enabled``). Field ownership is always forced.
+    ``ignore`` (``spec.ignore``) leaves fields out of drift; when an object is applied anyway,
+    each ignored field that differs is left to another server-side applier that owns it, or
+    keeps its live value, as fluxcd/pkg ``ssa`` does.
     """
 
     cluster: Cluster
     force: bool = False
+    ignore: IgnoreRules = field(default_factory=IgnoreRules)
     definition_timeout: float = 60.0
     poll_interval: float = 0.5
     sleep: Callable[[float], None] = time.sleep
@@ -203,7 +209,7 @@ class Applier:
             for plan, obj in zip(plans, ordered, strict=True):
                 if plan.action in (Action.CREATED, Action.CONFIGURED):
                     try:
-                        self.cluster.apply(obj, force=True)
+                        self.cluster.apply(plan.payload or obj, force=True)
                     except KubeError as err:
                         raise ApplyError(f"{plan.key} apply failed: {err.message}", changes=changes) from None
                 changes.add(plan.key, plan.action, tuple(c.pointer for c in plan.drift))
@@ -240,16 +246,39 @@ class Applier:
                 dry = self.cluster.apply(desired, dry_run=True, force=True)
             if live is None:
                 return _Plan(key, Action.CREATED)
+            ignored = self.ignore.pointers(dry)
+            if None in ignored:  # the whole object: its drift is nobody's business
+                return _Plan(key, Action.UNCHANGED)
             taken = self._take_over(key, live) if write and not marks.merge(desired, live) else None
             if taken is not None:  # the apply now also drops what kubectl set and Git no longer does
                 live = taken
                 dry = self.cluster.apply(desired, dry_run=True, force=True)
         except KubeError as err:
             raise ApplyError(f"{key} dry-run failed: {err.message}", changes=changes) from None
-        drift = tuple(differences(live, dry))
+        pointers = [p for p in ignored if p is not None]
+        drift = tuple(differences(_without(live, pointers), _without(dry, pointers)))
         if not drift and taken is None:
             return _Plan(key, Action.UNCHANGED)
-        return _Plan(key, Action.CONFIGURED, drift)
+        return _Plan(key, Action.CONFIGURED, drift, self._payload(desired, live, dry, pointers))
+
+    def _payload(
+        self, desired: dict[str, Any], live: dict[str, Any], dry: dict[str, Any], ignored: list[Pointer]
+    ) -> dict[str, Any] | None:
+        """``desired`` with each ignored field that differs stripped (another applier owns it, or it
+        is not there) or set to its live value, so applying changes none of them."""
+        payload = None
+        for pointer in ignored:
+            live_value = lookup(live, pointer)
+            if live_value == lookup(dry, pointer):
+                continue
+            payload = payload or copy.deepcopy(desired)
+            if (
+                live_value is ABSENT
+                or applied_by_others(live, pointer, self.cluster.field_manager)
+                or not put(payload, pointer, copy.deepcopy(live_value))
+            ):
+                drop(payload, pointer)
+        return payload
 
     def _take_over(self, key: ObjectKey, live: dict[str, Any]) -> dict[str, Any] | None:
         """Hand fields kubectl-era managers own to us (Flux's apply cleanup): the object after, if patched."""
@@ -292,6 +321,15 @@ class Applier:
                     changes=changes,
                 )
             self.sleep(self.poll_interval)
+
+
+def _without(obj: dict[str, Any], pointers: list[Pointer]) -> dict[str, Any]:
+    if not pointers:
+        return obj
+    copied = copy.deepcopy(obj)
+    for pointer in pointers:
+        drop(copied, pointer)
+    return copied
 
 
 def with_owner_labels(objects: Iterable[dict[str, Any]], labels: dict[str, str]) -> list[dict[str, Any]]:

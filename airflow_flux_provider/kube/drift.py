@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
+from airflow_flux_provider.kube.ignore import ABSENT, escape
 
-class _Absent:
-    def __repr__(self) -> str:
-        return "(absent)"
-
-
-ABSENT: Final = _Absent()
 _MASK, _MASK_BEFORE, _MASK_AFTER = "***", "*** (before)", "*** (after)"
 _SECRET_FIELDS = (
     "/data/",
@@ -47,10 +42,6 @@ def _shown(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
-
-
 def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
     meta = obj.get("metadata") or {}
     body = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
@@ -73,7 +64,7 @@ def differences(live: dict[str, Any], desired: dict[str, Any]) -> list[FieldChan
         if isinstance(left, dict) and isinstance(right, dict):
             for key in set(left) | set(right):
                 pending.append(
-                    (f"{pointer}/{_escape(str(key))}", left.get(key, ABSENT), right.get(key, ABSENT))
+                    (f"{pointer}/{escape(str(key))}", left.get(key, ABSENT), right.get(key, ABSENT))
                 )
         elif isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
             pending.extend((f"{pointer}/{i}", a, b) for i, (a, b) in enumerate(zip(left, right, strict=True)))

@@ -23,6 +23,7 @@ from airflow_flux_provider.kube.apply import (
 )
 from airflow_flux_provider.kube.cluster import Cluster, KubeError, ObjectKey
 from airflow_flux_provider.kube.health import HealthReport
+from airflow_flux_provider.kube.ignore import IgnoreRules
 from airflow_flux_provider.kube.inventory import Inventory
 from airflow_flux_provider.kube.prune import prune
 from airflow_flux_provider.kube.record import StatusRecord, load_record, save_record
@@ -52,19 +53,27 @@ class KustomizationTarget:
     common_labels: dict[str, str] = field(default_factory=dict)
     common_annotations: dict[str, str] = field(default_factory=dict)
     allow_empty_prune: bool = False
+    ignore: IgnoreRules = field(default_factory=IgnoreRules)
 
     @classmethod
     def of(cls, kustomization: Any, *, allow_empty_prune: bool = False) -> KustomizationTarget:
         """The apply settings of a typed Kustomization (``airflow_flux_provider.specs``)."""
         metadata = kustomization.spec.common_metadata
+        name, namespace = kustomization.metadata.name, kustomization.metadata.namespace
         return cls(
-            name=kustomization.metadata.name,
-            namespace=kustomization.metadata.namespace,
+            name=name,
+            namespace=namespace,
             prune=kustomization.spec.prune,
             force=kustomization.spec.force,
             common_labels=dict(metadata.labels) if metadata else {},
             common_annotations=dict(metadata.annotations) if metadata else {},
             allow_empty_prune=allow_empty_prune,
+            ignore=IgnoreRules.compile(
+                kustomization.spec.ignore,
+                obj=f"Kustomization/{namespace}/{name}",
+                field="spec.ignore",
+                error=ReconcileError,
+            ),
         )
 
     @property
@@ -187,7 +196,7 @@ def apply_and_prune(
         record.inventory = previous
 
     try:
-        changes = Applier(cluster, force=target.force).apply_all(desired)
+        changes = Applier(cluster, force=target.force, ignore=target.ignore).apply_all(desired)
     except ApplyError as err:
         _fail(cluster, record, revision, "ReconciliationFailed", err.message, target)
         raise ReconcileError(err.message, obj=target.ref) from None

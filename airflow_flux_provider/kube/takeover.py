@@ -12,6 +12,7 @@ Objects marked ``kustomize.toolkit.fluxcd.io/ssa: Merge`` are left as they are.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,3 +120,62 @@ def takeover_patch(live: dict[str, Any], manager: str) -> list[dict[str, Any]]:
     if entries is not None:
         patch.append({"op": "replace", "path": "/metadata/managedFields", "value": entries})
     return patch
+
+
+def applied_by_others(live: dict[str, Any], pointer: tuple[str, ...], manager: str) -> bool:
+    """Whether a server-side applier other than ``manager`` owns the field at ``pointer``.
+
+    As fluxcd/pkg ``ssa`` resolves it: the pointer becomes a ``fieldsV1`` path, a list index
+    the ``k:{…}`` key of the item there (``v:`` for a set member); unresolvable means no.
+    """
+    applied = [
+        e
+        for e in (live.get("metadata") or {}).get("managedFields") or []
+        if isinstance(e, dict)
+        and e.get("operation") == "Apply"
+        and not e.get("subresource")
+        and isinstance(e.get("fieldsV1"), dict)
+    ]
+    path: list[str] = []
+    node: Any = live
+    for part in pointer:
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                return False
+            node = node[int(part)]
+            element = _item_element(node, path, [e["fieldsV1"] for e in applied])
+            if element is None:
+                return False
+            path.append(element)
+        else:
+            path.append(f"f:{part}")
+            node = node.get(part) if isinstance(node, dict) else None
+    return any(_holds(e["fieldsV1"], path) for e in applied if e.get("manager") != manager)
+
+
+def _walk(fields: dict[str, Any], path: list[str]) -> Any:
+    node: Any = fields
+    for element in path:
+        node = node.get(element) if isinstance(node, dict) else None
+    return node
+
+
+def _holds(fields: dict[str, Any], path: list[str]) -> bool:
+    parent = _walk(fields, path[:-1])
+    return bool(path) and isinstance(parent, dict) and path[-1] in parent
+
+
+def _item_element(item: Any, parent: list[str], tries: list[dict[str, Any]]) -> str | None:
+    """The ``fieldsV1`` element of a list item: the ``k:`` key it matches, or its ``v:`` value."""
+    if not isinstance(item, dict):
+        return "v:" + json.dumps(item, separators=(",", ":"))
+    for fields in tries:
+        node = _walk(fields, parent)
+        for element in node if isinstance(node, dict) else ():
+            try:
+                keys = json.loads(element[2:]) if element.startswith("k:") else None
+            except ValueError:
+                continue
+            if isinstance(keys, dict) and all(item.get(k) == v for k, v in keys.items()):
+                return str(element)
+    return None

@@ -93,10 +93,9 @@ def diff(
     inventory: Iterable[dict[str, str]] | None = None,
 ) -> DiffReport:
     """Compare the rendered YAML with the cluster; ``inventory`` defaults to the live object's."""
-    objects = decorate(
-        (d for d in yaml.load_all(rendered, Loader=_SafeLoader) if d), KustomizationTarget.of(ks)
-    )
-    applier = Applier(cluster, force=ks.spec.force)
+    target = KustomizationTarget.of(ks)
+    objects = decorate((d for d in yaml.load_all(rendered, Loader=_SafeLoader) if d), target)
+    applier = Applier(cluster, force=target.force, ignore=target.ignore)
     entries: list[DiffEntry] = []
     errors: list[str] = []
     for obj in objects:  # in the render's order, as flux diff goes

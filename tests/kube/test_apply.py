@@ -14,6 +14,8 @@ import pytest
 
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.apply import Action, Applier, ApplyError
+from airflow_flux_provider.kube.reconcile import KustomizationTarget, ReconcileError
+from airflow_flux_provider.specs import parse_object
 from flux_devkit.sandbox import Sandbox
 from tests.sandbox import manifests
 
@@ -306,3 +308,97 @@ def test_diff_names_drifted_fields_masks_secrets_and_writes_nothing(
     assert "hunter2" not in repr(diffs) and "from-git" not in repr(diffs)
     after = {o["metadata"]["name"]: cluster.get(ObjectKey.of(o)) for o in (secret, settings, frozen)}
     assert after == before
+
+
+def kustomization_target(namespace: str, *ignore: dict[str, Any]) -> KustomizationTarget:
+    ks = parse_object(
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "apps", "namespace": namespace},
+            "spec": {
+                "interval": "10m",
+                "prune": True,
+                "path": "./apps",
+                "sourceRef": {"kind": "GitRepository", "name": "repo"},
+                "ignore": list(ignore),
+            },
+        }
+    )
+    return KustomizationTarget.of(ks)
+
+
+def web(namespace: str, image: str = "nginx:1.27") -> dict[str, Any]:
+    obj = manifests.deployment("web", {"name": "app", "image": image}, replicas=2)
+    obj["metadata"]["namespace"] = namespace
+    return obj
+
+
+def test_spec_ignore_keeps_live_values_of_ignored_fields(
+    sandbox: Sandbox, sandbox_namespace: str, cluster: Cluster
+) -> None:
+    """``spec.ignore`` of ``/spec/replicas`` on Deployments: scaling is not drift, and an apply for
+    another change keeps the scaled value; objects the target does not select are corrected."""
+    target = kustomization_target(
+        sandbox_namespace, {"paths": ["/spec/replicas"], "target": {"kind": "Deployment"}}
+    )
+    applier = Applier(cluster, ignore=target.ignore)
+    settings = configmap(sandbox_namespace)
+    applier.apply_all([settings, web(sandbox_namespace)])
+    sandbox.kubectl("scale", "deployment/web", "--replicas=5", "-n", sandbox_namespace)
+    patch(sandbox, sandbox_namespace, "configmap/settings", {"data": {"threads": "9"}})
+
+    again = applier.apply_all([settings, web(sandbox_namespace)])
+    assert [(c.key.kind, c.action) for c in again.changes] == [
+        ("ConfigMap", Action.CONFIGURED),
+        ("Deployment", Action.UNCHANGED),
+    ]
+    changed = only_change(applier.apply_all([web(sandbox_namespace, image="nginx:1.28")]))
+
+    assert (changed.action, changed.drift) == (Action.CONFIGURED, ("/spec/template/spec/containers/0/image",))
+    live = cluster.get(ObjectKey.of(web(sandbox_namespace))) or {}
+    assert live["spec"]["replicas"] == 5
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+
+
+def test_spec_ignore_leaves_a_field_to_the_server_side_applier_that_owns_it(
+    sandbox_namespace: str, cluster: Cluster
+) -> None:
+    target = kustomization_target(sandbox_namespace, {"paths": ["/spec/replicas"]})
+    applier = Applier(cluster, ignore=target.ignore)
+    applier.apply_all([web(sandbox_namespace)])
+    autoscaler = Cluster(cluster.api_client, field_manager="autoscaler")
+    scaled = {k: v for k, v in web(sandbox_namespace).items() if k != "spec"} | {"spec": {"replicas": 7}}
+    autoscaler.apply(scaled, force=True)
+
+    assert (
+        only_change(applier.apply_all([web(sandbox_namespace, image="nginx:1.28")])).action
+        == Action.CONFIGURED
+    )
+
+    live = cluster.get(ObjectKey.of(scaled)) or {}
+    assert live["spec"]["replicas"] == 7
+    ours = next(e for e in live["metadata"]["managedFields"] if e["manager"] == cluster.field_manager)
+    assert "f:replicas" not in ours["fieldsV1"]["f:spec"]  # given up, not taken back
+
+
+BAD_IGNORE_RULES = {
+    "pointer without a leading slash": (
+        {"paths": ["spec/replicas"]},
+        r"spec\.ignore\[0\]\.paths\[0\].*start it with '/'",
+    ),
+    "target pattern that is not RE2": (
+        {"paths": ["/spec"], "target": {"name": "(?=x)"}},
+        r"spec\.ignore\[0\]\.target\.name",
+    ),
+    "label selector that does not parse": (
+        {"paths": ["/spec"], "target": {"labelSelector": "a in (b"}},
+        r"spec\.ignore\[0\]\.target\.labelSelector",
+    ),
+}
+
+
+@pytest.mark.parametrize("rule,message", BAD_IGNORE_RULES.values(), ids=BAD_IGNORE_RULES)
+def test_bad_ignore_rules_name_the_field(rule: dict[str, Any], message: str) -> None:
+    with pytest.raises(ReconcileError, match=message):
+        kustomization_target("apps", rule)
