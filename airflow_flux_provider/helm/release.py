@@ -58,7 +58,7 @@ from airflow_flux_provider.helm.state import (
 from airflow_flux_provider.helm.status import KIND, load_status
 from airflow_flux_provider.helm.values import ComposedValues
 from airflow_flux_provider.kube import Cluster, ObjectKey
-from airflow_flux_provider.kube.record import save_record
+from airflow_flux_provider.kube.record import forget_record, save_record
 from airflow_flux_provider.specs import HelmRelease
 from airflow_flux_provider.specs.helmrelease import Install, Upgrade
 from airflow_flux_provider.tools import kubectl_path
@@ -129,8 +129,10 @@ class ReleaseReconciler:
         reset: bool = False,
         wait: bool = True,
         emit: Callable[[events.Event], None] = events.emit,
+        records: Cluster | None = None,
     ) -> None:
         self.hr, self.chart, self.values, self.cli, self.cluster = hr, chart, values, cli, cluster
+        self.records = records or cluster  # reads and writes the HelmRelease's status (not impersonated)
         self.force, self.reset, self.wait, self._emit = force, reset, wait, emit
         self._released = False
         self.name = release_name(hr)
@@ -140,8 +142,9 @@ class ReleaseReconciler:
         self.release = f"{self.storage}/{self.name}"
         self.pr_digest = post_renderers_digest(hr)
         cli.add_secrets(values.secrets)
-        self.status = load_status(cluster, hr.metadata.name, hr.metadata.namespace)
-        self._stored = self.status.to_status()  # a reconcile that changes nothing writes nothing
+        self.status = load_status(
+            self.records, hr.metadata.name, hr.metadata.namespace, manifest=hr.to_manifest()
+        )
         self.steps: list[Step] = []
         self.last_error = ""
         self._history_cache: list[HelmRevision] | None = None
@@ -194,8 +197,7 @@ class ReleaseReconciler:
             self.status.last_applied_revision = self.chart.version
         if outcome.awaiting_health:  # neither ready nor failed until the caller's health check ends
             self.status.ready = "Unknown"
-        if self.status.to_status() != self._stored:
-            save_record(self.cluster, self.status)
+        save_record(self.records, self.status)
         return outcome
 
     def _loop(self) -> None:
@@ -569,7 +571,7 @@ class ReleaseReconciler:
             f"Helm {snap.action} failed for release {self.release} with chart "
             f"{self.chart.name}@{self.chart.version}: {message}",
         )
-        save_record(self.cluster, self.status)
+        save_record(self.records, self.status)
 
     def _release_objects(self) -> list[dict[str, Any]]:
         manifest = self.cli.manifest(self.name, self.storage, obj=self.obj)
@@ -657,15 +659,22 @@ def _test_hooks(out: str) -> dict[str, str]:
 
 
 def uninstall_release(
-    hr: HelmRelease, cli: HelmCli, cluster: Cluster, *, emit: Callable[[events.Event], None] = events.emit
+    hr: HelmRelease,
+    cli: HelmCli,
+    cluster: Cluster,
+    *,
+    emit: Callable[[events.Event], None] = events.emit,
+    records: Cluster | None = None,
 ) -> bool:
     """Remove the release when the HelmRelease leaves the desired state; False if there was none."""
-    reconciler = ReleaseReconciler(hr, Chart("", "", ""), ComposedValues({}), cli, cluster, emit=emit)
+    reconciler = ReleaseReconciler(
+        hr, Chart("", "", ""), ComposedValues({}), cli, cluster, emit=emit, records=records
+    )
     latest = reconciler._safe_latest()
     if latest is None or latest.status is HelmStatus.UNINSTALLED:
         found = False
     else:
         reconciler._uninstall(remediation=False, latest=latest)
         found = True
-    cluster.delete(reconciler.status.key)
+    forget_record(reconciler.records, reconciler.status)
     return found

@@ -1,4 +1,4 @@
-"""A HelmRelease's ``.status``, kept in the same status ConfigMap the reconcile operator uses.
+"""A HelmRelease's ``.status``, stored as the Kustomization's is (:mod:`~airflow_flux_provider.kube.record`).
 
 Adds helm-controller's fields to :class:`~airflow_flux_provider.kube.record.StatusRecord`:
 failure counters, the last attempted config digest and action, and ``history`` as Flux's
@@ -7,14 +7,13 @@ release snapshots (newest first), read and written as :class:`~airflow_flux_prov
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from airflow_flux_provider.helm.errors import ReleaseError
 from airflow_flux_provider.helm.state import Snapshot
 from airflow_flux_provider.kube import Cluster
-from airflow_flux_provider.kube.record import StatusRecord
+from airflow_flux_provider.kube.record import StatusRecord, load_record
 
 KIND = "HelmRelease"
 _SNAPSHOTS = 10
@@ -83,9 +82,8 @@ class HelmReleaseStatus(StatusRecord):
         self.failures = self.install_failures = self.upgrade_failures = 0
 
 
-def load_status(cluster: Cluster, name: str, namespace: str) -> HelmReleaseStatus:
-    record = HelmReleaseStatus(KIND, name, namespace)
-    stored = cluster.get(record.key)
-    if stored is None:
-        return record
-    return HelmReleaseStatus.from_status(KIND, name, namespace, json.loads(stored["data"]["status.json"]))
+def load_status(
+    cluster: Cluster, name: str, namespace: str, *, manifest: dict[str, Any] | None = None
+) -> HelmReleaseStatus:
+    """The stored status; ``manifest`` creates the HelmRelease object if it is missing when saved."""
+    return load_record(cluster, KIND, name, namespace, record_type=HelmReleaseStatus, manifest=manifest)

@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from airflow_flux_provider.kube.cluster import ObjectKey
+from airflow_flux_provider.kube.cluster import KubeError, ObjectKey
 
 _RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+class InventoryError(KubeError):
+    """A stored inventory entry is not ``{id: <namespace>_<name>_<group>_<kind>, v: <version>}``."""
 
 
 def inventory_id(key: ObjectKey) -> str:
@@ -41,7 +45,21 @@ class Inventory:
 
     @classmethod
     def from_entries(cls, entries: Iterable[dict[str, str]]) -> Inventory:
-        return cls({e["id"]: e["v"] for e in entries})
+        """The inventory of stored entries; a malformed one raises :class:`InventoryError`."""
+        parsed = {}
+        for index, entry in enumerate(entries):
+            entry_id = entry.get("id") if isinstance(entry, dict) else None
+            version = entry.get("v") if isinstance(entry, dict) else None
+            if not isinstance(entry_id, str) or not isinstance(version, str) or entry_id.count("_") < 3:
+                raise InventoryError(
+                    f"entries[{index}] is {entry!r:.120}, not "
+                    "{id: <namespace>_<name>_<group>_<kind>, v: <version>}"
+                )
+            kind, name = entry_id.rpartition("_")[2], parse_id(entry_id, version).name
+            if not kind or not name or not version:
+                raise InventoryError(f"entries[{index}] id {entry_id!r:.120} names no kind, name or version")
+            parsed[entry_id] = version
+        return cls(parsed)
 
     def to_entries(self) -> list[dict[str, str]]:
         return [{"id": i, "v": v} for i, v in sorted(self.entries.items())]

@@ -1,4 +1,4 @@
-"""The Flux objects in the cluster: their CRDs, and whether a cluster serves a kind.
+"""The Flux objects in the cluster: their CRDs, whether a cluster serves a kind, the object itself.
 
 The objects are the interface a Flux user expects (``kubectl get kustomizations``, the
 flux CLI's annotations, dashboards): :func:`install_crds` puts the generated definitions
@@ -8,8 +8,10 @@ in place; each task then finds its object there and writes its ``.status``
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow_flux_provider.kube.apply import Applier, ChangeSet
-from airflow_flux_provider.kube.cluster import Cluster, UnknownKindError
+from airflow_flux_provider.kube.cluster import Cluster, NotFoundError, ObjectKey, UnknownKindError
 
 
 def install_crds(cluster: Cluster) -> ChangeSet:
@@ -29,3 +31,23 @@ def serves(cluster: Cluster, api_version: str, kind: str) -> bool:
     except UnknownKindError:
         return False
     return True
+
+
+def ensure_object(cluster: Cluster, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The Flux object in the cluster, created from ``manifest`` when it is not there.
+
+    An object already there is left as it is: whoever applied it (the flux-system
+    Kustomization, a person with kubectl, ``flux suspend``) owns its spec. Creating it is
+    a server-side apply under the same field manager as a Kustomization's apply, so the
+    Kustomization that later applies it from Git takes it over without a conflict.
+    """
+    body = {k: v for k, v in manifest.items() if k != "status"}
+    key = ObjectKey.of(body)
+    live = cluster.get(key)
+    if live is not None:
+        return live
+    try:
+        return cluster.apply(body)
+    except NotFoundError:  # its namespace (flux-system, usually) on first use
+        cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": key.namespace}})
+        return cluster.apply(body)

@@ -1,7 +1,10 @@
 """The apply half of a Flux Kustomization: apply, record the inventory, prune, report.
 
 Health checks are a separate step (:mod:`airflow_flux_provider.kube.health`) so the Airflow
-operator can defer while objects roll out and finish the record afterwards.
+operator can defer while objects roll out and finish the record afterwards. The status
+(inventory included) is the Kustomization's own ``.status`` (:mod:`.record`), read and
+written with the controller's identity (``records``), while objects are applied and pruned
+as the Kustomization's service account (``cluster``).
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from airflow_flux_provider.kube.cluster import Cluster, KubeError, ObjectKey
 from airflow_flux_provider.kube.health import HealthReport
 from airflow_flux_provider.kube.ignore import IgnoreRules
 from airflow_flux_provider.kube.inventory import Inventory
+from airflow_flux_provider.kube.lease import LeaseSettings, object_lease
 from airflow_flux_provider.kube.prune import prune
-from airflow_flux_provider.kube.record import StatusRecord, load_record, save_record
+from airflow_flux_provider.kube.record import StatusRecord, flux_api_version, load_record, save_record
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,8 @@ class KustomizationTarget:
     common_annotations: dict[str, str] = field(default_factory=dict)
     allow_empty_prune: bool = False
     ignore: IgnoreRules = field(default_factory=IgnoreRules)
+    #: the Kustomization itself, created in the cluster if it is not there when its status is saved
+    manifest: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, kustomization: Any, *, allow_empty_prune: bool = False) -> KustomizationTarget:
@@ -74,11 +80,17 @@ class KustomizationTarget:
                 field="spec.ignore",
                 error=ReconcileError,
             ),
+            manifest=kustomization.to_manifest(),
         )
 
     @property
     def ref(self) -> str:
         return f"Kustomization/{self.namespace}/{self.name}"
+
+    @property
+    def key(self) -> ObjectKey:
+        """The Kustomization object (its status and its Lease are found by it)."""
+        return ObjectKey(flux_api_version("Kustomization"), "Kustomization", self.namespace, self.name)
 
     @property
     def owner_labels(self) -> dict[str, str]:
@@ -144,12 +156,24 @@ def decorate(objects: Iterable[dict[str, Any]], target: KustomizationTarget) -> 
     return labeled
 
 
+def _load(records: Cluster, target: KustomizationTarget) -> StatusRecord:
+    return load_record(records, "Kustomization", target.name, target.namespace, manifest=target.manifest)
+
+
 def check_dependencies(cluster: Cluster, target: KustomizationTarget, depends_on: dict[str, str]) -> None:
-    """Each dependency (``namespace/name`` → expected revision or "") must be Ready at that revision."""
+    """Each dependency (``namespace/name`` → expected revision or "") must be Ready at that revision,
+    with its latest generation reconciled (read from the dependency objects through ``cluster``)."""
     for ref, revision in depends_on.items():
         namespace, _, name = ref.rpartition("/")
         namespace = namespace or target.namespace
         record = load_record(cluster, "Kustomization", name, namespace)
+        if record.live is not None and record.is_ready and record.observed_generation != record.generation:
+            raise DependencyNotReadyError(
+                f"dependency '{namespace}/{name}' is not ready (generation {record.generation} is not "
+                "reconciled yet)",
+                obj=target.ref,
+                field="spec.dependsOn",
+            )
         if not record.is_ready:
             raise DependencyNotReadyError(
                 f"dependency '{namespace}/{name}' is not ready ({record.reason or 'never reconciled'})",
@@ -172,17 +196,37 @@ def apply_and_prune(
     *,
     revision: str,
     digest: str = "",
+    records: Cluster | None = None,
+    holder: str | None = None,
+    lease: LeaseSettings | None = None,
 ) -> ReconcileResult:
-    """Apply ``objects`` and prune what left the inventory; the record is updated either way."""
+    """Apply ``objects`` and prune what left the inventory; the status is updated either way.
+
+    The Kustomization's Lease is held throughout (see :mod:`.lease`): a concurrent run of the
+    same Kustomization waits, then starts from the inventory this one wrote.
+    """
+    records = records or cluster
+    with object_lease(records, target.key, holder=holder, settings=lease):
+        return _apply_and_prune(cluster, records, target, objects, revision, digest)
+
+
+def _apply_and_prune(
+    cluster: Cluster,
+    records: Cluster,
+    target: KustomizationTarget,
+    objects: list[dict[str, Any]],
+    revision: str,
+    digest: str,
+) -> ReconcileResult:
     started = time.monotonic()
-    record = load_record(cluster, "Kustomization", target.name, target.namespace)
+    record = _load(records, target)
     desired = decorate(objects, target)
     if not desired and len(record.inventory) and target.prune and not target.allow_empty_prune:
         message = (
             f"the build produced no objects, refusing to prune all {len(record.inventory)} objects of the "
             "inventory; if that is intended, allow it with allow_empty_prune=True"
         )
-        _fail(cluster, record, revision, "PruneFailed", message, target)
+        _fail(records, record, revision, "PruneFailed", message, target)
         raise ReconcileError(message, obj=target.ref, field="spec.prune")
 
     # Remember every object this run may create before creating it: a run killed half-way
@@ -192,13 +236,13 @@ def apply_and_prune(
     )
     if pending.entries != record.inventory.entries:
         previous, record.inventory = record.inventory, pending
-        save_record(cluster, record)
+        save_record(records, record)
         record.inventory = previous
 
     try:
         changes = Applier(cluster, force=target.force, ignore=target.ignore).apply_all(desired)
     except ApplyError as err:
-        _fail(cluster, record, revision, "ReconciliationFailed", err.message, target)
+        _fail(records, record, revision, "ReconciliationFailed", err.message, target)
         raise ReconcileError(err.message, obj=target.ref) from None
 
     inventory = Inventory.of(changes.keys)
@@ -212,7 +256,7 @@ def apply_and_prune(
             inventory = Inventory({**inventory.entries, **Inventory.of(result.failed).entries})
             failures = "; ".join(f"{k}: {m}" for k, m in result.failed.items())
             record.inventory = inventory
-            _fail(cluster, record, revision, "PruneFailed", f"delete failed, errors: {failures}", target)
+            _fail(records, record, revision, "PruneFailed", f"delete failed, errors: {failures}", target)
             raise ReconcileError(f"prune failed: {failures}", obj=target.ref)
 
     if changes.has_changes:
@@ -222,7 +266,8 @@ def apply_and_prune(
     record.last_attempted_revision = revision
     if changed or record.last_applied_revision != revision:
         record.add_history(digest or revision, revision, "Progressing", time.monotonic() - started)
-        save_record(cluster, record)
+        record.set_progressing(f"Applied revision {revision}; health checks in progress")
+        save_record(records, record)
     drift_corrected = record.last_applied_revision == revision
     return ReconcileResult(revision, changes, inventory, pruned, time.monotonic() - started, drift_corrected)
 
@@ -235,9 +280,32 @@ def finish(
     health: HealthReport | None,
     error: str | None = None,
     duration: float = 0.0,
+    holder: str | None = None,
+    lease: LeaseSettings | None = None,
 ) -> StatusRecord:
-    """Close the reconcile: Ready True with ``Applied revision``, or False with the health error."""
-    record = load_record(cluster, "Kustomization", target.name, target.namespace)
+    """Close the reconcile: Ready True with ``Applied revision``, or False with the health error.
+
+    A run whose revision is no longer the last one attempted (a later run applied another)
+    leaves the status to that run: its health says nothing about what is deployed now.
+    ``cluster`` is the identity that writes Flux objects' status (not the service account).
+    """
+    with object_lease(cluster, target.key, holder=holder, settings=lease):
+        return _finish(cluster, target, revision, health, error, duration)
+
+
+def _finish(
+    cluster: Cluster,
+    target: KustomizationTarget,
+    revision: str,
+    health: HealthReport | None,
+    error: str | None,
+    duration: float,
+) -> StatusRecord:
+    record = _load(cluster, target)
+    if record.last_attempted_revision and record.last_attempted_revision != revision:
+        log.info("%s: revision %s was superseded by %s; its status is left to that run",
+                 target.ref, revision, record.last_attempted_revision)  # fmt: skip
+        return record
     if error:
         _fail(cluster, record, revision, "HealthCheckFailed", error, target)
         return record
@@ -245,8 +313,8 @@ def finish(
     unchanged = record.is_ready and record.last_applied_revision == revision and record.message == message
     record.set_ready(True, "ReconciliationSucceeded", message)
     record.last_applied_revision = revision
+    save_record(cluster, record)  # writes nothing when nothing changed
     if not unchanged:
-        save_record(cluster, record)
         detail = f" in {duration:.1f}s" if duration else ""
         checked = f", {len(health.statuses)} objects healthy" if health and health.statuses else ""
         _emit(

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from airflow_flux_provider.kube import Cluster, ObjectKey, UnknownKindError
+from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.apply import Action, Applier, ApplyError
 from airflow_flux_provider.kube.drift import FieldChange
 from airflow_flux_provider.kube.inventory import Inventory
@@ -76,13 +76,11 @@ class DiffReport:
 
 
 def previous_inventory(cluster: Cluster, ks: Kustomization) -> list[dict[str, str]]:
-    """``.status.inventory.entries`` of the live Kustomization (empty when it is not there)."""
-    key = ObjectKey(ks.api_version, "Kustomization", ks.metadata.namespace or "default", ks.metadata.name)
-    try:
-        live = cluster.get(key)
-    except UnknownKindError:
-        return []
-    return list(((live or {}).get("status") or {}).get("inventory", {}).get("entries") or [])
+    """The inventory the last reconcile recorded, read where it wrote it (empty before the first)."""
+    from airflow_flux_provider.kube.record import load_record
+
+    record = load_record(cluster, "Kustomization", ks.metadata.name, ks.metadata.namespace or "default")
+    return record.inventory.to_entries()
 
 
 def diff(

@@ -48,6 +48,13 @@ class ClusterDeployOperator(FluxObjectOperator):
 
         return ClusterHook(self.kubernetes_conn_id).cluster(impersonate=self._impersonate(obj))
 
+    def _controller(self) -> Cluster:
+        """The connection's own identity, never impersonated: as a Flux controller, it reads and
+        writes the Flux objects' status (the service account only applies what they deploy)."""
+        from airflow_flux_provider.hooks.kubernetes import ClusterHook
+
+        return ClusterHook(self.kubernetes_conn_id).cluster()
+
     def _await_health(
         self, obj: Any, cluster: Cluster, keys: list[ObjectKey], *, timeout: float, state: dict[str, Any]
     ) -> str | None:

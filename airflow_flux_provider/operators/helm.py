@@ -82,7 +82,7 @@ class HelmReleaseOperator(ClusterDeployOperator):
             field="spec.chart",
         )
 
-    def _reconciler(self, hr: Any, cli: Any, cluster: Any) -> Any:
+    def _reconciler(self, hr: Any, cli: Any, cluster: Any, records: Any) -> Any:
         from airflow_flux_provider.helm.release import ReleaseReconciler
         from airflow_flux_provider.helm.values import compose_values
 
@@ -97,8 +97,9 @@ class HelmReleaseOperator(ClusterDeployOperator):
         )
         values = compose_values(hr, cluster, values_files=files, overrides=self.extra_values)
         return ReleaseReconciler(
-            hr, chart, values, cli, cluster, force=self.force, reset=self.reset, wait=not self.deferrable
-        )
+            hr, chart, values, cli, cluster, force=self.force, reset=self.reset, wait=not self.deferrable,
+            records=records,
+        )  # fmt: skip
 
     # -- execution -------------------------------------------------------------------------------
     def execute(self, context: Any) -> dict[str, Any]:
@@ -122,12 +123,12 @@ class HelmReleaseOperator(ClusterDeployOperator):
             raise AirflowSkipException(f"{hr.ref} is suspended (spec.suspend: true)")
         from airflow_flux_provider.helm.cli import HelmCli
 
-        cluster = self._cluster(hr)
+        cluster, records = self._cluster(hr), self._controller()
         with HelmCli(cluster) as cli:
             if self.uninstall:
-                found = uninstall_release(hr, cli, cluster)
+                found = uninstall_release(hr, cli, cluster, records=records)
                 return {"uninstalled": found, "release": hr.ref}
-            reconciler = self._reconciler(hr, cli, cluster)
+            reconciler = self._reconciler(hr, cli, cluster, records)
             if health is not None:
                 reconciler.mark_unhealthy(health)
             outcome = reconciler.reconcile()

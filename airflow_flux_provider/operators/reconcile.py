@@ -115,13 +115,13 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
         ks = self.flux_object()
         if ks.spec.suspend:
             raise AirflowSkipException(f"{ks.ref} is suspended (spec.suspend: true)")
-        cluster = self._cluster(ks)
+        cluster, records = self._cluster(ks), self._controller()
         target = self._target(ks)
         revision = self.revision or "unknown"
-        check_dependencies(cluster, target, self._dependencies(ks))
+        check_dependencies(records, target, self._dependencies(ks))
         objects = rendered_objects(self.rendered, task=self.task_id)
         digest = self.rendered.get("digest", "") if isinstance(self.rendered, dict) else ""
-        result = apply_and_prune(cluster, target, objects, revision=revision, digest=digest)
+        result = apply_and_prune(cluster, target, objects, revision=revision, digest=digest, records=records)
         outcome = result.to_xcom()
         self.log.info("%s change set:\n%s", ks.ref, change_lines(outcome["changes"]) or "(empty)")
         if outcome["drifted"]:
@@ -156,10 +156,9 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
     def _complete(
         self, context: Any, ks: Any, outcome: dict[str, Any], error: str | None, started: float
     ) -> dict[str, Any]:
-        cluster = self._cluster(ks)
         duration = time.time() - started
         finish(
-            cluster,
+            self._controller(),
             self._target(ks),
             revision=outcome["revision"],
             health=None,

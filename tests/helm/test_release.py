@@ -77,7 +77,8 @@ def test_install_noop_upgrade_and_uninstall(
     assert uninstall_release(hr, cli, cluster)
     assert _history(sandbox, ns) == []
     assert cluster.get(ObjectKey("apps/v1", "Deployment", ns, "web-web")) is None
-    assert cluster.get(status.key) is None
+    forgotten = load_status(cluster, "web", ns)  # the HelmRelease's status no longer claims a release
+    assert (forgotten.ready, forgotten.reason, forgotten.history) == ("False", "Uninstalled", [])
     assert not uninstall_release(hr, cli, cluster)
 
 

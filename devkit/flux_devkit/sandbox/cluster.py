@@ -332,8 +332,10 @@ class CounterControl:
     def get(self, verb: str, resource: str) -> int:
         return int(self.snapshot()["requests"].get(f"{verb} {resource}", 0))
 
-    def mutating(self) -> int:
-        return int(self.snapshot()["mutating"])
+    def mutating(self, *, besides: tuple[str, ...] = ()) -> int:
+        """Persisting writes, leaving out those to the resources named in ``besides`` (e.g. "leases")."""
+        by_resource = self.snapshot()["mutatingByResource"]
+        return sum(int(n) for resource, n in by_resource.items() if resource not in besides)
 
     def reset(self) -> None:
         self._sandbox.admin("DELETE", "v1/counters")

@@ -96,25 +96,29 @@ class Faults:
 
 
 class Counters:
-    """Requests by ``verb resource`` and the number of mutating requests."""
+    """Requests by ``verb resource`` and the mutating requests (in total and by resource)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_key: Counter[str] = Counter()
-        self._mutating = 0
+        self._mutating: Counter[str] = Counter()
 
     def count(self, verb: str, resource: str, *, dry_run: bool = False) -> None:
         """Dry-run writes are counted under their verb but, persisting nothing, are not mutating."""
         with self._lock:
             self._by_key[f"{verb} {resource}"] += 1
             if verb in MUTATING and not dry_run:
-                self._mutating += 1
+                self._mutating[resource] += 1
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"requests": dict(self._by_key), "mutating": self._mutating}
+            return {
+                "requests": dict(self._by_key),
+                "mutating": sum(self._mutating.values()),
+                "mutatingByResource": dict(self._mutating),
+            }
 
     def reset(self) -> None:
         with self._lock:
             self._by_key.clear()
-            self._mutating = 0
+            self._mutating.clear()
