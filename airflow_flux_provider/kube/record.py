@@ -102,6 +102,8 @@ class ObjectStatus:
     manifest: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     #: where a status read from a legacy ConfigMap came from (deleted once saved to the object)
     migrated_from: ObjectKey | None = field(default=None, compare=False, repr=False)
+    #: the run ended in a state that observes the object's generation (known once it exists)
+    observes_generation: bool = field(default=False, compare=False, repr=False)
 
     #: status keys this class (and subclasses, through ``_FIELDS``) reads and writes itself
     _FIELDS: ClassVar[dict[str, str]] = {}
@@ -134,8 +136,9 @@ class ObjectStatus:
         self._set_condition("True" if status else "False", reason, message)
         if self.requested_at:
             self.last_handled_reconcile_at = self.requested_at
-        if status or self.stalled:
-            self.observed_generation = self.generation or self.observed_generation
+        self.observes_generation = status or self.stalled
+        if self.observes_generation and self.generation:
+            self.observed_generation = self.generation
 
     def set_progressing(self, message: str = "Reconciliation in progress") -> None:
         """Mid-run: Ready Unknown, Reconciling True (as while Flux waits for health checks)."""
@@ -418,6 +421,9 @@ def _create_object(cluster: Cluster, record: ObjectStatus) -> dict[str, Any]:
         )
     live = ensure_object(cluster, record.manifest)
     record.stored = copy.deepcopy(live.get("status") or {})
+    record.generation = int((live.get("metadata") or {}).get("generation") or 0)
+    if record.observes_generation:
+        record.observed_generation = record.generation
     return live
 
 
