@@ -104,6 +104,8 @@ class ObjectStatus:
     migrated_from: ObjectKey | None = field(default=None, compare=False, repr=False)
     #: the run ended in a state that observes the object's generation (known once it exists)
     observes_generation: bool = field(default=False, compare=False, repr=False)
+    #: kept in the ConfigMap although the kind is served (the object is missing and cannot be created)
+    in_config_map: bool = field(default=False, compare=False, repr=False)
 
     #: status keys this class (and subclasses, through ``_FIELDS``) reads and writes itself
     _FIELDS: ClassVar[dict[str, str]] = {}
@@ -336,6 +338,10 @@ def load_record(
     if not _on_object(cluster, record):
         return _from_config_map(cluster, record, record_type)
     live = cluster.get(record.key)
+    if live is None and manifest is None:  # no object, and nothing to create it from
+        fallback = _from_config_map(cluster, record, record_type)
+        fallback.in_config_map = True
+        return fallback
     meta = (live or {}).get("metadata") or {}
     status = (live or {}).get("status") or {}
     legacy = None if _written(status) else cluster.get(record.config_map_key)
@@ -358,7 +364,10 @@ def _written(status: dict[str, Any]) -> bool:
 
 def save_record(cluster: Cluster, record: ObjectStatus) -> None:
     """Store the record; a no-op when nothing changed since it was read."""
-    if not _on_object(cluster, record):
+    if record.in_config_map or not _on_object(cluster, record):
+        if record.in_config_map:
+            log.warning("%s is not in the cluster and no manifest creates it; its status is kept in "
+                        "ConfigMap %s until it is", record.ref, record.config_map_key)  # fmt: skip
         _save_config_map(cluster, record)
         return
     if record.live is None:
@@ -415,10 +424,8 @@ def _create_object(cluster: Cluster, record: ObjectStatus) -> dict[str, Any]:
     from airflow_flux_provider.kube.objects import ensure_object
 
     if record.manifest is None:
-        raise StatusError(
-            "the object is not in the cluster, so its status has no home; apply it first",
-            obj=record.ref,
-        )
+        raise StatusError("the object was deleted while its status was written; apply it again",
+                          obj=record.ref)  # fmt: skip
     live = ensure_object(cluster, record.manifest)
     record.stored = copy.deepcopy(live.get("status") or {})
     record.generation = int((live.get("metadata") or {}).get("generation") or 0)
@@ -429,7 +436,7 @@ def _create_object(cluster: Cluster, record: ObjectStatus) -> dict[str, Any]:
 
 def forget_record(cluster: Cluster, record: ObjectStatus) -> None:
     """Drop a status when its object leaves the desired state (an uninstalled release, say)."""
-    if not _on_object(cluster, record):
+    if record.in_config_map or not _on_object(cluster, record):
         cluster.delete(record.config_map_key)
         return
     if record.live is None or not record.stored:

@@ -13,7 +13,12 @@ import yaml
 
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.objects import ensure_object
-from airflow_flux_provider.kube.reconcile import apply_and_prune, check_dependencies, finish
+from airflow_flux_provider.kube.reconcile import (
+    KustomizationTarget,
+    apply_and_prune,
+    check_dependencies,
+    finish,
+)
 from airflow_flux_provider.kube.record import (
     StatusConflictError,
     StatusError,
@@ -223,3 +228,16 @@ def test_a_configmap_record_that_does_not_parse_is_a_clear_error(
     with pytest.raises(StatusError) as error:
         load_record(bare_cluster, "Kustomization", "broken", "flux-system")
     assert problem in str(error.value) and ("kubectl" in str(error.value))
+
+
+def test_without_the_object_or_a_manifest_the_status_waits_in_a_configmap_then_moves_in(
+    sandbox_namespace: str, cluster: Cluster
+) -> None:
+    bare = KustomizationTarget(name="apps", namespace=sandbox_namespace, prune=True)  # no manifest
+    apply_and_prune(cluster, bare, [_configmap(sandbox_namespace, "a")], revision="r1")
+    config_map = ObjectKey("v1", "ConfigMap", sandbox_namespace, "flux-status-kustomization-apps")
+    assert cluster.get(config_map) is not None and cluster.get(_ks_key(sandbox_namespace)) is None
+    target = kustomization_target("apps", sandbox_namespace, prune=True)
+    moved = apply_and_prune(cluster, target, [_configmap(sandbox_namespace, "b")], revision="r2")
+    assert [k.name for k in moved.pruned] == ["a"]  # the ConfigMap's inventory came along
+    assert cluster.get(config_map) is None and cluster.get(_ks_key(sandbox_namespace)) is not None
