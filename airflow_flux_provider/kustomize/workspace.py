@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from airflow_flux_provider.kustomize.errors import KustomizeError
+from airflow_flux_provider.kustomize.openapi import merge_onto_builtins
 from airflow_flux_provider.sources.ignore import IgnoreRules
 from airflow_flux_provider.specs.kustomization import KustomizationSpec
 
@@ -178,6 +179,7 @@ class Workspace:
             here, doc = queue.pop()
             seen.add(here)
             where = (here / "kustomization.yaml").relative_to(mirror)
+            self._openapi(here, mirror, doc, where)
             for key in ("resources", "bases", "components"):
                 entries = doc.get(key) or []
                 if not isinstance(entries, list):
@@ -201,6 +203,22 @@ class Workspace:
                     nested = kustomization_file(target) if target.is_dir() else None
                     if nested is not None and target.resolve() not in seen:
                         queue.append((target.resolve(), self.load(nested, mirror)))
+
+    def _openapi(self, here: Path, mirror: Path, doc: dict[str, Any], where: Path) -> None:
+        """A custom ``openapi.path`` schema adds to the built-in one, as in Flux; it must be a
+        file of the source (kustomize would fetch a URL from the worker)."""
+        openapi = doc.get("openapi")
+        path = openapi.get("path") if isinstance(openapi, dict) else None
+        if not isinstance(path, str) or not path:
+            return
+        if is_remote(path) or os.path.isabs(path):
+            raise self.fail(
+                f"{where}: openapi.path {path!r} must be a file in the repository; vendor the schema"
+            )
+        target = here / path
+        if not inside(mirror, target):
+            raise self.fail(f"{where}: openapi.path {path!r} escapes the source artifact root")
+        merge_onto_builtins(target, where=str(where), obj=self.obj)
 
     # -- generation and layering -------------------------------------------------------------
     def _generate(self, folder: Path, rules: IgnoreRules | None) -> dict[str, Any]:

@@ -441,3 +441,104 @@ def test_scan_manifests_with_ignore_patterns(
             generated(kustomization("./"), root, tmp_path, **options)
         return
     assert generated(kustomization("./"), root, tmp_path, **options)["resources"] == expected
+
+
+# -- openapi (kustomize_generator_test.go TestOpenAPI*) --------------------------------------
+NODE_EXPORTER_PATCH = """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: monitoring-prometheus-node-exporter
+spec:
+  template:
+    spec:
+      containers:
+      - name: node-exporter
+        volumeMounts:
+        - name: root
+          mountPropagation: None
+"""
+NODE_EXPORTER = """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: monitoring-prometheus-node-exporter
+spec:
+  selector:
+    matchLabels:
+      app: node-exporter
+  template:
+    metadata:
+      labels:
+        app: node-exporter
+    spec:
+      containers:
+      - name: node-exporter
+        image: quay.io/prometheus/node-exporter:v1.10.2
+        volumeMounts:
+        - name: root
+          mountPath: /host/root
+      volumes:
+      - name: root
+        hostPath:
+          path: /
+"""
+CUSTOM_SCHEMA = (
+    '{"swagger": "2.0", "info": {"title": "Custom schema", "version": "v1"}, "paths": {}, "definitions": {}}'
+)
+
+
+def node_exporter_fixture(root: Path, openapi_path: str) -> Path:
+    kfile = {
+        "resources": ["daemonset.yaml"],
+        "openapi": {"path": openapi_path},
+        "patches": [
+            {
+                "patch": NODE_EXPORTER_PATCH,
+                "target": {
+                    "group": "apps",
+                    "kind": "DaemonSet",
+                    "name": "monitoring-prometheus-node-exporter",
+                },
+            }
+        ],
+    }
+    files = {"kustomization.yaml": yaml.safe_dump(kfile), "custom-openapi.json": CUSTOM_SCHEMA}
+    return write_tree(root, {**files, "daemonset.yaml": NODE_EXPORTER})
+
+
+def test_openapi_pollution(tmp_path: Path, store: RenderStore, sandbox: Any, sandbox_namespace: str) -> None:
+    """A Deployment-only custom schema neither breaks its own build nor a later StatefulSet build."""
+    (deployment,) = objects(
+        render(kustomization("./"), copy("openapiPollution/pollutor", tmp_path), store=store).read()
+    )
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "nginx:latest" and container["resources"]["requests"]["memory"] == "64Mi"
+    victim = copy("openapiPollution/victim", tmp_path / "victim")
+    (statefulset,) = objects(render(kustomization("./"), victim, store=store).read())
+    container = statefulset["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "busybox:latest" and container["resources"]["requests"]["memory"] == "64Mi"
+
+
+def test_openapi_path_merges_builtins(
+    tmp_path: Path, store: RenderStore, sandbox: Any, sandbox_namespace: str
+) -> None:
+    root = node_exporter_fixture(tmp_path / "src", "custom-openapi.json")
+    (daemonset,) = objects(render(kustomization("./"), root, store=store).read())
+    container = daemonset["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "quay.io/prometheus/node-exporter:v1.10.2"
+    assert container["volumeMounts"] == []
+    assert (root / "custom-openapi.json").read_text() == CUSTOM_SCHEMA  # the source is untouched
+    cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig))
+    daemonset["metadata"]["namespace"] = sandbox_namespace
+    assert cluster.apply(daemonset, dry_run=True)["kind"] == "DaemonSet"  # the API server takes it
+
+
+def test_openapi_path_http_url_merges_builtins(tmp_path: Path, store: RenderStore) -> None:
+    """Deliberate difference: a schema URL is refused (kustomize would fetch it from the worker);
+    the same schema as a file of the repository merges as above."""
+    root = node_exporter_fixture(tmp_path / "src", "http://127.0.0.1:9/custom-openapi.json")
+    with pytest.raises(
+        KustomizeError, match=r"openapi\.path 'http://127\.0\.0\.1:9/custom-openapi\.json' must be a file"
+    ):
+        render(kustomization("./"), root, store=store)
