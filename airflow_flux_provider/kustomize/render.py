@@ -153,6 +153,13 @@ class Renderer:
         root = Path(source)
         spec = self.ks.spec
         decrypting = spec.decryption is not None and not self.keep_encrypted  # flux build never decrypts
+        if decrypting and spec.decryption is not None and spec.decryption.service_account_name:
+            raise DecryptionError(
+                "spec.decryption.serviceAccountName authenticates to a cloud KMS, which is not supported "
+                "here (only age and OpenPGP keys from the secretRef are); remove it",
+                obj=self.obj,
+                field="spec.decryption.serviceAccountName",
+            )
         if decrypting and self.decryption_keys is None:
             raise DecryptionError(
                 "spec.decryption is set but no keys were given; create the decryption Secret "

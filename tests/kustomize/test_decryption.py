@@ -266,3 +266,11 @@ def test_sops_encrypt_command_round_trips_through_the_build(
     capsys.readouterr()
     assert main(["sops-encrypt", str(secret), "--age=--help"]) == 1
     assert "is not an age recipient" in capsys.readouterr().err
+
+
+def test_cloud_kms_options_of_the_spec_are_refused(tmp_path: Path, age: AgeKey, sealed: RenderStore) -> None:
+    source = write_tree(tmp_path / "src", {"app/secret.yaml": encrypt(tmp_path, age, SECRET, "secret.yaml")})
+    ks = kustomization(decryption={**DECRYPTION, "serviceAccountName": "kms-reader"})
+    with pytest.raises(DecryptionError, match="cloud KMS, which is not supported here") as caught:
+        render(ks, source, store=sealed, decryption_keys=age.keys)
+    assert caught.value.field == "spec.decryption.serviceAccountName"

@@ -137,3 +137,27 @@ def test_encrypted_secret_reaches_the_cluster_and_nothing_else(
     for name in ("db", "hook"):
         assert cluster.get(ObjectKey("v1", "Secret", other, name)) is None
     assert cluster.get(ObjectKey("v1", "ConfigMap", other, "settings")) is None
+
+
+def test_keys_come_from_the_cluster_secret_without_a_connection(
+    sandbox, sandbox_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flux reads the decryption Secret in the Kustomization's namespace: its *.agekey entries."""
+    from airflow_flux_provider.operators.kustomize import decryption_keys
+    from tests.kustomize.conftest import kustomization
+
+    age = AgeKey.new()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT",
+        json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}),
+    )
+    cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig))
+    data = {"age.agekey": base64.b64encode(age.identity.encode()).decode(), "other": "eA=="}
+    meta = {"name": "cluster-sops", "namespace": sandbox_namespace}
+    cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": data})
+    ks = kustomization(
+        namespace=sandbox_namespace, decryption={"provider": "sops", "secretRef": {"name": "cluster-sops"}}
+    )
+    keys = decryption_keys(ks, "kubernetes_default")
+    assert keys.age_identities == (age.identity.split()[-1],)
+    assert "AGE-SECRET-KEY" not in repr(keys)
