@@ -195,6 +195,7 @@ class ReleaseReconciler:
         self.status.set_ready(outcome.ready, outcome.reason, outcome.message)
         if outcome.ready:
             self.status.last_applied_revision = self.chart.version
+            self.status.observed_post_renderers_digest = self.pr_digest
         if outcome.awaiting_health:  # neither ready nor failed until the caller's health check ends
             self.status.ready = "Unknown"
         save_record(self.records, self.status)

@@ -1,82 +1,79 @@
-"""A HelmRelease's ``.status``, stored as the Kustomization's is (:mod:`~airflow_flux_provider.kube.record`).
+"""A HelmRelease's ``.status`` as helm-controller writes it, stored as every Flux object's is
+(:mod:`~airflow_flux_provider.kube.record`).
 
-Adds helm-controller's fields to :class:`~airflow_flux_provider.kube.record.StatusRecord`:
-failure counters, the last attempted config digest and action, and ``history`` as Flux's
-release snapshots (newest first), read and written as :class:`~airflow_flux_provider.helm.state.Snapshot`.
+``history`` holds the release snapshots (newest first, at most ten) as typed
+:class:`~airflow_flux_provider.helm.state.Snapshot` values; beside it the failure counters
+the remediation rules count against, what the last attempt was made of, and where the
+release is stored. A snapshot that does not parse names its index and the repair.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from airflow_flux_provider.helm.errors import ReleaseError
 from airflow_flux_provider.helm.state import Snapshot
 from airflow_flux_provider.kube import Cluster
-from airflow_flux_provider.kube.record import StatusRecord, load_record
+from airflow_flux_provider.kube.record import ObjectStatus, load_record
 
 KIND = "HelmRelease"
 _SNAPSHOTS = 10
+_COUNTERS = {
+    "failures": "failures",
+    "install_failures": "installFailures",
+    "upgrade_failures": "upgradeFailures",
+}
+_TEXTS = {
+    "last_applied_revision": "lastAppliedRevision",  # v2beta1's; the Airflow layer still reads it
+    "last_attempted_revision": "lastAttemptedRevision",
+    "last_attempted_config_digest": "lastAttemptedConfigDigest",
+    "last_attempted_release_action": "lastAttemptedReleaseAction",
+    "observed_post_renderers_digest": "observedPostRenderersDigest",
+    "storage_namespace": "storageNamespace",
+    "release_name": "releaseName",  # ours: where the release was, to move it when the name changes
+}
 
 
 @dataclass
-class HelmReleaseStatus(StatusRecord):
+class HelmReleaseStatus(ObjectStatus):
+    history: list[Snapshot] = field(default_factory=list)
     failures: int = 0
     install_failures: int = 0
     upgrade_failures: int = 0
+    last_applied_revision: str = ""
+    last_attempted_revision: str = ""
     last_attempted_config_digest: str = ""
     last_attempted_release_action: str = ""
     observed_post_renderers_digest: str = ""
-    release_name: str = ""
     storage_namespace: str = ""
+    release_name: str = ""
 
-    _EXTRA: ClassVar[dict[str, str]] = {
-        "failures": "failures",
-        "install_failures": "installFailures",
-        "upgrade_failures": "upgradeFailures",
-        "last_attempted_config_digest": "lastAttemptedConfigDigest",
-        "last_attempted_release_action": "lastAttemptedReleaseAction",
-        "observed_post_renderers_digest": "observedPostRenderersDigest",
-        "release_name": "releaseName",
-        "storage_namespace": "storageNamespace",
-    }
+    _FIELDS: ClassVar[dict[str, str]] = {"history": "history", **_COUNTERS, **_TEXTS}
 
-    def to_status(self) -> dict[str, Any]:
-        status = super().to_status()
-        status.update({camel: getattr(self, attr) for attr, camel in self._EXTRA.items()})
-        return status
+    def fields(self) -> dict[str, Any]:
+        values = {camel: getattr(self, attr) for attr, camel in {**_COUNTERS, **_TEXTS}.items()}
+        return {"history": [s.to_status() for s in self.history], **values}
 
-    @classmethod
-    def from_status(cls, kind: str, name: str, namespace: str, status: dict[str, Any]) -> HelmReleaseStatus:
-        record = super().from_status(kind, name, namespace, status)
-        assert isinstance(record, HelmReleaseStatus)
-        for attr, camel in cls._EXTRA.items():
-            if camel in status:
-                setattr(record, attr, status[camel])
-        return record
-
-    def snapshots(self) -> list[Snapshot]:
-        """``history`` as typed snapshots, newest first; a corrupt entry names itself and the repair."""
-        found = []
-        for index, entry in enumerate(self.history):
+    def read_fields(self, status: dict[str, Any]) -> None:
+        history = []
+        for index, entry in enumerate(status.get("history") or []):
             try:
-                found.append(Snapshot.from_status(entry))
+                history.append(Snapshot.from_status(entry))
             except ValueError as err:
-                raise ReleaseError(
-                    f"the stored release snapshot is unreadable: {err}; fix or remove the entry "
-                    "(kubectl edit), or reset the release",
-                    obj=f"{KIND}/{self.namespace}/{self.name}",
-                    field=f"status.history[{index}]",
-                ) from None
-        return found
+                raise ValueError(f"status.history[{index}]: {err}") from None
+        self.history = history
+        for attr, camel in _COUNTERS.items():
+            setattr(self, attr, int(status.get(camel) or 0))
+        for attr, camel in _TEXTS.items():
+            setattr(self, attr, str(status.get(camel) or ""))
 
     def snapshot(self, version: int) -> Snapshot | None:
-        """Our record of helm revision ``version`` (None: not made by us → unmanaged)."""
-        return next((s for s in self.snapshots() if s.version == version), None)
+        """Our record of helm revision ``version`` (None: not made by us, so unmanaged)."""
+        return next((s for s in self.history if s.version == version), None)
 
     def remember(self, snapshot: Snapshot) -> None:
-        kept = [s for s in self.snapshots() if s.version != snapshot.version]
-        self.history = [s.to_status() for s in [snapshot, *kept][:_SNAPSHOTS]]
+        kept = [s for s in self.history if s.version != snapshot.version]
+        self.history = [snapshot, *kept][:_SNAPSHOTS]
 
     def reset_failures(self) -> None:
         self.failures = self.install_failures = self.upgrade_failures = 0

@@ -197,10 +197,12 @@ class ObjectStatus:
             record.read_fields(status)
         except InventoryError as err:
             raise _corrupt(record, f"status.inventory: {err.message}") from None
+        except ValueError as err:  # a kind's own field (a HelmRelease snapshot) that does not parse
+            raise _corrupt(record, str(err)) from None
         return record
 
     def read_fields(self, status: dict[str, Any]) -> None:
-        """Fill the kind's own fields from a checked status (subclasses)."""
+        """Fill the kind's own fields from a checked status (subclasses; ``ValueError`` names the field)."""
 
 
 @dataclass

@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from airflow_flux_provider import events
 from airflow_flux_provider.helm.cli import HelmCli
 from airflow_flux_provider.helm.release import uninstall_release
 from airflow_flux_provider.helm.status import load_status
 from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.kube.record import StatusError
 from tests.helm.conftest import helm_release, reconcile
 
 PATCH = """- op: add
@@ -71,8 +74,11 @@ def test_install_noop_upgrade_and_uninstall(
     assert _deployment(cluster, ns)["spec"]["replicas"] == 3
     assert _history(sandbox, ns) == [(1, "superseded"), (2, "deployed")]
     status = load_status(cluster, "web", ns)
-    assert status.is_ready and status.history[0]["version"] == 2
-    assert status.history[0]["testHooks"] == {"web-smoke": {"phase": "Succeeded"}}  # helm-controller's shape
+    assert status.is_ready and status.history[0].version == 2
+    assert status.history[0].test_hooks == (("web-smoke", "Succeeded"),)
+    stored = status.to_status()
+    assert stored["history"][0]["testHooks"] == {"web-smoke": {"phase": "Succeeded"}}  # as helm-controller
+    assert stored["observedPostRenderersDigest"].startswith("sha256:")
 
     assert uninstall_release(hr, cli, cluster)
     assert _history(sandbox, ns) == []
@@ -144,7 +150,7 @@ def test_failed_test_hook_is_remediated(
     assert outcome.actions == ["upgrade", "test-failed", "rollback"]
     assert _history(sandbox, ns)[-1] == (3, "deployed")
     status = load_status(cluster, "web", ns)
-    assert status.upgrade_failures == 1 and status.history[0]["action"] == "rollback"
+    assert status.upgrade_failures == 1 and status.history[0].action == "rollback"
 
 
 def test_ignored_test_failure_keeps_the_release_ready(
@@ -182,3 +188,21 @@ def test_upgrade_remediation_by_uninstall(
     assert not outcome.ready and outcome.actions == ["upgrade-failed", "uninstall"]
     assert _history(sandbox, ns) == []
     assert cluster.get(ObjectKey("apps/v1", "Deployment", ns, "web-web")) is None
+
+
+def test_a_corrupt_snapshot_names_its_index_and_the_repair(
+    sandbox: Any, sandbox_namespace: str, chart_dir: Path, cli: HelmCli, cluster: Cluster
+) -> None:
+    ns = sandbox_namespace
+    hr = helm_release(ns, {})
+    assert reconcile(hr, chart_dir, cli, cluster).ready
+    patch = json.dumps({"status": {"history": [{**load_status(cluster, "web", ns).history[0].to_status(),
+                                                "status": "exploded"}]}})  # fmt: skip
+    sandbox.kubectl(
+        "patch", "helmreleases", "web", "-n", ns, "--subresource=status", "--type=merge", "-p", patch
+    )
+    with pytest.raises(StatusError) as err:
+        reconcile(hr, chart_dir, cli, cluster)
+    message = str(err.value)
+    assert "status.history[0]: 'exploded' is not a valid HelmStatus" in message
+    assert f"kubectl edit helmrelease web -n {ns} --subresource=status" in message
