@@ -40,7 +40,7 @@ STATUS_MANAGER = "airflow-flux-status"  # field manager of status writes (Flux: 
 _HISTORY = 5
 _WRITE_ATTEMPTS = 5
 #: Ready reasons after which only a change to the object helps (Flux marks them Stalled).
-STALLED_REASONS = frozenset({"RetriesExceeded", "InvalidCELExpression"})
+STALLED_REASONS = frozenset({"RetriesExceeded", "MissingRollbackTarget", "InvalidCELExpression"})
 _OWN_CONDITIONS = ("Ready", "Reconciling", "Stalled")
 
 

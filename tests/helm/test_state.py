@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from airflow_flux_provider.helm.errors import Reason
 from airflow_flux_provider.helm.state import (
     Action,
     Decision,
@@ -25,6 +26,7 @@ from airflow_flux_provider.helm.state import (
     Step,
     decide,
 )
+from airflow_flux_provider.helm.status import HelmReleaseStatus
 from tests.helm.conftest import helm_release
 
 DESIRED = Desired("web", "1.2.0", "sha256:values", "sha256:renderers")
@@ -193,3 +195,19 @@ def test_a_corrupt_snapshot_says_what_is_wrong(entry: Any, message: str) -> None
 def test_an_unreadable_helm_history_entry_is_refused(entry: Any) -> None:
     with pytest.raises(ValueError, match="not a helm history entry"):
         HelmRevision.from_history(entry)
+
+
+@pytest.mark.parametrize(
+    ("reason", "stalled"),
+    [
+        (Reason.RETRIES_EXCEEDED, True),
+        (Reason.MISSING_ROLLBACK_TARGET, True),
+        (Reason.RECONCILIATION_FAILED, False),
+    ],
+)
+def test_failures_only_a_change_can_fix_stall_the_release(reason: Reason, stalled: bool) -> None:
+    """helm-controller marks RetriesExceeded and MissingRollbackTarget Stalled; other failures retry."""
+    status = HelmReleaseStatus("HelmRelease", "web", "apps")
+    status.set_ready(False, reason, "why")
+    assert status.stalled is stalled
+    assert ("Stalled" in [c["type"] for c in status.conditions()]) is stalled
