@@ -23,6 +23,12 @@ from typing import Any
 
 from airflow_flux_provider import tools
 from flux_devkit.sandbox import certs, crds
+from flux_devkit.sandbox.controller import StoreController
+from flux_devkit.sandbox.kubelet.kubelet import Kubelet
+from flux_devkit.sandbox.kubelet.settings import WorkloadSettings
+from flux_devkit.sandbox.network.addresses import LOOPBACK_SERVICES, POD_NETWORK, SERVICE_NETWORK, AddressPool
+from flux_devkit.sandbox.network.endpoints import EndpointsController
+from flux_devkit.sandbox.network.mesh import Mesh, RouteWatcher
 from flux_devkit.sandbox.resources import ResourceTable
 from flux_devkit.sandbox.server import ApiServer
 from flux_devkit.sandbox.simulator import SimulatorSettings, WorkloadSimulator
@@ -86,16 +92,21 @@ class Sandbox:
         kubeconfig: Path | None = None,
         settings: SimulatorSettings | None = None,
         token: str | None = None,
+        workloads: WorkloadSettings | None = None,
     ) -> None:
         self.directory = Path(directory).absolute()
         self.port = port
         self.state_file = Path(state_file).absolute() if state_file else None
         self.kubeconfig = Path(kubeconfig).absolute() if kubeconfig else self.directory / "kubeconfig"
         self.settings = settings or SimulatorSettings()
+        self.workloads = workloads
         self.token = token or secrets.token_urlsafe(32)
         self.url = ""
         self.server: ApiServer | None = None
         self.simulator: WorkloadSimulator | None = None
+        self.kubelet: Kubelet | None = None
+        self.mesh: Mesh | None = None
+        self._controllers: list[StoreController] = []
         self._process: Any = None
         self._saver: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -129,6 +140,7 @@ class Sandbox:
                 store=store,
                 table=table,
                 port=self.port,
+                service_network=LOOPBACK_SERVICES if self.workloads else SERVICE_NETWORK,
             )
         except OSError as err:
             raise SandboxError(
@@ -137,10 +149,18 @@ class Sandbox:
             ) from None
         self.server = server
         _bootstrap(server)
-        self.simulator = WorkloadSimulator(server.api, self.settings)
-        server.simulator = self.simulator
+        pod_ips = AddressPool(POD_NETWORK) if self.workloads else None
+        if self.workloads is not None and pod_ips is not None:
+            self.mesh = Mesh(server.store, server.api.service_ips, port=self.workloads.mesh_port)
+            self.mesh.start()
+            self.kubelet = Kubelet(server.api, self.workloads, self.directory / "kubelet", pod_ips, self.mesh)
+            self._controllers += [EndpointsController(server.api), RouteWatcher(server.store, self.mesh)]
+        self.simulator = WorkloadSimulator(server.api, self.settings, kubelet=self.kubelet, pod_ips=pod_ips)
+        server.simulator, server.kubelet, server.mesh = self.simulator, self.kubelet, self.mesh
         server.start()
-        self.simulator.start()
+        self._controllers += [self.simulator, *([self.kubelet] if self.kubelet else [])]
+        for controller in self._controllers:
+            controller.start()
         if self.state_file:
             self._saver = threading.Thread(target=self._save_loop, name="sandbox-saver", daemon=True)
             self._saver.start()
@@ -173,6 +193,8 @@ class Sandbox:
         ]
         if self.state_file:
             argv += ["--state-file", str(self.state_file)]
+        if self.workloads is not None:
+            argv += self.workloads.argv()
         with contextlib.suppress(FileNotFoundError):
             self.kubeconfig.unlink()
         self._process = ServiceProcess(
@@ -193,8 +215,10 @@ class Sandbox:
         if self._process is not None:
             self._process.stop()
             return
-        if self.simulator:
-            self.simulator.stop()
+        for controller in reversed(self._controllers):
+            controller.stop()
+        if self.mesh:
+            self.mesh.stop()
         if self.server:
             self.server.stop()
         if self._saver:
@@ -239,6 +263,10 @@ class Sandbox:
     @property
     def counters(self) -> CounterControl:
         return CounterControl(self)
+
+    def network(self) -> dict[str, str]:
+        """With workloads running: the mesh gateway (the HTTP proxy for callers outside) and its metrics."""
+        return dict(self.admin("GET", "v1/network"))
 
     def simulate(
         self, *, ready_delay_seconds: float | None = None, fail_image_pattern: str | None = None

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import base64
-import itertools
 import json
-import threading
+from collections.abc import Callable
 from typing import Any
 
-_next_ip = itertools.count(1)
-_ip_lock = threading.Lock()
 
-
-def _cluster_ip() -> str:
-    with _ip_lock:
-        n = next(_next_ip)
-    return f"10.96.{(n // 250) % 250}.{n % 250 + 1}"
-
-
-def on_create(group: str, kind: str, obj: dict[str, Any]) -> None:
+def on_create(group: str, kind: str, obj: dict[str, Any], *, cluster_ip: Callable[[], str]) -> None:
     """Fill server-assigned fields in place (Service clusterIP, Namespace phase, Secret type/data …)."""
+    if (group, kind) == ("batch", "Job"):
+        _job_selector(obj)
     if group != "":
         return
     if kind == "Namespace":
@@ -31,7 +23,7 @@ def on_create(group: str, kind: str, obj: dict[str, Any]) -> None:
         spec = obj.setdefault("spec", {})
         spec.setdefault("type", "ClusterIP")
         if spec.get("clusterIP") != "None" and not spec.get("clusterIP"):
-            spec["clusterIP"] = _cluster_ip()
+            spec["clusterIP"] = cluster_ip()
         spec.setdefault("clusterIPs", [spec["clusterIP"]])
         spec.setdefault("sessionAffinity", "None")
         spec.setdefault("ipFamilies", ["IPv4"])
@@ -45,6 +37,21 @@ def on_create(group: str, kind: str, obj: dict[str, Any]) -> None:
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
     elif kind == "PersistentVolumeClaim":
         obj["status"] = {"phase": "Pending"}
+
+
+def _job_selector(job: dict[str, Any]) -> None:
+    """The selector and Pod labels the API server generates for a Job (unless ``manualSelector``)."""
+    spec = job.get("spec")
+    if not isinstance(spec, dict) or spec.get("manualSelector") or not isinstance(spec.get("template"), dict):
+        return
+    uid, name = job["metadata"]["uid"], job["metadata"]["name"]
+    spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
+    template = spec["template"].setdefault("metadata", {})
+    if isinstance(template, dict):
+        labels = template.setdefault("labels", {})
+        for key, value in (("controller-uid", uid), ("job-name", name)):
+            labels.setdefault(key, value)
+            labels.setdefault(f"batch.kubernetes.io/{key}", value)
 
 
 _SPEC_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {

@@ -50,21 +50,32 @@ def _suffix(text: str) -> tuple[int, int, Format]:
     raise QuantityError("unable to parse quantity's suffix")
 
 
-def canonical(value: str | int | float) -> str:
-    """The string the API server stores for ``value``; :class:`QuantityError` when it is not one."""
+def _parse(value: str | int | float) -> tuple[str, str, str, str, int, int, Format]:
+    """``(text, sign, whole digits, fraction digits, base, exponent, format)`` of a quantity."""
     text = value if isinstance(value, str) else repr(value)
     match = _SYNTAX.fullmatch(text)
     if not text or match is None:
         raise QuantityError(FORMAT_ERROR)
-    sign, num, denom, suffix = match[1], match[2] or "0", match[3] or "", match[4]
-    base, exponent, fmt = _suffix(suffix)
+    base, exponent, fmt = _suffix(match[4])
+    return text, match[1], match[2] or "0", match[3] or "", base, exponent, fmt
+
+
+def nanos(value: str | int | float) -> int:
+    """The quantity in nanounits (``500m`` is 500,000,000); :class:`QuantityError` when it is not one."""
+    _, sign, num, denom, base, exponent, _ = _parse(value)
+    return _nanos(sign, num, denom, base, exponent)
+
+
+def canonical(value: str | int | float) -> str:
+    """The string the API server stores for ``value``; :class:`QuantityError` when it is not one."""
+    text, sign, num, denom, base, exponent, fmt = _parse(value)
     kept = _as_written(text, num, denom, exponent, fmt)
     if kept is not None:
         return kept
-    nanos = _nanos(sign, num, denom, base, exponent)
-    if fmt is Format.BINARY_SI and 0 < abs(nanos) < 10**_NANO:
+    amount = _nanos(sign, num, denom, base, exponent)
+    if fmt is Format.BINARY_SI and 0 < abs(amount) < 10**_NANO:
         fmt = Format.DECIMAL_SI
-    return _format(nanos, fmt)
+    return _format(amount, fmt)
 
 
 def _as_written(text: str, num: str, denom: str, exponent: int, fmt: Format) -> str | None:

@@ -101,6 +101,7 @@ BUILTIN: tuple[ResourceType, ...] = (
     _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short_names=("pvc",), status=True),
     _r("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False, short_names=("pv",), status=True),
     _r("", "v1", "Endpoints", "endpoints", short_names=("ep",), has_generation=False),
+    _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", has_generation=False),
     _r("", "v1", "Node", "nodes", namespaced=False, short_names=("no",), status=True),
     _r(
         "apps",

@@ -9,11 +9,13 @@ goes wrong becomes a Kubernetes ``Status`` body.
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
 import logging
 import socket
 import ssl
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from flux_devkit.sandbox import discovery, openapi, printing
 from flux_devkit.sandbox.faults import Counters, Fault, Faults
+from flux_devkit.sandbox.kubelet.kubelet import Kubelet
+from flux_devkit.sandbox.network.addresses import SERVICE_NETWORK
+from flux_devkit.sandbox.network.mesh import Mesh
 from flux_devkit.sandbox.rbac import Attributes, Authorizer, User
 from flux_devkit.sandbox.resources import REVIEW_GROUP, ResourceTable
 from flux_devkit.sandbox.simulator import WorkloadSimulator
@@ -56,12 +61,13 @@ class ApiServer(ThreadingHTTPServer):
         host: str = "127.0.0.1",
         max_connections: int = MAX_CONNECTIONS,
         idle_timeout: float = IDLE_TIMEOUT,
+        service_network: str = SERVICE_NETWORK,
     ) -> None:
         super().__init__((host, port), ApiHandler)
         self.token = token
         self.store = store or Store()
         self.table = table or ResourceTable()
-        self.api = ResourceApi(self.store, self.table)
+        self.api = ResourceApi(self.store, self.table, service_network)
         self.authorizer = Authorizer(self.store)
         self.faults = Faults()
         self.counters = Counters()
@@ -69,6 +75,8 @@ class ApiServer(ThreadingHTTPServer):
         self.ssl_context.load_cert_chain(str(cert_path), str(key_path))
         self.ssl_context.set_alpn_protocols(["http/1.1"])
         self.simulator: WorkloadSimulator | None = None
+        self.kubelet: Kubelet | None = None
+        self.mesh: Mesh | None = None
         self._thread: threading.Thread | None = None
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
@@ -335,8 +343,11 @@ class ApiHandler(BaseHTTPRequestHandler):
             if verb != "get":
                 raise ApiError(405, "the server does not allow this method on the requested resource")
             api.get(call)  # 404 for a missing pod
-            # no container runtime runs here, so containers print nothing
-            return self._send(200, b"", content_type="text/plain")
+            kubelet = self.server.kubelet
+            stream = kubelet.logs(namespace, name, query) if kubelet is not None else None
+            return self._stream(
+                stream if stream is not None else iter([b""])
+            )  # a simulated Pod prints nothing
         if verb == "watch":
             return self._watch(call)
         if verb == "get":
@@ -399,6 +410,24 @@ class ApiHandler(BaseHTTPRequestHandler):
         finally:
             events.close()
 
+    def _stream(self, chunks: Iterator[bytes]) -> None:
+        """A log as it is read (``follow``: until the container stops or the client goes away)."""
+        first = next(chunks, b"")  # errors (ApiError) surface before the headers go out
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for data in itertools.chain([first], chunks):
+                if data:
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
     def _chunk(self, event: dict[str, Any]) -> None:
         data = json.dumps(event, separators=(",", ":")).encode() + b"\n"
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
@@ -420,10 +449,15 @@ class ApiHandler(BaseHTTPRequestHandler):
             elif self.command == "DELETE":
                 server.faults.clear()
             return self._send(200, {"faults": server.faults.list()})
+        if what == "v1/network" and server.mesh is not None:
+            gateway = server.mesh.gateway
+            return self._send(200, {"gateway": gateway, "metrics": f"{gateway}/metrics"})
         if what == "v1/simulator" and server.simulator is not None:
             if self.command == "PUT":
                 server.simulator.settings.update(decode_body(body))
             return self._send(200, server.simulator.settings.as_dict())
         raise ApiError(
-            404, f"no sandbox endpoint /sandbox/{what}; known: v1/counters, v1/faults, v1/simulator"
+            404,
+            f"no sandbox endpoint /sandbox/{what}; known: v1/counters, v1/faults, v1/simulator, "
+            "v1/network (with --run-workloads)",
         )

@@ -11,27 +11,38 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import heapq
 import json
 import logging
 import re
 import secrets
-import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from flux_devkit.sandbox import rollouts
+from flux_devkit.sandbox.conditions import Status, condition, keep_times
+from flux_devkit.sandbox.controller import Key, StoreController
+from flux_devkit.sandbox.network.addresses import AddressPool
+from flux_devkit.sandbox.recorder import EventRecorder
 from flux_devkit.sandbox.resources import ResourceType
 from flux_devkit.sandbox.status import ApiError, bad_request
+from flux_devkit.sandbox.store import Event
 from flux_devkit.sandbox.verbs import Call, ResourceApi, now
+
+if TYPE_CHECKING:
+    from flux_devkit.sandbox.kubelet.kubelet import Kubelet
 
 log = logging.getLogger(__name__)
 
 MANAGER = "sandbox-controller"
 DEFAULT_FAIL_IMAGE_PATTERN = r"(:fail$|failing)"
-
-Status = dict[str, Any]
+_OWNERS = {  # a controller's kind -> where it is stored, to reconcile it when what it owns changes
+    "ReplicaSet": ("apps", "replicasets"),
+    "Deployment": ("apps", "deployments"),
+    "StatefulSet": ("apps", "statefulsets"),
+    "DaemonSet": ("apps", "daemonsets"),
+    "Job": ("batch", "jobs"),
+}
 
 
 @dataclass
@@ -60,43 +71,26 @@ class SimulatorSettings:
         return {"readyDelaySeconds": self.ready_delay_seconds, "failImagePattern": self.fail_image_pattern}
 
 
-def _condition(kind: str, status: bool, reason: str, message: str, stamp: str) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "status": "True" if status else "False",
-        "reason": reason,
-        "message": message,
-        "lastUpdateTime": stamp,
-        "lastTransitionTime": stamp,
-    }
+class WorkloadSimulator(StoreController):
+    """What the controller manager does to workloads; Pods are simulated unless the kubelet runs them."""
 
+    name = "simulator"
 
-def _keep_times(new: Status, old: Status) -> Status:
-    """Reuse the previous condition timestamps when nothing but the time would change."""
-    before = {c["type"]: c for c in old.get("conditions") or []}
-    for cond in new.get("conditions") or []:
-        prev = before.get(cond["type"])
-        if prev and all(prev.get(k) == cond.get(k) for k in ("status", "reason", "message")):
-            for key in ("lastUpdateTime", "lastTransitionTime", "lastProbeTime"):
-                if key in prev:
-                    cond[key] = prev[key]
-                else:
-                    cond.pop(key, None)
-    for key in ("startTime", "completionTime"):
-        if key in old and key in new:
-            new[key] = old[key]
-    return new
-
-
-class WorkloadSimulator:
-    """Background thread that moves workloads to their simulated status."""
-
-    def __init__(self, api: ResourceApi, settings: SimulatorSettings | None = None) -> None:
+    def __init__(
+        self,
+        api: ResourceApi,
+        settings: SimulatorSettings | None = None,
+        *,
+        kubelet: Kubelet | None = None,
+        pod_ips: AddressPool | None = None,
+    ) -> None:
+        super().__init__(api.store)
         self.api = api
         self.settings = settings or SimulatorSettings()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sandbox-simulator", daemon=True)
-        self._due: list[tuple[float, str, str, str, str]] = []
+        self.kubelet = kubelet
+        self.pod_ips = pod_ips
+        self.events = EventRecorder(api, MANAGER) if kubelet is not None else None
+        self._progress: dict[str, rollouts.Progress] = {}
         self._handlers: dict[tuple[str, str], Callable[[dict[str, Any]], Status | None]] = {
             ("apps", "deployments"): self._deployment,
             ("apps", "replicasets"): self._replicaset,
@@ -108,52 +102,24 @@ class WorkloadSimulator:
             ("", "services"): self._service,
         }
 
-    def start(self) -> None:
-        self._thread.start()
+    # -- controller -----------------------------------------------------------------------------
+    def keys_for(self, event: Event) -> Iterable[tuple[Key, float]]:
+        meta = event.obj["metadata"]
+        if event.type != "DELETED" and (event.group, event.plural) in self._handlers:
+            key = (event.group, event.plural, meta.get("namespace", ""), meta["name"])
+            yield key, self.settings.ready_delay_seconds
+        if self.kubelet is not None:  # real Pods change their owners' status: look at the owner again
+            for ref in meta.get("ownerReferences") or []:
+                if ref.get("controller") and ref.get("kind") in _OWNERS:
+                    yield (*_OWNERS[ref["kind"]], meta.get("namespace", ""), ref.get("name", "")), 0.0
 
-    def stop(self) -> None:
-        self._stop.set()
-        self.api.store.wake_all()
-        self._thread.join(timeout=5)
+    def all_keys(self) -> Iterable[Key]:
+        for group, plural in self._handlers:
+            for obj in self.store.list(group, plural):
+                yield group, plural, obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
-    # -- loop -----------------------------------------------------------------------------------
-    def _run(self) -> None:
-        store = self.api.store
-        with store.lock:
-            cursor = store.resource_version
-            for group, plural in self._handlers:
-                for obj in store.list(group, plural):
-                    self._schedule(group, plural, obj, 0.0)
-        while not self._stop.is_set():
-            try:
-                events = store.events_after(cursor)
-            except ApiError:  # fell behind the event log: look at everything again
-                events = []
-                cursor = store.resource_version
-            for event in events:
-                cursor = event.rv
-                if event.type != "DELETED" and (event.group, event.plural) in self._handlers:
-                    self._schedule(event.group, event.plural, event.obj, self.settings.ready_delay_seconds)
-            self._run_due()
-            wait = min((self._due[0][0] - time.monotonic()) if self._due else 0.5, 0.5)
-            if wait > 0:
-                store.wait(cursor, wait)
-
-    def _schedule(self, group: str, plural: str, obj: dict[str, Any], delay: float) -> None:
-        meta = obj["metadata"]
-        heapq.heappush(
-            self._due, (time.monotonic() + delay, group, plural, meta.get("namespace", ""), meta["name"])
-        )
-
-    def _run_due(self) -> None:
-        while self._due and self._due[0][0] <= time.monotonic():
-            _, group, plural, namespace, name = heapq.heappop(self._due)
-            try:
-                self._reconcile(group, plural, namespace, name)
-            except ApiError as err:  # e.g. the object was deleted meanwhile
-                log.debug("simulator skipped %s/%s %s/%s: %s", group, plural, namespace, name, err.message)
-            except Exception:
-                log.exception("simulator failed on %s/%s %s/%s", group, plural, namespace, name)
+    def reconcile(self, key: Key) -> None:
+        self._reconcile(*key)
 
     def _reconcile(self, group: str, plural: str, namespace: str, name: str) -> None:
         store = self.api.store
@@ -165,7 +131,7 @@ class WorkloadSimulator:
             if status is None:
                 return
             old = obj.get("status") or {}
-            status = _keep_times(status, old)
+            status = keep_times(status, old)
             if status == old:
                 return
             rt = self._type(group, plural)
@@ -190,9 +156,21 @@ class WorkloadSimulator:
     def _template_spec(obj: dict[str, Any]) -> dict[str, Any]:
         return ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
 
+    def _runs(self, obj: dict[str, Any]) -> bool:
+        """Whether the kubelet runs this workload's Pods (its status then follows theirs)."""
+        return self.kubelet is not None and self.kubelet.runs(self._template_spec(obj))
+
     # -- workloads ------------------------------------------------------------------------------
     def _deployment(self, obj: dict[str, Any]) -> Status:
-        self._ensure_replicaset(obj)
+        new_rs, old_rs = self._ensure_replicaset(obj)
+        if self._runs(obj):
+            progress = self._progress.setdefault(obj["metadata"]["uid"], rollouts.Progress())
+            rollout = rollouts.deployment_rollout(obj, new_rs, old_rs, progress, now())
+            for rs in (new_rs, *old_rs):
+                self._scale(rs, rollout.scale[rs["metadata"]["name"]])
+            return rollout.status
+        for rs in old_rs:
+            self._scale(rs, 0)
         spec, meta, stamp = obj.get("spec") or {}, obj["metadata"], now()
         replicas = spec.get("replicas", 1)
         generation = meta.get("generation", 1)
@@ -203,14 +181,14 @@ class WorkloadSimulator:
                 "updatedReplicas": replicas,
                 "unavailableReplicas": replicas,
                 "conditions": [
-                    _condition(
+                    condition(
                         "Available",
                         False,
                         "MinimumReplicasUnavailable",
                         "Deployment does not have minimum availability.",
                         stamp,
                     ),
-                    _condition(
+                    condition(
                         "Progressing",
                         False,
                         "ProgressDeadlineExceeded",
@@ -226,14 +204,14 @@ class WorkloadSimulator:
             "readyReplicas": replicas,
             "availableReplicas": replicas,
             "conditions": [
-                _condition(
+                condition(
                     "Available",
                     True,
                     "MinimumReplicasAvailable",
                     "Deployment has minimum availability.",
                     stamp,
                 ),
-                _condition(
+                condition(
                     "Progressing",
                     True,
                     "NewReplicaSetAvailable",
@@ -250,6 +228,8 @@ class WorkloadSimulator:
     def _replicaset(self, obj: dict[str, Any]) -> Status:
         replicas = (obj.get("spec") or {}).get("replicas", 1)
         self._ensure_pods(obj, [], {}, count=replicas)
+        if self._runs(obj):
+            return rollouts.replicaset_status(obj, self._owned("", "pods", obj))
         status: Status = {"observedGeneration": obj["metadata"].get("generation", 1), "replicas": replicas}
         if not self._failing(self._template_spec(obj)):
             status.update(
@@ -272,13 +252,19 @@ class WorkloadSimulator:
             "collisionCount": 0,
             "availableReplicas": 0,
         }
-        if not self._failing(self._template_spec(obj)):
+        if self._runs(obj):
+            ready, available = rollouts.replicas_status(obj, self._owned("", "pods", obj))
+            status.update({"readyReplicas": ready, "availableReplicas": available})
+        elif not self._failing(self._template_spec(obj)):
             status.update({"readyReplicas": replicas, "availableReplicas": replicas})
         return status
 
     def _daemonset(self, obj: dict[str, Any]) -> Status:
         self._ensure_pods(obj, [], {}, count=1)
-        ready = 0 if self._failing(self._template_spec(obj)) else 1
+        if self._runs(obj):
+            ready = rollouts.replicas_status(obj, self._owned("", "pods", obj))[0]
+        else:
+            ready = 0 if self._failing(self._template_spec(obj)) else 1
         status: Status = {
             "observedGeneration": obj["metadata"].get("generation", 1),
             "desiredNumberScheduled": 1,
@@ -298,7 +284,14 @@ class WorkloadSimulator:
             return None
         failing = self._failing(self._template_spec(obj))
         name, uid = obj["metadata"]["name"], obj["metadata"]["uid"]
-        job_labels = {"job-name": name, "batch.kubernetes.io/job-name": name, "controller-uid": uid}
+        job_labels = {
+            "job-name": name,
+            "batch.kubernetes.io/job-name": name,
+            "controller-uid": uid,
+            "batch.kubernetes.io/controller-uid": uid,
+        }
+        if self._runs(obj):
+            return self._run_job(obj, job_labels)
         self._ensure_pods(obj, [], job_labels, count=1)
         if failing:
             return {
@@ -308,14 +301,14 @@ class WorkloadSimulator:
                 "terminating": 0,
                 "uncountedTerminatedPods": {},
                 "conditions": [
-                    _condition(
+                    condition(
                         "FailureTarget",
                         True,
                         "BackoffLimitExceeded",
                         "Job has reached the specified backoff limit",
                         stamp,
                     ),
-                    _condition(
+                    condition(
                         "Failed",
                         True,
                         "BackoffLimitExceeded",
@@ -332,18 +325,35 @@ class WorkloadSimulator:
             "terminating": 0,
             "uncountedTerminatedPods": {},
             "conditions": [
-                _condition(
+                condition(
                     "SuccessCriteriaMet",
                     True,
                     "CompletionsReached",
                     "Reached expected number of succeeded pods",
                     stamp,
                 ),
-                _condition(
+                condition(
                     "Complete", True, "CompletionsReached", "Reached expected number of succeeded pods", stamp
                 ),
             ],
         }
+
+    def _run_job(self, job: dict[str, Any], labels: dict[str, str]) -> Status:
+        """Pods one after another until enough succeed or too many fail (``backoffLimit``)."""
+        assert self.kubelet is not None
+        meta = job["metadata"]
+        step = rollouts.job_step(
+            job, self._owned("", "pods", job), now(), self.kubelet.settings.backoff_seconds
+        )
+        pod_type = self._type("", "pods")
+        for name in step.stop:
+            self.api.delete(Call(pod_type, meta["namespace"], name, "", {}, MANAGER), {})
+        if step.start and step.delay > 0:
+            self.schedule(("batch", "jobs", meta["namespace"], meta["name"]), step.delay)
+        else:
+            for _ in range(step.start):
+                self._create_pod(job, f"{meta['name']}-{secrets.token_hex(3)[:5]}", labels)
+        return step.status
 
     def _owned(self, group: str, plural: str, owner: dict[str, Any]) -> list[dict[str, Any]]:
         meta = owner["metadata"]
@@ -369,56 +379,77 @@ class WorkloadSimulator:
     def _ensure_pods(
         self, owner: dict[str, Any], names: list[str], labels: dict[str, str], count: int | None = None
     ) -> None:
-        """Make ``owner`` own exactly the pods in ``names`` (or ``count`` generated names), all started."""
+        """Make ``owner`` own exactly the pods in ``names`` (or ``count`` generated names), all started.
+
+        Scaling down keeps ready Pods before unready ones and older before newer, as the
+        ReplicaSet controller does.
+        """
         meta = owner["metadata"]
-        namespace = meta["namespace"]
         pod_type = self._type("", "pods")
         pods = self._owned("", "pods", owner)
         if count is not None:
-            kept = sorted(p["metadata"]["name"] for p in pods)[:count]
+            if self._runs(owner):
+                order = sorted(
+                    pods, key=lambda p: (not rollouts.pod_ready(p), p["metadata"]["creationTimestamp"])
+                )
+                kept = [p["metadata"]["name"] for p in order][:count]
+            else:
+                kept = sorted(p["metadata"]["name"] for p in pods)[:count]
             names = kept + [f"{meta['name']}-{secrets.token_hex(3)[:5]}" for _ in range(count - len(kept))]
         for pod in pods:
             if pod["metadata"]["name"] not in names:
-                self.api.delete(Call(pod_type, namespace, pod["metadata"]["name"], "", {}, MANAGER), {})
+                self.api.delete(
+                    Call(pod_type, meta["namespace"], pod["metadata"]["name"], "", {}, MANAGER), {}
+                )
         existing = {p["metadata"]["name"] for p in pods}
-        template = (owner.get("spec") or {}).get("template") or {}
         for name in names:
-            if name in existing:
-                continue
-            pod = {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": name,
-                    "namespace": namespace,
-                    "labels": {**((template.get("metadata") or {}).get("labels") or {}), **labels},
-                    "ownerReferences": [self._owner_reference(owner)],
-                },
-                "spec": copy.deepcopy(template.get("spec") or {"containers": []}),
-            }
-            self.api.create(Call(pod_type, namespace, "", "", {}, MANAGER), pod)
-            self._reconcile("", "pods", namespace, name)  # started together with its owner
+            if name not in existing:
+                self._create_pod(owner, name, labels)
 
-    def _ensure_replicaset(self, deployment: dict[str, Any]) -> None:
-        """One ReplicaSet per pod template (named by its hash), the current one scaled, older ones at 0."""
+    def _create_pod(self, owner: dict[str, Any], name: str, labels: dict[str, str]) -> None:
+        namespace = owner["metadata"]["namespace"]
+        template = (owner.get("spec") or {}).get("template") or {}
+        metadata: dict[str, Any] = {
+            "name": name,
+            "namespace": namespace,
+            "labels": {**((template.get("metadata") or {}).get("labels") or {}), **labels},
+            "ownerReferences": [self._owner_reference(owner)],
+        }
+        annotations = (template.get("metadata") or {}).get("annotations")
+        if annotations:
+            metadata["annotations"] = dict(annotations)
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": metadata,
+            "spec": copy.deepcopy(template.get("spec") or {"containers": []}),
+        }
+        self.api.create(Call(self._type("", "pods"), namespace, "", "", {}, MANAGER), pod)
+        self._reconcile("", "pods", namespace, name)  # started together with its owner
+
+    def _scale(self, rs: dict[str, Any], replicas: int) -> None:
+        if (rs.get("spec") or {}).get("replicas") == replicas:
+            return
+        scaled = copy.deepcopy(rs)
+        scaled["spec"]["replicas"] = replicas
+        meta = rs["metadata"]
+        self.api.update(
+            Call(self._type("apps", "replicasets"), meta["namespace"], meta["name"], "", {}, MANAGER), scaled
+        )
+        self._reconcile("apps", "replicasets", meta["namespace"], meta["name"])
+
+    def _ensure_replicaset(self, deployment: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The ReplicaSet of the current pod template (named by its hash, made if missing), and the others."""
         meta, spec = deployment["metadata"], deployment.get("spec") or {}
         template = copy.deepcopy(spec.get("template") or {})
         digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
         name = f"{meta['name']}-{digest}"
-        rs_type = self._type("apps", "replicasets")
-        replicas = spec.get("replicas", 1)
         owned = self._owned("apps", "replicasets", deployment)
-        for rs in owned:
-            wanted = replicas if rs["metadata"]["name"] == name else 0
-            if (rs.get("spec") or {}).get("replicas") != wanted:
-                scaled = copy.deepcopy(rs)
-                scaled["spec"]["replicas"] = wanted
-                self.api.update(
-                    Call(rs_type, meta["namespace"], rs["metadata"]["name"], "", {}, MANAGER), scaled
-                )
-                self._reconcile("apps", "replicasets", meta["namespace"], rs["metadata"]["name"])
-        if any(rs["metadata"]["name"] == name for rs in owned):
-            return
+        current = next((rs for rs in owned if rs["metadata"]["name"] == name), None)
+        if current is not None:
+            self._scale(current, spec.get("replicas", 1))
+            current = self.store.get("apps", "replicasets", meta["namespace"], name) or current
+            return current, [rs for rs in owned if rs["metadata"]["name"] != name]
         template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = digest
         selector = copy.deepcopy(spec.get("selector") or {})
         selector.setdefault("matchLabels", {})["pod-template-hash"] = digest
@@ -432,13 +463,20 @@ class WorkloadSimulator:
                 "annotations": {"deployment.kubernetes.io/revision": str(len(owned) + 1)},
                 "ownerReferences": [self._owner_reference(deployment)],
             },
-            "spec": {"replicas": replicas, "selector": selector, "template": template},
+            "spec": {"replicas": spec.get("replicas", 1), "selector": selector, "template": template},
         }
-        self.api.create(Call(rs_type, meta["namespace"], "", "", {}, MANAGER), replicaset)
+        self.api.create(
+            Call(self._type("apps", "replicasets"), meta["namespace"], "", "", {}, MANAGER), replicaset
+        )
         self._reconcile("apps", "replicasets", meta["namespace"], name)  # pods start with the rollout
+        created = self.store.get("apps", "replicasets", meta["namespace"], name)
+        assert created is not None
+        return created, owned
 
-    def _pod(self, obj: dict[str, Any]) -> Status:
+    def _pod(self, obj: dict[str, Any]) -> Status | None:
         spec, stamp = obj.get("spec") or {}, now()
+        if self.kubelet is not None and self.kubelet.runs(spec):
+            return None  # the kubelet writes this Pod's status
         failing = self._failing(spec)
         finishes = spec.get("restartPolicy") in ("Never", "OnFailure")
         containers = spec.get("containers") or []
@@ -472,7 +510,7 @@ class WorkloadSimulator:
             if not ok and ready_reason:
                 cond["reason"] = ready_reason
             conditions.append(cond)
-        return {
+        status: Status = {
             "phase": phase,
             "conditions": conditions,
             "hostIP": "127.0.0.1",
@@ -492,6 +530,38 @@ class WorkloadSimulator:
                 for c in containers
             ],
         }
+        if self.kubelet is not None:
+            self._mark_simulated(obj, status)
+        return status
+
+    def _mark_simulated(self, pod: dict[str, Any], status: Status) -> None:
+        """With workloads running, a simulated Pod says so (a condition, an Event) and gets an address."""
+        assert self.kubelet is not None and self.events is not None and self.pod_ips is not None
+        old = pod.get("status") or {}
+        if str(old.get("podIP", "")) in self.pod_ips:
+            status["podIP"] = old["podIP"]
+        else:
+            used = [(p.get("status") or {}).get("podIP", "") for p in self.store.list("", "pods")]
+            status["podIP"] = self.pod_ips.allocate(used)
+            self.pod_ips.release(status["podIP"])  # held by the Pod's status from now on
+        images = ", ".join(self.kubelet.not_allowed(pod.get("spec") or {}))
+        allowed = ", ".join(self.kubelet.settings.allowed_registries)
+        message = (
+            f"image {images} is not from a registry this sandbox runs ({allowed}); "
+            "the Pod's status is simulated and no container runs"
+        )
+        status["conditions"].append(
+            {
+                "type": "Simulated",
+                "status": "True",
+                "reason": "ImageNotAllowed",
+                "message": message,
+                "lastProbeTime": None,
+                "lastTransitionTime": status["startTime"],
+            }
+        )
+        if not any(c.get("type") == "Simulated" for c in old.get("conditions") or []):
+            self.events.record(pod, "Simulated", message, warning=True)
 
     def _pvc(self, obj: dict[str, Any]) -> Status:
         spec = obj.get("spec") or {}

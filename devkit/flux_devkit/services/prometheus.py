@@ -7,6 +7,7 @@ query engine instead of canned numbers.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from flux_devkit.services.metrics_exporter import start_metrics_exporter
 from flux_devkit.services.process import LOOPBACK, ServiceError, ServiceProcess, free_ports
 
 SCRAPE_JOB = "flux-dev-exporter"
+TARGETS_JOB = "flux-dev-targets"
 
 
 class PrometheusServer:
@@ -35,10 +37,18 @@ class PrometheusServer:
         self.exporter = start_metrics_exporter(workdir / "exporter.log")
         (port,) = free_ports(1)
         self.url = f"http://{LOOPBACK}:{port}"
+        self.targets_dir = workdir / "targets"
+        self.targets_dir.mkdir(exist_ok=True)
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [
-                {"job_name": SCRAPE_JOB, "static_configs": [{"targets": [self.exporter.target]}]}
+                {"job_name": SCRAPE_JOB, "static_configs": [{"targets": [self.exporter.target]}]},
+                {
+                    "job_name": TARGETS_JOB,
+                    "file_sd_configs": [
+                        {"files": [str(self.targets_dir / "*.json")], "refresh_interval": "1s"}
+                    ],
+                },
             ],
         }
         config_path = workdir / "prometheus.yml"
@@ -89,6 +99,21 @@ class PrometheusServer:
             time.sleep(0.25)
             result = self.query(promql)
         return result
+
+    def scrape(self, name: str, target: str) -> None:
+        """Scrape ``host:port`` (its ``/metrics``) from now on, with the label ``source=<name>``.
+
+        Prometheus reads the target file within a second; nothing is restarted.
+        """
+        if not name.replace("-", "").isalnum():
+            raise ServiceError(
+                f"scrape target name {name!r}: use letters, digits and '-'", obj="service/prometheus"
+            )
+        entry = [{"targets": [target], "labels": {"source": name}}]
+        path = self.targets_dir / f"{name}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entry))
+        tmp.replace(path)
 
     def info(self) -> dict[str, str]:
         """Endpoint first, then credentials: what a client (or the demo's connections) needs."""

@@ -22,6 +22,7 @@ from flux_devkit.sandbox import (
     structural,
     validation,
 )
+from flux_devkit.sandbox.network.addresses import SERVICE_NETWORK, AddressPool
 from flux_devkit.sandbox.resources import ResourceTable, ResourceType
 from flux_devkit.sandbox.selectors import field_selector, label_selector
 from flux_devkit.sandbox.status import ApiError, bad_request, conflict, invalid, not_found
@@ -41,9 +42,10 @@ _OMITTED_WHEN_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences")
 class Verbs:
     """State and helpers over one :class:`Store` and :class:`ResourceTable`; the verbs extend it."""
 
-    def __init__(self, store: Store, table: ResourceTable) -> None:
+    def __init__(self, store: Store, table: ResourceTable, service_network: str = SERVICE_NETWORK) -> None:
         self.store = store
         self.table = table
+        self.service_ips = AddressPool(service_network)
         self._schemas: dict[tuple[str, str, str], Any] = {}
         self.stopping = threading.Event()
 
@@ -192,12 +194,41 @@ class Verbs:
         if rt.status:
             obj.pop("status", None)
         validation.check_labels(rt, obj)
-        defaults.on_create(rt.group, rt.kind, obj)
+        if rt.group == "" and rt.kind == "Service":
+            self._check_cluster_ip(obj)
+        defaults.on_create(rt.group, rt.kind, obj, cluster_ip=self._cluster_ip)
         defaults.on_write(rt.group, rt.kind, obj)
         if rt.group == CRD_GROUP:
             crds.check_definition(obj)
             obj["status"] = crds.accepted_status(obj, meta["creationTimestamp"])
         return obj
+
+    def _cluster_ip(self) -> str:
+        """A free address of the service network (the object that gets it holds it from then on)."""
+        used = [str((s.get("spec") or {}).get("clusterIP", "")) for s in self.store.list("", "services")]
+        address = self.service_ips.allocate(used)
+        self.service_ips.release(address)
+        return address
+
+    def _check_cluster_ip(self, service: dict[str, Any]) -> None:
+        """A clusterIP given in the manifest must lie in the service network, as the API server checks."""
+        given = (service.get("spec") or {}).get("clusterIP")
+        if not given or given == "None" or given in self.service_ips:
+            return
+        network = self.service_ips.network
+        raise invalid(
+            "Service",
+            "",
+            "Service",
+            service["metadata"].get("name", ""),
+            [
+                (
+                    "spec.clusterIPs",
+                    f'Invalid value: ["{given}"]: failed to allocate IP {given}: provided IP is not in '
+                    f"the valid range. The range of valid IPs is {network}",
+                )
+            ],
+        )
 
     def _commit_new(self, call: Call, obj: dict[str, Any]) -> dict[str, Any]:
         if call.dry_run:
