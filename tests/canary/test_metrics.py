@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -250,7 +249,7 @@ TOKEN = "prom-s3cret-token"
 
 
 def test_metric_template_secret_ref_sends_the_bearer_token(
-    shop_traffic: PrometheusServer, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    shop_traffic: PrometheusServer, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, airflow_connections: Any
 ) -> None:
     proxy = LocalHTTPServer(_BearerProxyHandler, tmp_path / "proxy.log")
     proxy.upstream = shop_traffic.url  # type: ignore[attr-defined]
@@ -265,9 +264,7 @@ def test_metric_template_secret_ref_sends_the_bearer_token(
             if password is None:
                 monkeypatch.delenv("AIRFLOW_CONN_PROM-AUTH", raising=False)
             else:
-                monkeypatch.setenv(
-                    "AIRFLOW_CONN_PROM-AUTH", json.dumps({"conn_type": "http", "password": password})
-                )
+                airflow_connections.add("prom-auth", {"conn_type": "http", "password": password})
             return MetricChecker(spec, lambda ns, n: guarded, metric_credentials).run()[0]
 
         assert check(TOKEN).passed

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -18,15 +17,14 @@ from flux_devkit.services.mlflow_server import MlflowServer
 from flux_devkit.services.prometheus import PrometheusServer
 from tests.canary.conftest import WebhookServer, canary_manifest, deployment
 from tests.canary.test_analysis import healthy_traffic
+from tests.services.connections import AirflowConnections
 from tests.task_instance import TaskInstance
 
 
 @pytest.fixture
-def connections(sandbox: Any, mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    kube = {"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}
-    monkeypatch.setenv("AIRFLOW_CONN_CANARY_K8S", json.dumps(kube))
-    mlflow = {"conn_type": "flux_mlflow", "host": mlflow_server.tracking_uri}
-    monkeypatch.setenv("AIRFLOW_CONN_CANARY_MLFLOW", json.dumps(mlflow))
+def connections(sandbox: Any, mlflow_server: MlflowServer, airflow_connections: AirflowConnections) -> None:
+    airflow_connections.kubernetes("canary_k8s", sandbox)
+    airflow_connections.mlflow("canary_mlflow", mlflow_server)
 
 
 def operator(manifest: dict[str, Any]) -> CanaryAnalysisOperator:

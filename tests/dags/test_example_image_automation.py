@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 from flux_devkit.services.git_http import GitServer
 from flux_devkit.services.registry import OciRegistry
+from tests.services.connections import AirflowConnections
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "example_image_automation.py"
 OVERLAY = "apps/ml-training/overlays/production"
@@ -34,19 +34,14 @@ def test_image_automation_dag(
     oci_registry: OciRegistry,
     git_server: GitServer,
     monkeypatch: pytest.MonkeyPatch,
+    airflow_connections: AirflowConnections,
     tmp_path: Path,
 ) -> None:
     for tag in ("v1.0.0", "v1.3.0", "v2.0.0"):
         oci_registry.push_image("dag-example/ml-training", tag)
     url = git_server.create_repo("dag-example-gitops", {f"{OVERLAY}/deployment.yaml": DEPLOYMENT})
-    registry = {
-        "conn_type": "flux_registry",
-        "login": oci_registry.username,
-        "password": oci_registry.password,
-    }
-    git = {"conn_type": "flux_git", "login": git_server.username, "password": git_server.password}
-    monkeypatch.setenv("AIRFLOW_CONN_GHCR-CREDENTIALS", json.dumps(registry))
-    monkeypatch.setenv("AIRFLOW_CONN_ML-GITOPS", json.dumps(git))
+    airflow_connections.registry("ghcr-credentials", oci_registry)  # the seed's secretRef
+    airflow_connections.git("ml-gitops", git_server)
     monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(tmp_path / "artifacts"))
 
     bag = DagBag(dag_folder=str(DAG_FILE))

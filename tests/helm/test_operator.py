@@ -16,13 +16,13 @@ from airflow_flux_provider.links.mlflow import MLFLOW_RUN_URL_KEY
 from airflow_flux_provider.operators.helm import HelmReleaseOperator
 from airflow_flux_provider.triggers.health import HealthCheckTrigger
 from flux_devkit.services.mlflow_server import MlflowServer
+from tests.services.connections import AirflowConnections
 from tests.task_instance import TaskInstance
 
 
 @pytest.fixture
-def kube_conn(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    kube = {"conn_type": "kubernetes", "extra": {"kube_config": sandbox.kubeconfig.read_text()}}
-    monkeypatch.setenv("AIRFLOW_CONN_HELM_K8S", json.dumps(kube))
+def kube_conn(sandbox: Any, airflow_connections: AirflowConnections) -> None:
+    airflow_connections.kubernetes("helm_k8s", sandbox, inline=True)  # helm gets a kubeconfig file anyway
 
 
 def _first_event(trigger: HealthCheckTrigger) -> dict[str, Any]:
@@ -78,13 +78,10 @@ def test_deferred_install_upgrade_remediation_and_tracking(
     sandbox_namespace: str,
     chart_dir: Path,
     mlflow_server: MlflowServer,
-    monkeypatch: pytest.MonkeyPatch,
+    airflow_connections: AirflowConnections,
     sandbox: Any,
 ) -> None:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HELM_MLFLOW",
-        json.dumps({"conn_type": "flux_mlflow", "host": mlflow_server.tracking_uri}),
-    )
+    airflow_connections.mlflow("helm_mlflow", mlflow_server)
     ns = sandbox_namespace
     ti = TaskInstance()
     installed = drive(_operator(ns, {"path": str(chart_dir)}, mlflow_conn_id="helm_mlflow"), {"ti": ti})
@@ -146,16 +143,13 @@ def test_corrected_drift_is_named_in_xcom_and_mlflow(
     chart_dir: Path,
     tmp_path: Path,
     mlflow_server: MlflowServer,
-    monkeypatch: pytest.MonkeyPatch,
+    airflow_connections: AirflowConnections,
 ) -> None:
     import shutil
 
     from mlflow.tracking import MlflowClient
 
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HELM_MLFLOW",
-        json.dumps({"conn_type": "flux_mlflow", "host": mlflow_server.tracking_uri}),
-    )
+    airflow_connections.mlflow("helm_mlflow", mlflow_server)
     chart = tmp_path / "web"
     shutil.copytree(chart_dir, chart)
     (chart / "templates" / "deployment.yaml").unlink()  # a ConfigMap is current as soon as it exists

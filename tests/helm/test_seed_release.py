@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from airflow_flux_provider.helm.cli import HelmCli
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.specs import HelmRelease, parse_object
 from tests.helm.conftest import reconcile
+from tests.seed import first_object
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed"
 TEMPLATES = {
     "deployment.yaml": """apiVersion: apps/v1
 kind: Deployment
@@ -54,15 +51,6 @@ spec:
 }
 
 
-def _seed_helm_release() -> dict[str, Any]:
-    for seed in sorted(SEED.glob("*.txt")):
-        for block in re.findall(r"```ya?ml\n(.*?)```", seed.read_text(encoding="utf-8"), flags=re.S):
-            doc = yaml.safe_load(block)
-            if isinstance(doc, dict) and doc.get("kind") == "HelmRelease":
-                return doc
-    raise AssertionError(f"no HelmRelease in the seed documents under {SEED}")
-
-
 @pytest.fixture(scope="module")
 def mlflow_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("seed-chart") / "mlflow"
@@ -80,7 +68,7 @@ def mlflow_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_seed_helm_release_installs_tests_and_patches(
     sandbox_namespace: str, mlflow_chart: Path, cli: HelmCli, cluster: Cluster
 ) -> None:
-    manifest = _seed_helm_release()
+    manifest = first_object("HelmRelease")
     manifest["metadata"]["namespace"] = sandbox_namespace
     hr = parse_object(manifest)
     assert isinstance(hr, HelmRelease)

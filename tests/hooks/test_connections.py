@@ -8,7 +8,6 @@ connection type to create, from every task that reads one.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from typing import Any
@@ -35,6 +34,7 @@ from airflow_flux_provider.sensors.sources import SourceRevisionSensor
 from airflow_flux_provider.triggers.health import HealthCheckTrigger
 from airflow_flux_provider.triggers.images import ImagePolicyTrigger
 from airflow_flux_provider.triggers.sources import SourceRevisionTrigger
+from tests.services.connections import AirflowConnections
 
 SECRET = {"secretRef": {"name": "team-secret"}}
 # Every task that reads a secretRef, with a spec naming a connection that does not exist.
@@ -134,24 +134,22 @@ def test_a_missing_explicit_connection_asks_to_fix_the_id() -> None:
     assert "fix the connection id" in str(raised.value) and "team-secret" not in str(raised.value)
 
 
-def test_the_explicit_connection_wins_and_none_means_anonymous(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_explicit_connection_wins_and_none_means_anonymous(
+    airflow_connections: AirflowConnections,
+) -> None:
     conn = {"conn_type": "flux_git", "login": "bot", "password": "pw-1", "extra": {"token": "tk-1", "x": 1}}
-    monkeypatch.setenv("AIRFLOW_CONN_EXPLICIT_GIT", json.dumps(conn))
+    airflow_connections.add("explicit_git", conn)
     found = flux_credentials(GitCredentialsHook, "o", conn_id="explicit_git", secret_ref="team-secret")
     assert (found.username, found.password, found.token, found.extra) == ("bot", "pw-1", "tk-1", {"x": "1"})
     assert flux_credentials(GitCredentialsHook, "o") is ANONYMOUS
 
 
-def test_the_connection_host_is_the_secret_key_flux_keeps_it_under(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_STORE", json.dumps({"conn_type": "flux_bucket", "host": "s3.local:9000"})
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HOOK",
-        json.dumps(
-            {"conn_type": "flux_notification", "host": "https://a.invalid", "extra": {"address": "x"}}
-        ),
-    )
+def test_the_connection_host_is_the_secret_key_flux_keeps_it_under(
+    airflow_connections: AirflowConnections,
+) -> None:
+    airflow_connections.add("store", {"conn_type": "flux_bucket", "host": "s3.local:9000"})
+    notification = {"conn_type": "flux_notification", "host": "https://a.invalid", "extra": {"address": "x"}}
+    airflow_connections.add("hook", notification)
     assert flux_credentials(BucketCredentialsHook, "o", conn_id="store").extra == {
         "endpoint": "s3.local:9000"
     }

@@ -21,6 +21,7 @@ from airflow_flux_provider.helm.errors import HelmCommandError
 from airflow_flux_provider.hooks.connections import ConnectionSetupError
 from airflow_flux_provider.hooks.kubernetes import ClusterHook
 from airflow_flux_provider.kube import Cluster, ForbiddenError, ObjectKey, service_account_user
+from tests.services.connections import AirflowConnections
 
 SECRET_TOKEN = "tok-3f1c9e0b7a5d4c2e"
 
@@ -38,11 +39,8 @@ def worker_kubeconfig(monkeypatch: pytest.MonkeyPatch, sandbox: Any, tmp_path: P
     return home / ".kube" / "config"
 
 
-def _connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, extra: dict[str, Any]) -> str:
-    monkeypatch.setenv(
-        f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "kubernetes", "extra": extra})
-    )
-    return conn_id
+def _connection(connections: AirflowConnections, conn_id: str, extra: dict[str, Any]) -> str:
+    return connections.add(conn_id, {"conn_type": "kubernetes", "extra": extra})
 
 
 BAD_CONNECTIONS: list[tuple[str, dict[str, Any] | None, str]] = [
@@ -74,13 +72,13 @@ BAD_CONNECTIONS: list[tuple[str, dict[str, Any] | None, str]] = [
 )
 def test_a_connection_that_does_not_name_a_cluster_is_an_error_naming_it(
     worker_kubeconfig: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    airflow_connections: AirflowConnections,
     conn_id: str,
     extra: dict[str, Any] | None,
     message: str,
 ) -> None:
     if extra is not None:
-        _connection(monkeypatch, conn_id, extra)
+        _connection(airflow_connections, conn_id, extra)
     with pytest.raises(ConnectionSetupError, match=message) as raised:
         ClusterHook(conn_id).cluster()
     assert f"Kubernetes connection '{conn_id}'" in str(raised.value)
@@ -88,11 +86,11 @@ def test_a_connection_that_does_not_name_a_cluster_is_an_error_naming_it(
 
 
 def test_a_kubeconfig_file_that_is_not_yaml_is_not_quoted(
-    worker_kubeconfig: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    worker_kubeconfig: Path, airflow_connections: AirflowConnections, tmp_path: Path
 ) -> None:
     broken = tmp_path / "broken"
     broken.write_text(f"users:\n- user: {{token: {SECRET_TOKEN}\n")
-    _connection(monkeypatch, "broken_file", {"kube_config_path": str(broken)})
+    _connection(airflow_connections, "broken_file", {"kube_config_path": str(broken)})
     with pytest.raises(ConnectionSetupError, match="is not a valid kubeconfig") as raised:
         ClusterHook("broken_file").cluster()
     assert SECRET_TOKEN not in str(raised.value)
@@ -103,7 +101,7 @@ def _namespaces(cluster: Cluster) -> set[str]:
 
 
 def test_each_explicit_source_reaches_the_cluster(
-    worker_kubeconfig: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Any, sandbox_namespace: str
+    worker_kubeconfig: Path, airflow_connections: AirflowConnections, sandbox: Any, sandbox_namespace: str
 ) -> None:
     text = Path(sandbox.kubeconfig).read_text()
     context = yaml.safe_load(text)["current-context"]
@@ -115,22 +113,24 @@ def test_each_explicit_source_reaches_the_cluster(
         "prefixed": {"extra__kubernetes__kube_config_path": str(sandbox.kubeconfig)},  # older forms
     }
     for conn_id, extra in sources.items():
-        _connection(monkeypatch, conn_id, extra)
+        _connection(airflow_connections, conn_id, extra)
         assert sandbox_namespace in _namespaces(ClusterHook(conn_id).cluster()), conn_id
 
 
 def test_an_unknown_context_is_named(
-    worker_kubeconfig: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Any
+    worker_kubeconfig: Path, airflow_connections: AirflowConnections, sandbox: Any
 ) -> None:
-    _connection(monkeypatch, "ctx", {"kube_config_path": str(sandbox.kubeconfig), "cluster_context": "nope"})
+    _connection(
+        airflow_connections, "ctx", {"kube_config_path": str(sandbox.kubeconfig), "cluster_context": "nope"}
+    )
     with pytest.raises(ConnectionSetupError, match=r"kube_config_path configuration: .*nope"):
         ClusterHook("ctx").cluster()
 
 
 def test_triggers_read_the_connection_asynchronously(
-    worker_kubeconfig: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Any, sandbox_namespace: str
+    worker_kubeconfig: Path, airflow_connections: AirflowConnections, sandbox: Any, sandbox_namespace: str
 ) -> None:
-    _connection(monkeypatch, "async_k8s", {"kube_config_path": str(sandbox.kubeconfig)})
+    _connection(airflow_connections, "async_k8s", {"kube_config_path": str(sandbox.kubeconfig)})
     cluster = asyncio.run(ClusterHook("async_k8s").acluster())
     assert sandbox_namespace in _namespaces(cluster)
     with pytest.raises(ConnectionSetupError, match="no Airflow connection 'gone'"):
@@ -138,11 +138,11 @@ def test_triggers_read_the_connection_asynchronously(
 
 
 def test_helm_acts_as_the_same_identity_as_the_python_client(
-    worker_kubeconfig: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Any, sandbox_namespace: str
+    worker_kubeconfig: Path, airflow_connections: AirflowConnections, sandbox: Any, sandbox_namespace: str
 ) -> None:
     """helm gets a kubeconfig made from the hook's cluster: same server and token, and the
     impersonated service account, so RBAC bounds helm exactly as it bounds the Python client."""
-    _connection(monkeypatch, "helm_k8s", {"kube_config_path": str(sandbox.kubeconfig)})
+    _connection(airflow_connections, "helm_k8s", {"kube_config_path": str(sandbox.kubeconfig)})
     admin = ClusterHook("helm_k8s").cluster()
     reader = service_account_user(sandbox_namespace, "reader")
     admin.apply(

@@ -7,7 +7,6 @@ sensor's deferral is followed by running its trigger to its first event.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +24,21 @@ from airflow_flux_provider.sensors.images import ImagePolicySensor
 from airflow_flux_provider.triggers.images import ImagePolicyTrigger
 from flux_devkit.services.git_http import GitServer
 from flux_devkit.services.registry import OciRegistry
+from tests.services.connections import AirflowConnections
 
 MARKED = 'image: ghcr.io/org/app:1.0.0 # {"$imagepolicy": "flux-system:app"}\n'
 
 
 @pytest.fixture
 def connections(
-    monkeypatch: pytest.MonkeyPatch, oci_registry: OciRegistry, git_server: GitServer, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch,
+    airflow_connections: AirflowConnections,
+    oci_registry: OciRegistry,
+    git_server: GitServer,
+    tmp_path: Path,
 ) -> None:
-    registry = {
-        "conn_type": "flux_registry",
-        "login": oci_registry.username,
-        "password": oci_registry.password,
-    }
-    git = {"conn_type": "flux_git", "login": git_server.username, "password": git_server.password}
-    monkeypatch.setenv("AIRFLOW_CONN_REGISTRY_CREDS", json.dumps(registry))
-    monkeypatch.setenv("AIRFLOW_CONN_GIT_CREDS", json.dumps(git))
+    airflow_connections.registry("registry_creds", oci_registry)
+    airflow_connections.git("git_creds", git_server)
     monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(tmp_path / "artifacts"))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,9 @@ from airflow_flux_provider.tools import kubectl_path
 from flux_devkit.services.git_http import GitServer
 from flux_devkit.services.git_ssh import GitSSHServer
 from flux_devkit.services.registry import OciRegistry
+from tests.seed import image_automation_parts
 
-SEED = Path("/work/shared/seed/000_f693ae41b8570628.txt").read_text()
-TEMPLATE = (
-    textwrap.dedent(SEED.split("messageTemplate: |\n", 1)[1].split("\n    push:", 1)[0]).rstrip("\n") + "\n"
-)
-DEPLOYMENT = SEED.split("# apps/ml-training/overlays/production/deployment.yaml\n", 1)[1].split("```", 1)[0]
+TEMPLATE, DEPLOYMENT = image_automation_parts()
 OVERLAY = "apps/ml-training/overlays/production"
 NAME = NamespacedName("flux-system", "ml-training")
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
 
 from airflow_flux_provider.images.policy import PolicyResult
@@ -16,27 +13,19 @@ from airflow_flux_provider.images.template import (
     render,
     template_data,
 )
+from tests.seed import image_automation_parts
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_f693ae41b8570628.txt"
 AUTOMATION = NamespacedName("flux-system", "ml-training")
 
 
-def _seed_parts() -> tuple[str, str]:
-    text = SEED.read_text()
-    template = text.split("messageTemplate: |\n", 1)[1].split("\n    push:", 1)[0]
-    marker = "# apps/ml-training/overlays/production/deployment.yaml\n"
-    deployment = text.split(marker, 1)[1].split("```", 1)[0]
-    return textwrap.dedent(template).rstrip("\n") + "\n", deployment
-
-
 def _seed_result() -> UpdateResult:
-    _, deployment = _seed_parts()
+    _, deployment = image_automation_parts()
     policies = {"flux-system:ml-training": PolicyResult("ghcr.io/company/ml-training", "v1.3.0")}
     return set_text(deployment, policies, "deployment.yaml")[1]
 
 
 def test_seed_template_renders_exactly_as_flux_did() -> None:
-    template, _ = _seed_parts()
+    template, _ = image_automation_parts()
     message = render(template, template_data(AUTOMATION, _seed_result(), legacy=True))
     # `-}}` after each range eats the blank line before "Images:" and the final newline
     assert message == (
@@ -52,7 +41,7 @@ def test_seed_template_renders_exactly_as_flux_did() -> None:
 
 
 def test_seed_template_refused_for_v1_data() -> None:
-    template, _ = _seed_parts()
+    template, _ = image_automation_parts()
     with pytest.raises(
         TemplateError, match=r"template uses removed '\.Updated' field\. Please use '\.Changed'"
     ):

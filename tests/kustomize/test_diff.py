@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -111,13 +110,12 @@ def test_cli_diff_exits_1_on_differences_and_0_without(
 
 
 def test_diff_operator_logs_and_gates(
-    tmp_path: Path, store: RenderStore, sandbox: Any, sandbox_namespace: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: RenderStore, sandbox: Any, sandbox_namespace: str, airflow_connections: Any
 ) -> None:
     from airflow_flux_provider.errors import FluxError
     from airflow_flux_provider.operators.kustomize import KustomizationDiffOperator
 
-    conn = {"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}
-    monkeypatch.setenv("AIRFLOW_CONN_SANDBOX_K8S", json.dumps(conn))
+    airflow_connections.kubernetes("sandbox_k8s", sandbox)
     ks = kustomization(targetNamespace=sandbox_namespace)
     rendered = render(ks, write_tree(tmp_path / "src", {"app/a.yaml": configmap("op", "v")}), store=store)
     manifest = ks.to_manifest()

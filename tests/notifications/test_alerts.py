@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from airflow_flux_provider.notifications.alert import compile_patterns
 from airflow_flux_provider.specs import load_manifests
 from tests.notifications.capture import CaptureServer
 from tests.notifications.helpers import event
+from tests.services.connections import AirflowConnections
 
 
 def alert(**kwargs: object) -> Alert:
@@ -187,15 +187,16 @@ spec:
 """
 
 
-def _slack_connection(monkeypatch: pytest.MonkeyPatch, address: str) -> None:
+def _slack_connection(connections: AirflowConnections, address: str) -> None:
     """The seed Provider's secretRef ``slack-webhook`` as an Airflow connection."""
-    conn = {"conn_type": "flux_notification", "host": address}
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK-WEBHOOK", json.dumps(conn))
+    connections.add("slack-webhook", {"conn_type": "flux_notification", "host": address})
 
 
-def test_seed_alerts_route_bus_events(capture: CaptureServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seed_alerts_route_bus_events(
+    capture: CaptureServer, airflow_connections: AirflowConnections
+) -> None:
     objects = load_manifests(SEED_TEMPLATE.format(url=capture.url))
-    _slack_connection(monkeypatch, f"{capture.url}/services/T/B/x")
+    _slack_connection(airflow_connections, f"{capture.url}/services/T/B/x")
     dispatcher = Dispatcher.from_manifests(objects, NotificationCredentialsHook.lookup, retries=0)
     unsubscribe = dispatcher.subscribe()
     try:
@@ -215,10 +216,10 @@ def test_seed_alerts_route_bus_events(capture: CaptureServer, monkeypatch: pytes
 
 
 def test_failed_delivery_is_reported_not_raised(
-    capture: CaptureServer, monkeypatch: pytest.MonkeyPatch
+    capture: CaptureServer, airflow_connections: AirflowConnections
 ) -> None:
     objects = load_manifests(SEED_TEMPLATE.format(url="http://127.0.0.1:1"))  # nothing listens there
-    _slack_connection(monkeypatch, f"{capture.url}/fail/403/hook")
+    _slack_connection(airflow_connections, f"{capture.url}/fail/403/hook")
     dispatcher = Dispatcher.from_manifests(objects, NotificationCredentialsHook.lookup, retries=0)
     deliveries = dispatcher.handle(event("error", reason="HealthCheckFailed"))
     assert {d.alert for d in deliveries} == {

@@ -30,6 +30,7 @@ from flux_devkit.services.process import tail
 from flux_devkit.services.prometheus import PrometheusServer, start_prometheus
 from flux_devkit.services.registry import OciRegistry, start_registry
 from flux_devkit.services.s3 import S3Server, start_s3_server
+from tests.services.connections import git_conn, kubernetes_conn
 
 
 @pytest.fixture(scope="session")
@@ -144,11 +145,9 @@ def airflow_scheduler(services_dir: Path, git_server: GitServer, sandbox: Any) -
     (root / "home").mkdir(parents=True)
     (root / "dags").mkdir()
     migrate_airflow_db(root / "home")
-    git = {"conn_type": "flux_git", "login": git_server.username, "password": git_server.password}
-    kube = {"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}
     env = {
-        "AIRFLOW_CONN_GIT-CREDENTIALS": json.dumps(git),
-        "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(kube),
+        "AIRFLOW_CONN_GIT-CREDENTIALS": json.dumps(git_conn(git_server)),
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(kubernetes_conn(sandbox)),
         "AIRFLOW__FLUX__ARTIFACTS_PATH": str(root / "artifacts"),
     }
     stack = start_airflow_scheduler(
