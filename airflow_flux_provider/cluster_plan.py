@@ -9,8 +9,9 @@ validation happens where each object is acted on.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ class PlanError(FluxError):
 class PlannedObject:
     manifest: dict[str, Any]
     file: str
+    #: another object of this kind has the same name in another namespace
+    shares_name: bool = False
 
     @property
     def kind(self) -> str:
@@ -55,8 +58,14 @@ class PlannedObject:
 
     @property
     def task_id(self) -> str:
-        """A task id that stays unique per kind and readable: ``<kind>_<name>``."""
-        return f"{self.kind.lower()}_{self.name}".replace("-", "_").replace(".", "_")
+        """A readable task id, unique in the plan: ``<kind>_<name>``, or ``<kind>_<namespace>_<name>``
+        where two namespaces hold an object of that kind and name."""
+        parts = (
+            (self.kind.lower(), self.namespace, self.name)
+            if self.shares_name
+            else (self.kind.lower(), self.name)
+        )
+        return "_".join(parts).replace("-", "_").replace(".", "_")
 
 
 @dataclass
@@ -237,7 +246,11 @@ def _ordered(plan: ClusterPlan) -> list[PlannedObject]:
 
 def plan_folder(path: str | Path) -> ClusterPlan:
     plan = ClusterPlan()
-    for obj in _documents(Path(path)):
+    documents = list(_documents(Path(path)))
+    names = Counter((obj.kind, obj.name) for obj in documents)
+    for obj in documents:
+        if names[(obj.kind, obj.name)] > 1:
+            obj = replace(obj, shares_name=True)
         if obj.kind in SOURCE_KINDS:
             plan.sources.append(obj)
         elif obj.kind == "HelmChart":

@@ -18,10 +18,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_flux_provider.cluster_plan import ClusterPlan, PlanError, PlannedObject, plan_folder
+from airflow_flux_provider.hooks import KUBERNETES_CONN_ID, MLFLOW_CONN_ID
+
+if TYPE_CHECKING:  # the operators load when a plan is turned into tasks
+    from airflow.sdk import DAG, BaseOperator
+
+    from airflow_flux_provider.operators.helm import HelmReleaseOperator
+    from airflow_flux_provider.operators.kustomize import KustomizationRenderOperator
+    from airflow_flux_provider.operators.reconcile import KustomizationReconcileOperator
+    from airflow_flux_provider.operators.sources import HelmChartOperator, SourceOperator
 
 _PLACEHOLDER = re.compile(r"\$\$|\$\{([_a-zA-Z][_a-zA-Z0-9]*)(?::?[-=]([^}]*))?\}")
 
@@ -58,57 +68,119 @@ def templated(value: Any) -> Any:
     return value
 
 
-def _revision_of(fetch_task_id: str) -> str:
-    return f"{{{{ ti.xcom_pull(task_ids={fetch_task_id!r})['revision'] }}}}"
-
-
 def _secret_name(obj: PlannedObject) -> str | None:
     ref = obj.spec.get("secretRef") or {}
     return ref.get("name")
 
 
-def _source_task(obj: PlannedObject) -> Any:
+@dataclass(frozen=True)
+class ClusterTasks:
+    """The tasks made for a plan, each under the ref of the Flux object it acts on
+    (``Kind/namespace/name``); the accessors find one by name (and namespace when two share it)."""
+
+    sources: Mapping[str, SourceOperator] = field(default_factory=dict)
+    renders: Mapping[str, KustomizationRenderOperator] = field(default_factory=dict)
+    reconciles: Mapping[str, KustomizationReconcileOperator] = field(default_factory=dict)
+    charts: Mapping[str, HelmChartOperator] = field(default_factory=dict)
+    releases: Mapping[str, HelmReleaseOperator] = field(default_factory=dict)
+    images: Mapping[str, BaseOperator] = field(default_factory=dict)
+
+    def source(self, kind: str, name: str, namespace: str | None = None) -> SourceOperator:
+        return _one(self.sources, kind, name, namespace)
+
+    def render(self, name: str, namespace: str | None = None) -> KustomizationRenderOperator:
+        return _one(self.renders, "Kustomization", name, namespace)
+
+    def reconcile(self, name: str, namespace: str | None = None) -> KustomizationReconcileOperator:
+        return _one(self.reconciles, "Kustomization", name, namespace)
+
+    def chart(self, name: str, namespace: str | None = None) -> HelmChartOperator:
+        """The HelmChart task of the HelmRelease ``name``."""
+        return _one(self.charts, "HelmRelease", name, namespace)
+
+    def release(self, name: str, namespace: str | None = None) -> HelmReleaseOperator:
+        return _one(self.releases, "HelmRelease", name, namespace)
+
+    def image(self, kind: str, name: str, namespace: str | None = None) -> BaseOperator:
+        return _one(self.images, kind, name, namespace)
+
+
+_T = TypeVar("_T")
+
+
+def _one(tasks: Mapping[str, _T], kind: str, name: str, namespace: str | None) -> _T:
+    found = [
+        task
+        for ref, task in tasks.items()
+        if ref.startswith(f"{kind}/")
+        and ref.endswith(f"/{name}")
+        and (namespace is None or ref == f"{kind}/{namespace}/{name}")
+    ]
+    if len(found) != 1:
+        where = f" in namespace {namespace!r}" if namespace else ""
+        known = ", ".join(ref for ref in tasks if ref.startswith(f"{kind}/")) or "none"
+        problem = "no" if not found else "more than one"
+        raise PlanError(
+            f"{problem} {kind} named {name!r}{where} in this plan (it has: {known})"
+            + ("; give the namespace" if found else "")
+        )
+    return found[0]
+
+
+def _source_task(obj: PlannedObject) -> SourceOperator:
     from airflow_flux_provider.operators import sources
 
     operator = getattr(sources, f"{obj.kind}Operator", None)
     if operator is None:
         raise PlanError(f"no operator fetches {obj.kind} sources yet", obj=obj.ref)
-    return operator(task_id=obj.task_id, manifest=templated(obj.manifest))
+    task: SourceOperator = operator(task_id=obj.task_id, manifest=templated(obj.manifest))
+    return task
 
 
 def add_cluster_tasks(
     plan: ClusterPlan,
     *,
-    kubernetes_conn_id: str | None = "kubernetes_default",
-    mlflow_conn_id: str | None = "flux_mlflow_default",
+    kubernetes_conn_id: str = KUBERNETES_CONN_ID,
+    mlflow_conn_id: str | None = MLFLOW_CONN_ID,
     cluster_name: str = "default",
     airflow_variables: Mapping[str, list[str]] | None = None,
-) -> dict[str, Any]:
-    """Create the tasks of ``plan`` in the current DAG context; returns them by object ref."""
+    variables: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ClusterTasks:
+    """Create the tasks of ``plan`` in the current DAG context.
+
+    ``airflow_variables`` and ``variables`` are keyed by Kustomization name: the Airflow
+    Variables its render reads, and extra postBuild variables (values may be XComArgs, e.g.
+    ``{"ml-serving": {"MODEL_VERSION": champion["version"]}}``, which also order the tasks).
+    """
+    from airflow.sdk import XComArg
+
     from airflow_flux_provider.operators.kustomize import KustomizationRenderOperator
     from airflow_flux_provider.operators.reconcile import KustomizationReconcileOperator
 
-    tasks: dict[str, Any] = {source.ref: _source_task(source) for source in plan.sources}
-    reconciles: dict[str, Any] = {}
+    sources = {source.ref: _source_task(source) for source in plan.sources}
+    renders: dict[str, KustomizationRenderOperator] = {}
+    reconciles: dict[str, KustomizationReconcileOperator] = {}
     for ks in plan.kustomizations:
         source = plan.source_of(ks)
-        fetch = tasks[source.ref]
+        fetch = sources[source.ref]
         manifest = templated(ks.manifest)
+        name = ks.task_id.removeprefix("kustomization_")
         render = KustomizationRenderOperator(
-            task_id=f"render_{ks.task_id.removeprefix('kustomization_')}",
+            task_id=f"render_{name}",
             manifest=manifest,
             source_artifact=fetch.output,
             airflow_variables=(airflow_variables or {}).get(ks.name, []),
+            variables=dict((variables or {}).get(ks.name, {})),
             kubernetes_conn_id=kubernetes_conn_id,
         )
         reconcile = KustomizationReconcileOperator(
-            task_id=f"reconcile_{ks.task_id.removeprefix('kustomization_')}",
+            task_id=f"reconcile_{name}",
             manifest=manifest,
             rendered=render.output,
-            revision=_revision_of(fetch.task_id),
+            revision=XComArg(fetch, key="revision"),
             # Flux checks a dependency's revision only when both build from the same source.
             depends_on_revisions={
-                dep.name: _revision_of(fetch.task_id)
+                dep.name: XComArg(fetch, key="revision")
                 for dep in plan.dependencies(ks)
                 if plan.source_of(dep).ref == source.ref
             },
@@ -116,62 +188,61 @@ def add_cluster_tasks(
             mlflow_conn_id=mlflow_conn_id,
             cluster_name=cluster_name,
         )
-        fetch >> render >> reconcile
         for dep in plan.dependencies(ks):
             reconciles[dep.ref] >> reconcile
-        tasks[f"render:{ks.ref}"] = render
-        tasks[ks.ref] = reconciles[ks.ref] = reconcile
-    tasks.update(_image_tasks(plan, tasks))
-    tasks.update(_helm_tasks(plan, tasks, kubernetes_conn_id, mlflow_conn_id, cluster_name))
-    return tasks
+        renders[ks.ref] = render
+        reconciles[ks.ref] = reconcile
+    charts, releases = _helm_tasks(plan, sources, kubernetes_conn_id, mlflow_conn_id, cluster_name)
+    return ClusterTasks(
+        sources=sources,
+        renders=renders,
+        reconciles=reconciles,
+        charts=charts,
+        releases=releases,
+        images=_image_tasks(plan, sources),
+    )
 
 
 def _helm_tasks(
     plan: ClusterPlan,
-    tasks: dict[str, Any],
-    kubernetes_conn_id: str | None,
+    sources: Mapping[str, SourceOperator],
+    kubernetes_conn_id: str,
     mlflow_conn_id: str | None,
     cluster_name: str,
-) -> dict[str, Any]:
+) -> tuple[dict[str, HelmChartOperator], dict[str, HelmReleaseOperator]]:
     """HelmChart (from the release's chart source, as Flux creates it) → HelmRelease."""
     from airflow_flux_provider.operators.helm import HelmReleaseOperator
     from airflow_flux_provider.operators.sources import HelmChartOperator
 
-    created: dict[str, Any] = {}
+    charts: dict[str, HelmChartOperator] = {}
+    releases: dict[str, HelmReleaseOperator] = {}
     for release in plan.helm_releases:
         source = plan.chart_source_of(release)
         planned = plan.chart_of(release)
         name = release.task_id.removeprefix("helmrelease_")
         if planned is None:  # a chartRef to an OCIRepository: its artifact is the chart
-            chart = tasks[source.ref]
-        elif source.kind == "HelmRepository":
-            chart = HelmChartOperator(
-                task_id=f"helmchart_{name}",
-                manifest=templated(planned.manifest),
-                repository=templated(source.manifest),
-            )
+            chart: BaseOperator = sources[source.ref]
         else:
-            chart = HelmChartOperator(
-                task_id=f"helmchart_{name}",
-                manifest=templated(planned.manifest),
-                source_artifact=tasks[source.ref].output,
+            from_source: dict[str, Any] = (
+                {"repository": templated(source.manifest)}
+                if source.kind == "HelmRepository"
+                else {"source_artifact": sources[source.ref].output}
             )
-            tasks[source.ref] >> chart
-        packaged: Any = chart.output  # resolved to the chart task's XCom at run time
-        created[release.ref] = HelmReleaseOperator(
+            chart = charts[release.ref] = HelmChartOperator(
+                task_id=f"helmchart_{name}", manifest=templated(planned.manifest), **from_source
+            )
+        releases[release.ref] = HelmReleaseOperator(
             task_id=release.task_id,
             manifest=templated(release.manifest),
-            chart=packaged,
+            chart=chart.output,
             kubernetes_conn_id=kubernetes_conn_id,
             mlflow_conn_id=mlflow_conn_id,
             cluster_name=cluster_name,
         )
-        chart >> created[release.ref]
-        created[f"chart:{release.ref}"] = chart
-    return created
+    return charts, releases
 
 
-def _image_tasks(plan: ClusterPlan, tasks: dict[str, Any]) -> dict[str, Any]:
+def _image_tasks(plan: ClusterPlan, sources: Mapping[str, SourceOperator]) -> dict[str, BaseOperator]:
     """ImageRepository → ImagePolicy → ImageUpdateAutomation, before the fetch of the Git source."""
     from airflow_flux_provider.operators.images import (
         ImagePolicyOperator,
@@ -179,15 +250,17 @@ def _image_tasks(plan: ClusterPlan, tasks: dict[str, Any]) -> dict[str, Any]:
         ImageUpdateAutomationOperator,
     )
 
-    created: dict[str, Any] = {}
+    created: dict[str, BaseOperator] = {}
     by_kind = {kind: [o for o in plan.image_objects if o.kind == kind] for kind in
                ("ImageRepository", "ImagePolicy", "ImageUpdateAutomation")}  # fmt: skip
     scans = {
         (repo.namespace, repo.name): ImageRepositoryScanOperator(
-            task_id=repo.task_id, manifest=templated(repo.manifest), registry_conn_id=_secret_name(repo)
+            task_id=repo.task_id, manifest=templated(repo.manifest)
         )
         for repo in by_kind["ImageRepository"]
     }
+    for repo in by_kind["ImageRepository"]:
+        created[repo.ref] = scans[(repo.namespace, repo.name)]
     policies = []
     for policy in by_kind["ImagePolicy"]:
         ref = policy.spec.get("imageRepositoryRef") or {}
@@ -198,7 +271,6 @@ def _image_tasks(plan: ClusterPlan, tasks: dict[str, Any]) -> dict[str, Any]:
         task = ImagePolicyOperator(
             task_id=policy.task_id, manifest=templated(policy.manifest), tags=scan.output
         )
-        scan >> task
         policies.append(task)
         created[policy.ref] = task
     for automation in by_kind["ImageUpdateAutomation"]:
@@ -210,21 +282,35 @@ def _image_tasks(plan: ClusterPlan, tasks: dict[str, Any]) -> dict[str, Any]:
             url=templated(source.spec.get("url", "")),
             git_conn_id=_secret_name(source),
         )
-        policies >> update >> tasks[source.ref]
+        update >> sources[source.ref]
         created[automation.ref] = update
     return created
 
 
-def flux_dag(path: str | Path, *, dag_id: str, schedule: Any = "from-interval", **kwargs: Any) -> Any:
-    """A DAG reconciling the Flux objects under ``path``; ``kwargs`` go to :func:`add_cluster_tasks`
-    (connection ids, cluster name) and the rest to the DAG."""
+def flux_dag(
+    path: str | Path,
+    *,
+    dag_id: str,
+    schedule: Any = "from-interval",
+    kubernetes_conn_id: str = KUBERNETES_CONN_ID,
+    mlflow_conn_id: str | None = MLFLOW_CONN_ID,
+    cluster_name: str = "default",
+    airflow_variables: Mapping[str, list[str]] | None = None,
+    **dag_kwargs: Any,
+) -> DAG:
+    """A DAG reconciling the Flux objects under ``path`` (see :func:`add_cluster_tasks`);
+    ``dag_kwargs`` go to the DAG."""
     from airflow.sdk import DAG
 
     plan = plan_folder(path)
-    task_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in (
-        "kubernetes_conn_id", "mlflow_conn_id", "cluster_name", "airflow_variables")}  # fmt: skip
     if schedule == "from-interval":
         schedule = plan.interval
-    with DAG(dag_id=dag_id, schedule=schedule, **kwargs) as dag:
-        add_cluster_tasks(plan, **task_kwargs)
+    with DAG(dag_id=dag_id, schedule=schedule, **dag_kwargs) as dag:
+        add_cluster_tasks(
+            plan,
+            kubernetes_conn_id=kubernetes_conn_id,
+            mlflow_conn_id=mlflow_conn_id,
+            cluster_name=cluster_name,
+            airflow_variables=airflow_variables,
+        )
     return dag

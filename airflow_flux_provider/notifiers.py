@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseNotifier
+from airflow.sdk import BaseNotifier, Context
 
 from airflow_flux_provider.events import Event, ObjectReference, Severity
 from airflow_flux_provider.hooks.connections import NotificationCredentialsHook, flux_credentials
@@ -157,7 +157,7 @@ class FluxNotifier(BaseNotifier):
         self.summary = summary
         self.event_metadata = event_metadata or {}
 
-    def notify(self, context: Any) -> None:
+    def notify(self, context: Context) -> None:
         from airflow_flux_provider.notifications.metadata import compose_metadata
 
         event = event_from_context(context, self.message)

@@ -35,7 +35,6 @@ CLUSTER = os.environ.get("FLUX_CLUSTER_PATH") or str(
 )
 MODEL = "digits"
 CHAMPION = Asset(f"mlflow-model://{MODEL}/champion")
-SERVING = "Kustomization/flux-system/ml-serving"
 
 
 @task
@@ -119,18 +118,20 @@ with DAG(
     plan = plan.subset(
         [k.name for k in plan.kustomizations if k.name != "ml-training-pipeline"], images=True, helm=True
     )
-    tasks = add_cluster_tasks(plan, cluster_name="sandbox")
-    # The MLflow release goes into a namespace the infrastructure creates.
-    tasks["Kustomization/flux-system/ml-infrastructure"] >> tasks["HelmRelease/mlflow/mlflow"]
     champion = champion_version(MODEL)
-    render_serving = tasks[f"render:{SERVING}"]
-    render_serving.variables = {
-        "MODEL_NAME": MODEL,
-        "MODEL_VERSION": "{{ ti.xcom_pull(task_ids='champion_version')['MODEL_VERSION'] }}",
-    }
-    champion >> render_serving
-    canary = CanaryAnalysisOperator(
-        task_id="canary_ml_serving", manifest=canary_manifest(render_serving.output), cluster_name="sandbox"
+    tasks = add_cluster_tasks(
+        plan,
+        cluster_name="sandbox",
+        # the serving manifests are rendered with the champion's version
+        variables={"ml-serving": {"MODEL_NAME": MODEL, "MODEL_VERSION": champion["MODEL_VERSION"]}},
     )
-    tasks[SERVING] >> canary
-    record_model_deployment(champion, canary.output, tasks[SERVING].output)
+    # The MLflow release goes into a namespace the infrastructure creates.
+    tasks.reconcile("ml-infrastructure") >> tasks.release("mlflow")
+    serving = tasks.reconcile("ml-serving")
+    canary = CanaryAnalysisOperator(
+        task_id="canary_ml_serving",
+        manifest=canary_manifest(tasks.render("ml-serving").output),
+        cluster_name="sandbox",
+    )
+    serving >> canary
+    record_model_deployment(champion, canary.output, serving.output)

@@ -49,20 +49,19 @@ with DAG(
         "EPOCHS": Param(100, type="integer", minimum=1, maximum=10000),
     },
 ):  # fmt: skip
-    plan = plan_folder(CLUSTER).subset(["ml-training-pipeline"])
-    tasks = add_cluster_tasks(plan, cluster_name="sandbox")
+    tasks = add_cluster_tasks(plan_folder(CLUSTER).subset(["ml-training-pipeline"]), cluster_name="sandbox")
     hyper_parameters = ("EXPERIMENT_ID", "LEARNING_RATE", "BATCH_SIZE", "EPOCHS")
     train = TrainModelOperator(
         task_id="train",
         model_name=MODEL,
         variables={name: f"{{{{ params.{name} }}}}" for name in hyper_parameters},
     )
-    promote = PromoteChampionOperator(
+    PromoteChampionOperator(
         task_id="promote_champion",
         model_name=MODEL,
-        version="{{ ti.xcom_pull(task_ids='train')['version'] }}",
+        version=train.output["version"],
         metric="accuracy",
         skip_when_kept=True,
         outlets=[CHAMPION],
     )
-    tasks["Kustomization/flux-system/ml-training-pipeline"] >> train >> promote
+    tasks.reconcile("ml-training-pipeline") >> train

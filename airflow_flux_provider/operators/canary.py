@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_flux_provider.canary import ClusterEnvironment, TickResult, load_status, save_status, tick
@@ -38,6 +39,16 @@ def metric_credentials(name: str, *, obj: str, field: str) -> Credentials:
     if found.username:
         return found
     return Credentials(token=found.extra.get("token") or found.password)
+
+
+class CanaryProgress(TypedDict):
+    """What the task carries from tick to tick for its MLflow run (the analysis state itself
+    lives in the Canary's ``.status``): ``steps`` are ``[canary weight, {metric: value}]``."""
+
+    ticks: int
+    steps: list[tuple[float, dict[str, float]]]
+    decisions: list[str]
+    worker_seconds: float
 
 
 _PROGRESS_KEY = "canary_progress"
@@ -78,7 +89,7 @@ class CanaryAnalysisOperator(FluxObjectOperator):
 
         return ClusterHook(self.kubernetes_conn_id).cluster()
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         started = time.monotonic()
         canary = self.flux_object()
         if canary.spec.suspend:
@@ -94,17 +105,18 @@ class CanaryAnalysisOperator(FluxObjectOperator):
                     "with the status subresource) or pass apply_canary=False",
                     obj=canary.ref,
                 ) from None
-        return self._tick(context, {"ticks": 0, "steps": [], "decisions": [], "worker_seconds": 0.0}, started)
+        first: CanaryProgress = {"ticks": 0, "steps": [], "decisions": [], "worker_seconds": 0.0}
+        return self._tick(context, first, started)
 
     def execute_complete(
-        self, context: Any, progress: dict[str, Any] | None = None, event: Any = None
+        self, context: Context, progress: CanaryProgress | None = None, event: Any = None
     ) -> dict[str, Any]:
         # A triggerer hands the defer kwargs back; ``dag.test()`` passes only the event, so
         # the progress also travels in this task's XCom.
         progress = progress or context["ti"].xcom_pull(task_ids=self.task_id, key=_PROGRESS_KEY)
         return self._tick(context, progress, time.monotonic())
 
-    def _tick(self, context: Any, progress: dict[str, Any], started: float) -> dict[str, Any]:
+    def _tick(self, context: Context, progress: CanaryProgress, started: float) -> dict[str, Any]:
         canary = self.flux_object()
         cluster = self._cluster()
         namespace, name = canary.metadata.namespace or "default", canary.metadata.name
@@ -133,16 +145,19 @@ class CanaryAnalysisOperator(FluxObjectOperator):
         )
 
     @staticmethod
-    def _progress(progress: dict[str, Any], result: TickResult) -> dict[str, Any]:
-        progress = {**progress, "ticks": progress["ticks"] + 1}
-        progress["decisions"] = [*progress["decisions"], result.decision]
+    def _progress(progress: CanaryProgress, result: TickResult) -> CanaryProgress:
         measured = {m.name: m.value for m in result.metrics if m.value is not None}
-        if measured:
-            progress["steps"] = [*progress["steps"], [result.measured_weight, measured]]
-        return progress
+        return {
+            **progress,
+            "ticks": progress["ticks"] + 1,
+            "decisions": [*progress["decisions"], result.decision],
+            "steps": [*progress["steps"], (result.measured_weight, measured)]
+            if measured
+            else progress["steps"],
+        }
 
     def _finish(
-        self, context: Any, canary: Any, result: TickResult, progress: dict[str, Any]
+        self, context: Context, canary: Any, result: TickResult, progress: CanaryProgress
     ) -> dict[str, Any]:
         status = result.status
         failed = status.phase == "Failed"

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.hooks import KUBERNETES_CONN_ID, MLFLOW_CONN_ID
 from airflow_flux_provider.kube import Cluster, ObjectKey, service_account_user
 from airflow_flux_provider.kube import health as kube_health
 from airflow_flux_provider.operators.base import FluxObjectOperator
+
+if TYPE_CHECKING:
+    from airflow_flux_provider.triggers.health import HealthEvent, ResumeState
 
 
 class ClusterDeployOperator(FluxObjectOperator):
@@ -56,7 +60,7 @@ class ClusterDeployOperator(FluxObjectOperator):
         return ClusterHook(self.kubernetes_conn_id).cluster()
 
     def _await_health(
-        self, obj: Any, cluster: Cluster, keys: list[ObjectKey], *, timeout: float, state: dict[str, Any]
+        self, obj: Any, cluster: Cluster, keys: list[ObjectKey], *, timeout: float, state: ResumeState
     ) -> str | None:
         """Wait until ``keys`` are healthy; return None, or why they are not.
 
@@ -92,3 +96,11 @@ class ClusterDeployOperator(FluxObjectOperator):
         except kube_health.HealthCheckError as err:
             return err.message
         return None
+
+    def resumed(self, event: HealthEvent | None) -> tuple[str | None, ResumeState]:
+        """The health trigger's verdict (None when healthy, else why not) and the state deferred with."""
+        if not event or "state" not in event:
+            raise FluxError(
+                "the health check trigger sent no usable event; retry the task", obj=f"task '{self.task_id}'"
+            )
+        return (None if event["status"] == "healthy" else event["message"]), event["state"]

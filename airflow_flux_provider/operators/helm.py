@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_flux_provider.kube import ObjectKey
@@ -24,6 +25,9 @@ from airflow_flux_provider.links.mlflow import MlflowRunLink
 from airflow_flux_provider.operators.deploy import ClusterDeployOperator
 from airflow_flux_provider.operators.tracking import record_deployment
 from airflow_flux_provider.tracking import DeploymentRun
+
+if TYPE_CHECKING:
+    from airflow_flux_provider.triggers.health import HealthEvent
 
 
 class HelmReleaseOperator(ClusterDeployOperator):
@@ -42,7 +46,7 @@ class HelmReleaseOperator(ClusterDeployOperator):
     def __init__(
         self,
         *,
-        chart: str | dict[str, Any] | None = None,
+        chart: Any = None,
         repository_url: str | None = None,
         extra_values: dict[str, Any] | None = None,
         force: bool = False,
@@ -102,20 +106,14 @@ class HelmReleaseOperator(ClusterDeployOperator):
         )  # fmt: skip
 
     # -- execution -------------------------------------------------------------------------------
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         return self._run(context, health=None, started=time.time())
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        from airflow_flux_provider.helm.errors import ReleaseError
+    def execute_complete(self, context: Context, event: HealthEvent | None = None) -> dict[str, Any]:
+        health, state = self.resumed(event)
+        return self._run(context, health=health, started=state["started"])
 
-        if not event or "state" not in event:
-            raise ReleaseError(
-                f"the health check trigger sent no usable event: {event!r}"[:600], obj=self.task_id
-            )
-        health = None if event["status"] == "healthy" else str(event["message"])
-        return self._run(context, health=health, started=float(event["state"]["started"]))
-
-    def _run(self, context: Any, *, health: str | None, started: float) -> dict[str, Any]:
+    def _run(self, context: Context, *, health: str | None, started: float) -> dict[str, Any]:
         from airflow_flux_provider.helm.release import uninstall_release
 
         hr = self.flux_object()
@@ -141,7 +139,7 @@ class HelmReleaseOperator(ClusterDeployOperator):
             return self._run(context, health=error, started=started)
         return self._complete(context, hr, outcome, started)
 
-    def _complete(self, context: Any, hr: Any, outcome: Any, started: float) -> dict[str, Any]:
+    def _complete(self, context: Context, hr: Any, outcome: Any, started: float) -> dict[str, Any]:
         from airflow_flux_provider.helm.errors import ReleaseError
         from airflow_flux_provider.helm.state import Action
 

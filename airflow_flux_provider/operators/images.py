@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from airflow.sdk import Context
+
 from airflow_flux_provider import settings
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.operators.base import FluxObjectOperator
@@ -30,7 +32,7 @@ class ImageRepositoryScanOperator(FluxObjectOperator):
         super().__init__(**kwargs)
         self.registry_conn_id = registry_conn_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from airflow_flux_provider.hooks.connections import RegistryCredentialsHook, flux_credentials
         from airflow_flux_provider.images.registry import save_tags, scan_repository
 
@@ -90,7 +92,7 @@ class ImagePolicyOperator(FluxObjectOperator):
         self.image = image
         self.registry_conn_id = registry_conn_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from airflow_flux_provider.hooks.connections import RegistryCredentialsHook, flux_credentials
         from airflow_flux_provider.images.policy import PolicyResult, TagPolicy, policy_key
         from airflow_flux_provider.images.registry import tag_digest
@@ -151,7 +153,7 @@ class ImageUpdateAutomationOperator(FluxObjectOperator):
         self.git_conn_id = git_conn_id
         self.attempts = attempts
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from airflow_flux_provider.hooks.connections import GitCredentialsHook, flux_credentials
         from airflow_flux_provider.images.commit import Automation, update_and_push
         from airflow_flux_provider.images.policy import PolicyResult

@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from airflow.sdk import Context
+
 from airflow_flux_provider import settings
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.hooks import KUBERNETES_CONN_ID
@@ -134,7 +136,7 @@ class KustomizationRenderOperator(FluxObjectOperator):
         self,
         *,
         source_path: str | None = None,
-        source_artifact: dict[str, Any] | None = None,
+        source_artifact: Any = None,
         source_digest: str | None = None,
         variables: dict[str, Any] | None = None,
         airflow_variables: Sequence[str] = (),
@@ -162,7 +164,7 @@ class KustomizationRenderOperator(FluxObjectOperator):
         self.allow_remote_bases = allow_remote_bases
         self.artifacts_path = artifacts_path
 
-    def gather_variables(self, context: Any) -> dict[str, str]:
+    def gather_variables(self, context: Context) -> dict[str, str]:
         """Airflow-side variables: Variables < DAG params < trigger conf < ``variables=``."""
         from airflow.sdk import Variable
 
@@ -204,7 +206,7 @@ class KustomizationRenderOperator(FluxObjectOperator):
                     raise
         return str(folder), artifact.digest
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from airflow_flux_provider.kustomize import ClusterReader, RenderStore, render
         from airflow_flux_provider.specs import Kustomization
 
@@ -271,7 +273,7 @@ class KustomizationDiffOperator(FluxObjectOperator):
         self.kubernetes_conn_id = kubernetes_conn_id
         self.fail_on_changes = fail_on_changes
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from airflow_flux_provider.hooks.kubernetes import ClusterHook
         from airflow_flux_provider.kustomize.diff import diff
         from airflow_flux_provider.specs import Kustomization

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_flux_provider.hooks import MLFLOW_CONN_ID
@@ -43,7 +43,7 @@ class PromoteChampionOperator(BaseOperator):
         self.mlflow_conn_id = mlflow_conn_id
         self.skip_when_kept = skip_when_kept
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(

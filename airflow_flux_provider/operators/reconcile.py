@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_flux_provider.errors import FluxError
@@ -29,6 +30,9 @@ from airflow_flux_provider.links.mlflow import MlflowRunLink
 from airflow_flux_provider.operators.deploy import ClusterDeployOperator
 from airflow_flux_provider.operators.tracking import record_deployment
 from airflow_flux_provider.tracking import DeploymentRun
+
+if TYPE_CHECKING:
+    from airflow_flux_provider.triggers.health import HealthEvent
 
 
 def rendered_objects(rendered: Any, *, task: str) -> list[dict[str, Any]]:
@@ -77,9 +81,9 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
         self,
         *,
         rendered: Any,
-        revision: str = "",
+        revision: Any = "",
         variables: dict[str, str] | None = None,
-        depends_on_revisions: dict[str, str] | None = None,
+        depends_on_revisions: dict[str, Any] | None = None,
         allow_empty_prune: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -111,7 +115,7 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
         ]
 
     # -- execution ------------------------------------------------------------------------------
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         ks = self.flux_object()
         if ks.spec.suspend:
             raise AirflowSkipException(f"{ks.ref} is suspended (spec.suspend: true)")
@@ -139,12 +143,13 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
         )
         return self._complete(context, ks, outcome, error, started)
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        if not event or "state" not in event:
-            raise ReconcileError("the health check trigger sent no event; retry the task", obj=self.task_id)
-        ks = self.flux_object()
-        error = None if event["status"] == "healthy" else event["message"]
-        return self._complete(context, ks, event["state"]["outcome"], error, event["state"]["started"])
+    def execute_complete(self, context: Context, event: HealthEvent | None = None) -> dict[str, Any]:
+        error, state = self.resumed(event)
+        if "outcome" not in state:
+            raise ReconcileError(
+                "the health check event carries no apply outcome; retry the task", obj=self.task_id
+            )
+        return self._complete(context, self.flux_object(), state["outcome"], error, state["started"])
 
     def _dependencies(self, ks: Any) -> dict[str, str]:
         deps = {}
@@ -154,7 +159,7 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
         return deps
 
     def _complete(
-        self, context: Any, ks: Any, outcome: dict[str, Any], error: str | None, started: float
+        self, context: Context, ks: Any, outcome: dict[str, Any], error: str | None, started: float
     ) -> dict[str, Any]:
         duration = time.time() - started
         finish(

@@ -1,6 +1,8 @@
 """Source operators: fetch a Flux source into the shared artifact store, return its metadata.
 
-The XCom is :meth:`Artifact.to_xcom` plus ``changed``. Each operator's default outlet is
+The XCom is :meth:`Artifact.to_xcom` plus ``changed``; each field is also an XCom of its own
+(``multiple_outputs``), so a downstream task takes ``XComArg(fetch, key="revision")`` or the
+whole record as ``fetch.output``. Each operator's default outlet is
 an :class:`AssetAlias` that receives an event for the source's Asset
 (``flux://<namespace>/<Kind>/<name>``, extra ``{revision, digest}``) only when a new
 revision was stored, so DAGs scheduled on that Asset run once per new revision.
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from airflow.sdk import Asset, AssetAlias
+from airflow.sdk import Asset, AssetAlias, Context
 
 from airflow_flux_provider import settings
 from airflow_flux_provider.assets import flux_asset
@@ -60,6 +62,7 @@ class SourceOperator(FluxObjectOperator):
         if "outlets" not in kwargs:
             name = kwargs.get("name") or kwargs.get("task_id")
             kwargs["outlets"] = [AssetAlias(f"flux-source-{self.flux_kind.lower()}-{name}")]
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         self.artifacts_url = artifacts_url
         self.artifacts_conn_id = artifacts_conn_id
@@ -68,7 +71,7 @@ class SourceOperator(FluxObjectOperator):
     def store(self) -> ArtifactStore:
         return artifact_store(self.artifacts_url, self.artifacts_conn_id)
 
-    def _publish(self, context: Any, artifact: Artifact, changed: bool) -> dict[str, Any]:
+    def _publish(self, context: Context, artifact: Artifact, changed: bool) -> dict[str, Any]:
         if changed:
             self.log.info("%s: stored new artifact for revision %s", artifact.source, artifact.revision)
             self._announce(context, artifact)
@@ -76,12 +79,12 @@ class SourceOperator(FluxObjectOperator):
             self.log.info("%s: artifact up-to-date with revision %s", artifact.source, artifact.revision)
         return {**artifact.to_xcom(), "changed": changed}
 
-    def _announce(self, context: Any, artifact: Artifact) -> None:
+    def _announce(self, context: Context, artifact: Artifact) -> None:
         """Attach ``{revision, digest}`` to every outlet's event (alias outlets only get one now)."""
         outlet_events = context.get("outlet_events") if hasattr(context, "get") else None
         if outlet_events is None:
             return
-        extra = {"revision": artifact.revision, "digest": artifact.digest}
+        extra: dict[str, Any] = {"revision": artifact.revision, "digest": artifact.digest}
         for outlet in self.outlets:
             if isinstance(outlet, AssetAlias):
                 outlet_events[outlet].add(flux_asset(*artifact.source.split("/")), extra=extra)
@@ -89,7 +92,7 @@ class SourceOperator(FluxObjectOperator):
                 outlet_events[outlet].extra = extra
 
     def _fetch_source(
-        self, context: Any, hook_class: Any, explicit_conn_id: str | None, fetch: Callable[..., Any]
+        self, context: Context, hook_class: Any, explicit_conn_id: str | None, fetch: Callable[..., Any]
     ) -> dict[str, Any]:
         """Parse, read the connection (explicit id, else ``secretRef.name``), ``fetch(obj, creds, store)``."""
         from airflow_flux_provider.hooks.connections import flux_credentials
@@ -113,7 +116,7 @@ class BucketOperator(SourceOperator):
         super().__init__(**kwargs)
         self.bucket_conn_id = bucket_conn_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from airflow_flux_provider.hooks.connections import BucketCredentialsHook
         from airflow_flux_provider.sources.bucket import BucketSource
 
@@ -136,7 +139,7 @@ class OCIRepositoryOperator(SourceOperator):
         super().__init__(**kwargs)
         self.registry_conn_id = registry_conn_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from airflow_flux_provider.hooks.connections import RegistryCredentialsHook
         from airflow_flux_provider.sources.oci import OCISource
 
@@ -159,7 +162,7 @@ class HelmRepositoryOperator(SourceOperator):
         super().__init__(**kwargs)
         self.helm_conn_id = helm_conn_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from airflow_flux_provider.hooks.connections import HelmRepositoryCredentialsHook
         from airflow_flux_provider.sources.helm import HelmRepositorySource
 
@@ -201,7 +204,7 @@ class HelmChartOperator(SourceOperator):
         self.source_artifact = source_artifact
         self.helm_conn_id = helm_conn_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from airflow_flux_provider.errors import FluxError
         from airflow_flux_provider.hooks.connections import HelmRepositoryCredentialsHook, flux_credentials
         from airflow_flux_provider.sources.helm import HelmRepositorySource, chart_from_artifact
@@ -269,7 +272,7 @@ class GitRepositoryOperator(SourceOperator):
         self.included = included
         self.cache_dir = cache_dir
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from airflow_flux_provider.hooks.connections import GitCredentialsHook, flux_credentials
         from airflow_flux_provider.sources.git import GitSource
         from airflow_flux_provider.sources.verify import Verification

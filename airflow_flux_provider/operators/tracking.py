@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+
+from airflow.sdk import Context
 
 from airflow_flux_provider.links.mlflow import MLFLOW_RUN_URL_KEY
 from airflow_flux_provider.tracking import DeploymentRun, TrackingError
@@ -12,7 +13,7 @@ from airflow_flux_provider.tracking.deployments import RecordedRun
 log = logging.getLogger(__name__)
 
 
-def airflow_tags(context: Any) -> dict[str, str]:
+def airflow_tags(context: Context) -> dict[str, str]:
     ti = context["ti"]
     return {
         "airflow.dag_id": ti.dag_id,
@@ -22,7 +23,7 @@ def airflow_tags(context: Any) -> dict[str, str]:
     }
 
 
-def record_deployment(context: Any, run: DeploymentRun, mlflow_conn_id: str | None) -> RecordedRun | None:
+def record_deployment(context: Context, run: DeploymentRun, mlflow_conn_id: str | None) -> RecordedRun | None:
     """Write ``run`` to MLflow and push its URL for :class:`MlflowRunLink`.
 
     Tracking is best effort: a deployment that succeeded is not failed because the

@@ -8,10 +8,11 @@ check, which trigger to defer to and which fields of the payload the Asset event
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import Asset, BaseSensorOperator, Context, PokeReturnValue
 from airflow.triggers.base import BaseTrigger
 
 from airflow_flux_provider.errors import FluxError
@@ -20,14 +21,14 @@ from airflow_flux_provider.errors import FluxError
 class ChangeSensor(BaseSensorOperator):
     #: the message when a trigger's failure event has none
     trigger_failed: ClassVar[str] = "the trigger failed"
-    #: the outlets whose Asset event gets the payload's extra
-    extra_outlet_types: ClassVar[tuple[type, ...]] = (object,)
+    #: the fields of the ``changed`` payload the outlets' Asset events carry as extra
+    extra_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, deferrable: bool, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.deferrable = deferrable
 
-    def check(self) -> dict[str, Any] | None:
+    def check(self) -> Mapping[str, Any] | None:
         """Blocking: the ``changed`` event payload, or None while nothing changed."""
         raise NotImplementedError
 
@@ -35,17 +36,13 @@ class ChangeSensor(BaseSensorOperator):
         """The trigger that runs :meth:`check`'s logic in the triggerer."""
         raise NotImplementedError
 
-    def event_extra(self, event: dict[str, Any]) -> dict[str, Any]:
-        """What of the payload the Asset event carries."""
-        raise NotImplementedError
-
-    def poke(self, context: Any) -> PokeReturnValue:
+    def poke(self, context: Context) -> PokeReturnValue:
         event = self.check()
         if event is not None:
             self._record(context, event)
         return PokeReturnValue(event is not None, xcom_value=event)
 
-    def execute(self, context: Any) -> Any:
+    def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
         event = self.check()  # a change that is already there needs no trip through the triggerer
@@ -58,17 +55,19 @@ class ChangeSensor(BaseSensorOperator):
             timeout=timedelta(seconds=self.timeout),
         )
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``event`` is the trigger's: its ``changed`` payload, or an ``ErrorEvent``."""
         if event.get("status") != "changed":
             raise FluxError(str(event.get("message", self.trigger_failed)), obj=f"task '{self.task_id}'")
         self._record(context, event)
         return event
 
-    def _record(self, context: Any, event: dict[str, Any]) -> None:
-        """Put the new choice on the outlets' Asset events."""
+    def _record(self, context: Context, event: Mapping[str, Any]) -> None:
+        """Put the new choice on the Asset outlets' events."""
         outlet_events = context.get("outlet_events") if hasattr(context, "get") else None
         if outlet_events is None:
             return
+        extra = {name: event[name] for name in self.extra_fields}
         for outlet in self.outlets:
-            if isinstance(outlet, self.extra_outlet_types):
-                outlet_events[outlet].extra = self.event_extra(event)
+            if isinstance(outlet, Asset):
+                outlet_events[outlet].extra = extra

@@ -10,15 +10,19 @@ whose choice differs. Its outlet is the policy's Asset (``flux://<namespace>/Ima
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
-from airflow.sdk import Asset
 
 from airflow_flux_provider.assets import flux_asset
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.sensors.base import ChangeSensor
-from airflow_flux_provider.triggers.images import ImagePolicyTrigger, policy_check, repository_credentials
+from airflow_flux_provider.triggers.images import (
+    ImagePolicyTrigger,
+    TagChanged,
+    policy_check,
+    repository_credentials,
+)
 
 
 def _manifest(value: dict[str, Any] | str, field: str, task: str) -> dict[str, Any]:
@@ -31,7 +35,7 @@ def _manifest(value: dict[str, Any] | str, field: str, task: str) -> dict[str, A
 class ImagePolicySensor(ChangeSensor):
     template_fields: Sequence[str] = ("repository", "policy", "last_tag", "registry_conn_id")
     trigger_failed = "the image policy trigger failed"
-    extra_outlet_types: ClassVar[tuple[type, ...]] = (Asset,)
+    extra_fields = ("policy", "image", "tag", "ref", "previous")
 
     def __init__(
         self,
@@ -60,7 +64,7 @@ class ImagePolicySensor(ChangeSensor):
             _manifest(self.policy, "policy", self.task_id),
         )
 
-    def check(self) -> dict[str, Any] | None:
+    def check(self) -> TagChanged | None:
         repository, policy = self._inputs()
         credentials = repository_credentials(repository, self.registry_conn_id)
         return policy_check(repository, policy, credentials, self.last_tag or None)
@@ -74,6 +78,3 @@ class ImagePolicySensor(ChangeSensor):
             registry_conn_id=self.registry_conn_id,
             poll_interval=self.poke_interval,
         )
-
-    def event_extra(self, event: dict[str, Any]) -> dict[str, Any]:
-        return {k: event[k] for k in ("policy", "image", "tag", "ref", "previous")}

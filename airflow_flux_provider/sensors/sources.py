@@ -19,7 +19,12 @@ from airflow_flux_provider.assets import flux_asset
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.operators.sources import artifact_store
 from airflow_flux_provider.sensors.base import ChangeSensor
-from airflow_flux_provider.triggers.sources import SourceRevisionTrigger, revision_check, source_credentials
+from airflow_flux_provider.triggers.sources import (
+    RevisionChanged,
+    SourceRevisionTrigger,
+    revision_check,
+    source_credentials,
+)
 
 
 class SourceRevisionSensor(ChangeSensor):
@@ -32,6 +37,7 @@ class SourceRevisionSensor(ChangeSensor):
     )
     template_ext: Sequence[str] = (".yaml", ".yml")
     trigger_failed = "the source trigger failed"
+    extra_fields = ("revision", "previous")
 
     def __init__(
         self,
@@ -67,7 +73,7 @@ class SourceRevisionSensor(ChangeSensor):
             last = stored.revision if stored else None
         return data, last
 
-    def check(self) -> dict[str, Any] | None:
+    def check(self) -> RevisionChanged | None:
         manifest, last = self._inputs()
         return revision_check(manifest, source_credentials(manifest, self.conn_id), last)
 
@@ -76,6 +82,3 @@ class SourceRevisionSensor(ChangeSensor):
         return SourceRevisionTrigger(
             manifest=manifest, last_revision=last, conn_id=self.conn_id, poll_interval=self.poke_interval
         )
-
-    def event_extra(self, event: dict[str, Any]) -> dict[str, Any]:
-        return {"revision": event["revision"], "previous": event["previous"]}

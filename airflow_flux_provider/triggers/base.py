@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Literal, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_flux_provider.errors import FluxError
+
+
+class ErrorEvent(TypedDict):
+    """A trigger that could not do its check (a missing connection, an unreachable server)."""
+
+    status: Literal["error"]
+    message: str
 
 
 class RecordedTrigger(BaseTrigger):
@@ -27,7 +34,7 @@ class RecordedTrigger(BaseTrigger):
 
 
 async def poll_until_changed(
-    check: Callable[[], dict[str, Any] | None], poll_interval: float
+    check: Callable[[], Mapping[str, Any] | None], poll_interval: float
 ) -> AsyncIterator[TriggerEvent]:
     """Run the blocking ``check`` in a thread every ``poll_interval`` seconds until it returns
     an event payload (fired as is) or raises a ``FluxError`` (fired as ``error``).
@@ -39,8 +46,12 @@ async def poll_until_changed(
         try:
             event = await asyncio.to_thread(check)
         except FluxError as err:
-            yield TriggerEvent({"status": "error", "message": str(err)})
+            yield TriggerEvent(error_event(err))
             return
         if event is not None:
-            yield TriggerEvent(event)
+            yield TriggerEvent(dict(event))
             return
+
+
+def error_event(err: FluxError) -> ErrorEvent:
+    return {"status": "error", "message": str(err)}

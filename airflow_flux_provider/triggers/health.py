@@ -5,14 +5,30 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 from airflow.triggers.base import TriggerEvent
 
 from airflow_flux_provider.errors import FluxError
-from airflow_flux_provider.hooks.kubernetes import ClusterHook
 from airflow_flux_provider.kube import KubeError, ObjectKey, health
 from airflow_flux_provider.triggers.base import RecordedTrigger
+
+
+class ResumeState(TypedDict):
+    """What a deploy task that deferred needs to finish: when it started, and (a Kustomization)
+    the outcome of the apply it waits on."""
+
+    started: float
+    outcome: NotRequired[dict[str, Any]]
+
+
+class HealthEvent(TypedDict):
+    """``healthy``, ``failed`` (a failed object or the timeout) or ``error`` (the check itself)."""
+
+    status: Literal["healthy", "failed", "error"]
+    message: str
+    elapsed: float
+    state: ResumeState
 
 
 class HealthCheckTrigger(RecordedTrigger):
@@ -31,7 +47,7 @@ class HealthCheckTrigger(RecordedTrigger):
         timeout: float,
         poll_interval: float,
         started_at: float,
-        state: dict[str, Any] | None = None,
+        state: ResumeState,
     ) -> None:
         super().__init__()
         self.objects = objects
@@ -40,17 +56,22 @@ class HealthCheckTrigger(RecordedTrigger):
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.started_at = started_at
-        self.state = state or {}
+        self.state = state
 
-    def _event(self, status: str, message: str, elapsed: float) -> dict[str, Any]:
-        return {"status": status, "message": message, "elapsed": elapsed, "state": self.state}
+    def _event(
+        self, status: Literal["healthy", "failed", "error"], message: str, elapsed: float
+    ) -> TriggerEvent:
+        event: HealthEvent = {"status": status, "message": message, "elapsed": elapsed, "state": self.state}
+        return TriggerEvent(dict(event))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_flux_provider.hooks.kubernetes import ClusterHook
+
         keys = [ObjectKey(*parts) for parts in self.objects]
         try:
             cluster = await ClusterHook(self.kubernetes_conn_id).acluster(impersonate=self.impersonate)
         except FluxError as err:
-            yield TriggerEvent(self._event("error", str(err), time.time() - self.started_at))
+            yield self._event("error", str(err), time.time() - self.started_at)
             return
         while True:  # the task checked just before deferring: wait first
             waited = time.time() - self.started_at
@@ -59,11 +80,11 @@ class HealthCheckTrigger(RecordedTrigger):
             try:
                 report = await asyncio.to_thread(health.check, cluster, keys)
             except KubeError as err:
-                yield TriggerEvent(self._event("error", err.message, elapsed))
+                yield self._event("error", err.message, elapsed)
                 return
             if report.healthy:
-                yield TriggerEvent(self._event("healthy", f"{len(keys)} objects healthy", elapsed))
+                yield self._event("healthy", f"{len(keys)} objects healthy", elapsed)
                 return
             if report.failed or elapsed >= self.timeout:
-                yield TriggerEvent(self._event("failed", report.failure_message(elapsed), elapsed))
+                yield self._event("failed", report.failure_message(elapsed), elapsed)
                 return

@@ -4,18 +4,33 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from airflow.triggers.base import TriggerEvent
 
 from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.errors import FluxError, object_ref
-from airflow_flux_provider.triggers.base import RecordedTrigger, poll_until_changed
+from airflow_flux_provider.triggers.base import ErrorEvent, RecordedTrigger, error_event, poll_until_changed
+
+
+class TagChanged(TypedDict):
+    """The policy now chooses ``tag`` (``ref`` = image:tag), not ``previous``."""
+
+    status: Literal["changed"]
+    policy: str
+    image: str
+    tag: str
+    ref: str
+    previous: str | None
+
+
+#: What an :class:`ImagePolicyTrigger` fires.
+ImagePolicyEvent = TagChanged | ErrorEvent
 
 
 def policy_check(
     repository: dict[str, Any], policy: dict[str, Any], credentials: Credentials, last_tag: str | None
-) -> dict[str, Any] | None:
+) -> TagChanged | None:
     """Scan and choose once; the event payload when the choice differs from ``last_tag``."""
     from airflow_flux_provider.images.errors import NoTagError
     from airflow_flux_provider.images.policy import PolicyResult, TagPolicy, policy_key
@@ -84,7 +99,7 @@ class ImagePolicyTrigger(RecordedTrigger):
             lookup = sync_to_async(repository_credentials)
             credentials = await lookup(self.repository, self.registry_conn_id)
         except FluxError as err:
-            yield TriggerEvent({"status": "error", "message": str(err)})
+            yield TriggerEvent(error_event(err))
             return
         check = partial(policy_check, self.repository, self.policy, credentials, self.last_tag)
         async for event in poll_until_changed(check, self.poll_interval):

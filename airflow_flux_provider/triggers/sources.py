@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from functools import partial
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from airflow.triggers.base import TriggerEvent
 
@@ -24,7 +24,7 @@ from airflow_flux_provider.hooks.connections import (
     RegistryCredentialsHook,
     flux_credentials,
 )
-from airflow_flux_provider.triggers.base import RecordedTrigger, poll_until_changed
+from airflow_flux_provider.triggers.base import ErrorEvent, RecordedTrigger, error_event, poll_until_changed
 
 
 def _git(obj: Any, credentials: Credentials) -> str:
@@ -71,9 +71,22 @@ def _parse(manifest: dict[str, Any]) -> Any:
     return obj
 
 
+class RevisionChanged(TypedDict):
+    """The source ``source`` (``Kind/namespace/name``) is at ``revision`` now, not ``previous``."""
+
+    status: Literal["changed"]
+    source: str
+    revision: str
+    previous: str | None
+
+
+#: What a :class:`SourceRevisionTrigger` fires.
+SourceEvent = RevisionChanged | ErrorEvent
+
+
 def revision_check(
     manifest: dict[str, Any], credentials: Credentials, last_revision: str | None
-) -> dict[str, Any] | None:
+) -> RevisionChanged | None:
     """The event payload when the source's current revision differs from ``last_revision``."""
     obj = _parse(manifest)
     revision = REVISION_CHECKS[obj.kind][1](obj, credentials)
@@ -114,7 +127,7 @@ class SourceRevisionTrigger(RecordedTrigger):
             # loop (and the pydantic parse stays off this one)
             credentials = await sync_to_async(source_credentials)(self.manifest, self.conn_id)
         except FluxError as err:
-            yield TriggerEvent({"status": "error", "message": str(err)})
+            yield TriggerEvent(error_event(err))
             return
         check = partial(revision_check, self.manifest, credentials, self.last_revision)
         async for event in poll_until_changed(check, self.poll_interval):

@@ -9,17 +9,14 @@ from typing import Any
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from tests.services.connections import AirflowConnections
+
 
 def use_cluster_connections(monkeypatch: pytest.MonkeyPatch, git_server: Any, sandbox: Any) -> None:
     """``git-credentials`` is the test git server, ``kubernetes_default`` the sandbox."""
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_GIT-CREDENTIALS",
-        json.dumps({"conn_type": "flux_git", "login": git_server.username, "password": git_server.password}),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_KUBERNETES_DEFAULT",
-        json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}),
-    )
+    connections = AirflowConnections(monkeypatch)
+    connections.git("git-credentials", git_server)
+    connections.kubernetes("kubernetes_default", sandbox)
 
 
 def load_dag(dag_file: Path, dag_id: str, monkeypatch: pytest.MonkeyPatch) -> Any:

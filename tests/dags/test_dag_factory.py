@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from airflow.sdk import DAG
 
-from airflow_flux_provider.dag_factory import templated
+from airflow_flux_provider.cluster_plan import PlanError, plan_folder
+from airflow_flux_provider.dag_factory import add_cluster_tasks, templated
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.record import load_record
 from tests.dags.cluster_dags import load_dag, use_cluster_connections
@@ -103,7 +105,12 @@ def test_cluster_folder_dag_reconciles_in_dependency_order(
     monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(tmp_path / "artifacts"))
     monkeypatch.setenv("AIRFLOW_VAR_GIT_URL", url)
     dag = load_dag(tmp_path / "factory_dag.py", "factory_cluster", monkeypatch)
-    assert sorted(dag.get_task("reconcile_apps").upstream_task_ids) == ["reconcile_infra", "render_apps"]
+    # the render, the dependency, and the fetch whose revision the reconcile records (an XComArg)
+    assert dag.get_task("reconcile_apps").upstream_task_ids == {
+        "reconcile_infra",
+        "render_apps",
+        "gitrepository_factory_repo",
+    }
 
     run = dag.test(run_conf={"REPLICAS": "3"})
     assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
@@ -163,3 +170,46 @@ def test_helm_releases_take_their_chart_from_a_helmchart_or_an_oci_source(tmp_pa
         "namespace": "flux-system",
     }
     assert dag.get_task("helmrelease_packaged").upstream_task_ids == {"ocirepository_charts"}
+
+
+TWO_NAMESPACES = """
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: repo, namespace: flux-system}
+spec: {interval: 1m, url: "https://git.invalid/repo", ref: {branch: main}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: team-a}
+spec:
+  {interval: 5m, prune: true, path: ./a, sourceRef: {kind: GitRepository, name: repo, namespace: flux-system}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: team-b}
+spec:
+  {interval: 5m, prune: true, path: ./b, sourceRef: {kind: GitRepository, name: repo, namespace: flux-system}}
+"""
+
+
+def test_cluster_tasks_are_found_by_name_and_namespace(tmp_path: Path) -> None:
+    (tmp_path / "cluster.yaml").write_text(TWO_NAMESPACES)
+    with DAG(dag_id="accessors", schedule=None):
+        tasks = add_cluster_tasks(plan_folder(tmp_path))
+    assert (
+        tasks.reconcile("apps", "team-b").task_id == "reconcile_apps_2"
+        or tasks.reconcile("apps", "team-b") is tasks.reconciles["Kustomization/team-b/apps"]
+    )
+    assert tasks.render("apps", "team-a") is tasks.renders["Kustomization/team-a/apps"]
+    assert tasks.source("GitRepository", "repo").task_id == "gitrepository_repo"
+    with pytest.raises(PlanError, match=r"more than one Kustomization named 'apps'.*give the namespace"):
+        tasks.reconcile("apps")
+    with pytest.raises(PlanError, match=r"no HelmRelease named 'web' in this plan \(it has: none\)"):
+        tasks.release("web")
+    with pytest.raises(PlanError, match=r"no Kustomization named 'apps' in namespace 'team-c'.*team-a/apps"):
+        tasks.render("apps", "team-c")
+    reconcile = tasks.reconciles["Kustomization/team-a/apps"]
+    assert reconcile.upstream_task_ids == {
+        tasks.renders["Kustomization/team-a/apps"].task_id,
+        "gitrepository_repo",
+    }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import yaml
@@ -26,18 +25,9 @@ from airflow_flux_provider.specs import (
     load_manifests,
     parse_object,
 )
+from tests.seed import SEED_DIR, yaml_blocks
 
-SEED_DIR = Path(__file__).resolve().parents[3] / "shared" / "seed"
-
-
-def _seed_blocks() -> list[str]:
-    blocks = []
-    for seed in sorted(SEED_DIR.glob("*.txt")):
-        blocks += re.findall(r"```ya?ml\n(.*?)```", seed.read_text(encoding="utf-8"), flags=re.S)
-    return blocks
-
-
-BLOCKS = _seed_blocks()
+BLOCKS = yaml_blocks()
 OBJECT_BLOCKS = [b for b in BLOCKS if re.search(r"^kind:", b, flags=re.M)]
 FRAGMENT_BLOCKS = [b for b in BLOCKS if b not in OBJECT_BLOCKS]
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, Context
 
+from airflow_flux_provider.hooks import MLFLOW_CONN_ID
 from airflow_flux_provider.hooks.mlflow import MlflowTrackingHook
 from airflow_flux_provider.links.mlflow import MLFLOW_RUN_URL_KEY, MlflowRunLink
 from airflow_flux_provider.operators.tracking import airflow_tags
@@ -19,7 +20,11 @@ from flux_devkit.ml.training import TrainingParams, train_and_register
 
 
 class TrainModelOperator(BaseOperator):
-    """Train, log every epoch's metrics and register a new model version; XCom: the version."""
+    """Train, log every epoch's metrics and register a new model version.
+
+    XCom: ``{model, version, accuracy, run_id}``, each also an XCom of its own
+    (``train.output["version"]``).
+    """
 
     template_fields: Sequence[str] = ("variables", "model_name")
     operator_extra_links = (MlflowRunLink(),)
@@ -29,15 +34,16 @@ class TrainModelOperator(BaseOperator):
         *,
         variables: dict[str, Any],
         model_name: str,
-        mlflow_conn_id: str = "flux_mlflow_default",
+        mlflow_conn_id: str = MLFLOW_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         self.variables = variables
         self.model_name = model_name
         self.mlflow_conn_id = mlflow_conn_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         params = TrainingParams.from_substitutions(self.variables)
         trained = train_and_register(
             params,
