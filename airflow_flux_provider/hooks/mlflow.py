@@ -1,8 +1,9 @@
 """The MLflow tracking server as an Airflow connection (type ``flux_mlflow``).
 
 Host is the tracking URI (``http://mlflow:5000``); login/password or the ``token``
-extra become MLflow's basic or bearer auth. With no such connection the standard
-``MLFLOW_TRACKING_URI`` environment variable is used, and with neither, tracking is off.
+extra become MLflow's basic or bearer auth. Without a ``flux_mlflow_default`` connection the
+standard ``MLFLOW_TRACKING_URI`` environment variable is used, and with neither, tracking is
+off; a connection id a task names explicitly must exist (a typo never turns tracking off).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import os
 from typing import Any
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_flux_provider.hooks import MLFLOW_CONN_ID
+from airflow_flux_provider.hooks.connections import ConnectionSetupError
 from airflow_flux_provider.tracking import DeploymentTracker, TrackingError
 
 
@@ -29,8 +32,14 @@ class MlflowTrackingHook(BaseHook):
     def tracking_uri(self) -> str | None:
         try:
             conn = self.get_connection(self.mlflow_conn_id)
-        except Exception:  # AirflowNotFoundException: fall back to MLflow's own convention
-            return os.environ.get("MLFLOW_TRACKING_URI") or None
+        except AirflowNotFoundException:
+            if self.mlflow_conn_id != self.default_conn_name:
+                raise ConnectionSetupError(
+                    f"there is no Airflow connection {self.mlflow_conn_id!r}; create it with type "
+                    "flux_mlflow (host = tracking URI) or fix mlflow_conn_id",
+                    obj=f"MLflow connection '{self.mlflow_conn_id}'",
+                ) from None
+            return os.environ.get("MLFLOW_TRACKING_URI") or None  # MLflow's own convention
         extra = conn.extra_dejson
         # MlflowClient reads credentials only from the environment; this process runs one task.
         if conn.login:

@@ -31,9 +31,14 @@ def record_deployment(context: Context, run: DeploymentRun, mlflow_conn_id: str 
     """
     if mlflow_conn_id is None:
         return None
+    from airflow_flux_provider.hooks.connections import ConnectionSetupError
     from airflow_flux_provider.hooks.mlflow import MlflowTrackingHook
 
-    tracker = MlflowTrackingHook(mlflow_conn_id).get_conn()
+    try:
+        tracker = MlflowTrackingHook(mlflow_conn_id).get_conn()
+    except ConnectionSetupError as err:
+        log.error("deployment not recorded in MLflow: %s", err)
+        return None
     if tracker is None:
         log.info("MLflow tracking is off: no connection '%s' and no MLFLOW_TRACKING_URI", mlflow_conn_id)
         return None
