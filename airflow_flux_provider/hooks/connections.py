@@ -11,6 +11,7 @@ so the capability packages never import Airflow.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseHook
@@ -21,6 +22,9 @@ from airflow_flux_provider.errors import FluxError
 
 if TYPE_CHECKING:  # the specs (pydantic) load when a task runs, not when a DAG file is parsed
     from airflow_flux_provider.specs.refs import LocalObjectReference
+
+#: What Airflow accepts as a connection id (its key rule).
+_CONN_ID = re.compile(r"[\w.-]{1,250}")
 
 
 class ConnectionSetupError(FluxError):
@@ -91,6 +95,13 @@ def flux_credentials(
     name = conn_id or (secret_ref if isinstance(secret_ref, str) or secret_ref is None else secret_ref.name)
     if not name:
         return ANONYMOUS
+    if not _CONN_ID.fullmatch(name):  # a manifest from Git names it: keep what it can make us do small
+        shown = name if len(name) <= 60 else f"{name[:60]}..."
+        raise ConnectionSetupError(
+            f"{shown!r} cannot be an Airflow connection id (letters, digits, '_', '.', '-'; at most 250)",
+            obj=obj,
+            field=None if conn_id else field,
+        )
     try:
         conn = hook.get_connection(name)
     except AirflowNotFoundException:

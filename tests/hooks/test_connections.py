@@ -184,6 +184,7 @@ TRIGGERS: list[tuple[str, Any, str]] = [
             timeout=5,
             poll_interval=1,
             started_at=time.time(),
+            state={"started": time.time()},
         ),
         r"Kubernetes connection 'kubernetes_default': there is no Airflow connection 'kubernetes_default'",
     ),
@@ -202,3 +203,12 @@ def test_triggers_fire_an_error_event_naming_the_missing_connection(
     event = asyncio.run(asyncio.wait_for(first_event(), 30))
     assert event["status"] == "error"
     assert re.search(message, event["message"]), event["message"]
+
+
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd", "a b", "x" * 251, "secret\nAIRFLOW_CONN_X=y", "ü" * 10_000]
+)
+def test_a_secret_ref_that_cannot_name_a_connection_is_refused_before_any_lookup(name: str) -> None:
+    with pytest.raises(ConnectionSetupError, match=r"cannot be an Airflow connection id") as raised:
+        flux_credentials(GitCredentialsHook, "GitRepository/a/b", secret_ref=name)
+    assert len(str(raised.value)) < 300
