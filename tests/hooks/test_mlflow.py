@@ -11,7 +11,7 @@ from airflow_flux_provider.hooks.mlflow import MlflowTrackingHook
 from airflow_flux_provider.operators.tracking import record_deployment
 from airflow_flux_provider.tracking import DeploymentRun
 from tests.services.connections import AirflowConnections
-from tests.task_context import TaskInstance
+from tests.task_instance import TaskInstance
 
 
 def test_the_default_connection_falls_back_to_mlflows_variable(monkeypatch: pytest.MonkeyPatch) -> None:
