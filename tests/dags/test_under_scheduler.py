@@ -74,7 +74,9 @@ with DAG("scheduled_source_watch", schedule=None, catchup=False):
         }},
         conn_id="git-credentials",
         last_revision="{{{{ dag_run.conf['last_revision'] }}}}",
-        poke_interval=1,
+        # the trigger's first check is one interval after deferral: time for the deferring worker
+        # to exit on a loaded machine (a trigger firing before that trips apache/airflow#72716)
+        poke_interval=10,
     )
 """
 
