@@ -197,6 +197,7 @@ class _Run:
     def kustomization(self, obj: PlannedObject) -> bool:
         """Build and apply one Kustomization, wait for its health checks; ``False`` when it failed."""
         import yaml
+        from cryptography.fernet import Fernet
 
         from airflow_flux_provider.kube import ObjectKey
         from airflow_flux_provider.kube import health as kube_health
@@ -221,9 +222,13 @@ class _Run:
             revision, tree = self._tree(self.plan.source_of(obj), ks.ref)
             check_dependencies(cluster, target, {f"{d.namespace or target.namespace}/{d.name}": revision
                                                  for d in ks.spec.depends_on})  # fmt: skip
-            renders = RenderStore(self.folder / "renders")
-            rendered = render(ks, str(tree), store=renders, airflow_vars=self.variables)
-            objects = [doc for doc in yaml.safe_load_all(rendered.read()) if doc]
+            keys = self._decryption_keys(cluster, ks)
+            # Decrypted renders are sealed with a key that lives only as long as this command.
+            renders = RenderStore(
+                self.folder / "renders", sealer=Fernet(Fernet.generate_key()) if keys else None
+            )
+            rendered = render(ks, str(tree), store=renders, airflow_vars=self.variables, decryption_keys=keys)
+            objects = [doc for doc in yaml.safe_load_all(renders.text(rendered)) if doc]
             result = apply_and_prune(cluster, target, objects, revision=revision, digest=rendered.digest)
             for change in result.changes.changes:
                 print(f"► {change}")
@@ -247,6 +252,25 @@ class _Run:
             return False
 
     # -- HelmReleases -----------------------------------------------------------------------------
+    @staticmethod
+    def _decryption_keys(cluster: Any, ks: Any) -> Any:
+        """``spec.decryption``: the keys of its Secret in the Kustomization's namespace (as Flux)."""
+        if ks.spec.decryption is None:
+            return None
+        from airflow_flux_provider.kube import ObjectKey
+        from airflow_flux_provider.kustomize import DecryptionError, DecryptionKeys
+
+        ref = ks.spec.decryption.secret_ref
+        if ref is None:
+            raise DecryptionError(
+                "spec.decryption.secretRef is not set; name the Secret holding the age identity",
+                obj=ks.ref,
+                field="spec.decryption.secretRef",
+            )
+        namespace = ks.metadata.namespace or "default"
+        secret = cluster.get(ObjectKey("v1", "Secret", namespace, ref.name))
+        return DecryptionKeys.from_secret(secret, obj=ks.ref, source=f"Secret {namespace}/{ref.name}")
+
     def helm_releases(self) -> int:
         """Every HelmRelease, each after those it ``dependsOn``; the number that failed."""
         if not self.plan.helm_releases:

@@ -125,6 +125,28 @@ class DecryptionKeys:
             )
         return cls(tuple(ages), tuple(pgps))
 
+    @classmethod
+    def from_secret(cls, secret: Mapping[str, Any] | None, *, obj: str, source: str) -> DecryptionKeys:
+        """Keys from a Kubernetes Secret (``None``: it does not exist), as kustomize-controller reads it."""
+        if secret is None:
+            raise DecryptionError(
+                f"the decryption {source} does not exist; create it with the age identity in an "
+                f"*{AGE_EXT} entry (kubectl create secret generic … --from-file=age{AGE_EXT}=key.txt)",
+                obj=obj,
+                field="spec.decryption.secretRef",
+            )
+        entries: dict[str, str | bytes] = {}
+        for name, value in (secret.get("data") or {}).items():
+            try:
+                entries[str(name)] = base64.b64decode(str(value), validate=True)
+            except binascii.Error:
+                raise DecryptionError(
+                    f"the decryption {source} entry {name!r} is not base64",
+                    obj=obj,
+                    field="spec.decryption.secretRef",
+                ) from None
+        return cls.from_entries(entries, obj=obj, source=source)
+
     def secrets(self) -> list[str]:
         return list(self.age_identities)
 

@@ -76,6 +76,7 @@ def decryption_keys(ks: Any, kubernetes_conn_id: str | None) -> Any:
         )
     namespace = ks.metadata.namespace or "default"
     entries: dict[str, str | bytes]
+    keys: DecryptionKeys
     try:
         conn = BaseHook.get_connection(ref.name)
     except AirflowNotFoundException:
@@ -87,22 +88,16 @@ def decryption_keys(ks: Any, kubernetes_conn_id: str | None) -> Any:
         }
         if conn.password:
             entries.setdefault("identity.agekey", conn.password)
+        for value in entries.values():
+            mask_secret(value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value)
+        keys = DecryptionKeys.from_entries(entries, obj=ks.ref, source=source)
     elif kubernetes_conn_id:
-        import base64
-
         from airflow_flux_provider.hooks.kubernetes import ClusterHook
         from airflow_flux_provider.kube import ObjectKey
 
         source = f"Secret {namespace}/{ref.name}"
         secret = ClusterHook(kubernetes_conn_id).cluster().get(ObjectKey("v1", "Secret", namespace, ref.name))
-        if secret is None:
-            raise DecryptionError(
-                f"neither an Airflow connection nor the {source} exists; create one with the age identity "
-                "in an *.agekey entry",
-                obj=ks.ref,
-                field="spec.decryption.secretRef",
-            )
-        entries = {str(k): base64.b64decode(str(v)) for k, v in (secret.get("data") or {}).items()}
+        keys = DecryptionKeys.from_secret(secret, obj=ks.ref, source=source)
     else:
         raise DecryptionError(
             f"no Airflow connection {ref.name!r} holds the decryption keys; create it (password: the age "
@@ -110,9 +105,6 @@ def decryption_keys(ks: Any, kubernetes_conn_id: str | None) -> Any:
             obj=ks.ref,
             field="spec.decryption.secretRef",
         )
-    for value in entries.values():
-        mask_secret(value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value)
-    keys = DecryptionKeys.from_entries(entries, obj=ks.ref, source=source)
     for identity in keys.age_identities:
         mask_secret(identity)
     return keys
