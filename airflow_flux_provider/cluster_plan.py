@@ -16,10 +16,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.specs import parse_duration
+from airflow_flux_provider.specs.manifests import yaml_documents
 
 SOURCE_KINDS = ("GitRepository", "HelmRepository", "Bucket", "OCIRepository")
 IMAGE_KINDS = ("ImageRepository", "ImagePolicy", "ImageUpdateAutomation")
@@ -212,9 +211,10 @@ def _documents(path: Path) -> Iterable[PlannedObject]:
         raise PlanError(f"no YAML files in {path}; point at a folder such as clusters/production")
     for file in files:
         try:
-            documents = list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-            raise PlanError(f"cannot read {file}: {err}") from None
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise PlanError(f"cannot read {file}: {err}; save it as UTF-8 text") from None
+        documents = yaml_documents(text, source=str(file))  # an alias bomb would expand in the DAG
         for doc in documents:
             if isinstance(doc, dict) and doc.get("kind") and doc.get("apiVersion"):
                 yield PlannedObject(doc, str(file))

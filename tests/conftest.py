@@ -12,4 +12,4 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parent.parent / "dags"))
 
-pytest_plugins = ["tests.services.fixtures", "tests.services.sandbox", "tests.services.connections"]
+pytest_plugins = ["tests.services.connections", "tests.services.fixtures", "tests.services.sandbox"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from airflow_flux_provider.cluster_plan import PlanError, plan_folder
+from airflow_flux_provider.errors import FluxError
 
 SEED_CLUSTER = Path(__file__).resolve().parent.parent / "devkit/flux_devkit/demo/gitops/clusters/production"
 SOURCE = """
@@ -34,6 +35,43 @@ spec:
 """
 
 
+ALIAS_BOMB = "spec:\n  a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"  {n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
+BAD_FOLDERS: list[tuple[str, dict[str, str | bytes], str]] = [
+    ("empty", {}, r"no YAML files in .*; point at a folder such as clusters/production"),
+    ("bad-yaml", {"bad.yaml": "kind: [unclosed\n"}, r"bad\.yaml.*YAML syntax error"),
+    ("not-utf8", {"latin.yaml": "name: caf\xe9\n".encode("latin-1")}, r"cannot read .*latin\.yaml.*UTF-8"),
+    ("duplicate-key", {"dup.yaml": SOURCE + "spec: {}\n"}, r"dup\.yaml.*duplicate key 'spec'"),
+    ("alias-bomb", {"bomb.yaml": SOURCE + "---\n" + ALIAS_BOMB}, r"bomb\.yaml.*excessive aliasing"),
+    (
+        "cycle",
+        {"all.yaml": SOURCE + _kustomization("a", ["b"]) + _kustomization("b", ["a"])},
+        r"cycle: Kustomization/flux-system/a -> Kustomization/flux-system/b -> ",
+    ),
+    (
+        "unknown-dependency",
+        {"a.yaml": SOURCE + _kustomization("a", ["missing"])},
+        r"Kustomization/flux-system/a field spec.dependsOn: .*flux-system/missing",
+    ),
+    (
+        "unknown-source",
+        {"a.yaml": SOURCE + _kustomization("a", [], source="other")},
+        r"field spec.sourceRef: .*GitRepository/flux-system/other",
+    ),
+]
+
+
+@pytest.mark.parametrize(("files", "message"), [c[1:] for c in BAD_FOLDERS], ids=[c[0] for c in BAD_FOLDERS])
+def test_a_folder_that_cannot_be_planned_is_an_error_naming_what_to_fix(
+    tmp_path: Path, files: dict[str, str | bytes], message: str
+) -> None:
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(FluxError, match=message):
+        plan_folder(tmp_path)
+
+
 def test_seed_cluster_orders_infrastructure_first():
     plan = plan_folder(SEED_CLUSTER)
     names = [k.name for k in plan.kustomizations]
@@ -52,33 +90,6 @@ def test_dependencies_come_first_whatever_the_file_order(tmp_path):
         + _kustomization("crds", [], interval="1h")
     )
     assert [k.name for k in plan_folder(tmp_path).kustomizations] == ["crds", "infra", "apps"]
-
-
-def test_cycle_is_named(tmp_path):
-    (tmp_path / "all.yaml").write_text(SOURCE + _kustomization("a", ["b"]) + _kustomization("b", ["a"]))
-    with pytest.raises(
-        PlanError, match=r"cycle: Kustomization/flux-system/a -> Kustomization/flux-system/b -> "
-    ):
-        plan_folder(tmp_path)
-
-
-def test_unknown_dependency_and_source_are_named(tmp_path):
-    (tmp_path / "a.yaml").write_text(SOURCE + _kustomization("a", ["missing"]))
-    with pytest.raises(
-        PlanError, match=r"Kustomization/flux-system/a field spec.dependsOn: .*flux-system/missing"
-    ):
-        plan_folder(tmp_path)
-    (tmp_path / "a.yaml").write_text(SOURCE + _kustomization("a", [], source="other"))
-    with pytest.raises(PlanError, match=r"field spec.sourceRef: .*GitRepository/flux-system/other"):
-        plan_folder(tmp_path)
-
-
-def test_empty_folder_and_bad_yaml(tmp_path):
-    with pytest.raises(PlanError, match="no YAML files"):
-        plan_folder(tmp_path)
-    (tmp_path / "bad.yaml").write_text("kind: [unclosed\n")
-    with pytest.raises(PlanError, match=r"cannot read .*bad\.yaml"):
-        plan_folder(tmp_path)
 
 
 def test_subset_keeps_dependencies_and_their_sources():

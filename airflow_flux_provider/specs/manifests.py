@@ -87,6 +87,12 @@ def _load_text(text: str, source: str | None, *, skip_data: bool = False) -> lis
     return objects
 
 
+def yaml_documents(text: str, source: str | None = None) -> list[Any]:
+    """The YAML documents of ``text`` as plain data, read as :func:`load_manifests` reads them:
+    duplicate keys and alias bombs refused (a :class:`SpecError` naming ``source`` and line)."""
+    return [data for data, _lines in _documents(text, source)]
+
+
 def _documents(text: str, source: str | None) -> Iterator[tuple[Any, LineLookup]]:
     loader = _Loader(text)
     try:
