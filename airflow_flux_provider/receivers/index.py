@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from airflow_flux_provider.assets import flux_asset_uri
+from airflow_flux_provider.assets import AssetNameError, flux_asset_uri
 from airflow_flux_provider.receivers.errors import ReceiverError, UnknownHook
 from airflow_flux_provider.receivers.receiver import DAGS_ANNOTATION, WebhookReceiver
 from airflow_flux_provider.specs import FluxObject, Receiver, load_manifests
@@ -45,7 +45,10 @@ def receiver_from_manifest(manifest: Receiver, tokens: TokenLookup) -> WebhookRe
                 obj=ref,
                 field=where,
             )
-        assets.append(flux_asset_uri(resource.kind, resource.namespace or meta.namespace, resource.name))
+        try:
+            assets.append(flux_asset_uri(resource.kind, resource.namespace or meta.namespace, resource.name))
+        except AssetNameError as err:
+            raise ReceiverError(err.message, obj=ref, field=where) from None
     assert spec.secret_ref is not None  # the spec model requires it for every supported type
     token = tokens(spec.secret_ref.name)
     if not token:
