@@ -102,3 +102,32 @@ def test_lecture_mlflow_release_is_installed_tested_and_patched(demo):
     logs = [*(demo.workdir / "logs").rglob("*.log"), *(demo.airflow_home / "logs").rglob("*.log*")]
     assert any("task_id=helmrelease_mlflow" in str(path) for path in logs)
     assert not [path for path in logs if "changeme" in path.read_text(errors="replace")]  # values stay secret
+
+
+def test_sops_encrypted_secret_is_decrypted_into_the_cluster_only(demo, tmp_path: Path):
+    """The repository keeps secrets.env SOPS+age-encrypted; the build decrypts it into the
+    ml-secrets Secret, and no file the run left behind (artifacts, renders, logs) holds the value."""
+    import base64
+    import os
+
+    from airflow_flux_provider.tools import tool_path
+    from flux_devkit.demo.environment import GITOPS_TEMPLATE, SOPS_AGE_KEY
+
+    encrypted = GITOPS_TEMPLATE / "apps/ml-training/base/secrets.env"
+    assert "MODEL_STORE_PASSWORD=ENC[AES256_GCM" in encrypted.read_text()
+    plain = subprocess.run(
+        [tool_path("sops"), "decrypt", "--input-type", "dotenv", "--output-type", "dotenv", str(encrypted)],
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SOPS_AGE_KEY": SOPS_AGE_KEY.read_text()},
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    password = dict(line.split("=", 1) for line in plain.splitlines())["MODEL_STORE_PASSWORD"]
+    cluster = Cluster.from_kubeconfig(str(demo.sandbox.kubeconfig))
+    secrets = cluster.list("v1", "Secret", namespace="ml-training-prod")
+    (live,) = [s for s in secrets if s["metadata"]["name"].startswith("ml-secrets-")]
+    assert base64.b64decode(live["data"]["MODEL_STORE_PASSWORD"]).decode() == password
+    left = [p for root in (demo.workdir / "artifacts", demo.workdir / "logs", demo.airflow_home / "logs")
+            for p in root.rglob("*") if p.is_file()]  # fmt: skip
+    assert left
+    for path in left:
+        data = path.read_bytes()
+        assert password.encode() not in data and base64.b64encode(password.encode()) not in data, path

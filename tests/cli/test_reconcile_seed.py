@@ -4,10 +4,11 @@ Its MLflow HelmRelease is installed and tested from the chart in Git."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 from airflow_flux_provider.kube import Cluster, ObjectKey
-from flux_devkit.demo.environment import GITOPS_TEMPLATE, TRAINING_IMAGE, gitops_files
+from flux_devkit.demo.environment import GITOPS_TEMPLATE, SOPS_AGE_KEY, TRAINING_IMAGE, gitops_files
 from tests.cli.conftest import run_reconcile
 
 OVERLAY = "apps/ml-training/overlays/production/kustomization.yaml"
@@ -28,6 +29,13 @@ def test_seed_layout_reconcile_prune_and_health(git_server, oci_registry, sandbo
         "--secret", f"git-credentials={git_server.username}:{git_server.password}",
         "--secret", f"ghcr-credentials={oci_registry.username}:{oci_registry.password}",
     ]  # fmt: skip
+    # ml-training decrypts the SOPS-encrypted secrets.env with the Secret Flux users create
+    # (kubectl create secret generic sops-age --from-file=age.agekey=…)
+    cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig))
+    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}})
+    key = base64.b64encode(SOPS_AGE_KEY.read_bytes()).decode()
+    meta = {"name": "sops-age", "namespace": "flux-system"}
+    cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": {"age.agekey": key}})
     first = run_reconcile(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     for name in ("ml-infrastructure", "ml-training", "ml-serving", "ml-training-pipeline"):
@@ -37,7 +45,6 @@ def test_seed_layout_reconcile_prune_and_health(git_server, oci_registry, sandbo
     assert "► HelmRelease/mlflow/mlflow install" in first.stdout
     assert "► HelmRelease/mlflow/mlflow test" in first.stdout
     assert "✔ HelmRelease/mlflow/mlflow Ready: Helm release mlflow/mlflow.v1 is in sync" in first.stdout
-    cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig))
     trainer = cluster.get(ObjectKey("apps/v1", "Deployment", "ml-training-prod", "ml-trainer"))
     assert trainer["spec"]["template"]["spec"]["containers"][0]["image"].endswith(
         "/company/ml-training:1.1.0"

@@ -10,6 +10,7 @@ the demo's triggers only (``use_job_schedule`` off), so the story stays in order
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -27,6 +28,9 @@ from flux_devkit.services.process import ServiceError
 from flux_devkit.services.stack import DevStack
 
 GITOPS_TEMPLATE = Path(__file__).parent / "gitops"
+#: The demo-only age identity: the repository keeps apps/ml-training/base/secrets.env
+#: SOPS-encrypted for it, and the ml-training Kustomization decrypts it at build time.
+SOPS_AGE_KEY = Path(__file__).parent / "sops" / "demo.agekey"
 GITOPS_REPO = "ml-gitops"
 TRAINING_IMAGE = "company/ml-training"
 TRAINING_TAGS = ("v1.0.0", "1.0.1", "1.1.0", "2.0.0", "1.2.0-rc.1")
@@ -50,6 +54,10 @@ class DemoEnvironment:
     sandbox: Sandbox
     gitops_url: str
     scheduler: AirflowScheduler | None = field(default=None, repr=False)
+    #: Seals renders that hold decrypted Secrets (Airflow's [core] fernet_key), one per demo.
+    fernet_key: str = field(
+        default_factory=lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(), repr=False
+    )
 
     @property
     def airflow_home(self) -> Path:
@@ -69,6 +77,7 @@ class DemoEnvironment:
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__FERNET_KEY": self.fernet_key,
             "AIRFLOW__FLUX__ARTIFACTS_PATH": str(self.workdir / "artifacts"),
             "AIRFLOW_VAR_GITOPS_URL": self.gitops_url,
             "AIRFLOW_VAR_REGISTRY_HOST": self.registry_host,
@@ -98,6 +107,8 @@ class DemoEnvironment:
                 "extra": json.dumps({"insecure": True}),
             },
             "flux_mlflow_default": {"conn_type": "flux_mlflow", "host": self.tracking_uri},
+            # spec.decryption.secretRef of ml-training: the age identity in the password
+            "sops-age": {"conn_type": "generic", "password": SOPS_AGE_KEY.read_text(encoding="utf-8")},
         }
 
     def airflow(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
