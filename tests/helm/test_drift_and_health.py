@@ -85,6 +85,13 @@ def test_removed_objects_are_recreated_and_warn_mode_only_reports(
     assert recreated is not None and recreated["data"] == {"message": "hello"}
     assert recreated["metadata"]["annotations"]["meta.helm.sh/release-name"] == "web"
 
+    # an object opted out in the cluster is left alone, as one opted out in the chart
+    sandbox.kubectl(
+        "annotate", "deployment", "web-web", "-n", ns, "helm.toolkit.fluxcd.io/driftDetection=disabled"
+    )
+    sandbox.kubectl("scale", "deployment", "web-web", "--replicas", "3", "-n", ns)
+    assert reconcile(warn, chart_dir, cli, cluster).drifted == []
+
 
 QUANTITIES = """apiVersion: apps/v1
 kind: Deployment
