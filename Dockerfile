@@ -6,6 +6,9 @@ USER root
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git \
     && rm -rf /var/lib/apt/lists/*
+# The folder of the UI's password file (a named volume in docker-compose.yaml starts as a copy
+# of it): writable by the airflow user and, for another AIRFLOW_UID, by the root group.
+RUN mkdir -p /opt/airflow/auth && chown airflow:root /opt/airflow/auth && chmod 2770 /opt/airflow/auth
 USER airflow
 
 COPY --chown=airflow:root docker/provider.lock pyproject.toml README.md /opt/flux-provider/

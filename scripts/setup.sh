@@ -7,7 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.setup-stamp"
 HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
-APT_PACKAGES=(git docker-registry prometheus openssh-server age gnupg)
+APT_PACKAGES=(git docker-registry prometheus openssh-server age gnupg postgresql chromium chromium-driver)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -25,6 +25,11 @@ install_debian_packages() {
     command -v gpg >/dev/null || missing+=(gnupg)  # SOPS OpenPGP keys
     # sshd serves git over SSH to the tests (ssh:// sources, pushes with an SSH key).
     [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null || missing+=(openssh-server)
+    # The production-configuration test runs Airflow and MLflow on a real PostgreSQL.
+    compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+    # The headless-browser test of the connection forms.
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
         log "missing ${missing[*]}: install them with your package manager (Debian: apt-get install ${APT_PACKAGES[*]})"
