@@ -10,12 +10,19 @@ _HOOKS = "airflow_flux_provider.hooks.connections"
 
 
 def _text(label: str, *, secret: bool = False, multiline: bool = False) -> dict[str, Any]:
+    """A text field. A one-line secret is a masked input; a multi-line one (a PEM key) is a text
+    area, kept out of the UI and the API by its name: Airflow hides extras whose names say
+    ``private_key`` (a form field cannot be both masked and multi-line)."""
     schema: dict[str, Any] = {"type": ["string", "null"]}
-    if secret:
-        schema["format"] = "password"
-    elif multiline:
+    if multiline:
         schema["format"] = "multiline"
+    elif secret:
+        schema["format"] = "password"
     return {"label": label, "schema": schema}
+
+
+def _pem_key(label: str) -> dict[str, Any]:
+    return _text(label, multiline=True)
 
 
 def _flag(label: str) -> dict[str, Any]:
@@ -29,10 +36,12 @@ _CONNECTION_TYPES: list[dict[str, Any]] = [
         "hook-name": "Flux Git repository",
         "conn-fields": {
             "token": _text("Access token (instead of password)", secret=True),
-            "ssh_private_key": _text("SSH private key (PEM)", secret=True),
+            "ssh_private_key": _pem_key("SSH private key (PEM or OpenSSH, several lines)"),
             "ssh_passphrase": _text("SSH key passphrase", secret=True),
             "known_hosts": _text("known_hosts entries", multiline=True),
             "ca_cert": _text("CA certificate (PEM)", multiline=True),
+            "client_cert": _text("TLS client certificate (PEM)", multiline=True),
+            "client_private_key": _pem_key("TLS client key (PEM)"),
             "insecure": _flag("Skip TLS verification"),
         },
         "ui-field-behaviour": {
@@ -48,7 +57,7 @@ _CONNECTION_TYPES: list[dict[str, Any]] = [
             "token": _text("Bearer token (instead of username/password)", secret=True),
             "ca_cert": _text("CA certificate (PEM)", multiline=True),
             "client_cert": _text("Client certificate (PEM)", multiline=True),
-            "client_key": _text("Client key (PEM)", secret=True),
+            "client_private_key": _pem_key("Client key (PEM)"),
             "insecure": _flag("Plain HTTP / skip TLS verification"),
         },
         "ui-field-behaviour": {
@@ -63,7 +72,7 @@ _CONNECTION_TYPES: list[dict[str, Any]] = [
         "conn-fields": {
             "ca_cert": _text("CA certificate (PEM)", multiline=True),
             "client_cert": _text("Client certificate (PEM)", multiline=True),
-            "client_key": _text("Client key (PEM)", secret=True),
+            "client_private_key": _pem_key("Client key (PEM)"),
             "insecure": _flag("Skip TLS verification"),
         },
         "ui-field-behaviour": {

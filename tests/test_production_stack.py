@@ -397,3 +397,11 @@ def test_a_task_records_a_run_and_an_artifact_in_mlflow_through_the_connection(s
     )
     assert runs.strip() == "1"
 
+
+def test_the_providers_page_links_to_the_readme_the_api_server_serves(stack: ProductionStack):
+    listed = stack.api("GET", "/providers").json()["providers"]
+    (ours,) = [p for p in listed if p["package_name"] == "airflow-flux-provider"]
+    assert ours["documentation_url"] == "/flux-provider/docs"
+    page = requests.get(f"{stack.api_url}{ours['documentation_url']}", timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<h2>Quickstart: the two commands</h2>" in page.text and "<script" not in page.text

@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
+from airflow_flux_provider.credentials import redact_url
 from airflow_flux_provider.hooks import MLFLOW_CONN_ID
 from airflow_flux_provider.hooks.connections import ConnectionSetupError
 from airflow_flux_provider.tracking import DeploymentTracker, TrackingError
@@ -47,10 +48,7 @@ class MlflowTrackingHook(BaseHook):
             os.environ["MLFLOW_TRACKING_PASSWORD"] = conn.password or ""
         if extra.get("token"):
             os.environ["MLFLOW_TRACKING_TOKEN"] = extra["token"]
-        host = conn.host or ""
-        if "://" not in host:
-            host = f"{conn.schema or 'http'}://{host}" + (f":{conn.port}" if conn.port else "")
-        return host
+        return _uri_of(conn)
 
     def required_tracking_uri(self, purpose: str) -> str:
         """The tracking URI for work that cannot be skipped (training, promotion): missing is an error."""
@@ -63,6 +61,49 @@ class MlflowTrackingHook(BaseHook):
             )
         return uri
 
+    def test_connection(self) -> tuple[bool, str]:
+        """The form's "Test" button: the server is healthy and takes the credentials (an API read)."""
+        import requests
+
+        try:
+            conn = self.get_connection(self.mlflow_conn_id)
+        except AirflowNotFoundException:
+            return False, f"there is no Airflow connection {self.mlflow_conn_id!r}"
+        uri = _uri_of(conn).rstrip("/")
+        token = conn.extra_dejson.get("token")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        auth = (conn.login, conn.password or "") if conn.login else None
+        shown = redact_url(uri)
+        try:
+            health = requests.get(f"{uri}/health", timeout=15)
+            search = requests.get(
+                f"{uri}/api/2.0/mlflow/experiments/search",
+                params={"max_results": 1},
+                headers=headers,
+                auth=auth,
+                timeout=15,
+            )
+        except requests.RequestException as err:
+            return False, f"cannot reach {shown} ({type(err).__name__}); check the tracking URI (host)"
+        if health.status_code != 200:
+            return False, f"{shown}/health answered {health.status_code}; is this an MLflow tracking server?"
+        if search.status_code in (401, 403):
+            return (
+                False,
+                f"{shown} refused the credentials ({search.status_code}); check login/password or token",
+            )
+        if search.status_code != 200:
+            return False, f"{shown} answered {search.status_code} to an experiment search; check its log"
+        return True, f"{shown} is healthy and answers experiment searches with these credentials"
+
     def get_conn(self) -> DeploymentTracker | None:
         uri = self.tracking_uri()
         return DeploymentTracker(uri) if uri else None
+
+
+def _uri_of(conn: Any) -> str:
+    """The tracking URI a connection names: its host, or ``schema://host:port``."""
+    host = str(conn.host or "")
+    if "://" not in host:
+        host = f"{conn.schema or 'http'}://{host}" + (f":{conn.port}" if conn.port else "")
+    return host

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from airflow_flux_provider.credentials import ca_bundle
+from airflow_flux_provider.credentials import Credentials, ca_bundle, redact_url
 from airflow_flux_provider.notifications.errors import NotificationError
 
 RETRIES = 4
@@ -111,3 +111,32 @@ def post_json(
         + "; check the provider address, token and timeout",
         obj=obj,
     )
+
+
+def reachable(url: str, credentials: Credentials, *, obj: str, timeout: float = 15.0) -> int:
+    """The status ``url`` answers a bodiless GET with (a connection check: nothing is posted).
+
+    Webhook endpoints often answer a GET with 4xx; any answer proves the address and TLS work.
+    """
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise NotificationError(f"address {redact_url(url, keep_path=False)} must be an http(s) URL", obj=obj)
+    transport = Transport(
+        timeout=timeout,
+        ca_cert=credentials.ca_cert,
+        insecure=credentials.insecure,
+        secrets=(*secret_parts(url), *credentials.secrets()),
+    )
+    try:
+        response = requests.get(
+            url, timeout=timeout, verify=transport.verify(), allow_redirects=False, stream=True
+        )
+    except requests.RequestException as err:
+        raise NotificationError(
+            transport.scrub(
+                f"cannot reach {redact_url(url, keep_path=False)} ({type(err).__name__}); check the "
+                "address, the network and ca_cert"
+            ),
+            obj=obj,
+        ) from None
+    response.close()
+    return response.status_code

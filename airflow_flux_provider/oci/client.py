@@ -192,11 +192,20 @@ class RegistryClient:
     def _manifest_url(self, ref: ImageReference) -> str:
         return urljoin(self.base_url(ref), f"manifests/{ref.digest or ref.tag or 'latest'}")
 
+    def ping(self, ref: ImageReference) -> None:
+        """``GET /v2/`` as ``docker login`` does: the registry answers and accepts the credentials.
+
+        The token, if the registry asks for one, is requested with pull scope on ``ref``'s
+        repository, so a connection check proves what a scan of that repository would need.
+        """
+        scheme = "http" if self.insecure else "https"
+        self._get(f"{scheme}://{ref.api_host}/v2/", ref, "registry check").close()
+
     def _get(
         self, url: str, ref: ImageReference, what: str, *, method: str = "GET", blamed: str = "reference"
     ) -> requests.Response:
         """A streamed response to ``url``, after answering an auth challenge; errors raised by status."""
-        scope = f"repository:{ref.repository}:pull"
+        scope = f"repository:{ref.repository}:pull" if ref.repository else ""
         key = (ref.api_host, scope)
         headers = {"Accept": MANIFEST_TYPES}
         if key in self._tokens:
@@ -227,6 +236,7 @@ class RegistryClient:
         if auth is not None:
             self._check_realm(realm, ref)
         query = {"service": params.get("service", ""), "scope": params.get("scope", scope)}
+        query = {name: value for name, value in query.items() if value}
         response = self._send("GET", realm, ref, "token request", {}, params=query, auth=auth)
         self._raise_for(response, ref, "token request")
         with response:

@@ -92,6 +92,22 @@ class ImageReference:
             )
         return cls(registry, repository, tag, digest or None)
 
+    @classmethod
+    def registry_or_repository(cls, text: str, *, obj: str, field: str) -> ImageReference:
+        """``host[:port]`` alone (the repository left empty) or a repository on it, as a
+        registry connection names it; ``oci://`` is accepted in front."""
+        text = text.strip().removeprefix("oci://").rstrip("/")
+        if "/" in text:
+            return cls.parse(text, obj=obj, field=field, what="registry")
+        if len(text) > MAX_NAME or not _HOST.fullmatch(text):
+            raise ImageReferenceError(
+                f"registry {text[:300]!r} is not a host[:port] (e.g. ghcr.io or 127.0.0.1:5000)",
+                obj=obj,
+                field=field,
+            )
+        registry = DOCKER_HUB if text in ("index.docker.io", DOCKER_HUB_API) else text
+        return cls(registry, "")
+
     @property
     def name(self) -> str:
         """``registry/repository``: the repository without tag or digest."""

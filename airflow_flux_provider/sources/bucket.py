@@ -208,6 +208,11 @@ class BucketSource:
         except (BotoCoreError, ClientError) as err:
             raise self._translate(err) from None
 
+    def bucket_names(self) -> list[str]:
+        """The buckets these credentials may list at the endpoint (a connection check names none)."""
+        answer = self._call(self._s3.list_buckets)
+        return [str(bucket.get("Name")) for bucket in answer.get("Buckets") or []]
+
     def _listing(self, client: Any) -> Iterator[dict[str, Any]]:
         token: str | None = None
         while True:
