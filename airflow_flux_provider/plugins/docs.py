@@ -34,7 +34,7 @@ def readme_html() -> str:
     from markdown_it import MarkdownIt
 
     meta = metadata("airflow-flux-provider")
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(meta.get("Description") or "")
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(meta["Description"] or "")
     return _PAGE.format(version=meta["Version"], body=body)
 
 
