@@ -253,7 +253,12 @@ class Decryptor:
     def decrypt_sources(self, mirror: Path, folder: Path, load: Any) -> None:
         """Decrypt, in place in the build's copy, what the kustomizations reachable from ``folder``
         feed to secretGenerator and patches (``load(path)`` reads a kustomization file)."""
-        from airflow_flux_provider.kustomize.workspace import inside, is_remote, kustomization_file
+        from airflow_flux_provider.kustomize.workspace import (
+            REFERENCE_FIELDS,
+            inside,
+            is_remote,
+            kustomization_file,
+        )
 
         seen: set[Path] = set()
         done: set[Path] = set()
@@ -273,7 +278,7 @@ class Decryptor:
                     continue
                 self._decrypt_file(path, fmt, mirror)
                 done.add(path)
-            for key in ("resources", "components"):
+            for key in REFERENCE_FIELDS:
                 for entry in document.get(key) or []:
                     if isinstance(entry, str) and not is_remote(entry):
                         queue.append((here / entry).resolve())

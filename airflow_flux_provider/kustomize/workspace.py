@@ -30,6 +30,10 @@ _ALIAS = re.compile(rb"\*[A-Za-z0-9_-]")
 #: How many nodes a file may expand to through aliases before it counts as a YAML bomb.
 MAX_EXPANDED_NODES = 100_000
 
+#: The fields through which one kustomization reaches others (kustomize reads ``bases`` as
+#: ``resources``); validation and SOPS decryption both walk the tree through them.
+REFERENCE_FIELDS = ("resources", "bases", "components")
+
 
 def kustomization_file(folder: Path) -> Path | None:
     """The kustomization file kustomize would read in ``folder``, if any."""
@@ -180,7 +184,7 @@ class Workspace:
             seen.add(here)
             where = (here / "kustomization.yaml").relative_to(mirror)
             self._openapi(here, mirror, doc, where)
-            for key in ("resources", "bases", "components"):
+            for key in REFERENCE_FIELDS:
                 entries = doc.get(key) or []
                 if not isinstance(entries, list):
                     raise self.fail(f"{where}: {key} must be a list of paths")

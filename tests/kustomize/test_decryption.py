@@ -103,6 +103,26 @@ def test_secrets_and_generator_inputs_are_decrypted_and_never_rest_in_plaintext(
         rendered.read()
 
 
+@pytest.mark.parametrize("field", ["resources", "bases"])
+def test_generator_inputs_of_a_base_are_decrypted(
+    tmp_path: Path, age: AgeKey, sealed: RenderStore, field: str
+) -> None:
+    """An overlay reaching its base through ``bases:`` (deprecated, still what the lecture writes)
+    decrypts the base's generator inputs as kustomize reads it: as ``resources:``."""
+    source = write_tree(
+        tmp_path / "src",
+        {
+            "base/creds.env": encrypt(tmp_path, age, f"PASSWORD={PLAIN}\n", "creds.env"),
+            "base/kustomization.yaml": "secretGenerator:\n- name: gen\n  envs: [creds.env]\n",
+            "overlay/kustomization.yaml": f"{field}: [../base]\nnamespace: prod\n",
+        },
+    )
+    ks = kustomization(decryption=DECRYPTION, path="./overlay")
+    rendered = render(ks, source, store=sealed, decryption_keys=age.keys)
+    (generated,) = yaml.safe_load_all(sealed.text(rendered))
+    assert base64.b64decode(generated["data"]["PASSWORD"]).decode() == PLAIN
+
+
 def test_secret_data_values_that_are_sops_documents(tmp_path: Path, age: AgeKey, sealed: RenderStore) -> None:
     """kustomize-controller decrypts a Secret's data value holding a SOPS file, output by the key's
     extension (a JSON document for .dockerconfigjson)."""
