@@ -127,13 +127,15 @@ def _one(tasks: Mapping[str, _T], kind: str, name: str, namespace: str | None) -
     return found[0]
 
 
-def _source_task(obj: PlannedObject) -> SourceOperator:
+def _source_task(obj: PlannedObject, kubernetes_conn_id: str) -> SourceOperator:
     from airflow_flux_provider.operators import sources
 
     operator = getattr(sources, f"{obj.kind}Operator", None)
     if operator is None:
         raise PlanError(f"no operator fetches {obj.kind} sources yet", obj=obj.ref)
-    task: SourceOperator = operator(task_id=obj.task_id, manifest=templated(obj.manifest))
+    task: SourceOperator = operator(
+        task_id=obj.task_id, manifest=templated(obj.manifest), kubernetes_conn_id=kubernetes_conn_id
+    )
     return task
 
 
@@ -157,7 +159,7 @@ def add_cluster_tasks(
     from airflow_flux_provider.operators.kustomize import KustomizationRenderOperator
     from airflow_flux_provider.operators.reconcile import KustomizationReconcileOperator
 
-    sources = {source.ref: _source_task(source) for source in plan.sources}
+    sources = {source.ref: _source_task(source, kubernetes_conn_id) for source in plan.sources}
     renders: dict[str, KustomizationRenderOperator] = {}
     reconciles: dict[str, KustomizationReconcileOperator] = {}
     for ks in plan.kustomizations:
@@ -199,7 +201,7 @@ def add_cluster_tasks(
         reconciles=reconciles,
         charts=charts,
         releases=releases,
-        images=_image_tasks(plan, sources),
+        images=_image_tasks(plan, sources, kubernetes_conn_id),
     )
 
 
@@ -229,7 +231,10 @@ def _helm_tasks(
                 else {"source_artifact": sources[source.ref].output}
             )
             chart = charts[release.ref] = HelmChartOperator(
-                task_id=f"helmchart_{name}", manifest=templated(planned.manifest), **from_source
+                task_id=f"helmchart_{name}",
+                manifest=templated(planned.manifest),
+                kubernetes_conn_id=kubernetes_conn_id,
+                **from_source,
             )
         releases[release.ref] = HelmReleaseOperator(
             task_id=release.task_id,
@@ -242,7 +247,9 @@ def _helm_tasks(
     return charts, releases
 
 
-def _image_tasks(plan: ClusterPlan, sources: Mapping[str, SourceOperator]) -> dict[str, BaseOperator]:
+def _image_tasks(
+    plan: ClusterPlan, sources: Mapping[str, SourceOperator], kubernetes_conn_id: str
+) -> dict[str, BaseOperator]:
     """ImageRepository → ImagePolicy → ImageUpdateAutomation, before the fetch of the Git source."""
     from airflow_flux_provider.operators.images import (
         ImagePolicyOperator,
@@ -255,7 +262,7 @@ def _image_tasks(plan: ClusterPlan, sources: Mapping[str, SourceOperator]) -> di
                ("ImageRepository", "ImagePolicy", "ImageUpdateAutomation")}  # fmt: skip
     scans = {
         (repo.namespace, repo.name): ImageRepositoryScanOperator(
-            task_id=repo.task_id, manifest=templated(repo.manifest)
+            task_id=repo.task_id, manifest=templated(repo.manifest), kubernetes_conn_id=kubernetes_conn_id
         )
         for repo in by_kind["ImageRepository"]
     }
@@ -269,7 +276,10 @@ def _image_tasks(plan: ClusterPlan, sources: Mapping[str, SourceOperator]) -> di
             raise PlanError("imageRepositoryRef names an ImageRepository not in this folder",
                             obj=policy.ref, field="spec.imageRepositoryRef")  # fmt: skip
         task = ImagePolicyOperator(
-            task_id=policy.task_id, manifest=templated(policy.manifest), tags=scan.output
+            task_id=policy.task_id,
+            manifest=templated(policy.manifest),
+            tags=scan.output,
+            kubernetes_conn_id=kubernetes_conn_id,
         )
         policies.append(task)
         created[policy.ref] = task
@@ -281,6 +291,7 @@ def _image_tasks(plan: ClusterPlan, sources: Mapping[str, SourceOperator]) -> di
             policies=[p.output for p in policies],
             url=templated(source.spec.get("url", "")),
             git_conn_id=_secret_name(source),
+            kubernetes_conn_id=kubernetes_conn_id,
         )
         update >> sources[source.ref]
         created[automation.ref] = update

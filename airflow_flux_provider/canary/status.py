@@ -6,15 +6,15 @@ tick stopped. Field names and the ``Promoted`` condition follow Flagger's status
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow_flux_provider.canary.errors import CanaryError
-from airflow_flux_provider.kube import Cluster, KubeError, ObjectKey
-
-API_VERSION = "flagger.app/v1beta1"
+from airflow_flux_provider.kube import Cluster
+from airflow_flux_provider.kube.record import ObjectStatus, load_record, save_record
 
 # Phases in which a tick keeps working even when the target did not change.
 ACTIVE_PHASES = frozenset({"Progressing", "Waiting", "WaitingPromotion", "Promoting", "Finalising"})
@@ -153,36 +153,40 @@ class CanaryStatus:
         )
 
 
-def canary_key(namespace: str, name: str) -> ObjectKey:
-    return ObjectKey(API_VERSION, "Canary", namespace, name)
+@dataclass
+class CanaryRecord(ObjectStatus):
+    """A Canary's status stored as every Flux object's is (:mod:`~airflow_flux_provider.kube.record`):
+    through the status subresource, or a ConfigMap where the cluster does not serve the CRD.
+    Flagger writes its own fields only (no Ready condition, no observedGeneration)."""
+
+    canary: CanaryStatus = field(default_factory=CanaryStatus)
+
+    _FIELDS: ClassVar[dict[str, str]] = {key: key for key in CanaryStatus().to_dict()}
+
+    def to_status(self) -> dict[str, Any]:
+        return {**copy.deepcopy(self.extra), **self.canary.to_dict()}
+
+    def read_fields(self, status: dict[str, Any]) -> None:
+        self.canary = CanaryStatus.from_dict(status)
+
+
+def _record(cluster: Cluster, namespace: str, name: str) -> CanaryRecord:
+    record = load_record(cluster, "Canary", name, namespace, record_type=CanaryRecord)
+    if record.in_config_map:  # the CRD is served, the object is not there
+        raise CanaryError(
+            "the Canary object is not in the cluster; apply it before the analysis",
+            obj=f"Canary/{namespace}/{name}",
+        )
+    return record
 
 
 def load_status(cluster: Cluster, namespace: str, name: str) -> CanaryStatus:
     """The status stored in the cluster (empty when the Canary has none yet)."""
-    obj = cluster.get(canary_key(namespace, name))
-    if obj is None:
-        raise CanaryError(
-            "the Canary object is not in the cluster; apply it (and the Canary CRD) before the analysis",
-            obj=f"Canary/{namespace}/{name}",
-        )
-    return CanaryStatus.from_dict(obj.get("status"))
+    return _record(cluster, namespace, name).canary
 
 
 def save_status(cluster: Cluster, namespace: str, name: str, status: CanaryStatus) -> None:
-    """Write the record through the status subresource (a merge patch, so others' fields stay)."""
-    key = canary_key(namespace, name)
-    path = cluster.resource(API_VERSION, "Canary").path(namespace, name) + "/status"
-    try:
-        cluster.request(
-            "PATCH",
-            path,
-            body={"status": status.to_dict()},
-            content_type="application/merge-patch+json",
-            obj=str(key),
-        )
-    except KubeError as err:
-        raise CanaryError(
-            f"cannot write the status: {err.message}; check the Canary CRD has the status subresource",
-            obj=str(key),
-            field="status",
-        ) from None
+    """Write the record through the status subresource (the ConfigMap without the CRD)."""
+    record = _record(cluster, namespace, name)
+    record.canary = status
+    save_record(cluster, record)

@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -144,15 +145,32 @@ class _Run:
 
     # -- sources ----------------------------------------------------------------------------------
     def fetch_sources(self) -> int:
-        """Fetch every source; the number that failed (their dependents fail in turn)."""
+        """Fetch every source and record the outcome on its object; the number that failed (their
+        dependents fail in turn)."""
+        from airflow_flux_provider.kube.record import update_status
+        from airflow_flux_provider.sources.status import SourceStatus
+
         failed = 0
         for source in self.plan.sources:
+            manifest: dict[str, Any] | None = None
             try:
+                manifest = _substituted(source, self.variables).to_manifest(latest=True)
                 self.artifacts[source.ref] = artifact = self._fetch(source)
             except FluxError as err:
                 print(f"✗ {err}", file=sys.stderr)
+                if manifest is not None:
+                    update_status(
+                        self.cluster,
+                        manifest,
+                        SourceStatus,
+                        partial(SourceStatus.failed, message=err.message),
+                    )
                 failed += 1
                 continue
+            if artifact is not None:
+                update_status(
+                    self.cluster, manifest, SourceStatus, partial(SourceStatus.fetched, artifact=artifact)
+                )
             if artifact is None:
                 print(f"► {source.ref} is an OCI repository: charts are pulled for each release")
             else:

@@ -22,6 +22,7 @@ import copy
 import functools
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar, overload
@@ -109,6 +110,8 @@ class ObjectStatus:
 
     #: status keys this class (and subclasses, through ``_FIELDS``) reads and writes itself
     _FIELDS: ClassVar[dict[str, str]] = {}
+    #: Ready False reason of a failed run, by kind, as its controller names it
+    FAILURE_REASONS: ClassVar[dict[str, str]] = {}
 
     @property
     def ref(self) -> str:
@@ -141,6 +144,10 @@ class ObjectStatus:
         self.observes_generation = status or self.stalled
         if self.observes_generation and self.generation:
             self.observed_generation = self.generation
+
+    def failed(self, message: str) -> None:
+        """End a run that failed with ``message`` (already scrubbed: a FluxError's)."""
+        self.set_ready(False, self.FAILURE_REASONS.get(self.kind, "ReconciliationFailed"), message)
 
     def set_progressing(self, message: str = "Reconciliation in progress") -> None:
         """Mid-run: Ready Unknown, Reconciling True (as while Flux waits for health checks)."""
@@ -405,6 +412,25 @@ def save_record(cluster: Cluster, record: ObjectStatus) -> None:
         obj=record.ref,
         field="status",
     )
+
+
+def update_status(
+    cluster: Cluster, manifest: dict[str, Any], record_type: type[T], change: Callable[[T], None]
+) -> T:
+    """Load the status of the object ``manifest`` describes, ``change`` it, save it: the one way a
+    task records an outcome on its object (created from ``manifest`` if it is not in the cluster)."""
+    meta = manifest.get("metadata") or {}
+    record = load_record(
+        cluster,
+        str(manifest.get("kind")),
+        str(meta.get("name")),
+        str(meta.get("namespace") or "default"),
+        record_type=record_type,
+        manifest=manifest,
+    )
+    change(record)
+    save_record(cluster, record)
+    return record
 
 
 def _reread(cluster: Cluster, record: ObjectStatus) -> dict[str, Any]:

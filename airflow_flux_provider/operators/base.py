@@ -4,17 +4,30 @@ A DAG author passes either the whole manifest (a dict, YAML text, or a ``.yaml``
 path that Airflow renders as a template) or ``spec=`` plus ``name``/``namespace``, so
 the ``spec:`` of a Flux object can be pasted as is. Parsing happens at execute time,
 after templating, never in ``__init__``.
+
+With a ``kubernetes_conn_id`` the task also acts as the object's controller in that
+cluster: it skips while the object is suspended there (``flux suspend``) and writes the
+outcome to the object's ``.status``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import yaml
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_flux_provider.errors import FluxError
+
+if TYPE_CHECKING:
+    from airflow_flux_provider.kube import Cluster
+    from airflow_flux_provider.kube.record import ObjectStatus
+
+
+R = TypeVar("R")
+S = TypeVar("S", bound="ObjectStatus")
 
 
 class FluxObjectOperator(BaseOperator):
@@ -33,6 +46,7 @@ class FluxObjectOperator(BaseOperator):
         spec: dict[str, Any] | None = None,
         name: str | None = None,
         namespace: str = "flux-system",
+        kubernetes_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -45,6 +59,7 @@ class FluxObjectOperator(BaseOperator):
         self.spec = spec
         self.object_name = name or self.task_id
         self.object_namespace = namespace
+        self.kubernetes_conn_id = kubernetes_conn_id
 
     def object_manifest(self) -> dict[str, Any]:
         """The Flux object as a manifest dict, after templating."""
@@ -73,3 +88,44 @@ class FluxObjectOperator(BaseOperator):
         from airflow_flux_provider.specs import parse_object
 
         return parse_object(self.object_manifest(), source=f"task '{self.task_id}'")
+
+    def status_cluster(self) -> Cluster | None:
+        """The cluster holding the object, as the connection's own identity (never impersonated:
+        like a Flux controller it reads and writes the object's status); None without a connection."""
+        if not self.kubernetes_conn_id:
+            return None
+        from airflow_flux_provider.hooks.kubernetes import ClusterHook
+
+        return ClusterHook(self.kubernetes_conn_id).cluster()
+
+    def skip_if_suspended(self, obj: Any, cluster: Cluster | None) -> None:
+        """Skip the task while ``spec.suspend`` is true in the manifest or on the live object."""
+        from airflow_flux_provider.kube.suspend import live_object, suspended_message
+
+        live = live_object(cluster, obj.kind, obj.metadata.namespace, obj.metadata.name) if cluster else None
+        message = suspended_message(obj.to_manifest(), live)
+        if message:
+            raise AirflowSkipException(message)
+
+    def recorded(
+        self,
+        obj: Any,
+        cluster: Cluster | None,
+        record_type: type[S],
+        work: Callable[[], tuple[R, Callable[[S], None]]],
+    ) -> R:
+        """Run ``work`` (its result, and how that result changes the object's status) and record
+        it on the object; a FluxError is recorded as Ready False (``failed``) and raised again."""
+        from airflow_flux_provider.kube.record import update_status
+
+        manifest = obj.to_manifest(latest=True)
+        try:
+            result, change = work()
+        except FluxError as err:
+            if cluster is not None:
+                message = err.message
+                update_status(cluster, manifest, record_type, lambda status: status.failed(message))
+            raise
+        if cluster is not None:
+            update_status(cluster, manifest, record_type, change)
+        return result

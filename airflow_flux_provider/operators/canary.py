@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any, TypedDict
 
 from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_flux_provider.canary import ClusterEnvironment, TickResult, load_status, save_status, tick
 from airflow_flux_provider.canary.analysis import validate
@@ -65,6 +64,7 @@ class CanaryAnalysisOperator(FluxObjectOperator):
 
     flux_kind = "Canary"
     flux_api_version = "flagger.app/v1beta1"
+    kubernetes_conn_id: str
     operator_extra_links = (MlflowRunLink(),)
 
     def __init__(
@@ -77,8 +77,7 @@ class CanaryAnalysisOperator(FluxObjectOperator):
         mlflow_conn_id: str | None = MLFLOW_CONN_ID,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.kubernetes_conn_id = kubernetes_conn_id
+        super().__init__(kubernetes_conn_id=kubernetes_conn_id, **kwargs)
         self.cluster_name = cluster_name
         self.apply_canary = apply_canary
         self.max_ticks = max_ticks
@@ -92,8 +91,7 @@ class CanaryAnalysisOperator(FluxObjectOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         started = time.monotonic()
         canary = self.flux_object()
-        if canary.spec.suspend:
-            raise AirflowSkipException(f"{canary.ref} is suspended (spec.suspend: true)")
+        self.skip_if_suspended(canary, self._cluster())
         validate(canary)
         if self.apply_canary:
             manifest = self.object_manifest()

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 class ClusterDeployOperator(FluxObjectOperator):
     """Connection, cluster name, impersonation, and the health wait after a deploy."""
 
+    kubernetes_conn_id: str  # always set: these tasks act in a cluster
+
     def __init__(
         self,
         *,
@@ -34,8 +36,7 @@ class ClusterDeployOperator(FluxObjectOperator):
         mlflow_conn_id: str | None = MLFLOW_CONN_ID,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.kubernetes_conn_id = kubernetes_conn_id
+        super().__init__(kubernetes_conn_id=kubernetes_conn_id, **kwargs)
         self.cluster_name = cluster_name
         self.deferrable = deferrable
         self.poll_interval = poll_interval

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_flux_provider.kube import ObjectKey
 from airflow_flux_provider.links.mlflow import MlflowRunLink
@@ -114,14 +113,12 @@ class HelmReleaseOperator(ClusterDeployOperator):
         return self._run(context, health=health, started=state["started"])
 
     def _run(self, context: Context, *, health: str | None, started: float) -> dict[str, Any]:
+        from airflow_flux_provider.helm.cli import HelmCli
         from airflow_flux_provider.helm.release import uninstall_release
 
         hr = self.flux_object()
-        if hr.spec.suspend:
-            raise AirflowSkipException(f"{hr.ref} is suspended (spec.suspend: true)")
-        from airflow_flux_provider.helm.cli import HelmCli
-
         cluster, records = self._cluster(hr), self._controller()
+        self.skip_if_suspended(hr, records)
         with HelmCli(cluster) as cli:
             if self.uninstall:
                 found = uninstall_release(hr, cli, cluster, records=records)

@@ -3,12 +3,14 @@
 They chain through small XComs: the scan stores the tag list as a file named by its
 digest and returns its path; the policy returns the chosen tag and image reference; the
 update task takes the policy results and returns the pushed revision. Credentials come
-from Airflow connections (``secretRef`` names, or an explicit ``*_conn_id``).
+from Airflow connections (``secretRef`` names, or an explicit ``*_conn_id``). With
+``kubernetes_conn_id`` each task skips while its object is suspended in that cluster and
+writes its outcome to the object's ``.status`` (:mod:`airflow_flux_provider.images.status`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +18,30 @@ from airflow.sdk import Context
 
 from airflow_flux_provider import settings
 from airflow_flux_provider.errors import FluxError
+from airflow_flux_provider.images.status import ImageStatus
 from airflow_flux_provider.operators.base import FluxObjectOperator
+
+#: A task's XCom and how it changes its object's status.
+Outcome = tuple[dict[str, Any], Callable[[ImageStatus], None]]
+
+
+class _ImageOperator(FluxObjectOperator):
+    """Suspend check, then :meth:`run`, recorded on the object's status."""
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        obj = self.flux_object()
+        cluster = self.status_cluster()
+        self.skip_if_suspended(obj, cluster)
+        return self.recorded(obj, cluster, ImageStatus, lambda: self.run(obj))
+
+    def run(self, obj: Any) -> Outcome:
+        raise NotImplementedError
+
 
 API_VERSION = "image.toolkit.fluxcd.io/v1beta2"
 
 
-class ImageRepositoryScanOperator(FluxObjectOperator):
+class ImageRepositoryScanOperator(_ImageOperator):
     """Lists the repository's tags (minus ``exclusionList``) and stores them; returns where."""
 
     flux_kind = "ImageRepository"
@@ -32,11 +52,10 @@ class ImageRepositoryScanOperator(FluxObjectOperator):
         super().__init__(**kwargs)
         self.registry_conn_id = registry_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def run(self, repository: Any) -> Outcome:
         from airflow_flux_provider.hooks.connections import RegistryCredentialsHook, flux_credentials
         from airflow_flux_provider.images.registry import save_tags, scan_repository
 
-        repository = self.flux_object()
         secret = repository.spec.secret_ref
         credentials = flux_credentials(
             RegistryCredentialsHook, repository.ref, conn_id=self.registry_conn_id, secret_ref=secret
@@ -45,7 +64,7 @@ class ImageRepositoryScanOperator(FluxObjectOperator):
         result = scan_repository(repository, credentials)
         path = save_tags(result, settings.artifacts_path() / "image-tags")
         self.log.info("%s: %d tags (%s)", repository.ref, len(result.tags), result.digest)
-        return {
+        xcom = {
             "repository": repository.ref,
             "image": result.image,
             "canonical": result.canonical,
@@ -55,6 +74,7 @@ class ImageRepositoryScanOperator(FluxObjectOperator):
             "insecure": repository.spec.insecure or credentials.insecure,
             "registry_conn_id": conn_id,
         }
+        return xcom, lambda status: status.scanned(result)
 
 
 def _scanned_tags(tags: Any, task: str) -> tuple[list[str], dict[str, Any]]:
@@ -72,7 +92,7 @@ def _scanned_tags(tags: Any, task: str) -> tuple[list[str], dict[str, Any]]:
     )
 
 
-class ImagePolicyOperator(FluxObjectOperator):
+class ImagePolicyOperator(_ImageOperator):
     """Chooses the latest tag; returns ``{policy, tag, image, digest, ref}`` for the update task."""
 
     flux_kind = "ImagePolicy"
@@ -92,12 +112,11 @@ class ImagePolicyOperator(FluxObjectOperator):
         self.image = image
         self.registry_conn_id = registry_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def run(self, policy: Any) -> Outcome:
         from airflow_flux_provider.hooks.connections import RegistryCredentialsHook, flux_credentials
         from airflow_flux_provider.images.policy import PolicyResult, TagPolicy, policy_key
         from airflow_flux_provider.images.registry import tag_digest
 
-        policy = self.flux_object()
         tags, scanned = _scanned_tags(self.tags, self.task_id)
         image = self.image or scanned.get("image")
         if not image:
@@ -112,11 +131,12 @@ class ImagePolicyOperator(FluxObjectOperator):
             insecure = bool(scanned.get("insecure"))
             digest = tag_digest(image, tag, credentials=credentials, insecure=insecure, obj=policy.ref)
         self.log.info("%s chose %s:%s", policy.ref, image, tag)
-        ref = PolicyResult(image, tag, digest).ref
-        return {"policy": policy_key(policy), "tag": tag, "image": image, "digest": digest, "ref": ref}
+        choice = PolicyResult(image, tag, digest)
+        xcom = {"policy": policy_key(policy), "tag": tag, "image": image, "digest": digest, "ref": choice.ref}
+        return xcom, lambda status: status.resolved(choice)
 
 
-class ImageUpdateAutomationOperator(FluxObjectOperator):
+class ImageUpdateAutomationOperator(_ImageOperator):
     """Writes the policies' choices into the marked YAML of a Git repository and pushes.
 
     ``policies`` is a list of ImagePolicyOperator XComs; ``url`` is the GitRepository's URL
@@ -153,12 +173,11 @@ class ImageUpdateAutomationOperator(FluxObjectOperator):
         self.git_conn_id = git_conn_id
         self.attempts = attempts
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def run(self, automation_obj: Any) -> Outcome:
         from airflow_flux_provider.hooks.connections import GitCredentialsHook, flux_credentials
         from airflow_flux_provider.images.commit import Automation, update_and_push
         from airflow_flux_provider.images.policy import PolicyResult
 
-        automation_obj = self.flux_object()
         results = self.policies if isinstance(self.policies, list | tuple) else [self.policies]
         try:
             chosen = {r["policy"]: PolicyResult(r["image"], r["tag"], r.get("digest")) for r in results}
@@ -183,7 +202,7 @@ class ImageUpdateAutomationOperator(FluxObjectOperator):
             )
         if done.revision is None:
             self.log.info("%s: every marked value is already current; nothing committed", automation_obj.ref)
-        return {
+        xcom = {
             "revision": done.revision,
             "branch": done.branch,
             "files": done.result.files,
@@ -192,3 +211,4 @@ class ImageUpdateAutomationOperator(FluxObjectOperator):
             ],
             "message": done.message,
         }
+        return xcom, lambda status: status.pushed(done.revision, done.branch)

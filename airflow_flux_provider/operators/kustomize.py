@@ -251,6 +251,7 @@ class KustomizationDiffOperator(FluxObjectOperator):
     template_fields: Sequence[str] = (*FluxObjectOperator.template_fields, "rendered")
     flux_kind = "Kustomization"
     flux_api_version = "kustomize.toolkit.fluxcd.io/v1"
+    kubernetes_conn_id: str
 
     def __init__(
         self,

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.kube import ObjectKey
@@ -117,9 +116,8 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
     # -- execution ------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
         ks = self.flux_object()
-        if ks.spec.suspend:
-            raise AirflowSkipException(f"{ks.ref} is suspended (spec.suspend: true)")
         cluster, records = self._cluster(ks), self._controller()
+        self.skip_if_suspended(ks, records)
         target = self._target(ks)
         revision = self.revision or "unknown"
         check_dependencies(records, target, self._dependencies(ks))

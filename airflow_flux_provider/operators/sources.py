@@ -6,6 +6,10 @@ whole record as ``fetch.output``. Each operator's default outlet is
 an :class:`AssetAlias` that receives an event for the source's Asset
 (``flux://<namespace>/<Kind>/<name>``, extra ``{revision, digest}``) only when a new
 revision was stored, so DAGs scheduled on that Asset run once per new revision.
+
+With ``kubernetes_conn_id`` the task acts as source-controller for its object in that cluster:
+it skips while the object is suspended there, and writes the fetch's outcome (Ready and the
+artifact, or why it failed) to the object's ``.status``.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from airflow.sdk import Asset, AssetAlias, Context
 
 from airflow_flux_provider import settings
 from airflow_flux_provider.assets import flux_asset
+from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.operators.base import FluxObjectOperator
 from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore, s3_options
+from airflow_flux_provider.sources.fetched import Fetched
 
 SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
 
@@ -71,6 +77,24 @@ class SourceOperator(FluxObjectOperator):
     def store(self) -> ArtifactStore:
         return artifact_store(self.artifacts_url, self.artifacts_conn_id)
 
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_flux_provider.sources.status import SourceStatus
+
+        obj = self.flux_object()
+        cluster = self.status_cluster()
+        self.skip_if_suspended(obj, cluster)
+
+        def fetch() -> tuple[Fetched, Callable[[SourceStatus], None]]:
+            fetched = self.fetch(obj)
+            return fetched, lambda status: status.fetched(fetched.artifact)
+
+        fetched = self.recorded(obj, cluster, SourceStatus, fetch)
+        return self._publish(context, fetched.artifact, fetched.changed)
+
+    def fetch(self, obj: Any) -> Fetched:
+        """Fetch the typed source ``obj`` into :meth:`store` (per kind)."""
+        raise NotImplementedError
+
     def _publish(self, context: Context, artifact: Artifact, changed: bool) -> dict[str, Any]:
         if changed:
             self.log.info("%s: stored new artifact for revision %s", artifact.source, artifact.revision)
@@ -91,18 +115,16 @@ class SourceOperator(FluxObjectOperator):
             elif isinstance(outlet, Asset):
                 outlet_events[outlet].extra = extra
 
-    def _fetch_source(
-        self, context: Context, hook_class: Any, explicit_conn_id: str | None, fetch: Callable[..., Any]
-    ) -> dict[str, Any]:
-        """Parse, read the connection (explicit id, else ``secretRef.name``), ``fetch(obj, creds, store)``."""
+    def _fetch_with(
+        self, obj: Any, hook_class: Any, explicit_conn_id: str | None, fetch: Callable[..., Fetched]
+    ) -> Fetched:
+        """Read the connection (explicit id, else ``secretRef.name``), ``fetch(obj, creds, store)``."""
         from airflow_flux_provider.hooks.connections import flux_credentials
 
-        obj = self.flux_object()
         credentials = flux_credentials(
             hook_class, obj.ref, conn_id=explicit_conn_id, secret_ref=obj.spec.secret_ref
         )
-        fetched = fetch(obj, credentials, self.store())
-        return self._publish(context, fetched.artifact, fetched.changed)
+        return fetch(obj, credentials, self.store())
 
 
 class BucketOperator(SourceOperator):
@@ -116,12 +138,12 @@ class BucketOperator(SourceOperator):
         super().__init__(**kwargs)
         self.bucket_conn_id = bucket_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def fetch(self, obj: Any) -> Fetched:
         from airflow_flux_provider.hooks.connections import BucketCredentialsHook
         from airflow_flux_provider.sources.bucket import BucketSource
 
-        return self._fetch_source(
-            context,
+        return self._fetch_with(
+            obj,
             BucketCredentialsHook,
             self.bucket_conn_id,
             lambda obj, creds, store: BucketSource.from_spec(obj, creds).fetch(store),
@@ -139,12 +161,12 @@ class OCIRepositoryOperator(SourceOperator):
         super().__init__(**kwargs)
         self.registry_conn_id = registry_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def fetch(self, obj: Any) -> Fetched:
         from airflow_flux_provider.hooks.connections import RegistryCredentialsHook
         from airflow_flux_provider.sources.oci import OCISource
 
-        return self._fetch_source(
-            context,
+        return self._fetch_with(
+            obj,
             RegistryCredentialsHook,
             self.registry_conn_id,
             lambda obj, creds, store: OCISource.from_spec(obj, creds).fetch(store),
@@ -162,12 +184,12 @@ class HelmRepositoryOperator(SourceOperator):
         super().__init__(**kwargs)
         self.helm_conn_id = helm_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def fetch(self, obj: Any) -> Fetched:
         from airflow_flux_provider.hooks.connections import HelmRepositoryCredentialsHook
         from airflow_flux_provider.sources.helm import HelmRepositorySource
 
-        return self._fetch_source(
-            context,
+        return self._fetch_with(
+            obj,
             HelmRepositoryCredentialsHook,
             self.helm_conn_id,
             lambda obj, creds, store: HelmRepositorySource.from_spec(obj, creds).fetch_index(store),
@@ -204,13 +226,11 @@ class HelmChartOperator(SourceOperator):
         self.source_artifact = source_artifact
         self.helm_conn_id = helm_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_flux_provider.errors import FluxError
+    def fetch(self, chart: Any) -> Fetched:
         from airflow_flux_provider.hooks.connections import HelmRepositoryCredentialsHook, flux_credentials
         from airflow_flux_provider.sources.helm import HelmRepositorySource, chart_from_artifact
         from airflow_flux_provider.specs import parse_object
 
-        chart = self.flux_object()
         spec, store = chart.spec, self.store()
         if spec.source_ref.kind != "HelmRepository":
             if self.source_artifact is None:
@@ -219,14 +239,13 @@ class HelmChartOperator(SourceOperator):
                     obj=chart.ref,
                     field="spec.sourceRef",
                 )
-            fetched = chart_from_artifact(
+            return chart_from_artifact(
                 store,
                 Artifact.from_xcom(self.source_artifact),
                 spec.chart,
                 obj=chart.ref,
                 reconcile_strategy=spec.reconcile_strategy,
             )
-            return self._publish(context, fetched.artifact, fetched.changed)
         if self.repository is None:
             raise FluxError(
                 f"pass the HelmRepository {spec.source_ref.name!r} manifest as repository=",
@@ -241,8 +260,7 @@ class HelmChartOperator(SourceOperator):
             secret_ref=repo.spec.secret_ref,
         )
         source = HelmRepositorySource.from_spec(repo, credentials)
-        fetched = source.fetch_chart(store, spec.chart, spec.version, obj=chart.ref)
-        return self._publish(context, fetched.artifact, fetched.changed)
+        return source.fetch_chart(store, spec.chart, spec.version, obj=chart.ref)
 
 
 class GitRepositoryOperator(SourceOperator):
@@ -272,12 +290,11 @@ class GitRepositoryOperator(SourceOperator):
         self.included = included
         self.cache_dir = cache_dir
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def fetch(self, repo: Any) -> Fetched:
         from airflow_flux_provider.hooks.connections import GitCredentialsHook, flux_credentials
         from airflow_flux_provider.sources.git import GitSource
         from airflow_flux_provider.sources.verify import Verification
 
-        repo = self.flux_object()
         keys: tuple[str, ...] = ()
         if repo.spec.verify is not None:
             keyring = flux_credentials(
@@ -293,5 +310,4 @@ class GitRepositoryOperator(SourceOperator):
         )
         source = GitSource.from_spec(repo, credentials, verify_keys=keys, cache_dir=self.cache_dir)
         included = {name: Artifact.from_xcom(x) for name, x in (self.included or {}).items()}
-        result = source.fetch(self.store(), included=included, force=self.force)
-        return self._publish(context, result.artifact, result.changed)
+        return source.fetch(self.store(), included=included, force=self.force)
