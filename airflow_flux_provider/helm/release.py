@@ -55,7 +55,7 @@ from airflow_flux_provider.helm.state import (
     decide,
     ignores_test_failures,
 )
-from airflow_flux_provider.helm.status import KIND, load_status
+from airflow_flux_provider.helm.status import FORCE_AT, KIND, RESET_AT, load_status
 from airflow_flux_provider.helm.values import ComposedValues
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.record import forget_record, save_record
@@ -133,7 +133,7 @@ class ReleaseReconciler:
     ) -> None:
         self.hr, self.chart, self.values, self.cli, self.cluster = hr, chart, values, cli, cluster
         self.records = records or cluster  # reads and writes the HelmRelease's status (not impersonated)
-        self.force, self.reset, self.wait, self._emit = force, reset, wait, emit
+        self.wait, self._emit = wait, emit
         self._released = False
         self.name = release_name(hr)
         self.namespace = target_namespace(hr)
@@ -145,6 +145,9 @@ class ReleaseReconciler:
         self.status = load_status(
             self.records, hr.metadata.name, hr.metadata.namespace, manifest=hr.to_manifest()
         )
+        # 'flux reconcile hr --force/--reset' on the object, as helm-controller honours them
+        self.force = self.status.handle_request(FORCE_AT) or force
+        self.reset = self.status.handle_request(RESET_AT) or reset
         self.steps: list[Step] = []
         self.last_error = ""
         self._history_cache: list[HelmRevision] | None = None

@@ -5,6 +5,10 @@
 :class:`~airflow_flux_provider.helm.state.Snapshot` values; beside it the failure counters
 the remediation rules count against, what the last attempt was made of, and where the
 release is stored. A snapshot that does not parse names its index and the repair.
+
+``flux reconcile hr --force`` / ``--reset`` annotate ``reconcile.fluxcd.io/forceAt`` /
+``resetAt`` with the same token as ``requestedAt``; :meth:`HelmReleaseStatus.handle_request`
+decides, as helm-controller does, whether this run honours one.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from typing import Any, ClassVar
 
 from airflow_flux_provider.helm.state import Snapshot
 from airflow_flux_provider.kube import Cluster
-from airflow_flux_provider.kube.record import ObjectStatus, load_record
+from airflow_flux_provider.kube.record import REQUESTED_AT, ObjectStatus, load_record
 
 KIND = "HelmRelease"
+FORCE_AT = "reconcile.fluxcd.io/forceAt"
+RESET_AT = "reconcile.fluxcd.io/resetAt"
+_HANDLED = {FORCE_AT: "last_handled_force_at", RESET_AT: "last_handled_reset_at"}
 _SNAPSHOTS = 10
 _COUNTERS = {
     "failures": "failures",
@@ -31,6 +38,8 @@ _TEXTS = {
     "observed_post_renderers_digest": "observedPostRenderersDigest",
     "storage_namespace": "storageNamespace",
     "release_name": "releaseName",  # ours: where the release was, to move it when the name changes
+    "last_handled_force_at": "lastHandledForceAt",
+    "last_handled_reset_at": "lastHandledResetAt",
 }
 
 
@@ -47,6 +56,8 @@ class HelmReleaseStatus(ObjectStatus):
     observed_post_renderers_digest: str = ""
     storage_namespace: str = ""
     release_name: str = ""
+    last_handled_force_at: str = ""
+    last_handled_reset_at: str = ""
 
     _FIELDS: ClassVar[dict[str, str]] = {"history": "history", **_COUNTERS, **_TEXTS}
 
@@ -74,6 +85,19 @@ class HelmReleaseStatus(ObjectStatus):
     def remember(self, snapshot: Snapshot) -> None:
         kept = [s for s in self.history if s.version != snapshot.version]
         self.history = [snapshot, *kept][:_SNAPSHOTS]
+
+    def handle_request(self, annotation: str) -> bool:
+        """Whether to honour ``forceAt``/``resetAt`` now: set, equal to a ``requestedAt`` not yet
+        handled, and not handled before. Its value is recorded as handled either way (helm-controller's
+        rule), so a token that came without a matching ``requestedAt`` is never honoured later."""
+        annotations = ((self.live or {}).get("metadata") or {}).get("annotations") or {}
+        value = annotations.get(annotation)
+        if value is None:
+            return False
+        previous = getattr(self, _HANDLED[annotation])
+        setattr(self, _HANDLED[annotation], str(value))
+        requested = annotations.get(REQUESTED_AT)
+        return value == requested and requested != self.last_handled_reconcile_at and previous != value
 
     def reset_failures(self) -> None:
         self.failures = self.install_failures = self.upgrade_failures = 0

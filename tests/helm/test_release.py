@@ -206,3 +206,41 @@ def test_a_corrupt_snapshot_names_its_index_and_the_repair(
     message = str(err.value)
     assert "status.history[0]: 'exploded' is not a valid HelmStatus" in message
     assert f"kubectl edit helmrelease web -n {ns} --subresource=status" in message
+
+
+def _annotate(sandbox: Any, namespace: str, **annotations: str) -> None:
+    """What 'flux reconcile hr web --force/--reset' writes on the object."""
+    pairs = [f"reconcile.fluxcd.io/{key}={value}" for key, value in annotations.items()]
+    sandbox.kubectl("annotate", "--overwrite", "helmrelease", "web", "-n", namespace, *pairs)
+
+
+def test_reset_at_and_force_at_are_honoured_once_as_helm_controller_does(
+    sandbox: Any, sandbox_namespace: str, chart_dir: Path, cli: HelmCli, cluster: Cluster
+) -> None:
+    ns = sandbox_namespace
+    spec = {"timeout": "3s", "install": {"remediation": {"retries": 0}}, "values": {"image": "nginx:fail"}}
+    hr = helm_release(ns, spec)
+    assert reconcile(hr, chart_dir, cli, cluster).actions == ["install-failed"]
+    exhausted = reconcile(hr, chart_dir, cli, cluster)
+    assert exhausted.actions == [] and exhausted.reason == "RetriesExceeded"
+
+    _annotate(sandbox, ns, resetAt="t1")  # without a matching requestedAt: recorded, not honoured
+    assert reconcile(hr, chart_dir, cli, cluster).actions == []
+    _annotate(sandbox, ns, requestedAt="t1")  # the token was handled already
+    assert reconcile(hr, chart_dir, cli, cluster).actions == []
+    status = load_status(cluster, "web", ns)
+    assert status.last_handled_reset_at == "t1" and status.last_handled_reconcile_at == "t1"
+
+    _annotate(sandbox, ns, requestedAt="t2", resetAt="t2")  # flux reconcile hr web --reset
+    # the counters are reset, so it acts again: the failed release is upgraded, as helm-controller does
+    assert reconcile(hr, chart_dir, cli, cluster).actions == ["upgrade-failed"]
+    assert load_status(cluster, "web", ns).last_handled_reset_at == "t2"
+
+    healthy = helm_release(ns, {"timeout": "30s"})
+    assert reconcile(healthy, chart_dir, cli, cluster).ready
+    assert reconcile(healthy, chart_dir, cli, cluster).actions == []  # in sync
+    _annotate(sandbox, ns, requestedAt="t3", forceAt="t3")  # flux reconcile hr web --force
+    forced = reconcile(healthy, chart_dir, cli, cluster)
+    assert forced.ready and forced.actions == ["upgrade"]
+    assert load_status(cluster, "web", ns).last_handled_force_at == "t3"
+    assert reconcile(healthy, chart_dir, cli, cluster).actions == []  # once per token
