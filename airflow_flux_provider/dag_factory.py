@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_flux_provider.cluster_plan import ClusterPlan, PlanError, PlannedObject, plan_folder
 from airflow_flux_provider.hooks import KUBERNETES_CONN_ID, MLFLOW_CONN_ID
+from airflow_flux_provider.trigger_conf import ConfCheck
 
 if TYPE_CHECKING:  # the operators load when a plan is turned into tasks
     from airflow.sdk import DAG, BaseOperator
@@ -66,6 +67,17 @@ def templated(value: Any) -> Any:
     if isinstance(value, str):
         return _jinja(value)
     return value
+
+
+def placeholders(value: Any) -> set[str]:
+    """The variable names of the ``${VAR}`` placeholders in a manifest."""
+    if isinstance(value, dict):
+        return set().union(*(placeholders(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(placeholders(v) for v in value))
+    if isinstance(value, str):
+        return {match.group(1) for match in _PLACEHOLDER.finditer(value) if match.group(1)}
+    return set()
 
 
 def _secret_name(obj: PlannedObject) -> str | None:
@@ -127,14 +139,17 @@ def _one(tasks: Mapping[str, _T], kind: str, name: str, namespace: str | None) -
     return found[0]
 
 
-def _source_task(obj: PlannedObject, kubernetes_conn_id: str) -> SourceOperator:
+def _source_task(obj: PlannedObject, kubernetes_conn_id: str, conf_check: ConfCheck) -> SourceOperator:
     from airflow_flux_provider.operators import sources
 
     operator = getattr(sources, f"{obj.kind}Operator", None)
     if operator is None:
         raise PlanError(f"no operator fetches {obj.kind} sources yet", obj=obj.ref)
     task: SourceOperator = operator(
-        task_id=obj.task_id, manifest=templated(obj.manifest), kubernetes_conn_id=kubernetes_conn_id
+        task_id=obj.task_id,
+        manifest=templated(obj.manifest),
+        kubernetes_conn_id=kubernetes_conn_id,
+        pre_execute=conf_check,
     )
     return task
 
@@ -159,7 +174,10 @@ def add_cluster_tasks(
     from airflow_flux_provider.operators.kustomize import KustomizationRenderOperator
     from airflow_flux_provider.operators.reconcile import KustomizationReconcileOperator
 
-    sources = {source.ref: _source_task(source, kubernetes_conn_id) for source in plan.sources}
+    planned = [*plan.sources, *plan.charts, *plan.kustomizations, *plan.helm_releases, *plan.image_objects]
+    # Sources and image scans are the plan's first tasks: they check the run's conf keys.
+    conf_check = ConfCheck(frozenset(set().union(*(placeholders(o.manifest) for o in planned))))
+    sources = {source.ref: _source_task(source, kubernetes_conn_id, conf_check) for source in plan.sources}
     renders: dict[str, KustomizationRenderOperator] = {}
     reconciles: dict[str, KustomizationReconcileOperator] = {}
     for ks in plan.kustomizations:
@@ -201,7 +219,7 @@ def add_cluster_tasks(
         reconciles=reconciles,
         charts=charts,
         releases=releases,
-        images=_image_tasks(plan, sources, kubernetes_conn_id),
+        images=_image_tasks(plan, sources, kubernetes_conn_id, conf_check),
     )
 
 
@@ -248,7 +266,7 @@ def _helm_tasks(
 
 
 def _image_tasks(
-    plan: ClusterPlan, sources: Mapping[str, SourceOperator], kubernetes_conn_id: str
+    plan: ClusterPlan, sources: Mapping[str, SourceOperator], kubernetes_conn_id: str, conf_check: ConfCheck
 ) -> dict[str, BaseOperator]:
     """ImageRepository → ImagePolicy → ImageUpdateAutomation, before the fetch of the Git source."""
     from airflow_flux_provider.operators.images import (
@@ -262,7 +280,10 @@ def _image_tasks(
                ("ImageRepository", "ImagePolicy", "ImageUpdateAutomation")}  # fmt: skip
     scans = {
         (repo.namespace, repo.name): ImageRepositoryScanOperator(
-            task_id=repo.task_id, manifest=templated(repo.manifest), kubernetes_conn_id=kubernetes_conn_id
+            task_id=repo.task_id,
+            manifest=templated(repo.manifest),
+            kubernetes_conn_id=kubernetes_conn_id,
+            pre_execute=conf_check,
         )
         for repo in by_kind["ImageRepository"]
     }

@@ -29,6 +29,7 @@ import flux_devkit.demo as demo
 from airflow_flux_provider.cluster_plan import plan_folder
 from airflow_flux_provider.dag_factory import add_cluster_tasks
 from airflow_flux_provider.operators.canary import CanaryAnalysisOperator
+from airflow_flux_provider.specs import FLAGGER_DURATION_PATTERN
 
 CLUSTER = os.environ.get("FLUX_CLUSTER_PATH") or str(
     Path(demo.__file__).parent / "gitops/clusters/production"
@@ -112,7 +113,18 @@ with DAG(
     catchup=False,
     tags=["flux", "ml", "deployment", "canary"],
     doc_md=__doc__,
-    params={"CANARY_INTERVAL": Param("1m", type="string", description="Flagger analysis interval")},
+    params={
+        "CANARY_INTERVAL": Param(
+            "1m",
+            type="string",
+            pattern=FLAGGER_DURATION_PATTERN,
+            description="Flagger analysis interval: 30s, 1m",
+        ),
+        # postBuild variables of apps/ml-serving in Git; unset, the manifests' own defaults apply
+        "PROMETHEUS_URL": Param(None, type=["null", "string"], description="Flagger's metrics server"),
+        "LOADTESTER_URL": Param(None, type=["null", "string"], description="the load tester webhook"),
+        "NOTIFY_URL": Param(None, type=["null", "string"], description="where rollout events are posted"),
+    },
 ):
     plan = plan_folder(CLUSTER)
     plan = plan.subset(

@@ -31,6 +31,7 @@ from airflow_flux_provider.kube.inventory import Inventory
 from airflow_flux_provider.kube.lease import LeaseSettings, object_lease
 from airflow_flux_provider.kube.prune import prune
 from airflow_flux_provider.kube.record import StatusRecord, flux_api_version, load_record, save_record
+from airflow_flux_provider.specs import SpecError, parse_object
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +221,11 @@ def _apply_and_prune(
 ) -> ReconcileResult:
     started = time.monotonic()
     record = _load(records, target)
+    invalid = _invalid_flux_objects(objects)
+    if invalid:
+        message = "validation failed, nothing applied: " + "; ".join(invalid)
+        _fail(records, record, revision, "ReconciliationFailed", message, target)
+        raise ReconcileError(message, obj=target.ref)
     desired = decorate(objects, target)
     if not desired and len(record.inventory) and target.prune and not target.allow_empty_prune:
         message = (
@@ -270,6 +276,20 @@ def _apply_and_prune(
         save_record(records, record)
     drift_corrected = record.last_applied_revision == revision
     return ReconcileResult(revision, changes, inventory, pruned, time.monotonic() - started, drift_corrected)
+
+
+def _invalid_flux_objects(objects: Iterable[dict[str, Any]]) -> list[str]:
+    """Why each Flux or Flagger object of the render is invalid, by the typed models. Checked for
+    the whole render before the first write: the dry-run goes stage by stage, so a bad Canary was
+    refused only after the namespaces and CRDs before it were applied, and CRDs check less
+    than the models (a Flagger interval only by its prefix)."""
+    problems = []
+    for obj in objects:
+        try:
+            parse_object(obj)
+        except SpecError as err:
+            problems.append(str(err))
+    return problems
 
 
 def finish(

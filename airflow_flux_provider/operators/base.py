@@ -2,8 +2,11 @@
 
 A DAG author passes either the whole manifest (a dict, YAML text, or a ``.yaml`` file
 path that Airflow renders as a template) or ``spec=`` plus ``name``/``namespace``, so
-the ``spec:`` of a Flux object can be pasted as is. Parsing happens at execute time,
-after templating, never in ``__init__``.
+the ``spec:`` of a Flux object can be pasted as is. The object's name comes from the
+manifest or ``name=``, never from the task id (task ids are snake_case, Kubernetes names
+are not). A manifest with nothing left to template is validated when the operator is
+built, so a mistake is an import error in the DAG processor rather than a failed run;
+one with Jinja (or a file, or an XComArg) is validated at execute time, after templating.
 
 With a ``kubernetes_conn_id`` the task also acts as the object's controller in that
 cluster: it skips while the object is suspended there (``flux suspend``) and writes the
@@ -55,11 +58,19 @@ class FluxObjectOperator(BaseOperator):
                 "give exactly one of manifest= (the whole object) or spec= (with name=)",
                 obj=f"{type(self).__name__} task '{self.task_id}'",
             )
+        if spec is not None and not name:
+            raise FluxError(
+                f"spec= needs name=, the {self.flux_kind}'s metadata.name (the task id is no object name)",
+                obj=f"{type(self).__name__} task '{self.task_id}'",
+                field="name",
+            )
         self.manifest = manifest
         self.spec = spec
-        self.object_name = name or self.task_id
+        self.object_name = name
         self.object_namespace = namespace
         self.kubernetes_conn_id = kubernetes_conn_id
+        if not _templated(manifest if spec is None else (spec, name, namespace)):
+            self.flux_object()  # nothing to render: a mistake fails the DAG's import here
 
     def object_manifest(self) -> dict[str, Any]:
         """The Flux object as a manifest dict, after templating."""
@@ -87,7 +98,14 @@ class FluxObjectOperator(BaseOperator):
         """The validated typed model (see :mod:`airflow_flux_provider.specs`)."""
         from airflow_flux_provider.specs import parse_object
 
-        return parse_object(self.object_manifest(), source=f"task '{self.task_id}'")
+        obj = parse_object(self.object_manifest(), source=f"task '{self.task_id}'")
+        if self.flux_kind and type(obj).__name__ != self.flux_kind:
+            raise FluxError(
+                f"{type(self).__name__} acts on a {self.flux_kind}, got {obj.ref}; give a {self.flux_kind} "
+                "manifest or use the operator of that kind",
+                obj=f"task '{self.task_id}'",
+            )
+        return obj
 
     def status_cluster(self) -> Cluster | None:
         """The cluster holding the object, as the connection's own identity (never impersonated:
@@ -129,3 +147,14 @@ class FluxObjectOperator(BaseOperator):
         if cluster is not None:
             update_status(cluster, manifest, record_type, change)
         return result
+
+
+def _templated(value: Any) -> bool:
+    """Whether ``value`` is only known after templating: Jinja, a template file, an XComArg."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value or value.endswith((".yaml", ".yml"))
+    if isinstance(value, dict):
+        return any(_templated(k) or _templated(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_templated(v) for v in value)
+    return not isinstance(value, int | float | bool | None)

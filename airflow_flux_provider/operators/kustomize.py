@@ -200,11 +200,8 @@ class KustomizationRenderOperator(FluxObjectOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_flux_provider.kustomize import ClusterReader, RenderStore, render
-        from airflow_flux_provider.specs import Kustomization
 
         ks = self.flux_object()
-        if not isinstance(ks, Kustomization):
-            raise FluxError(f"expected a Flux Kustomization, got {ks.ref}", obj=f"task '{self.task_id}'")
         reader = None
         if self.kubernetes_conn_id:
             from airflow_flux_provider.hooks.kubernetes import ClusterHook
@@ -269,11 +266,8 @@ class KustomizationDiffOperator(FluxObjectOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_flux_provider.hooks.kubernetes import ClusterHook
         from airflow_flux_provider.kustomize.diff import diff
-        from airflow_flux_provider.specs import Kustomization
 
         ks = self.flux_object()
-        if not isinstance(ks, Kustomization):
-            raise FluxError(f"expected a Flux Kustomization, got {ks.ref}", obj=f"task '{self.task_id}'")
         if isinstance(self.rendered, dict) and self.rendered.get("path"):
             text = read_render(self.rendered)
         elif isinstance(self.rendered, str):

@@ -7,7 +7,13 @@ Every model has ``api_version``, ``kind``, ``metadata``, ``spec``, ``ref`` and
 """
 
 from airflow_flux_provider.specs.base import FluxObject, KubernetesObject, ObjectMeta
-from airflow_flux_provider.specs.duration import Duration, DurationError, format_duration, parse_duration
+from airflow_flux_provider.specs.duration import (
+    FLAGGER_DURATION_PATTERN,
+    Duration,
+    DurationError,
+    format_duration,
+    parse_duration,
+)
 from airflow_flux_provider.specs.errors import Problem, SpecError
 from airflow_flux_provider.specs.flagger import AlertProvider, Canary, MetricTemplate
 from airflow_flux_provider.specs.helmrelease import HelmRelease
@@ -25,6 +31,7 @@ from airflow_flux_provider.specs.sources import (
 )
 
 __all__ = [
+    "FLAGGER_DURATION_PATTERN",
     "KINDS",
     "Alert",
     "AlertProvider",

@@ -112,6 +112,11 @@ _INTERVAL = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 _TIMEOUT = r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$"
 _FLAGGER = r"^[0-9]+(m|s)"
 
+#: A JSON-schema pattern for a DAG Param that becomes a Flagger duration (``CANARY_INTERVAL``), so
+#: the trigger form and the REST API refuse ``ten seconds`` before a run starts: the CRD's prefix
+#: pattern, completed so that only Go durations match.
+FLAGGER_DURATION_PATTERN = r"^[0-9]+(ms|s|m)([0-9]+(\.[0-9]+)?(ms|s|m|h))*$"
+
 #: A Flux interval-like field (CRD pattern ``^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$``), as ``timedelta``.
 Duration = Annotated[
     timedelta,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from airflow.sdk import DAG
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_flux_provider.cluster_plan import PlanError, plan_folder
 from airflow_flux_provider.dag_factory import add_cluster_tasks, templated
@@ -129,6 +131,44 @@ def test_cluster_folder_dag_reconciles_in_dependency_order(
     assert run.state == "success"
     assert cluster.get(ObjectKey("v1", "ConfigMap", "factory-apps", "settings")) is None
     assert cluster.get(ObjectKey("apps/v1", "Deployment", "factory-apps", "web")) is not None
+
+
+STRICT_DAG_FILE = """
+from airflow.sdk import Param
+
+from airflow_flux_provider.dag_factory import flux_dag
+
+dag = flux_dag({folder!r}, dag_id="factory_strict", catchup=False, params={{"TIER": Param("gold")}})
+"""
+
+
+def test_unknown_trigger_conf_keys_fail_the_first_task(
+    airflow_home, git_server, sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A misspelt key (REPLICA for REPLICAS) would leave the run on its defaults: the fetch fails
+    before anything is applied, naming the key and the keys the DAG reads (params and placeholders)."""
+    url = git_server.create_repo("strict-repo", REPO)
+    folder = tmp_path / "clusters"
+    folder.mkdir()
+    (folder / "cluster.yaml").write_text(CLUSTER)
+    (tmp_path / "strict_dag.py").write_text(STRICT_DAG_FILE.format(folder=str(folder)))
+    use_cluster_connections(monkeypatch, git_server, sandbox)
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("AIRFLOW_VAR_GIT_URL", url)
+    dag = load_dag(tmp_path / "strict_dag.py", "factory_strict", monkeypatch)
+    check = dag.get_task("gitrepository_factory_repo")._pre_execute_hook
+    with pytest.raises(AirflowFailException) as err:
+        check({"dag": dag, "dag_run": SimpleNamespace(conf={"REPLICA": "3", "TIER": "silver"})})
+    assert "does not read: 'REPLICA'; it reads GIT_URL, REPLICAS, TIER." in str(err.value)
+    check({"dag": dag, "dag_run": SimpleNamespace(conf={"REPLICAS": "3", "TIER": "silver", "GIT_URL": url})})
+    unchecked = SimpleNamespace(dag_id="open", params={})  # no params: any key may be a build variable
+    check({"dag": unchecked, "dag_run": SimpleNamespace(conf={"ANYTHING": "1"})})
+
+    run = dag.test(run_conf={"REPLICA": "3"})
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "failed"
+    assert states.pop("gitrepository_factory_repo") == "failed"
+    assert set(states.values()) == {"upstream_failed"}
 
 
 HELM_FOLDER = """

@@ -9,6 +9,10 @@ from typing import Any
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import ParamValidationError
+from pydantic import TypeAdapter, ValidationError
+
+from airflow_flux_provider.specs.duration import FlaggerDuration
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
@@ -74,3 +78,19 @@ def test_xcom_args_order_the_ml_tasks(bag: DagBag) -> None:
         "helmchart_mlflow",
         "reconcile_ml_infrastructure",
     }
+
+
+@pytest.mark.parametrize("interval", ["10s", "1m", "1m30s", "90s", "2m0.5s"])
+def test_the_canary_interval_param_takes_what_the_canary_takes(bag: DagBag, interval: str) -> None:
+    param = bag.dags["ml_deployment"].params.get_param("CANARY_INTERVAL")
+    assert param.resolve(interval) == interval
+    TypeAdapter(FlaggerDuration).validate_python(interval)
+
+
+@pytest.mark.parametrize("interval", ["ten seconds", "1h", "10", "10s later", "-1m", "1.5m"])
+def test_the_canary_interval_param_refuses_what_the_canary_refuses(bag: DagBag, interval: str) -> None:
+    """The trigger form and the REST API refuse these before a run starts."""
+    with pytest.raises(ParamValidationError):
+        bag.dags["ml_deployment"].params.get_param("CANARY_INTERVAL").resolve(interval)
+    with pytest.raises(ValidationError):
+        TypeAdapter(FlaggerDuration).validate_python(interval)

@@ -214,6 +214,31 @@ def test_an_invalid_object_leaves_its_whole_stage_unapplied(sandbox_namespace, c
         assert cluster.get(ObjectKey.of(obj)) is None
 
 
+def test_an_invalid_flux_object_leaves_every_stage_unapplied(sandbox_namespace, cluster: Cluster):
+    """The typed models check the whole render before the first write: the dry-run alone would
+    refuse the Canary only after the namespace, an earlier stage, was created."""
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"{sandbox_namespace}-new"}}
+    canary = {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": "web", "namespace": sandbox_namespace},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "service": {"port": 80},
+            "analysis": {"interval": "ten seconds", "threshold": 2, "stepWeight": 50},
+        },
+    }
+    objects = [namespace, _configmap(sandbox_namespace, "settings"), canary]
+    with pytest.raises(ReconcileError) as err:
+        apply_and_prune(cluster, _target(sandbox_namespace), objects, revision="r1")
+    assert f"Canary/{sandbox_namespace}/web" in str(err.value)
+    assert "spec.analysis.interval" in str(err.value) and "'ten seconds'" in str(err.value)
+    for obj in objects[:2]:
+        assert cluster.get(ObjectKey.of(obj)) is None
+    record = load_record(cluster, "Kustomization", "apps", sandbox_namespace)
+    assert not record.is_ready and "nothing applied" in record.message
+
+
 def test_persistent_server_errors_fail_clearly(sandbox, sandbox_namespace, cluster: Cluster):
     sandbox.faults.add(verb="patch", resource="deployments", code=503)
     with pytest.raises(ReconcileError, match=f"Deployment/{sandbox_namespace}/u dry-run failed.*503"):

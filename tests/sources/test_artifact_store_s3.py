@@ -154,13 +154,16 @@ def test_operators_on_different_workers_share_through_the_configured_store(
         "ref": {"branch": "main"},
         "secretRef": {"name": "fleet_git"},
     }
-    fetch = GitRepositoryOperator(task_id="fetch", spec=spec, cache_dir=str(tmp_path / "worker-1" / "git"))
+    fetch = GitRepositoryOperator(
+        task_id="fetch", name="fetch", spec=spec, cache_dir=str(tmp_path / "worker-1" / "git")
+    )
     xcom = fetch.execute({})
     assert xcom["changed"] and xcom["url"].startswith(f"{bucket_url}/sha256/") and xcom["path"] is None
 
     monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(tmp_path / "worker-2"))
     render = KustomizationRenderOperator(
         task_id="render",
+        name="render",
         spec={
             "interval": "5m",
             "prune": True,

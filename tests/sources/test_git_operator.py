@@ -34,7 +34,7 @@ def test_fetch_unchanged_then_new_revision(git_conn: None, git_server: GitServer
     git_server.create_repo("op-fleet", {"apps/a.yaml": "a: 1\n"})
     spec = {"url": git_server.repo_url("op-fleet"), "interval": "1m", "ref": {"branch": "main"}}
     spec["secretRef"] = {"name": "fleet_auth"}
-    op = GitRepositoryOperator(task_id="fleet", spec=spec, cache_dir=str(tmp_path / "cache"))
+    op = GitRepositoryOperator(task_id="fleet", name="fleet", spec=spec, cache_dir=str(tmp_path / "cache"))
     (alias,) = op.outlets
     assert isinstance(alias, AssetAlias)
 

@@ -138,10 +138,13 @@ def test_operator_reads_keys_from_the_verify_connection(
         "secretRef": {"name": "verify_git"},
         "verify": {"mode": "HEAD", "secretRef": {"name": "signers"}},
     }
-    op = GitRepositoryOperator(task_id="signed", spec=spec, cache_dir=str(tmp_path / "c"))
+    op = GitRepositoryOperator(task_id="signed", name="signed", spec=spec, cache_dir=str(tmp_path / "c"))
     assert op.execute({})["changed"]
     unsigned = GitRepositoryOperator(
-        task_id="unsigned", spec={**spec, "ref": {"branch": "unsigned"}}, cache_dir=str(tmp_path / "c")
+        task_id="unsigned",
+        name="unsigned",
+        spec={**spec, "ref": {"branch": "unsigned"}},
+        cache_dir=str(tmp_path / "c"),
     )
     with pytest.raises(VerificationError):
         unsigned.execute({})

@@ -70,13 +70,13 @@ def test_bucket_operator(
         "interval": "5m",
         "secretRef": {"name": "s3_creds"},
     }
-    first, second, events = _twice(BucketOperator(task_id="models", spec=spec))
+    first, second, events = _twice(BucketOperator(task_id="models", name="models", spec=spec))
     assert first["changed"] and not second["changed"] and events == 1
     assert first["source"] == "Bucket/flux-system/models" and second["digest"] == first["digest"]
     out = artifacts.extract(Artifact.from_xcom(first), tmp_path / "out")
     assert (out / "deploy" / "app.yaml").read_bytes() == b"kind: Service\n"
     with pytest.raises(BucketAuthError) as err:
-        BucketOperator(task_id="wrong", spec=spec, bucket_conn_id="s3_wrong").execute({})
+        BucketOperator(task_id="wrong", name="wrong", spec=spec, bucket_conn_id="s3_wrong").execute({})
     assert "wrong-secret-987" not in str(err.value)
 
 
@@ -90,7 +90,9 @@ def test_oci_repository_operator(oci_registry: OciRegistry, monkeypatch: pytest.
         "interval": "5m",
         "ref": {"tag": "v1"},
     }
-    op = OCIRepositoryOperator(task_id="manifests", spec=spec, registry_conn_id="registry_creds")
+    op = OCIRepositoryOperator(
+        task_id="manifests", name="manifests", spec=spec, registry_conn_id="registry_creds"
+    )
     first, second, events = _twice(op)
     assert first["revision"] == f"v1@{digest}" and first["changed"] and not second["changed"] and events == 1
 
@@ -99,7 +101,7 @@ def test_helm_repository_operator(chart_repo_auth: ChartRepository, monkeypatch:
     chart_repo_auth.add_chart("podinfo", "6.0.0")
     _conn(monkeypatch, "charts", "flux_helm", chart_repo_auth.username, chart_repo_auth.password)
     spec = {"url": chart_repo_auth.url, "interval": "5m", "secretRef": {"name": "charts"}}
-    first, second, events = _twice(HelmRepositoryOperator(task_id="podinfo", spec=spec))
+    first, second, events = _twice(HelmRepositoryOperator(task_id="podinfo", name="podinfo", spec=spec))
     assert first["revision"].startswith("sha256:") and first["changed"] and not second["changed"]
     assert events == 1
 
@@ -127,21 +129,27 @@ def test_helm_chart_operator_from_repository_and_from_git(
         "interval": "5m",
         "sourceRef": {"kind": "HelmRepository", "name": "charts"},
     }
-    first, second, events = _twice(HelmChartOperator(task_id="webapp", spec=spec, repository=repository))
+    first, second, events = _twice(
+        HelmChartOperator(task_id="webapp", name="webapp", spec=spec, repository=repository)
+    )
     assert first["revision"] == "1.3.0" and first["changed"] and not second["changed"] and events == 1
     assert first["path"].endswith(".tgz")
     with pytest.raises(FluxError, match="repository="):
-        HelmChartOperator(task_id="norepo", spec=spec).execute({})
+        HelmChartOperator(task_id="norepo", name="norepo", spec=spec).execute({})
 
     chart_yaml = "apiVersion: v2\nname: inrepo\nversion: 0.4.0\n"
     git_server.create_repo("chart-src", {"charts/inrepo/Chart.yaml": chart_yaml}, public=True)
     git_spec = {"url": git_server.repo_url("chart-src"), "interval": "1m", "ref": {"branch": "main"}}
-    fetched = GitRepositoryOperator(task_id="src", spec=git_spec, cache_dir=str(tmp_path / "c")).execute({})
+    fetched = GitRepositoryOperator(
+        task_id="src", name="src", spec=git_spec, cache_dir=str(tmp_path / "c")
+    ).execute({})
     from_git = {**spec, "chart": "charts/inrepo", "sourceRef": {"kind": "GitRepository", "name": "src"}}
-    packaged = HelmChartOperator(task_id="inrepo", spec=from_git, source_artifact=fetched).execute({})
+    packaged = HelmChartOperator(
+        task_id="inrepo", name="inrepo", spec=from_git, source_artifact=fetched
+    ).execute({})
     assert packaged["revision"] == "0.4.0" and packaged["changed"]
     with pytest.raises(FluxError, match="source_artifact="):
-        HelmChartOperator(task_id="nosrc", spec=from_git).execute({})
+        HelmChartOperator(task_id="nosrc", name="nosrc", spec=from_git).execute({})
 
 
 def test_helm_repository_revision_check(chart_repo: ChartRepository) -> None:
