@@ -53,7 +53,7 @@ def _git_task(git_server: GitServer, namespace: str, secret: str, repo: str) -> 
     spec = {"url": git_server.repo_url(repo), "interval": "1m", "ref": {"branch": "main"},
             "secretRef": {"name": secret}}  # fmt: skip
     return GitRepositoryOperator(
-        task_id="fleet", spec=spec, namespace=namespace, kubernetes_conn_id="status_k8s"
+        task_id="fleet", name="fleet", spec=spec, namespace=namespace, kubernetes_conn_id="status_k8s"
     )
 
 
