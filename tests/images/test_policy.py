@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 
 from airflow_flux_provider.images.errors import ImageError, NoTagError
-from airflow_flux_provider.images.policy import Kind, PolicyResult, TagFilter, TagPolicy
+from airflow_flux_provider.images.policy import (
+    Kind,
+    PolicyResult,
+    TagFilter,
+    TagPolicy,
+    go_parse_float,
+    policy_key,
+)
 from airflow_flux_provider.specs.images import ImagePolicy
 from airflow_flux_provider.specs.manifests import load_manifests
 
@@ -202,3 +210,160 @@ def test_policy_from_manifest_names_the_object() -> None:
 def test_result_reference() -> None:
     assert PolicyResult("ghcr.io/org/app", "1.2.3").ref == "ghcr.io/org/app:1.2.3"
     assert PolicyResult("app", "1", "sha256:ab").ref == "app:1@sha256:ab"
+
+
+# Go's strconv.ParseFloat(text, 64): what the numerical policy accepts, and the value it compares.
+GO_FLOATS: list[tuple[str, float | None]] = [
+    ("1e+3", 1000.0),
+    ("1E-2", 0.01),
+    (".5", 0.5),
+    ("5.", 5.0),
+    ("1_0.2_5", 10.25),
+    ("0x1p-2", 0.25),
+    ("0X_1p0", 1.0),  # "_" right after the base prefix
+    ("0x1.8p1", 3.0),
+    ("0x1p1_0", 1024.0),
+    ("+Infinity", math.inf),
+    ("-inf", -math.inf),
+    ("0x10", None),  # a hex mantissa needs a p exponent
+    ("1_", None),
+    ("_1", None),
+    ("1.5e", None),
+    ("+", None),
+    ("", None),
+    ("1e400", None),  # out of range: an error in Go, inf in Python
+]
+
+
+@pytest.mark.parametrize(("text", "value"), GO_FLOATS)
+def test_numerical_values_parse_as_go_does(text: str, value: float | None) -> None:
+    assert go_parse_float(text) == value
+
+
+def test_nan_is_a_number_that_never_wins() -> None:
+    assert math.isnan(go_parse_float("NaN") or 0.0)
+    assert math.isnan(go_parse_float("nan") or 0.0)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "extract", "tags", "values"),
+    [
+        # $$ is a literal $, an unmatched optional group expands to nothing, $0 is the whole match
+        (r"^(?P<a>\d+)(-(?P<b>x))?$", "$a$b$$", ["1", "2-x", "q"], {"1$": "1", "2x$": "2-x"}),
+        (r"^(\d+)$", "$0-$1", ["5"], {"5-5": "5"}),
+        # no extract: the tag itself, kept when the pattern matches anywhere in it
+        (r"rc", "", ["1.0-rc1", "1.0", "rc"], {"1.0-rc1": "1.0-rc1", "rc": "rc"}),
+        # a later tag wins a shared value
+        (r"^(?P<v>\d+)-", "$v", ["1-a", "1-b"], {"1": "1-b"}),
+    ],
+)
+def test_filter_tags_compares_extracted_values(
+    pattern: str, extract: str, tags: list[str], values: dict[str, str]
+) -> None:
+    assert TagFilter(pattern, extract).apply(tags) == values
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"kind": "semver"},
+            "ImagePolicy/ns/p field spec.policy.semver.range: a semver policy needs a range, e.g. >=1.0.0",
+        ),
+        (
+            {"kind": "semver", "semver_range": "1.0.0-"},
+            "ImagePolicy/ns/p field spec.policy.semver.range: "
+            "semver range '1.0.0-' is not valid near '1.0.0-'",
+        ),
+    ],
+)
+def test_bad_semver_policy_names_the_range_field(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ImageError) as info:
+        TagPolicy(obj="ImagePolicy/ns/p", **kwargs)
+    assert str(info.value).startswith(message)
+
+
+def test_unknown_extract_group_names_the_extract_field() -> None:
+    with pytest.raises(ImageError) as info:
+        TagFilter("(a)", "${zz}", obj="ImagePolicy/ns/p")
+    assert info.value.field == "spec.filterTags.extract"
+    assert str(info.value) == (
+        "ImagePolicy/ns/p field spec.filterTags.extract: extract '${zz}' refers to $zz, which pattern "
+        "'(a)' does not define; name a group with (?P<zz>...) or change the reference"
+    )
+    assert TagFilter("(a)(b)", "$2$1").apply(["ab"]) == {"ba": "ab"}  # numbered groups up to their count
+
+
+@pytest.mark.parametrize(
+    ("policy", "tags", "message"),
+    [
+        (
+            TagPolicy("alphabetical"),
+            [],
+            "ImagePolicy: no tag was scanned (out of 0); check the pattern or the repository",
+        ),
+        (
+            TagPolicy("numerical", tag_filter=TagFilter("^x")),
+            ["a", "b"],
+            "ImagePolicy: no tag matches filterTags.pattern '^x' (out of 2); "
+            "check the pattern or the repository",
+        ),
+        (
+            TagPolicy("semver", semver_range=">=5", obj="ImagePolicy/ns/p"),
+            ["1.0.0", "x"],
+            "ImagePolicy/ns/p field spec.policy.semver.range: none of 2 tags satisfies semver range '>=5'; "
+            "widen the range or push a matching tag",
+        ),
+    ],
+)
+def test_no_qualifying_tag_says_how_many_were_looked_at(
+    policy: TagPolicy, tags: list[str], message: str
+) -> None:
+    with pytest.raises(NoTagError) as info:
+        policy.latest(tags)
+    assert str(info.value) == message
+
+
+def _manifest(policy: str, filter_tags: str = "") -> ImagePolicy:
+    (obj,) = load_manifests(
+        "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImagePolicy\n"
+        "metadata: {name: app, namespace: apps}\n"
+        f"spec:\n  imageRepositoryRef: {{name: app}}\n{filter_tags}  policy:\n{policy}"
+    )
+    assert isinstance(obj, ImagePolicy)
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("policy", "filter_tags", "tags", "expected"),
+    [
+        ("    semver: {range: '^0.2.3'}\n", "", ["0.2.3", "0.2.9", "0.3.0", "1.0.0"], "0.2.9"),
+        ("    semver: {range: '>=1.0.0'}\n", "", ["1.0.0", "1.0.0-", "v1.2.0"], "v1.2.0"),
+        ("    alphabetical: {order: asc}\n", "", ["9", "10"], "9"),
+        ("    numerical: {order: asc}\n", "", ["9", "10"], "10"),
+        ("    alphabetical: {order: desc}\n", "", ["b", "a", "c"], "a"),
+        ("    numerical: {order: desc}\n", "", ["9", "10"], "9"),
+        (
+            "    semver: {range: '1.x'}\n",
+            "  filterTags: {pattern: '^v', extract: ''}\n",
+            ["v1.5.0", "1.9.0"],
+            "v1.5.0",
+        ),
+        ("    numerical: {order: asc}\n", "  filterTags: {pattern: '', extract: ''}\n", ["3", "12"], "12"),
+    ],
+)
+def test_policy_from_manifest(policy: str, filter_tags: str, tags: list[str], expected: str) -> None:
+    obj = _manifest(policy, filter_tags)
+    assert TagPolicy.from_object(obj).latest(tags) == expected
+    assert policy_key(obj) == "apps:app"
+
+
+def test_semver_policy_from_manifest_names_the_object_when_nothing_qualifies() -> None:
+    chooser = TagPolicy.from_object(_manifest("    semver: {range: '>=2.0.0'}\n"))
+    with pytest.raises(
+        NoTagError, match=r"^ImagePolicy/apps/app field spec.policy.semver.range: none of 1 tags"
+    ):
+        chooser.latest(["1.0.0"])
+    numerical = TagPolicy.from_object(_manifest("    numerical: {order: asc}\n"))
+    with pytest.raises(ImageError, match=r"^ImagePolicy/apps/app field spec.policy.numerical: tag value 'x'"):
+        numerical.latest(["1", "x"])
