@@ -254,3 +254,106 @@ def test_links_leaving_the_checkout_are_not_followed(tmp_path: Path) -> None:
     result = apply_setters(repo, "deploy", POLICIES)
     assert result.files == ["inside.yaml"]
     assert outside.read_text().startswith("image: x ")
+
+
+MARKER = '# {"$imagepolicy": "flux-system:app"}'
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a "#" glued to the value is part of a plain scalar, not a comment: no marker
+        (f"image: a:1{MARKER}\n", f"image: a:1{MARKER}\n"),
+        # quoting styles are kept; the old value's escapes do not matter
+        (
+            'tag: "v\\"1" # {"$imagepolicy": "flux-system:app:tag"}\n',
+            'tag: "1.2.0" # {"$imagepolicy": "flux-system:app:tag"}\n',
+        ),
+        (
+            "tag: 'it''s' # {\"$imagepolicy\": \"flux-system:app:tag\"}\n",
+            'tag: \'1.2.0\' # {"$imagepolicy": "flux-system:app:tag"}\n',
+        ),
+        # a head comment above an item counts from the dash's column on, not left of it
+        (f"images:\n{MARKER}\n  - a:1\n", f"images:\n{MARKER}\n  - a:1\n"),
+        (f"images:\n   {MARKER}\n  - a:1\n", f"images:\n   {MARKER}\n  - ghcr.io/org/app:1.2.0\n"),
+    ],
+)
+def test_marker_position_and_quoting(text: str, expected: str) -> None:
+    assert set_text(text, POLICIES)[0] == expected
+
+
+@pytest.mark.parametrize("old", ["x", "'x'", '"x"'])
+def test_values_needing_escapes_are_double_quoted(old: str) -> None:
+    """Quote, backslash, tab, line breaks and every non-printable character are escaped."""
+    tag = 'a"b\\c\td\ne\rf\ufeff\U000e0001\x85\u0100'
+    text = f'tag: {old} # {{"$imagepolicy": "flux-system:q:tag"}}\n'
+    new, _ = set_text(text, {"flux-system:q": PolicyResult("r/q", tag)})
+    assert new == (
+        'tag: "a\\"b\\\\c\\td\\ne\\rf\\ufeff\\U000e0001\\x85\u0100" # {"$imagepolicy": "flux-system:q:tag"}\n'
+    )
+    assert yaml.safe_load(new) == {"tag": tag}
+
+
+def test_markers_naming_no_known_setter_are_reported_with_their_line() -> None:
+    text = (
+        'a: x # {"$imagepolicy": "app"}\n'
+        'b: x # {"$imagepolicy": "flux-system:app:tag:x"}\n'
+        'c: x # {"$imagepolicy": ""}\n'  # empty: no marker at all
+        'd: x # ["$imagepolicy"]\n'  # not a JSON object: no marker
+        'e: x # {"$imagepolicy": "other:app"}\n'
+    )
+    new, result = set_text(text, POLICIES, "f.yaml")
+    assert new == text
+    assert result.unknown_markers == [
+        ("f.yaml", 1, "app"),
+        ("f.yaml", 2, "flux-system:app:tag:x"),
+        ("f.yaml", 5, "other:app"),
+    ]
+
+
+def test_changes_name_their_object_as_flux_does() -> None:
+    """Identity is the document's own apiVersion, kind and metadata; nested metadata is not it."""
+    text = (
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\n"
+        f"spec:\n  template:\n    metadata: {{name: inner, namespace: other}}\n  image: a:1 {MARKER}\n"
+        f"---\nkind: Job\nimage: a:1 {MARKER}\n"
+    )
+    _, result = set_text(text, POLICIES)
+    pod, job = (change.object for change in result.changes)
+    assert [c.line for c in result.changes] == [9, 12]
+    assert str(pod) == "{{{v1 Pod} {web shop}}}"
+    assert pod.go_json() == {"apiVersion": "v1", "kind": "Pod", "name": "web", "namespace": "shop"}
+    assert str(job) == "{{{ Job} { }}}"
+    assert job.go_json() == {"kind": "Job"}
+
+
+def test_yml_files_kustomization_files_and_links_inside_the_checkout_are_rewritten(tmp_path: Path) -> None:
+    marked = f"image: a:1 {MARKER}\n"
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "real.yaml").write_text(marked)
+    (tmp_path / "app.yml").write_text(marked)
+    (tmp_path / "Kustomization").write_text(marked)
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "base" / "real.yaml")
+    (tmp_path / "template.yaml").write_text("{{ if }}\nimage: a:1 # {$imagepolicy: x}\n")  # no quoted token
+    result = apply_setters(tmp_path, ".", POLICIES)
+    # the link is met first (files before folders) and writes through to its target
+    assert result.files == ["Kustomization", "app.yml", "link.yaml"]
+    assert result.problem_files == []
+    assert (tmp_path / "link.yaml").is_symlink()
+    for name in ("app.yml", "Kustomization", "base/real.yaml"):
+        assert (tmp_path / name).read_text() == f"image: ghcr.io/org/app:1.2.0 {MARKER}\n"
+
+
+def test_bad_update_paths_name_the_field(tmp_path: Path) -> None:
+    with pytest.raises(ImageError) as outside:
+        apply_setters(tmp_path, "../elsewhere", POLICIES, obj="ImageUpdateAutomation/flux-system/x")
+    assert str(outside.value) == (
+        "ImageUpdateAutomation/flux-system/x field spec.update.path: update.path '../elsewhere' points "
+        "outside the repository; use a path relative to its root"
+    )
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ImageError) as not_folder:
+        apply_setters(tmp_path, "file", POLICIES)
+    assert str(not_folder.value) == (
+        "ImageUpdateAutomation field spec.update.path: update.path 'file' is not a folder of the repository"
+    )
