@@ -185,3 +185,87 @@ def test_bad_ranges_are_clear_errors(expr: str) -> None:
     message = str(info.value)
     assert message.startswith("ImagePolicy/apps/podinfo field spec.policy.semver.range:")
     assert "e.g." in message
+
+
+MORE_CHECKS = [
+    # caret below 1.0: the leftmost non-zero part is fixed (^0.2.3 never accepts 1.x)
+    ("^0.2.3", "0.2.9", True),
+    ("^0.2.3", "0.3.0", False),
+    ("^0.2.3", "1.2.3", False),
+    ("^0.1.2", "0.1.9", True),
+    ("^0.0.3", "0.0.3", True),
+    ("^0.0.3", "0.0.4", False),
+    ("^0.0.3", "0.1.0", False),
+    ("^0.0.3", "1.0.0", False),
+    # plain inequality and inequality against a wildcard major
+    (">1.0.0", "1.0.0", False),
+    (">1.0.0", "1.0.1", True),
+    (">*", "0.0.0", False),
+    (">*", "0.0.1", True),
+    (">*", "1.0.0", True),
+    # != against full versions and wildcards
+    ("!=1.0.0", "1.0.1", True),
+    ("!=1.0.0", "1.0.0", False),
+    ("!=*", "0.0.0", False),
+    ("!=*", "0.0.1", True),
+    ("!=*", "0.1.0", True),
+    ("!=*", "1.0.0", True),
+]
+
+
+@pytest.mark.parametrize(("expr", "version", "expected"), MORE_CHECKS)
+def test_more_constraint_checks(expr: str, version: str, expected: bool) -> None:
+    assert Constraint.parse(expr).check(version) is expected
+    assert str(Constraint.parse(expr)) == expr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "an empty string is not a semantic version; write e.g. 1.2.3"),
+        ("1.0.0-", "'1.0.0-' is not a semantic version; write e.g. 1.2.3, v1.2 or 1.2.3-rc.1"),
+        ("1.0.0-01", "'1.0.0-01': numeric prerelease identifier '01' must not start with 0"),
+        (
+            "18446744073709551616.0.0",
+            "'18446744073709551616.0.0': 18446744073709551616 is larger than a 64-bit version number allows",
+        ),
+    ],
+)
+def test_versions_that_do_not_parse_say_why(text: str, message: str) -> None:
+    with pytest.raises(SemverError) as info:
+        Version.parse(text)
+    assert str(info.value) == message
+
+
+def test_version_values() -> None:
+    biggest = Version.parse("18446744073709551615.0.0")
+    assert biggest.major == 2**64 - 1
+    assert Version.parse("1.0.0+01").metadata == "01"  # leading zeros are fine in build metadata
+    plain = Version(1, 2, 3)
+    assert (str(plain), plain.prerelease, plain.metadata, plain.original) == ("1.2.3", "", "", "")
+    assert (Version.parse("1.0.0") == "1.0.0") is False
+    assert len({Version.parse("1.0.0"), Version.parse("v1.0.0+b"), Version.parse("1.0.1")}) == 2
+
+
+@pytest.mark.parametrize(
+    ("expr", "near"),
+    [
+        ("1.0.0 ||", "an empty alternative"),
+        ("|| 1", "an empty alternative"),
+        (">=1 <", ">=1 <"),
+        ("1.0.0 - ", "1.0.0 -"),
+    ],
+)
+def test_bad_ranges_quote_where(expr: str, near: str) -> None:
+    with pytest.raises(SemverError) as info:
+        Constraint.parse(expr, obj="HelmRelease/a/b", field="spec.chart.spec.version")
+    assert str(info.value) == (
+        f"HelmRelease/a/b field spec.chart.spec.version: semver range {expr!r} is not valid near {near!r}; "
+        "write e.g. >=1.0.0, 1.2.x, ~1.2, ^1.0 or >=1.0.0 <2.0.0 (|| between alternatives)"
+    )
+
+
+def test_latest_skips_text_that_is_no_version() -> None:
+    assert latest(["junk", "1.0.0", "1.2"], "*") == "1.2"
+    assert latest(["junk", "1.0.0", "1.2"], "*", flux_tags=True) == "1.0.0"  # Flux wants three parts
+    assert latest(["2.0.0"], "<1") is None
