@@ -142,7 +142,9 @@ def _apply_statement(module: types.ModuleType, path: Path, tree: ast.Module, whe
     scratch: dict[str, Any] = {}
     exec(compile(ast.Module([statement], []), str(path), "exec"), vars(module), scratch)
     if owner is None:  # constants derived from the mutated one (a regex built from a pattern)
-        later = [s for s in tree.body[where[0] + 1 :] if isinstance(s, ast.Assign | ast.AnnAssign)]
+        later: list[ast.stmt] = [
+            s for s in tree.body[where[0] + 1 :] if isinstance(s, ast.Assign | ast.AnnAssign)
+        ]
         exec(compile(ast.Module(later, []), str(path), "exec"), vars(module), scratch)
     for name, value in scratch.items():
         old = getattr(owner if owner is not None else module, name, None)
