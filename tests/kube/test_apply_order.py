@@ -1,0 +1,197 @@
+"""The apply order, its reports (events, XCom, errors) and its stages, as in kustomize-controller."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.kube.apply import (
+    Action,
+    Applier,
+    ApplyError,
+    Change,
+    ChangeSet,
+    kind_rank,
+    sort_key,
+    with_owner_labels,
+)
+
+
+def obj(kind: str, name: str, namespace: str = "", api: str = "v1") -> dict[str, Any]:
+    meta = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": api, "kind": kind, "metadata": meta}
+
+
+# Flux's order (fluxcd/pkg ssa utils): the listed kinds first in this order, then every other
+# kind, then the admission webhooks; ties by group, kind, namespace and name.
+FLUX_ORDER = [
+    obj("CustomResourceDefinition", "a", api="apiextensions.k8s.io/v1"),
+    obj("Namespace", "apps"),
+    obj("ClusterRole", "r", api="rbac.authorization.k8s.io/v1"),
+    obj("PriorityClass", "p", api="scheduling.k8s.io/v1"),
+    obj("StorageClass", "s", api="storage.k8s.io/v1"),
+    obj("IngressClass", "i", api="networking.k8s.io/v1"),
+    obj("ClusterRoleBinding", "rb", api="rbac.authorization.k8s.io/v1"),
+    obj("ResourceQuota", "q", "apps"),
+    obj("ServiceAccount", "sa", "apps"),
+    obj("Role", "r", "apps", "rbac.authorization.k8s.io/v1"),
+    obj("RoleBinding", "rb", "apps", "rbac.authorization.k8s.io/v1"),
+    obj("ConfigMap", "a", "apps"),
+    obj("ConfigMap", "b", "apps"),
+    obj("ConfigMap", "a", "zoo"),
+    obj("Secret", "s", "apps"),
+    obj("Service", "svc", "apps"),
+    obj("LimitRange", "l", "apps"),
+    obj("Deployment", "web", "apps", "apps/v1"),
+    obj("StatefulSet", "db", "apps", "apps/v1"),
+    obj("CronJob", "job", "apps", "batch/v1"),
+    obj("PodDisruptionBudget", "pdb", "apps", "policy/v1"),
+    obj("Job", "once", "apps", "batch/v1"),
+    obj("Canary", "web", "apps", "flagger.app/v1beta1"),
+    obj("Ingress", "web", "apps", "networking.k8s.io/v1"),
+    obj("MutatingWebhookConfiguration", "m", api="admissionregistration.k8s.io/v1"),
+    obj("ValidatingWebhookConfiguration", "v", api="admissionregistration.k8s.io/v1"),
+]
+
+
+def test_objects_sort_in_flux_apply_order() -> None:
+    shuffled = FLUX_ORDER[:]
+    random.Random(26).shuffle(shuffled)
+    assert [str(ObjectKey.of(o)) for o in sorted(shuffled, key=sort_key)] == [
+        str(ObjectKey.of(o)) for o in FLUX_ORDER
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "rank"),
+    [
+        ("CustomResourceDefinition", 0),
+        ("PodDisruptionBudget", 22),
+        ("Canary", 23),
+        ("MutatingWebhookConfiguration", 24),
+        ("ValidatingWebhookConfiguration", 25),
+    ],
+)
+def test_kind_rank_puts_unknown_kinds_between_the_listed_ones_and_the_webhooks(kind: str, rank: int) -> None:
+    """Prune deletes in the reverse of this rank, so webhooks go first and CRDs last."""
+    assert kind_rank(kind) == rank
+
+
+def key(kind: str, name: str) -> ObjectKey:
+    return ObjectKey.of(obj(kind, name, "apps"))
+
+
+def test_change_set_reports_what_an_event_and_xcom_show() -> None:
+    changes = ChangeSet()
+    changes.add(key("ConfigMap", "a"), Action.CREATED)
+    changes.add(key("ConfigMap", "b"), Action.CONFIGURED, ("/data/x", "/metadata/labels/team"))
+    changes.add(key("ConfigMap", "c"), Action.UNCHANGED)
+    changes.add(key("ConfigMap", "d"), Action.SKIPPED)
+    changes.add(key("ConfigMap", "e"), Action.DELETED)
+    assert changes.summary() == (
+        "ConfigMap/apps/a created\nConfigMap/apps/b configured\nConfigMap/apps/e deleted"
+    )
+    assert changes.to_xcom() == [
+        {"object": "ConfigMap/apps/a", "action": "created"},
+        {
+            "object": "ConfigMap/apps/b",
+            "action": "configured",
+            "fields": ["/data/x", "/metadata/labels/team"],
+        },
+        {"object": "ConfigMap/apps/c", "action": "unchanged"},
+        {"object": "ConfigMap/apps/d", "action": "skipped"},
+        {"object": "ConfigMap/apps/e", "action": "deleted"},
+    ]
+    assert [changes.count(a) for a in Action] == [1, 1, 1, 1, 1]
+    assert [k.name for k in changes.keys] == ["a", "b", "c", "d", "e"]
+    assert changes.has_changes
+    assert str(Change(key("Secret", "s"), Action.UNCHANGED)) == "Secret/apps/s unchanged"
+
+
+@pytest.mark.parametrize("action", [Action.UNCHANGED, Action.SKIPPED])
+def test_unchanged_and_skipped_objects_are_no_changes(action: Action) -> None:
+    changes = ChangeSet()
+    changes.add(key("ConfigMap", "a"), action)
+    assert not changes.has_changes
+    assert changes.summary() == ""
+    assert not ChangeSet().has_changes
+
+
+def test_apply_error_lists_what_was_applied_before_it() -> None:
+    changes = ChangeSet()
+    assert (
+        str(ApplyError("ConfigMap/apps/b apply failed: no", changes=changes))
+        == "ConfigMap/apps/b apply failed: no"
+    )
+    changes.add(key("ConfigMap", "a"), Action.CREATED)
+    changes.add(key("ConfigMap", "c"), Action.UNCHANGED)
+    error = ApplyError("ConfigMap/apps/b apply failed: no", changes=changes)
+    assert str(error) == (
+        "ConfigMap/apps/b apply failed: no\nchanges applied before the failure:\nConfigMap/apps/a created"
+    )
+    assert error.changes is changes
+
+
+def test_owner_labels_are_added_to_copies() -> None:
+    original = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"team": "x"}}}
+    bare = {"apiVersion": "v1", "kind": "ConfigMap"}
+    labelled = with_owner_labels([original, bare], {"kustomize.toolkit.fluxcd.io/name": "apps"})
+    assert [o["metadata"] for o in labelled] == [
+        {"name": "a", "labels": {"team": "x", "kustomize.toolkit.fluxcd.io/name": "apps"}},
+        {"labels": {"kustomize.toolkit.fluxcd.io/name": "apps"}},
+    ]
+    assert original["metadata"]["labels"] == {"team": "x"} and "metadata" not in bare
+
+
+def configmap(namespace: str, name: str, **labels: str) -> dict[str, Any]:
+    body = obj("ConfigMap", name, namespace)
+    return {**body, "metadata": {**body["metadata"], "labels": labels}, "data": {"threads": "4"}}
+
+
+def test_stages_apply_definitions_first_and_report_in_order(sandbox_namespace: str, cluster: Cluster) -> None:
+    namespace = obj("Namespace", f"{sandbox_namespace}-extra")
+    role = {
+        **obj("ClusterRole", f"{sandbox_namespace}-reader", api="rbac.authorization.k8s.io/v1"),
+        "rules": [],
+    }
+    objects = [configmap(sandbox_namespace, "b"), role, configmap(sandbox_namespace, "a"), namespace]
+    changes = Applier(cluster).apply_all(objects)
+    assert [(str(c.key), c.action) for c in changes.changes] == [
+        (f"Namespace/{sandbox_namespace}-extra", Action.CREATED),
+        (f"ClusterRole/{sandbox_namespace}-reader", Action.CREATED),
+        (f"ConfigMap/{sandbox_namespace}/a", Action.CREATED),
+        (f"ConfigMap/{sandbox_namespace}/b", Action.CREATED),
+    ]
+    again = Applier(cluster).apply_all(objects)
+    assert {c.action for c in again.changes} == {Action.UNCHANGED}
+    cluster.delete(ObjectKey.of(namespace))
+    cluster.delete(ObjectKey.of(role))
+
+
+def test_label_only_changes_are_drift(sandbox_namespace: str, cluster: Cluster) -> None:
+    Applier(cluster).apply_all([configmap(sandbox_namespace, "a", team="x")])
+    (unchanged,) = Applier(cluster).apply_all([configmap(sandbox_namespace, "a", team="x")]).changes
+    assert (unchanged.action, unchanged.drift) == (Action.UNCHANGED, ())
+    (relabelled,) = Applier(cluster).apply_all([configmap(sandbox_namespace, "a", team="y")]).changes
+    assert (relabelled.action, relabelled.drift) == (Action.CONFIGURED, ("/metadata/labels/team",))
+    live = cluster.get(ObjectKey.of(configmap(sandbox_namespace, "a")))
+    assert live is not None and live["metadata"]["labels"] == {"team": "y"}
+
+
+def test_one_invalid_object_leaves_its_stage_unapplied(sandbox_namespace: str, cluster: Cluster) -> None:
+    """Every object of a stage is dry-run before any is written; earlier stages stay applied."""
+    namespace = obj("Namespace", f"{sandbox_namespace}-first")
+    good = configmap(sandbox_namespace, "good")
+    bad = configmap(sandbox_namespace, "bad", team="not a valid label value!")
+    with pytest.raises(ApplyError) as info:
+        Applier(cluster).apply_all([good, bad, namespace])
+    assert str(info.value).startswith(f"ConfigMap/{sandbox_namespace}/bad dry-run failed: ")
+    assert str(info.value).endswith(
+        f"\nchanges applied before the failure:\nNamespace/{sandbox_namespace}-first created"
+    )
+    assert cluster.get(ObjectKey.of(good)) is None
+    assert cluster.get(ObjectKey.of(namespace)) is not None
+    cluster.delete(ObjectKey.of(namespace))
