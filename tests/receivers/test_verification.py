@@ -23,6 +23,7 @@ from airflow_flux_provider.receivers import (
     WebhookRejected,
     webhook_path,
 )
+from airflow_flux_provider.receivers.verification import signature_matches, verify
 from airflow_flux_provider.specs import load_manifests
 
 TOKEN = "s3cr3t-token"
@@ -229,3 +230,215 @@ def test_rate_limit_per_receiver() -> None:
     assert info.value.status == 429 and 1 <= info.value.retry_after <= 20
     limit.admit("b")  # another receiver has its own budget
     RateLimit(per_minute=0).admit("a")  # 0: no limit
+
+
+def deep(levels: int) -> bytes:
+    return ("[" * levels + "]" * levels).encode()
+
+
+@pytest.mark.parametrize(
+    ("signature", "matches"),
+    [
+        (hub(BODY, "sha1"), True),
+        (hub(BODY, "sha512"), True),
+        (" SHA256=" + hub(BODY)[7:].upper() + " ", True),  # algorithm and hex in any case, spaces trimmed
+        ("sha256=", False),
+        ("md5=" + hashlib.md5(BODY).hexdigest(), False),
+        (hub(BODY)[7:], False),  # no algorithm
+        (hub(BODY, key="other"), False),
+        (hub(BODY + b" "), False),
+    ],
+)
+def test_signatures(signature: str, matches: bool) -> None:
+    assert signature_matches(signature, BODY, TOKEN) is matches
+
+
+VERIFIED = {
+    "generic: JSON decoded": ("generic", {}, BODY, {"ref": "refs/heads/main", "after": "abc"}),
+    "generic: text kept": ("generic", {}, b"plain text", "plain text"),
+    "generic: empty body": ("generic", {}, b"  ", None),
+    "generic-hmac": (
+        "generic-hmac",
+        {"x-signature": hub(BODY, "sha512")},
+        BODY,
+        {"ref": "refs/heads/main", "after": "abc"},
+    ),
+    "github form": (
+        "github",
+        {
+            "x-hub-signature-256": hub(b"payload=%7B%22a%22%3A1%7D"),
+            "content-type": "application/x-www-form-urlencoded",
+        },
+        b"payload=%7B%22a%22%3A1%7D",
+        {"a": 1},
+    ),
+    "github sha1 only": (
+        "github",
+        {"x-hub-signature": hub(BODY, "sha1"), "content-type": "application/json; charset=utf-8"},
+        BODY,
+        {"ref": "refs/heads/main", "after": "abc"},
+    ),
+    "bitbucket": (
+        "bitbucket",
+        {"x-hub-signature": hub(BODY), "content-type": "Application/JSON"},
+        BODY,
+        {"ref": "refs/heads/main", "after": "abc"},
+    ),
+    "gitlab": ("gitlab", {"x-gitlab-token": TOKEN}, b"", None),
+    "harbor": ("harbor", {"authorization": TOKEN}, b"[1]", [1]),
+    "dockerhub": (
+        "dockerhub",
+        {},
+        json.dumps(
+            {"push_data": {"tag": "v1"}, "repository": {"repo_url": "https://hub.docker.com/r/o/a"}}
+        ).encode(),
+        {"push_data": {"tag": "v1"}, "repository": {"repo_url": "https://hub.docker.com/r/o/a"}},
+    ),
+}
+
+
+@pytest.mark.parametrize(("receiver_type", "headers", "body", "payload"), VERIFIED.values(), ids=VERIFIED)
+def test_verified_payloads(receiver_type: str, headers: dict[str, str], body: bytes, payload: object) -> None:
+    assert verify(receiver_type, TOKEN, headers, body).payload == payload
+
+
+REJECTED = {
+    "generic-hmac without signature": (
+        "generic-hmac",
+        {},
+        BODY,
+        Unauthorized,
+        "missing or invalid X-Signature header (expected <sha1|sha256|sha512>=<hex HMAC>)",
+    ),
+    "github: sha256 header wins over a valid sha1 one": (
+        "github",
+        {
+            "x-hub-signature-256": hub(BODY, key="x"),
+            "x-hub-signature": hub(BODY, "sha1"),
+            "content-type": "application/json",
+        },
+        BODY,
+        Unauthorized,
+        "missing or invalid X-Hub-Signature-256 / X-Hub-Signature header; "
+        "set the webhook secret to the token of spec.secretRef",
+    ),
+    "github without content type": (
+        "github",
+        {"x-hub-signature-256": hub(BODY)},
+        BODY,
+        WebhookRejected,
+        "unsupported Content-Type '(none)'; configure the webhook to send application/json",
+    ),
+    "github text/plain": (
+        "github",
+        {"x-hub-signature-256": hub(BODY), "content-type": "text/plain"},
+        BODY,
+        WebhookRejected,
+        "unsupported Content-Type 'text/plain'; configure the webhook to send application/json",
+    ),
+    "github form without JSON": (
+        "github",
+        {"x-hub-signature-256": hub(b"payload=x"), "content-type": "application/x-www-form-urlencoded"},
+        b"payload=x",
+        WebhookRejected,
+        "the body is not valid JSON (Expecting value: line 1 column 1 (char 0)); "
+        "the form field 'payload' sends JSON",
+    ),
+    "gitlab wrong token": (
+        "gitlab",
+        {"x-gitlab-token": "nope"},
+        BODY,
+        Unauthorized,
+        "missing or invalid X-Gitlab-Token header; send the token of spec.secretRef",
+    ),
+    "gitlab body not JSON": (
+        "gitlab",
+        {"x-gitlab-token": TOKEN},
+        b"{",
+        WebhookRejected,
+        "the body is not valid JSON "
+        "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1)); GitLab sends JSON",
+    ),
+    "harbor without header": (
+        "harbor",
+        {},
+        BODY,
+        Unauthorized,
+        "missing or invalid Authorization header; send the token of spec.secretRef as the auth header",
+    ),
+    "harbor body not JSON": (
+        "harbor",
+        {"authorization": TOKEN},
+        b"x",
+        WebhookRejected,
+        "the body is not valid JSON (Expecting value: line 1 column 1 (char 0)); Harbor sends JSON",
+    ),
+    "dockerhub without push data": (
+        "dockerhub",
+        {},
+        b'{"push_data": {"tag": ""}, "repository": {"repo_url": "u"}}',
+        WebhookRejected,
+        "not a Docker Hub push: the body needs push_data.tag and repository.repo_url",
+    ),
+    "dockerhub list": (
+        "dockerhub",
+        {},
+        b"[]",
+        WebhookRejected,
+        "not a Docker Hub push: the body needs push_data.tag and repository.repo_url",
+    ),
+    "dockerhub without repository URL": (
+        "dockerhub",
+        {},
+        b'{"push_data": {"tag": "v1"}, "repository": {}}',
+        WebhookRejected,
+        "not a Docker Hub push: the body needs push_data.tag and repository.repo_url",
+    ),
+    "generic too deep": (
+        "generic",
+        {},
+        deep(65),
+        WebhookRejected,
+        "the JSON body is nested deeper than 64 levels; send a flatter payload",
+    ),
+    "unknown type": ("quay", {}, BODY, WebhookRejected, "receiver type 'quay' is not supported"),
+}
+
+
+@pytest.mark.parametrize(
+    ("receiver_type", "headers", "body", "error", "message"), REJECTED.values(), ids=REJECTED
+)
+def test_rejections_say_what_to_fix(
+    receiver_type: str, headers: dict[str, str], body: bytes, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as info:
+        verify(receiver_type, TOKEN, headers, body)
+    assert type(info.value) is error
+    assert str(info.value) == message
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    assert verify("generic", TOKEN, {}, deep(64)).payload is not None
+    assert verify("generic", TOKEN, {}, ('{"a":' * 64 + "1" + "}" * 64).encode()).payload is not None
+    with pytest.raises(WebhookRejected, match="nested deeper than 64 levels"):
+        verify("generic", TOKEN, {}, ('{"a":' * 65 + "1" + "}" * 65).encode())
+
+
+def test_event_and_delivery_id_come_from_the_type_headers() -> None:
+    headers = {
+        "x-github-event": "push",
+        "x-gitlab-event": "Push Hook",
+        "x-event-key": "repo:push",
+        "x-gitlab-event-uuid": "",
+        "x-request-uuid": "uuid-2",
+        "x-request-id": "id-3",
+    }
+    signed = {**headers, "x-hub-signature-256": hub(BODY), "content-type": "application/json"}
+    assert verify("github", TOKEN, signed, BODY).event == "push"
+    assert verify("bitbucket", TOKEN, signed, BODY).event == "repo:push"
+    gitlab = verify("gitlab", TOKEN, {**headers, "x-gitlab-token": TOKEN}, BODY)
+    assert (gitlab.event, gitlab.delivery_id) == ("Push Hook", "uuid-2")  # empty headers are skipped
+    generic = verify("generic", TOKEN, {**headers, "x-github-delivery": "gh-1"}, BODY)
+    assert (generic.event, generic.delivery_id) == ("", "gh-1")  # generic has no event header
+    assert verify("generic", TOKEN, {"idempotency-key": "k"}, BODY).delivery_id == "k"
+    assert verify("generic", TOKEN, {}, BODY).delivery_id == ""
