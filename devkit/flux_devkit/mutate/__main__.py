@@ -163,7 +163,7 @@ def main() -> None:
             for mutant in list_mutants(ROOT / module):
                 print(f"{module} {mutant.describe()}")
         return
-    os.nice(15)
+    os.nice(max(0, 15 - os.nice(0)))  # nice 15 in all, also when started under nice
     rows = []
     for module in modules:
         report = STATE / (module.replace("/", "_") + ".json")
