@@ -1,8 +1,12 @@
 """``build`` / ``diff``: a Kustomization from a local folder, as ``flux build|diff kustomization --path``.
 
-The spec comes from ``-f`` (a file holding the Flux Kustomization; ``--name`` picks one
-when it holds several), the source from ``--path`` (the folder standing for the artifact
-root: ``spec.path`` is resolved inside it). ``--var NAME=VALUE`` values take the place of
+The spec comes from ``-f`` (a file holding the Flux Kustomization, flux's
+``--kustomization-file``; ``--name`` picks one when it holds several). ``--path`` is the
+folder to build, as in ``flux build ks --path ./apps/…/overlays/production``: it takes
+the place of ``spec.path``. ``--source-root`` is the folder the source artifact stands for
+(references such as ``../../base`` must stay inside it, as in the controller); it defaults
+to the current directory when that holds ``--path`` (run from the repository root), else
+to ``--path`` itself. ``--var NAME=VALUE`` values take the place of
 DAG params / trigger conf: they fill the ``${VAR}`` placeholders of the Kustomization itself
 (the parent level, as the DAG factory does) and are build variables under the spec's own
 ``postBuild.substitute``. substituteFrom needs a cluster, so it is refused here unless
@@ -16,7 +20,7 @@ followed by ``---``. ``.sourceignore`` files under the built folder and ``--igno
 (comma-separated gitignore patterns) leave files and kustomization entries out, after the
 default exclusions. ``--recursive`` also builds the Flux Kustomizations found in the output,
 each from its source's folder (``--local-sources Kind/namespace/name=folder,...``; the
-top Kustomization's own source is ``--path``).
+top Kustomization's own source is ``--source-root``).
 
 ``diff`` renders the same way, then compares with the cluster of ``--kubeconfig`` by
 server-side dry-run and prints one ``► Kind/ns/name created|configured|unchanged|deleted``
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from airflow_flux_provider.errors import FluxError
@@ -56,7 +61,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--file", required=True, help="YAML file with the Flux Kustomization")
-    parser.add_argument("--path", required=True, help="local folder standing for the source artifact root")
+    parser.add_argument("--path", required=True, help="local folder to build (replaces spec.path), as flux's")
+    parser.add_argument(
+        "--source-root",
+        help="folder the source artifact stands for (default: the current directory if it holds --path)",
+    )
     parser.add_argument("--name", help="which Kustomization of the file (when it holds several)")
     parser.add_argument(
         "--var",
@@ -80,8 +89,11 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
     return variables
 
 
-def load_kustomization(file: str, name: str | None, variables: dict[str, str], *, strict: bool) -> Any:
-    """The Flux Kustomization of ``file`` (``name`` picks one), its placeholders filled from ``variables``."""
+def load_kustomization(
+    file: str, name: str | None, variables: dict[str, str], *, strict: bool, path: str | None = None
+) -> Any:
+    """The Flux Kustomization of ``file`` (``name`` picks one), its placeholders filled from ``variables``,
+    and built from ``path`` (relative to the source root) when given instead of its ``spec.path``."""
     import yaml
 
     from airflow_flux_provider.kustomize import fill_placeholders
@@ -110,16 +122,36 @@ def load_kustomization(file: str, name: str | None, variables: dict[str, str], *
     meta = candidates[0].get("metadata") or {}
     ref = f"Kustomization/{meta.get('namespace') or 'default'}/{meta.get('name')}"
     filled = fill_placeholders(candidates[0], variables, obj=ref, source="--var", strict=strict)
+    if path is not None:
+        filled["spec"] = {**(filled.get("spec") or {}), "path": path}
     return parse_object(filled, source=file)
 
 
 def _render(
     args: argparse.Namespace, scratch: str, reader: Any = None, *, flux_build: bool = False
-) -> tuple[Any, str]:
-    """The Kustomization of ``-f`` and its render's YAML."""
-    variables = parse_vars(args.var)
-    ks = load_kustomization(args.file, args.name, variables, strict=not args.no_strict)
-    return ks, _build(ks, args.path, args, scratch, reader, flux_build=flux_build)
+) -> tuple[Any, str, str]:
+    """The Kustomization of ``-f``, its render's YAML and the source root it was built in."""
+    root, path = source_folders(args.path, args.source_root)
+    ks = load_kustomization(args.file, args.name, parse_vars(args.var), strict=not args.no_strict, path=path)
+    return ks, _build(ks, root, args, scratch, reader, flux_build=flux_build), root
+
+
+def source_folders(path: str, source_root: str | None) -> tuple[str, str]:
+    """The source root and ``path`` inside it (as ``spec.path`` is written: ``./apps/…``)."""
+    folder = Path(path).resolve()
+    if source_root is None:
+        cwd = Path.cwd().resolve()
+        root = cwd if folder.is_relative_to(cwd) else folder
+    else:
+        root = Path(source_root).resolve()
+    if not folder.is_relative_to(root):
+        raise FluxError(
+            f"--path {path} is not inside the source root {root}; pass --source-root, the folder the "
+            "Kustomization's source stands for (the repository root)",
+            field="--path",
+        )
+    inside = folder.relative_to(root).as_posix()
+    return str(root), "./" if inside == "." else f"./{inside}"
 
 
 def _build(
@@ -163,8 +195,8 @@ def run(args: argparse.Namespace) -> int:
     from airflow_flux_provider.kustomize.build_output import flux_build_output
 
     with tempfile.TemporaryDirectory(prefix="flux-build-") as scratch:
-        ks, text = _render(args, scratch, flux_build=True)
-        sources = {_source_key(ks): args.path, **local_sources(args.local_sources)}
+        ks, text, root = _render(args, scratch, flux_build=True)
+        sources = {_source_key(ks): root, **local_sources(args.local_sources)}
         objects = _flux_objects(ks, text, args, scratch, sources, seen={ks.ref})
     sys.stdout.write(flux_build_output(objects))
     return 0
@@ -214,7 +246,7 @@ def run_diff(args: argparse.Namespace) -> int:
 
     cluster = Cluster.from_kubeconfig(args.kubeconfig)
     with tempfile.TemporaryDirectory(prefix="flux-diff-") as scratch:
-        ks, text = _render(args, scratch, ClusterReader(cluster))
+        ks, text, _root = _render(args, scratch, ClusterReader(cluster))
         report = diff(ks, text, cluster)
     for line in report.lines():
         print(line)

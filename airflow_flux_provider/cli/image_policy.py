@@ -1,6 +1,7 @@
 """``image-policy``: which tag would an ImagePolicy choose from this list? (local debugging)
 
-Reads the ImagePolicy from a manifest (the first one in the file, or ``--name``) and the
+Reads the ImagePolicy from a manifest (the first one in the file, or ``--name``; the file's
+other objects are not read) and the
 tags from a file, one per line (``-`` for stdin), and prints the chosen tag — or, with
 ``--image``, the full reference a setter would write.
 """
@@ -26,10 +27,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from airflow_flux_provider.images.policy import PolicyResult, TagPolicy
-    from airflow_flux_provider.specs import load_manifests
     from airflow_flux_provider.specs.images import ImagePolicy
+    from airflow_flux_provider.specs.manifests import manifest_documents
+    from airflow_flux_provider.specs.registry import parse_manifest
 
-    policies = [o for o in load_manifests(args.file) if isinstance(o, ImagePolicy)]
+    # only the policies are read: the file's other objects may hold placeholders (${REGISTRY_HOST})
+    documents = [
+        d
+        for d in manifest_documents(args.file)
+        if isinstance(d.data, dict) and d.data.get("kind") == "ImagePolicy"
+    ]
+    parsed = [parse_manifest(d.data, source=d.source, lines=d.lines) for d in documents]
+    policies = [p for p in parsed if isinstance(p, ImagePolicy)]
     if args.name:
         policies = [p for p in policies if p.metadata.name == args.name]
     if not policies:

@@ -31,6 +31,8 @@ class Problem:
     field: str | None
     message: str
     line: int | None = None
+    #: the value holds a ``${VAR}`` placeholder, so it may be fine once substituted
+    placeholder: bool = False
 
     def locator(self) -> str:
         """``field spec.x (line 3)``, ``line 3`` or empty."""

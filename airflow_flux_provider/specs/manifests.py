@@ -8,6 +8,7 @@ is expanded into its items.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +30,37 @@ def load_manifests(path_or_text: str | Path) -> list[FluxObject]:
     manifests (a configMapGenerator input, a bare ``kustomization.yaml``), and are skipped;
     a file or text given directly must hold only manifests.
     """
+    return [
+        parse_manifest(doc.data, source=doc.source, lines=doc.lines)
+        for doc in manifest_documents(path_or_text)
+    ]
+
+
+@dataclass(frozen=True)
+class ManifestDocument:
+    """One manifest as read, before validation: its data, where it came from, its lines."""
+
+    data: Any
+    source: str | None
+    lines: LineLookup
+
+
+def manifest_documents(path_or_text: str | Path) -> list[ManifestDocument]:
+    """The manifests :func:`load_manifests` validates, for a caller that fills or checks each itself."""
     if isinstance(path_or_text, Path) or _looks_like_path(path_or_text):
         path = Path(path_or_text)
         if path.is_dir():
             return [
-                obj
+                doc
                 for file in _yaml_files(path)
-                for obj in _load_text(_read(file), str(file), skip_data=True)
+                for doc in _text_documents(_read(file), str(file), skip_data=True)
             ]
         if not path.is_file():
             raise SpecError(
                 f"no such file or folder: {path}; give a YAML file, a folder of them, or YAML text"
             )
-        return _load_text(_read(path), str(path))
-    return _load_text(path_or_text, None)
+        return _text_documents(_read(path), str(path))
+    return _text_documents(path_or_text, None)
 
 
 def _looks_like_path(text: str) -> bool:
@@ -73,18 +91,20 @@ def _read(path: Path) -> str:
         raise SpecError(f"cannot read the file: {err.strerror}", source=str(path)) from None
 
 
-def _load_text(text: str, source: str | None, *, skip_data: bool = False) -> list[FluxObject]:
-    objects = []
+def _text_documents(text: str, source: str | None, *, skip_data: bool = False) -> list[ManifestDocument]:
+    documents = []
     for data, lines in _documents(text, source):
         if skip_data and not (isinstance(data, dict) and ("apiVersion" in data or "kind" in data)):
             continue
         items = data.get("items") if _is_list(data) else None
         if isinstance(items, list):
-            for index, item in enumerate(items):
-                objects.append(parse_manifest(item, source=source, lines=_shifted(lines, ("items", index))))
+            documents += [
+                ManifestDocument(item, source, _shifted(lines, ("items", index)))
+                for index, item in enumerate(items)
+            ]
         else:
-            objects.append(parse_manifest(data, source=source, lines=lines))
-    return objects
+            documents.append(ManifestDocument(data, source, lines))
+    return documents
 
 
 def yaml_documents(text: str, source: str | None = None) -> list[Any]:

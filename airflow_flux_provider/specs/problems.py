@@ -77,12 +77,13 @@ def _problem(model: type[BaseModel], error: Any, line_of: LineLookup) -> Problem
         message = str(error["msg"]).removeprefix("Value error, ")
     else:
         message = f"{error['msg']} (got {describe(value)})"
-    if isinstance(value, str) and "${" in value:
+    placeholder = isinstance(value, str) and "${" in value
+    if placeholder:
         message += (
             "; the value is a post-build variable: validate the manifests after substitution "
             "(as the Kustomization applying them renders them)"
         )
-    return Problem(path, message, line_of(loc))
+    return Problem(path, message, line_of(loc), placeholder)
 
 
 _EXPECTED = {

@@ -82,6 +82,8 @@ def test_cli_diff_exits_1_on_differences_and_0_without(
         "-f",
         str(ks_file),
         "--path",
+        str(source / "app"),
+        "--source-root",
         str(source),
         "--kubeconfig",
         str(sandbox.kubeconfig),

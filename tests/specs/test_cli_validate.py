@@ -50,3 +50,23 @@ def test_stdin_and_show_print_the_understood_object() -> None:
     shown = yaml.safe_load(result.stdout.split("\n", 1)[1].split("---", 1)[0])
     assert shown["spec"]["ref"] == {"branch": "master"}
     assert shown["spec"]["timeout"] == "1m"
+
+
+def test_placeholders_are_filled_from_var_or_reported_as_not_checked(tmp_path: Path) -> None:
+    path = tmp_path / "sync.yaml"
+    path.write_text(SOURCE.replace("interval: 1m", "interval: ${SYNC_INTERVAL}"))
+    unfilled = _validate(str(path))
+    assert unfilled.returncode == 0, unfilled.stderr
+    assert unfilled.stdout.splitlines() == [
+        "⚠ GitRepository/flux-system/app: not checked, placeholders without a value"
+        " (--var SYNC_INTERVAL=...)",
+        "0 Flux object(s) valid, 0 other object(s) passed through, 1 not checked",
+    ]
+    filled = _validate(str(path), "--var", "SYNC_INTERVAL=5m", "--show")
+    assert filled.returncode == 0, filled.stderr
+    assert "interval: 5m" in filled.stdout
+    wrong = _validate(str(path), "--var", "SYNC_INTERVAL=often")
+    assert wrong.returncode == 1 and "invalid duration 'often'" in wrong.stderr
+    defaulted = path.read_text().replace("${SYNC_INTERVAL}", "${SYNC_INTERVAL:-often}")
+    path.write_text(defaulted)  # a placeholder's default counts as its value
+    assert "invalid duration 'often'" in _validate(str(path)).stderr

@@ -1,8 +1,10 @@
 """fluxcd/flux2 ``cmd/flux`` build-kustomization golden files (TestBuildKustomization,
 TestBuildLocalKustomization, TestBuildKustomizationPathNormalization), through our ``build``.
 
-The inputs and golden outputs under ``flux2_build/`` are upstream's testdata; the flux CLI's
-``--path <folder>`` is our ``--path`` with the Kustomization's ``spec.path: ./``, and its
+The inputs and golden outputs under ``flux2_build/`` are upstream's testdata, run with the
+flux CLI's arguments (``--path <folder>`` is the folder built, whatever ``spec.path`` says)
+and ``--source-root`` naming the testdata folder (the flux CLI reads the disk; we build in a
+mirror of the source root, which is the current directory by default); the
 ``{{ .fluxns }}`` namespace is ``flux-system``.
 """
 
@@ -16,7 +18,7 @@ from airflow_flux_provider.cli import main
 
 DATA = Path(__file__).parent / "flux2_build"
 NAMESPACE = "flux-system"
-# testdata/build-kustomization/podinfo-kustomization.yaml, with spec.path pointing at --path.
+# testdata/build-kustomization/podinfo-kustomization.yaml (--path takes the place of spec.path).
 PODINFO = f"""\
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
@@ -25,7 +27,7 @@ metadata:
   namespace: {NAMESPACE}
 spec:
   interval: 5m0s
-  path: ./
+  path: ./kustomize
   force: true
   prune: true
   sourceRef:
@@ -68,7 +70,7 @@ def build(
 ) -> tuple[int, str, str]:
     spec = tmp_path / "podinfo.yaml"
     spec.write_text(PODINFO)
-    code = main(["build", "-f", str(spec), "--path", f"{DATA}/{folder}", *extra])
+    code = main(["build", "-f", str(spec), "--path", f"{DATA}/{folder}", "--source-root", str(DATA), *extra])
     out, err = capsys.readouterr()
     return code, out, err
 
