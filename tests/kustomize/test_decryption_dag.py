@@ -1,8 +1,9 @@
 """Issue 20's must-show: a SOPS-encrypted Secret in Git is reconciled into the sandbox by a DAG.
 
-The live Secret holds the plaintext; the source artifact, the render store, the XComs and
-every log of the run hold none of it. With the wrong key the render fails with an error
-naming the file and its recipient, and nothing of the Kustomization is applied.
+The live Secret holds the plaintext; the source artifact, the render store, the XComs, the
+MLflow records, the notification events and every log of the run hold none of it. With the
+wrong key the render fails with an error naming the file and its recipient, and nothing of the
+Kustomization is applied.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from mlflow.tracking import MlflowClient
 
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from tests.dags.cluster_dags import load_dag, use_cluster_connections
 from tests.kustomize.test_decryption import AgeKey, encrypt
+from tests.notifications.capture import CaptureServer
+from tests.services.connections import AirflowConnections
 
 PLAIN = "db-pa55-7f3c9e"
 TOKEN = "hook-token-51ab"
@@ -49,6 +53,20 @@ from airflow_flux_provider.dag_factory import flux_dag
 dag = flux_dag({folder!r}, dag_id={dag_id!r}, catchup=False)
 """
 SECRET = f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: {PLAIN}\n"
+NOTIFICATIONS = """
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata: {{name: everything, namespace: flux-system}}
+spec:
+  providerRef: {{name: hook}}
+  eventSeverity: info
+  eventSources: [{{kind: Kustomization, name: "*"}}, {{kind: GitRepository, name: "*"}}]
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {{name: hook, namespace: flux-system}}
+spec: {{type: generic, address: "{url}/events"}}
+"""
 SETTINGS = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: blue\n"
 
 
@@ -65,6 +83,7 @@ def test_encrypted_secret_reaches_the_cluster_and_nothing_else(
     airflow_home: Path,
     git_server,
     sandbox,
+    mlflow_server,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
@@ -89,14 +108,23 @@ def test_encrypted_secret_reaches_the_cluster_and_nothing_else(
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
     monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(artifacts))
     use_cluster_connections(monkeypatch, git_server, sandbox)
+    AirflowConnections(monkeypatch).mlflow("flux_mlflow_default", mlflow_server)
     monkeypatch.setenv(
         "AIRFLOW_CONN_SOPS-AGE", json.dumps({"conn_type": "generic", "password": age.identity})
     )
+    events = CaptureServer(tmp_path / "capture" / "capture.log")
+    notifications = tmp_path / "notifications"
+    notifications.mkdir()
+    (notifications / "alerts.yaml").write_text(NOTIFICATIONS.format(url=events.url))
+    monkeypatch.setenv("AIRFLOW__FLUX__NOTIFICATIONS_PATH", str(notifications))
     dag = _dag(
         tmp_path, "clusters", CLUSTER.format(url=url, namespace=namespace), "sops_cluster", monkeypatch
     )
 
-    run = dag.test()
+    try:
+        run = dag.test()
+    finally:
+        events.stop()
     assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
     live = cluster.get(ObjectKey("v1", "Secret", namespace, "db"))
     assert live is not None and base64.b64decode(live["data"]["password"]).decode() == PLAIN
@@ -118,7 +146,11 @@ def test_encrypted_secret_reaches_the_cluster_and_nothing_else(
         if p.is_file()
     ]
     assert files, "the run left its artifacts and logs to check"
-    for blob in [*texts, *(p.read_bytes() for p in files)]:
+    posted = [request.body for request in events.take()]
+    assert any(b"secrets" in body for body in posted), "the Kustomization's events were posted"
+    recorded = _mlflow_records(MlflowClient(mlflow_server.tracking_uri), tmp_path / "mlflow")
+    assert recorded, "the run was recorded in MLflow"
+    for blob in [*texts, *(p.read_bytes() for p in files), *posted, *recorded]:
         assert not any(secret in blob for secret in forbidden)
 
     # The wrong key: the render fails naming the file and its recipient; nothing is applied.
@@ -137,6 +169,20 @@ def test_encrypted_secret_reaches_the_cluster_and_nothing_else(
     for name in ("db", "hook"):
         assert cluster.get(ObjectKey("v1", "Secret", other, name)) is None
     assert cluster.get(ObjectKey("v1", "ConfigMap", other, "settings")) is None
+
+
+def _mlflow_records(client: MlflowClient, downloads: Path) -> list[bytes]:
+    """Every param, tag and metric of every MLflow run, and the bytes of every artifact."""
+    records: list[bytes] = []
+    for experiment in client.search_experiments():
+        for run in client.search_runs([experiment.experiment_id]):
+            data = run.data
+            records.append(json.dumps([data.params, data.tags, data.metrics]).encode())
+            target = downloads / run.info.run_id
+            target.mkdir(parents=True)
+            client.download_artifacts(run.info.run_id, "", str(target))
+            records += [p.read_bytes() for p in target.rglob("*") if p.is_file()]
+    return records
 
 
 def test_keys_come_from_the_cluster_secret_without_a_connection(
