@@ -3,7 +3,9 @@
 Each source becomes a fetch task; each Kustomization a render task and a reconcile task,
 with ``dependsOn`` as edges between reconciles; image automation objects become scan →
 policy → update tasks that run before the fetch of the Git source they write to. The
-DAG runs at the shortest ``interval`` of the folder unless a schedule is given.
+DAG runs at the shortest ``interval`` of the folder unless a schedule is given, and whenever
+``flux reconcile`` (the ``reconcile.fluxcd.io/requestedAt`` annotation) asks for one of its
+objects (an ``AssetWatcher`` in the triggerer, :mod:`~airflow_flux_provider.triggers.reconcile_requests`).
 
 ``${VAR}`` placeholders in the manifests (a source URL, a registry host, a
 ``postBuild.substitute`` value such as ``EXPERIMENT_ID: "${EXPERIMENT_ID:-default}"``) are
@@ -19,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,7 +30,7 @@ from airflow_flux_provider.hooks import KUBERNETES_CONN_ID, MLFLOW_CONN_ID
 from airflow_flux_provider.trigger_conf import ConfCheck
 
 if TYPE_CHECKING:  # the operators load when a plan is turned into tasks
-    from airflow.sdk import DAG, BaseOperator
+    from airflow.sdk import DAG, Asset, BaseOperator
 
     from airflow_flux_provider.operators.helm import HelmReleaseOperator
     from airflow_flux_provider.operators.kustomize import KustomizationRenderOperator
@@ -319,6 +322,44 @@ def _image_tasks(
     return created
 
 
+def reconcile_requests(
+    plan: ClusterPlan, *, dag_id: str, kubernetes_conn_id: str, poll_interval: float
+) -> Asset:
+    """An Asset whose watcher fires when one of the plan's objects gets a ``flux reconcile``
+    request (``reconcile.fluxcd.io/requestedAt``); a DAG scheduled on it runs for each."""
+    from airflow.sdk import Asset, AssetWatcher
+
+    from airflow_flux_provider.triggers.reconcile_requests import ReconcileRequestTrigger
+
+    watched = (*plan.sources, *plan.kustomizations, *plan.helm_releases, *plan.image_objects)
+    trigger = ReconcileRequestTrigger(
+        objects=[[o.kind, o.namespace, o.name] for o in watched],
+        kubernetes_conn_id=kubernetes_conn_id,
+        poll_interval=poll_interval,
+    )
+    name = f"flux-reconcile-requests-{dag_id}"
+    return Asset(name=name, watchers=[AssetWatcher(name=name, trigger=trigger)])
+
+
+def _or_requested(schedule: Any, requests: Asset) -> Any:
+    """``schedule`` (None, a timedelta, a cron string or an asset condition), or a request."""
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, DeltaTriggerTimetable
+    from airflow.sdk.definitions.asset import BaseAsset
+
+    if schedule is None:
+        return requests
+    if isinstance(schedule, BaseAsset):
+        return schedule | requests
+    if isinstance(schedule, timedelta):
+        return AssetOrTimeSchedule(timetable=DeltaTriggerTimetable(schedule), assets=requests)
+    if isinstance(schedule, str):
+        return AssetOrTimeSchedule(timetable=CronTriggerTimetable(schedule, timezone="UTC"), assets=requests)
+    raise PlanError(
+        f"schedule {schedule!r} cannot be combined with reconcile requests; give None, a timedelta, a "
+        "cron string or an asset condition, or pass request_poll_interval=None"
+    )
+
+
 def flux_dag(
     path: str | Path,
     *,
@@ -328,15 +369,24 @@ def flux_dag(
     mlflow_conn_id: str | None = MLFLOW_CONN_ID,
     cluster_name: str = "default",
     airflow_variables: Mapping[str, list[str]] | None = None,
+    request_poll_interval: float | None = 30.0,
     **dag_kwargs: Any,
 ) -> DAG:
     """A DAG reconciling the Flux objects under ``path`` (see :func:`add_cluster_tasks`);
-    ``dag_kwargs`` go to the DAG."""
+    ``dag_kwargs`` go to the DAG.
+
+    Besides ``schedule``, a ``flux reconcile`` of one of its objects starts a run: the triggerer
+    polls the objects every ``request_poll_interval`` seconds (None: not watched)."""
     from airflow.sdk import DAG
 
     plan = plan_folder(path)
     if schedule == "from-interval":
         schedule = plan.interval
+    if request_poll_interval is not None:
+        requests = reconcile_requests(
+            plan, dag_id=dag_id, kubernetes_conn_id=kubernetes_conn_id, poll_interval=request_poll_interval
+        )
+        schedule = _or_requested(schedule, requests)
     with DAG(dag_id=dag_id, schedule=schedule, **dag_kwargs) as dag:
         add_cluster_tasks(
             plan,
