@@ -109,6 +109,8 @@ class ReconcileResult:
     pruned: list[ObjectKey]
     duration: float
     drift_corrected: bool = False
+    #: a new revision with the manifests of the last successful apply: recorded, nothing applied
+    skipped: bool = False
 
     @property
     def drifted(self) -> list[Change]:
@@ -128,6 +130,7 @@ class ReconcileResult:
             "unchanged": self.changes.count(Action.UNCHANGED),
             "deleted": len(self.pruned),
             "duration_seconds": round(self.duration, 3),
+            "skipped": self.skipped,
         }
 
 
@@ -204,7 +207,10 @@ def apply_and_prune(
     """Apply ``objects`` and prune what left the inventory; the status is updated either way.
 
     The Kustomization's Lease is held throughout (see :mod:`.lease`): a concurrent run of the
-    same Kustomization waits, then starts from the inventory this one wrote.
+    same Kustomization waits, then starts from the inventory this one wrote. A new ``revision``
+    whose render ``digest`` is the one last applied successfully is only recorded: a commit to
+    another folder of the source costs each Kustomization one status write, not a dry-run of
+    every object (Flux's reconcile storm).
     """
     records = records or cluster
     with object_lease(records, target.key, holder=holder, settings=lease):
@@ -226,6 +232,8 @@ def _apply_and_prune(
         message = "validation failed, nothing applied: " + "; ".join(invalid)
         _fail(records, record, revision, "ReconciliationFailed", message, target)
         raise ReconcileError(message, obj=target.ref)
+    if _same_manifests(record, digest, revision):
+        return _record_revision(records, record, target, revision, digest, started)
     desired = decorate(objects, target)
     if not desired and len(record.inventory) and target.prune and not target.allow_empty_prune:
         message = (
@@ -290,6 +298,43 @@ def _invalid_flux_objects(objects: Iterable[dict[str, Any]]) -> list[str]:
         except SpecError as err:
             problems.append(str(err))
     return problems
+
+
+def _same_manifests(record: StatusRecord, digest: str, revision: str) -> bool:
+    """A new revision rendering to the manifests of the last apply, which succeeded.
+
+    The render digest of every apply is in ``status.history`` (newest first), so any worker can
+    tell. The same revision again is applied in full: drift is still corrected on each interval.
+    """
+    return bool(
+        digest
+        and record.is_ready
+        and record.history
+        and record.history[0]["digest"] == digest
+        and record.last_applied_revision not in ("", revision)
+        and record.last_attempted_revision == record.last_applied_revision
+    )
+
+
+def _record_revision(
+    records: Cluster,
+    record: StatusRecord,
+    target: KustomizationTarget,
+    revision: str,
+    digest: str,
+    started: float,
+) -> ReconcileResult:
+    """Record ``revision`` as applied (Ready, history) without touching an object: one status write."""
+    record.last_attempted_revision = record.last_applied_revision = revision
+    record.add_history(digest, revision, "Progressing", time.monotonic() - started)
+    record.set_ready(True, "ReconciliationSucceeded", f"Applied revision: {revision}")
+    save_record(records, record)
+    log.info("%s: revision %s renders the manifests already applied (%s); nothing to apply",
+             target.ref, revision, digest)  # fmt: skip
+    _emit(target, "info", "ReconciliationSucceeded", "Reconciliation finished, no changes", revision)
+    return ReconcileResult(
+        revision, ChangeSet(), record.inventory, [], time.monotonic() - started, skipped=True
+    )
 
 
 def finish(

@@ -5,6 +5,8 @@ Steps, in the controller's order: layer the spec onto ``kustomization.yaml`` (se
 (:mod:`.envsubst`, skipping objects that opt out), then apply ``commonMetadata``. The
 result is stored by digest; a render whose inputs (source digest, spec layers, variables,
 kustomize version) were seen before is returned from the store without running kustomize.
+The source counts only with the files this Kustomization reads (:mod:`.inputs`), so a commit
+elsewhere in the repository reuses the render.
 
 Object text is kept as kustomize printed it; only objects that change are re-read, which
 keeps a render within a few percent of a bare ``kubectl kustomize``.
@@ -30,6 +32,7 @@ from airflow_flux_provider.errors import object_ref
 from airflow_flux_provider.kustomize import envsubst
 from airflow_flux_provider.kustomize.decryption import DECRYPT_KEY, DecryptionError, DecryptionKeys, Decryptor
 from airflow_flux_provider.kustomize.errors import EnvsubstError, KustomizeError, SubstitutionError
+from airflow_flux_provider.kustomize.inputs import inputs_digest
 from airflow_flux_provider.kustomize.kustomize_cli import kustomize_build, kustomize_version
 from airflow_flux_provider.kustomize.store import Rendered, RenderStore, digest_of
 from airflow_flux_provider.kustomize.variables import ObjectReader, collect, from_cluster
@@ -173,14 +176,15 @@ class Renderer:
             cluster = from_cluster(spec.post_build, self.reader, namespace=namespace, obj=self.obj)
             variables = collect(spec.post_build, cluster=cluster, airflow=airflow_vars or {}, obj=self.obj)
         version = kustomize_version(self.kubectl)
-        if source_digest is None:
+        read = inputs_digest(root, spec.path, spec.components) if root.is_dir() else None
+        if read is None and source_digest is None:
             if not root.is_dir():
                 raise KustomizeError(
                     f"source artifact folder {root} does not exist; fetch the source first", obj=self.obj
                 )
             source_digest = tree_digest(root)
         keys = self.decryption_keys if decrypting else None
-        key = self._input_key(source_digest, variables, version, keys)
+        key = self._input_key(read or source_digest or "", variables, version, keys)
         cached = self.store.lookup(key)
         if cached is not None:
             return cached

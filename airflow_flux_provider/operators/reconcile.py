@@ -128,7 +128,7 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
         self.log.info("%s change set:\n%s", ks.ref, change_lines(outcome["changes"]) or "(empty)")
         if outcome["drifted"]:
             self.log.warning("%s drift reverted:\n%s", ks.ref, change_lines(outcome["drifted"]))
-        keys = self._health_keys(ks, outcome["inventory"])
+        keys = [] if result.skipped else self._health_keys(ks, outcome["inventory"])
         if not keys:
             return self._complete(context, ks, outcome, None, time.time())
         started = time.time() - outcome["duration_seconds"]

@@ -96,6 +96,61 @@ def test_first_apply_creates_and_second_apply_writes_nothing(sandbox, sandbox_na
     assert sandbox.counters.mutating(besides=("leases",)) == 0  # runs take turns through a Lease
 
 
+def test_a_new_revision_with_the_applied_manifests_is_recorded_without_applying(
+    sandbox, sandbox_namespace, cluster: Cluster
+):
+    objects = [_configmap(sandbox_namespace, "settings")]
+    target = _target(sandbox_namespace)
+    digest, r1, r2 = "sha256:" + "d" * 64, "main@sha1:" + "1" * 40, "main@sha1:" + "2" * 40
+    apply_and_prune(cluster, target, objects, revision=r1, digest=digest)
+    finish(cluster, target, revision=r1, health=None)
+    cluster.delete(ObjectKey("v1", "ConfigMap", sandbox_namespace, "settings"))  # what only an apply restores
+
+    sandbox.counters.reset()
+    received: list[events.Event] = []
+    unsubscribe = events.subscribe(received.append)
+    try:
+        moved = apply_and_prune(cluster, target, objects, revision=r2, digest=digest)
+        finish(cluster, target, revision=r2, health=None)
+    finally:
+        unsubscribe()
+    assert moved.skipped and not moved.changes.changes
+    assert [str(k) for k in moved.inventory.object_keys()] == [f"ConfigMap/{sandbox_namespace}/settings"]
+    writes = sandbox.counters.snapshot()["mutatingByResource"]
+    assert {k: v for k, v in writes.items() if k != "leases"} == {"kustomizations/status": 1}
+    assert sandbox.counters.get("patch", "configmaps") == 0  # not even a dry-run
+    record = load_record(cluster, "Kustomization", "apps", sandbox_namespace)
+    assert (record.ready, record.message) == ("True", f"Applied revision: {r2}")
+    assert record.last_applied_revision == record.last_attempted_revision == r2
+    assert record.history[0]["digest"] == digest and record.history[0]["totalReconciliations"] == 2
+    assert [e.reason for e in received] == ["ReconciliationSucceeded"]
+
+    again = apply_and_prune(cluster, target, objects, revision=r2, digest=digest)  # same revision: full apply
+    assert not again.skipped and [str(c) for c in again.changes.changes] == [
+        f"ConfigMap/{sandbox_namespace}/settings created"
+    ]
+
+
+def test_a_new_revision_is_applied_when_the_last_run_failed_or_the_manifests_differ(
+    sandbox_namespace, cluster: Cluster
+):
+    target = _target(sandbox_namespace)
+    digest = "sha256:" + "e" * 64
+    apply_and_prune(cluster, target, [_configmap(sandbox_namespace, "c", "1")], revision="r1", digest=digest)
+    finish(cluster, target, revision="r1", health=None, error="Deployment/x not ready")
+    failed_before = apply_and_prune(
+        cluster, target, [_configmap(sandbox_namespace, "c", "1")], revision="r2", digest=digest
+    )
+    assert not failed_before.skipped
+    finish(cluster, target, revision="r2", health=None)
+    other = apply_and_prune(
+        cluster, target, [_configmap(sandbox_namespace, "c", "2")], revision="r3", digest="sha256:" + "f" * 64
+    )
+    assert not other.skipped and [c.action for c in other.changes.changes] == [Action.CONFIGURED]
+    no_digest = apply_and_prune(cluster, target, [_configmap(sandbox_namespace, "c", "2")], revision="r4")
+    assert not no_digest.skipped
+
+
 def test_changed_object_is_configured(sandbox_namespace, cluster: Cluster):
     apply_and_prune(
         cluster, _target(sandbox_namespace), [_configmap(sandbox_namespace, "c", "1")], revision="r1"
