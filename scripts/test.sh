@@ -9,6 +9,9 @@ export PATH="$ROOT/.venv/bin:$PATH"
 if [ $# -eq 0 ]; then
     echo "== ruff"; ruff check . && ruff format --check .
     echo "== mypy"; mypy
+    # The whole suite on two workers (most tests wait on services); tests sharing a live
+    # Airflow or another heavy service stay on one worker (xdist groups, tests/conftest.py).
+    set -- -n 2 --dist loadgroup --durations=30
 fi
 echo "== pytest"
 exec pytest "$@"

@@ -11,8 +11,10 @@ buckets, charts, helm repo aliases and exporter workloads names unique to your t
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,13 +130,40 @@ def chart_repo_auth(services_dir: Path) -> Iterator[ChartRepository]:
 
 
 @pytest.fixture(scope="session")
-def airflow_home() -> Path:
-    """The session's AIRFLOW_HOME (set by tests/conftest.py) with its metadata DB migrated."""
-    return migrate_airflow_db(Path(os.environ["AIRFLOW_HOME"]))
+def migrated_db(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """An ``airflow.db`` migrated once for the whole run: pytest-xdist workers take turns through
+    a lock in the folder they share, the first migrates, every Airflow home copies the file."""
+    basetemp = tmp_path_factory.getbasetemp()
+    shared = basetemp if worker_id == "master" else basetemp.parent
+    template = shared / "airflow-db-template"
+    with open(shared / "airflow-db.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (template / "airflow.db").is_file():
+            template.mkdir(exist_ok=True)
+            migrate_airflow_db(template)
+    return template / "airflow.db"
+
+
+def _home_with_db(home: Path, migrated_db: Path) -> Path:
+    """``home`` with a migrated DB: a copy of ``migrated_db``, or migrated in place if it has one."""
+    home.mkdir(parents=True, exist_ok=True)
+    if (home / "airflow.db").exists():  # maybe open in this process already: never swap the file
+        return migrate_airflow_db(home)
+    shutil.copyfile(migrated_db, home / "airflow.db.tmp")
+    (home / "airflow.db.tmp").rename(home / "airflow.db")
+    return home
 
 
 @pytest.fixture(scope="session")
-def airflow_scheduler(services_dir: Path, git_server: GitServer, sandbox: Any) -> Iterator[AirflowScheduler]:
+def airflow_home(migrated_db: Path) -> Path:
+    """The session's AIRFLOW_HOME (set by tests/conftest.py) with its metadata DB migrated."""
+    return _home_with_db(Path(os.environ["AIRFLOW_HOME"]), migrated_db)
+
+
+@pytest.fixture(scope="session")
+def airflow_scheduler(
+    services_dir: Path, migrated_db: Path, git_server: GitServer, sandbox: Any
+) -> Iterator[AirflowScheduler]:
     """api-server, scheduler, dag-processor, triggerer: .dags_folder .trigger() .wait_for_run() .task_log().
 
     They get an AIRFLOW_HOME of their own (a live scheduler would pick up the runs other
@@ -142,9 +171,8 @@ def airflow_scheduler(services_dir: Path, git_server: GitServer, sandbox: Any) -
     ``git-credentials`` the git server.
     """
     root = services_dir / "airflow-scheduler"
-    (root / "home").mkdir(parents=True)
+    _home_with_db(root / "home", migrated_db)
     (root / "dags").mkdir()
-    migrate_airflow_db(root / "home")
     env = {
         "AIRFLOW_CONN_GIT-CREDENTIALS": json.dumps(git_conn(git_server)),
         "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(kubernetes_conn(sandbox)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,14 @@ def test_never_ready_times_out_and_stops_the_process(tmp_path: Path) -> None:
     with pytest.raises(ServiceError, match=r"not ready after 1 s"):
         service.wait_http(f"http://127.0.0.1:{port}/", timeout=1)
     assert not service.running()
+
+
+def test_a_port_handed_out_is_not_handed_out_to_another_process(tmp_path: Path) -> None:
+    """Parallel test workers start services at once: a port stays reserved until one binds it."""
+    (port,) = free_ports(1)
+    claim = f"from flux_devkit.services.process import _claim; print(_claim({port}))"
+    other = subprocess.run([sys.executable, "-c", claim], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == "False"
 
 
 def alive(pid: int) -> bool:

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -29,21 +30,49 @@ class ServiceError(FluxError):
     """A local service did not start, did not become ready, or rejected its setup."""
 
 
+#: Ports handed out recently, one file each, for every process of this user on the machine.
+_CLAIMS = Path(tempfile.gettempdir()) / f"flux-devkit-ports-{os.getuid()}"
+#: How long a handed-out port stays reserved: ample for a service to start and bind it.
+_CLAIM_SECONDS = 300
+
+
 def free_ports(count: int = 1) -> list[int]:
     """Return ``count`` distinct ports that are free on the loopback interface right now.
 
     All sockets are held open together so the kernel cannot hand out the same port twice.
+    A port stays free only until its service binds it, and parallel test workers start
+    services at the same moment: a port handed out to any process in the last minutes is
+    skipped (a claim file per port).
     """
     sockets = []
+    ports: list[int] = []
     try:
-        for _ in range(count):
+        while len(ports) < count:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.bind((LOOPBACK, 0))
             sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
+            port = sock.getsockname()[1]
+            if _claim(port):
+                ports.append(port)
+        return ports
     finally:
         for sock in sockets:
             sock.close()
+
+
+def _claim(port: int) -> bool:
+    """Whether ``port`` was not handed out recently; it is now (until ``_CLAIM_SECONDS`` pass)."""
+    _CLAIMS.mkdir(mode=0o700, exist_ok=True)
+    claim = _CLAIMS / str(port)
+    with contextlib.suppress(FileNotFoundError):
+        if time.time() - claim.stat().st_mtime < _CLAIM_SECONDS:
+            return False
+        claim.unlink()
+    try:
+        os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:  # another process claimed it a moment ago
+        return False
+    return True
 
 
 def tail(path: Path, lines: int = 40) -> str:
