@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -62,6 +63,8 @@ _FIRST = [
     "PodDisruptionBudget",
 ]
 _LAST = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
+#: Changed objects a summary names; the rest are counted (4,000 lines help no one in an event).
+SUMMARY_ENTRIES = 20
 _IMMUTABLE = re.compile(r"is\simmutable|immutable\sfield")
 
 
@@ -107,9 +110,21 @@ class ChangeSet:
     def has_changes(self) -> bool:
         return any(c.action not in (Action.UNCHANGED, Action.SKIPPED) for c in self.changes)
 
-    def summary(self) -> str:
-        """The changed objects, one ``Kind/namespace/name action`` line each (Flux's event message)."""
-        return "\n".join(str(c) for c in self.changes if c.action not in (Action.UNCHANGED, Action.SKIPPED))
+    def counts(self) -> str:
+        """``2 created, 1 configured, 3997 unchanged``: every action taken, in the order first seen."""
+        return ", ".join(
+            f"{n} {action}" for action, n in Counter(c.action.value for c in self.changes).items()
+        )
+
+    def summary(self, limit: int = SUMMARY_ENTRIES) -> str:
+        """The changed objects, one ``Kind/namespace/name action`` line each (Flux's event message);
+        past ``limit`` lines, the rest are counted so an event or log record stays readable."""
+        changed = [c for c in self.changes if c.action not in (Action.UNCHANGED, Action.SKIPPED)]
+        lines = [str(c) for c in changed[:limit]]
+        if len(changed) > limit:
+            rest = ChangeSet(changed[limit:])
+            lines.append(f"... and {len(rest.changes)} more ({rest.counts()})")
+        return "\n".join(lines)
 
     def to_xcom(self) -> list[dict[str, Any]]:
         return [c.to_xcom() for c in self.changes]

@@ -125,7 +125,8 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
         digest = self.rendered.get("digest", "") if isinstance(self.rendered, dict) else ""
         result = apply_and_prune(cluster, target, objects, revision=revision, digest=digest, records=records)
         outcome = result.to_xcom()
-        self.log.info("%s change set:\n%s", ks.ref, change_lines(outcome["changes"]) or "(empty)")
+        changes = result.changes
+        self.log.info("%s change set: %s\n%s", ks.ref, changes.counts() or "empty", changes.summary())
         if outcome["drifted"]:
             self.log.warning("%s drift reverted:\n%s", ks.ref, change_lines(outcome["drifted"]))
         keys = [] if result.skipped else self._health_keys(ks, outcome["inventory"])

@@ -6,7 +6,7 @@ import pytest
 
 from airflow_flux_provider import events
 from airflow_flux_provider.kube import Cluster, ObjectKey, UnknownKindError, health
-from airflow_flux_provider.kube.apply import Action
+from airflow_flux_provider.kube.apply import SUMMARY_ENTRIES, Action
 from airflow_flux_provider.kube.cluster import MAX_RETRY_AFTER, retry_after
 from airflow_flux_provider.kube.reconcile import (
     DependencyNotReadyError,
@@ -149,6 +149,23 @@ def test_a_new_revision_is_applied_when_the_last_run_failed_or_the_manifests_dif
     assert not other.skipped and [c.action for c in other.changes.changes] == [Action.CONFIGURED]
     no_digest = apply_and_prune(cluster, target, [_configmap(sandbox_namespace, "c", "2")], revision="r4")
     assert not no_digest.skipped
+
+
+def test_a_large_change_set_is_summarised_in_the_event(sandbox_namespace, cluster: Cluster):
+    objects = [_configmap(sandbox_namespace, f"c{i:02d}") for i in range(SUMMARY_ENTRIES + 5)]
+    received: list[events.Event] = []
+    unsubscribe = events.subscribe(received.append)
+    try:
+        result = apply_and_prune(cluster, _target(sandbox_namespace), objects, revision="r1")
+    finally:
+        unsubscribe()
+    (progressing,) = [e for e in received if e.reason == "Progressing"]
+    lines = progressing.message.splitlines()
+    assert lines[:SUMMARY_ENTRIES] == [
+        f"ConfigMap/{sandbox_namespace}/c{i:02d} created" for i in range(SUMMARY_ENTRIES)
+    ]
+    assert lines[SUMMARY_ENTRIES:] == ["... and 5 more (5 created)"]
+    assert result.changes.counts() == f"{SUMMARY_ENTRIES + 5} created"
 
 
 def test_changed_object_is_configured(sandbox_namespace, cluster: Cluster):
