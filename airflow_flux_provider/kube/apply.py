@@ -19,8 +19,9 @@ from __future__ import annotations
 import copy
 import re
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -29,6 +30,7 @@ from airflow_flux_provider.kube import kstatus, marks
 from airflow_flux_provider.kube.cluster import (
     Cluster,
     ConflictError,
+    ForbiddenError,
     InvalidObjectError,
     KubeError,
     ObjectKey,
@@ -65,6 +67,8 @@ _FIRST = [
 _LAST = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
 #: Changed objects a summary names; the rest are counted (4,000 lines help no one in an event).
 SUMMARY_ENTRIES = 20
+#: Dry-runs in flight at once while a stage is read ahead.
+READ_AHEAD = 4
 _IMMUTABLE = re.compile(r"is\simmutable|immutable\sfield")
 
 
@@ -162,6 +166,24 @@ class _Plan:
     payload: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class _ReadAhead:
+    """One object's live state and first forced dry-run, fetched for a whole stage at once."""
+
+    live: dict[str, Any] | None | KubeError
+    dry: dict[str, Any] | KubeError
+
+    def live_object(self) -> dict[str, Any] | None:
+        if isinstance(self.live, KubeError):
+            raise self.live
+        return self.live
+
+    def dry_run(self) -> dict[str, Any]:
+        if isinstance(self.dry, KubeError):
+            raise self.dry
+        return self.dry
+
+
 def kind_rank(kind: str) -> int:
     if kind in _FIRST:
         return _FIRST.index(kind)
@@ -220,7 +242,10 @@ class Applier:
             stages[_stage(obj)].append(obj)
         for stage, members in sorted(stages.items()):
             ordered = sorted(members, key=sort_key)
-            plans = [self._plan(obj, changes, write=True) for obj in ordered]
+            ahead = self._read_ahead(ordered)
+            plans = [
+                self._plan(obj, changes, write=True, ahead=a) for obj, a in zip(ordered, ahead, strict=True)
+            ]
             for plan, obj in zip(plans, ordered, strict=True):
                 if plan.action in (Action.CREATED, Action.CONFIGURED):
                     try:
@@ -242,15 +267,64 @@ class Applier:
         plan = self._plan(desired, ChangeSet(), write=False)
         return ObjectDiff(plan.key, plan.action, tuple(masked(plan.key.kind, list(plan.drift))))
 
-    def _plan(self, desired: dict[str, Any], changes: ChangeSet, *, write: bool) -> _Plan:
+    def _read_ahead(self, ordered: list[dict[str, Any]]) -> list[_ReadAhead]:
+        """Live objects (one LIST per kind and namespace) and dry-runs (``READ_AHEAD`` at a time)
+        of a stage, before it is planned object by object: a request per object instead of two,
+        and the API server busy while this process compares. Reads only; planning still makes
+        every write (takeover, recreate) in order, and a failed dry-run is raised when its
+        object's turn comes."""
+        keys = [ObjectKey.of(obj) for obj in ordered]
+        live = self._live(keys)
+
+        def dry_run(obj: dict[str, Any]) -> dict[str, Any] | KubeError:
+            try:
+                return self.cluster.apply(obj, dry_run=True, force=True)
+            except KubeError as err:
+                return err
+
+        with ThreadPoolExecutor(max_workers=READ_AHEAD) as pool:
+            dries = list(pool.map(dry_run, ordered))
+        return [_ReadAhead(live[key], dry) for key, dry in zip(keys, dries, strict=True)]
+
+    def _live(self, keys: list[ObjectKey]) -> dict[ObjectKey, dict[str, Any] | None | KubeError]:
+        """Each key's live object, listed per kind and namespace; read one by one for a single
+        object or where listing is not allowed (a team's service account may only get)."""
+        groups: dict[tuple[str, str, str], list[ObjectKey]] = defaultdict(list)
+        for key in keys:
+            groups[(key.api_version, key.kind, key.namespace)].append(key)
+        found: dict[ObjectKey, dict[str, Any] | None | KubeError] = {}
+        for (api_version, kind, namespace), members in groups.items():
+            try:
+                items = (
+                    self.cluster.list(api_version, kind, namespace=namespace) if len(members) > 1 else None
+                )
+            except ForbiddenError:
+                items = None
+            except KubeError as err:  # an unknown kind, say: reported when its objects are planned
+                found.update((key, err) for key in members)
+                continue
+            if items is None:
+                for key in members:
+                    try:
+                        found[key] = self.cluster.get(key)
+                    except KubeError as err:
+                        found[key] = err
+            else:
+                by_name = {item["metadata"]["name"]: item for item in items}
+                found.update((key, by_name.get(key.name)) for key in members)
+        return found
+
+    def _plan(
+        self, desired: dict[str, Any], changes: ChangeSet, *, write: bool, ahead: _ReadAhead | None = None
+    ) -> _Plan:
         """Dry-run ``desired``; with ``write``, also recreate it (immutable change) or take over fields."""
         key = ObjectKey.of(desired)
         try:
-            live = self.cluster.get(key)
+            live = ahead.live_object() if ahead else self.cluster.get(key)
             if marks.excluded(desired, live) or (live is not None and marks.if_not_present(desired)):
                 return _Plan(key, Action.SKIPPED)
             try:
-                dry = self.cluster.apply(desired, dry_run=True, force=True)
+                dry = ahead.dry_run() if ahead else self.cluster.apply(desired, dry_run=True, force=True)
             except KubeError as err:
                 if live is None or not (self.force or marks.force(desired, live)) or not _immutable(err):
                     raise
