@@ -23,7 +23,8 @@ from pathlib import Path
 import yaml
 
 from airflow_flux_provider.kube import Cluster, health
-from airflow_flux_provider.kube.reconcile import KustomizationTarget, apply_and_prune
+from airflow_flux_provider.kube.objects import install_crds
+from airflow_flux_provider.kube.reconcile import KustomizationTarget, apply_and_prune, finish
 from airflow_flux_provider.tools import kubectl_path
 from flux_devkit.sandbox import Sandbox
 
@@ -88,11 +89,18 @@ def workload(namespace: str, size: int) -> list[dict]:
 
 def ours(sandbox: Sandbox, cluster: Cluster, namespace: str, size: int) -> tuple[float, float, float, int]:
     objects = workload(namespace, size)
-    target = KustomizationTarget(name=f"mttp-{namespace}", namespace="default", prune=True)
+    manifest = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": f"mttp-{namespace}", "namespace": "default"},
+        "spec": {"interval": "10m", "prune": True, "sourceRef": {"kind": "GitRepository", "name": "mttp"}},
+    }
+    target = KustomizationTarget(name=f"mttp-{namespace}", namespace="default", prune=True, manifest=manifest)
     tracemalloc.start()
     start = time.perf_counter()
     result = apply_and_prune(cluster, target, objects, revision="bench")
-    health.wait(cluster, result.inventory.object_keys(), timeout=600, interval=1.0)
+    report = health.wait(cluster, result.inventory.object_keys(), timeout=600, interval=1.0)
+    finish(cluster, target, revision="bench", health=report)
     wall = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -130,6 +138,7 @@ def main() -> None:
         sandbox = Sandbox(Path(tmp) / "sandbox").start(child_process=True)
         try:
             cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig))
+            install_crds(cluster)  # the Kustomization's status lives on the object, as in a Flux cluster
             print(f"{'N apps':>7} {'objects':>8} {'ours s':>8} {'kubectl s':>10} {'ratio':>6}", end="")
             print(f" {'no-op s':>8} {'writes':>7} {'peak MiB':>9}")
             for size in sizes:
