@@ -8,6 +8,7 @@ off; a connection id a task names explicitly must exist (a typo never turns trac
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -18,6 +19,24 @@ from airflow_flux_provider.credentials import redact_url
 from airflow_flux_provider.hooks import MLFLOW_CONN_ID
 from airflow_flux_provider.hooks.connections import ConnectionSetupError
 from airflow_flux_provider.tracking import DeploymentTracker, TrackingError
+
+
+def mlflow_logs_to_task_log() -> None:
+    """Hand MLflow's loggers back to ``logging``, where Airflow records each message at its level.
+
+    MLflow gives them a handler of its own on stderr, and a task log shows stderr as ERROR: a
+    task that succeeded read "ERROR - Created version '2' of model 'digits'". Importing mlflow
+    sets that handler up, so it is imported first.
+    """
+    import mlflow  # noqa: F401
+    from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
+
+    for name in ("mlflow", "alembic", "sqlalchemy.engine", "huey"):
+        logger = logging.getLogger(name)
+        own = [h for h in logger.handlers if getattr(h, "stream", None) is MLFLOW_LOGGING_STREAM]
+        if own:
+            logger.handlers = [h for h in logger.handlers if h not in own]
+            logger.propagate = True
 
 
 class MlflowTrackingHook(BaseHook):
@@ -31,6 +50,13 @@ class MlflowTrackingHook(BaseHook):
         self.mlflow_conn_id = mlflow_conn_id
 
     def tracking_uri(self) -> str | None:
+        """The tracking URI, or None when tracking is off; with one, MLflow logs into the task log."""
+        uri = self._uri()
+        if uri:
+            mlflow_logs_to_task_log()
+        return uri
+
+    def _uri(self) -> str | None:
         try:
             conn = self.get_connection(self.mlflow_conn_id)
         except AirflowNotFoundException:

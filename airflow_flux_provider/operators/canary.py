@@ -18,6 +18,7 @@ from airflow.sdk import Context
 from airflow_flux_provider.canary import ClusterEnvironment, TickResult, load_status, save_status, tick
 from airflow_flux_provider.canary.analysis import validate
 from airflow_flux_provider.canary.errors import CanaryError, CanaryFailedError
+from airflow_flux_provider.canary.metrics import MetricResult
 from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.hooks import KUBERNETES_CONN_ID, MLFLOW_CONN_ID
 from airflow_flux_provider.hooks.connections import FluxCredentialsHook, flux_credentials
@@ -38,6 +39,13 @@ def metric_credentials(name: str, *, obj: str, field: str) -> Credentials:
     if found.username:
         return found
     return Credentials(token=found.extra.get("token") or found.password)
+
+
+def _measured(metric: MetricResult) -> str:
+    """``request-duration 35 (ok)``, or why a metric has no value on this tick."""
+    if metric.value is None:
+        return f"{metric.name}: {metric.message}"
+    return f"{metric.name} {metric.value:g} ({'ok' if metric.passed else 'failed'})"
 
 
 class CanaryProgress(TypedDict):
@@ -123,6 +131,14 @@ class CanaryAnalysisOperator(FluxObjectOperator):
         save_status(cluster, namespace, name, result.status)
         progress = self._progress(progress, result)
         self.log.info("%s tick %d: %s", canary.ref, progress["ticks"], result.decision)
+        if result.metrics:
+            self.log.info(
+                "%s tick %d metrics at canary weight %d%%: %s",
+                canary.ref,
+                progress["ticks"],
+                result.measured_weight,
+                ", ".join(_measured(metric) for metric in result.metrics),
+            )
         progress["worker_seconds"] += time.monotonic() - started
         if result.finished:
             return self._finish(context, canary, result, progress)

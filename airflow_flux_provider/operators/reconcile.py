@@ -161,7 +161,7 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
         self, context: Context, ks: Any, outcome: dict[str, Any], error: str | None, started: float
     ) -> dict[str, Any]:
         duration = time.time() - started
-        finish(
+        record = finish(
             self._controller(),
             self._target(ks),
             revision=outcome["revision"],
@@ -193,4 +193,5 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
         )
         if error:
             raise ReconcileError(error, obj=ks.ref)
+        self.log.info("%s Ready: %s", ks.ref, record.message)  # Flux's "Applied revision: <rev>"
         return {**outcome, "ready": True, "duration_seconds": round(duration, 3)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -103,14 +104,24 @@ def test_killed_task_resumes_from_the_cluster_status(
 
 @pytest.mark.usefixtures("connections")
 def test_failed_analysis_fails_the_task(
-    manifest: dict[str, Any], canary_cluster: Any, prometheus: PrometheusServer
+    manifest: dict[str, Any],
+    canary_cluster: Any,
+    prometheus: PrometheusServer,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     ns = manifest["metadata"]["namespace"]
     drive(operator(manifest), {"ti": TaskInstance()})
     healthy_traffic(prometheus, ns, latency_ms=900)
     set_image(canary_cluster, ns, "podinfo:2.0")
+    capfd.readouterr()
     with pytest.raises(CanaryFailedError, match=rf"Canary/{ns}/podinfo: canary analysis failed"):
         drive(operator(manifest), {"ti": TaskInstance()})
+    # each tick's measured values are in the task log, so a failure can be read from it
+    assert re.search(
+        rf"Canary/{ns}/podinfo tick \d+ metrics at canary weight \d+%: request-success-rate 100 \(ok\), "
+        r"request-duration 9\d\d \(failed\)",
+        "".join(capfd.readouterr()),
+    )
 
 
 @pytest.mark.usefixtures("connections")

@@ -37,3 +37,23 @@ def test_a_named_connection_that_does_not_exist_is_never_silently_off(
 def test_host_and_port_make_the_uri(airflow_connections: AirflowConnections) -> None:
     airflow_connections.add("tracking", {"conn_type": "flux_mlflow", "host": "mlflow", "port": 5000})
     assert MlflowTrackingHook("tracking").tracking_uri() == "http://mlflow:5000"
+
+
+def test_mlflow_messages_reach_the_task_log_at_their_own_level(
+    airflow_connections: AirflowConnections,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """MLflow's own stderr handler made a task log show its INFO messages as ERROR."""
+    import mlflow  # noqa: F401  (a task's code may import it first: that sets its handler up)
+
+    airflow_connections.add("tracking", {"conn_type": "flux_mlflow", "host": "mlflow", "port": 5000})
+    MlflowTrackingHook("tracking").tracking_uri()
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("mlflow.tracking._model_registry.client").info(
+            "Created version '2' of model 'digits'."
+        )
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("mlflow")] == [
+        ("INFO", "Created version '2' of model 'digits'.")
+    ]
+    assert "Created version" not in capfd.readouterr().err

@@ -72,6 +72,7 @@ def test_reconcile_reverts_drift_keeps_other_owners_fields_and_reports_it(
     mlflow_server: MlflowServer,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     kube = {"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}
     monkeypatch.setenv("AIRFLOW_CONN_DRIFT_K8S", json.dumps(kube))
@@ -80,6 +81,8 @@ def test_reconcile_reverts_drift_keeps_other_owners_fields_and_reports_it(
     ns = sandbox_namespace
     first = reconcile(ns, TaskInstance())
     assert first["ready"] and first["created"] == 2 and first["drifted"] == []
+    task_log = "".join(capfd.readouterr())  # the operator's own log, as a task log holds it
+    assert f"Kustomization/{ns}/apps Ready: Applied revision: {REVISION}" in task_log  # as Flux says it
 
     def kubectl_patch(target: str, body: dict[str, Any], *extra: str) -> None:
         sandbox.kubectl("patch", target, "-n", ns, "--type=merge", "-p", json.dumps(body), *extra)

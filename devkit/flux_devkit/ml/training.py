@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,7 +127,11 @@ def train_and_register(
         client.log_batch(run_id, metrics=history[start : start + 1000])
 
     mlflow.set_tracking_uri(tracking_uri)
-    with mlflow.start_run(run_id=run_id):
+    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+        # skops (MLflow's sklearn format) finds each class's module by a getattr on every loaded
+        # module; in an Airflow worker that hits Airflow's moved names, each warning once: 1,160
+        # DeprecatedImportWarning lines in the task log. Only skops' own lookups are silenced.
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"skops\.")
         # The served model takes raw pixels: the fitted scaler travels with the classifier.
         served = Pipeline([("scale", scaler), ("classify", model)])
         info = mlflow.sklearn.log_model(
