@@ -97,16 +97,9 @@ def run_module(module: str, tests: list[str], only: str | None) -> list[dict[str
     env = {**os.environ, "FLUX_MUTATE_MODULE": str(ROOT / module), "FLUX_MUTATE_REPORT": str(report)}
     if only:
         env["FLUX_MUTATE_ONLY"] = only
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "flux_devkit.mutate.plugin",
-    ]
+    # --tb=line: a killed mutant's failure report needs no source listing (the costly part)
+    command = [sys.executable, "-m", "pytest", "-q", "--tb=line", "-p", "no:cacheprovider"]
+    command += ["-p", "flux_devkit.mutate.plugin"]
     subprocess.run([*command, *tests], cwd=ROOT, env=env, check=True)
     return list(json.loads(report.read_text(encoding="utf-8")))
 
