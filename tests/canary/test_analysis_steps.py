@@ -65,7 +65,7 @@ class Rollout:
         self.calls.append("bootstrap")
 
     def readiness(self, which: str) -> Readiness:
-        return self.primary if which == "primary" else self.canary
+        return {"primary": self.primary, "canary": self.canary}[which]
 
     def target_hash(self) -> str:
         return self.spec
@@ -83,7 +83,7 @@ class Rollout:
         return self
 
     def reconcile(self) -> None:
-        pass
+        self.calls.append("reconcile routes")
 
     def set_routes(self, primary: int, canary: int) -> None:
         self.routes = (primary, canary)
@@ -146,8 +146,28 @@ def test_weighted_run_from_new_revision_to_success() -> None:
         "Progressing",
         ["New revision detected! Scaling up web"],
     )
-    assert "scale up" in env.calls and not first.finished
-    assert run.decisions(2) == ["weight 20", "weight 40"]
+    assert env.calls == [
+        "bootstrap",
+        "reconcile routes",
+        "confirm-rollout hooks (Initialized)",
+        "scale up",
+    ]
+    assert not first.finished
+    env.calls.clear()
+    env.metrics = [MetricResult("error-rate", 0.1, True, "ok")]
+    started, advanced = run.tick(), run.tick()
+    assert (started.decision, started.measured_weight, started.metrics) == ("weight 20", 0, [])
+    assert (advanced.decision, advanced.measured_weight) == ("weight 40", 20)
+    assert env.calls == [
+        "bootstrap",
+        "reconcile routes",
+        "pre-rollout hooks (Progressing)",
+        "confirm-traffic-increase hooks (Progressing)",
+        "bootstrap",
+        "reconcile routes",
+        "rollout hooks (Progressing)",
+        "confirm-traffic-increase hooks (Progressing)",
+    ]
     assert env.routes == (60, 40) and run.status.canary_weight == 40
     assert env.said() == [
         f"Starting canary analysis for {REF}",
@@ -167,7 +187,8 @@ def test_weighted_run_from_new_revision_to_success() -> None:
     ]
     assert (run.status.phase, run.status.last_promoted_spec) == ("Succeeded", "rev-1")
     assert env.calls[-2:] == ["scale down", "post-rollout hooks (Succeeded)"]
-    assert run.tick().decision == "no new revision (Succeeded)"
+    idle = run.tick()
+    assert (idle.decision, idle.finished) == ("no new revision (Succeeded)", True)
 
 
 def test_every_tick_ends_with_one_canary_step_event_carrying_the_metrics() -> None:
@@ -256,8 +277,41 @@ def test_step_weights_move_to_each_listed_weight() -> None:
 
 
 def test_step_weight_past_100_stops_at_100() -> None:
-    run = Run(canary("{stepWeight: 70}"), Rollout())
-    assert run.decisions(4)[1:] == ["weight 70", "weight 100", "promoting: primary takes the canary spec"]
+    env = Rollout()
+    run = Run(canary("{stepWeight: 70}"), env)
+    assert run.decisions(3)[1:] == ["weight 70", "weight 100"]
+    assert env.routes == (0, 100)
+    assert run.tick().decision == "promoting: primary takes the canary spec"
+
+
+def test_step_weight_wins_over_step_weights_which_still_set_the_promotion_weight() -> None:
+    run = Run(canary("{stepWeight: 20, stepWeights: [10, 50]}"), Rollout())
+    assert run.decisions(5)[1:] == [
+        "weight 20",
+        "weight 40",
+        "weight 60",
+        "promoting: primary takes the canary spec",
+    ]
+
+
+def test_a_weight_off_the_step_weights_list_moves_to_all_traffic() -> None:
+    """A run resumed after stepWeights changed: from a weight not on the list Flagger takes the rest."""
+    env = Rollout(routes=(70, 30))
+    run = Run(
+        canary("{stepWeights: [10, 50]}"), env, CanaryStatus().synced("Progressing", "rev-1", weight=30)
+    )
+    assert run.tick().decision == "weight 100"
+    assert env.routes == (0, 100)
+
+
+def test_weighted_run_waits_for_promotion_approval() -> None:
+    env = Rollout(hooks={"confirm-promotion": closed("release freeze")})
+    run = Run(canary(), env)
+    assert run.decisions(5)[3:] == ["waiting for promotion approval: release freeze"] * 2
+    assert env.calls[-1] == "confirm-promotion hooks (Progressing)"
+    assert run.status.phase == "WaitingPromotion"
+    env.hooks = {}
+    assert run.tick().decision == "promoting: primary takes the canary spec"
 
 
 def test_step_weight_promotion_moves_traffic_back_in_steps() -> None:
@@ -294,11 +348,10 @@ def test_blue_green_counts_iterations_and_waits_for_promotion_approval() -> None
         f"Advance {REF} canary iteration 2/2",
     ]
     env.hooks = {}
-    assert run.decisions(3) == [
-        "iteration 2/2",
-        "all traffic on the canary before promotion",
-        "promoting: primary takes the canary spec",
-    ]
+    assert run.decisions(2) == ["iteration 2/2", "all traffic on the canary before promotion"]
+    assert run.status.iterations == 3
+    assert env.calls[-1] == "confirm-promotion hooks (Progressing)"
+    assert run.tick().decision == "promoting: primary takes the canary spec"
     assert env.routes == (0, 100)
 
 
@@ -312,6 +365,23 @@ def test_kubernetes_provider_runs_ten_iterations_and_never_routes() -> None:
         "promoting: primary takes the canary spec",
     ]
     assert run.decisions(2) == ["finalising: all traffic on the primary", "succeeded: promotion finished"]
+    assert env.routes == (100, 0)
+
+
+@pytest.mark.parametrize("iterations", [1, 3])
+def test_kubernetes_provider_keeps_the_iterations_it_is_given(iterations: int) -> None:
+    run = Run(canary(f"{{iterations: {iterations}}}", "  provider: kubernetes\n"), Rollout())
+    assert run.decisions(iterations + 1)[-1] == f"iteration {iterations}/{iterations}"
+
+
+def test_ab_testing_on_the_kubernetes_provider_is_blue_green() -> None:
+    env = Rollout()
+    run = Run(canary("{iterations: 1, match: [{headers: {x: {exact: y}}}]}", "  provider: kubernetes\n"), env)
+    assert run.decisions(4)[1:] == [
+        "iteration 1/1",
+        "all traffic on the canary before promotion",
+        "promoting: primary takes the canary spec",
+    ]
     assert env.routes == (100, 0)
 
 
@@ -385,11 +455,11 @@ def test_promotion_fails_when_the_primary_is_not_ready_and_traffic_stays_on_the_
     )
 
 
-def test_rollback_webhook_rolls_back_at_once() -> None:
+@pytest.mark.parametrize("phase", ["Progressing", "WaitingPromotion"])
+def test_rollback_webhook_rolls_back_at_once(phase: str) -> None:
     env = Rollout()
-    run = Run(canary(), env)
-    run.decisions(2)
-    env.said()
+    run = Run(canary(), env, CanaryStatus().synced(phase, "rev-1", weight=20))
+    env.routes = (80, 20)
     env.rollback = "manual"
     assert run.tick().decision == "rolled back: rollback webhook manual asked for it"
     assert env.said() == [
@@ -398,11 +468,10 @@ def test_rollback_webhook_rolls_back_at_once() -> None:
     ]
 
 
-def test_new_revision_mid_run_restarts_the_analysis() -> None:
-    env = Rollout()
-    run = Run(canary(), env)
-    run.decisions(2)
-    env.said()
+@pytest.mark.parametrize("phase", ["Progressing", "WaitingPromotion"])
+def test_new_revision_mid_run_restarts_the_analysis(phase: str) -> None:
+    env = Rollout(routes=(80, 20))
+    run = Run(canary(), env, CanaryStatus().synced(phase, "rev-1", weight=20))
     env.spec = "rev-2"
     assert run.tick().decision == "new revision mid-run: analysis restarted"
     assert env.routes == (100, 0)
@@ -439,7 +508,9 @@ def test_initialisation_waits_for_the_primary_and_fails_on_its_deadline() -> Non
     run = Run(canary(), env, CanaryStatus())
     assert run.tick().decision == "initialising: primary starting"
     env.primary = Readiness(True)
+    env.calls.clear()
     done = run.tick()
+    assert env.calls == ["bootstrap", "scale down", "reconcile routes"]
     assert (done.decision, done.finished, run.status.phase) == (
         "initialized: primary serves all traffic",
         True,
@@ -453,6 +524,31 @@ def test_initialisation_waits_for_the_primary_and_fails_on_its_deadline() -> Non
         Run(canary(), env, CanaryStatus()).tick()
     assert info.value.field == "spec.targetRef"
     assert "the primary never became ready: no pods; fix the target Deployment" in str(info.value)
+
+
+def test_initializing_phase_initialises_again() -> None:
+    run = Run(canary(), Rollout(), CanaryStatus().synced("Initializing", ""))
+    assert run.tick().decision == "initialized: primary serves all traffic"
+
+
+def test_status_without_an_applied_revision_starts_a_run() -> None:
+    run = Run(canary(), Rollout(), CanaryStatus(phase="Succeeded"))
+    assert run.tick().decision == "new revision: canary scaled up, analysis starts next tick"
+
+
+def test_canary_without_analysis_rolls_back_on_its_deadline_without_threshold_event() -> None:
+    env = Rollout()
+    (obj,) = load_manifests(
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web, namespace: apps}\n"
+        "spec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n"
+    )
+    assert isinstance(obj, Canary)
+    run = Run(obj, env)
+    run.tick()
+    env.said()
+    env.canary = Readiness(False, False, "deadline")
+    assert run.tick().decision == "rolled back: Progress deadline exceeded deadline"
+    assert env.said() == ["! Canary failed! Scaling down web: Progress deadline exceeded deadline"]
 
 
 def test_promoted_revision_is_not_analysed_again() -> None:
