@@ -273,6 +273,11 @@ MARKER = '# {"$imagepolicy": "flux-system:app"}'
             "tag: 'it''s' # {\"$imagepolicy\": \"flux-system:app:tag\"}\n",
             'tag: \'1.2.0\' # {"$imagepolicy": "flux-system:app:tag"}\n',
         ),
+        # a marker on a complex key, or above an item that is a block scalar, is ignored
+        (f"? image {MARKER}\n: a:1\n", f"? image {MARKER}\n: a:1\n"),
+        (f"{MARKER}\n- |\n  a:1\n", f"{MARKER}\n- |\n  a:1\n"),
+        (f"{MARKER}\n- >\n  a:1\n", f"{MARKER}\n- >\n  a:1\n"),
+        (f"{MARKER}\n- a:1\n", f"{MARKER}\n- ghcr.io/org/app:1.2.0\n"),
         # a head comment above an item counts from the dash's column on, not left of it
         (f"images:\n{MARKER}\n  - a:1\n", f"images:\n{MARKER}\n  - a:1\n"),
         (f"images:\n   {MARKER}\n  - a:1\n", f"images:\n   {MARKER}\n  - ghcr.io/org/app:1.2.0\n"),
@@ -325,6 +330,24 @@ def test_changes_name_their_object_as_flux_does() -> None:
     assert pod.go_json() == {"apiVersion": "v1", "kind": "Pod", "name": "web", "namespace": "shop"}
     assert str(job) == "{{{ Job} { }}}"
     assert job.go_json() == {"kind": "Job"}
+
+
+def test_identity_is_found_after_nested_collections() -> None:
+    text = (
+        "apiVersion: v1\nkind: Pod\nitems:\n- a\n- {b: c}\nmetadata:\n  labels: {x: y}\n  name: web\n"
+        f"image: a:1 {MARKER}\n"
+    )
+    ((line, obj),) = [(c.line, str(c.object)) for c in set_text(text, POLICIES)[1].changes]
+    assert (line, obj) == (9, "{{{v1 Pod} {web }}}")
+
+
+def test_unknown_markers_and_files_that_are_not_yaml_are_reported_per_file(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text('image: a:1 # {"$imagepolicy": "flux-system:gone"}\n')
+    (tmp_path / "b.yaml").write_text('{{ if }}\nimage: a:1 # {"$imagepolicy": "flux-system:app"}\n')
+    result = apply_setters(tmp_path, ".", POLICIES)
+    assert result.unknown_markers == [("a.yaml", 1, "flux-system:gone")]
+    assert result.problem_files == ["b.yaml"]
+    assert result.changes == []
 
 
 def test_yml_files_kustomization_files_and_links_inside_the_checkout_are_rewritten(tmp_path: Path) -> None:
