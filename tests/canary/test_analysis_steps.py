@@ -87,6 +87,7 @@ class Rollout:
 
     def set_routes(self, primary: int, canary: int) -> None:
         self.routes = (primary, canary)
+        self.calls.append(f"routes {primary}/{canary}")
 
     def get_routes(self) -> tuple[int, int]:
         return self.routes
@@ -163,22 +164,27 @@ def test_weighted_run_from_new_revision_to_success() -> None:
         "reconcile routes",
         "pre-rollout hooks (Progressing)",
         "confirm-traffic-increase hooks (Progressing)",
+        "routes 80/20",
         "bootstrap",
         "reconcile routes",
         "rollout hooks (Progressing)",
         "confirm-traffic-increase hooks (Progressing)",
+        "routes 60/40",
     ]
+    env.calls.clear()
     assert env.routes == (60, 40) and run.status.canary_weight == 40
     assert env.said() == [
         f"Starting canary analysis for {REF}",
         f"Advance {REF} canary weight 20",
         f"Advance {REF} canary weight 40",
     ]
-    assert run.decisions(3) == [
+    assert [r.decision for r in (run.tick(), run.tick())] == [
         "promoting: primary takes the canary spec",
         "finalising: all traffic on the primary",
-        "succeeded: promotion finished",
     ]
+    succeeded = run.tick()
+    assert (succeeded.decision, succeeded.finished) == ("succeeded: promotion finished", True)
+    assert "promote" in env.calls
     assert env.routes == (100, 0)
     assert env.said() == [
         "Copying web template spec to web-primary",
@@ -318,11 +324,17 @@ def test_step_weight_promotion_moves_traffic_back_in_steps() -> None:
     env = Rollout()
     run = Run(canary("{stepWeight: 20, maxWeight: 40, stepWeightPromotion: 30}"), env)
     run.decisions(4)  # scaled up, 20, 40, promoting
-    assert run.decisions(3) == [
-        "promotion: primary weight 90",
-        "finalising: all traffic on the primary",
-        "succeeded: promotion finished",
-    ]
+    assert run.tick().decision == "promotion: primary weight 90"
+    assert (env.routes, run.status.canary_weight) == ((90, 10), 10)
+    assert run.decisions(2) == ["finalising: all traffic on the primary", "succeeded: promotion finished"]
+    assert env.routes == (100, 0)
+
+
+def test_a_promotion_step_reaching_100_routes_everything_at_once() -> None:
+    env = Rollout()
+    run = Run(canary("{stepWeight: 20, maxWeight: 40, stepWeightPromotion: 40}"), env)
+    run.decisions(4)
+    assert run.tick().decision == "finalising: all traffic on the primary"
     assert env.routes == (100, 0)
 
 
@@ -350,7 +362,7 @@ def test_blue_green_counts_iterations_and_waits_for_promotion_approval() -> None
     env.hooks = {}
     assert run.decisions(2) == ["iteration 2/2", "all traffic on the canary before promotion"]
     assert run.status.iterations == 3
-    assert env.calls[-1] == "confirm-promotion hooks (Progressing)"
+    assert env.calls[-2:] == ["confirm-promotion hooks (Progressing)", "routes 0/100"]
     assert run.tick().decision == "promoting: primary takes the canary spec"
     assert env.routes == (0, 100)
 
@@ -366,6 +378,7 @@ def test_kubernetes_provider_runs_ten_iterations_and_never_routes() -> None:
     ]
     assert run.decisions(2) == ["finalising: all traffic on the primary", "succeeded: promotion finished"]
     assert env.routes == (100, 0)
+    assert not [call for call in env.calls if call.startswith("routes")]  # no router to set
 
 
 @pytest.mark.parametrize("iterations", [1, 3])
@@ -484,13 +497,12 @@ def test_new_revision_mid_run_restarts_the_analysis(phase: str) -> None:
 
 
 def test_skip_analysis_promotes_at_once() -> None:
-    env = Rollout()
+    env = Rollout(routes=(80, 20))
     run = Run(canary(extra="  skipAnalysis: true\n"), env)
-    assert run.decisions(2) == [
-        "new revision: canary scaled up, analysis starts next tick",
-        "skipped analysis: promoted",
-    ]
-    assert env.calls[-3:] == ["promote", "scale down", "post-rollout hooks (Succeeded)"]
+    run.tick()
+    skipped = run.tick()
+    assert (skipped.decision, skipped.finished) == ("skipped analysis: promoted", True)
+    assert env.calls[-4:] == ["routes 100/0", "promote", "scale down", "post-rollout hooks (Succeeded)"]
     assert run.status.phase == "Succeeded"
     assert env.said()[-1] == f"Canary analysis was skipped, promotion finished for {REF}"
 
