@@ -104,6 +104,17 @@ def run_module(module: str, tests: list[str], only: str | None) -> list[dict[str
     return list(json.loads(report.read_text(encoding="utf-8")))
 
 
+def rerun_survivors(module: str, tests: list[str], report: Path) -> list[dict[str, object]]:
+    """The last results with every mutant they did not kill run again (after adding tests)."""
+    last = {int(str(o["number"])): o for o in json.loads(report.read_text(encoding="utf-8"))}
+    again = [n for n, o in last.items() if o["status"] not in ("killed", "timeout")]
+    if again:
+        for outcome in run_module(module, tests, ",".join(map(str, again))):
+            last[int(str(outcome["number"]))] = outcome
+        report.write_text(json.dumps(list(last.values())), encoding="utf-8")
+    return list(last.values())
+
+
 def summarize(
     module: str, outcomes: list[dict[str, object]], equivalents: list[Equivalent], show: bool
 ) -> Row:
@@ -143,6 +154,11 @@ def main() -> None:
     parser.add_argument("--show", action="store_true", help="list the mutants no test killed")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--report", action="store_true", help="table from the last results, run nothing")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="run again only what the last results did not kill, merged in",
+    )
     args = parser.parse_args()
     tests, equivalents = load_config()
     modules = list(tests) if args.all else args.modules
@@ -162,6 +178,8 @@ def main() -> None:
         report = STATE / (module.replace("/", "_") + ".json")
         if args.report:
             outcomes = list(json.loads(report.read_text(encoding="utf-8")))
+        elif args.survivors:
+            outcomes = rerun_survivors(module, tests[module], report)
         else:
             outcomes = run_module(module, tests[module], args.only)
         rows.append(summarize(module, outcomes, equivalents, args.show))
