@@ -141,3 +141,79 @@ def test_broken_templates_fail_as_go_does(template: str, needle: str) -> None:
         render(template, template_data(AUTOMATION, UpdateResult(), legacy=False))
     assert needle in str(info.value)
     assert str(info.value).startswith("field spec.git.commit.messageTemplate: ")
+
+
+def _same_object_in_two_files() -> UpdateResult:
+    """One Deployment (same identity) in two files, each with a Docker Hub image (digest) and a GHCR one."""
+    policies = {
+        "apps:nginx": PolicyResult("docker.io/library/nginx", "1.27", "sha256:" + "b" * 8),
+        "apps:app": PolicyResult("ghcr.io/org/app", "2.0.0"),
+    }
+    doc = (
+        "kind: Deployment\nmetadata:\n  name: web\nspec:\n"
+        '  a: nginx:1.0 # {"$imagepolicy": "apps:nginx"}\n'
+        '  b: ghcr.io/org/app:1.0.0 # {"$imagepolicy": "apps:app"}\n'
+    )
+    result = UpdateResult()
+    for file in ("b.yaml", "a.yaml"):
+        result.changes += set_text(doc, policies, file)[1].changes
+    return result
+
+
+NGINX = "docker.io/library/nginx:1.27@sha256:bbbbbbbb"
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        # objects merge across files; changes and images are listed once each, in file order
+        ("{{ range $o, $c := .Changed.Objects }}{{ $o.Name }}:{{ len $c }} {{ end }}", "web:4 "),
+        (
+            "{{ range .Changed.Changes }}{{ . }};{{ end }}",
+            f"{{nginx:1.0 {NGINX} apps:nginx}};{{ghcr.io/org/app:1.0.0 ghcr.io/org/app:2.0.0 apps:app}};",
+        ),
+        ("{{ range $o, $refs := .Updated.Objects }}{{ $o.Name }}:{{ len $refs }} {{ end }}", "web:4 "),
+        ("{{ range $f, $_ := .Updated.Files }}{{ $f }} {{ end }}", "a.yaml b.yaml "),
+        (
+            "{{ range .Updated.Images }}{{ . }}|{{ .Identifier }}|{{ .Name }}|{{ .Registry }}|"
+            "{{ .Repository }}|{{ .Policy }};{{ end }}",
+            f"{NGINX}|sha256:bbbbbbbb|docker.io/library/nginx|index.docker.io|library/nginx|apps/nginx;"
+            "ghcr.io/org/app:2.0.0|2.0.0|ghcr.io/org/app|ghcr.io|org/app|apps/app;",
+        ),
+        ('{{ index .Values "nope" }}|{{ .AutomationObject }}', "|apps/auto"),
+    ],
+)
+def test_changes_across_files_as_flux_lists_them(template: str, expected: str) -> None:
+    data = template_data(
+        NamespacedName("apps", "auto"), _same_object_in_two_files(), {"env": "x"}, legacy=True
+    )
+    assert render(template, data) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "legacy", "message"),
+    [
+        (
+            "{{ .Changed.ImageResult }}",
+            True,
+            "field spec.git.commit.messageTemplate: template uses removed '.Changed.ImageResult' field. "
+            "Please use '.Changed.FileChanges' or '.Changed.Objects' instead. See: https://fluxcd.io/",
+        ),
+        (
+            "{{ .Updated }}",
+            False,
+            "field spec.git.commit.messageTemplate: template uses removed '.Updated' field. "
+            "Please use '.Changed' instead. See: https://fluxcd.io/",
+        ),
+    ],
+)
+def test_removed_fields_fail_with_flux_wording(template: str, legacy: bool, message: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        render(template, template_data(AUTOMATION, UpdateResult(), legacy=legacy))
+    assert str(info.value).startswith(message)
+    assert info.value.field == "spec.git.commit.messageTemplate"
+
+
+def test_empty_template_is_flux_default_message() -> None:
+    data = template_data(AUTOMATION, UpdateResult(), legacy=False)
+    assert render(None, data) == render("", data) == "Update from image update automation"
