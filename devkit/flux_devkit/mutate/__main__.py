@@ -28,15 +28,23 @@ STATE = ROOT / ".state" / "mutation"
 
 @dataclass(frozen=True)
 class Equivalent:
-    """A mutant that behaves like the original, identified by its line's text and change."""
+    """A mutant that behaves like the original, identified by its line's text and change.
+
+    Only mutants that survived are excluded: a killed one stays killed whatever the list says.
+    """
 
     module: str
     line: str
     change: str
     reason: str
+    function: str | None = None  # to tell apart equal lines in different functions
 
     def matches(self, module: str, mutant: Mutant) -> bool:
-        return self.module == module and self.line == mutant.source_line and self.change == mutant.change
+        return (self.module, self.line, self.change) == (
+            module,
+            mutant.source_line,
+            mutant.change,
+        ) and self.function in (None, mutant.function)
 
 
 @dataclass(frozen=True)
