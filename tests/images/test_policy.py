@@ -367,3 +367,15 @@ def test_semver_policy_from_manifest_names_the_object_when_nothing_qualifies() -
     numerical = TagPolicy.from_object(_manifest("    numerical: {order: asc}\n"))
     with pytest.raises(ImageError, match=r"^ImagePolicy/apps/app field spec.policy.numerical: tag value 'x'"):
         numerical.latest(["1", "x"])
+
+
+def test_defaults_keep_every_tag_order_ascending_and_name_the_kind() -> None:
+    assert TagFilter().apply(["a", "b"]) == {"a": "a", "b": "b"}
+    assert TagFilter("^v").apply(["v1", "x"]) == {"v1": "v1"}
+    assert TagPolicy("alphabetical").latest(["a", "c", "b"]) == "c"
+    assert TagPolicy("numerical").latest(["2", "10"]) == "10"
+    with pytest.raises(ImageError, match=r"^ImagePolicy field spec.filterTags.extract: "):
+        TagFilter("(a)", "$b")
+    obj = _manifest("    numerical: {order: asc}\n")
+    with pytest.raises(ImageError, match=r"^ImagePolicy field spec.policy.numerical: "):
+        TagPolicy.from_spec(obj.spec).latest(["x"])
