@@ -466,6 +466,9 @@ def test_promotion_fails_when_the_primary_is_not_ready_and_traffic_stays_on_the_
         Run(canary(), env, CanaryStatus().synced("Promoting", "rev-1")).tick().decision
         == "waiting for primary"
     )
+    env.primary = Readiness(False, False, "crash loop")
+    finalising = Run(canary(), env, CanaryStatus().synced("Finalising", "rev-1")).tick()
+    assert finalising.decision == "promotion failed: crash loop; traffic kept on the canary"
 
 
 @pytest.mark.parametrize("phase", ["Progressing", "WaitingPromotion"])
