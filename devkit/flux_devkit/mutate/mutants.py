@@ -3,9 +3,8 @@
 Mutants are numbered in the order one traversal of the module meets them, so the same source
 always gives the same numbering: the runner lists them and a forked test process rebuilds
 mutant ``n`` from the file alone. What is not mutated, and why: docstrings, annotations (not
-evaluated at run time), ``__all__``, ``__slots__``, decorators and class bases (a class cannot
-be re-created in place under the warm runner, see plugin.py), the literal text of f-strings
-and log calls (their wording is not behaviour a user relies on; the values put into them are).
+evaluated at run time), ``__all__``, decorators and class bases (a class cannot be re-created
+in place under the warm runner, see plugin.py), the literal text of f-strings and log calls (their wording is not behaviour a user relies on; the values put into them are).
 """
 
 from __future__ import annotations
@@ -163,7 +162,7 @@ class _Walker(ast.NodeTransformer):
         return args
 
     def visit_Assign(self, node: ast.Assign) -> ast.AST:
-        if any(isinstance(t, ast.Name) and t.id in ("__all__", "__slots__") for t in node.targets):
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
             return node
         return self.generic_visit(node)
 

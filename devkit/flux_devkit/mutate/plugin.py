@@ -167,6 +167,8 @@ def _copy_defaults(old: Any, new: Any) -> None:
 
 
 def _set_class_attribute(owner: type, name: str, value: Any) -> None:
+    if name == "__slots__":
+        raise Unapplied("__slots__ is read once, when the class is created")
     fields = getattr(owner, "__dataclass_fields__", None)
     if hasattr(owner, "model_fields") or isinstance(value, dataclasses.Field):
         raise Unapplied("a model field definition")
