@@ -4,7 +4,8 @@ Mutants are numbered in the order one traversal of the module meets them, so the
 always gives the same numbering: the runner lists them and a forked test process rebuilds
 mutant ``n`` from the file alone. What is not mutated, and why: docstrings, annotations (not
 evaluated at run time), ``__all__``, decorators and class bases (a class cannot be re-created
-in place under the warm runner, see plugin.py), the literal text of f-strings and log calls (their wording is not behaviour a user relies on; the values put into them are).
+in place under the warm runner, see plugin.py), the literal text of f-strings and log calls
+(their wording is not behaviour a user relies on; the values put into them are).
 """
 
 from __future__ import annotations
