@@ -169,7 +169,8 @@ def _copy_defaults(old: Any, new: Any) -> None:
 def _set_class_attribute(owner: type, name: str, value: Any) -> None:
     if name == "__slots__":
         raise Unapplied("__slots__ is read once, when the class is created")
-    fields = getattr(owner, "__dataclass_fields__", None)
+    # dataclass fields proper (not ClassVars, which are plain class attributes)
+    fields = {f.name: f for f in dataclasses.fields(owner)} if dataclasses.is_dataclass(owner) else None
     if hasattr(owner, "model_fields") or isinstance(value, dataclasses.Field):
         raise Unapplied("a model field definition")
     if fields is not None and name in fields:
