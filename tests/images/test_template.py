@@ -217,3 +217,20 @@ def test_removed_fields_fail_with_flux_wording(template: str, legacy: bool, mess
 def test_empty_template_is_flux_default_message() -> None:
     data = template_data(AUTOMATION, UpdateResult(), legacy=False)
     assert render(None, data) == render("", data) == "Update from image update automation"
+
+
+@pytest.mark.parametrize(
+    ("template", "go_type"),
+    [
+        ("{{ .AutomationObject.Nope }}", "types.NamespacedName"),
+        ("{{ .Changed.Nope }}", "update.Result"),
+        ("{{ range .Changed.Changes }}{{ .Nope }}{{ end }}", "update.Change"),
+        ("{{ range $o, $c := .Changed.Objects }}{{ $o.Nope }}{{ end }}", "update.ObjectIdentifier"),
+        ("{{ range .Updated.Images }}{{ .Nope }}{{ end }}", "update.imageRef"),
+    ],
+)
+def test_unknown_fields_name_flux_go_types(template: str, go_type: str) -> None:
+    data = template_data(NamespacedName("apps", "auto"), _same_object_in_two_files(), legacy=True)
+    with pytest.raises(TemplateError) as info:
+        render(template, data)
+    assert str(info.value).endswith(f"can't evaluate field Nope in type {go_type}")
