@@ -109,6 +109,21 @@ GRAMMAR = [
     ({"w": "abc"}, "${w:9223372036854775808}", "abc"),  # beyond int64: Atoi fails, the value is kept
     ({"u": "héllo"}, "${#u}", "6"),
     ({"u": "héllo"}, "${u:3}", "llo"),
+    # escapes belong to replace arguments only; text after an expression is kept
+    ({"x": ""}, r"${x:-a\/b}", r"a\/b"),
+    ({"w": "abc"}, "${w:1}x", "bcx"),
+    ({"w": "abc"}, "${w/b/}!", "ac!"),
+    # one default operator; what follows it is the default text
+    ({}, "${v==x}", "=x"),
+    ({}, "${v:-:x}", ":x"),
+    ({}, "${v:--x}", "-x"),
+    # a zero length is an empty string, not an error; a cut through a character is U+FFFD
+    ({"w": "abc"}, "${w:1:0}", ""),
+    ({"u": "héllo"}, "${u:2}", "\ufffdllo"),
+    ({"u": "héllo"}, "${u:1:1}", "\ufffd"),
+    ({"u": "héllo"}, "${u:2:9}", "\ufffdllo"),
+    # not strict unless asked: a missing name is empty
+    ({}, "${missing}", ""),
     # $ alone and $$ at top level
     ({}, "$$$", "$$"),
     ({}, "a$", "a$"),
@@ -138,6 +153,7 @@ def test_grammar_details(variables: dict[str, str], text: str, expected: str) ->
         ("${a/}", "bad substitution near '${a/}'"),
         ("${a//b}", "bad substitution near '${a//b}'"),
         ("${a/#}", "bad substitution near '${a/#}'"),
+        ("${a::2}", "unable to parse substitution within function near '${a::'"),
         ("${a%}", "unable to parse substitution within function near '${a%}'"),
         ("${a##}", "unable to parse substitution within function near '${a##}'"),
         ("${a:=x", "unable to parse substitution within function near '${a:=x'"),
