@@ -9,7 +9,7 @@ import yaml
 
 from airflow_flux_provider.images.errors import ImageError
 from airflow_flux_provider.images.policy import PolicyResult
-from airflow_flux_provider.images.setters import apply_setters, set_text
+from airflow_flux_provider.images.setters import apply_setters, set_text, update_path
 
 POLICIES = {
     "flux-system:app": PolicyResult("ghcr.io/org/app", "1.2.0"),
@@ -321,11 +321,12 @@ def test_changes_name_their_object_as_flux_does() -> None:
     text = (
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\n"
         f"spec:\n  template:\n    metadata: {{name: inner, namespace: other}}\n  image: a:1 {MARKER}\n"
-        f"---\nkind: Job\nimage: a:1 {MARKER}\n"
+        f"---\nkind: Job\nimage: a:1 {MARKER}\n---\nimage: a:1 {MARKER}\n"
     )
     _, result = set_text(text, POLICIES)
-    pod, job = (change.object for change in result.changes)
-    assert [c.line for c in result.changes] == [9, 12]
+    pod, job, anonymous = (change.object for change in result.changes)
+    assert [c.line for c in result.changes] == [9, 12, 14]
+    assert str(anonymous) == "{{{ } { }}}"
     assert str(pod) == "{{{v1 Pod} {web shop}}}"
     assert pod.go_json() == {"apiVersion": "v1", "kind": "Pod", "name": "web", "namespace": "shop"}
     assert str(job) == "{{{ Job} { }}}"
@@ -380,3 +381,28 @@ def test_bad_update_paths_name_the_field(tmp_path: Path) -> None:
     assert str(not_folder.value) == (
         "ImageUpdateAutomation field spec.update.path: update.path 'file' is not a folder of the repository"
     )
+
+
+@pytest.mark.parametrize(
+    ("encoded", "why"), [("!!str x", "change other values"), ("&x x", "change other values")]
+)
+def test_a_rewrite_that_adds_a_tag_or_an_anchor_is_refused(
+    monkeypatch: pytest.MonkeyPatch, encoded: str, why: str
+) -> None:
+    from airflow_flux_provider.images import setters
+
+    monkeypatch.setattr(setters, "_encode", lambda new, style: encoded)
+    with pytest.raises(ImageError, match=f"rewriting the marked values would {why}"):
+        set_text('args: [\n  a:1 # {"$imagepolicy": "flux-system:app"}\n]\n', POLICIES, "deploy.yaml")
+
+
+def test_git_folder_default_names_and_update_path_default_object(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x.yaml").write_text(f"image: a:1 {MARKER}\n")
+    assert apply_setters(tmp_path, ".", POLICIES).files == []
+    _, result = set_text('{{ if }}\nimage: a:1 # {"$imagepolicy": "flux-system:app"}\n', POLICIES)
+    assert result.problem_files == ["<text>"]
+    with pytest.raises(
+        ImageError, match=r"^ImageUpdateAutomation field spec.update.path: update.path '\.\.' points"
+    ):
+        update_path(tmp_path, "..")
