@@ -442,3 +442,45 @@ def test_event_and_delivery_id_come_from_the_type_headers() -> None:
     assert (generic.event, generic.delivery_id) == ("", "gh-1")  # generic has no event header
     assert verify("generic", TOKEN, {"idempotency-key": "k"}, BODY).delivery_id == "k"
     assert verify("generic", TOKEN, {}, BODY).delivery_id == ""
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "x-github-delivery",
+        "x-gitlab-event-uuid",
+        "x-request-uuid",
+        "x-request-id",
+        "x-delivery-id",
+        "idempotency-key",
+    ],
+)
+def test_each_delivery_header_names_the_delivery(header: str) -> None:
+    assert verify("generic", TOKEN, {header: "d-1"}, BODY).delivery_id == "d-1"
+
+
+def form(body: bytes) -> dict[str, str]:
+    return {"x-hub-signature-256": hub(body), "content-type": "application/x-www-form-urlencoded"}
+
+
+def test_bytes_that_are_not_utf8_never_crash_verification() -> None:
+    """Undecodable bodies and headers (surrogates from a lenient server) are replaced, not raised."""
+    assert verify("generic", TOKEN, {}, b"\xff not json").payload == "\ufffd not json"
+    assert verify("github", TOKEN, form(b"payload=%7B%7D&x=\xff"), b"payload=%7B%7D&x=\xff").payload == {}
+    assert signature_matches("sha256=\udcff", BODY, TOKEN) is False
+    with pytest.raises(Unauthorized):
+        verify("gitlab", TOKEN, {"x-gitlab-token": "\udcff"}, BODY)
+
+
+def test_form_without_payload_field_carries_nothing() -> None:
+    assert verify("github", TOKEN, form(b"x=1"), b"x=1").payload is None
+
+
+@pytest.mark.parametrize("receiver_type", ["github", "dockerhub"])
+def test_json_types_refuse_a_body_that_is_not_json(receiver_type: str) -> None:
+    headers = {"x-hub-signature-256": hub(b"not json"), "content-type": "application/json"}
+    with pytest.raises(WebhookRejected) as info:
+        verify(receiver_type, TOKEN, headers, b"not json")
+    assert str(info.value) == (
+        "the body is not valid JSON (Expecting value: line 1 column 1 (char 0)); the webhook sends JSON"
+    )
