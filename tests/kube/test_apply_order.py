@@ -14,10 +14,13 @@ from airflow_flux_provider.kube.apply import (
     ApplyError,
     Change,
     ChangeSet,
+    ObjectDiff,
     kind_rank,
     sort_key,
     with_owner_labels,
 )
+from flux_devkit.sandbox import Sandbox
+from tests.sandbox.test_crd import crd
 
 
 def obj(kind: str, name: str, namespace: str = "", api: str = "v1") -> dict[str, Any]:
@@ -201,3 +204,51 @@ def test_one_invalid_object_leaves_its_stage_unapplied(sandbox_namespace: str, c
     assert cluster.get(ObjectKey.of(good)) is None
     assert cluster.get(ObjectKey.of(namespace)) is not None
     cluster.delete(ObjectKey.of(namespace))
+
+
+def test_object_diff_is_drifted_only_when_configured() -> None:
+    assert [ObjectDiff(key("ConfigMap", "a"), action).drifted for action in Action] == [
+        False,
+        True,
+        False,
+        False,
+        False,
+    ]
+
+
+def test_a_definition_and_its_objects_apply_together(sandbox_namespace: str, cluster: Cluster) -> None:
+    """The CRD goes in the first stage and is waited for, so its custom resource applies in the last."""
+    group = f"{sandbox_namespace}.example.com"
+    definition = crd(group)
+    widget = {
+        "apiVersion": f"{group}/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "namespace": sandbox_namespace},
+    }
+    changes = Applier(cluster).apply_all([widget, definition])
+    assert [(str(c.key), c.action) for c in changes.changes] == [
+        (f"CustomResourceDefinition/widgets.{group}", Action.CREATED),
+        (f"Widget/{sandbox_namespace}/w", Action.CREATED),
+    ]
+    cluster.delete(ObjectKey.of(definition))
+
+
+def test_force_recreates_only_for_an_immutable_field_error(
+    sandbox: Sandbox, sandbox_namespace: str, cluster: Cluster
+) -> None:
+    """An admission webhook's or CEL rule's "is immutable" counts as immutable; any other refusal does not."""
+    obj = configmap(sandbox_namespace, "a")
+    Applier(cluster).apply_all([obj])
+    uid = (cluster.get(ObjectKey.of(obj)) or {})["metadata"]["uid"]
+    sandbox.faults.add(verb="patch", resource="configmaps", code=403, message="denied by policy", times=1)
+    with pytest.raises(
+        ApplyError, match=f"ConfigMap/{sandbox_namespace}/a dry-run failed: .*denied by policy"
+    ):
+        Applier(cluster, force=True).apply_all([obj])
+    assert (cluster.get(ObjectKey.of(obj)) or {})["metadata"]["uid"] == uid
+    sandbox.faults.add(
+        verb="patch", resource="configmaps", code=400, message="data: field is immutable", times=1
+    )
+    (recreated,) = Applier(cluster, force=True).apply_all([obj]).changes
+    assert recreated.action == Action.CREATED
+    assert (cluster.get(ObjectKey.of(obj)) or {})["metadata"]["uid"] != uid
