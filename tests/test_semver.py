@@ -196,6 +196,7 @@ MORE_CHECKS = [
     ("^0.0.3", "0.0.3", True),
     ("^0.0.3", "0.0.4", False),
     ("^0.0.3", "0.1.0", False),
+    ("^0.0.3", "0.1.3", False),
     ("^0.0.3", "1.0.0", False),
     # plain inequality and inequality against a wildcard major
     (">1.0.0", "1.0.0", False),
