@@ -9,7 +9,7 @@ import yaml
 
 from airflow_flux_provider.images.errors import ImageError
 from airflow_flux_provider.images.policy import PolicyResult
-from airflow_flux_provider.images.setters import apply_setters, set_text, update_path
+from airflow_flux_provider.images.setters import UpdateResult, apply_setters, set_text, update_path
 
 POLICIES = {
     "flux-system:app": PolicyResult("ghcr.io/org/app", "1.2.0"),
@@ -406,3 +406,26 @@ def test_git_folder_default_names_and_update_path_default_object(tmp_path: Path)
         ImageError, match=r"^ImageUpdateAutomation field spec.update.path: update.path '\.\.' points"
     ):
         update_path(tmp_path, "..")
+
+
+def test_texts_without_markers_and_root_scalars_are_left_alone() -> None:
+    assert set_text("{{ not yaml }}\nimage: a:1\n", POLICIES) == (
+        "{{ not yaml }}\nimage: a:1\n",
+        UpdateResult(),
+    )
+    assert set_text(f"a:1 {MARKER}\n", POLICIES)[0] == f"a:1 {MARKER}\n"  # a document that is one scalar
+
+
+def test_a_rewrite_refused_in_a_file_names_the_automation_field(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from airflow_flux_provider.images import setters
+
+    (tmp_path / "x.yaml").write_text('args: [\n  a:1 # {"$imagepolicy": "flux-system:app"}\n]\n')
+    monkeypatch.setattr(setters, "_encode", lambda new, style: new + "}")
+    with pytest.raises(ImageError) as info:
+        apply_setters(tmp_path, ".", POLICIES, obj="ImageUpdateAutomation/flux-system/x")
+    assert str(info.value) == (
+        "ImageUpdateAutomation/flux-system/x field spec.update.path: x.yaml: rewriting the marked values "
+        "would break the YAML; report this file"
+    )
