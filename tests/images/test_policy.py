@@ -374,6 +374,8 @@ def test_defaults_keep_every_tag_order_ascending_and_name_the_kind() -> None:
     assert TagFilter("^v").apply(["v1", "x"]) == {"v1": "v1"}
     assert TagPolicy("alphabetical").latest(["a", "c", "b"]) == "c"
     assert TagPolicy("numerical").latest(["2", "10"]) == "10"
+    with pytest.raises(NoTagError, match=r"^ImagePolicy: no tag was scanned"):
+        TagPolicy("alphabetical").latest([])
     with pytest.raises(ImageError, match=r"^ImagePolicy field spec.filterTags.extract: "):
         TagFilter("(a)", "$b")
     obj = _manifest("    numerical: {order: asc}\n")
