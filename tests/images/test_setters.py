@@ -383,16 +383,15 @@ def test_bad_update_paths_name_the_field(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("encoded", "why"), [("!!str x", "change other values"), ("&x x", "change other values")]
-)
+@pytest.mark.parametrize("prefix", ["!!str ", "&x "])
 def test_a_rewrite_that_adds_a_tag_or_an_anchor_is_refused(
-    monkeypatch: pytest.MonkeyPatch, encoded: str, why: str
+    monkeypatch: pytest.MonkeyPatch, prefix: str
 ) -> None:
+    """The right new value with a tag or an anchor added is still a change to something else."""
     from airflow_flux_provider.images import setters
 
-    monkeypatch.setattr(setters, "_encode", lambda new, style: encoded)
-    with pytest.raises(ImageError, match=f"rewriting the marked values would {why}"):
+    monkeypatch.setattr(setters, "_encode", lambda new, style: prefix + new)
+    with pytest.raises(ImageError, match="rewriting the marked values would change other values"):
         set_text('args: [\n  a:1 # {"$imagepolicy": "flux-system:app"}\n]\n', POLICIES, "deploy.yaml")
 
 

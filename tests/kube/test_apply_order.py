@@ -216,6 +216,22 @@ def test_object_diff_is_drifted_only_when_configured() -> None:
     ]
 
 
+def test_class_kinds_are_a_stage_of_their_own(sandbox_namespace: str, cluster: Cluster) -> None:
+    """An IngressClass is applied (and waited for) before the objects that name it, even if one fails."""
+    ingress_class = {
+        **obj("IngressClass", f"{sandbox_namespace}-nginx", api="networking.k8s.io/v1"),
+        "spec": {"controller": "example.com/ingress"},
+    }
+    bad = configmap(sandbox_namespace, "bad", team="not a valid label value!")
+    with pytest.raises(ApplyError) as info:
+        Applier(cluster).apply_all([bad, ingress_class])
+    assert str(info.value).endswith(
+        f"\nchanges applied before the failure:\nIngressClass/{sandbox_namespace}-nginx created"
+    )
+    assert cluster.get(ObjectKey.of(ingress_class)) is not None
+    cluster.delete(ObjectKey.of(ingress_class))
+
+
 def test_a_definition_and_its_objects_apply_together(sandbox_namespace: str, cluster: Cluster) -> None:
     """The CRD goes in the first stage and is waited for, so its custom resource applies in the last."""
     group = f"{sandbox_namespace}.example.com"
