@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     cluster = Cluster.from_kubeconfig(args.kubeconfig, context=args.context)
     with tempfile.TemporaryDirectory(prefix="flux-reconcile-") as tmp:
         folder = args.artifacts or Path(tmp)
-        _images(plan, variables, secrets)
+        _images(plan, cluster, variables, secrets)
         run = _Run(args, plan, cluster, variables, secrets, folder)
         failed = run.fetch_sources()
         failed += sum(not run.kustomization(ks) for ks in plan.kustomizations)
@@ -98,8 +98,9 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _images(plan: ClusterPlan, variables: dict[str, str], secrets: dict[str, str]) -> None:
-    """Scan, choose and, for an ImageUpdateAutomation, commit and push the new tags."""
+def _images(plan: ClusterPlan, cluster: Any, variables: dict[str, str], secrets: dict[str, str]) -> None:
+    """Scan, choose and, for an ImageUpdateAutomation, commit and push the new tags; each object's
+    outcome goes to its status."""
     if not plan.image_objects:
         return
     from airflow_flux_provider.images.automation import run_image_objects
@@ -110,17 +111,48 @@ def _images(plan: ClusterPlan, variables: dict[str, str], secrets: dict[str, str
         source = plan.source_of(by_ref[automation.ref])
         return str(_substituted(source, variables).spec.url), _credentials(secrets, source)
 
+    typed = [_substituted(o, variables) for o in plan.image_objects]
     result = run_image_objects(
-        [_substituted(o, variables) for o in plan.image_objects],
+        typed,
         registry_credentials=lambda repo: _credentials(secrets, by_ref[repo.ref]),
         git_source=git_source,
     )
+    _record_images(cluster, typed, result)
     for ref, choice in result.choices.items():
         print(f"► ImagePolicy {ref} chose {choice.ref}")
     for ref, commit in result.commits.items():
         print(f"► {ref} pushed {commit.revision}")
     for ref, why in result.failures.items():
         print(f"✗ {ref}: {why}", file=sys.stderr)
+
+
+def _record_images(cluster: Any, objects: list[Any], result: Any) -> None:
+    """Each image object's status, as its controller would write it after this pass."""
+    from airflow_flux_provider.images.policy import policy_key
+    from airflow_flux_provider.images.status import ImageStatus
+    from airflow_flux_provider.kube.record import update_status
+
+    for obj in objects:
+        if obj.ref in result.failures:
+            change = partial(ImageStatus.failed, message=result.failures[obj.ref])
+        elif obj.ref in result.scans:
+            change = partial(ImageStatus.scanned, scan=result.scans[obj.ref])
+        elif obj.kind == "ImagePolicy" and policy_key(obj) in result.choices:
+            change = partial(ImageStatus.resolved, choice=result.choices[policy_key(obj)])
+        elif obj.ref in result.commits:
+            commit = result.commits[obj.ref]
+            change = partial(ImageStatus.pushed, revision=commit.revision, branch=commit.branch)
+        else:  # suspended, or an automation without a Git source to push to
+            continue
+        update_status(cluster, obj.to_manifest(), ImageStatus, change)
+
+
+def _suspended(cluster: Any, obj: Any) -> str | None:
+    """Why ``obj`` is left alone (suspended in its manifest or, by flux suspend, in the cluster)."""
+    from airflow_flux_provider.kube.suspend import live_object, suspended_message
+
+    live = live_object(cluster, obj.kind, obj.metadata.namespace, obj.metadata.name)
+    return suspended_message(obj.to_manifest(), live)
 
 
 class _Run:
@@ -154,7 +186,7 @@ class _Run:
         for source in self.plan.sources:
             manifest: dict[str, Any] | None = None
             try:
-                manifest = _substituted(source, self.variables).to_manifest(latest=True)
+                manifest = _substituted(source, self.variables).to_manifest()
                 self.artifacts[source.ref] = artifact = self._fetch(source)
             except FluxError as err:
                 print(f"✗ {err}", file=sys.stderr)
@@ -234,8 +266,8 @@ class _Run:
             ks = _substituted(obj, self.variables)
             target = KustomizationTarget.of(ks)
             started = time.monotonic()
-            if ks.spec.suspend:
-                print(f"► {ks.ref} suspended")
+            if suspended := _suspended(cluster, ks):
+                print(f"► {suspended}")
                 return True
             revision, tree = self._tree(self.plan.source_of(obj), ks.ref)
             check_dependencies(cluster, target, {f"{d.namespace or target.namespace}/{d.name}": revision
@@ -312,8 +344,8 @@ class _Run:
 
         try:
             hr = _substituted(obj, self.variables)
-            if hr.spec.suspend:
-                print(f"► {hr.ref} suspended")
+            if suspended := _suspended(self.cluster, hr):
+                print(f"► {suspended}")
                 return True
             for dep in hr.spec.depends_on:
                 key = (dep.namespace or obj.namespace, dep.name)

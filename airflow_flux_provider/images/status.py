@@ -4,7 +4,9 @@ ImageRepository: ``lastScanResult`` (tag count, scan time, the ten latest tags i
 descending string order) and ``canonicalImageName``; ImagePolicy: ``latestRef`` and, when
 it moved, ``observedPreviousRef``; ImageUpdateAutomation: ``lastAutomationRunTime`` and,
 when it pushed, ``lastPushCommit``/``lastPushTime``. Each also gets Ready; fields the run
-did not produce stay as read.
+did not produce stay as read. Unlike the controllers, ``scanTime`` and ``lastAutomationRunTime``
+move only when the scan or the repository changed: a run that finds nothing new writes nothing
+(no status write every interval).
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ class ImageStatus(ObjectStatus):
         return dict(self.written)
 
     def scanned(self, scan: ScanResult) -> None:
+        previous = self.extra.get("lastScanResult") or {}
+        unchanged = isinstance(previous, dict) and previous.get("revision") == scan.digest
         self.written = {
             "canonicalImageName": scan.canonical,
             "lastScanResult": {
                 "revision": scan.digest,
                 "tagCount": len(scan.tags),
-                "scanTime": now(),
+                "scanTime": previous.get("scanTime") if unchanged else now(),
                 "latestTags": sorted(scan.tags, reverse=True)[:_LATEST_TAGS],
             },
         }
@@ -65,10 +69,14 @@ class ImageStatus(ObjectStatus):
 
     def pushed(self, revision: str | None, branch: str) -> None:
         stamp = now()
-        self.written = {"lastAutomationRunTime": stamp}
-        if revision is None:
-            self.set_ready(True, "Succeeded", "repository up-to-date")
+        if revision is None:  # nothing to push: a Ready status (the last push's) stays as it is
+            self.written = {} if "lastAutomationRunTime" in self.extra else {"lastAutomationRunTime": stamp}
+            if self.is_ready:
+                self.set_ready(True, self.reason, self.message)
+            else:
+                self.set_ready(True, "Succeeded", "repository up-to-date")
             return
+        self.written = {"lastAutomationRunTime": stamp}
         commit = revision.rpartition(":")[2]
         self.written.update(lastPushCommit=commit, lastPushTime=stamp)
         self.set_ready(True, "Succeeded", f"pushed commit '{commit[:7]}' to branch '{branch}'")

@@ -136,7 +136,7 @@ class FluxObjectOperator(BaseOperator):
         it on the object; a FluxError is recorded as Ready False (``failed``) and raised again."""
         from airflow_flux_provider.kube.record import update_status
 
-        manifest = obj.to_manifest(latest=True)
+        manifest = obj.to_manifest()
         try:
             result, change = work()
         except FluxError as err:

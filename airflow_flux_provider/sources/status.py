@@ -47,5 +47,9 @@ class SourceStatus(ObjectStatus):
         }
 
     def fetched(self, artifact: Artifact) -> None:
-        self.artifact = artifact
+        """Ready with ``artifact``; the stored one stays when it holds the same content (a fetch
+        into another store, the CLI's temporary one, writes nothing)."""
+        previous = self.extra.get("artifact") or {}
+        if (previous.get("revision"), previous.get("digest")) != (artifact.revision, artifact.digest):
+            self.artifact = artifact
         self.set_ready(True, "Succeeded", f"stored artifact for revision '{artifact.revision}'")

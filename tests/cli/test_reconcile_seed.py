@@ -57,7 +57,7 @@ def test_seed_layout_reconcile_prune_and_health(git_server, oci_registry, sandbo
     assert changed == []
     assert "✔ HelmRelease/mlflow/mlflow Ready" in second.stdout and " install" not in second.stdout
     # nothing written but the Kustomizations' Leases, taken and given back: dry-runs only
-    assert sandbox.counters.mutating(besides=("leases",)) == 0
+    assert sandbox.counters.mutating(besides=("leases",)) == 0, sandbox.counters.snapshot()
 
     overlay = files[OVERLAY].replace("  - pdb.yaml\n", "")
     git_server.commit("seed-layout", {OVERLAY: overlay}, message="drop the PDB",

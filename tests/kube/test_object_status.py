@@ -153,6 +153,11 @@ def test_image_objects_hold_scan_policy_and_push_results(sandbox: Sandbox, sandb
         "2.10.14",
     ]  # string order, as Flux
     assert len(result["latestTags"]) == 10
+    again = update_status(
+        cluster, repo, ImageStatus, partial(ImageStatus.scanned, scan=ScanResult(IMAGE, IMAGE, tags))
+    )
+    assert again.live is not None  # the same scan again: nothing new, nothing written
+    assert again.live["metadata"]["resourceVersion"] == scan["metadata"]["resourceVersion"]
 
     policy = _image("ImagePolicy", "web", ns, {"imageRepositoryRef": {"name": "web"},
                                                 "policy": {"semver": {"range": ">=1.0.0"}}})  # fmt: skip
@@ -185,7 +190,7 @@ def test_image_objects_hold_scan_policy_and_push_results(sandbox: Sandbox, sandb
     )
     live = quiet.live or {}
     assert live["status"]["lastPushCommit"] == "a" * 40  # a run that pushed nothing keeps the last push
-    assert live["status"]["conditions"][0]["message"] == "repository up-to-date"
+    assert live["status"]["conditions"][0]["message"] == "pushed commit 'aaaaaaa' to branch 'main'"
 
 
 def _canary(namespace: str) -> dict[str, Any]:
