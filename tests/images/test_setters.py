@@ -432,7 +432,7 @@ def test_a_rewrite_refused_in_a_file_names_the_automation_field(
 
 @pytest.mark.parametrize("properties", ["&img ", "!!str "])
 def test_anchored_or_tagged_values_in_flow_collections_are_rewritten(properties: str) -> None:
-    """The safety check after a flow rewrite compares anchors and tags with the old ones: kept, so accepted."""
+    """The check after a flow rewrite compares anchors and tags with the old ones: kept, so accepted."""
     text = f'args: [\n  {properties}a:1 # {{"$imagepolicy": "flux-system:app"}}\n]\n'
     expected = f'args: [\n  {properties}ghcr.io/org/app:1.2.0 # {{"$imagepolicy": "flux-system:app"}}\n]\n'
     assert set_text(text, POLICIES)[0] == expected
