@@ -268,3 +268,43 @@ def test_force_recreates_only_for_an_immutable_field_error(
     (recreated,) = Applier(cluster, force=True).apply_all([obj]).changes
     assert recreated.action == Action.CREATED
     assert (cluster.get(ObjectKey.of(obj)) or {})["metadata"]["uid"] != uid
+
+
+def test_long_summaries_name_the_first_twenty_and_count_the_rest() -> None:
+    changes = ChangeSet()
+    for n in range(20):
+        changes.add(key("ConfigMap", f"c{n:02}"), Action.CREATED)
+    changes.add(key("ConfigMap", "same"), Action.UNCHANGED)
+    assert changes.summary().splitlines()[-1] == "ConfigMap/apps/c19 created"  # twenty: all named
+    changes.add(key("ConfigMap", "x"), Action.CONFIGURED)
+    changes.add(key("ConfigMap", "y"), Action.CREATED)
+    lines = changes.summary().splitlines()
+    assert len(lines) == 21
+    assert lines[-1] == "... and 2 more (1 configured, 1 created)"
+    assert changes.counts() == "21 created, 1 unchanged, 1 configured"
+
+
+def test_stage_zero_kinds_are_applied_before_a_failing_later_stage(
+    sandbox_namespace: str, cluster: Cluster
+) -> None:
+    role = {**obj("ClusterRole", f"{sandbox_namespace}-r", api="rbac.authorization.k8s.io/v1"), "rules": []}
+    bad_class = {
+        **obj("IngressClass", f"{sandbox_namespace}-bad", api="networking.k8s.io/v1"),
+        "spec": {"controller": "example.com/ingress"},
+    }
+    bad_class["metadata"]["labels"] = {"team": "not a valid label value!"}
+    with pytest.raises(ApplyError) as info:
+        Applier(cluster).apply_all([bad_class, role])
+    assert str(info.value).endswith(
+        f"\nchanges applied before the failure:\nClusterRole/{sandbox_namespace}-r created"
+    )
+    cluster.delete(ObjectKey.of(role))
+
+
+def test_a_live_object_that_cannot_be_read_fails_its_dry_run(
+    sandbox: Sandbox, sandbox_namespace: str, cluster: Cluster
+) -> None:
+    sandbox.faults.add(verb="list", resource="configmaps", code=403, message="no list")
+    sandbox.faults.add(verb="get", resource="configmaps", code=403, message="no get")
+    with pytest.raises(ApplyError, match=f"^ConfigMap/{sandbox_namespace}/a dry-run failed: .*no get"):
+        Applier(cluster).apply_all([configmap(sandbox_namespace, "a")])
