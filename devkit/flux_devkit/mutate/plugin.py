@@ -154,6 +154,43 @@ def _apply_statement(module: types.ModuleType, path: Path, tree: ast.Module, whe
             setattr(module, name, value)
         else:
             _set_class_attribute(owner, name, value)
+    if owner is None and not isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
+        _refresh_defaults(module, tree)
+
+
+def _refresh_defaults(module: types.ModuleType, tree: ast.Module) -> None:
+    """Evaluate the defaults of the module's functions and methods again (``limit=SOME_CONSTANT``
+    is bound when the ``def`` runs, so a changed constant would not reach it otherwise)."""
+    live = _live_functions(module)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if not (node.args.defaults or any(node.args.kw_defaults)):
+            continue
+        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        for (_, line), function in live.items():
+            if line != first or function.__code__.co_name != node.name:
+                continue
+            try:
+                _set_defaults(function, node, module)
+            except NameError:  # a default naming a class attribute: left as it was
+                continue
+
+
+def _set_defaults(
+    function: types.FunctionType, node: ast.FunctionDef | ast.AsyncFunctionDef, module: Any
+) -> None:
+    if node.args.defaults:
+        function.__defaults__ = tuple(_evaluate(d, module) for d in node.args.defaults)
+    if any(node.args.kw_defaults):
+        names = [a.arg for a in node.args.kwonlyargs]
+        function.__kwdefaults__ = {
+            n: _evaluate(d, module) for n, d in zip(names, node.args.kw_defaults, strict=True) if d
+        }
+
+
+def _evaluate(expression: ast.expr, module: types.ModuleType) -> Any:
+    return eval(compile(ast.Expression(expression), "<default>", "eval"), vars(module))
 
 
 def _copy_defaults(old: Any, new: Any) -> None:
