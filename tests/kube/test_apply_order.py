@@ -293,8 +293,9 @@ def test_stage_zero_kinds_are_applied_before_a_failing_later_stage(
         "spec": {"controller": "example.com/ingress"},
     }
     bad_class["metadata"]["labels"] = {"team": "not a valid label value!"}
+    namespaced = {**obj("Role", "r", sandbox_namespace, "rbac.authorization.k8s.io/v1"), "rules": []}
     with pytest.raises(ApplyError) as info:
-        Applier(cluster).apply_all([bad_class, role])
+        Applier(cluster).apply_all([bad_class, namespaced, role])  # the Role waits for the last stage
     assert str(info.value).endswith(
         f"\nchanges applied before the failure:\nClusterRole/{sandbox_namespace}-r created"
     )
