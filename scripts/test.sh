@@ -9,9 +9,9 @@ export PATH="$ROOT/.venv/bin:$PATH"
 if [ $# -eq 0 ]; then
     echo "== ruff"; ruff check . && ruff format --check .
     echo "== mypy"; mypy
-    # The whole suite on two workers (most tests wait on services); tests sharing a live
-    # Airflow or another heavy service stay on one worker (xdist groups, tests/conftest.py).
-    set -- -n 2 --dist loadgroup --durations=30
+    # The whole suite on two workers (most tests wait on services), a test file per worker at
+    # a time. Not --dist loadgroup: on pytest 9.2 it silently stops grouping (xdist#1386).
+    set -- -n 2 --dist loadfile --durations=30
 fi
 echo "== pytest"
 exec pytest "$@"
