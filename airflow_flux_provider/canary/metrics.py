@@ -210,15 +210,17 @@ def _within(metric: CanaryMetric, value: float) -> bool:
         return math.trunc(x) if metric.name == "request-duration" and math.isfinite(x) else x
 
     value = whole(value)
-    bounds = metric.threshold_range
-    if bounds is not None:
-        if bounds.min is not None and value < whole(bounds.min):
-            return False
-        return bounds.max is None or value <= whole(bounds.max)
-    threshold = whole(metric.threshold or 0.0)
-    if metric.name == "request-success-rate":
-        return value >= threshold
-    return value <= threshold
+    low, high = threshold_bounds(metric)
+    return (low is None or value >= whole(low)) and (high is None or value <= whole(high))
+
+
+def threshold_bounds(metric: CanaryMetric) -> tuple[float | None, float | None]:
+    """``(min, max)`` a metric's value must stay within (None: unbounded), as :func:`_within` reads
+    ``thresholdRange`` or the deprecated ``threshold``; charts draw the same lines."""
+    if metric.threshold_range is not None:
+        return metric.threshold_range.min, metric.threshold_range.max
+    threshold = metric.threshold or 0.0
+    return (threshold, None) if metric.name == "request-success-rate" else (None, threshold)
 
 
 TemplateLookup = Callable[[str, str], MetricTemplate | None]
