@@ -67,11 +67,9 @@ def canary_manifest(rendered: dict[str, Any]) -> dict[str, Any]:
 def record_model_deployment(champion: dict[str, str], canary: dict[str, Any], serving: dict[str, Any]) -> str:
     """One MLflow run for the model's rollout, and the version tagged with where it runs."""
     from airflow.sdk import get_current_context
-    from mlflow.tracking import MlflowClient
 
-    from airflow_flux_provider.hooks.mlflow import MlflowTrackingHook
     from airflow_flux_provider.operators.tracking import record_deployment
-    from airflow_flux_provider.tracking import DeploymentRun
+    from airflow_flux_provider.tracking import DeploymentRun, ModelRef
 
     context = get_current_context()
     status = canary["status"]
@@ -94,12 +92,9 @@ def record_model_deployment(champion: dict[str, str], canary: dict[str, Any], se
                 "mlflow.model.training_run_id": champion["run_id"],
                 "canary.phase": status["phase"],
             },
+            model=ModelRef(champion["MODEL_NAME"], champion["MODEL_VERSION"]),  # tags the version
         ),
         "flux_mlflow_default",
-    )
-    client = MlflowClient(tracking_uri=MlflowTrackingHook().tracking_uri())
-    client.set_model_version_tag(
-        champion["MODEL_NAME"], champion["MODEL_VERSION"], "deployed.sandbox", "ml-serving"
     )
     return recorded.url if recorded else ""
 

@@ -1,7 +1,10 @@
 """Each reconcile, Helm release or canary analysis becomes one MLflow run.
 
 The experiment is per cluster and app (``deployments/<cluster>/<app>``), so the MLflow
-experiment view reads as the history of what went where. Runs are written through
+experiment view reads as the history of what went where; it is created with a description
+and ``flux.cluster``/``flux.app`` tags. A run that deployed a registered model version marks
+that version (tags and description) with where it now runs and a link to the run, so the
+model version page answers "where is this deployed?". Runs are written through
 ``MlflowClient`` with an explicit tracking URI rather than the fluent API: Airflow
 workers run many tasks per process and the fluent API keeps a process-global active run.
 """
@@ -40,6 +43,14 @@ def _clip(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model version a deployment rolled out."""
+
+    name: str
+    version: str
+
+
 @dataclass
 class DeploymentRun:
     """What one deployment records. ``secret_params`` names params whose value must not be stored."""
@@ -56,6 +67,7 @@ class DeploymentRun:
     step_metrics: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)
     status: str = "FINISHED"
+    model: ModelRef | None = None
 
     @property
     def experiment(self) -> str:
@@ -82,10 +94,13 @@ class DeploymentTracker:
         self.tracking_uri = tracking_uri.rstrip("/")
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
 
-    def experiment_id(self, name: str) -> str:
+    def experiment_id(self, name: str, tags: Mapping[str, str] | None = None) -> str:
+        """The experiment's id; a new one gets ``tags`` (``mlflow.note.content`` is its description)."""
         try:
             found = self.client.get_experiment_by_name(name)
-            return found.experiment_id if found else self.client.create_experiment(name)
+            return (
+                found.experiment_id if found else self.client.create_experiment(name, tags=dict(tags or {}))
+            )
         except Exception as err:  # MlflowException, requests errors: all mean "server said no"
             raise TrackingError(
                 f"cannot open MLflow experiment '{name}' at {self.tracking_uri}: {err}"
@@ -98,7 +113,16 @@ class DeploymentTracker:
         """Write the whole run in one batch and close it with ``run.status``."""
         from mlflow.entities import Metric, Param, RunTag
 
-        experiment_id = self.experiment_id(run.experiment)
+        app = run.app or run.name
+        experiment_id = self.experiment_id(
+            run.experiment,
+            {
+                "mlflow.note.content": f"Deployments of {app} to cluster {run.cluster}: one run per "
+                "reconcile, Helm release or canary analysis, tagged with the Airflow task that made it.",
+                "flux.cluster": run.cluster,
+                "flux.app": app,
+            },
+        )
         tags = {
             "mlflow.runName": run.run_name,
             "flux.kind": run.kind,
@@ -130,11 +154,26 @@ class DeploymentTracker:
             )
             self._log_artifacts(run_id, run.artifacts)
             self.client.set_terminated(run_id, status=run.status)
+            recorded = RecordedRun(run_id, experiment_id, self.run_url(experiment_id, run_id))
+            if run.model is not None and run.status == "FINISHED":
+                self._mark_deployed(run, run.model, recorded)
         except Exception as err:
             raise TrackingError(
                 f"MLflow at {self.tracking_uri} refused the run for {run.run_name}: {err}"
             ) from None
-        return RecordedRun(run_id, experiment_id, self.run_url(experiment_id, run_id))
+        return recorded
+
+    def _mark_deployed(self, run: DeploymentRun, model: ModelRef, recorded: RecordedRun) -> None:
+        """Tag the model version with where it runs and its last deployment run, and put the
+        deployment first in its description (markdown, which the model version page renders)."""
+        app = run.app or run.name
+        self.client.set_model_version_tag(model.name, model.version, f"deployed.{_key(run.cluster)}", app)
+        self.client.set_model_version_tag(model.name, model.version, "deployment_run", recorded.url)
+        current = self.client.get_model_version(model.name, model.version).description or ""
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        line = f"- deployed to {run.cluster}/{app} at {stamp}: [deployment run]({recorded.url})"
+        description = f"{line}\n{current}" if current else line  # newest first
+        self.client.update_model_version(model.name, model.version, description=_clip(description, _MAX_TAG))
 
     def _log_artifacts(self, run_id: str, artifacts: Mapping[str, str]) -> None:
         if not artifacts:

@@ -8,7 +8,13 @@ import pytest
 from airflow.utils.deprecation_tools import DeprecatedImportWarning
 from mlflow.tracking import MlflowClient
 
-from airflow_flux_provider.tracking import DeploymentRun, DeploymentTracker, TrackingError, promote_if_better
+from airflow_flux_provider.tracking import (
+    DeploymentRun,
+    DeploymentTracker,
+    ModelRef,
+    TrackingError,
+    promote_if_better,
+)
 from flux_devkit.ml.training import TrainingError, TrainingParams, train_and_register
 
 
@@ -43,6 +49,33 @@ def test_deployment_run_is_readable_with_params_metrics_tags_and_artifacts(mlflo
     assert experiment.name == "deployments/production/ml-training"
     assert recorded.url.endswith(f"/runs/{recorded.run_id}")
     assert "hunter2" not in repr(stored.data)
+
+
+def test_a_model_rollout_marks_the_version_and_the_experiment_says_what_it_holds(mlflow_server):
+    client = MlflowClient(mlflow_server.tracking_uri)
+    model = "rollout-model"
+    client.create_registered_model(model)
+    training = client.create_run(client.create_experiment("training/rollout-model")).info.run_id
+    version = client.create_model_version(model, f"runs:/{training}/model", run_id=training).version
+    tracker = DeploymentTracker(mlflow_server.tracking_uri)
+
+    def deploy(cluster: str, status: str = "FINISHED"):
+        run = DeploymentRun(kind="ModelDeployment", name=model, cluster=cluster, app="serving", status=status,
+                            model=ModelRef(model, str(version)))  # fmt: skip
+        return tracker.record(run)
+
+    staging, production = deploy("staging"), deploy("production")
+    deploy("qa", status="FAILED")  # a failed rollout does not say the version runs there
+
+    stored = client.get_model_version(model, version)
+    assert stored.tags["deployed.staging"] == stored.tags["deployed.production"] == "serving"
+    assert "deployed.qa" not in stored.tags and stored.tags["deployment_run"] == production.url
+    newest, older = stored.description.splitlines()
+    assert "production/serving" in newest and production.url in newest
+    assert "staging/serving" in older and staging.url in older
+    experiment = client.get_experiment(staging.experiment_id)
+    assert experiment.tags["flux.cluster"] == "staging" and experiment.tags["flux.app"] == "serving"
+    assert "Deployments of serving to cluster staging" in experiment.tags["mlflow.note.content"]
 
 
 def test_unreachable_server_is_a_tracking_error(monkeypatch):
