@@ -19,7 +19,7 @@ from airflow_flux_provider.specs.flagger import Canary
 
 class CanaryStep(TypedDict):
     """One tick: the traffic weight its metrics were measured at, the failed-check count after
-    it, each measured metric, and the decision (``weight 20``, ``halt: ...``, ``promote``)."""
+    it, each measured metric, and the decision (``weight 20``, ``failed check 1: ...``)."""
 
     tick: int
     phase: str
@@ -33,7 +33,8 @@ def step_of(tick: int, result: TickResult) -> CanaryStep:
     return {
         "tick": tick,
         "phase": result.status.phase,
-        "weight": result.measured_weight or result.status.canary_weight,
+        # the weight this tick's metrics were measured at; without metrics, the weight it left
+        "weight": result.measured_weight if result.metrics else result.status.canary_weight,
         "failed_checks": result.status.failed_checks,
         "metrics": {
             m.name: m.value for m in result.metrics if m.value is not None and math.isfinite(m.value)
@@ -70,7 +71,7 @@ class _Panel:
     """One chart panel: a value per tick on a shared x axis, with optional threshold lines."""
 
     def __init__(self, top: float, ticks: list[int], low: float, high: float) -> None:
-        self.top, self.ticks = top, ticks
+        self.top, self.ticks, self.shown = top, ticks, (low, high)
         span = (high - low) or 1.0
         self.low, self.high = low - span * 0.05, high + span * 0.05
         first, last = ticks[0], ticks[-1]
@@ -83,13 +84,16 @@ class _Panel:
         return self.top + _PANEL - (value - self.low) / (self.high - self.low) * _PANEL
 
     def frame(self, title: str) -> list[str]:
-        left, right, bottom = _LEFT, _WIDTH - _RIGHT, self.top + _PANEL
+        left, right = _LEFT, _WIDTH - _RIGHT
+        scale = [
+            f'<text x="{left - 4}" y="{self.y(value) + 4:.1f}" text-anchor="end">{_fmt(value)}</text>'
+            for value in self.shown
+        ]
         return [
             f'<text x="{left}" y="{self.top - 6:.1f}" font-weight="bold">{html.escape(title)}</text>',
             f'<rect x="{left}" y="{self.top}" width="{right - left}" height="{_PANEL}" '
             'fill="none" stroke="#bbb"/>',
-            f'<text x="{left - 4}" y="{self.top + 10:.1f}" text-anchor="end">{_fmt(self.high)}</text>',
-            f'<text x="{left - 4}" y="{bottom:.1f}" text-anchor="end">{_fmt(self.low)}</text>',
+            *scale,
         ]
 
     def limit(self, value: float, label: str) -> str:
@@ -170,7 +174,7 @@ def timeline_svg(steps: list[CanaryStep], limits: list[Threshold]) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" class="canary-timeline" width="{_WIDTH}" '
         f'height="{height:.0f}" font-family="sans-serif" font-size="11">'
         + "".join(parts + axis)
-        + f'<text x="{_WIDTH - _RIGHT}" y="{height - 8:.1f}" text-anchor="end">tick</text></svg>'
+        + f'<text x="{_LEFT - 8}" y="{height - 8:.1f}" text-anchor="end">tick</text></svg>'
     )
 
 
