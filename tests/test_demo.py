@@ -74,8 +74,10 @@ def test_every_run_is_in_mlflow_with_real_metrics(demo):
     )
     analysed = [r for r in canary_runs if client.get_metric_history(r.info.run_id, "request-success-rate")]
     assert analysed, "the promoted canary logged its metric per step"
-    steps = sorted(m.step for m in client.get_metric_history(analysed[0].info.run_id, "request-success-rate"))
-    assert steps[0] == 5 and steps[-1] == 50  # step = canary weight, stepWeight 5 up to maxWeight 50
+    run_id = analysed[0].info.run_id
+    weight = {m.step: m.value for m in client.get_metric_history(run_id, "canary_weight")}  # step = tick
+    measured = sorted(weight[m.step] for m in client.get_metric_history(run_id, "request-success-rate"))
+    assert measured[0] == 5 and measured[-1] == 50  # stepWeight 5 up to maxWeight 50
     deployment = client.search_runs(
         [client.get_experiment_by_name("deployments/sandbox/ml-serving").experiment_id],
         filter_string="tags.`mlflow.model.version` = '2'",

@@ -19,10 +19,12 @@ from airflow_flux_provider.canary import ClusterEnvironment, TickResult, load_st
 from airflow_flux_provider.canary.analysis import validate
 from airflow_flux_provider.canary.errors import CanaryError, CanaryFailedError
 from airflow_flux_provider.canary.metrics import MetricResult
+from airflow_flux_provider.canary.timeline import CanaryStep, report_html, step_of, thresholds
 from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.hooks import KUBERNETES_CONN_ID, MLFLOW_CONN_ID
 from airflow_flux_provider.hooks.connections import FluxCredentialsHook, flux_credentials
 from airflow_flux_provider.kube import Cluster, KubeError
+from airflow_flux_provider.links.flux_view import FluxViewLink, push_flux_object
 from airflow_flux_provider.links.mlflow import MlflowRunLink
 from airflow_flux_provider.operators.base import FluxObjectOperator
 from airflow_flux_provider.operators.tracking import record_deployment
@@ -49,16 +51,16 @@ def _measured(metric: MetricResult) -> str:
 
 
 class CanaryProgress(TypedDict):
-    """What the task carries from tick to tick for its MLflow run (the analysis state itself
-    lives in the Canary's ``.status``): ``steps`` are ``[canary weight, {metric: value}]``."""
+    """What the task carries from tick to tick for its MLflow run and the Flux view's timeline
+    (the analysis state itself lives in the Canary's ``.status``): one step per tick."""
 
     ticks: int
-    steps: list[tuple[float, dict[str, float]]]
-    decisions: list[str]
+    steps: list[CanaryStep]
     worker_seconds: float
 
 
-_PROGRESS_KEY = "canary_progress"
+#: XCom key of the CanaryProgress (read back after each deferral, and by the Flux view)
+PROGRESS_KEY = "canary_progress"
 # A safety stop far beyond any real analysis (1000 intervals).
 _DEFAULT_MAX_TICKS = 1000
 
@@ -73,7 +75,7 @@ class CanaryAnalysisOperator(FluxObjectOperator):
     flux_kind = "Canary"
     flux_api_version = "flagger.app/v1beta1"
     kubernetes_conn_id: str
-    operator_extra_links = (MlflowRunLink(),)
+    operator_extra_links = (FluxViewLink(), MlflowRunLink())
 
     def __init__(
         self,
@@ -99,6 +101,8 @@ class CanaryAnalysisOperator(FluxObjectOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         started = time.monotonic()
         canary = self.flux_object()
+        namespace = canary.metadata.namespace or "default"
+        push_flux_object(context, self.kubernetes_conn_id, "Canary", namespace, canary.metadata.name)
         self.skip_if_suspended(canary, self._cluster())
         validate(canary)
         if self.apply_canary:
@@ -111,7 +115,7 @@ class CanaryAnalysisOperator(FluxObjectOperator):
                     "with the status subresource) or pass apply_canary=False",
                     obj=canary.ref,
                 ) from None
-        first: CanaryProgress = {"ticks": 0, "steps": [], "decisions": [], "worker_seconds": 0.0}
+        first: CanaryProgress = {"ticks": 0, "steps": [], "worker_seconds": 0.0}
         return self._tick(context, first, started)
 
     def execute_complete(
@@ -119,7 +123,7 @@ class CanaryAnalysisOperator(FluxObjectOperator):
     ) -> dict[str, Any]:
         # A triggerer hands the defer kwargs back; ``dag.test()`` passes only the event, so
         # the progress also travels in this task's XCom.
-        progress = progress or context["ti"].xcom_pull(task_ids=self.task_id, key=_PROGRESS_KEY)
+        progress = progress or context["ti"].xcom_pull(task_ids=self.task_id, key=PROGRESS_KEY)
         return self._tick(context, progress, time.monotonic())
 
     def _tick(self, context: Context, progress: CanaryProgress, started: float) -> dict[str, Any]:
@@ -151,7 +155,7 @@ class CanaryAnalysisOperator(FluxObjectOperator):
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 
         interval = canary.spec.analysis.interval if canary.spec.analysis else timedelta(seconds=60)
-        context["ti"].xcom_push(key=_PROGRESS_KEY, value=progress)
+        context["ti"].xcom_push(key=PROGRESS_KEY, value=progress)
         self.defer(
             trigger=TimeDeltaTrigger(interval),
             method_name="execute_complete",
@@ -160,21 +164,16 @@ class CanaryAnalysisOperator(FluxObjectOperator):
 
     @staticmethod
     def _progress(progress: CanaryProgress, result: TickResult) -> CanaryProgress:
-        measured = {m.name: m.value for m in result.metrics if m.value is not None}
-        return {
-            **progress,
-            "ticks": progress["ticks"] + 1,
-            "decisions": [*progress["decisions"], result.decision],
-            "steps": [*progress["steps"], (result.measured_weight, measured)]
-            if measured
-            else progress["steps"],
-        }
+        tick = progress["ticks"] + 1
+        return {**progress, "ticks": tick, "steps": [*progress["steps"], step_of(tick, result)]}
 
     def _finish(
         self, context: Context, canary: Any, result: TickResult, progress: CanaryProgress
     ) -> dict[str, Any]:
         status = result.status
         failed = status.phase == "Failed"
+        context["ti"].xcom_push(key=PROGRESS_KEY, value=progress)  # the view's timeline, last tick included
+        decisions = [step["decision"] for step in progress["steps"]]
         record_deployment(
             context,
             DeploymentRun(
@@ -188,13 +187,26 @@ class CanaryAnalysisOperator(FluxObjectOperator):
                     "worker_seconds": progress["worker_seconds"],
                     "promoted": 0.0 if failed else 1.0,
                 },
-                step_metrics=[(int(weight), values) for weight, values in progress["steps"]],
+                step_metrics=[
+                    (
+                        step["tick"],
+                        {
+                            "canary_weight": step["weight"],
+                            "failed_checks": step["failed_checks"],
+                            **step["metrics"],
+                        },
+                    )
+                    for step in progress["steps"]
+                ],
                 tags={"flagger.phase": status.phase, "flagger.spec": status.last_applied_spec},
-                artifacts={"decisions.txt": "\n".join(progress["decisions"])},
+                artifacts={
+                    "decisions.txt": "\n".join(decisions),
+                    "canary-report.html": report_html(canary.ref, progress["steps"], thresholds(canary)),
+                },
                 status="FAILED" if failed else "FINISHED",
             ),
             self.mlflow_conn_id,
         )
         if failed:
             raise CanaryFailedError(f"canary analysis failed: {result.decision}", obj=canary.ref)
-        return {"status": status.to_dict(), "decisions": progress["decisions"], "ticks": progress["ticks"]}
+        return {"status": status.to_dict(), "decisions": decisions, "ticks": progress["ticks"]}

@@ -15,9 +15,12 @@ from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.hooks import KUBERNETES_CONN_ID, MLFLOW_CONN_ID
 from airflow_flux_provider.kube import Cluster, ObjectKey, service_account_user
 from airflow_flux_provider.kube import health as kube_health
+from airflow_flux_provider.links.flux_view import push_flux_object
 from airflow_flux_provider.operators.base import FluxObjectOperator
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from airflow_flux_provider.triggers.health import HealthEvent, ResumeState
 
 
@@ -41,6 +44,12 @@ class ClusterDeployOperator(FluxObjectOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.mlflow_conn_id = mlflow_conn_id
+
+    def point_view(self, context: Context, obj: Any) -> None:
+        """Name the object this run acts on, for the Flux view and the task's "Flux view" button."""
+        push_flux_object(
+            context, self.kubernetes_conn_id, self.flux_kind, obj.metadata.namespace, obj.metadata.name
+        )
 
     def _impersonate(self, obj: Any) -> str | None:
         """The user the object's service account maps to; None acts as the connection itself."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Context
 
 from airflow_flux_provider.kube import ObjectKey
+from airflow_flux_provider.links.flux_view import FluxViewLink
 from airflow_flux_provider.links.mlflow import MlflowRunLink
 from airflow_flux_provider.operators.deploy import ClusterDeployOperator
 from airflow_flux_provider.operators.tracking import record_deployment
@@ -40,7 +41,7 @@ class HelmReleaseOperator(ClusterDeployOperator):
         "repository_url",
         "extra_values",
     )
-    operator_extra_links = (MlflowRunLink(),)
+    operator_extra_links = (FluxViewLink(), MlflowRunLink())
 
     def __init__(
         self,
@@ -106,6 +107,7 @@ class HelmReleaseOperator(ClusterDeployOperator):
 
     # -- execution -------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
+        self.point_view(context, self.flux_object())
         return self._run(context, health=None, started=time.time())
 
     def execute_complete(self, context: Context, event: HealthEvent | None = None) -> dict[str, Any]:

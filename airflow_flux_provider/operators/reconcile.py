@@ -25,6 +25,7 @@ from airflow_flux_provider.kube.reconcile import (
     check_dependencies,
     finish,
 )
+from airflow_flux_provider.links.flux_view import FluxViewLink
 from airflow_flux_provider.links.mlflow import MlflowRunLink
 from airflow_flux_provider.operators.deploy import ClusterDeployOperator
 from airflow_flux_provider.operators.tracking import record_deployment
@@ -74,7 +75,7 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
         "variables",
         "depends_on_revisions",
     )
-    operator_extra_links = (MlflowRunLink(),)
+    operator_extra_links = (FluxViewLink(), MlflowRunLink())
 
     def __init__(
         self,
@@ -116,6 +117,7 @@ class KustomizationReconcileOperator(ClusterDeployOperator):
     # -- execution ------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
         ks = self.flux_object()
+        self.point_view(context, ks)
         cluster, records = self._cluster(ks), self._controller()
         self.skip_if_suspended(ks, records)
         target = self._target(ks)

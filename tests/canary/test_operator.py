@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +13,9 @@ from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 
 from airflow_flux_provider.canary.errors import CanaryError, CanaryFailedError
 from airflow_flux_provider.kube import ObjectKey
+from airflow_flux_provider.links.flux_view import FLUX_OBJECT_KEY
 from airflow_flux_provider.links.mlflow import MLFLOW_RUN_URL_KEY
-from airflow_flux_provider.operators.canary import CanaryAnalysisOperator
+from airflow_flux_provider.operators.canary import PROGRESS_KEY, CanaryAnalysisOperator
 from flux_devkit.services.mlflow_server import MlflowServer
 from flux_devkit.services.prometheus import PrometheusServer
 from tests.canary.conftest import WebhookServer, canary_manifest, deployment
@@ -76,6 +78,7 @@ def test_killed_task_resumes_from_the_cluster_status(
     prometheus: PrometheusServer,
     webhooks: WebhookServer,
     mlflow_server: MlflowServer,
+    tmp_path: Path,
 ) -> None:
     ns = manifest["metadata"]["namespace"]
     ti = TaskInstance()
@@ -85,7 +88,9 @@ def test_killed_task_resumes_from_the_cluster_status(
     healthy_traffic(prometheus, ns)
     set_image(canary_cluster, ns, "podinfo:2.0")
     # The first task is killed once the canary carries 10 % of the traffic (its progress is lost).
-    drive(operator(manifest), {"ti": ti}, stop=lambda p: any(d == "weight 10" for d in p["decisions"]))
+    drive(
+        operator(manifest), {"ti": ti}, stop=lambda p: any(s["decision"] == "weight 10" for s in p["steps"])
+    )
 
     resumed = drive(operator(manifest), {"ti": ti})
     assert resumed["status"]["phase"] == "Succeeded"
@@ -96,10 +101,22 @@ def test_killed_task_resumes_from_the_cluster_status(
     from mlflow import MlflowClient
 
     run_id = ti.xcom[MLFLOW_RUN_URL_KEY].rsplit("/", 1)[1]
-    history = MlflowClient(mlflow_server.tracking_uri).get_metric_history(run_id, "request-success-rate")
-    assert [m.step for m in history] == [10, 20] and history[0].value == pytest.approx(100.0)
-    latency = MlflowClient(mlflow_server.tracking_uri).get_metric_history(run_id, "request-duration")
+    client = MlflowClient(mlflow_server.tracking_uri)
+    rate = {m.step: m.value for m in client.get_metric_history(run_id, "request-success-rate")}
+    weight = {m.step: m.value for m in client.get_metric_history(run_id, "canary_weight")}
+    assert sorted(weight) == list(range(1, resumed["ticks"] + 1))  # step = tick, every tick
+    assert [weight[tick] for tick in sorted(rate)] == [10, 20] and rate[min(rate)] == pytest.approx(100.0)
+    latency = client.get_metric_history(run_id, "request-duration")
     assert 25 <= latency[0].value <= 50
+    report = Path(client.download_artifacts(run_id, "canary-report.html", str(tmp_path))).read_text()
+    assert f"Canary/{ns}/podinfo" in report and report.count("<tr>") == resumed["ticks"] + 1
+    assert ti.xcom[FLUX_OBJECT_KEY] == {
+        "cluster": "canary_k8s",
+        "kind": "Canary",
+        "namespace": ns,
+        "name": "podinfo",
+    }
+    assert [s["decision"] for s in ti.xcom[PROGRESS_KEY]["steps"]] == resumed["decisions"]
 
 
 @pytest.mark.usefixtures("connections")
