@@ -8,8 +8,10 @@ given), then every source is fetched (GitRepository, Bucket, OCIRepository, Helm
 index), each Kustomization is built and reconciled in ``dependsOn`` order, and each
 HelmRelease is installed, upgraded, tested or remediated as helm-controller does (its chart
 packaged from its HelmRepository, Git or Bucket source as Flux's HelmChart, or an
-OCIRepository's artifact). Change sets, release actions and Ready statuses are printed; a
-failed source fails the objects built from it, not the others. ``${VAR}``
+OCIRepository's artifact). Change sets, release actions and Ready statuses are printed (with
+a status line on a terminal while each step runs, or as one JSON document with ``--output
+json``, see :mod:`~airflow_flux_provider.cli.progress`); a failed source fails the objects
+built from it, not the others. ``${VAR}``
 placeholders in the folder's manifests (``postBuild.substitute`` values included) come from
 ``--var`` and then the environment, filled once as a parent Kustomization would.
 """
@@ -18,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from airflow_flux_provider.cli.progress import Progress, add_output_flag
 from airflow_flux_provider.cluster_plan import ClusterPlan, PlannedObject, plan_folder
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials
 from airflow_flux_provider.errors import FluxError
@@ -47,6 +49,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--timeout", default="", help="health check timeout (default: each spec's timeout)")
     parser.add_argument("--artifacts", type=Path, help="artifact store folder (default: a temporary one)")
+    add_output_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -88,17 +91,22 @@ def run(args: argparse.Namespace) -> int:
     secrets = _pairs(args.secret, "--secret")
     plan = plan_folder(args.file)
     cluster = Cluster.from_kubeconfig(args.kubeconfig, context=args.context)
+    total = len(plan.sources) + len(plan.kustomizations) + len(plan.helm_releases)
+    progress = Progress.of(args, total=total)
     with tempfile.TemporaryDirectory(prefix="flux-reconcile-") as tmp:
         folder = args.artifacts or Path(tmp)
-        _images(plan, cluster, variables, secrets)
-        run = _Run(args, plan, cluster, variables, secrets, folder)
-        failed = run.fetch_sources()
-        failed += sum(not run.kustomization(ks) for ks in plan.kustomizations)
-        failed += run.helm_releases()
-    return 1 if failed else 0
+        _images(plan, cluster, variables, secrets, progress)
+        run = _Run(args, plan, cluster, variables, secrets, folder, progress)
+        run.fetch_sources()
+        for ks in plan.kustomizations:
+            run.kustomization(ks)
+        run.helm_releases()
+    return progress.finish()
 
 
-def _images(plan: ClusterPlan, cluster: Any, variables: dict[str, str], secrets: dict[str, str]) -> None:
+def _images(
+    plan: ClusterPlan, cluster: Any, variables: dict[str, str], secrets: dict[str, str], progress: Progress
+) -> None:
     """Scan, choose and, for an ImageUpdateAutomation, commit and push the new tags; each object's
     outcome goes to its status."""
     if not plan.image_objects:
@@ -112,18 +120,19 @@ def _images(plan: ClusterPlan, cluster: Any, variables: dict[str, str], secrets:
         return str(_substituted(source, variables).spec.url), _credentials(secrets, source)
 
     typed = [_substituted(o, variables) for o in plan.image_objects]
-    result = run_image_objects(
-        typed,
-        registry_credentials=lambda repo: _credentials(secrets, by_ref[repo.ref]),
-        git_source=git_source,
-    )
+    with progress.step("scan", "image repositories and policies"):
+        result = run_image_objects(
+            typed,
+            registry_credentials=lambda repo: _credentials(secrets, by_ref[repo.ref]),
+            git_source=git_source,
+        )
     _record_images(cluster, typed, result)
     for ref, choice in result.choices.items():
-        print(f"► ImagePolicy {ref} chose {choice.ref}")
+        progress.event(f"ImagePolicy {ref}", f"chose {choice.ref}")
     for ref, commit in result.commits.items():
-        print(f"► {ref} pushed {commit.revision}")
+        progress.event(ref, f"pushed {commit.revision}")
     for ref, why in result.failures.items():
-        print(f"✗ {ref}: {why}", file=sys.stderr)
+        progress.failed(ref, why)
 
 
 def _record_images(cluster: Any, objects: list[Any], result: Any) -> None:
@@ -166,30 +175,31 @@ class _Run:
         variables: dict[str, str],
         secrets: dict[str, str],
         folder: Path,
+        progress: Progress,
     ) -> None:
         from airflow_flux_provider.sources.artifacts import ArtifactStore
 
-        self.args, self.plan, self.cluster = args, plan, cluster
+        self.args, self.plan, self.cluster, self.progress = args, plan, cluster, progress
         self.variables, self.secrets, self.folder = variables, secrets, folder
         self.store = ArtifactStore(str(folder / "artifacts"))
         #: each source that is ready, with its artifact (None: an OCI HelmRepository has none)
         self.artifacts: dict[str, Artifact | None] = {}
 
     # -- sources ----------------------------------------------------------------------------------
-    def fetch_sources(self) -> int:
-        """Fetch every source and record the outcome on its object; the number that failed (their
-        dependents fail in turn)."""
+    def fetch_sources(self) -> None:
+        """Fetch every source and record the outcome on its object; a failed one fails its
+        dependents in turn."""
         from airflow_flux_provider.kube.record import update_status
         from airflow_flux_provider.sources.status import SourceStatus
 
-        failed = 0
         for source in self.plan.sources:
             manifest: dict[str, Any] | None = None
             try:
                 manifest = _substituted(source, self.variables).to_manifest()
-                self.artifacts[source.ref] = artifact = self._fetch(source)
+                with self.progress.step("fetch", source.ref):
+                    self.artifacts[source.ref] = artifact = self._fetch(source)
             except FluxError as err:
-                print(f"✗ {err}", file=sys.stderr)
+                self.progress.failed(source.ref, str(err))
                 if manifest is not None:
                     update_status(
                         self.cluster,
@@ -197,17 +207,17 @@ class _Run:
                         SourceStatus,
                         partial(SourceStatus.failed, message=err.message),
                     )
-                failed += 1
                 continue
             if artifact is not None:
                 update_status(
                     self.cluster, manifest, SourceStatus, partial(SourceStatus.fetched, artifact=artifact)
                 )
             if artifact is None:
-                print(f"► {source.ref} is an OCI repository: charts are pulled for each release")
+                self.progress.ready(
+                    source.ref, "is an OCI repository: charts are pulled for each release", line="►"
+                )
             else:
-                print(f"► {source.ref} fetched revision {artifact.revision}")
-        return failed
+                self.progress.ready(source.ref, f"fetched revision {artifact.revision}", line="►")
 
     def _fetch(self, source: PlannedObject) -> Artifact | None:
         from airflow_flux_provider.sources.bucket import BucketSource
@@ -244,8 +254,8 @@ class _Run:
         return artifact.revision, tree
 
     # -- Kustomizations ---------------------------------------------------------------------------
-    def kustomization(self, obj: PlannedObject) -> bool:
-        """Build and apply one Kustomization, wait for its health checks; ``False`` when it failed."""
+    def kustomization(self, obj: PlannedObject) -> None:
+        """Build and apply one Kustomization and wait for its health checks."""
         import yaml
         from cryptography.fernet import Fernet
 
@@ -260,15 +270,15 @@ class _Run:
         from airflow_flux_provider.kustomize import RenderStore, render
         from airflow_flux_provider.specs import parse_duration
 
-        cluster, timeout = self.cluster, self.args.timeout
+        cluster, timeout, progress = self.cluster, self.args.timeout, self.progress
         revision = ""
         try:
             ks = _substituted(obj, self.variables)
             target = KustomizationTarget.of(ks)
             started = time.monotonic()
             if suspended := _suspended(cluster, ks):
-                print(f"► {suspended}")
-                return True
+                progress.suspended(ks.ref, suspended)
+                return
             revision, tree = self._tree(self.plan.source_of(obj), ks.ref)
             check_dependencies(cluster, target, {f"{d.namespace or target.namespace}/{d.name}": revision
                                                  for d in ks.spec.depends_on})  # fmt: skip
@@ -277,11 +287,15 @@ class _Run:
             renders = RenderStore(
                 self.folder / "renders", sealer=Fernet(Fernet.generate_key()) if keys else None
             )
-            rendered = render(ks, str(tree), store=renders, airflow_vars=self.variables, decryption_keys=keys)
+            with progress.step("build", ks.ref):
+                rendered = render(
+                    ks, str(tree), store=renders, airflow_vars=self.variables, decryption_keys=keys
+                )
             objects = [doc for doc in yaml.safe_load_all(renders.text(rendered)) if doc]
-            result = apply_and_prune(cluster, target, objects, revision=revision, digest=rendered.digest)
+            with progress.step(f"apply {len(objects)} objects of", ks.ref):
+                result = apply_and_prune(cluster, target, objects, revision=revision, digest=rendered.digest)
             for change in result.changes.changes:
-                print(f"► {change}")
+                progress.event(str(change.key), str(change.action))
             keys = (
                 result.inventory.object_keys()
                 if ks.spec.wait
@@ -289,17 +303,16 @@ class _Run:
                       for h in ks.spec.health_checks]
             )  # fmt: skip
             limit = parse_duration(timeout).total_seconds() if timeout else ks.spec.timeout.total_seconds()
-            report = kube_health.wait(cluster, keys, timeout=limit) if keys else None
+            with progress.step(f"wait for {len(keys)} objects of", ks.ref):
+                report = kube_health.wait(cluster, keys, timeout=limit) if keys else None
             record = finish(
                 cluster, target, revision=revision, health=report, duration=time.monotonic() - started
             )
-            print(f"✔ {ks.ref} Ready: {record.message}")
-            return True
+            progress.ready(ks.ref, record.message)
         except FluxError as err:
             if isinstance(err, kube_health.HealthCheckError):
                 finish(cluster, target, revision=revision, health=None, error=err.message)
-            print(f"✗ {obj.ref} not Ready: {err}", file=sys.stderr)
-            return False
+            progress.failed(obj.ref, str(err))
 
     # -- HelmReleases -----------------------------------------------------------------------------
     @staticmethod
@@ -321,31 +334,28 @@ class _Run:
         secret = cluster.get(ObjectKey("v1", "Secret", namespace, ref.name))
         return DecryptionKeys.from_secret(secret, obj=ks.ref, source=f"Secret {namespace}/{ref.name}")
 
-    def helm_releases(self) -> int:
-        """Every HelmRelease, each after those it ``dependsOn``; the number that failed."""
+    def helm_releases(self) -> None:
+        """Every HelmRelease, each after those it ``dependsOn``."""
         if not self.plan.helm_releases:
-            return 0
+            return
         from airflow_flux_provider.helm.cli import HelmCli
 
         ready: set[tuple[str, str]] = set()
-        failed = 0
         with HelmCli(self.cluster) as cli:
             for obj in _by_dependencies(self.plan.helm_releases):
                 if self.helm_release(obj, cli, ready):
                     ready.add((obj.namespace, obj.name))
-                else:
-                    failed += 1
-        return failed
 
     def helm_release(self, obj: PlannedObject, cli: Any, ready: set[tuple[str, str]]) -> bool:
         """Install, upgrade, test or remediate one HelmRelease as helm-controller does."""
         from airflow_flux_provider.helm.release import ReleaseReconciler
         from airflow_flux_provider.helm.values import compose_values
 
+        progress = self.progress
         try:
             hr = _substituted(obj, self.variables)
             if suspended := _suspended(self.cluster, hr):
-                print(f"► {suspended}")
+                progress.suspended(hr.ref, suspended)
                 return True
             for dep in hr.spec.depends_on:
                 key = (dep.namespace or obj.namespace, dep.name)
@@ -363,18 +373,19 @@ class _Run:
                 obj=hr.ref,
             )
             values = compose_values(hr, self.cluster, values_files=files)
-            outcome = ReleaseReconciler(hr, chart, values, cli, self.cluster).reconcile()
+            with progress.step("release", hr.ref):
+                outcome = ReleaseReconciler(hr, chart, values, cli, self.cluster).reconcile()
         except FluxError as err:
-            print(f"✗ {obj.ref} not Ready: {err}", file=sys.stderr)
+            progress.failed(obj.ref, str(err))
             return False
         for action in outcome.actions:
-            print(f"► {hr.ref} {action}")
+            progress.event(hr.ref, action)
         for drift in outcome.drifted:
-            print(f"► {hr.ref} drift: {drift}")
+            progress.event(hr.ref, f"drift: {drift}")
         if not outcome.ready:
-            print(f"✗ {hr.ref} not Ready: {outcome.message}", file=sys.stderr)
+            progress.failed(hr.ref, outcome.message)
             return False
-        print(f"✔ {hr.ref} Ready: {outcome.message}")
+        progress.ready(hr.ref, outcome.message)
         return True
 
     def _chart(self, obj: PlannedObject, hr: Any, cli: Any) -> Any:
@@ -400,7 +411,7 @@ class _Run:
                 source_artifact=None if repository else self._artifact(source, hr.ref),
             )
             artifact = fetched.artifact
-            print(f"► {chart.ref} packaged chart version {artifact.revision}")
+            self.progress.event(chart.ref, f"packaged chart version {artifact.revision}")
         assert artifact is not None and artifact.path is not None  # a local store, a fetched source
         return load_chart(artifact.path, obj=hr.ref, constraint=constraint, cli=cli)
 
