@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from airflow_flux_provider import events
 from airflow_flux_provider.kube import Cluster, ObjectKey, UnknownKindError, health
@@ -17,7 +18,10 @@ from airflow_flux_provider.kube.reconcile import (
     finish,
 )
 from airflow_flux_provider.kube.record import load_record
+from airflow_flux_provider.kustomize import Rendered, RenderStore
+from airflow_flux_provider.operators.reconcile import KustomizationReconcileOperator
 from tests.kube.conftest import kustomization_target
+from tests.task_instance import TaskInstance
 
 
 def _deployment(
@@ -129,6 +133,32 @@ def test_a_new_revision_with_the_applied_manifests_is_recorded_without_applying(
     assert not again.skipped and [str(c) for c in again.changes.changes] == [
         f"ConfigMap/{sandbox_namespace}/settings created"
     ]
+
+
+def test_the_operator_records_a_new_revision_of_the_same_render_without_applying(
+    sandbox, sandbox_namespace, airflow_connections, tmp_path
+):
+    conn_id = airflow_connections.kubernetes("skip_k8s", sandbox)
+    store = RenderStore(tmp_path / "renders")
+    digest = store.put(yaml.safe_dump_all([_configmap(sandbox_namespace, "settings")]).encode())
+    rendered = Rendered(digest=digest, path=str(store.path(digest)), objects=1).to_xcom()
+    spec = {"interval": "10m", "prune": True, "wait": True, "timeout": "60s", "path": "./apps",
+            "sourceRef": {"kind": "GitRepository", "name": "repo"}}  # fmt: skip
+
+    def run(revision: str) -> dict:
+        op = KustomizationReconcileOperator(
+            task_id="reconcile", spec=spec, name="apps", namespace=sandbox_namespace, rendered=rendered,
+            revision=revision, kubernetes_conn_id=conn_id, deferrable=False, poll_interval=0.2,
+        )  # fmt: skip
+        return dict(op.execute({"ti": TaskInstance()}))
+
+    first = run("main@sha1:" + "1" * 40)
+    assert first["created"] == 1 and not first["skipped"]
+    sandbox.counters.reset()
+    second = run("main@sha1:" + "2" * 40)
+    assert second["ready"] and second["skipped"] and second["changes"] == []
+    writes = sandbox.counters.snapshot()["mutatingByResource"]
+    assert {k: v for k, v in writes.items() if k != "leases"} == {"kustomizations/status": 1}
 
 
 def test_a_new_revision_is_applied_when_the_last_run_failed_or_the_manifests_differ(
