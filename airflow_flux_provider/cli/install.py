@@ -4,7 +4,8 @@
 
 Applies the CustomResourceDefinitions generated from the typed models (every kind and
 apiVersion this provider reads, with the status subresource and Flux's printer columns)
-and prints one line per definition; a second run changes nothing. ``--export`` prints
+and prints one line per definition (``--output json``: one document, see
+:mod:`~airflow_flux_provider.cli.progress`); a second run changes nothing. ``--export`` prints
 them as YAML instead (for a GitOps repository or ``kubectl apply -f -``).
 """
 
@@ -15,12 +16,15 @@ from typing import Any
 
 import yaml
 
+from airflow_flux_provider.cli.progress import Progress, add_output_flag
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("install", help="install the Flux and Flagger CRDs (flux install)")
     parser.add_argument("--kubeconfig", help="kubeconfig of the target cluster (default: KUBECONFIG)")
     parser.add_argument("--context", help="kubeconfig context")
     parser.add_argument("--export", action="store_true", help="print the CRDs as YAML, touch no cluster")
+    add_output_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -32,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
     if args.export:
         print(yaml.safe_dump_all(flux_crds(), sort_keys=False), end="")
         return 0
-    changes = install_crds(Cluster.from_kubeconfig(args.kubeconfig, context=args.context))
+    progress = Progress.of(args)
+    with progress.step("install", "the Flux and Flagger CRDs"):
+        changes = install_crds(Cluster.from_kubeconfig(args.kubeconfig, context=args.context))
     for change in changes.changes:
-        print(f"► {change}")
-    print(f"✔ {len(changes.changes)} CustomResourceDefinitions installed")
-    return 0
+        progress.ready(str(change.key), str(change.action), line="►")
+    progress.conclude(f"{len(changes.changes)} CustomResourceDefinitions installed")
+    return progress.finish()

@@ -7,7 +7,7 @@ People (``--output text``, the default) get the ``flux`` CLI's lines: ``►`` fo
 step ends; when stderr is not a terminal (CI logs, pipes) nothing of it is written.
 
 Scripts (``--output json``) get nothing on stdout while the command runs and then one JSON
-document: ``{"ok": …, "objects": [{"ref", "status", "message"}], "events": [{"ref", "message"}]}``,
+document: ``{"ok", "summary", "objects": [{"ref", "status", "message"}], "events": [{"ref", "message"}]}``,
 so ``| jq`` sees every object's outcome without parsing symbols. Whatever else writes to stdout
 meanwhile (log lines, helm or kubectl) goes to stderr instead: the document is all stdout holds.
 """
@@ -63,6 +63,7 @@ class Progress:
     objects: list[Outcome] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     done: int = 0
+    summary: str = ""
     _line: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -94,6 +95,11 @@ class Progress:
 
     def failed(self, ref: str, message: str) -> None:
         self._outcome(Outcome(ref, "failed", message), self.err, f"✗ {ref} not Ready: {message}")
+
+    def conclude(self, message: str) -> None:
+        """``✔ message``: the command's one-line result (the JSON document's ``summary``)."""
+        self.summary = message
+        self._print(self.out, f"✔ {message}")
 
     def _outcome(self, outcome: Outcome, stream: TextIO, line: str) -> None:
         self.objects.append(outcome)
@@ -150,6 +156,7 @@ class Progress:
         if self.output == "json":
             document = {
                 "ok": ok,
+                "summary": self.summary,
                 "objects": [asdict(o) for o in self.objects],
                 "events": [asdict(e) for e in self.events],
             }

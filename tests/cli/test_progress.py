@@ -74,3 +74,15 @@ def test_a_terminal_sees_each_step_while_it_runs_and_then_only_the_lines(git_ser
     assert "apply " in shown and "Kustomization/flux-system/infra" in shown
     assert shown.endswith("\r") and shown.rsplit("\r", 2)[-2].strip() == ""  # the last line erased
     assert "✔ Kustomization/flux-system/infra Ready" in stdout  # the lines themselves stay on stdout
+
+
+def test_install_reports_each_definition_in_its_json_document(sandbox):
+    argv = [sys.executable, "-m", "airflow_flux_provider", "install", "--kubeconfig", str(sandbox.kubeconfig)]
+    result = subprocess.run(
+        [*argv, "--output", "json"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    definitions = [o for o in document["objects"] if o["ref"].startswith("CustomResourceDefinition/")]
+    assert definitions and all(o["status"] == "ready" for o in definitions)
+    assert document["summary"] == f"{len(definitions)} CustomResourceDefinitions installed"
