@@ -205,8 +205,8 @@ def get_provider_info() -> dict[str, Any]:
             "operators.canary",
             "operators.models",
         ),
-        "sensors": _modules("sensors.sources", "sensors.images"),
-        "triggers": _modules("triggers.health", "triggers.sources", "triggers.images"),
+        "sensors": _modules("sensors.sources", "sensors.images", "sensors.jobs"),
+        "triggers": _modules("triggers.health", "triggers.sources", "triggers.images", "triggers.jobs"),
         "notifications": [
             f"airflow_flux_provider.notifiers.{name}"
             for name in (

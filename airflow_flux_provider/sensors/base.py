@@ -23,6 +23,8 @@ class ChangeSensor(BaseSensorOperator):
     trigger_failed: ClassVar[str] = "the trigger failed"
     #: the fields of the ``changed`` payload the outlets' Asset events carry as extra
     extra_fields: ClassVar[tuple[str, ...]] = ()
+    #: the ``status`` of the trigger event that ends the wait (any other is a failure)
+    fired: ClassVar[str] = "changed"
 
     def __init__(self, *, deferrable: bool, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -57,7 +59,7 @@ class ChangeSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Mapping[str, Any]:
         """``event`` is the trigger's: its ``changed`` payload, or an ``ErrorEvent``."""
-        if event.get("status") != "changed":
+        if event.get("status") != self.fired:
             raise FluxError(str(event.get("message", self.trigger_failed)), obj=f"task '{self.task_id}'")
         self._record(context, event)
         return event

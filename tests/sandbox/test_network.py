@@ -19,6 +19,7 @@ import requests
 from airflow_flux_provider.canary.metrics import BUILTIN_QUERIES, prometheus_query, render
 from flux_devkit.sandbox import Sandbox
 from flux_devkit.services.prometheus import PrometheusServer
+from flux_devkit.services.registry import OciRegistry
 from tests.canary.conftest import ROUTING_CRDS
 from tests.sandbox.test_workloads import get, job, pods, wait_for
 
@@ -228,11 +229,18 @@ def test_mesh_metrics_answer_flaggers_queries_through_prometheus(
     prometheus.scrape("sandbox-mesh", workload_sandbox.network()["gateway"].removeprefix("http://"))
     scraped = 'up{source="sandbox-mesh"}'
     prometheus.wait_for(scraped, lambda result: bool(result) and result[0]["value"][1] == "1", timeout=60)
-    # Counters must grow between scrapes for rate() to see them: the first scrape happens before the traffic.
+    # rate() sees a counter grow between two scrapes, and a series starts at its first scraped
+    # value: send a first half, wait until Prometheus has it, then the second half.
+    labels = f'destination_workload="web-canary",destination_workload_namespace="{app}"'
+    carried = f"sum(istio_requests_total{{{labels}}})"
     with requests.Session() as session:
         for i in range(40):  # a quarter of the canary's answers are 500s
             path = "/status/500" if i % 4 == 0 else "/"
             session.get(f"http://web-canary.{app}{path}", proxies=gateway(workload_sandbox), timeout=10)
+            if i == 19:
+                prometheus.wait_for(
+                    carried, lambda result: bool(result) and result[0]["value"][1] == "20", 60
+                )
     success, duration = BUILTIN_QUERIES["istio"]
     variables = {"namespace": app, "target": "web-canary", "interval": "1m"}
     rate = wait_for(
@@ -240,6 +248,79 @@ def test_mesh_metrics_answer_flaggers_queries_through_prometheus(
     )
     assert 70 <= rate <= 80  # 30 of 40 requests answered below 500
     assert _query(prometheus, render(duration, variables, {})) > 0
+
+
+LOADTESTER = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: flagger-loadtester}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: flagger-loadtester}}}}
+  template:
+    metadata: {{labels: {{app: flagger-loadtester}}}}
+    spec:
+      containers:
+      - name: loadtester
+        image: {image}
+        ports: [{{name: http, containerPort: 8080}}]
+        env: [{{name: POD_IP, valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}}}]
+        readinessProbe: {{httpGet: {{path: /healthz, port: http}}, periodSeconds: 1}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: flagger-loadtester}}
+spec:
+  selector: {{app: flagger-loadtester}}
+  ports: [{{name: http, port: 80, targetPort: http}}]
+"""
+
+
+def _carried(sandbox: Sandbox, source: str, destination: str) -> int:
+    """Requests the mesh carried from ``source``'s Pods to ``destination``'s (istio_requests_total)."""
+    total = 0
+    for line in requests.get(sandbox.network()["metrics"], timeout=10).text.splitlines():
+        if (
+            line.startswith("istio_requests_total{")
+            and f'source_workload="{source}"' in line
+            and f'destination_workload="{destination}"' in line
+        ):
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def test_the_load_tester_runs_hey_through_the_mesh_for_flaggers_cmd_webhook(
+    workload_sandbox: Sandbox, app: str, oci_registry_anonymous: OciRegistry
+) -> None:
+    """The demo's load tester: Flagger's webhook payload starts the real hey in its Pod, whose
+    requests reach the canary by its cluster name through the Pod's sidecar and are counted."""
+    from flux_devkit.images import ImageSpec, push_image
+
+    push_image(oci_registry_anonymous, "workloads/loadtester", ["1.0.0"], ImageSpec.program("loadtester"))
+    image = f"{oci_registry_anonymous.host}/workloads/loadtester:1.0.0"
+    workload_sandbox.kubectl("apply", "-n", app, "-f", "-", input=LOADTESTER.format(image=image))
+    workload_sandbox.kubectl("rollout", "status", "deploy/flagger-loadtester", "--timeout=60s", "-n", app)
+    wait_for(lambda: _endpoints_ready(workload_sandbox, app, "flagger-loadtester"), what="the load tester")
+    url = f"http://flagger-loadtester.{app}/"
+
+    def hook(metadata: dict[str, str] | None) -> requests.Response:
+        body = {"name": "web", "namespace": app, "phase": "Progressing", "checksum": "x"}
+        return requests.post(url, json={**body, "metadata": metadata} if metadata else body,
+                             proxies=gateway(workload_sandbox), timeout=10)  # fmt: skip
+
+    load = {"type": "cmd", "cmd": "hey -n 40 -q 5 -c 1 http://web-canary/"}  # 8 s at 5 requests/s
+    first, again = hook(load), hook(load)
+    assert (first.status_code, first.text.strip()) == (202, "command started")
+    assert (again.status_code, again.text.strip()) == (202, "command already running, skipped")
+    wait_for(lambda: _carried(workload_sandbox, "flagger-loadtester", "web-canary") == 40, what="40 requests")
+    logs = workload_sandbox.kubectl("logs", "deploy/flagger-loadtester", "-n", app).stdout
+    assert "started hey -x http://127.1." in logs and "finished hey: exit code 0" in logs
+    refused = [hook(None), hook({"type": "bash", "cmd": "ls"}), hook({"type": "cmd"})]
+    assert [(r.status_code, r.text.strip()) for r in refused] == [
+        (400, "metadata not found in payload"),
+        (400, "type bash is not supported by this load tester; use cmd"),
+        (400, "cmd not found in metadata"),
+    ]
 
 
 def _query(prometheus: PrometheusServer, promql: str) -> float | None:

@@ -7,13 +7,16 @@ Pods' own addresses, and whether their processes still exist.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import importlib
 import io
 import json
 import os
 import signal
 import tarfile
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -174,6 +177,63 @@ def test_jobs_complete_or_fail_after_their_backoff_limit(
     runs = pods(workload_sandbox, workload_namespace, "job-name=bad")
     assert sorted(p["status"]["phase"] for p in runs) == ["Failed", "Failed"]
     assert {p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] for p in runs} == {3}
+
+
+def _first_event(trigger: Any) -> dict[str, Any]:
+    async def first() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("the trigger ended without an event")
+
+    return asyncio.run(first())
+
+
+def test_job_completion_sensor_waits_in_the_triggerer_and_fails_naming_the_job(
+    workload_sandbox: Sandbox,
+    workload_namespace: str,
+    echo_image: str,
+    airflow_connections: Any,
+    tmp_path: Path,
+) -> None:
+    """The training DAG's wait: deferred while the Job runs, the Job's uid once it completes,
+    a failure that names the Job and its logs; the lent Python has the dev kit's packages."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_flux_provider.errors import FluxError
+    from airflow_flux_provider.sensors.jobs import JobCompletionSensor
+
+    ns = ("-n", workload_namespace)
+    conn = airflow_connections.kubernetes("jobs_k8s", workload_sandbox)
+    gate = tmp_path / "go"  # the Job runs until the test opens the gate (processes see host files)
+    slow = f"import os, time, flux_devkit\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.1)\n"
+    slow += "print('trained with', flux_devkit.__name__)"
+    workload_sandbox.kubectl("apply", *ns, "-f", "-", input=job("slow", echo_image, slow))
+    workload_sandbox.kubectl("apply", *ns, "-f", "-", input=job("broken", echo_image, "raise SystemExit(4)"))
+
+    def sensor(name: str) -> JobCompletionSensor:
+        return JobCompletionSensor(
+            task_id=f"wait_{name}", namespace=workload_namespace, job_name=name, kubernetes_conn_id=conn,
+            poke_interval=1,
+        )  # fmt: skip
+
+    waiting = sensor("slow")
+    with pytest.raises(TaskDeferred) as deferred:
+        waiting.execute({})  # type: ignore[arg-type]
+    gate.touch()
+    classpath, kwargs = deferred.value.trigger.serialize()  # as the triggerer rebuilds it from the DB
+    module, _, name = classpath.rpartition(".")
+    trigger = getattr(importlib.import_module(module), name)(**kwargs)
+    event = waiting.execute_complete({}, _first_event(trigger))  # type: ignore[arg-type]
+    uid = get(workload_sandbox, workload_namespace, "job/slow")["metadata"]["uid"]
+    assert (event["status"], event["name"], event["uid"]) == ("complete", "slow", uid)
+    assert workload_sandbox.kubectl("logs", "job/slow", *ns).stdout == "trained with flux_devkit\n"
+
+    workload_sandbox.kubectl("wait", "--for=condition=failed", "job/broken", "--timeout=60s", *ns)
+    with pytest.raises(FluxError) as failed:
+        sensor("broken").execute({})  # type: ignore[arg-type]
+    assert f"Job/{workload_namespace}/broken" in str(failed.value)
+    assert "BackoffLimitExceeded" in str(failed.value)
+    assert f"kubectl logs -n {workload_namespace} job/broken" in str(failed.value)
 
 
 def test_crash_loop_restarts_with_back_off_and_logs_previous_runs(

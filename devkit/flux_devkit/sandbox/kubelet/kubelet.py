@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import secrets
+import shlex
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -75,6 +76,13 @@ class NoNetwork:
         return None
 
 
+def _lend(shim: Path, program: str) -> None:
+    """A script that runs the host ``program``: a symlink would hide a virtualenv's Python from itself
+    (it finds its ``pyvenv.cfg`` next to the path it was started by, so its packages would be missing)."""
+    shim.write_text(f'#!/bin/sh\nexec {shlex.quote(program)} "$@"\n')
+    shim.chmod(0o755)
+
+
 def _default_pull_always(image: str, policy: str | None) -> bool:
     """imagePullPolicy: Always for ``:latest`` or no tag, IfNotPresent otherwise (Never: cache only)."""
     if policy:
@@ -111,7 +119,7 @@ class Kubelet(StoreController):
         shutil.rmtree(self.tools, ignore_errors=True)
         self.tools.mkdir(parents=True)
         for name, path in settings.tools:
-            (self.tools / name).symlink_to(path)
+            _lend(self.tools / name, path)
 
     # -- which Pods are ours --------------------------------------------------------------------
     def runs(self, pod_spec: dict[str, Any]) -> bool:
