@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from flux_devkit.demo.airflow import go_live, login, run_outcome
 from flux_devkit.demo.environment import DemoEnvironment, start
 
 
@@ -94,7 +95,7 @@ def _summary(env: DemoEnvironment, webhooks: list[tuple[str, Any]]) -> None:
 def _addresses(env: DemoEnvironment) -> None:
     if env.scheduler is not None:
         api = env.scheduler.api
-        print(f"    Airflow UI: {api.url}  (user admin, password in {api.passwords_file})")
+        print(f"    Airflow UI: {api.url}  ({login(env.scheduler)}; also in {api.passwords_file})")
     print(f"    MLflow UI:  {env.tracking_uri}", flush=True)
 
 
@@ -126,7 +127,9 @@ def run_story(env: DemoEnvironment, hook_url: str, canary_interval: str) -> None
     ]  # fmt: skip
     for title, dag_id, conf in steps:
         started = _step(title)
-        env.run_dag(dag_id, conf)
+        run_id = env.run_dag(dag_id, conf)
+        if env.scheduler is not None:
+            print(f"    {run_outcome(env.scheduler, dag_id, run_id)}")
         _done(started)
 
 
@@ -150,9 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         run_story(env, hook_url, args.canary_interval)
         _summary(env, _Webhooks.received)
         print(f"\nDemo finished in {time.monotonic() - begin:.0f}s.")
-        if args.keep_running:
+        if args.keep_running and env.scheduler is not None:
+            go_live(env.scheduler)
             _addresses(env)
-            print("    Services keep running; press Ctrl+C to stop them.", flush=True)
+            print(
+                "    Services keep running, the scheduler now creates runs (schedules, and a new champion "
+                "starts ml_deployment); press Ctrl+C to stop them.",
+                flush=True,
+            )
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
         print("Services stopped. Re-run: scripts/demo.sh (--keep-running to browse the UIs afterwards)")

@@ -5,7 +5,7 @@ the lecture's layout, an OCI registry with the training image's tags, MLflow and
 Prometheus. Airflow gets its own home with a migrated database and the connections the
 Flux objects' ``secretRef`` names point at, and runs as it does in production: an
 api-server (the UI), a scheduler, a dag-processor and a triggerer. Runs are created by
-the demo's triggers only (``use_job_schedule`` off), so the story stays in order.
+the demo's triggers only until the story ends (see :mod:`flux_devkit.demo.airflow`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 from airflow_flux_provider.kube import Cluster
 from airflow_flux_provider.kube.objects import install_crds
+from flux_devkit.demo.airflow import story_settings
 from flux_devkit.sandbox import Sandbox
 from flux_devkit.services.airflow_db import migrate_airflow_db
 from flux_devkit.services.airflow_scheduler import AirflowScheduler, start_airflow_scheduler
@@ -130,8 +131,9 @@ class DemoEnvironment:
             raise ServiceError(f"airflow {' '.join(args)} failed (full log {log}):\n{tail}", obj="demo")
         return result
 
-    def run_dag(self, dag_id: str, conf: dict[str, Any]) -> None:
-        """Trigger ``dag_id`` with ``conf`` as the UI's "Trigger DAG" would; raise unless it succeeds."""
+    def run_dag(self, dag_id: str, conf: dict[str, Any]) -> str:
+        """Trigger ``dag_id`` with ``conf`` as the UI's "Trigger DAG" would; its run id, or raise unless
+        it succeeds."""
         if self.scheduler is None:
             raise ServiceError("Airflow is not running; start the environment first", obj="demo")
         self.scheduler.wait_for_dag(dag_id)
@@ -143,6 +145,7 @@ class DemoEnvironment:
             raise ServiceError(
                 f"run {run_id} failed; tasks {', '.join(failed)} (logs under {logs})", obj="demo"
             )
+        return run_id
 
     def stop(self) -> None:
         if self.scheduler is not None:
@@ -172,7 +175,7 @@ def start(workdir: Path) -> DemoEnvironment:
         connections_file.write_text(json.dumps(env.connections(), indent=2))
         connections_file.chmod(0o600)
         env.airflow("connections", "import", "--overwrite", str(connections_file))
-        settings = {**env.airflow_settings(), "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}
+        settings = {**env.airflow_settings(), **story_settings()}
         env.scheduler = start_airflow_scheduler(
             env.airflow_home,
             workdir / "logs" / "airflow",

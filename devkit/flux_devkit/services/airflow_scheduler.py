@@ -41,6 +41,9 @@ class AirflowScheduler:
     airflow_home: Path
     dags_folder: Path
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    #: the environment and log folder the components were started with
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    workdir: Path | None = None
 
     @property
     def log_path(self) -> Path:
@@ -94,6 +97,21 @@ class AirflowScheduler:
             if not process.running():
                 raise process.fail(f"airflow {name} exited with code {process.popen.returncode}")
 
+    def start(self, name: str, overrides: Mapping[str, str] | None = None) -> None:
+        """Start the component ``name`` (``scheduler``, ``dag-processor``, ``triggerer``)."""
+        argv = [sys.executable, "-m", "airflow", name]
+        workdir = self.workdir or self.airflow_home
+        env = {**self.env, **(overrides or {})}
+        self.processes[name] = ServiceProcess(
+            f"airflow-{name}", argv, workdir / f"{name}.log", env=env, cwd=workdir
+        )
+
+    def restart(self, name: str, overrides: Mapping[str, str]) -> None:
+        """Stop a component and start it again with ``overrides`` on its settings; wait until healthy."""
+        self.processes[name].stop()
+        self.start(name, overrides)
+        _wait_healthy(self, 120.0)
+
     def stop(self) -> None:
         for process in self.processes.values():
             process.stop()
@@ -121,13 +139,10 @@ def start_airflow_scheduler(
     }
     api = start_airflow_api_server(airflow_home, workdir, env=common, timeout=timeout)
     common["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"{api.url}/execution/"
-    stack = AirflowScheduler(api, airflow_home, dags_folder)
+    stack = AirflowScheduler(api, airflow_home, dags_folder, env=common, workdir=workdir)
     try:
         for name in COMPONENTS:
-            argv = [sys.executable, "-m", "airflow", name]
-            stack.processes[name] = ServiceProcess(
-                f"airflow-{name}", argv, workdir / f"{name}.log", env=common, cwd=workdir
-            )
+            stack.start(name)
         _wait_healthy(stack, timeout)
     except BaseException:
         stack.stop()
