@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.kube import Cluster, KubeError, ObjectKey
 from airflow_flux_provider.kube.apply import (
     Action,
     Applier,
@@ -155,17 +157,31 @@ def test_owner_labels_are_added_to_copies() -> None:
     assert original["metadata"]["labels"] == {"team": "x"} and "metadata" not in bare
 
 
+@pytest.fixture
+def cluster_wide(cluster: Cluster) -> Iterator[list[dict[str, Any]]]:
+    """Cluster-scoped objects a test makes, deleted after it even when it fails (so a rerun of the
+    same test, as the mutation runner does, never meets them)."""
+    made: list[dict[str, Any]] = []
+    yield made
+    for body in made:
+        with contextlib.suppress(KubeError):
+            cluster.delete(ObjectKey.of(body))
+
+
 def configmap(namespace: str, name: str, **labels: str) -> dict[str, Any]:
     body = obj("ConfigMap", name, namespace)
     return {**body, "metadata": {**body["metadata"], "labels": labels}, "data": {"threads": "4"}}
 
 
-def test_stages_apply_definitions_first_and_report_in_order(sandbox_namespace: str, cluster: Cluster) -> None:
+def test_stages_apply_definitions_first_and_report_in_order(
+    sandbox_namespace: str, cluster: Cluster, cluster_wide: list[dict[str, Any]]
+) -> None:
     namespace = obj("Namespace", f"{sandbox_namespace}-extra")
     role = {
         **obj("ClusterRole", f"{sandbox_namespace}-reader", api="rbac.authorization.k8s.io/v1"),
         "rules": [],
     }
+    cluster_wide += [namespace, role]
     objects = [configmap(sandbox_namespace, "b"), role, configmap(sandbox_namespace, "a"), namespace]
     changes = Applier(cluster).apply_all(objects)
     assert [(str(c.key), c.action) for c in changes.changes] == [
@@ -176,8 +192,6 @@ def test_stages_apply_definitions_first_and_report_in_order(sandbox_namespace: s
     ]
     again = Applier(cluster).apply_all(objects)
     assert {c.action for c in again.changes} == {Action.UNCHANGED}
-    cluster.delete(ObjectKey.of(namespace))
-    cluster.delete(ObjectKey.of(role))
 
 
 def test_label_only_changes_are_drift(sandbox_namespace: str, cluster: Cluster) -> None:
@@ -190,9 +204,12 @@ def test_label_only_changes_are_drift(sandbox_namespace: str, cluster: Cluster) 
     assert live is not None and live["metadata"]["labels"] == {"team": "y"}
 
 
-def test_one_invalid_object_leaves_its_stage_unapplied(sandbox_namespace: str, cluster: Cluster) -> None:
+def test_one_invalid_object_leaves_its_stage_unapplied(
+    sandbox_namespace: str, cluster: Cluster, cluster_wide: list[dict[str, Any]]
+) -> None:
     """Every object of a stage is dry-run before any is written; earlier stages stay applied."""
     namespace = obj("Namespace", f"{sandbox_namespace}-first")
+    cluster_wide.append(namespace)
     good = configmap(sandbox_namespace, "good")
     bad = configmap(sandbox_namespace, "bad", team="not a valid label value!")
     with pytest.raises(ApplyError) as info:
@@ -203,7 +220,6 @@ def test_one_invalid_object_leaves_its_stage_unapplied(sandbox_namespace: str, c
     )
     assert cluster.get(ObjectKey.of(good)) is None
     assert cluster.get(ObjectKey.of(namespace)) is not None
-    cluster.delete(ObjectKey.of(namespace))
 
 
 def test_object_diff_is_drifted_only_when_configured() -> None:
@@ -216,12 +232,15 @@ def test_object_diff_is_drifted_only_when_configured() -> None:
     ]
 
 
-def test_class_kinds_are_a_stage_of_their_own(sandbox_namespace: str, cluster: Cluster) -> None:
+def test_class_kinds_are_a_stage_of_their_own(
+    sandbox_namespace: str, cluster: Cluster, cluster_wide: list[dict[str, Any]]
+) -> None:
     """An IngressClass is applied (and waited for) before the objects that name it, even if one fails."""
     ingress_class = {
         **obj("IngressClass", f"{sandbox_namespace}-nginx", api="networking.k8s.io/v1"),
         "spec": {"controller": "example.com/ingress"},
     }
+    cluster_wide.append(ingress_class)
     bad = configmap(sandbox_namespace, "bad", team="not a valid label value!")
     with pytest.raises(ApplyError) as info:
         Applier(cluster).apply_all([bad, ingress_class])
@@ -229,13 +248,15 @@ def test_class_kinds_are_a_stage_of_their_own(sandbox_namespace: str, cluster: C
         f"\nchanges applied before the failure:\nIngressClass/{sandbox_namespace}-nginx created"
     )
     assert cluster.get(ObjectKey.of(ingress_class)) is not None
-    cluster.delete(ObjectKey.of(ingress_class))
 
 
-def test_a_definition_and_its_objects_apply_together(sandbox_namespace: str, cluster: Cluster) -> None:
+def test_a_definition_and_its_objects_apply_together(
+    sandbox_namespace: str, cluster: Cluster, cluster_wide: list[dict[str, Any]]
+) -> None:
     """The CRD goes in the first stage and is waited for, so its custom resource applies in the last."""
     group = f"{sandbox_namespace}.example.com"
     definition = crd(group)
+    cluster_wide.append(definition)
     widget = {
         "apiVersion": f"{group}/v1",
         "kind": "Widget",
@@ -246,7 +267,6 @@ def test_a_definition_and_its_objects_apply_together(sandbox_namespace: str, clu
         (f"CustomResourceDefinition/widgets.{group}", Action.CREATED),
         (f"Widget/{sandbox_namespace}/w", Action.CREATED),
     ]
-    cluster.delete(ObjectKey.of(definition))
 
 
 def test_force_recreates_only_for_an_immutable_field_error(
@@ -285,7 +305,7 @@ def test_long_summaries_name_the_first_twenty_and_count_the_rest() -> None:
 
 
 def test_stage_zero_kinds_are_applied_before_a_failing_later_stage(
-    sandbox_namespace: str, cluster: Cluster
+    sandbox_namespace: str, cluster: Cluster, cluster_wide: list[dict[str, Any]]
 ) -> None:
     role = {**obj("ClusterRole", f"{sandbox_namespace}-r", api="rbac.authorization.k8s.io/v1"), "rules": []}
     bad_class = {
@@ -293,13 +313,13 @@ def test_stage_zero_kinds_are_applied_before_a_failing_later_stage(
         "spec": {"controller": "example.com/ingress"},
     }
     bad_class["metadata"]["labels"] = {"team": "not a valid label value!"}
+    cluster_wide += [role, bad_class]
     namespaced = {**obj("Role", "r", sandbox_namespace, "rbac.authorization.k8s.io/v1"), "rules": []}
     with pytest.raises(ApplyError) as info:
         Applier(cluster).apply_all([bad_class, namespaced, role])  # the Role waits for the last stage
     assert str(info.value).endswith(
         f"\nchanges applied before the failure:\nClusterRole/{sandbox_namespace}-r created"
     )
-    cluster.delete(ObjectKey.of(role))
 
 
 def test_a_live_object_that_cannot_be_read_fails_its_dry_run(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from airflow_flux_provider.kube import Cluster, ObjectKey
+from airflow_flux_provider.kube import Cluster, KubeError, ObjectKey
 from airflow_flux_provider.kube.apply import Action
 from airflow_flux_provider.kube.prune import prune
 from flux_devkit.sandbox import Sandbox
@@ -53,7 +54,11 @@ def test_dependents_go_before_what_they_depend_on(sandbox_namespace: str, cluste
     for obj in members:
         cluster.apply(obj)
     stale = [ObjectKey.of(namespace), *(ObjectKey.of(o) for o in members)]
-    result = prune(cluster, stale, OWNER)
+    try:
+        result = prune(cluster, stale, OWNER)
+    finally:  # gone whatever happened, so a rerun of this test (the mutation runner's) starts clean
+        with contextlib.suppress(KubeError):
+            cluster.delete(ObjectKey.of(namespace))
     assert [str(k) for k in result.changes.keys] == [
         f"ConfigMap/{extra}/b",
         f"ConfigMap/{extra}/a",
