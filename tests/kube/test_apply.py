@@ -402,3 +402,20 @@ BAD_IGNORE_RULES = {
 def test_bad_ignore_rules_name_the_field(rule: dict[str, Any], message: str) -> None:
     with pytest.raises(ReconcileError, match=message):
         kustomization_target("apps", rule)
+
+
+def test_spec_ignore_does_not_add_an_ignored_field_the_live_object_lacks(
+    sandbox_namespace: str, cluster: Cluster
+) -> None:
+    """An ignored field that is in Git but not in the cluster stays out when the object is applied anyway."""
+    cluster.apply(configmap(sandbox_namespace, threads="1"))
+    target = kustomization_target(
+        sandbox_namespace, {"paths": ["/data/extra"], "target": {"kind": "ConfigMap"}}
+    )
+    changed = only_change(
+        Applier(cluster, ignore=target.ignore).apply_all(
+            [configmap(sandbox_namespace, threads="2", extra="x")]
+        )
+    )
+    assert (changed.action, changed.drift) == (Action.CONFIGURED, ("/data/threads",))
+    assert data_of(cluster, configmap(sandbox_namespace)) == {"threads": "2"}
