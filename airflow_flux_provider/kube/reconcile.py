@@ -171,7 +171,8 @@ def check_dependencies(cluster: Cluster, target: KustomizationTarget, depends_on
         namespace, _, name = ref.rpartition("/")
         namespace = namespace or target.namespace
         record = load_record(cluster, "Kustomization", name, namespace)
-        if record.live is not None and record.is_ready and record.observed_generation != record.generation:
+        # generation 0: no Flux object to compare with (the status is kept in a ConfigMap)
+        if record.generation and record.is_ready and record.observed_generation != record.generation:
             raise DependencyNotReadyError(
                 f"dependency '{namespace}/{name}' is not ready (generation {record.generation} is not "
                 "reconciled yet)",

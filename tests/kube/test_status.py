@@ -203,6 +203,8 @@ def test_without_the_crds_the_status_is_kept_in_a_configmap_and_said_so(
     assert stored is not None
     status = json.loads(stored["data"]["status.json"])
     assert status["lastAppliedRevision"] == REVISION and status["conditions"][0]["status"] == "True"
+    # dependsOn reads the ConfigMap record: no object, so no generation to wait for
+    check_dependencies(bare_cluster, kustomization_target("downstream", "flux-system"), {"apps": REVISION})
     result = apply_and_prune(bare_cluster, target, [_configmap("flux-system", "b")], revision="r2")
     assert [k.name for k in result.pruned] == ["a"]  # the inventory came back from the ConfigMap
 
