@@ -12,17 +12,13 @@ with it. Screenshots of each step are written beside the test's temp folder
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -33,6 +29,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from flux_devkit.services.airflow_api import ADMIN, AirflowApiServer, start_airflow_api_server
 from flux_devkit.services.git_http import GitServer
 from flux_devkit.services.git_ssh import GitSSHServer
+from tests.browser import headless_chromium
 
 pytestmark = pytest.mark.timeout(600)
 CONN_ID = "ui-git-ssh"
@@ -48,16 +45,8 @@ def api_server(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and driver, "Debian's chromium and chromium-driver are missing: run scripts/setup.sh"
-    options = Options()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1400"):
-        options.add_argument(argument)
-    session = webdriver.Chrome(service=Service(driver), options=options)  # no driver download
-    session.implicitly_wait(30)
-    yield session
-    session.quit()
+    with headless_chromium() as session:
+        yield session
 
 
 def _click(browser: WebDriver, text: str) -> None:

@@ -13,7 +13,6 @@ refused the action. Screenshots go to ``docs/screenshots/`` (linked in the READM
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,6 @@ import pytest
 import requests
 import yaml
 from mlflow.tracking import MlflowClient
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -38,6 +34,7 @@ from flux_devkit.services.airflow_api import ADMIN, AirflowApiServer, start_airf
 from flux_devkit.services.airflow_scheduler import AirflowScheduler
 from flux_devkit.services.mlflow_server import MlflowServer
 from flux_devkit.services.prometheus import PrometheusServer
+from tests.browser import headless_chromium
 from tests.canary.conftest import WebhookServer, canary_cluster, canary_manifest, deployment, webhooks
 from tests.canary.test_analysis import healthy_traffic
 from tests.canary.test_operator import set_image
@@ -141,16 +138,8 @@ def _password(server: AirflowApiServer, user: str) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and driver, "Debian's chromium and chromium-driver are missing: run scripts/setup.sh"
-    options = Options()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1800"):
-        options.add_argument(argument)
-    session = webdriver.Chrome(service=Service(driver), options=options)
-    session.implicitly_wait(30)
-    yield session
-    session.quit()
+    with headless_chromium(1400, 1800) as session:
+        yield session
 
 
 def _shot(browser: WebDriver, name: str) -> None:
