@@ -1,8 +1,9 @@
 """The demo's story end to end: both ML DAGs against the embedded services, then what users check.
 
 It triggers the DAGs through the REST API of a live Airflow (scheduler, triggerer, LocalExecutor)
-as the demo command does (six to seven minutes), and checks the outcome where a user would look:
-the cluster, Git and MLflow.
+as the demo command does, with the sandbox running the Pods (the training Job, the serving
+Deployment, the load tester) as processes, and checks the outcome where a user would look:
+the cluster, Pod logs, Git, MLflow and the notifications.
 """
 
 from __future__ import annotations
@@ -11,15 +12,23 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 from mlflow.tracking import MlflowClient
 
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.record import load_record
-from flux_devkit.demo.__main__ import run_story, serve_webhooks
-from flux_devkit.demo.environment import GITOPS_REPO, start
+from flux_devkit.demo.__main__ import (
+    TRAINING_NAMESPACE,
+    TRAININGS,
+    _summary,
+    _Webhooks,
+    run_story,
+    serve_webhooks,
+)
+from flux_devkit.demo.environment import FAULTY_SERVING_TAG, GITOPS_REPO, start
 
-# The module fixture runs the whole story (about 7 minutes here) inside the first test's timeout.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+# The module fixture runs the whole story inside the first test's timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
 
 
 @pytest.fixture(scope="module")
@@ -28,22 +37,29 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     hooks, url = serve_webhooks()
     try:
         run_story(env, url, "10s")
+        _summary(env, _Webhooks.received)  # what the demo prints at the end must work too
         yield env
     finally:
         hooks.shutdown()
         env.stop()
 
 
-def test_new_champion_is_served_after_a_promoted_canary(demo):
+def test_new_champion_is_served_after_a_promoted_canary_and_the_faulty_release_rolled_back(demo):
     cluster = Cluster.from_kubeconfig(str(demo.sandbox.kubeconfig))
     canary = cluster.get(ObjectKey("flagger.app/v1beta1", "Canary", "ml-serving", "ml-serving"))
-    assert canary["status"]["phase"] == "Succeeded"
+    assert canary["status"]["phase"] == "Failed"  # the last analysis: the faulty release
     primary = cluster.get(ObjectKey("apps/v1", "Deployment", "ml-serving", "ml-serving-primary"))
-    env = {e["name"]: e["value"] for e in primary["spec"]["template"]["spec"]["containers"][0]["env"]}
+    container = primary["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert container["image"].endswith("/company/ml-serving:1.0.0")  # not the rolled-back one
     client = MlflowClient(demo.tracking_uri)
     champion = client.get_model_version_by_alias("digits", "champion")
     assert champion.version == "2" and env["MODEL_VERSION"] == "v2"
     assert champion.tags["deployed.sandbox"] == "ml-serving"
+    # the primary's Pods serve version 2 for real, reached by cluster name through the mesh
+    gateway = {"http": demo.mesh_gateway}
+    answer = requests.get("http://ml-serving.ml-serving:8080/predict", proxies=gateway, timeout=30).json()
+    assert answer["model"] == "models:/digits/2" and len(answer["predictions"]) == 1
     for name in ("ml-infrastructure", "ml-training", "ml-serving", "ml-training-pipeline"):
         record = load_record(cluster, "Kustomization", name, "flux-system")
         assert record.is_ready, (name, record.message)
@@ -57,7 +73,8 @@ def test_image_automation_committed_the_newest_1_x_tag(demo):
     bare = demo.stack["git"].repo_path(GITOPS_REPO)
     log = subprocess.run(["git", "-C", str(bare), "log", "--format=%an|%s", "main"], capture_output=True,
                          text=True, check=True).stdout.splitlines()  # fmt: skip
-    assert log[0] == "Flux CD Bot|Update ML training image"
+    assert log[0].endswith(f"|ml-serving {FAULTY_SERVING_TAG}")  # the demo's faulty release came last
+    assert log[1] == "Flux CD Bot|Update ML training image"
     assert sum(line.endswith("Update ML training image") for line in log) == 1  # nothing new the second time
 
 
@@ -72,12 +89,23 @@ def test_every_run_is_in_mlflow_with_real_metrics(demo):
         [client.get_experiment_by_name("deployments/sandbox/ml-serving").experiment_id],
         filter_string="tags.`flux.kind` = 'Canary'",
     )
-    analysed = [r for r in canary_runs if client.get_metric_history(r.info.run_id, "request-success-rate")]
-    assert analysed, "the promoted canary logged its metric per step"
-    run_id = analysed[0].info.run_id
-    weight = {m.step: m.value for m in client.get_metric_history(run_id, "canary_weight")}  # step = tick
-    measured = sorted(weight[m.step] for m in client.get_metric_history(run_id, "request-success-rate"))
+    phases = {
+        r.data.tags["flagger.phase"]: r.info.run_id for r in canary_runs if r.data.tags.get("flagger.phase")
+    }
+
+    def weights(run_id: str) -> dict[int, float]:  # MLflow step = tick; canary_weight is the weight then
+        return {m.step: m.value for m in client.get_metric_history(run_id, "canary_weight")}
+
+    promoted = client.get_metric_history(phases["Succeeded"], "request-success-rate")
+    measured = sorted(weights(phases["Succeeded"])[m.step] for m in promoted)
     assert measured[0] == 5 and measured[-1] == 50  # stepWeight 5 up to maxWeight 50
+    assert all(m.value >= 99 for m in promoted)  # the good build answered every request
+    rolled_back = client.get_metric_history(phases["Failed"], "request-success-rate")
+    assert rolled_back and {weights(phases["Failed"])[m.step] for m in rolled_back} == {5}  # never advanced
+    assert min(m.value for m in rolled_back) < 99  # the faulty build fails a fifth: measured, not set
+    assert client.get_run(phases["Failed"]).info.status == "FAILED"
+    latencies = client.get_metric_history(phases["Succeeded"], "request-duration")
+    assert latencies and all(0 < m.value < 500 for m in latencies)  # p99 in ms, under the threshold
     deployment = client.search_runs(
         [client.get_experiment_by_name("deployments/sandbox/ml-serving").experiment_id],
         filter_string="tags.`mlflow.model.version` = '2'",
@@ -133,3 +161,32 @@ def test_sops_encrypted_secret_is_decrypted_into_the_cluster_only(demo, tmp_path
     for path in left:
         data = path.read_bytes()
         assert password.encode() not in data and base64.b64encode(password.encode()) not in data, path
+
+
+def test_training_ran_in_the_jobs_with_the_trigger_values(demo):
+    """Each ml_training run's Job logged the MLflow run the DAG registered: tagged with that Job
+    and Pod, its params the trigger form's values. The last Job's Pod log shows every epoch; the
+    earlier Job was pruned (prune: true) when the next one replaced it in the inventory."""
+    client = MlflowClient(demo.tracking_uri)
+    experiment = client.get_experiment_by_name("training/digits").experiment_id
+    versions = {v.run_id: v for v in client.search_model_versions("name = 'digits'")}
+    ns = ("-n", TRAINING_NAMESPACE)
+    for form in TRAININGS:
+        job = f"train-{form['EXPERIMENT_ID']}"
+        (run,) = client.search_runs([experiment], filter_string=f"tags.`kubernetes.job.name` = '{job}'")
+        assert {name: run.data.params[name] for name in form} == {k: str(v) for k, v in form.items()}
+        assert run.data.tags["kubernetes.pod.name"].startswith(f"{job}-")
+        assert versions[run.info.run_id].tags["trained.by"] == f"Job/{TRAINING_NAMESPACE}/{job}"
+    first, last = (f"train-{form['EXPERIMENT_ID']}" for form in TRAININGS)
+    assert demo.sandbox.kubectl("get", f"job/{first}", *ns, check=False).returncode != 0
+    demo.sandbox.kubectl("wait", "--for=condition=complete", f"job/{last}", "--timeout=10s", *ns)
+    log = demo.sandbox.kubectl("logs", f"job/{last}", *ns).stdout
+    epochs = TRAININGS[-1]["EPOCHS"]
+    assert f"epoch {epochs}/{epochs}: accuracy=" in log
+    (run,) = client.search_runs([experiment], filter_string=f"tags.`kubernetes.job.name` = '{last}'")
+    assert run.info.run_id in log  # the Pod printed the run it logged
+
+
+def test_the_rollout_outcomes_were_notified(demo):
+    phases = [payload["phase"] for path, payload in _Webhooks.received if path == "/slack"]
+    assert "Succeeded" in phases and phases[-1] == "Failed"

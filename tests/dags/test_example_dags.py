@@ -63,8 +63,12 @@ def test_no_template_pulls_an_xcom_by_hand(bag: DagBag) -> None:
 
 def test_xcom_args_order_the_ml_tasks(bag: DagBag) -> None:
     training = bag.dags["ml_training"]
-    assert training.get_task("promote_champion").upstream_task_ids == {"train"}
-    assert training.get_task("train").upstream_task_ids == {"reconcile_ml_training_pipeline"}
+    # reconcile the Job -> wait for it (deferrable) -> register what it logged -> promote
+    assert training.get_task("training_job").upstream_task_ids == {"reconcile_ml_training_pipeline"}
+    assert training.get_task("wait_for_training_job").upstream_task_ids == {"training_job"}
+    assert training.get_task("wait_for_training_job").deferrable
+    assert training.get_task("register_job_model").upstream_task_ids == {"wait_for_training_job"}
+    assert training.get_task("promote_champion").upstream_task_ids == {"register_job_model"}
     deployment = bag.dags["ml_deployment"]
     # the serving render waits for the champion's version, which it renders into the manifests
     assert "champion_version" in deployment.get_task("render_ml_serving").upstream_task_ids

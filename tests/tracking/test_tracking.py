@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
-from airflow.utils.deprecation_tools import DeprecatedImportWarning
 from mlflow.tracking import MlflowClient
 
 from airflow_flux_provider.tracking import (
@@ -15,7 +12,7 @@ from airflow_flux_provider.tracking import (
     TrackingError,
     promote_if_better,
 )
-from flux_devkit.ml.training import TrainingError, TrainingParams, train_and_register
+from flux_devkit.images.programs.train import Hyperparameters, ParameterError, train
 
 
 def test_deployment_run_is_readable_with_params_metrics_tags_and_artifacts(mlflow_server):
@@ -86,39 +83,37 @@ def test_unreachable_server_is_a_tracking_error(monkeypatch):
 
 
 def test_training_params_reject_bad_values_naming_the_variable():
-    with pytest.raises(TrainingError, match="LEARNING_RATE"):
-        TrainingParams.from_substitutions({"LEARNING_RATE": "fast", "BATCH_SIZE": "32", "EPOCHS": "3"})
-    with pytest.raises(TrainingError, match="EPOCHS"):
-        TrainingParams.from_substitutions({"LEARNING_RATE": "0.01", "BATCH_SIZE": "32", "EPOCHS": "0"})
+    good = {"EXPERIMENT_ID": "x", "LEARNING_RATE": "0.01", "BATCH_SIZE": "32", "EPOCHS": "3"}
+    assert Hyperparameters.from_env(good).epochs == 3
+    with pytest.raises(ParameterError, match="LEARNING_RATE"):
+        Hyperparameters.from_env({**good, "LEARNING_RATE": "fast"})
+    with pytest.raises(ParameterError, match="EPOCHS"):
+        Hyperparameters.from_env({**good, "EPOCHS": "0"})
+
+
+def _train_and_register(uri: str, params: Hyperparameters) -> tuple[str, str, float]:
+    """What the training Job and the training DAG do between them: train, then register the run's model."""
+    import mlflow
+
+    run = train(params, tracking_uri=uri, experiment="training/digits", tags={})
+    mlflow.set_tracking_uri(uri)
+    version = mlflow.register_model(f"runs:/{run.run_id}/model", "digits")
+    return run.run_id, str(version.version), run.accuracy
 
 
 def test_champion_moves_only_to_a_better_model(mlflow_server):
     uri = mlflow_server.tracking_uri
     client = MlflowClient(uri)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        good = train_and_register(
-            TrainingParams("exp-good", learning_rate=0.01, batch_size=64, epochs=5),
-            tracking_uri=uri,
-            model_name="digits",
-            tags={},
-        )
-    # skops' module scan met Airflow's moved names: 1,160 of these in a task log
-    assert [w for w in caught if issubclass(w.category, DeprecatedImportWarning)] == []
-    first = promote_if_better(client, "digits", good.version, metric="accuracy")
+    good_run, good, good_accuracy = _train_and_register(uri, Hyperparameters("exp-good", 0.01, 64, 5))
+    first = promote_if_better(client, "digits", good, metric="accuracy")
     assert first.promoted and first.champion_version is None
-    assert good.accuracy > 0.85  # digits with a linear model is well above chance (0.1)
+    assert good_accuracy > 0.85  # digits with a linear model is well above chance (0.1)
 
-    poor = train_and_register(
-        TrainingParams("exp-poor", learning_rate=1e-6, batch_size=1000, epochs=1),
-        tracking_uri=uri,
-        model_name="digits",
-        tags={},
-    )
-    second = promote_if_better(client, "digits", poor.version, metric="accuracy")
-    assert poor.accuracy < good.accuracy  # a near-zero step size barely moves the weights
+    _, poor, poor_accuracy = _train_and_register(uri, Hyperparameters("exp-poor", 1e-6, 1000, 1))
+    second = promote_if_better(client, "digits", poor, metric="accuracy")
+    assert poor_accuracy < good_accuracy  # a near-zero step size barely moves the weights
     assert not second.promoted
     assert "does not beat" in second.reason
-    assert client.get_model_version_by_alias("digits", "champion").version == good.version
-    history = client.get_metric_history(good.run_id, "accuracy")
+    assert client.get_model_version_by_alias("digits", "champion").version == good
+    history = client.get_metric_history(good_run, "accuracy")
     assert len(history) == 5  # one measured value per epoch

@@ -48,7 +48,7 @@ def run_outcome(scheduler: AirflowScheduler, dag_id: str, run_id: str) -> str:
     """One line on what a story step's run did: accuracy and champion, or the rollout."""
     states = scheduler.task_states(dag_id, run_id)
     if dag_id == "ml_training":
-        trained = _xcom(scheduler, dag_id, run_id, "train")
+        trained = _xcom(scheduler, dag_id, run_id, "register_job_model")
         kept = states.get("promote_champion") == "skipped"  # skip_when_kept: the champion stays
         verdict = "kept the current champion" if kept else "promoted to champion"
         return (

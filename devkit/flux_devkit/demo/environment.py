@@ -1,9 +1,10 @@
 """The embedded defaults the demo runs against, started and wired together in one call.
 
-Services: the sandbox Kubernetes API server, a Git server holding the GitOps repository in
-the lecture's layout, an OCI registry with the training image's tags, MLflow and
-Prometheus. Airflow gets its own home with a migrated database and the connections the
-Flux objects' ``secretRef`` names point at, and runs as it does in production: an
+Services: the sandbox Kubernetes API server running the Pods of the local registry's
+images as processes (``--run-workloads``), a Git server holding the GitOps repository in
+the lecture's layout, an OCI registry with the dev kit's training and serving images under
+several tags, MLflow and Prometheus. Airflow gets its own home with a migrated database and
+the connections the Flux objects' ``secretRef`` names point at, and runs as it does in production: an
 api-server (the UI), a scheduler, a dag-processor and a triggerer. Runs are created by
 the demo's triggers only until the story ends (see :mod:`flux_devkit.demo.airflow`).
 """
@@ -22,10 +23,12 @@ from typing import Any
 from airflow_flux_provider.kube import Cluster
 from airflow_flux_provider.kube.objects import install_crds
 from flux_devkit.demo.airflow import story_settings
-from flux_devkit.sandbox import Sandbox
+from flux_devkit.images import ImageSpec, push_image
+from flux_devkit.sandbox import Sandbox, WorkloadSettings
 from flux_devkit.services.airflow_db import migrate_airflow_db
 from flux_devkit.services.airflow_scheduler import AirflowScheduler, start_airflow_scheduler
 from flux_devkit.services.process import ServiceError
+from flux_devkit.services.registry import OciRegistry
 from flux_devkit.services.stack import DevStack
 
 GITOPS_TEMPLATE = Path(__file__).parent / "gitops"
@@ -35,6 +38,14 @@ SOPS_AGE_KEY = Path(__file__).parent / "sops" / "demo.agekey"
 GITOPS_REPO = "ml-gitops"
 TRAINING_IMAGE = "company/ml-training"
 TRAINING_TAGS = ("v1.0.0", "1.0.1", "1.1.0", "2.0.0", "1.2.0-rc.1")
+LOADTESTER_IMAGE = "company/flagger-loadtester"
+SERVING_IMAGE = "company/ml-serving"
+SERVING_TAGS = ("1.0.0", "1.0.1")
+#: A serving release with a bug: a share of its predictions fail and every one is slow.
+FAULTY_SERVING_TAG = "1.1.0"
+FAULTY_SERVING_ENV = {"FAIL_PERCENT": "20", "DELAY_MS": "150"}
+#: What Airflow reaches directly, not through the mesh: every service of the demo listens here.
+LOCAL_HOSTS = "localhost,127.0.0.1,::1"
 DAGS_FOLDER = Path(__file__).resolve().parents[3] / "dags"  # the repository's example DAGs
 
 
@@ -54,6 +65,9 @@ class DemoEnvironment:
     stack: DevStack
     sandbox: Sandbox
     gitops_url: str
+    #: The sandbox mesh's gateway (``http://127.0.0.1:port``): how Airflow's own HTTP clients
+    #: (webhooks) reach the cluster's Services by name, as they would from inside a cluster.
+    mesh_gateway: str = ""
     scheduler: AirflowScheduler | None = field(default=None, repr=False)
     #: Seals renders that hold decrypted Secrets (Airflow's [core] fernet_key), one per demo.
     fernet_key: str = field(
@@ -82,7 +96,11 @@ class DemoEnvironment:
             "AIRFLOW__FLUX__ARTIFACTS_PATH": str(self.workdir / "artifacts"),
             "AIRFLOW_VAR_GITOPS_URL": self.gitops_url,
             "AIRFLOW_VAR_REGISTRY_HOST": self.registry_host,
+            # where the training Job and the serving Pods reach MLflow (postBuild variable)
+            "AIRFLOW_VAR_MLFLOW_TRACKING_URI": self.tracking_uri,
             "MLFLOW_TRACKING_URI": self.tracking_uri,
+            **{name: self.mesh_gateway for name in ("HTTP_PROXY", "http_proxy")},
+            **{name: LOCAL_HOSTS for name in ("NO_PROXY", "no_proxy")},
         }
 
     def connections(self) -> dict[str, dict[str, Any]]:
@@ -131,19 +149,22 @@ class DemoEnvironment:
             raise ServiceError(f"airflow {' '.join(args)} failed (full log {log}):\n{tail}", obj="demo")
         return result
 
-    def run_dag(self, dag_id: str, conf: dict[str, Any]) -> str:
+    def run_dag(self, dag_id: str, conf: dict[str, Any], *, expect: str = "success") -> str:
         """Trigger ``dag_id`` with ``conf`` as the UI's "Trigger DAG" would; its run id, or raise unless
-        it succeeds."""
+        the run ends in the ``expect``-ed state (a rolled-back canary fails its run, as it should)."""
         if self.scheduler is None:
             raise ServiceError("Airflow is not running; start the environment first", obj="demo")
         self.scheduler.wait_for_dag(dag_id)
         run_id = self.scheduler.trigger(dag_id, conf)
-        if self.scheduler.wait_for_run(dag_id, run_id, timeout=1200) != "success":
+        state = self.scheduler.wait_for_run(dag_id, run_id, timeout=1200)
+        if state != expect:
             states = self.scheduler.task_states(dag_id, run_id)
             failed = sorted(task for task, state in states.items() if state not in ("success", "skipped"))
             logs = self.airflow_home / "logs" / f"dag_id={dag_id}"
             raise ServiceError(
-                f"run {run_id} failed; tasks {', '.join(failed)} (logs under {logs})", obj="demo"
+                f"run {run_id} ended {state}, expected {expect}; tasks not successful: "
+                f"{', '.join(failed) or 'none'} (logs under {logs})",
+                obj="demo",
             )
         return run_id
 
@@ -154,22 +175,52 @@ class DemoEnvironment:
         self.stack.stop()
 
 
+def push_demo_images(registry: OciRegistry) -> None:
+    """The training, serving and load-test images, one build per tag (its version in a label), as CI would."""
+
+    def build(program: str, tag: str, env: dict[str, str] | None = None) -> ImageSpec:
+        labels = {"org.opencontainers.image.version": tag}
+        return ImageSpec.program(program, labels=labels, env=env or {}, exposed_ports=(8080,))
+
+    for tag in TRAINING_TAGS:  # (the image has no git for MLflow to record the code version with)
+        push_image(registry, TRAINING_IMAGE, [tag], build("train", tag, {"GIT_PYTHON_REFRESH": "quiet"}))
+    for tag in SERVING_TAGS:
+        push_image(registry, SERVING_IMAGE, [tag], build("serve", tag))
+    push_image(registry, LOADTESTER_IMAGE, ["1.0.0"], build("loadtester", "1.0.0"))
+    push_image(
+        registry, SERVING_IMAGE, [FAULTY_SERVING_TAG], build("serve", FAULTY_SERVING_TAG, FAULTY_SERVING_ENV)
+    )
+
+
+def _node_pull_config(workdir: Path, registry: OciRegistry) -> Path:
+    """The sandbox node's Docker config.json: its pull credentials for the demo registry."""
+    info = registry.info()
+    auth = base64.b64encode(f"{info['username']}:{info['password']}".encode()).decode()
+    path = workdir / "node-registry-config.json"
+    path.touch(mode=0o600)
+    path.write_text(json.dumps({"auths": {info["host"]: {"auth": auth}}}))
+    return path
+
+
 def start(workdir: Path) -> DemoEnvironment:
     """Start every service, seed the GitOps repository and the registry, prepare Airflow."""
     workdir.mkdir(parents=True, exist_ok=True)
     stack = DevStack(workdir / "services", ["git", "registry", "mlflow", "prometheus"])
     try:
-        sandbox = Sandbox(workdir / "sandbox").start(child_process=True)
+        registry = stack["registry"]
+        workloads = WorkloadSettings((registry.host,), registry_config=_node_pull_config(workdir, registry))
+        sandbox = Sandbox(workdir / "sandbox", workloads=workloads).start(child_process=True)
     except BaseException:
         stack.stop()
         raise
     env = DemoEnvironment(workdir, stack, sandbox, gitops_url="")
     try:
         install_crds(Cluster.from_kubeconfig(str(sandbox.kubeconfig)))  # the Flux and Flagger CRDs
-        registry = stack["registry"]
+        env.mesh_gateway = sandbox.network()["gateway"]
+        # the canary's metrics: Prometheus scrapes what the mesh carried (the load tester's traffic)
+        stack["prometheus"].scrape("sandbox-mesh", env.mesh_gateway.removeprefix("http://"))
         env.gitops_url = stack["git"].create_repo(GITOPS_REPO, gitops_files(registry.host))
-        for tag in TRAINING_TAGS:
-            registry.push_image(TRAINING_IMAGE, tag)
+        push_demo_images(registry)
         migrate_airflow_db(env.airflow_home)
         connections_file = workdir / "connections.json"
         connections_file.write_text(json.dumps(env.connections(), indent=2))

@@ -1,1 +1,0 @@
-"""The ML side of the example pipelines: local training that the demo runs for real."""
