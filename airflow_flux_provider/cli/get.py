@@ -19,15 +19,12 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_flux_provider.kube import overview
+from airflow_flux_provider.kube.overview import ready_condition, revision
 from airflow_flux_provider.kube.record import flux_api_version
 
-GROUPS: dict[str, tuple[str, ...]] = {
-    "sources": ("GitRepository", "OCIRepository", "HelmRepository", "HelmChart", "Bucket"),
-    "kustomizations": ("Kustomization",),
-    "helmreleases": ("HelmRelease",),
-    "images": ("ImageRepository", "ImagePolicy", "ImageUpdateAutomation"),
-    "canaries": ("Canary",),
-}
+#: flux get's subcommands: the view's groups, lower-cased
+GROUPS = {group.lower(): kinds for group, kinds in overview.GROUPS.items()}
 _HEX = re.compile(r"[0-9a-f]{40,128}")
 
 
@@ -54,39 +51,18 @@ class Row:
 
 def row_of(obj: dict[str, Any], *, qualified: bool) -> Row:
     """One object's row; ``qualified`` names it ``<kind>/<name>``."""
-    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
     kind = str(obj.get("kind"))
-    conditions = status.get("conditions") or []
-    wanted = "Promoted" if kind == "Canary" else "Ready"
-    condition: dict[str, Any] = next((c for c in conditions if c.get("type") == wanted), {})
+    condition = ready_condition(kind, status)
     name = f"{kind.lower()}/{meta.get('name')}" if qualified else str(meta.get("name"))
     return Row(
         namespace=str(meta.get("namespace") or ""),
         name=name,
-        revision=_short(_revision(kind, status)),
-        suspended=bool(spec.get("suspend")),
+        revision=_short(revision(kind, status)),
+        suspended=bool((obj.get("spec") or {}).get("suspend")),
         ready=str(condition.get("status") or "Unknown"),
         message=_short(str(condition.get("message") or "")),
     )
-
-
-def _revision(kind: str, status: dict[str, Any]) -> str:
-    if kind == "Kustomization":
-        return str(status.get("lastAppliedRevision") or "")
-    if kind == "HelmRelease":
-        latest = (status.get("history") or [{}])[0]
-        return str(latest.get("chartVersion") or status.get("lastAttemptedRevision") or "")
-    if kind == "ImageRepository":
-        scan = status.get("lastScanResult") or {}
-        return f"{scan['tagCount']} tags" if "tagCount" in scan else ""
-    if kind == "ImagePolicy":
-        ref = status.get("latestRef") or {}
-        return f"{ref.get('name')}:{ref.get('tag')}" if ref else ""
-    if kind == "ImageUpdateAutomation":
-        return str(status.get("lastPushCommit") or "")
-    if kind == "Canary":
-        return f"{status['phase']} {status.get('canaryWeight', 0)}%" if status.get("phase") else ""
-    return str((status.get("artifact") or {}).get("revision") or "")
 
 
 def _short(text: str) -> str:

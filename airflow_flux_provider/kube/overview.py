@@ -88,29 +88,30 @@ class ObjectDetail:
 
 
 # -- reading one object ----------------------------------------------------------------------------
-def _ready(kind: str, status: dict[str, Any]) -> dict[str, Any]:
+def ready_condition(kind: str, status: dict[str, Any]) -> dict[str, Any]:
+    """The condition ``flux get`` reads as READY: a Canary's Promoted, every other kind's Ready."""
     wanted = "Promoted" if kind == "Canary" else "Ready"
     return next((c for c in status.get("conditions") or [] if c.get("type") == wanted), {})
 
 
-def _revision(kind: str, status: dict[str, Any]) -> str:
-    if kind == "Canary":
-        return f"{status.get('phase') or 'new'}, weight {status.get('canaryWeight') or 0}%"
-    if kind == "ImagePolicy":
-        latest = status.get("latestRef") or {}
-        return str(
-            status.get("latestImage") or ":".join(v for v in (latest.get("name"), latest.get("tag")) if v)
-        )
+def revision(kind: str, status: dict[str, Any]) -> str:
+    """What ``flux get`` shows as REVISION for ``kind``."""
+    if kind == "Kustomization":
+        return str(status.get("lastAppliedRevision") or "")
+    if kind == "HelmRelease":
+        latest = (status.get("history") or [{}])[0]
+        return str(latest.get("chartVersion") or status.get("lastAttemptedRevision") or "")
     if kind == "ImageRepository":
-        return f"{(status.get('lastScanResult') or {}).get('tagCount', 0)} tags"
-    artifact = status.get("artifact") or {}
-    return str(
-        status.get("lastAppliedRevision")
-        or artifact.get("revision")
-        or status.get("lastPushCommit")
-        or status.get("lastAttemptedRevision")
-        or ""
-    )
+        scan = status.get("lastScanResult") or {}
+        return f"{scan['tagCount']} tags" if "tagCount" in scan else ""
+    if kind == "ImagePolicy":
+        ref = status.get("latestRef") or {}
+        return f"{ref.get('name')}:{ref.get('tag')}" if ref else ""
+    if kind == "ImageUpdateAutomation":
+        return str(status.get("lastPushCommit") or "")
+    if kind == "Canary":
+        return f"{status['phase']} {status.get('canaryWeight', 0)}%" if status.get("phase") else ""
+    return str((status.get("artifact") or {}).get("revision") or "")
 
 
 def _depends_on(obj: dict[str, Any]) -> tuple[str, ...]:
@@ -129,7 +130,7 @@ def summarize(
     """A row from a live object (``status`` given when it is kept elsewhere)."""
     meta, kind = obj.get("metadata") or {}, str(obj.get("kind"))
     status = obj.get("status") or {} if status is None else status
-    ready = _ready(kind, status)
+    ready = ready_condition(kind, status)
     return ObjectSummary(
         kind=kind,
         namespace=str(meta.get("namespace") or ""),
@@ -137,7 +138,7 @@ def summarize(
         ready=str(ready.get("status") or "Unknown"),
         reason=str(ready.get("reason") or ""),
         message=str(ready.get("message") or ""),
-        revision=_revision(kind, status),
+        revision=revision(kind, status),
         last_reconciled=str(ready.get("lastTransitionTime") or status.get("lastHandledReconcileAt") or ""),
         suspended=bool((obj.get("spec") or {}).get("suspend")),
         depends_on=_depends_on(obj),
