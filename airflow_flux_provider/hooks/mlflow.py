@@ -8,6 +8,7 @@ off; a connection id a task names explicitly must exist (a typo never turns trac
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from typing import Any
@@ -21,22 +22,36 @@ from airflow_flux_provider.hooks.connections import ConnectionSetupError
 from airflow_flux_provider.tracking import DeploymentTracker, TrackingError
 
 
-def mlflow_logs_to_task_log() -> None:
-    """Hand MLflow's loggers back to ``logging``, where Airflow records each message at its level.
+class _InfoStream(io.TextIOBase):
+    """A text stream whose lines become INFO records of the ``mlflow`` logger."""
 
-    MLflow gives them a handler of its own on stderr, and a task log shows stderr as ERROR: a
-    task that succeeded read "ERROR - Created version '2' of model 'digits'". Importing mlflow
-    sets that handler up, so it is imported first.
+    enabled = True  # MLflow's disable_logging()/enable_logging() switch this, as on its own stream
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines() if self.enabled else ():
+            if line.strip():
+                logging.getLogger("mlflow").info(line)
+        return len(text)
+
+
+def mlflow_logs_to_task_log() -> None:
+    """Hand MLflow's messages back to ``logging``, where Airflow records each one at its level.
+
+    MLflow gives its loggers a handler of its own on stderr and prints some messages there
+    directly (``eprint``: "Created version '2' of model 'digits'"), and a task log shows stderr
+    as ERROR. Importing mlflow sets that handler up, so it is imported first.
     """
     import mlflow  # noqa: F401
-    from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
+    from mlflow.utils import logging_utils
 
+    stream = logging_utils.MLFLOW_LOGGING_STREAM
     for name in ("mlflow", "alembic", "sqlalchemy.engine", "huey"):
         logger = logging.getLogger(name)
-        own = [h for h in logger.handlers if getattr(h, "stream", None) is MLFLOW_LOGGING_STREAM]
+        own = [h for h in logger.handlers if getattr(h, "stream", None) is stream]
         if own:
             logger.handlers = [h for h in logger.handlers if h not in own]
             logger.propagate = True
+    logging_utils.MLFLOW_LOGGING_STREAM = _InfoStream()  # type: ignore[assignment]  # eprint reads it per call
 
 
 class MlflowTrackingHook(BaseHook):

@@ -57,3 +57,11 @@ def test_mlflow_messages_reach_the_task_log_at_their_own_level(
         ("INFO", "Created version '2' of model 'digits'.")
     ]
     assert "Created version" not in capfd.readouterr().err
+    from mlflow.utils.logging_utils import eprint  # what register_model prints with
+
+    with caplog.at_level(logging.INFO):
+        eprint("Registered model 'digits' already exists. Creating a new version of this model...")
+    assert ("INFO", "Registered model 'digits' already exists. Creating a new version of this model...") in [
+        (r.levelname, r.getMessage()) for r in caplog.records
+    ]
+    assert "Registered model" not in capfd.readouterr().err
