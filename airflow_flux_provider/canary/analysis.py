@@ -22,7 +22,6 @@ from airflow_flux_provider.canary.webhooks import HookOutcome
 from airflow_flux_provider.canary.workloads import Readiness
 from airflow_flux_provider.specs.flagger import Canary
 
-FINAL_PHASES = frozenset({"Succeeded", "Failed"})
 KUBERNETES_ITERATIONS = 10  # Flagger forces blue/green with 10 iterations on the kubernetes provider
 
 
