@@ -23,6 +23,7 @@ from airflow_flux_provider.operators.sources import GitRepositoryOperator
 with DAG("flux_source_fetch", schedule=None, start_date=datetime(2026, 1, 1)):
     GitRepositoryOperator(
         task_id="fleet",
+        name="fleet",
         spec={"url": "{{ dag_run.conf['url'] }}", "interval": "1m", "ref": {"branch": "main"},
               "secretRef": {"name": "dag_git"}},
         cache_dir={cache!r},
