@@ -69,7 +69,8 @@ def test_seed_layout_reconcile_prune_and_health(git_server, oci_registry, sandbo
         cluster.get(ObjectKey("policy/v1", "PodDisruptionBudget", "ml-training-prod", "ml-trainer")) is None
     )
 
-    broken = files[SERVING].replace("ghcr.io/company/ml-serving:1.0.0", "ghcr.io/company/ml-serving:fail")
+    broken = files[SERVING].replace("/company/ml-serving:1.0.0", "/company/ml-serving:fail")
+    assert broken != files[SERVING]  # the image the sandbox fails to start
     git_server.commit("seed-layout", {SERVING: broken}, message="a broken image")
     fourth = run_reconcile(*args, "--timeout", "60s")
     assert fourth.returncode == 1

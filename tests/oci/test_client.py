@@ -87,9 +87,9 @@ def servers() -> Iterator[tuple[HostileRegistry, HostileRegistry]]:
                     return
                 chunks = [route.body] if isinstance(route.body, bytes) else route.body()
                 try:
-                    for chunk in chunks:
-                        self.wfile.write(chunk)
+                    for chunk in chunks:  # counted before the write, which the client may cut short
                         self.state.sent[path] = self.state.sent.get(path, 0) + len(chunk)
+                        self.wfile.write(chunk)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 self.close_connection = True
