@@ -140,15 +140,19 @@ _SECRET_PARAM = _linear(
     r"|password|passwd|secret|client_secret|auth|x-amz-signature|x-amz-credential|x-amz-security-token"
     r"|x-goog-signature|x-goog-credential|sv|se|sp|st)=)[^&;\s'\"#]*"
 )
+#: A fragment of letter-only words is a document anchor (``#message-template``); tokens carry
+#: digits or ``=`` (an OAuth implicit grant answers ``#access_token=…``).
+_ANCHOR = _linear(r"[A-Za-z]{1,32}(?:[-_.][A-Za-z]{1,32}){0,7}")
 
 
 def redact_url(url: str, *, keep_path: bool = True) -> str:
     """``url`` without the parts that may carry a credential.
 
     Userinfo goes (an ssh user name such as ``git@`` stays: it is no secret; over HTTP a lone
-    user name often is a token), every query value and the fragment go (signed URLs put their
-    signature there). ``keep_path=False`` keeps only scheme, host and port (``…`` marks what
-    was cut), for values whose path may be the secret (Slack, Teams and Discord webhooks).
+    user name often is a token), every query value goes (signed URLs put their signature there)
+    and so does a fragment unless it reads as a document anchor. ``keep_path=False`` keeps only
+    scheme, host and port (``…`` marks what was cut), for values whose path may be the secret
+    (Slack, Teams and Discord webhooks).
     """
     try:
         parts = urlsplit(url)
@@ -167,7 +171,12 @@ def redact_url(url: str, *, keep_path: bool = True) -> str:
         where = where.replace("://", "://***@", 1)
     pairs = (p.partition("=") for p in parts.query.split("&"))
     query = "&".join(f"{name}=***" if sep else name for name, sep, _ in pairs)
-    return f"{where}{parts.path}" + (f"?{query}" if parts.query else "") + ("#***" if parts.fragment else "")
+    fragment = parts.fragment if _ANCHOR.fullmatch(parts.fragment) else "***"
+    return (
+        f"{where}{parts.path}"
+        + (f"?{query}" if parts.query else "")
+        + (f"#{fragment}" if parts.fragment else "")
+    )
 
 
 def redact_urls(text: str, *, keep_path: bool = True) -> str:

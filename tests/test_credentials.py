@@ -82,6 +82,11 @@ def test_a_bundle_with_other_content_is_replaced(tmpdir_of_machine: Path) -> Non
         ),
         ("https://hooks.example.com/hook?token=SECRET", "https://hooks.example.com/hook?token=***"),
         ("https://idp.example.com/cb#access_token=SECRET", "https://idp.example.com/cb#***"),
+        ("https://idp.example.com/cb#SECRET0token", "https://idp.example.com/cb#***"),
+        (
+            "https://fluxcd.io/flux/components/#message-template",
+            "https://fluxcd.io/flux/components/#message-template",
+        ),
         (
             "https://b.s3.amazonaws.com/c.tgz?X-Amz-Credential=SECRET&X-Amz-Signature=SECRET",
             "https://b.s3.amazonaws.com/c.tgz?X-Amz-Credential=***&X-Amz-Signature=***",

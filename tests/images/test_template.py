@@ -211,6 +211,7 @@ def test_removed_fields_fail_with_flux_wording(template: str, legacy: bool, mess
     with pytest.raises(TemplateError) as info:
         render(template, template_data(AUTOMATION, UpdateResult(), legacy=legacy))
     assert str(info.value).startswith(message)
+    assert str(info.value).endswith("/imageupdateautomations/#message-template")  # the anchor is kept
     assert info.value.field == "spec.git.commit.messageTemplate"
 
 
