@@ -194,7 +194,7 @@ class UpdatedData:
 
 
 def _object_changes(changes: Mapping[ObjectId, list[ChangeView]]) -> GoMap:
-    return GoMap(changes, "update.ObjectChanges", None)
+    return GoMap(changes, "update.ObjectChanges", [])  # a missing object: a nil []Change, printed []
 
 
 def template_data(
@@ -209,7 +209,7 @@ def template_data(
         ref = ImageRef(c.image, NamespacedName(namespace, name))
         updated.setdefault(c.file, FileResult({})).Objects.setdefault(c.object, []).append(ref)
     by_file = {file: _object_changes(objects) for file, objects in changed.items()}
-    files = GoMap(by_file, "map[string]update.ObjectChanges", None)
+    files = GoMap(by_file, "map[string]update.ObjectChanges", _object_changes({}))  # nil map: map[]
     data = ChangedData(files)
     string_map = GoMap(values or {}, "map[string]string", "")
     if legacy:

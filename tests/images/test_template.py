@@ -89,6 +89,8 @@ FILE_CHANGES = (
         ("{{ range .Changed.Changes }}{{ .Setter }} {{ end }}", "ns:app:tag ns:app "),
         ("{{ len .Changed.Changes }} change(s)", "2 change(s)"),
         ('{{ .Values.env }}/{{ .Values.missing }}/{{ index .Values "missing" }}', "prod/<no value>/"),
+        ('{{ index .Changed.FileChanges "missing" }}', "map[]"),  # the zero value of a map type
+        ('{{ len (index .Changed.FileChanges "missing") }}', "0"),
         ('{{ if eq .Values.env "dev" }}dev{{ else if eq .Values.env "prod" }}P{{ else }}?{{ end }}', "P"),
         ("{{ with .Values.none }}x{{ else with .Values.env }}[{{ . }}]{{ end }}", "[prod]"),
         (
