@@ -21,37 +21,26 @@ from flux_devkit.sandbox import Sandbox
 from flux_devkit.services.prometheus import PrometheusServer
 from flux_devkit.services.registry import OciRegistry
 from tests.canary.conftest import ROUTING_CRDS
+from tests.sandbox.manifests import echo_deployment
 from tests.sandbox.test_workloads import get, job, pods, wait_for
 
 
-def web(name: str, image: str, version: str, *, replicas: int = 1, ready_after: int = 0) -> str:
+def service(name: str, app: str) -> str:
+    """A Service ``name`` on port 80 in front of the ``http`` port of the Pods labelled ``app``."""
     return f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}, version: {version}}}}}
-    spec:
-      containers:
-      - name: echo
-        image: {image}
-        ports: [{{name: http, containerPort: 8080}}]
-        env:
-        - {{name: POD_IP, valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}}}
-        - {{name: VERSION, value: {version}}}
-        - {{name: READY_AFTER, value: "{ready_after}"}}
-        readinessProbe: {{httpGet: {{path: /healthz, port: http}}, periodSeconds: 1}}
----
 apiVersion: v1
 kind: Service
 metadata: {{name: {name}}}
 spec:
-  selector: {{app: {name}}}
+  selector: {{app: {app}}}
   ports: [{{name: http, port: 80, targetPort: http}}]
 """
+
+
+def web(name: str, image: str, version: str, *, replicas: int = 1, ready_after: int = 0) -> str:
+    """An echo Deployment and a Service of the same name."""
+    deployment = echo_deployment(name, image, version=version, replicas=replicas, ready_after=ready_after)
+    return f"{deployment}\n---\n{service(name, name)}"
 
 
 @pytest.fixture
@@ -59,8 +48,7 @@ def app(workload_sandbox: Sandbox, workload_namespace: str, echo_image: str) -> 
     """``web`` (apex Service on the primary), ``web-primary`` (v1) and ``web-canary`` (v2), all ready."""
     ns = ("-n", workload_namespace)
     manifests = [web("web-primary", echo_image, "v1"), web("web-canary", echo_image, "v2")]
-    apex = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web-primary}\n"
-    apex += "  ports: [{name: http, port: 80, targetPort: http}]\n"
+    apex = service("web", "web-primary")
     workload_sandbox.kubectl("apply", *ns, "-f", "-", input="\n---\n".join([*manifests, apex]))
     for name in ("web-primary", "web-canary"):
         workload_sandbox.kubectl("rollout", "status", f"deploy/{name}", "--timeout=60s", *ns)
@@ -312,7 +300,11 @@ def test_the_load_tester_runs_hey_through_the_mesh_for_flaggers_cmd_webhook(
     first, again = hook(load), hook(load)
     assert (first.status_code, first.text.strip()) == (202, "command started")
     assert (again.status_code, again.text.strip()) == (202, "command already running, skipped")
-    wait_for(lambda: _carried(workload_sandbox, "flagger-loadtester", "web-canary") == 40, what="40 requests")
+    wait_for(
+        lambda: _carried(workload_sandbox, "flagger-loadtester", "web-canary") == 40,
+        timeout=180,  # 8 s on a quiet machine; a hang guard at load 19
+        what="40 requests",
+    )
     logs = workload_sandbox.kubectl("logs", "deploy/flagger-loadtester", "-n", app).stdout
     assert "started hey -x http://127.1." in logs and "finished hey: exit code 0" in logs
     refused = [hook(None), hook({"type": "bash", "cmd": "ls"}), hook({"type": "cmd"})]

@@ -23,29 +23,9 @@ import pytest
 import requests
 
 from flux_devkit.sandbox import Sandbox
+from tests.sandbox.manifests import echo_deployment
 
 POD_IP_ENV = "[{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]"
-
-
-def deployment(name: str, image: str, *, replicas: int = 1, version: str = "one", probe: str = "") -> str:
-    return f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers:
-      - name: echo
-        image: {image}
-        env:
-        - {{name: POD_IP, valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}}}
-        - {{name: VERSION, value: "{version}"}}
-        readinessProbe: {probe or "{httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}"}
-"""
 
 
 def job(name: str, image: str, code: str, *, backoff: int = 0, restart: str = "Never") -> str:
@@ -119,7 +99,7 @@ def test_deployment_pods_run_for_real_with_their_own_addresses(
     workload_sandbox: Sandbox, workload_namespace: str, echo_image: str
 ) -> None:
     ns = ("-n", workload_namespace)
-    workload_sandbox.kubectl("apply", *ns, "-f", "-", input=deployment("web", echo_image, replicas=2))
+    workload_sandbox.kubectl("apply", *ns, "-f", "-", input=echo_deployment("web", echo_image, replicas=2))
     workload_sandbox.kubectl("rollout", "status", "deploy/web", "--timeout=60s", *ns)
     running = pods(workload_sandbox, workload_namespace, "app=web")
     addresses = {p["status"]["podIP"] for p in running}
@@ -138,12 +118,14 @@ def test_rollout_replaces_processes_and_scale_to_zero_stops_them(
     workload_sandbox: Sandbox, workload_namespace: str, echo_image: str
 ) -> None:
     ns = ("-n", workload_namespace)
-    workload_sandbox.kubectl("apply", *ns, "-f", "-", input=deployment("roll", echo_image))
+    workload_sandbox.kubectl("apply", *ns, "-f", "-", input=echo_deployment("roll", echo_image))
     workload_sandbox.kubectl("rollout", "status", "deploy/roll", "--timeout=60s", *ns)
     (first,) = pods(workload_sandbox, workload_namespace, "app=roll")
     old_pids = pids_of(first)
     assert old_pids
-    workload_sandbox.kubectl("apply", *ns, "-f", "-", input=deployment("roll", echo_image, version="two"))
+    workload_sandbox.kubectl(
+        "apply", *ns, "-f", "-", input=echo_deployment("roll", echo_image, version="two")
+    )
     workload_sandbox.kubectl("rollout", "status", "deploy/roll", "--timeout=60s", *ns)
     wait_for(lambda: len(pods(workload_sandbox, workload_namespace, "app=roll")) == 1, what="old pod gone")
     (second,) = pods(workload_sandbox, workload_namespace, "app=roll")
@@ -564,7 +546,7 @@ def test_a_killed_sandbox_takes_its_containers_with_it(
     sandbox = Sandbox(tmp_path / "doomed", workloads=settings).start(child_process=True)
     try:
         sandbox.kubectl(
-            "apply", "-n", "default", "-f", "-", input=deployment("doomed", echo_image, replicas=2)
+            "apply", "-n", "default", "-f", "-", input=echo_deployment("doomed", echo_image, replicas=2)
         )
         sandbox.kubectl("rollout", "status", "deploy/doomed", "-n", "default", "--timeout=60s")
         running = [pid for pod in pods(sandbox, "default", "app=doomed") for pid in pids_of(pod)]
