@@ -3,11 +3,13 @@
 Flux's helm-controller benchmark (100 HelmReleases, mean time to production) publishes 27 s.
 Baseline in the same run: plain ``helm install --wait`` of the same chart and count, with
 the same concurrency, so the ratio shows what our layer (values composition, post-renderer
-with kustomize, status record, history checks, events) costs on top of helm itself. Then
+with kustomize, status record, history checks, events) costs on top of helm itself. The Flux
+CRDs are installed first, so each status lives on its HelmRelease object as in a Flux cluster. Then
 a no-op pass over all releases (must run zero upgrades), and one more with
 ``driftDetection.mode: warn`` (a forced server-side dry-run of every release object) to show
 what drift detection adds to a no-op reconcile. Peak memory is the max RSS of this process
-and of the largest child (helm, the post-renderer, kustomize).
+and of the largest child (helm, the post-renderer, kustomize); the load average before and
+after says how busy the shared machine was.
 
 Run: .venv/bin/python bench/helm_releases.py [--releases N] [--workers W]
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import tempfile
@@ -29,6 +32,7 @@ from airflow_flux_provider.helm.release import ReleaseOutcome, ReleaseReconciler
 from airflow_flux_provider.helm.state import Action
 from airflow_flux_provider.helm.values import compose_values
 from airflow_flux_provider.kube import Cluster
+from airflow_flux_provider.kube.objects import install_crds
 from airflow_flux_provider.specs import HelmRelease, parse_object
 from airflow_flux_provider.tools import helm_path
 from flux_devkit.sandbox import Sandbox
@@ -124,6 +128,8 @@ def main() -> None:
             kubeconfig = str(sandbox.kubeconfig)
             for ns in ("plain", "flux"):
                 sandbox.kubectl("create", "namespace", ns)
+            install_crds(Cluster.from_kubeconfig(kubeconfig))
+            load_before = os.getloadavg()
             names = [f"app{i:03d}" for i in range(args.releases)]
             home = root / "helm-home"
             baseline = timed(
@@ -146,12 +152,15 @@ def main() -> None:
                 lambda n: checked.append(reconcile_one(n, "flux", chart, kubeconfig, drift=True)),
             )
             drifted = sum(len(o.drifted) for o in checked)
-            listed = json.loads(sandbox.helm("list", "-n", "flux", "-o", "json", "--max", "1000").stdout)
+            listed = json.loads(sandbox.helm("list", "-n", "flux", "-o", "json", "--max", "0").stdout)
+            load_after = os.getloadavg()
         finally:
             sandbox.stop()
     self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"releases: {args.releases}, workers: {args.workers}, failed: {len(failed)}")
+    print("load average (1/5/15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(
+        *load_before, *load_after))  # fmt: skip
     print(f"plain helm install --wait (baseline): {baseline:6.1f} s")
     print(f"HelmRelease reconcile (ours):        {ours:6.1f} s  ratio {ours / baseline:.2f}x baseline, "
           f"{ours / FLUX_PUBLISHED_SECONDS:.2f}x Flux 27 s")  # fmt: skip

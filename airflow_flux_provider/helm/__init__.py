@@ -5,6 +5,5 @@ version), ``cli`` (an isolated, secret-scrubbing ``helm`` runner), ``postrender`
 patches as a helm post-renderer), ``state`` (helm-controller's release states and next
 actions, pure), ``release`` (runs those actions: install, upgrade, test, rollback,
 uninstall), ``status`` (the HelmRelease status and its snapshots), ``drift`` (a forced
-server-side dry-run of the release manifest against the live objects). Kept import-free here because helm
-starts ``python -m airflow_flux_provider.helm.postrender`` for every render.
+server-side dry-run of the release manifest against the live objects).
 """

@@ -11,7 +11,6 @@ what plain ``helm history`` shows.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -35,11 +34,7 @@ from airflow_flux_provider.helm.errors import (
     RetriesExceededError,
 )
 from airflow_flux_provider.helm.naming import release_name, storage_namespace, target_namespace
-from airflow_flux_provider.helm.postrender import (
-    install_post_renderer,
-    post_render_config,
-    post_renderers_digest,
-)
+from airflow_flux_provider.helm.postrender import PostRenderer, install_post_renderer, post_renderers_digest
 from airflow_flux_provider.helm.state import (
     Action,
     Decision,
@@ -151,18 +146,25 @@ class ReleaseReconciler:
         self.steps: list[Step] = []
         self.last_error = ""
         self._history_cache: list[HelmRevision] | None = None
+        self._head: HelmRevision | None = None  # the revision an install or upgrade just wrote
+        self._renderer: PostRenderer | None = None
         self.drifted: list[str] = []
         self.desired = Desired(chart.name, chart.version, values.digest, self.pr_digest)
 
     # -- helm state ------------------------------------------------------------------------------
-    def _mutate(self, args: list[str], operands: list[str], timeout: float, action: str) -> None:
-        """Run a helm action that writes a revision; the cached history is stale afterwards, pass or fail."""
+    def _mutate(self, args: list[str], operands: list[str], timeout: float, action: str) -> str:
+        """Run a helm action that writes a revision; what helm knew of the release is stale afterwards,
+        pass or fail. Its stdout is returned."""
         try:
-            self.cli.run(args, operands=operands, timeout=timeout, obj=self.obj, action=action)
+            return self.cli.run(args, operands=operands, timeout=timeout, obj=self.obj, action=action)
         finally:
             self._history_cache = None
+            self._head = None
 
     def _latest(self) -> HelmRevision | None:
+        """The newest revision: as the last install or upgrade printed it, else from helm's storage."""
+        if self._head is not None:
+            return self._head
         history = self._history()
         return history[-1] if history else None
 
@@ -322,18 +324,13 @@ class ReleaseReconciler:
         values_file = work / "values.yaml"
         values_file.touch(mode=0o600)
         values_file.write_text(yaml.safe_dump(self.values.values))
-        config = post_render_config(
+        self._renderer = install_post_renderer(
             self.hr,
+            self.cli,
             kubectl=kubectl_path(),
             namespace=self.namespace if self.namespace != self.storage else None,
         )
-        config_file = work / "post-render.json"
-        config_file.write_text(json.dumps(config))
-        renderer = install_post_renderer(self.cli.plugins_dir, work, self.cli.major_version)
-        return [
-            "--values", str(values_file), "--post-renderer", renderer,
-            "--post-renderer-args", str(config_file),
-        ]  # fmt: skip
+        return ["--values", str(values_file), *self._renderer.flags]
 
     def _chart_flags(self, action: Any) -> list[str]:
         flags = []
@@ -426,10 +423,14 @@ class ReleaseReconciler:
         self.status.last_attempted_release_action = action.value
         title = action.capitalize()
         try:
-            self._mutate(args, [self.name, self.chart.location], timeout, f"Helm {action}")
+            out = self._mutate(
+                [*args, "--output=json"], [self.name, self.chart.location], timeout, f"Helm {action}"
+            )
         except HelmCommandError as err:
             self._count_failure(action)
-            self.last_error = err.message
+            rendered = self._renderer.error() if self._renderer else ""
+            message = f"{err.message}: {rendered}" if rendered else err.message  # helm 4 drops it
+            self.last_error = message
             latest = self._safe_latest()
             if latest is not None and latest.status is not HelmStatus.UNINSTALLED:
                 self.status.remember(self._snapshot(latest, action))
@@ -437,9 +438,10 @@ class ReleaseReconciler:
             self._event(
                 "error", f"{title}Failed",
                 f"Helm {action} failed for release {self.release} with chart "
-                f"{self.chart.name}@{self.chart.version}: {err.message.split(': ', 1)[-1]}",
+                f"{self.chart.name}@{self.chart.version}: {message.split(': ', 1)[-1]}",
             )  # fmt: skip
             return
+        self._head = HelmRevision.from_release_output(out)
         latest = self._latest()
         assert latest is not None
         self.status.remember(self._snapshot(latest, action))

@@ -10,6 +10,7 @@ decided action with the real helm binary and asks again, as
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -64,6 +65,20 @@ class HelmRevision:
             )
         except (KeyError, TypeError, ValueError):
             raise ValueError(f"not a helm history entry: {str(entry)[:200]}") from None
+
+    @classmethod
+    def from_release_output(cls, out: str) -> HelmRevision | None:
+        """The revision ``helm install|upgrade --output=json`` printed (its ``version`` and ``info``),
+        so no ``helm history`` runs after each release; None when the output is not one."""
+        try:
+            release = json.loads(out)
+            info, chart = release["info"], release["chart"]["metadata"]
+            return cls.from_history({
+                "revision": release["version"], "status": info["status"],
+                "chart": f"{chart['name']}-{chart['version']}", "updated": info.get("last_deployed", ""),
+            })  # fmt: skip
+        except (ValueError, KeyError, TypeError):
+            return None
 
 
 class Action(StrEnum):
