@@ -14,15 +14,18 @@ from typing import Any
 import pytest
 
 from airflow_flux_provider import events
+from airflow_flux_provider.helm.chart import load_chart
 from airflow_flux_provider.helm.cli import HelmCli
 from airflow_flux_provider.helm.errors import Reason, ReleaseError
-from airflow_flux_provider.helm.release import ReleaseOutcome, uninstall_release
+from airflow_flux_provider.helm.release import ReleaseOutcome, ReleaseReconciler, uninstall_release
 from airflow_flux_provider.helm.state import Action, Step
 from airflow_flux_provider.helm.status import load_status
+from airflow_flux_provider.helm.values import compose_values
 from airflow_flux_provider.kube import Cluster
 from tests.helm.conftest import helm_release, reconcile
 
 REFUSED = "configmaps are off limits"
+FORBIDDEN = f"forbidden: {REFUSED}; grant the identity this verb in an RBAC Role"  # how kube/ words a 403
 
 
 def _refuse(sandbox: Any, namespace: str, verb: str = "patch", **fault: Any) -> None:
@@ -297,3 +300,111 @@ def test_the_outcome_as_xcom() -> None:
         1,
         0,
     )
+
+
+def test_drift_that_cannot_be_read_or_written_fails_the_reconcile(
+    sandbox: Any,
+    sandbox_namespace: str,
+    chart_dir: Path,
+    cli: HelmCli,
+    cluster: Cluster,
+    emitted: list[events.Event],
+) -> None:
+    ns = sandbox_namespace
+    hr = helm_release(ns, {"driftDetection": {"mode": "enabled"}})
+    assert reconcile(hr, chart_dir, cli, cluster).ready
+    _refuse(sandbox, ns, verb="get")
+    unreadable = reconcile(hr, chart_dir, cli, cluster)
+    assert (unreadable.ready, unreadable.reason, unreadable.actions) == (
+        False,
+        Reason.RECONCILIATION_FAILED,
+        [],
+    )
+    assert unreadable.message == (
+        f"HelmRelease/{ns}/web: unable to determine cluster state: ConfigMap/{ns}/web-config: {FORBIDDEN}"
+    )
+
+    sandbox.faults.clear()
+    sandbox.kubectl("delete", "configmap", "web-config", "-n", ns)
+    _refuse(sandbox, ns)
+    emitted.clear()
+    failed = reconcile(hr, chart_dir, cli, cluster)
+    assert (failed.ready, failed.reason, failed.actions) == (
+        False, Reason.DRIFT_CORRECTION_FAILED, ["correct-drift-failed"],
+    )  # fmt: skip
+    assert failed.drifted == [f"ConfigMap/{ns}/web-config removed"]
+    correction = (
+        f"Failed to correct cluster state of release {ns}/web:\nConfigMap/{ns}/web-config: {FORBIDDEN}"
+    )
+    assert _said(emitted) == [
+        ("error", "DriftDetected",
+         f"Cluster state of release {ns}/web.v1 has drifted from the desired state:\n"
+         f"ConfigMap/{ns}/web-config removed"),
+        ("error", "DriftCorrectionFailed", correction),
+    ]  # fmt: skip
+    assert failed.message == f"HelmRelease/{ns}/web: {correction}"
+
+    sandbox.faults.clear()
+    emitted.clear()
+    fixed = reconcile(hr, chart_dir, cli, cluster)
+    assert (fixed.ready, fixed.actions) == (True, ["correct-drift"])
+    assert _said(emitted)[-1] == (
+        "info",
+        "DriftCorrected",
+        f"Cluster state of release {ns}/web has been corrected:\nConfigMap/{ns}/web-config removed",
+    )
+
+
+def _reconciler(hr: Any, chart: Path, cli: HelmCli, cluster: Cluster, **options: Any) -> ReleaseReconciler:
+    loaded = load_chart(str(chart), obj=hr.ref)
+    return ReleaseReconciler(hr, loaded, compose_values(hr, cluster), cli, cluster, **options)
+
+
+def test_without_wait_the_release_waits_for_the_callers_health_check(
+    sandbox_namespace: str, chart_dir: Path, cli: HelmCli, cluster: Cluster, emitted: list[events.Event]
+) -> None:
+    ns = sandbox_namespace
+    hr = helm_release(ns, {"install": {"remediation": {"retries": 1}}})
+    untouched = _reconciler(hr, chart_dir, cli, cluster, wait=False)
+    untouched.mark_unhealthy("nothing was released")  # no revision of ours: nothing to blame
+    assert emitted == []
+
+    pending = _reconciler(hr, chart_dir, cli, cluster, wait=False).reconcile()
+    assert (pending.ready, pending.reason, pending.actions) == (False, Reason.PROGRESSING, ["install"])
+    assert pending.message == f"waiting for 2 objects of {ns}/web"
+    assert sorted(pending.awaiting_health) == [
+        ["apps/v1", "Deployment", ns, "web-web"],
+        ["v1", "ConfigMap", ns, "web-config"],
+    ]
+    assert load_status(cluster, "web", ns).ready == "Unknown"
+
+    emitted.clear()
+    _reconciler(hr, chart_dir, cli, cluster, wait=False).mark_unhealthy(
+        "Deployment web-web never became ready"
+    )
+    assert _said(emitted) == [
+        ("error", "InstallFailed",
+         f"Helm install failed for release {ns}/web with chart web@1.2.0: "
+         "Deployment web-web never became ready"),
+    ]  # fmt: skip
+    status = load_status(cluster, "web", ns)
+    assert (status.failures, status.install_failures, status.upgrade_failures) == (1, 1, 0)
+    assert status.history[0].to_status()["healthFailed"] is True
+
+
+def test_force_and_reset_given_by_the_caller(
+    sandbox: Any, sandbox_namespace: str, chart_dir: Path, cli: HelmCli, cluster: Cluster
+) -> None:
+    ns = sandbox_namespace
+    hr = helm_release(ns, {})
+    assert reconcile(hr, chart_dir, cli, cluster).ready
+    forced = _reconciler(hr, chart_dir, cli, cluster, force=True).reconcile()
+    assert (forced.ready, forced.actions, forced.revision) == (True, ["upgrade"], 2)
+
+    _refuse(sandbox, ns)
+    broken = helm_release(ns, {"values": {"message": "b"}})
+    assert _reconciler(broken, chart_dir, cli, cluster).reconcile().actions == ["upgrade-failed"]
+    assert _reconciler(broken, chart_dir, cli, cluster).reconcile().actions == []  # out of retries
+    sandbox.faults.clear()
+    reset = _reconciler(broken, chart_dir, cli, cluster, reset=True).reconcile()
+    assert (reset.ready, reset.actions) == (True, ["upgrade"])
