@@ -14,7 +14,7 @@ from airflow_flux_provider.helm.chart import load_chart
 from airflow_flux_provider.helm.cli import HelmCli
 from airflow_flux_provider.helm.release import ReleaseOutcome, ReleaseReconciler
 from airflow_flux_provider.helm.values import compose_values
-from airflow_flux_provider.kube import Cluster
+from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.specs import HelmRelease, parse_object
 
 DEPLOYMENT = """apiVersion: apps/v1
@@ -132,3 +132,14 @@ def strict_chart(tmp_path_factory: pytest.TempPathFactory, chart_dir: Path) -> P
         '{{- if .Values.explode }}{{ fail (printf "refusing value %s" .Values.explode) }}{{- end }}\n'
     )
     return root
+
+
+@pytest.fixture
+def crd_plural(sandbox_namespace: str, cluster: Cluster) -> Iterator[str]:
+    """A CRD plural named after the test's namespace; the definition is deleted after the test even
+    when it fails (cluster-scoped: a rerun of the test, as the mutation runner does, must not meet it)."""
+    plural = f"w{sandbox_namespace.split('-')[0]}gadgets"
+    yield plural
+    cluster.delete(
+        ObjectKey("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", f"{plural}.example.com")
+    )

@@ -53,9 +53,9 @@ def _crd(cluster: Cluster, plural: str) -> dict[str, Any] | None:
 
 
 def test_crds_created_on_install_and_replaced_on_upgrade(
-    tmp_path: Path, sandbox_namespace: str, cli: HelmCli, cluster: Cluster
+    tmp_path: Path, sandbox_namespace: str, cli: HelmCli, cluster: Cluster, crd_plural: str
 ) -> None:
-    plural = f"w{sandbox_namespace.split('-')[0]}gadgets"
+    plural = crd_plural
     chart = _chart(tmp_path, plural, "first")
     hr = helm_release(sandbox_namespace, {"upgrade": {"crds": "CreateReplace"}})
     assert reconcile(hr, chart, cli, cluster).ready
@@ -74,8 +74,10 @@ def test_crds_created_on_install_and_replaced_on_upgrade(
     assert crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] == "second"
 
 
-def test_install_skips_crds(tmp_path: Path, sandbox_namespace: str, cli: HelmCli, cluster: Cluster) -> None:
-    plural = f"s{sandbox_namespace.split('-')[0]}gizmos"
+def test_install_skips_crds(
+    tmp_path: Path, sandbox_namespace: str, cli: HelmCli, cluster: Cluster, crd_plural: str
+) -> None:
+    plural = crd_plural
     hr = helm_release(sandbox_namespace, {"install": {"crds": "Skip"}})
     assert reconcile(hr, _chart(tmp_path, plural, "skipped"), cli, cluster).ready
     assert _crd(cluster, plural) is None

@@ -23,6 +23,8 @@ from airflow_flux_provider.helm.status import load_status
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.tools import helm_path
 from tests.helm.conftest import helm_release, reconcile
+from tests.helm.test_crds import _chart as crd_chart
+from tests.helm.test_crds import _crd as crd_of
 
 HOOKS = """{{- range $event := list "post-install" "post-upgrade" "post-rollback" "pre-delete" }}
 ---
@@ -138,8 +140,10 @@ def test_a_failed_test_names_the_release_and_counts_against_the_install(
     outcome = reconcile(helm_release(ns, spec), chart_dir, cli, cluster)
     assert not outcome.ready and outcome.actions == ["install", "test-failed"]
     failed = next(e for e in emitted if e.reason == "TestFailed")
-    assert failed.severity == "error"
-    assert failed.message.startswith(f"Helm test failed for release {ns}/web.v1 with chart web@1.2.0: ")
+    helm_said = outcome.message.split("; last failure: Helm test failed: ")[1]  # the Ready message's
+    assert (failed.severity, failed.message) == (
+        "error", f"Helm test failed for release {ns}/web.v1 with chart web@1.2.0: {helm_said}",
+    )  # fmt: skip
     status = load_status(cluster, "web", ns)
     assert (status.install_failures, status.upgrade_failures) == (1, 0)
     assert status.history[0].to_status()["testFailed"] is True
@@ -161,6 +165,7 @@ def test_preserve_values_keeps_the_last_release_values(
     assert upgraded.ready and upgraded.actions == ["upgrade"]
     deployment = cluster.get(ObjectKey("apps/v1", "Deployment", ns, "web-web"))
     assert deployment is not None and deployment["spec"]["replicas"] == replicas
+    assert (cli.work_dir / "values.yaml").stat().st_mode & 0o777 == 0o600  # values may hold secrets
 
 
 def test_max_history_bounds_what_helm_keeps(
@@ -193,7 +198,7 @@ def test_schema_validation_can_be_disabled(
     ns = sandbox_namespace
     spec = {"install": {"disableSchemaValidation": disabled}, "values": {"tier": "gpu", "extra": True}}
     outcome = reconcile(helm_release(ns, spec), hooked_chart, cli, cluster)
-    assert outcome.ready is disabled
+    assert (outcome.ready, outcome.revision) == (disabled, int(disabled))  # refused before a revision
     if disabled:
         config = cluster.get(ObjectKey("v1", "ConfigMap", ns, "web-extra"))
         assert config is not None and config["data"] == {"tier": "gpu"}
@@ -255,6 +260,23 @@ def test_server_side_apply_follows_the_spec(
     assert _operations(cluster, ns) == upgraded
 
 
+def test_crds_on_upgrade_with_create_are_not_replaced(
+    tmp_path: Path, sandbox_namespace: str, cli: HelmCli, cluster: Cluster, crd_plural: str
+) -> None:
+    plural = crd_plural
+    spec: dict[str, Any] = {"upgrade": {"crds": "Create"}}
+    assert reconcile(
+        helm_release(sandbox_namespace, spec), crd_chart(tmp_path, plural, "first"), cli, cluster
+    ).ready
+    changed = helm_release(sandbox_namespace, {**spec, "values": {"message": "x"}})
+    upgraded = reconcile(changed, crd_chart(tmp_path, plural, "second"), cli, cluster)
+    assert upgraded.ready and upgraded.actions == ["upgrade"]
+    crd = crd_of(cluster, plural)
+    assert (
+        crd is not None and crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] == "first"
+    )
+
+
 def test_create_namespace_creates_the_release_namespace(
     sandbox: Any, sandbox_namespace: str, chart_dir: Path, cli: HelmCli, cluster: Cluster
 ) -> None:
@@ -303,7 +325,8 @@ WATCHER = ["--timeout", "--wait=watcher", "--wait-for-jobs"]
     ("spec", "install", "upgrade", "uninstall"),
     [
         ({}, WATCHER, WATCHER, ["--timeout", "--cascade", "--wait=watcher"]),
-        ({"waitStrategy": {"name": "legacy"}, "install": {"disableWaitForJobs": True, "timeout": "7s"},
+        ({"waitStrategy": {"name": "legacy"},
+          "install": {"disableWaitForJobs": True, "timeout": "7s", "disableOpenAPIValidation": True},
           "uninstall": {"disableWait": True, "deletionPropagation": "foreground", "timeout": "9s"}},
          ["--timeout", "--wait=legacy"], ["--timeout", "--wait=legacy", "--wait-for-jobs"],
          ["--timeout", "--cascade"]),
@@ -331,6 +354,8 @@ def test_how_helm_waits_follows_the_spec(
     (installed,), (upgraded,), (removed,) = (_commands(log, c) for c in ("install", "upgrade", "uninstall"))
     assert _flags(installed, *waits) == install and _flags(upgraded, *waits) == upgrade
     assert _flags(removed, *waits) == uninstall
+    unvalidated = spec.get("install", {}).get("disableOpenAPIValidation", False)
+    assert ("--disable-openapi-validation" in installed) is unvalidated
     install_timeout = spec.get("install", {}).get("timeout", "60s")
     assert installed[installed.index("--timeout") + 1] == install_timeout
     assert upgraded[upgraded.index("--timeout") + 1] == "60s"
