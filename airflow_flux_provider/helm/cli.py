@@ -23,13 +23,11 @@ from typing import Any
 import yaml
 
 from airflow_flux_provider.helm.errors import HelmCommandError
-from airflow_flux_provider.helm.state import HelmRevision
 from airflow_flux_provider.kube import Cluster
 from airflow_flux_provider.tools import helm_path
 
 _MARGIN_SECONDS = 30.0
 _MAJOR_VERSIONS: dict[str, int] = {}  # per binary path: one ``helm version`` per process
-_NOT_FOUND = re.compile(r"release: not found", re.IGNORECASE)
 
 
 class HelmCli:
@@ -166,27 +164,6 @@ class HelmCli:
             return json.loads(out) if out.strip() else None
         except json.JSONDecodeError:
             raise HelmCommandError(f"helm {args[0]} printed no JSON: {out[:200]!r}", obj=obj) from None
-
-    def history(self, release: str, namespace: str, *, obj: str | None = None) -> list[HelmRevision]:
-        """The stored revisions, oldest first; empty when the release does not exist."""
-        try:
-            found = self.run_json(
-                ["history", f"--namespace={namespace}", "--max=256"], operands=[release], timeout=60, obj=obj
-            )
-        except HelmCommandError as err:
-            if _NOT_FOUND.search(err.message):
-                return []
-            raise
-        try:
-            return sorted(
-                (HelmRevision.from_history(entry) for entry in found or []), key=lambda r: r.revision
-            )
-        except (TypeError, ValueError) as err:
-            raise HelmCommandError(
-                f"helm history of {namespace}/{release} is unreadable ({err}); inspect the release's storage "
-                "secrets (owner=helm) in that namespace",
-                obj=obj,
-            ) from None
 
     def manifest(self, release: str, namespace: str, *, obj: str | None = None) -> str:
         return self.run(

@@ -51,6 +51,7 @@ from airflow_flux_provider.helm.state import (
     ignores_test_failures,
 )
 from airflow_flux_provider.helm.status import FORCE_AT, KIND, RESET_AT, load_status
+from airflow_flux_provider.helm.storage import release_history
 from airflow_flux_provider.helm.values import ComposedValues
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.record import forget_record, save_record
@@ -171,7 +172,7 @@ class ReleaseReconciler:
     def _history(self) -> list[HelmRevision]:
         """Helm's stored revisions, read again only after an action that writes one (:meth:`_mutate`)."""
         if self._history_cache is None:
-            self._history_cache = self.cli.history(self.name, self.storage, obj=self.obj)
+            self._history_cache = release_history(self.cluster, self.name, self.storage, obj=self.obj)
         return self._history_cache
 
     def _observe(self, *, forced: bool) -> Observation:

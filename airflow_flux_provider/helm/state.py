@@ -44,7 +44,7 @@ class HelmStatus(StrEnum):
 
 @dataclass(frozen=True)
 class HelmRevision:
-    """One entry of ``helm history``."""
+    """One revision in helm's storage (a line of ``helm history``)."""
 
     revision: int
     status: HelmStatus
@@ -52,32 +52,27 @@ class HelmRevision:
     updated: str = ""
 
     @classmethod
-    def from_history(cls, entry: Any) -> HelmRevision:
-        """One ``helm history -o json`` entry; ``ValueError`` when it is not one."""
-        if not isinstance(entry, dict) or isinstance(entry.get("revision"), bool):
-            raise ValueError(f"not a helm history entry: {str(entry)[:200]}")
+    def from_release(cls, release: Any) -> HelmRevision:
+        """A release as helm stores and prints it (``--output json``); ``ValueError`` when it is not one."""
         try:
+            info, chart = release["info"], release["chart"]["metadata"]
+            if isinstance(release["version"], bool):
+                raise TypeError
             return cls(
-                int(entry["revision"]),
-                HelmStatus(entry.get("status", "unknown")),
-                str(entry.get("chart", "")),
-                str(entry.get("updated", "")),
+                int(release["version"]),
+                HelmStatus(info.get("status", "unknown")),
+                f"{chart['name']}-{chart['version']}",
+                str(info.get("last_deployed", "")),
             )
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"not a helm history entry: {str(entry)[:200]}") from None
+            raise ValueError(f"not a helm release: {str(release)[:200]}") from None
 
     @classmethod
     def from_release_output(cls, out: str) -> HelmRevision | None:
-        """The revision ``helm install|upgrade --output=json`` printed (its ``version`` and ``info``),
-        so no ``helm history`` runs after each release; None when the output is not one."""
+        """The revision ``helm install|upgrade --output json`` printed; None when it printed none."""
         try:
-            release = json.loads(out)
-            info, chart = release["info"], release["chart"]["metadata"]
-            return cls.from_history({
-                "revision": release["version"], "status": info["status"],
-                "chart": f"{chart['name']}-{chart['version']}", "updated": info.get("last_deployed", ""),
-            })  # fmt: skip
-        except (ValueError, KeyError, TypeError):
+            return cls.from_release(json.loads(out))
+        except ValueError:
             return None
 
 

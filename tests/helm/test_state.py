@@ -6,6 +6,7 @@ remediation settings; the lifecycle tests in test_release.py run the same rules 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -181,20 +182,37 @@ def test_a_corrupt_snapshot_says_what_is_wrong(entry: Any, message: str) -> None
         Snapshot.from_status(entry)
 
 
+RELEASE = {
+    "version": 3,
+    "info": {"status": "deployed", "last_deployed": "2026-12-07T15:29:45.245230141Z"},
+    "chart": {"metadata": {"name": "web", "version": "1.2.0"}},
+}
+
+
+def test_a_helm_release_as_stored_and_printed() -> None:
+    assert HelmRevision.from_release(RELEASE) == HelmRevision(
+        3, HelmStatus.DEPLOYED, "web-1.2.0", "2026-12-07T15:29:45.245230141Z"
+    )
+    assert HelmRevision.from_release_output(json.dumps(RELEASE)) == HelmRevision.from_release(RELEASE)
+    assert HelmRevision.from_release_output("") is None
+    assert HelmRevision.from_release_output('{"version": 1}') is None
+
+
 @pytest.mark.parametrize(
     "entry",
     [
         None,
         [],
-        {"status": "deployed"},
-        {"revision": "x"},
-        {"revision": True},
-        {"revision": 1, "status": "odd"},
+        {**RELEASE, "version": "x"},
+        {**RELEASE, "version": True},
+        {**RELEASE, "info": {"status": "odd"}},
+        {k: v for k, v in RELEASE.items() if k != "info"},
+        {**RELEASE, "chart": {"metadata": {"name": "web"}}},
     ],
 )
-def test_an_unreadable_helm_history_entry_is_refused(entry: Any) -> None:
-    with pytest.raises(ValueError, match="not a helm history entry"):
-        HelmRevision.from_history(entry)
+def test_an_unreadable_helm_release_is_refused(entry: Any) -> None:
+    with pytest.raises(ValueError, match="not a helm release"):
+        HelmRevision.from_release(entry)
 
 
 @pytest.mark.parametrize(
