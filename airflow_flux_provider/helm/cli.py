@@ -10,7 +10,6 @@ value in stdout, stderr and error messages with ``***``.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -18,7 +17,6 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -155,25 +153,3 @@ class HelmCli:
         start = next((i for i, line in enumerate(lines) if line.startswith("Error")), max(len(lines) - 3, 0))
         text = " ".join(lines[start:]).removeprefix("Error: ")
         return text[:2000] or "no error output"
-
-    def run_json(
-        self, args: Sequence[str], *, operands: Sequence[str] = (), timeout: float, obj: str | None = None
-    ) -> Any:
-        out = self.run([*args, "--output=json"], operands=operands, timeout=timeout, obj=obj)
-        try:
-            return json.loads(out) if out.strip() else None
-        except json.JSONDecodeError:
-            raise HelmCommandError(f"helm {args[0]} printed no JSON: {out[:200]!r}", obj=obj) from None
-
-    def manifest(self, release: str, namespace: str, *, obj: str | None = None) -> str:
-        return self.run(
-            ["get", "manifest", f"--namespace={namespace}"], operands=[release], timeout=60, obj=obj
-        )
-
-    def server_side(self, release: str, namespace: str, *, revision: int, obj: str | None = None) -> bool:
-        """Whether helm applied ``revision`` server-side (Helm 4's ``applyMethod: ssa``)."""
-        if self.major_version < 4:
-            return False
-        args = ["get", "metadata", f"--namespace={namespace}", f"--revision={revision}"]
-        found = self.run_json(args, operands=[release], timeout=60, obj=obj)
-        return isinstance(found, dict) and found.get("applyMethod") == "ssa"

@@ -51,7 +51,7 @@ from airflow_flux_provider.helm.state import (
     ignores_test_failures,
 )
 from airflow_flux_provider.helm.status import FORCE_AT, KIND, RESET_AT, load_status
-from airflow_flux_provider.helm.storage import release_history
+from airflow_flux_provider.helm.storage import release_history, stored_release
 from airflow_flux_provider.helm.values import ComposedValues
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.record import forget_record, save_record
@@ -168,6 +168,13 @@ class ReleaseReconciler:
             return self._head
         history = self._history()
         return history[-1] if history else None
+
+    def _stored(self, revision: int) -> dict[str, Any]:
+        """One revision as helm stored it: its manifest, how it was applied (``apply_method``)."""
+        release: dict[str, Any] = stored_release(
+            self.cluster, self.name, self.storage, revision, obj=self.obj
+        )
+        return release
 
     def _history(self) -> list[HelmRevision]:
         """Helm's stored revisions, read again only after an action that writes one (:meth:`_mutate`)."""
@@ -394,9 +401,7 @@ class ReleaseReconciler:
         if setting in ("enabled", "disabled"):
             server_side = setting == "enabled"
         else:
-            server_side = bool(revision) and self.cli.server_side(
-                self.name, self.storage, revision=revision, obj=self.obj
-            )
+            server_side = bool(revision) and self._stored(revision).get("apply_method") == "ssa"
         return self._apply_flags(server_side, force=force)
 
     @staticmethod
@@ -581,7 +586,8 @@ class ReleaseReconciler:
         save_record(self.records, self.status)
 
     def _release_objects(self) -> list[dict[str, Any]]:
-        manifest = self.cli.manifest(self.name, self.storage, obj=self.obj)
+        latest = self._latest()
+        manifest = self._stored(latest.revision).get("manifest", "") if latest else ""
         return release_objects(manifest, self.cluster, release=self.name, namespace=self.storage)
 
     def _check_drift(self, latest: HelmRevision | None) -> None:

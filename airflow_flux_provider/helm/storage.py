@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import gzip
 import json
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 from airflow_flux_provider.helm.errors import HelmCommandError
 from airflow_flux_provider.helm.state import HelmRevision
-from airflow_flux_provider.kube import Cluster, KubeError
+from airflow_flux_provider.kube import Cluster, KubeError, ObjectKey
 
 _GZIP_MAGIC = b"\x1f\x8b\x08"
 
@@ -40,10 +42,41 @@ def release_history(
         raise HelmCommandError(
             f"cannot read helm's storage of {namespace}/{name}: {err.message}", obj=obj
         ) from None
-    try:
+    with _readable(name, namespace, obj):
         return sorted(
             (HelmRevision.from_release(decode_release(s)) for s in secrets), key=lambda r: r.revision
         )
+
+
+def stored_release(
+    cluster: Cluster, name: str, namespace: str, revision: int, *, obj: str | None = None
+) -> Any:
+    """Revision ``revision`` of the release as helm stored it (``manifest``, ``apply_method``, ...)."""
+    key = ObjectKey("v1", "Secret", namespace, f"sh.helm.release.v1.{name}.v{revision}")
+    try:
+        secret = cluster.get(key)
+    except KubeError as err:
+        raise HelmCommandError(
+            f"cannot read helm's storage of {namespace}/{name}: {err.message}", obj=obj
+        ) from None
+    if secret is None:
+        raise HelmCommandError(
+            f"revision {revision} of release {namespace}/{name} is not in helm's storage (Secret "
+            f"{key.name}); it was removed while this reconcile ran, the next run reads the storage again",
+            obj=obj,
+        )
+    with _readable(name, namespace, obj):
+        release = decode_release(secret)
+        if not isinstance(release, dict):
+            raise TypeError(f"not a helm release: {str(release)[:200]}")
+        return release
+
+
+@contextlib.contextmanager
+def _readable(name: str, namespace: str, obj: str | None) -> Iterator[None]:
+    """A storage record that does not decode is an error naming the release and where to look."""
+    try:
+        yield
     except (KeyError, TypeError, ValueError, binascii.Error, OSError, EOFError, zlib.error) as err:
         raise HelmCommandError(
             f"helm history of {namespace}/{name} is unreadable ({str(err)[:200]}); inspect the release's "

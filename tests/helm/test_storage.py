@@ -12,7 +12,7 @@ import pytest
 from airflow_flux_provider.helm.cli import HelmCli
 from airflow_flux_provider.helm.errors import HelmCommandError
 from airflow_flux_provider.helm.state import HelmRevision, HelmStatus
-from airflow_flux_provider.helm.storage import release_history
+from airflow_flux_provider.helm.storage import release_history, stored_release
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from tests.helm.conftest import helm_release, reconcile
 
@@ -45,6 +45,13 @@ def test_history_is_what_helm_lists(
         (3, "deployed"),
     ]
     assert history[-1].chart == "web-1.2.0"
+    stored = stored_release(cluster, "web", ns, 2)
+    printed = sandbox.helm("get", "manifest", "web", "-n", ns, "--revision", "2").stdout
+    assert stored["manifest"] + "\n" == printed  # helm prints it with a line end
+    metadata = json.loads(sandbox.helm("get", "metadata", "web", "-n", ns, "-o", "json").stdout)
+    assert stored_release(cluster, "web", ns, 3)["apply_method"] == metadata["applyMethod"]
+    with pytest.raises(HelmCommandError, match=f"revision 4 of release {ns}/web is not in helm's storage"):
+        stored_release(cluster, "web", ns, 4)
 
 
 def test_a_release_stored_without_gzip_is_read(sandbox_namespace: str, cluster: Cluster) -> None:
