@@ -380,9 +380,8 @@ def test_without_wait_the_release_waits_for_the_callers_health_check(
     assert load_status(cluster, "web", ns).ready == "Unknown"
 
     emitted.clear()
-    _reconciler(hr, chart_dir, cli, cluster, wait=False).mark_unhealthy(
-        "Deployment web-web never became ready"
-    )
+    resumed = _reconciler(hr, chart_dir, cli, cluster, wait=False)  # as the operator after its health wait
+    resumed.mark_unhealthy("Deployment web-web never became ready")
     assert _said(emitted) == [
         ("error", "InstallFailed",
          f"Helm install failed for release {ns}/web with chart web@1.2.0: "
@@ -391,6 +390,10 @@ def test_without_wait_the_release_waits_for_the_callers_health_check(
     status = load_status(cluster, "web", ns)
     assert (status.failures, status.install_failures, status.upgrade_failures) == (1, 1, 0)
     assert status.history[0].to_status()["healthFailed"] is True
+    retried = resumed.reconcile()  # the failed install is remediated and installed again
+    assert (retried.actions, retried.message) == (
+        ["install-failed", "uninstall", "install"], f"waiting for 2 objects of {ns}/web",
+    )  # fmt: skip
 
 
 def test_force_and_reset_given_by_the_caller(
