@@ -8,6 +8,7 @@ the API server refuses), so they are immediate instead of waiting for a ``--wait
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -127,10 +128,13 @@ def test_a_failed_upgrade_is_rolled_back_then_retried(
     emitted.clear()
     _refuse(sandbox, ns, times=1)
 
+    started = time.monotonic()
     outcome = reconcile(helm_release(ns, {**spec, "values": {"message": "v2"}}), chart_dir, cli, cluster)
+    took = time.monotonic() - started
 
     assert (outcome.ready, outcome.reason, outcome.revision) == (True, Reason.UPGRADE_SUCCEEDED, 4)
-    assert outcome.duration_seconds == round(outcome.duration_seconds, 3) > 0  # milliseconds in XCom
+    assert 0 < outcome.duration_seconds <= took  # this reconcile's span, in milliseconds for XCom
+    assert outcome.duration_seconds == round(outcome.duration_seconds, 3)
     assert outcome.actions == ["upgrade-failed", "rollback", "upgrade"]
     assert outcome.steps == [Step(Action.UPGRADE, failed=True), Step(Action.ROLLBACK), Step(Action.UPGRADE)]
     assert _said(emitted) == [
@@ -408,7 +412,12 @@ def test_force_and_reset_given_by_the_caller(
     _refuse(sandbox, ns)
     broken = helm_release(ns, {"values": {"message": "b"}})
     assert _reconciler(broken, chart_dir, cli, cluster).reconcile().actions == ["upgrade-failed"]
-    assert _reconciler(broken, chart_dir, cli, cluster).reconcile().actions == []  # out of retries
+    exhausted = _reconciler(broken, chart_dir, cli, cluster).reconcile()
+    assert (exhausted.actions, exhausted.reason) == ([], Reason.RETRIES_EXCEEDED)
+    assert exhausted.message == (
+        f"HelmRelease/{ns}/web: cannot upgrade release {ns}/web: exceeded maximum retries (0); fix the chart "
+        "or values (which resets the count) or raise spec.upgrade.remediation.retries"
+    )
     sandbox.faults.clear()
     reset = _reconciler(broken, chart_dir, cli, cluster, reset=True).reconcile()
     assert (reset.ready, reset.actions) == (True, ["upgrade"])
