@@ -137,6 +137,7 @@ def test_a_failed_upgrade_is_rolled_back_then_retried(
     assert outcome.duration_seconds == round(outcome.duration_seconds, 3)
     assert outcome.actions == ["upgrade-failed", "rollback", "upgrade"]
     assert outcome.steps == [Step(Action.UPGRADE, failed=True), Step(Action.ROLLBACK), Step(Action.UPGRADE)]
+    assert all(e.metadata == {"revision": "1.2.0", "app-version": "2.0"} for e in emitted)
     assert _said(emitted) == [
         ("error", "UpgradeFailed",
          f"Helm upgrade failed for release {ns}/web with chart web@1.2.0: UPGRADE FAILED: {REFUSED}"),
