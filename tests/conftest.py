@@ -3,7 +3,7 @@
 Under pytest-xdist (``scripts/test.sh`` runs ``-n 2 --dist loadfile``) every worker is a
 session of its own: its own AIRFLOW_HOME, temp folders and services on ports nobody else
 was handed (``flux_devkit.services.process.free_ports``); each test file runs whole on one
-worker, its tests in order.
+worker, its tests in order, the longest files first (``tests/scheduling.py``).
 """
 
 from __future__ import annotations
@@ -18,4 +18,9 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parent.parent / "dags"))
 
-pytest_plugins = ["tests.services.connections", "tests.services.fixtures", "tests.services.sandbox"]
+pytest_plugins = [
+    "tests.scheduling",
+    "tests.services.connections",
+    "tests.services.fixtures",
+    "tests.services.sandbox",
+]

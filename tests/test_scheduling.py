@@ -1,0 +1,52 @@
+"""tests/scheduling.py under a real two-worker xdist run, on stand-in files with the suite's paths."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.scheduling import LONG_FIRST
+
+CONFTEST = """
+import importlib.util
+import os
+
+spec = importlib.util.spec_from_file_location("scheduling", {path!r})
+scheduling = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(scheduling)
+pytest_collection_modifyitems = scheduling.pytest_collection_modifyitems
+pytest_xdist_make_scheduler = scheduling.pytest_xdist_make_scheduler
+
+
+def pytest_runtest_call(item):
+    with open(os.environ["RAN"], "a") as ran:
+        ran.write(f"{{os.environ['PYTEST_XDIST_WORKER']}} {{item.nodeid.split('::')[0]}}\\n")
+"""
+
+
+def test_long_units_start_first_and_each_runs_on_one_worker(tmp_path: Path) -> None:
+    plugin = Path(__file__).with_name("scheduling.py")
+    (tmp_path / "conftest.py").write_text(CONFTEST.format(path=str(plugin)))
+    many = "\n".join(f"def test_{n}(): pass" for n in range(30))  # by test count these would go first
+    stand_ins = {path: "def test_one(): pass\ndef test_two(): pass\n" for unit in LONG_FIRST for path in unit}
+    stand_ins |= {f"tests/test_short_{n}.py": many for n in range(4)}
+    for path, text in stand_ins.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    ran = tmp_path / "ran.txt"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib", "-n", "2",
+         "--dist", "loadfile", "tests"],
+        cwd=tmp_path, env={"RAN": str(ran), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    order: dict[str, list[str]] = {}
+    for line in ran.read_text().splitlines():
+        worker, path = line.split()
+        order.setdefault(worker, []).append(path)  # worker -> the files it ran, in order
+    unit_of = {path: n for n, unit in enumerate(LONG_FIRST) for path in unit}
+    assert sorted(unit_of.get(paths[0], -1) for paths in order.values()) == [0, 1]  # each began with one
+    for unit in LONG_FIRST:
+        assert len({worker for worker, paths in order.items() if set(unit) & set(paths)}) == 1, (unit, order)
+    assert sum(map(len, order.values())) == 2 * sum(map(len, LONG_FIRST)) + 4 * 30
