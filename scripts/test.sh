@@ -10,7 +10,8 @@ if [ $# -eq 0 ]; then
     echo "== ruff"; ruff check . && ruff format --check .
     echo "== mypy"; mypy
     # The whole suite on two workers (most tests wait on services), a test file per worker at
-    # a time. Not --dist loadgroup: on pytest 9.2 it silently stops grouping (xdist#1386).
+    # a time, the longest first (tests/scheduling.py). Not --dist loadgroup: on pytest 9.2 it
+    # silently stops grouping (xdist#1386).
     set -- -n 2 --dist loadfile --durations=30
 fi
 echo "== pytest"
