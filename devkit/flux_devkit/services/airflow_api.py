@@ -90,14 +90,23 @@ class AirflowApiServer:
         headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
         return requests.request(method, f"{self.url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
 
+    def wait_healthy(self, timeout: float) -> None:
+        self.process.wait_http(f"{self.url}/api/v2/monitor/health", timeout=timeout)
+
     def stop(self) -> None:
         self.process.stop()
 
 
 def start_airflow_api_server(
-    airflow_home: Path, workdir: Path, *, env: Mapping[str, str] | None = None, timeout: float = 120.0
+    airflow_home: Path,
+    workdir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120.0,
+    wait: bool = True,
 ) -> AirflowApiServer:
-    """Start ``airflow api-server`` (one worker) for a migrated ``airflow_home``; wait until healthy."""
+    """Start ``airflow api-server`` (one worker) for a migrated ``airflow_home``; wait until healthy
+    unless ``wait`` is false (then call :meth:`AirflowApiServer.wait_healthy` before using it)."""
     workdir.mkdir(parents=True, exist_ok=True)
     password = os.urandom(12).hex()
     passwords = workdir / "passwords.json"
@@ -127,6 +136,9 @@ def start_airflow_api_server(
     process = ServiceProcess(
         "airflow-api-server", argv, workdir / "api-server.log", env=full_env, cwd=workdir
     )
-    url = f"http://{LOOPBACK}:{port}"
-    process.wait_http(f"{url}/api/v2/monitor/health", timeout=timeout)
-    return AirflowApiServer(url=url, process=process, password=password, passwords_file=passwords)
+    server = AirflowApiServer(
+        url=f"http://{LOOPBACK}:{port}", process=process, password=password, passwords_file=passwords
+    )
+    if wait:
+        server.wait_healthy(timeout)
+    return server

@@ -137,12 +137,15 @@ def start_airflow_scheduler(
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
         **(env or {}),
     }
-    api = start_airflow_api_server(airflow_home, workdir, env=common, timeout=timeout)
+    # The components start while the api-server is still importing (each takes seconds of CPU);
+    # only their tasks call the execution API, and the callers start runs after this returns.
+    api = start_airflow_api_server(airflow_home, workdir, env=common, timeout=timeout, wait=False)
     common["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"{api.url}/execution/"
     stack = AirflowScheduler(api, airflow_home, dags_folder, env=common, workdir=workdir)
     try:
         for name in COMPONENTS:
             stack.start(name)
+        api.wait_healthy(timeout)
         _wait_healthy(stack, timeout)
     except BaseException:
         stack.stop()
