@@ -32,8 +32,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory):
-    env = start(tmp_path_factory.mktemp("demo"))
+def demo(tmp_path_factory: pytest.TempPathFactory, migrated_db: Path):
+    env = start(tmp_path_factory.mktemp("demo"), migrated_db)
     hooks, url = serve_webhooks()
     try:
         run_story(env, url, "10s")

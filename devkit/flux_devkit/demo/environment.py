@@ -14,8 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sys
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,25 +129,6 @@ class DemoEnvironment:
             "sops-age": {"conn_type": "generic", "password": SOPS_AGE_KEY.read_text(encoding="utf-8")},
         }
 
-    def airflow(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        """Run an ``airflow`` CLI command of this environment; raise with its output on failure."""
-        result = subprocess.run(
-            [sys.executable, "-m", "airflow", *args],
-            env={**os.environ, **self.airflow_settings()},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        log = self.workdir / "logs" / f"airflow-{args[0]}-{args[1] if len(args) > 1 else ''}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a", encoding="utf-8") as handle:
-            handle.write(result.stdout + result.stderr)
-        if result.returncode != 0:
-            tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
-            raise ServiceError(f"airflow {' '.join(args)} failed (full log {log}):\n{tail}", obj="demo")
-        return result
-
     def run_dag(self, dag_id: str, conf: dict[str, Any], *, expect: str = "success") -> str:
         """Trigger ``dag_id`` with ``conf`` as the UI's "Trigger DAG" would; its run id, or raise unless
         the run ends in the ``expect``-ed state (a rolled-back canary fails its run, as it should)."""
@@ -202,8 +182,11 @@ def _node_pull_config(workdir: Path, registry: OciRegistry) -> Path:
     return path
 
 
-def start(workdir: Path) -> DemoEnvironment:
-    """Start every service, seed the GitOps repository and the registry, prepare Airflow."""
+def start(workdir: Path, migrated_db: Path | None = None) -> DemoEnvironment:
+    """Start every service, seed the GitOps repository and the registry, prepare Airflow.
+
+    ``migrated_db``: an ``airflow.db`` migrated already, copied instead of running ``airflow db
+    migrate`` (the test suite migrates one per run)."""
     workdir.mkdir(parents=True, exist_ok=True)
     stack = DevStack(workdir / "services", ["git", "registry", "mlflow", "prometheus"])
     try:
@@ -221,11 +204,11 @@ def start(workdir: Path) -> DemoEnvironment:
         stack["prometheus"].scrape("sandbox-mesh", env.mesh_gateway.removeprefix("http://"))
         env.gitops_url = stack["git"].create_repo(GITOPS_REPO, gitops_files(registry.host))
         push_demo_images(registry)
-        migrate_airflow_db(env.airflow_home)
-        connections_file = workdir / "connections.json"
-        connections_file.write_text(json.dumps(env.connections(), indent=2))
-        connections_file.chmod(0o600)
-        env.airflow("connections", "import", "--overwrite", str(connections_file))
+        if migrated_db is None:
+            migrate_airflow_db(env.airflow_home)
+        else:
+            env.airflow_home.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(migrated_db, env.airflow_home / "airflow.db")
         settings = {**env.airflow_settings(), **story_settings()}
         env.scheduler = start_airflow_scheduler(
             env.airflow_home,
@@ -234,6 +217,9 @@ def start(workdir: Path) -> DemoEnvironment:
             dags_folder=DAGS_FOLDER,
             env=settings,
         )
+        for conn_id, fields in env.connections().items():  # as the UI's "Add Connection" stores them
+            created = env.scheduler.api.api("POST", "/connections", json={"connection_id": conn_id, **fields})
+            created.raise_for_status()
     except BaseException:
         env.stop()
         raise
