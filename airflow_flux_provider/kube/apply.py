@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,7 +31,6 @@ from airflow_flux_provider.kube import kstatus, marks
 from airflow_flux_provider.kube.cluster import (
     Cluster,
     ConflictError,
-    ForbiddenError,
     InvalidObjectError,
     KubeError,
     ObjectKey,
@@ -67,8 +67,8 @@ _FIRST = [
 _LAST = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
 #: Changed objects a summary names; the rest are counted (4,000 lines help no one in an event).
 SUMMARY_ENTRIES = 20
-#: Dry-runs in flight at once while a stage is read ahead.
-READ_AHEAD = 4
+#: Requests in flight at once within a stage: its dry-runs, then its writes.
+IN_FLIGHT = 4
 _IMMUTABLE = re.compile(r"is\simmutable|immutable\sfield")
 
 
@@ -78,6 +78,9 @@ class Action(StrEnum):
     UNCHANGED = "unchanged"
     DELETED = "deleted"
     SKIPPED = "skipped"
+
+
+_WRITES = (Action.CREATED, Action.CONFIGURED)
 
 
 @dataclass(frozen=True)
@@ -246,17 +249,43 @@ class Applier:
             plans = [
                 self._plan(obj, changes, write=True, ahead=a) for obj, a in zip(ordered, ahead, strict=True)
             ]
-            for plan, obj in zip(plans, ordered, strict=True):
-                if plan.action in (Action.CREATED, Action.CONFIGURED):
-                    try:
-                        self.cluster.apply(plan.payload or obj, force=True)
-                    except KubeError as err:
-                        raise ApplyError(f"{plan.key} apply failed: {err.message}", changes=changes) from None
-                changes.add(plan.key, plan.action, tuple(c.pointer for c in plan.drift))
+            self._write(plans, ordered, changes)
             if stage < 2 and members:
                 self._wait_current([ObjectKey.of(o) for o in members], changes)
                 self.cluster.forget_discovery()  # new CRDs serve new kinds
         return changes
+
+    def _write(self, plans: list[_Plan], ordered: list[dict[str, Any]], changes: ChangeSet) -> None:
+        """Apply the stage's created and configured objects, ``IN_FLIGHT`` at a time, and record
+        each plan in object order. A failed write starts no further one; the first object that
+        failed, in order, is raised with every write that happened (those already in flight too)."""
+        stop = threading.Event()
+
+        def write(obj: dict[str, Any]) -> bool | KubeError:
+            if stop.is_set():
+                return False
+            try:
+                self.cluster.apply(obj, force=True)
+            except KubeError as err:
+                stop.set()
+                return err
+            return True
+
+        with ThreadPoolExecutor(max_workers=IN_FLIGHT) as pool:
+            futures = [
+                pool.submit(write, plan.payload or obj) if plan.action in _WRITES else None
+                for plan, obj in zip(plans, ordered, strict=True)
+            ]
+            outcomes = [future.result() if future else None for future in futures]
+        failure: tuple[ObjectKey, KubeError] | None = None
+        for plan, outcome in zip(plans, outcomes, strict=True):
+            if isinstance(outcome, KubeError):
+                failure = failure or (plan.key, outcome)
+            elif outcome or (outcome is None and failure is None):
+                changes.add(plan.key, plan.action, tuple(c.pointer for c in plan.drift))
+        if failure:
+            key, err = failure
+            raise ApplyError(f"{key} apply failed: {err.message}", changes=changes)
 
     def diff(self, desired: dict[str, Any]) -> ObjectDiff:
         """What :meth:`apply_all` would do to ``desired``, with the drifted fields; nothing is written.
@@ -268,13 +297,13 @@ class Applier:
         return ObjectDiff(plan.key, plan.action, tuple(masked(plan.key.kind, list(plan.drift))))
 
     def _read_ahead(self, ordered: list[dict[str, Any]]) -> list[_ReadAhead]:
-        """Live objects (one LIST per kind and namespace) and dry-runs (``READ_AHEAD`` at a time)
+        """Live objects (one LIST per kind and namespace) and dry-runs (``IN_FLIGHT`` at a time)
         of a stage, before it is planned object by object: a request per object instead of two,
         and the API server busy while this process compares. Reads only; planning still makes
         every write (takeover, recreate) in order, and a failed dry-run is raised when its
         object's turn comes."""
         keys = [ObjectKey.of(obj) for obj in ordered]
-        live = self._live(keys)
+        live = self.cluster.get_many(keys)
 
         def dry_run(obj: dict[str, Any]) -> dict[str, Any] | KubeError:
             try:
@@ -282,37 +311,9 @@ class Applier:
             except KubeError as err:
                 return err
 
-        with ThreadPoolExecutor(max_workers=READ_AHEAD) as pool:
+        with ThreadPoolExecutor(max_workers=IN_FLIGHT) as pool:
             dries = list(pool.map(dry_run, ordered))
         return [_ReadAhead(live[key], dry) for key, dry in zip(keys, dries, strict=True)]
-
-    def _live(self, keys: list[ObjectKey]) -> dict[ObjectKey, dict[str, Any] | None | KubeError]:
-        """Each key's live object, listed per kind and namespace; read one by one for a single
-        object or where listing is not allowed (a team's service account may only get)."""
-        groups: dict[tuple[str, str, str], list[ObjectKey]] = defaultdict(list)
-        for key in keys:
-            groups[(key.api_version, key.kind, key.namespace)].append(key)
-        found: dict[ObjectKey, dict[str, Any] | None | KubeError] = {}
-        for (api_version, kind, namespace), members in groups.items():
-            try:
-                items = (
-                    self.cluster.list(api_version, kind, namespace=namespace) if len(members) > 1 else None
-                )
-            except ForbiddenError:
-                items = None
-            except KubeError as err:  # an unknown kind, say: reported when its objects are planned
-                found.update((key, err) for key in members)
-                continue
-            if items is None:
-                for key in members:
-                    try:
-                        found[key] = self.cluster.get(key)
-                    except KubeError as err:
-                        found[key] = err
-            else:
-                by_name = {item["metadata"]["name"]: item for item in items}
-                found.update((key, by_name.get(key.name)) for key in members)
-        return found
 
     def _plan(
         self, desired: dict[str, Any], changes: ChangeSet, *, write: bool, ahead: _ReadAhead | None = None

@@ -334,6 +334,34 @@ class Cluster:
         except NotFoundError:
             return None
 
+    def get_many(self, keys: builtins.list[ObjectKey]) -> dict[ObjectKey, dict[str, Any] | None | KubeError]:
+        """Each key's live object (``None``: not found), one LIST per kind and namespace as Flux's
+        caching status reader reads; a GET per object for a single one, or where listing is not
+        allowed (a team's service account may only get). A failed read is that key's value, so
+        the caller reports it at its object."""
+        groups: dict[tuple[str, str, str], builtins.list[ObjectKey]] = {}
+        for key in keys:
+            groups.setdefault((key.api_version, key.kind, key.namespace), []).append(key)
+        found: dict[ObjectKey, dict[str, Any] | None | KubeError] = {}
+        for (api_version, kind, namespace), members in groups.items():
+            try:
+                items = self.list(api_version, kind, namespace=namespace) if len(members) > 1 else None
+            except ForbiddenError:
+                items = None
+            except KubeError as err:  # an unknown kind, say
+                found.update((key, err) for key in members)
+                continue
+            if items is None:
+                for key in members:
+                    try:
+                        found[key] = self.get(key)
+                    except KubeError as err:
+                        found[key] = err
+            else:
+                by_name = {item["metadata"]["name"]: item for item in items}
+                found.update((key, by_name.get(key.name)) for key in members)
+        return found
+
     def list(
         self, api_version: str, kind: str, *, namespace: str = "", label_selector: str | None = None
     ) -> list[dict[str, Any]]:

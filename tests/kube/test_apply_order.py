@@ -329,3 +329,25 @@ def test_a_live_object_that_cannot_be_read_fails_its_dry_run(
     sandbox.faults.add(verb="get", resource="configmaps", code=403, message="no get")
     with pytest.raises(ApplyError, match=f"^ConfigMap/{sandbox_namespace}/a dry-run failed: .*no get"):
         Applier(cluster).apply_all([configmap(sandbox_namespace, "a")])
+
+
+def test_a_failed_write_starts_no_other_and_reports_the_first_in_order_with_every_write_made(
+    sandbox: Sandbox, sandbox_namespace: str, cluster: Cluster
+) -> None:
+    """Writes of a stage run a few at once. c06 fails while c05 is still in flight (its answer is
+    delayed); the error names c05, the first failure in apply order, and lists exactly the objects
+    that were written, those in flight when c06 failed included."""
+    names = [f"c{i:02}" for i in range(20)]
+    for name, delay in (("c05", 0.5), ("c06", 0.0)):
+        sandbox.faults.add(
+            verb="patch", resource="configmaps", name=name, dry_run=False, code=422,
+            message=f"{name} refused", latency_seconds=delay,
+        )  # fmt: skip
+    with pytest.raises(ApplyError) as info:
+        Applier(cluster).apply_all([configmap(sandbox_namespace, n) for n in reversed(names)])
+    headline, _, applied = str(info.value).partition("\nchanges applied before the failure:\n")
+    assert headline == f"ConfigMap/{sandbox_namespace}/c05 apply failed: c05 refused"
+    written = [n for n in names if cluster.get(ObjectKey.of(configmap(sandbox_namespace, n))) is not None]
+    assert applied.splitlines() == [f"ConfigMap/{sandbox_namespace}/{n} created" for n in written]
+    assert written[:5] == names[:5] and "c05" not in written and "c06" not in written
+    assert "c19" not in written  # no write starts once one failed

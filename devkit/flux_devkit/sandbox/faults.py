@@ -25,6 +25,8 @@ class Fault:
     verb: str = "*"
     resource: str = "*"  # plural, optionally "/subresource"
     namespace: str = "*"
+    name: str = "*"  # the object's name ("" for a list, a create or a collection)
+    dry_run: bool | None = None  # None: both; False: only requests that persist; True: only dry-runs
     code: int = 0
     message: str = "injected fault"
     retry_after_seconds: int | None = None
@@ -48,11 +50,15 @@ class Fault:
             raise bad_request(f"fault code {fault.code} must be an HTTP error status (400-599)")
         return fault
 
-    def matches(self, verb: str, resource: str, namespace: str) -> bool:
+    def matches(
+        self, verb: str, resource: str, namespace: str, name: str = "", dry_run: bool = False
+    ) -> bool:
         return (
             self.verb in ("*", verb)
             and self.resource in ("*", resource)
             and self.namespace in ("*", namespace)
+            and self.name in ("*", name)
+            and self.dry_run in (None, dry_run)
         )
 
 
@@ -75,10 +81,12 @@ class Faults:
         with self._lock:
             return [asdict(f) for f in self._faults]
 
-    def apply(self, verb: str, resource: str, namespace: str) -> None:
+    def apply(self, verb: str, resource: str, namespace: str, name: str = "", dry_run: bool = False) -> None:
         """Sleep and/or raise for the first fault matching this request."""
         with self._lock:
-            fault = next((f for f in self._faults if f.matches(verb, resource, namespace)), None)
+            fault = next(
+                (f for f in self._faults if f.matches(verb, resource, namespace, name, dry_run)), None
+            )
             if fault is None:
                 return
             if fault.times is not None:

@@ -331,9 +331,10 @@ class ApiHandler(BaseHTTPRequestHandler):
         if verb not in rt.verbs and not subresource:
             raise ApiError(405, f"{rt.group_resource} only supports {', '.join(rt.verbs)}")
         resource = f"{plural}/{subresource}" if subresource else plural
-        self.server.counters.count(verb, resource, dry_run=query.get("dryRun") == "All")
+        dry_run = query.get("dryRun") == "All"
+        self.server.counters.count(verb, resource, dry_run=dry_run)
         self.server.authorizer.check(user, Attributes(verb, group, plural, subresource, namespace, name))
-        self.server.faults.apply(verb, resource, namespace)
+        self.server.faults.apply(verb, resource, namespace, name, dry_run)
         manager = query.get("fieldManager") or (self.headers.get("User-Agent") or "unknown").split("/")[0]
         call = Call(rt, namespace, name, subresource, query, manager)
         api = self.server.api
