@@ -356,12 +356,10 @@ class WorkloadSimulator(StoreController):
         return step.status
 
     def _owned(self, group: str, plural: str, owner: dict[str, Any]) -> list[dict[str, Any]]:
-        meta = owner["metadata"]
         return [
             o
-            for o in self.api.store.list(group, plural, meta.get("namespace", ""))
-            if not o["metadata"].get("deletionTimestamp")
-            and any(ref.get("uid") == meta["uid"] for ref in o["metadata"].get("ownerReferences") or [])
+            for type_key, o in self.api.store.indexed("owner", owner["metadata"]["uid"])
+            if type_key == (group, plural) and not o["metadata"].get("deletionTimestamp")
         ]
 
     @staticmethod
@@ -541,8 +539,7 @@ class WorkloadSimulator(StoreController):
         if str(old.get("podIP", "")) in self.pod_ips:
             status["podIP"] = old["podIP"]
         else:
-            used = [(p.get("status") or {}).get("podIP", "") for p in self.store.list("", "pods")]
-            status["podIP"] = self.pod_ips.allocate(used)
+            status["podIP"] = self.pod_ips.allocate(self.store.holds_address)
             self.pod_ips.release(status["podIP"])  # held by the Pod's status from now on
         images = ", ".join(self.kubelet.not_allowed(pod.get("spec") or {}))
         allowed = ", ".join(self.kubelet.settings.allowed_registries)

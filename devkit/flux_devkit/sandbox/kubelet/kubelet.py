@@ -182,8 +182,8 @@ class Kubelet(StoreController):
     # -- admission and the end of a Pod ---------------------------------------------------------
     def _admit(self, pod: dict[str, Any]) -> PodRun:
         meta, spec = pod["metadata"], pod.get("spec") or {}
-        used = [(p.get("status") or {}).get("podIP", "") for p in self.store.list("", "pods")]
-        ip = self.pod_ips.allocate([*used, *(r.ip for r in self._pods.values())])
+        running = {r.ip for r in self._pods.values()}
+        ip = self.pod_ips.allocate(lambda address: address in running or self.store.holds_address(address))
         folder = self.root / "pods" / meta["uid"]
         run = PodRun(meta["uid"], meta["namespace"], meta["name"], ip, folder, pod)
 

@@ -205,8 +205,7 @@ class Verbs:
 
     def _cluster_ip(self) -> str:
         """A free address of the service network (the object that gets it holds it from then on)."""
-        used = [str((s.get("spec") or {}).get("clusterIP", "")) for s in self.store.list("", "services")]
-        address = self.service_ips.allocate(used)
+        address = self.service_ips.allocate(self.store.holds_address)
         self.service_ips.release(address)
         return address
 

@@ -71,14 +71,10 @@ class DeleteVerb(ListVerb):
 
     def _dependents(self, uid: str) -> builtins.list[tuple[ResourceType, dict[str, Any]]]:
         found = []
-        for group, plural in self.store.types():
+        for (group, plural), obj in self.store.indexed("owner", uid):
             rt = self.table.find(group, plural)
-            if rt is None:
-                continue
-            for obj in self.store.list(group, plural):
-                refs = obj["metadata"].get("ownerReferences") or []
-                if any(ref.get("uid") == uid for ref in refs):
-                    found.append((rt, obj))
+            if rt is not None:
+                found.append((rt, obj))
         return found
 
     def _orphan(self, uid: str) -> None:
@@ -107,7 +103,8 @@ class DeleteVerb(ListVerb):
         rt = self.table.by_kind(api_version, kind)
         if rt is None:
             return False
-        return any(o["metadata"].get("uid") == ref.get("uid") for o in self.store.list(rt.group, rt.plural))
+        uid = str(ref.get("uid"))
+        return any(type_key == (rt.group, rt.plural) for type_key, _ in self.store.indexed("uid", uid))
 
     def _delete_namespace(self, ns: dict[str, Any]) -> dict[str, Any]:
         name = ns["metadata"]["name"]
