@@ -84,29 +84,30 @@ def _private_folder(folder: Path) -> bool:
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and st.st_mode & 0o077 == 0
 
 
-@functools.lru_cache(maxsize=1)
-def _ca_folder() -> Path:
-    """``<tmp>/airflow-flux-ca-<uid>``, created 0700; if someone else planted that name (another
-    owner, wider mode, a link), a fresh private folder for this process instead."""
-    folder = Path(tempfile.gettempdir()) / f"airflow-flux-ca-{os.getuid()}"
+@functools.cache
+def private_folder(purpose: str) -> Path:
+    """``<tmp>/airflow-flux-<purpose>-<uid>``, created 0700 and shared by this user's processes
+    (CA bundles, helm's discovery cache); if someone else planted that name (another owner, wider
+    mode, a link), a fresh private folder for this process instead."""
+    folder = Path(tempfile.gettempdir()) / f"airflow-flux-{purpose}-{os.getuid()}"
     with contextlib.suppress(FileExistsError):
         os.mkdir(folder, 0o700)
     if _private_folder(folder):
         return folder
-    log.warning("%s is not a private folder of this user; CA bundles go to a fresh one", folder)
-    return Path(tempfile.mkdtemp(prefix="airflow-flux-ca-"))
+    log.warning("%s is not a private folder of this user; using a fresh one", folder)
+    return Path(tempfile.mkdtemp(prefix=f"airflow-flux-{purpose}-"))
 
 
 def ca_bundle(pem: str) -> str:
     """A file holding ``pem`` for clients that only take a CA path (boto3, s3fs, requests, git).
 
     Files are named by their content in a folder only this user can write (checked, see
-    :func:`_ca_folder`), written under a unique name opened with ``O_EXCL`` and renamed into
+    :func:`private_folder`), written under a unique name opened with ``O_EXCL`` and renamed into
     place; an existing file is used only if it holds exactly ``pem``. They are kept for the
     life of the machine: a CA certificate is public, and clients such as s3fs open the file
     lazily, long after the caller returned.
     """
-    folder = _ca_folder()
+    folder = private_folder("ca")
     path = folder / f"{hashlib.sha256(pem.encode()).hexdigest()}.pem"
     with contextlib.suppress(OSError):
         if path.read_text() == pem:

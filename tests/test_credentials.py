@@ -27,9 +27,9 @@ EVIL = "-----BEGIN CERTIFICATE-----\nMIIBattacker\n-----END CERTIFICATE-----\n"
 def tmpdir_of_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A /tmp of our own, and no CA folder remembered from earlier calls."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    credentials._ca_folder.cache_clear()
+    credentials.private_folder.cache_clear()
     yield tmp_path
-    credentials._ca_folder.cache_clear()
+    credentials.private_folder.cache_clear()
 
 
 def _planted(tmp: Path) -> Path:

@@ -1,11 +1,12 @@
 """The real ``helm`` binary, run in isolation and with secrets scrubbed from what it prints.
 
 Every :class:`HelmCli` gets private ``HELM_CACHE_HOME``/``CONFIG``/``DATA`` folders (never
-the user's ``~/.config/helm``), a ``--kubeconfig`` written from the
-:class:`~airflow_flux_provider.kube.Cluster` the task acts on (same server, identity and
-impersonation as the Python client; never the worker's own kubeconfig), a subprocess timeout a
-little longer than helm's own ``--timeout``, and a scrubber that replaces every known secret
-value in stdout, stderr and error messages with ``***``.
+the user's ``~/.config/helm``; only the API discovery cache is shared, per user), a
+``--kubeconfig`` written from the :class:`~airflow_flux_provider.kube.Cluster` the task acts
+on (same server, identity and impersonation as the Python client; never the worker's own
+kubeconfig), a subprocess timeout a little longer than helm's own ``--timeout``, and a
+scrubber that replaces every known secret value in stdout, stderr and error messages with
+``***``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from airflow_flux_provider.credentials import private_folder
 from airflow_flux_provider.helm.errors import HelmCommandError
 from airflow_flux_provider.kube import Cluster
 from airflow_flux_provider.tools import helm_path
@@ -84,6 +86,9 @@ class HelmCli:
             HELM_CONFIG_HOME=str(self._home / "config"),
             HELM_DATA_HOME=str(self._home / "data"),
             HELM_PLUGINS=str(self.plugins_dir),
+            # API discovery (not secret, per server) shared with this user's other helm runs: each
+            # private HOME wrote and removed about 40 cache files per release
+            KUBECACHEDIR=str(private_folder("kube-cache")),
         )
         return env
 
