@@ -257,8 +257,9 @@ class Applier:
 
     def _write(self, plans: list[_Plan], ordered: list[dict[str, Any]], changes: ChangeSet) -> None:
         """Apply the stage's created and configured objects, ``IN_FLIGHT`` at a time, and record
-        each plan in object order. A failed write starts no further one; the first object that
-        failed, in order, is raised with every write that happened (those already in flight too)."""
+        each plan in object order. A failed write starts no further one (``False``: not started);
+        the first object that failed, in order, is raised with every write that happened (those
+        already in flight too)."""
         stop = threading.Event()
 
         def write(obj: dict[str, Any]) -> bool | KubeError:
@@ -281,7 +282,7 @@ class Applier:
         for plan, outcome in zip(plans, outcomes, strict=True):
             if isinstance(outcome, KubeError):
                 failure = failure or (plan.key, outcome)
-            elif outcome or (outcome is None and failure is None):
+            elif outcome is not False:  # written, or nothing to write
                 changes.add(plan.key, plan.action, tuple(c.pointer for c in plan.drift))
         if failure:
             key, err = failure
