@@ -55,8 +55,9 @@ def canary_manifest(rendered: dict[str, Any]) -> dict[str, Any]:
     """The Canary among the rendered ml-serving objects, as the analysis task's manifest."""
     import yaml
 
-    with open(rendered["path"], encoding="utf-8") as handle:
-        docs = [d for d in yaml.safe_load_all(handle) if d]
+    from airflow_flux_provider.operators.kustomize import read_render
+
+    docs = [d for d in yaml.safe_load_all(read_render(rendered)) if d]  # rendered on any worker
     canaries = [d for d in docs if d.get("kind") == "Canary"]
     if len(canaries) != 1:
         raise ValueError(f"ml-serving must render exactly one Canary, found {len(canaries)}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from airflow_flux_provider.credentials import ANONYMOUS, Credentials
 from airflow_flux_provider.images.errors import ImageError
@@ -103,15 +102,6 @@ def scan(
     except RegistryError as err:
         raise image_error(err) from None
     return ScanResult(image, ref.name, exclude(tags, exclusion_list, obj=obj))
-
-
-def save_tags(result: ScanResult, folder: Path) -> Path:
-    """Write the tag list under ``folder`` named by its digest (same scan, same file)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{result.digest.removeprefix('sha256:')}.json"
-    if not path.exists():
-        path.write_bytes(result.to_bytes())
-    return path
 
 
 def scan_repository(repository: ImageRepository, credentials: Credentials = ANONYMOUS) -> ScanResult:

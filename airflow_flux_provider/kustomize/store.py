@@ -2,8 +2,9 @@
 
 A render index maps the digest of a build's inputs (source digest, spec layers, variables,
 kustomize version) to the render it produced, so the same inputs never run kustomize twice.
-This is a small local store; it keeps the same put/get-by-digest contract as the source
-artifact store so the two can be merged.
+This is a small local store (the cache of the worker that rendered); :meth:`RenderStore.share`
+also puts a render into the shared artifact store, and a render task's XCom carries that
+``url``, so a reconcile on another machine reads the same bytes (:meth:`RenderStore.text`).
 
 A render holding SOPS-decrypted Secrets is *sealed*: written encrypted by the store's
 :class:`Sealer` (the operators use Airflow's Fernet key) as ``<hex>.yaml.sealed``, and read
@@ -12,15 +13,19 @@ back only through the store. Plaintext Secrets never rest on disk.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_flux_provider.kustomize.errors import KustomizeError
+
+if TYPE_CHECKING:
+    from airflow_flux_provider.sources.artifacts import ArtifactStore
 
 
 def digest_of(data: bytes) -> str:
@@ -37,7 +42,8 @@ class Sealer(Protocol):
 
 @dataclass(frozen=True)
 class Rendered:
-    """One render: where its YAML is, how many objects of which kinds, and how it was made."""
+    """One render: where its YAML is (``path`` on the rendering worker, ``url`` in the shared
+    artifact store), how many objects of which kinds, and how it was made."""
 
     digest: str
     path: str
@@ -46,6 +52,7 @@ class Rendered:
     kustomize_version: str = ""
     cached: bool = False
     sealed: bool = False
+    url: str = ""
 
     def to_xcom(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,11 +98,32 @@ class RenderStore:
             _atomic_write(target, self._sealer().encrypt(data) if sealed else data)
         return digest
 
-    def text(self, rendered: Rendered) -> str:
-        """The YAML of ``rendered``, unsealed in memory when it is sealed."""
-        if not rendered.sealed:
-            return rendered.read()
-        return self._sealer().decrypt(Path(rendered.path).read_bytes()).decode("utf-8")
+    def text(self, rendered: Rendered, shared: ArtifactStore | None = None) -> str:
+        """The YAML of ``rendered``, unsealed in memory when it is sealed: from its file, or, when
+        another machine rendered it, from ``shared`` (the artifact store its ``url`` is in)."""
+        path = Path(rendered.path)
+        if path.is_file():
+            data = path.read_bytes()
+        elif shared is not None and rendered.url:
+            data = shared.get_url(rendered.url)
+        else:
+            raise KustomizeError(
+                f"render {rendered.digest} is not on this worker ({path}) and is in no shared store; "
+                "set [flux] artifacts_url to a store every worker reaches (s3://…) and render again",
+                field="rendered",
+            )
+        return (self._sealer().decrypt(data) if rendered.sealed else data).decode("utf-8")
+
+    def share(self, rendered: Rendered, shared: ArtifactStore, *, source: str) -> Rendered:
+        """``rendered`` with the ``url`` of its bytes (sealed as stored) in ``shared``."""
+        if rendered.url.startswith(f"{shared.base_url}/sha256/"):
+            return rendered
+        suffix = ".yaml.sealed" if rendered.sealed else ".yaml"
+        data = Path(rendered.path).read_bytes()
+        artifact = shared.put_bytes(
+            data, source=source, revision=rendered.digest, suffix=suffix, history=False
+        )
+        return dataclasses.replace(rendered, url=artifact.url)
 
     def _sealer(self) -> Sealer:
         if self.sealer is None:

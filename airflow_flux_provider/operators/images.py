@@ -1,8 +1,9 @@
 """Image automation as three tasks: scan (ImageRepository), policy (ImagePolicy), update-commit.
 
-They chain through small XComs: the scan stores the tag list as a file named by its
-digest and returns its path; the policy returns the chosen tag and image reference; the
-update task takes the policy results and returns the pushed revision. Credentials come
+They chain through small XComs: the scan stores the tag list in the artifact store (named
+by its digest, where a policy task on another worker reads it) and returns its URL; the
+policy returns the chosen tag and image reference; the update task takes the policy results
+and returns the pushed revision. Credentials come
 from Airflow connections (``secretRef`` names, or an explicit ``*_conn_id``). With
 ``kubernetes_conn_id`` each task skips while its object is suspended in that cluster and
 writes its outcome to the object's ``.status`` (:mod:`airflow_flux_provider.images.status`).
@@ -11,12 +12,10 @@ writes its outcome to the object's ``.status`` (:mod:`airflow_flux_provider.imag
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Context
 
-from airflow_flux_provider import settings
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.images.status import ImageStatus
 from airflow_flux_provider.operators.base import FluxObjectOperator
@@ -54,7 +53,8 @@ class ImageRepositoryScanOperator(_ImageOperator):
 
     def run(self, repository: Any) -> Outcome:
         from airflow_flux_provider.hooks.connections import RegistryCredentialsHook, flux_credentials
-        from airflow_flux_provider.images.registry import save_tags, scan_repository
+        from airflow_flux_provider.images.registry import scan_repository
+        from airflow_flux_provider.operators.sources import artifact_store
 
         secret = repository.spec.secret_ref
         credentials = flux_credentials(
@@ -62,7 +62,9 @@ class ImageRepositoryScanOperator(_ImageOperator):
         )
         conn_id = self.registry_conn_id or (secret.name if secret else None)
         result = scan_repository(repository, credentials)
-        path = save_tags(result, settings.artifacts_path() / "image-tags")
+        stored = artifact_store().put_bytes(
+            result.to_bytes(), source=repository.ref, revision=result.digest, suffix=".json", history=False
+        )
         self.log.info("%s: %d tags (%s)", repository.ref, len(result.tags), result.digest)
         xcom = {
             "repository": repository.ref,
@@ -70,7 +72,7 @@ class ImageRepositoryScanOperator(_ImageOperator):
             "canonical": result.canonical,
             "count": len(result.tags),
             "digest": result.digest,
-            "path": str(path),
+            "url": stored.url,
             "insecure": repository.spec.insecure or credentials.insecure,
             "registry_conn_id": conn_id,
         }
@@ -78,11 +80,13 @@ class ImageRepositoryScanOperator(_ImageOperator):
 
 
 def _scanned_tags(tags: Any, task: str) -> tuple[list[str], dict[str, Any]]:
-    """Tags from a scan XCom (``{"path": ...}``) or a plain list."""
+    """Tags from a scan XCom (``{"url": ...}``) or a plain list."""
     from airflow_flux_provider.images.registry import ScanResult
+    from airflow_flux_provider.operators.sources import artifact_store
 
-    if isinstance(tags, dict) and tags.get("path"):
-        return ScanResult.from_bytes(Path(tags["path"]).read_bytes()).tags, tags
+    if isinstance(tags, dict) and tags.get("url"):
+        url = str(tags["url"])
+        return ScanResult.from_bytes(artifact_store(url.rpartition("/sha256/")[0]).get_url(url)).tags, tags
     if isinstance(tags, list | tuple) and all(isinstance(t, str) for t in tags):
         return list(tags), {}
     raise FluxError(

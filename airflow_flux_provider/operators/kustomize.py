@@ -48,12 +48,16 @@ def render_sealer() -> Any:
 
 
 def read_render(xcom: Mapping[str, Any]) -> str:
-    """The YAML of a render task's XCom; a sealed render is opened with Airflow's Fernet key."""
+    """The YAML of a render task's XCom, wherever the render ran (its ``url`` in the artifact
+    store); a sealed render is opened with Airflow's Fernet key."""
     from airflow_flux_provider.kustomize import Rendered, RenderStore
+    from airflow_flux_provider.operators.sources import artifact_store
 
     rendered = Rendered(**{name: xcom[name] for name in Rendered.__dataclass_fields__ if name in xcom})
     sealer = render_sealer() if rendered.sealed else None
-    return RenderStore(Path(rendered.path).parent.parent, sealer=sealer).text(rendered)
+    local = Path(rendered.path).is_file()
+    shared = artifact_store(rendered.url.rpartition("/sha256/")[0]) if rendered.url and not local else None
+    return RenderStore(Path(rendered.path).parent.parent, sealer=sealer).text(rendered, shared)
 
 
 def decryption_keys(ks: Any, kubernetes_conn_id: str | None) -> Any:
@@ -200,6 +204,7 @@ class KustomizationRenderOperator(FluxObjectOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_flux_provider.kustomize import ClusterReader, RenderStore, render
+        from airflow_flux_provider.operators.sources import artifact_store
 
         ks = self.flux_object()
         reader = None
@@ -224,6 +229,7 @@ class KustomizationRenderOperator(FluxObjectOperator):
             allow_remote_bases=self.allow_remote_bases,
             decryption_keys=keys,
         )
+        rendered = store.share(rendered, artifact_store(), source=ks.ref)  # for a reconcile elsewhere
         kinds = ", ".join(f"{count} {kind}" for kind, count in rendered.kinds.items())
         origin = "cache" if rendered.cached else f"kustomize {rendered.kustomize_version}"
         self.log.info(

@@ -216,17 +216,23 @@ class ArtifactStore:
             buf.seek(0)
             return self._store(buf, source=source, revision=revision, suffix=".tar.gz")
 
-    def put_bytes(self, data: bytes, *, source: str, revision: str, suffix: str) -> Artifact:
-        """Store ``data`` as is (an index.yaml, a chart .tgz, an OCI layer)."""
+    def put_bytes(
+        self, data: bytes, *, source: str, revision: str, suffix: str, history: bool = True
+    ) -> Artifact:
+        """Store ``data`` as is (an index.yaml, a chart .tgz, an OCI layer, a render).
+
+        ``history=False`` leaves the source's history alone: for what a task hands the next one
+        (a render, a tag list), which is no revision of the source.
+        """
         if len(data) > self.max_size:
             raise ArtifactTooLargeError(
                 f"{len(data)} bytes exceed the store limit of {self.max_size}; raise max_size",
                 obj=_check_source(source),
             )
-        return self._store(io.BytesIO(data), source=source, revision=revision, suffix=suffix)
+        return self._store(io.BytesIO(data), source=source, revision=revision, suffix=suffix, history=history)
 
     @_storage("store an artifact")
-    def _store(self, data: Any, *, source: str, revision: str, suffix: str) -> Artifact:
+    def _store(self, data: Any, *, source: str, revision: str, suffix: str, history: bool = True) -> Artifact:
         _check_source(source)
         if not re.fullmatch(r"(\.[A-Za-z0-9_-]+)*", suffix):
             raise SourceError(f"suffix {suffix!r} must look like '.tar.gz'", obj=source, field="suffix")
@@ -257,7 +263,8 @@ class ArtifactStore:
             source=source,
             last_update_time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
-        self._record(artifact)
+        if history:
+            self._record(artifact)
         return artifact
 
     # -- history ------------------------------------------------------------------------------
@@ -350,6 +357,13 @@ class ArtifactStore:
                 field="digest",
             )
         return data
+
+    def get_url(self, url: str) -> bytes:
+        """The blob at ``url``, an artifact URL of this store, verified against the digest it names."""
+        base, sep, name = url.rpartition("/sha256/")
+        if not sep or base != self.base_url:
+            raise SourceError(f"{url!r} is not an artifact of the store {self.base_url}", field="url")
+        return self.get(f"sha256:{name.split('.', 1)[0]}")
 
     def extract(self, artifact: Artifact, dest_dir: str | Path) -> Path:
         """Unpack a tarball artifact into ``dest_dir`` (must be absent or empty), all or nothing."""

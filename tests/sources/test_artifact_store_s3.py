@@ -177,3 +177,103 @@ def test_operators_on_different_workers_share_through_the_configured_store(
     assert rendered["path"].startswith(str(tmp_path / "worker-2"))
     assert yaml.safe_load(Path(rendered["path"]).read_text())["metadata"]["name"] == "podinfo"
     assert not (tmp_path / "worker-1" / "sha256").exists()  # nothing went through a local folder
+
+
+@pytest.fixture
+def worker_folders(
+    s3_server: S3Server, bucket_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> tuple[Path, Path]:
+    """``[flux] artifacts_url`` on the bucket; two local folders standing for two workers' disks."""
+    store_conn = {
+        "conn_type": "flux_bucket",
+        "host": _host(s3_server),
+        "login": s3_server.access_key,
+        "password": s3_server.secret_key,
+        "extra": {"insecure": "true", "region": s3_server.region},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_FLUX_ARTIFACTS", json.dumps(store_conn))
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_URL", bucket_url)
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_CONN_ID", "flux_artifacts")
+    return tmp_path / "worker-1", tmp_path / "worker-2"
+
+
+def _render_on(worker: Path, monkeypatch: pytest.MonkeyPatch, source: Path) -> dict[str, Any]:
+    from airflow_flux_provider.operators.kustomize import KustomizationRenderOperator
+
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(worker))
+    spec = {
+        "interval": "5m",
+        "prune": True,
+        "path": "./app",
+        "sourceRef": {"kind": "GitRepository", "name": "x"},
+    }
+    render = KustomizationRenderOperator(task_id="render", name="shared", spec=spec, source_path=str(source))
+    return render.execute({})
+
+
+def test_a_render_is_read_on_another_worker_through_the_store(
+    worker_folders: tuple[Path, Path], bucket_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The reconcile and diff tasks read a render made on another machine (issue 21)."""
+    import shutil
+
+    from airflow_flux_provider.operators.kustomize import read_render
+
+    first, second = worker_folders
+    (tmp_path / "src" / "app").mkdir(parents=True)
+    (tmp_path / "src" / "app" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: far\n"
+    )
+    xcom = _render_on(first, monkeypatch, tmp_path / "src")
+    assert xcom["url"].startswith(f"{bucket_url}/sha256/") and xcom["path"].startswith(str(first))
+
+    shutil.rmtree(first)  # the render's machine: not reachable from the reading one
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(second))
+    assert yaml.safe_load(read_render(xcom))["metadata"]["name"] == "far"
+
+
+def test_a_render_in_a_local_store_says_it_is_not_shared(
+    worker_folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import shutil
+
+    from airflow_flux_provider.operators.kustomize import read_render
+
+    first, second = worker_folders
+    monkeypatch.delenv("AIRFLOW__FLUX__ARTIFACTS_URL")  # the default: artifacts_path, one machine's disk
+    (tmp_path / "src" / "app").mkdir(parents=True)
+    (tmp_path / "src" / "app" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: near\n"
+    )
+    xcom = _render_on(first, monkeypatch, tmp_path / "src")
+    shutil.rmtree(first)
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(second))
+    with pytest.raises(SourceError, match="a local folder is not shared by workers: see artifacts_url"):
+        read_render(xcom)
+
+
+def test_a_tag_list_is_read_on_another_worker_through_the_store(
+    worker_folders: tuple[Path, Path],
+    bucket_url: str,
+    oci_registry: Any,
+    airflow_connections: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The image policy task reads the tag list a scan task stored on another machine (issue 21)."""
+    from airflow_flux_provider.operators.images import ImagePolicyOperator, ImageRepositoryScanOperator
+    from tests.images.test_airflow_layer import POLICY, _repository
+
+    first, second = worker_folders
+    airflow_connections.registry("registry_creds", oci_registry)
+    repo = f"shared-tags-{uuid.uuid4().hex[:6]}"
+    for tag in ("1.0.0", "1.3.0", "2.0.0"):
+        oci_registry.push_image(repo, tag)
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(first))
+    scanned = ImageRepositoryScanOperator(task_id="scan", manifest=_repository(oci_registry, repo)).execute(
+        {}
+    )
+    assert scanned["url"].startswith(f"{bucket_url}/sha256/") and "path" not in scanned
+
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(second))
+    chosen = ImagePolicyOperator(task_id="policy", manifest=POLICY, tags=scanned).execute({})
+    assert chosen["tag"] == "1.3.0"
