@@ -7,7 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.setup-stamp"
 HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
-APT_PACKAGES=(git docker-registry prometheus openssh-server age gnupg postgresql chromium chromium-driver hey)
+APT_PACKAGES=(git docker-registry prometheus openssh-server age gnupg postgresql chromium chromium-driver hey redis-server)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -32,6 +32,8 @@ install_debian_packages() {
     command -v chromedriver >/dev/null || missing+=(chromium-driver)
     # The sandbox's load tester runs the real hey, as flagger-loadtester does.
     command -v hey >/dev/null || missing+=(hey)
+    # The CeleryExecutor's broker in the scale-out test and bench (issue 21).
+    command -v redis-server >/dev/null || missing+=(redis-server)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
         log "missing ${missing[*]}: install them with your package manager (Debian: apt-get install ${APT_PACKAGES[*]})"

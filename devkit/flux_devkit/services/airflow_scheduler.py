@@ -5,6 +5,11 @@ deferred tasks really leave their worker slot, their trigger runs in the trigger
 the task resumes in a new process through the execution API, which is what deferrable
 operators must survive. All four components share one AIRFLOW_HOME (SQLite, LocalExecutor)
 and one JWT secret, so task tokens issued by the scheduler are accepted by the api-server.
+
+With :func:`celery_settings` the scheduler hands tasks to Celery instead, and
+:meth:`AirflowScheduler.start_worker` starts workers that each stand for a machine of their
+own: an AIRFLOW_HOME, HOME, temp and work folder nobody else reads, reaching the others only
+through the broker, the execution API and whatever the settings name (an ``s3://`` store).
 """
 
 from __future__ import annotations
@@ -28,6 +33,15 @@ from flux_devkit.services.process import ServiceError, ServiceProcess
 
 COMPONENTS = ("scheduler", "dag-processor", "triggerer")
 FINISHED = frozenset({"success", "failed"})
+
+
+def celery_settings(broker_url: str, result_backend: str) -> dict[str, str]:
+    """Settings of every component (workers included) for the CeleryExecutor on this broker."""
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": result_backend,
+    }
 
 
 @dataclass
@@ -105,6 +119,42 @@ class AirflowScheduler:
         self.processes[name] = ServiceProcess(
             f"airflow-{name}", argv, workdir / f"{name}.log", env=env, cwd=workdir
         )
+
+    def start_worker(self, name: str, folder: Path, *, concurrency: int, timeout: float = 120.0) -> None:
+        """Start the Celery worker ``name`` as if on a machine of its own, in ``folder``: its own
+        AIRFLOW_HOME, HOME, TMPDIR and working folder; task logs go to the shared log folder, as
+        remote logging would take them. Wait until it consumes the queue."""
+        home = folder / "airflow-home"
+        for sub in (home, folder / "home", folder / "tmp"):
+            sub.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "airflow", "celery", "worker", "--concurrency", str(concurrency)]
+        argv += [
+            "--celery-hostname",
+            f"{name}@%h",
+            "--skip-serve-logs",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        env = {
+            **self.env,
+            "AIRFLOW_HOME": str(home),
+            "HOME": str(folder / "home"),
+            "TMPDIR": str(folder / "tmp"),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_home / "logs"),
+        }
+        process = ServiceProcess(f"airflow-{name}", argv, folder / "worker.log", env=env, cwd=folder)
+        self.processes[name] = process
+        deadline = time.monotonic() + timeout
+        while " ready." not in process.log_tail(200):  # Celery's "<name>@<host> ready."
+            if not process.running():
+                raise process.fail(f"Celery worker {name} exited with code {process.popen.returncode}")
+            if time.monotonic() > deadline:
+                raise process.fail(f"Celery worker {name} not ready after {timeout:.0f} s")
+            time.sleep(0.5)
+
+    def stop_worker(self, name: str) -> None:
+        """Stop one Celery worker (the bench compares one worker with two)."""
+        self.processes.pop(name).stop()
 
     def restart(self, name: str, overrides: Mapping[str, str]) -> None:
         """Stop a component and start it again with ``overrides`` on its settings; wait until healthy."""

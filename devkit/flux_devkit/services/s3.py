@@ -8,6 +8,7 @@ and telemetry is off (it defaults to on and to a non-loopback address).
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import sys
@@ -124,6 +125,22 @@ class S3Server:
                 f"S3 unreachable: {type(err).__name__}", obj=f"service/s3 {self.endpoint}"
             ) from None
         return name
+
+    def artifact_store_env(self, prefix: str, bucket: str = "flux-artifacts") -> dict[str, str]:
+        """Settings that put the provider's artifact store (``[flux] artifacts_url``) under
+        ``s3://<bucket>/<prefix>`` here, with its ``flux_bucket`` connection ``flux_artifacts``."""
+        connection = {
+            "conn_type": "flux_bucket",
+            "host": self.endpoint.removeprefix("http://"),
+            "login": self.access_key,
+            "password": self.secret_key,
+            "extra": {"insecure": "true", "region": self.region},
+        }
+        return {
+            "AIRFLOW__FLUX__ARTIFACTS_URL": f"s3://{self.create_bucket(bucket)}/{prefix}",
+            "AIRFLOW__FLUX__ARTIFACTS_CONN_ID": "flux_artifacts",
+            "AIRFLOW_CONN_FLUX_ARTIFACTS": json.dumps(connection),
+        }
 
     def info(self) -> dict[str, str]:
         """Endpoint first, then credentials: what a client (or the demo's connections) needs."""
