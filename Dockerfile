@@ -8,7 +8,10 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 # The folder of the UI's password file (a named volume in docker-compose.yaml starts as a copy
 # of it): writable by the airflow user and, for another AIRFLOW_UID, by the root group.
-RUN mkdir -p /opt/airflow/auth && chown airflow:root /opt/airflow/auth && chmod 2770 /opt/airflow/auth
+# The same for the artifact store's volume, which every container (Celery workers too) writes.
+RUN for d in auth flux-artifacts; do \
+        mkdir -p /opt/airflow/$d && chown airflow:root /opt/airflow/$d && chmod 2770 /opt/airflow/$d; \
+    done
 USER airflow
 
 COPY --chown=airflow:root docker/provider.lock pyproject.toml README.md /opt/flux-provider/

@@ -91,3 +91,35 @@ def test_the_mlflow_image_runs_the_versions_the_tests_run():
     assert pins == {"mlflow": version("mlflow"), "psycopg2-binary": version("psycopg2-binary")}
     assert re.search(r"^USER mlflow$", dockerfile, re.M), "the server does not run as root"
     assert "chown mlflow: /mlartifacts" in dockerfile  # the artifact volume starts as this folder
+
+
+def test_the_celery_profile_adds_redis_and_workers_beside_local_executor():
+    services = _compose()["services"]
+    common = services["airflow-scheduler"]["environment"]
+    assert (
+        common["AIRFLOW__CORE__EXECUTOR"] == "${AIRFLOW_EXECUTOR:-LocalExecutor}"
+    )  # LocalExecutor unless set
+    assert common["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/")
+    assert {name for name, s in services.items() if "celery" in s.get("profiles", [])} == {
+        "redis",
+        "airflow-worker",
+    }
+    assert not any(
+        s.get("profiles") for name, s in services.items() if name not in ("redis", "airflow-worker")
+    )
+    assert "ports" not in services["redis"]  # the broker stays on the compose network
+    worker = services["airflow-worker"]
+    assert worker["command"] == "celery worker" and worker["image"] == services["airflow-scheduler"]["image"]
+    assert worker["healthcheck"]["test"] and worker["restart"] == "always"
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert worker["environment"]["AIRFLOW__CORE__EXECUTOR"] == common["AIRFLOW__CORE__EXECUTOR"]
+
+
+def test_every_airflow_container_reaches_the_one_artifact_store():
+    """Renders and tag lists one task hands the next cross containers (issue 21): no per-container disk."""
+    services = _compose()["services"]
+    for name in (*AIRFLOW_SERVICES, "airflow-worker"):
+        env = services[name]["environment"]
+        store = env["AIRFLOW__FLUX__ARTIFACTS_URL"].removeprefix("${FLUX_ARTIFACTS_URL:-").removesuffix("}")
+        assert f"flux-artifacts:{store}" in services[name]["volumes"], name
+    assert "for d in auth flux-artifacts; do" in (ROOT / "Dockerfile").read_text()  # owned by airflow
