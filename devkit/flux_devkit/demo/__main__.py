@@ -214,10 +214,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep-running", action="store_true", help="leave the services (and the UIs) up until Ctrl+C"
     )
+    parser.add_argument(
+        "--celery-workers",
+        type=int,
+        default=0,
+        help="run the tasks on this many Celery workers (Redis, s3:// artifacts) instead of LocalExecutor",
+    )
     args = parser.parse_args(argv)
     shutil.rmtree(args.workdir, ignore_errors=True)
     begin = _step(f"Starting the embedded defaults in {args.workdir}")
-    env = start(args.workdir)
+    env = start(args.workdir, celery_workers=args.celery_workers)
     hooks, hook_url = serve_webhooks()
     _done(begin)
     _addresses(env)

@@ -7,6 +7,10 @@ several tags, MLflow and Prometheus. Airflow gets its own home with a migrated d
 the connections the Flux objects' ``secretRef`` names point at, and runs as it does in production: an
 api-server (the UI), a scheduler, a dag-processor and a triggerer. Runs are created by
 the demo's triggers only until the story ends (see :mod:`flux_devkit.demo.airflow`).
+
+With ``celery_workers`` the scheduler hands the tasks to that many Celery workers over Redis
+instead of LocalExecutor; each worker stands for a machine of its own, so what tasks hand each
+other goes through the ``s3://`` artifact store on the local S3 server (issue 21).
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from typing import Any
 
 from airflow_flux_provider.kube import Cluster
 from airflow_flux_provider.kube.objects import install_crds
-from flux_devkit.demo.airflow import story_settings
+from flux_devkit.demo.airflow import local_executor_parallelism, story_settings
 from flux_devkit.images import ImageSpec, push_image
 from flux_devkit.sandbox import Sandbox, WorkloadSettings
 from flux_devkit.services.airflow_db import migrate_airflow_db
-from flux_devkit.services.airflow_scheduler import AirflowScheduler, start_airflow_scheduler
+from flux_devkit.services.airflow_scheduler import AirflowScheduler, celery_settings, start_airflow_scheduler
 from flux_devkit.services.process import ServiceError
+from flux_devkit.services.redis import RedisServer, start_redis
 from flux_devkit.services.registry import OciRegistry
 from flux_devkit.services.stack import DevStack
 
@@ -68,6 +73,8 @@ class DemoEnvironment:
     #: (webhooks) reach the cluster's Services by name, as they would from inside a cluster.
     mesh_gateway: str = ""
     scheduler: AirflowScheduler | None = field(default=None, repr=False)
+    #: The Celery broker when the demo runs on Celery workers.
+    redis: RedisServer | None = field(default=None, repr=False)
     #: Seals renders that hold decrypted Secrets (Airflow's [core] fernet_key), one per demo.
     fernet_key: str = field(
         default_factory=lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(), repr=False
@@ -151,6 +158,8 @@ class DemoEnvironment:
     def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.stop()
+        if self.redis is not None:
+            self.redis.stop()
         self.sandbox.stop()
         self.stack.stop()
 
@@ -182,13 +191,15 @@ def _node_pull_config(workdir: Path, registry: OciRegistry) -> Path:
     return path
 
 
-def start(workdir: Path, migrated_db: Path | None = None) -> DemoEnvironment:
-    """Start every service, seed the GitOps repository and the registry, prepare Airflow.
+def start(workdir: Path, migrated_db: Path | None = None, *, celery_workers: int = 0) -> DemoEnvironment:
+    """Start every service, seed the GitOps repository and the registry, prepare Airflow (on
+    LocalExecutor, or on ``celery_workers`` Celery workers).
 
     ``migrated_db``: an ``airflow.db`` migrated already, copied instead of running ``airflow db
     migrate`` (the test suite migrates one per run)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    stack = DevStack(workdir / "services", ["git", "registry", "mlflow", "prometheus"])
+    services = ["git", "registry", "mlflow", "prometheus", *(["s3"] if celery_workers else [])]
+    stack = DevStack(workdir / "services", services)
     try:
         registry = stack["registry"]
         workloads = WorkloadSettings((registry.host,), registry_config=_node_pull_config(workdir, registry))
@@ -210,6 +221,10 @@ def start(workdir: Path, migrated_db: Path | None = None) -> DemoEnvironment:
             env.airflow_home.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(migrated_db, env.airflow_home / "airflow.db")
         settings = {**env.airflow_settings(), **story_settings()}
+        if celery_workers:
+            env.redis = start_redis(workdir / "services" / "redis")
+            settings.update(celery_settings(env.redis.url(0), env.redis.url(1)))
+            settings.update(stack["s3"].artifact_store_env("demo"))
         env.scheduler = start_airflow_scheduler(
             env.airflow_home,
             workdir / "logs" / "airflow",
@@ -220,6 +235,12 @@ def start(workdir: Path, migrated_db: Path | None = None) -> DemoEnvironment:
         for conn_id, fields in env.connections().items():  # as the UI's "Add Connection" stores them
             created = env.scheduler.api.api("POST", "/connections", json={"connection_id": conn_id, **fields})
             created.raise_for_status()
+        for number in range(1, celery_workers + 1):
+            env.scheduler.start_worker(
+                f"worker-{number}",
+                workdir / "workers" / str(number),
+                concurrency=local_executor_parallelism(),
+            )
     except BaseException:
         env.stop()
         raise

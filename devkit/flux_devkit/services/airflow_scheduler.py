@@ -122,8 +122,8 @@ class AirflowScheduler:
 
     def start_worker(self, name: str, folder: Path, *, concurrency: int, timeout: float = 120.0) -> None:
         """Start the Celery worker ``name`` as if on a machine of its own, in ``folder``: its own
-        AIRFLOW_HOME, HOME, TMPDIR and working folder; task logs go to the shared log folder, as
-        remote logging would take them. Wait until it consumes the queue."""
+        AIRFLOW_HOME, HOME, TMPDIR, working folder and ``[flux] artifacts_path``; task logs go to
+        the shared log folder, as remote logging would take them. Wait until it consumes the queue."""
         home = folder / "airflow-home"
         for sub in (home, folder / "home", folder / "tmp"):
             sub.mkdir(parents=True, exist_ok=True)
@@ -140,6 +140,7 @@ class AirflowScheduler:
             "AIRFLOW_HOME": str(home),
             "HOME": str(folder / "home"),
             "TMPDIR": str(folder / "tmp"),
+            "AIRFLOW__FLUX__ARTIFACTS_PATH": str(home / "flux" / "artifacts"),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_home / "logs"),
         }
         process = ServiceProcess(f"airflow-{name}", argv, folder / "worker.log", env=env, cwd=folder)
