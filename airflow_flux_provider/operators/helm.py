@@ -1,7 +1,8 @@
 """``HelmReleaseOperator``: one Flux HelmRelease reconciled by one Airflow task.
 
-The task resolves the chart (a local chart or ``.tgz`` such as a source task's XCom ``path``,
-an ``oci://`` reference, or a chart pulled from ``repository_url``), composes the values
+The task resolves the chart (a local chart or ``.tgz``, a source task's XCom: its ``path`` on
+this worker, else a copy of its ``url`` from the artifact store, an ``oci://`` reference, or a
+chart pulled from ``repository_url``), composes the values
 (``extra_values`` go on top: DAG params or ``{{ var.json.… }}`` Airflow Variables through
 templating), and runs :class:`~airflow_flux_provider.helm.release.ReleaseReconciler`. In
 deferrable mode helm does not wait for rollouts: the task defers to
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Context
@@ -28,6 +30,21 @@ from airflow_flux_provider.tracking import DeploymentRun
 
 if TYPE_CHECKING:
     from airflow_flux_provider.triggers.health import HealthEvent
+
+
+def local_artifact(xcom: dict[str, Any], folder: Path) -> str:
+    """A source task's artifact (a chart ``.tgz``) as a file here: its ``path`` when this worker
+    holds the store, else a copy from the store at its ``url`` (another machine fetched it)."""
+    from airflow_flux_provider.operators.sources import artifact_store
+    from airflow_flux_provider.sources.artifacts import Artifact
+
+    artifact = Artifact.from_xcom(xcom)
+    if artifact.path and Path(artifact.path).is_file():
+        return artifact.path
+    target = folder / artifact.url.rpartition("/")[2]
+    folder.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(artifact_store(artifact.store_url).get(artifact.digest))
+    return str(target)
 
 
 class HelmReleaseOperator(ClusterDeployOperator):
@@ -72,8 +89,11 @@ class HelmReleaseOperator(ClusterDeployOperator):
         selection = hr.spec.chart.spec if hr.spec.chart else None
         constraint = selection.version if selection else "*"
         if self.chart is not None:
+            chart = self.chart
+            if isinstance(chart, dict) and chart.get("url"):  # a source task's artifact, maybe made elsewhere
+                chart = local_artifact(chart, cli.work_dir / "charts")
             return load_chart(
-                self.chart, obj=hr.ref, constraint=constraint, cli=cli, plain_http=self.oci_plain_http
+                chart, obj=hr.ref, constraint=constraint, cli=cli, plain_http=self.oci_plain_http
             )
         if self.repository_url and selection is not None:
             return pull_chart(

@@ -277,3 +277,24 @@ def test_a_tag_list_is_read_on_another_worker_through_the_store(
     monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(second))
     chosen = ImagePolicyOperator(task_id="policy", manifest=POLICY, tags=scanned).execute({})
     assert chosen["tag"] == "1.3.0"
+
+
+def test_a_chart_fetched_on_another_worker_is_copied_from_the_store(
+    worker_folders: tuple[Path, Path], bucket_url: str, tmp_path: Path
+) -> None:
+    """A HelmRelease task gets the HelmChart task's .tgz wherever that ran (issue 21)."""
+    from airflow_flux_provider.operators.helm import local_artifact
+    from airflow_flux_provider.operators.sources import artifact_store
+
+    data = b"\x1f\x8b chart bytes"
+    chart = artifact_store().put_bytes(
+        data, source="HelmChart/flux-system/web", revision="1.2.3", suffix=".tgz"
+    )
+    assert chart.path is None  # an object store: nothing on this worker's disk
+    copied = Path(local_artifact(chart.to_xcom(), tmp_path / "charts"))
+    assert copied.read_bytes() == data and copied.name.endswith(".tgz")
+
+    here = ArtifactStore(str(tmp_path / "local-store")).put_bytes(
+        data, source="HelmChart/flux-system/web", revision="1.2.3", suffix=".tgz"
+    )
+    assert local_artifact(here.to_xcom(), tmp_path / "unused") == here.path  # on this worker: no copy
