@@ -11,7 +11,7 @@ from flux_devkit.services.airflow_scheduler import AirflowScheduler
 from flux_devkit.services.git_http import GitServer
 
 
-def tiny_apps_cluster(name: str, url: str, apps: int) -> tuple[str, dict[str, str]]:
+def tiny_apps_cluster(name: str, url: str, apps: int) -> tuple[str, dict[str, str | bytes]]:
     """The cluster folder's YAML (a GitRepository ``name`` at ``url`` with the ``git-credentials``
     secretRef, Kustomizations ``<name>-<i>``) and the repository's files.
 
@@ -37,7 +37,7 @@ spec:
 """
         for i in range(apps)
     ]
-    files = {
+    files: dict[str, str | bytes] = {
         f"apps/app-{i:03d}/config.yaml": (
             f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-${{APP}}\n  namespace: default\n"
             f"data:\n  app: '{i}'\n"
