@@ -36,11 +36,18 @@ FINISHED = frozenset({"success", "failed"})
 
 
 def celery_settings(broker_url: str, result_backend: str) -> dict[str, str]:
-    """Settings of every component (workers included) for the CeleryExecutor on this broker."""
+    """Settings of every component (workers included) for the CeleryExecutor on this broker.
+
+    The scheduler queues up to ``parallelism`` tasks in the broker, more than the workers run at
+    once, and a queued task's token lives ``task_queued_timeout``: at the five minutes
+    :func:`start_airflow_scheduler` sets, tasks waiting behind a 200-Kustomization fleet start
+    with an expired token ("Invalid auth token"). An hour covers a fleet on a loaded machine.
+    """
     return {
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CELERY__BROKER_URL": broker_url,
         "AIRFLOW__CELERY__RESULT_BACKEND": result_backend,
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "3600",
     }
 
 
@@ -93,7 +100,10 @@ class AirflowScheduler:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_running()
-            state = str(self.api.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"])
+            try:
+                state = str(self.api.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"])
+            except requests.Timeout:  # a busy api-server (SQLite, loaded machine): ask again
+                continue
             if state in FINISHED:
                 return state
             time.sleep(1)
