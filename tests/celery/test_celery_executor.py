@@ -10,12 +10,17 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
+
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from flux_devkit.fleet import fleet_dag
 from flux_devkit.sandbox import Sandbox
 from flux_devkit.services.airflow_scheduler import AirflowScheduler
 from flux_devkit.services.git_http import GitServer
 from tests.celery.conftest import WORKERS
+
+#: a hang guard: the stack and 41 tasks need more than the suite's 10 minutes at load average 17
+pytestmark = pytest.mark.timeout(1800)
 
 #: Kustomizations of the fleet DAG (1 + 2 x APPS tasks). Each Celery task costs seconds of its
 #: own (a forked process parses the DAG file and imports what it runs) whatever it reconciles, so
