@@ -332,20 +332,23 @@ def test_drift_that_cannot_be_read_or_written_fails_the_reconcile(
 
     sandbox.faults.clear()
     sandbox.kubectl("delete", "configmap", "web-config", "-n", ns)
+    sandbox.kubectl("delete", "deployment", "web-web", "-n", ns)
     _refuse(sandbox, ns)
+    sandbox.faults.add(verb="patch", resource="deployments", namespace=ns, code=403, message=REFUSED)
     emitted.clear()
     failed = reconcile(hr, chart_dir, cli, cluster)
     assert (failed.ready, failed.reason, failed.actions) == (
         False, Reason.DRIFT_CORRECTION_FAILED, ["correct-drift-failed"],
     )  # fmt: skip
-    assert failed.drifted == [f"ConfigMap/{ns}/web-config removed"]
+    removed = [f"ConfigMap/{ns}/web-config removed", f"Deployment/{ns}/web-web removed"]
+    assert failed.drifted == removed
     correction = (
-        f"Failed to correct cluster state of release {ns}/web:\nConfigMap/{ns}/web-config: {FORBIDDEN}"
+        f"Failed to correct cluster state of release {ns}/web:\nConfigMap/{ns}/web-config: {FORBIDDEN}\n"
+        f"Deployment/{ns}/web-web: {FORBIDDEN}"
     )
     assert _said(emitted) == [
         ("error", "DriftDetected",
-         f"Cluster state of release {ns}/web.v1 has drifted from the desired state:\n"
-         f"ConfigMap/{ns}/web-config removed"),
+         f"Cluster state of release {ns}/web.v1 has drifted from the desired state:\n" + "\n".join(removed)),
         ("error", "DriftCorrectionFailed", correction),
     ]  # fmt: skip
     assert failed.message == f"HelmRelease/{ns}/web: {correction}"
@@ -357,7 +360,7 @@ def test_drift_that_cannot_be_read_or_written_fails_the_reconcile(
     assert _said(emitted)[-1] == (
         "info",
         "DriftCorrected",
-        f"Cluster state of release {ns}/web has been corrected:\nConfigMap/{ns}/web-config removed",
+        f"Cluster state of release {ns}/web has been corrected:\n" + "\n".join(removed),
     )
 
 
