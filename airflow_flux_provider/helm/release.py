@@ -249,6 +249,7 @@ class ReleaseReconciler:
             case Next.INSTALL:
                 self._install(reuse_name=latest is not None)
             case Next.UPGRADE:
+                assert latest is not None  # decided for a release helm holds a revision of
                 self._upgrade(latest)
             case Next.TEST:
                 assert latest is not None
@@ -260,17 +261,14 @@ class ReleaseReconciler:
                 self._uninstall(remediation=decision.remediation, latest=latest)
 
     def _reset_counters(self) -> None:
-        reasons = []
+        """Failures count again from zero when the values or the chart version differ from the
+        last attempt, or on a reset request, as helm-controller counts them."""
+        digest, revision = self.status.last_attempted_config_digest, self.status.last_attempted_revision
         if (
-            self.status.last_attempted_config_digest
-            and self.status.last_attempted_config_digest != self.values.digest
+            (digest and digest != self.values.digest)
+            or (revision and revision != self.chart.version)
+            or self.reset
         ):
-            reasons.append("values differ from last attempt")
-        if self.status.last_attempted_revision and self.status.last_attempted_revision != self.chart.version:
-            reasons.append("chart version differs from last attempt")
-        if self.reset:
-            reasons.append("reset requested")
-        if reasons:
             self.status.reset_failures()
         self.status.last_attempted_config_digest = self.values.digest
         self.status.last_attempted_revision = self.chart.version
@@ -382,15 +380,14 @@ class ReleaseReconciler:
             return
         self.cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}})
 
-    def _upgrade(self, latest: HelmRevision | None) -> None:
+    def _upgrade(self, latest: HelmRevision) -> None:
         spec = self.hr.spec.upgrade
         args, timeout = self._chart_action_args("upgrade", spec)
         args += ["--history-max", str(self.hr.spec.max_history)]
         args.append("--reuse-values" if spec.preserve_values else "--reset-values")
         if spec.cleanup_on_fail:
             args.append("--cleanup-on-fail")
-        revision = latest.revision if latest else 0
-        args += self._server_side_flags(spec.server_side_apply, revision, force=spec.force)
+        args += self._server_side_flags(spec.server_side_apply, latest.revision, force=spec.force)
         self._apply_crds(spec.crds)
         self._release_action(Action.UPGRADE, args, timeout)
 
