@@ -119,66 +119,6 @@ def test_unreachable_endpoint_and_unknown_scheme(tmp_path: Path) -> None:
         ArtifactStore("nosuchscheme://bucket/x")
 
 
-def test_operators_on_different_workers_share_through_the_configured_store(
-    s3_server: S3Server,
-    bucket_url: str,
-    git_server: GitServer,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    """``[flux] artifacts_url`` + ``artifacts_conn_id``: fetch on one worker, render on another."""
-    from airflow_flux_provider.operators.kustomize import KustomizationRenderOperator
-    from airflow_flux_provider.operators.sources import GitRepositoryOperator
-
-    name = f"s3-store-{uuid.uuid4().hex[:6]}"
-    git_server.create_repo(
-        name, {"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${APP}\n"}
-    )
-    git = {"conn_type": "flux_git", "login": git_server.username, "password": git_server.password}
-    store_conn = {
-        "conn_type": "flux_bucket",
-        "host": _host(s3_server),
-        "login": s3_server.access_key,
-        "password": s3_server.secret_key,
-        "extra": {"insecure": "true", "region": s3_server.region},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_FLEET_GIT", json.dumps(git))
-    monkeypatch.setenv("AIRFLOW_CONN_FLUX_ARTIFACTS", json.dumps(store_conn))
-    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_URL", bucket_url)
-    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_CONN_ID", "flux_artifacts")
-
-    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(tmp_path / "worker-1"))
-    spec = {
-        "interval": "5m",
-        "url": git_server.repo_url(name),
-        "ref": {"branch": "main"},
-        "secretRef": {"name": "fleet_git"},
-    }
-    fetch = GitRepositoryOperator(
-        task_id="fetch", name="fetch", spec=spec, cache_dir=str(tmp_path / "worker-1" / "git")
-    )
-    xcom = fetch.execute({})
-    assert xcom["changed"] and xcom["url"].startswith(f"{bucket_url}/sha256/") and xcom["path"] is None
-
-    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(tmp_path / "worker-2"))
-    render = KustomizationRenderOperator(
-        task_id="render",
-        name="render",
-        spec={
-            "interval": "5m",
-            "prune": True,
-            "path": "./app",
-            "sourceRef": {"kind": "GitRepository", "name": "x"},
-            "postBuild": {"substitute": {"APP": "podinfo"}},
-        },
-        source_artifact=xcom,
-    )
-    rendered = render.execute({})
-    assert rendered["path"].startswith(str(tmp_path / "worker-2"))
-    assert yaml.safe_load(Path(rendered["path"]).read_text())["metadata"]["name"] == "podinfo"
-    assert not (tmp_path / "worker-1" / "sha256").exists()  # nothing went through a local folder
-
-
 @pytest.fixture
 def worker_folders(
     s3_server: S3Server, bucket_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -195,6 +135,54 @@ def worker_folders(
     monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_URL", bucket_url)
     monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_CONN_ID", "flux_artifacts")
     return tmp_path / "worker-1", tmp_path / "worker-2"
+
+
+def test_operators_on_different_workers_share_through_the_configured_store(
+    worker_folders: tuple[Path, Path],
+    bucket_url: str,
+    git_server: GitServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``[flux] artifacts_url`` + ``artifacts_conn_id``: fetch on one worker, render on another."""
+    from airflow_flux_provider.operators.kustomize import KustomizationRenderOperator
+    from airflow_flux_provider.operators.sources import GitRepositoryOperator
+
+    name = f"s3-store-{uuid.uuid4().hex[:6]}"
+    git_server.create_repo(
+        name, {"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${APP}\n"}
+    )
+    first, second = worker_folders
+    git = {"conn_type": "flux_git", "login": git_server.username, "password": git_server.password}
+    monkeypatch.setenv("AIRFLOW_CONN_FLEET_GIT", json.dumps(git))
+
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(first))
+    spec = {
+        "interval": "5m",
+        "url": git_server.repo_url(name),
+        "ref": {"branch": "main"},
+        "secretRef": {"name": "fleet_git"},
+    }
+    fetch = GitRepositoryOperator(task_id="fetch", name="fetch", spec=spec, cache_dir=str(first / "git"))
+    xcom = fetch.execute({})
+    assert xcom["changed"] and xcom["url"].startswith(f"{bucket_url}/sha256/") and xcom["path"] is None
+
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_PATH", str(second))
+    render = KustomizationRenderOperator(
+        task_id="render",
+        name="render",
+        spec={
+            "interval": "5m",
+            "prune": True,
+            "path": "./app",
+            "sourceRef": {"kind": "GitRepository", "name": "x"},
+            "postBuild": {"substitute": {"APP": "podinfo"}},
+        },
+        source_artifact=xcom,
+    )
+    rendered = render.execute({})
+    assert rendered["path"].startswith(str(second))
+    assert yaml.safe_load(Path(rendered["path"]).read_text())["metadata"]["name"] == "podinfo"
+    assert not (first / "sha256").exists()  # nothing went through a local folder
 
 
 def _render_on(worker: Path, monkeypatch: pytest.MonkeyPatch, source: Path) -> dict[str, Any]:
