@@ -41,9 +41,10 @@ def local_artifact(xcom: dict[str, Any], folder: Path) -> str:
     artifact = Artifact.from_xcom(xcom)
     if artifact.path and Path(artifact.path).is_file():
         return artifact.path
-    target = folder / artifact.url.rpartition("/")[2]
+    data = artifact_store(artifact.store_url).get(artifact.digest)  # the digest is checked there
+    target = folder / f"{artifact.digest.removeprefix('sha256:')}.tgz"  # named by what it holds, not the URL
     folder.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(artifact_store(artifact.store_url).get(artifact.digest))
+    target.write_bytes(data)
     return str(target)
 
 

@@ -281,6 +281,8 @@ def test_a_chart_fetched_on_another_worker_is_copied_from_the_store(
     assert chart.path is None  # an object store: nothing on this worker's disk
     copied = Path(local_artifact(chart.to_xcom(), tmp_path / "charts"))
     assert copied.read_bytes() == data and copied.name.endswith(".tgz")
+    forged = {**chart.to_xcom(), "url": f"{bucket_url}/sha256/.."}  # an XCom edited to climb out
+    assert Path(local_artifact(forged, tmp_path / "forged")).parent == tmp_path / "forged"
 
     here = ArtifactStore(str(tmp_path / "local-store")).put_bytes(
         data, source="HelmChart/flux-system/web", revision="1.2.3", suffix=".tgz"
