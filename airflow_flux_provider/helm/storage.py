@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import gzip
 import json
 import zlib
 from collections.abc import Iterator
@@ -24,12 +23,25 @@ from airflow_flux_provider.helm.state import HelmRevision
 from airflow_flux_provider.kube import Cluster, KubeError, ObjectKey
 
 _GZIP_MAGIC = b"\x1f\x8b\x08"
+#: A release record's JSON, unzipped: a chart's manifests many times over, and a bound on what
+#: a Secret of at most 1 MiB may expand to (gzip reaches ~1000x).
+MAX_RELEASE_BYTES = 64 * 2**20
 
 
 def decode_release(secret: dict[str, Any]) -> Any:
     """The release JSON of one storage Secret, as helm decodes it (gzip only when it is gzipped)."""
     data = base64.b64decode(base64.b64decode((secret.get("data") or {})["release"]))
-    return json.loads(gzip.decompress(data) if data.startswith(_GZIP_MAGIC) else data)
+    return json.loads(_gunzip(data) if data.startswith(_GZIP_MAGIC) else data)
+
+
+def _gunzip(data: bytes) -> bytes:
+    unzip = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out = unzip.decompress(data, MAX_RELEASE_BYTES)
+    if unzip.unconsumed_tail:
+        raise ValueError(f"the record expands beyond {MAX_RELEASE_BYTES // 2**20} MiB")
+    if not unzip.eof:
+        raise EOFError("the gzip stream ends early")
+    return out
 
 
 def release_history(

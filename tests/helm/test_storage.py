@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 from airflow_flux_provider.helm.cli import HelmCli
 from airflow_flux_provider.helm.errors import HelmCommandError
 from airflow_flux_provider.helm.state import HelmRevision, HelmStatus
-from airflow_flux_provider.helm.storage import release_history, stored_release
+from airflow_flux_provider.helm.storage import MAX_RELEASE_BYTES, release_history, stored_release
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from tests.helm.conftest import helm_release, reconcile
 
@@ -54,22 +56,42 @@ def test_history_is_what_helm_lists(
         stored_release(cluster, "web", ns, 4)
 
 
+RELEASE = {
+    "name": "web",
+    "version": 1,
+    "info": {"status": "failed", "last_deployed": "2026-12-07T15:29:45Z"},
+    "chart": {"metadata": {"name": "web", "version": "1.2.0"}},
+}
+
+
 def test_a_release_stored_without_gzip_is_read(sandbox_namespace: str, cluster: Cluster) -> None:
     """helm reads a record that is not gzipped as plain JSON; so do we."""
-    info = {"status": "failed", "last_deployed": "2026-12-07T15:29:45Z"}
-    release = {
-        "name": "web",
-        "version": 1,
-        "info": info,
-        "chart": {"metadata": {"name": "web", "version": "1.2.0"}},
-    }
-    _store(cluster, sandbox_namespace, base64.b64encode(json.dumps(release).encode()).decode())
+    _store(cluster, sandbox_namespace, base64.b64encode(json.dumps(RELEASE).encode()).decode())
     assert release_history(cluster, "web", sandbox_namespace) == [
         HelmRevision(1, HelmStatus.FAILED, "web-1.2.0", "2026-12-07T15:29:45Z")
     ]
 
 
-@pytest.mark.parametrize("record", ["not base64!", base64.b64encode(b"\x1f\x8b\x08broken").decode(), "e30="])
+def _gzip_bomb(size: int) -> bytes:
+    """A readable release padded with blanks to ``size`` bytes, gzipped a MiB at a time (a few
+    hundred KiB on the wire)."""
+    zip_ = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [zip_.compress(json.dumps(RELEASE)[:-1].encode())]
+    parts += [zip_.compress(b" " * 2**20) for _ in range(size // 2**20)]
+    return b"".join([*parts, zip_.compress(b"}"), zip_.flush()])
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "not base64!",
+        base64.b64encode(b"\x1f\x8b\x08broken").decode(),
+        base64.b64encode(gzip.compress(b'{"name": "web"}')[:-12]).decode(),  # cut short
+        "e30=",
+        base64.b64encode(_gzip_bomb(MAX_RELEASE_BYTES + 2**20)).decode(),
+    ],
+    ids=["base64", "gzip", "truncated", "empty", "bomb"],
+)
 def test_an_unreadable_record_names_the_release_and_where_to_look(
     sandbox_namespace: str, cluster: Cluster, record: str
 ) -> None:
