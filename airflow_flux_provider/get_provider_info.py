@@ -176,7 +176,10 @@ _CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         default="0",
     ),
     "notifications_path": _option("Folder of Alert and Provider manifests that operator events go to."),
-    "notifications_state_path": _option("Folder shared by task processes for Flux's duplicate-alert limit."),
+    "notifications_state_path": _option(
+        "Folder or URL (s3://…) holding the duplicate-alert windows; default: beside an s3:// "
+        "artifacts_url (shared by every worker), else a folder under AIRFLOW_HOME.",
+    ),
     "task_events_conn_id": _option("Notification connection that task outcomes are sent to (empty: off)."),
     "task_events_provider": _option("Provider type for task outcomes.", default="generic", example="slack"),
     "task_events_channel": _option("Channel for task outcomes (Slack bot tokens)."),

@@ -118,9 +118,20 @@ def notifications_path() -> Path | None:
     return Path(configured) if configured else None
 
 
-def notifications_state_path() -> Path:
-    """Where the duplicate-event windows shared by the task processes of a machine are kept."""
-    return Path(_get("notifications_state_path") or _airflow_home() / "flux" / "notification-limits")
+def notifications_state_url() -> str:
+    """Where the duplicate-alert windows are kept (``[flux] notifications_state_path``, a folder or URL).
+
+    By default beside a remote artifact store (``<artifacts_url>/notification-limits``), which
+    every worker already shares, so a task retried on another machine does not alert again;
+    with a local store, a folder under AIRFLOW_HOME shared by the task processes of the machine.
+    """
+    configured = _get("notifications_state_path")
+    if configured:
+        return configured
+    store = artifacts_url()
+    if "://" in store and not store.startswith("file://"):
+        return f"{store.rstrip('/')}/notification-limits"
+    return str(_airflow_home() / "flux" / "notification-limits")
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def test_defaults_live_under_airflow_home(monkeypatch: pytest.MonkeyPatch) -> No
     home = Path(os.environ["AIRFLOW_HOME"])
     assert settings.artifacts_path() == home / "flux" / "artifacts"
     assert settings.artifacts_url() == str(home / "flux" / "artifacts")
-    assert settings.notifications_state_path() == home / "flux" / "notification-limits"
+    assert settings.notifications_state_url() == str(home / "flux" / "notification-limits")
     assert settings.receiver_max_body_bytes() == 1 << 20
     assert (settings.receivers_path(), settings.notifications_path(), settings.task_events()) == (
         None,
@@ -62,6 +62,9 @@ def test_the_environment_sets_each_option(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("AIRFLOW__FLUX__RECEIVER_RATE_LIMIT_PER_MINUTE", "120")
     monkeypatch.setenv("AIRFLOW__FLUX__RECEIVER_DEDUPE_WINDOW_SECONDS", "0.5")
     assert settings.artifacts_url() == "s3://bucket/flux"
+    assert settings.notifications_state_url() == "s3://bucket/flux/notification-limits"  # every worker's
+    monkeypatch.setenv("AIRFLOW__FLUX__NOTIFICATIONS_STATE_PATH", str(tmp_path / "limits"))
+    assert settings.notifications_state_url() == str(tmp_path / "limits")
     assert settings.receiver_guard() == GuardSettings(
         window_seconds=0.5, dedupe_bodies=True, rate_per_minute=120
     )

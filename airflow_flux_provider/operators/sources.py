@@ -30,22 +30,21 @@ SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
 
 
 def artifact_store(base_url: str | None = None, conn_id: str | None = None) -> ArtifactStore:
-    """The store at ``base_url``, else :func:`~airflow_flux_provider.settings.artifacts_url`.
-
-    An ``s3://`` store is reached with the ``flux_bucket`` connection ``conn_id`` (else
-    ``[flux] artifacts_conn_id``; neither: the AWS credential chain of the worker).
-    """
+    """The store at ``base_url``, else :func:`~airflow_flux_provider.settings.artifacts_url`."""
     base = base_url or settings.artifacts_url()
-    conn_id = conn_id or settings.artifacts_conn_id()
-    if not base.startswith(("s3://", "s3a://")):
-        return ArtifactStore(base)
-    options = {}
-    if conn_id:
-        from airflow_flux_provider.hooks.connections import BucketCredentialsHook, flux_credentials
+    return ArtifactStore(base, storage_options=store_options(base, conn_id))
 
-        credentials = flux_credentials(BucketCredentialsHook, f"artifact store {base}", conn_id=conn_id)
-        options = s3_options(credentials.extra.get("endpoint"), credentials)
-    return ArtifactStore(base, storage_options=options)
+
+def store_options(url: str, conn_id: str | None = None) -> dict[str, Any]:
+    """fsspec options reaching ``url``: for ``s3://``, the ``flux_bucket`` connection ``conn_id``
+    (else ``[flux] artifacts_conn_id``; neither: the AWS credential chain of the worker)."""
+    conn_id = conn_id or settings.artifacts_conn_id()
+    if not url.startswith(("s3://", "s3a://")) or not conn_id:
+        return {}
+    from airflow_flux_provider.hooks.connections import BucketCredentialsHook, flux_credentials
+
+    credentials = flux_credentials(BucketCredentialsHook, f"artifact store {url}", conn_id=conn_id)
+    return s3_options(credentials.extra.get("endpoint"), credentials)
 
 
 class SourceOperator(FluxObjectOperator):

@@ -7,7 +7,8 @@ holds two optional sets of alerts: the Alert and Provider manifests under ``[flu
 notifications_path`` (secretRef names = Airflow connection ids), which see the reconcile /
 release / canary events our operators emit, and an Alert built from the ``[flux]
 task_events_*`` options for task outcomes. Duplicate events are dropped for 5 minutes
-across all task processes of a machine (state under ``[flux] notifications_state_path``).
+across every task process that reaches the same state (``[flux] notifications_state_path``;
+by default beside an ``s3://`` artifact store, so across workers, else per machine).
 The options are described in :mod:`airflow_flux_provider.settings`.
 
 Enable it by registering :class:`FluxTaskEventsPlugin`: put a file in
@@ -29,11 +30,12 @@ from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
 
 from airflow_flux_provider import settings
+from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.events import Event, emit, subscribe
 from airflow_flux_provider.notifiers import event_from_context
 
 if TYPE_CHECKING:
-    from airflow_flux_provider.notifications import Dispatcher
+    from airflow_flux_provider.notifications import Dispatcher, DuplicateLimiter
 
 # Alerts, providers and specs load on the first event: every process that loads plugins
 # imports this module, most of them never emit anything.
@@ -74,7 +76,7 @@ def manifest_dispatcher() -> Dispatcher | None:
 
 def configured_dispatcher() -> Dispatcher:
     """One dispatcher (one duplicate window, as Flux's event server) for every configured alert."""
-    from airflow_flux_provider.notifications import Dispatcher, DuplicateLimiter, Route
+    from airflow_flux_provider.notifications import Dispatcher, Route
 
     routes: list[Route] = []
     labels = None
@@ -87,9 +89,21 @@ def configured_dispatcher() -> Dispatcher:
         if dispatcher is not None:
             routes += dispatcher.routes
             labels = labels or dispatcher.labels
-    return Dispatcher(
-        routes, limiter=DuplicateLimiter(folder=settings.notifications_state_path()), labels=labels
-    )
+    return Dispatcher(routes, limiter=shared_limiter(), labels=labels)
+
+
+def shared_limiter() -> DuplicateLimiter:
+    """The duplicate-alert window every task process reaches (``[flux] notifications_state_path``)."""
+    from airflow_flux_provider.notifications import DuplicateLimiter
+    from airflow_flux_provider.operators.sources import store_options
+
+    url = settings.notifications_state_url()
+    try:
+        options = store_options(url)
+    except FluxError as err:  # the store's connection: alerts still go out, deduplicated per process
+        log.warning("Flux notifications: the duplicate window at %s is unreachable: %s", url, err)
+        return DuplicateLimiter()
+    return DuplicateLimiter(state_url=url, storage_options=options)
 
 
 class EventBusLink:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ from airflow_flux_provider.notifications import (
     NotificationError,
 )
 from airflow_flux_provider.notifications.alert import compile_patterns
+from airflow_flux_provider.plugins.task_events import shared_limiter
 from airflow_flux_provider.specs import load_manifests
+from flux_devkit.services.s3 import S3Server
 from tests.notifications.capture import CaptureServer
 from tests.notifications.helpers import event
 from tests.services.connections import AirflowConnections
@@ -139,11 +142,33 @@ def test_duplicates_are_limited_per_interval() -> None:
 
 def test_duplicate_window_is_shared_through_a_folder(tmp_path: Path) -> None:
     now = [1000.0]
-    first, second = (DuplicateLimiter(300, clock=lambda: now[0], folder=tmp_path) for _ in range(2))
+    first, second = (DuplicateLimiter(300, clock=lambda: now[0], state_url=str(tmp_path)) for _ in range(2))
     assert first.allow(event())
     assert not second.allow(event())  # another process (task) sees the same window
     now[0] += 300
     assert second.allow(event())
+
+
+def test_workers_share_the_window_beside_an_s3_artifact_store(
+    s3_server: S3Server, airflow_connections: AirflowConnections, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = f"s3://{s3_server.create_bucket('flux-artifacts')}/{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_URL", store)
+    monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_CONN_ID", airflow_connections.bucket("store", s3_server))
+    worker_1, worker_2 = shared_limiter(), shared_limiter()  # nothing shared but the bucket
+    assert worker_1.state_url == f"{store}/notification-limits"
+    failed = event(message="health check failed", metadata={"revision": "main@sha1:1"})
+    assert worker_1.allow(failed)
+    assert not worker_2.allow(failed)  # the task retried on another worker stays quiet
+    assert worker_2.allow(event(message="health check failed", metadata={"revision": "main@sha1:2"}))
+
+
+def test_an_unusable_window_lets_the_alert_through(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "not-a-folder").write_text("")
+    limiter = DuplicateLimiter(300, state_url=str(tmp_path / "not-a-folder" / "limits"))
+    assert limiter.allow(event())
+    assert limiter.allow(event())  # nothing could be recorded: better twice than lost
+    assert "duplicate-alert window at" in caplog.text and "the event passes" in caplog.text
 
 
 SEED_TEMPLATE = """

@@ -16,6 +16,7 @@ from flux_devkit.sandbox import Sandbox
 from flux_devkit.services.git_http import GitServer
 from flux_devkit.services.mlflow_server import MlflowServer
 from flux_devkit.services.registry import OciRegistry
+from flux_devkit.services.s3 import S3Server
 
 
 def kubernetes_conn(sandbox: Sandbox, *, inline: bool = False) -> dict[str, Any]:
@@ -40,6 +41,17 @@ def mlflow_conn(server: MlflowServer) -> dict[str, Any]:
     return {"conn_type": "flux_mlflow", "host": server.tracking_uri}
 
 
+def bucket_conn(server: S3Server) -> dict[str, Any]:
+    """A ``flux_bucket`` connection to the S3 server (plain HTTP, its region)."""
+    return {
+        "conn_type": "flux_bucket",
+        "host": server.endpoint.removeprefix("http://"),
+        "login": server.access_key,
+        "password": server.secret_key,
+        "extra": {"insecure": "true", "region": server.region},
+    }
+
+
 class AirflowConnections:
     """Sets ``AIRFLOW_CONN_<ID>`` variables for one test."""
 
@@ -62,6 +74,9 @@ class AirflowConnections:
 
     def mlflow(self, conn_id: str, server: MlflowServer) -> str:
         return self.add(conn_id, mlflow_conn(server))
+
+    def bucket(self, conn_id: str, server: S3Server) -> str:
+        return self.add(conn_id, bucket_conn(server))
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from airflow_flux_provider.sources.artifacts import Artifact, ArtifactStore, s3_
 from airflow_flux_provider.sources.errors import ArtifactStoreError, SourceError
 from flux_devkit.services.git_http import GitServer
 from flux_devkit.services.s3 import S3Server
+from tests.services.connections import bucket_conn
 
 SRC = "GitRepository/flux-system/fleet"
 
@@ -124,14 +125,7 @@ def worker_folders(
     s3_server: S3Server, bucket_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> tuple[Path, Path]:
     """``[flux] artifacts_url`` on the bucket; two local folders standing for two workers' disks."""
-    store_conn = {
-        "conn_type": "flux_bucket",
-        "host": _host(s3_server),
-        "login": s3_server.access_key,
-        "password": s3_server.secret_key,
-        "extra": {"insecure": "true", "region": s3_server.region},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_FLUX_ARTIFACTS", json.dumps(store_conn))
+    monkeypatch.setenv("AIRFLOW_CONN_FLUX_ARTIFACTS", json.dumps(bucket_conn(s3_server)))
     monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_URL", bucket_url)
     monkeypatch.setenv("AIRFLOW__FLUX__ARTIFACTS_CONN_ID", "flux_artifacts")
     return tmp_path / "worker-1", tmp_path / "worker-2"
