@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,15 +20,16 @@ from starlette.concurrency import run_in_threadpool
 from airflow_flux_provider import settings
 from airflow_flux_provider.errors import FluxError
 from airflow_flux_provider.receivers import (
+    RATE_PERIOD,
     Delivery,
-    DeliveryLog,
+    Footprint,
     GuardSettings,
     PayloadTooLarge,
-    RateLimit,
     ReceiverError,
     ReceiverIndex,
     TooManyRequests,
     WebhookRejected,
+    admit,
     receiver_from_manifest,
 )
 from airflow_flux_provider.specs import Receiver, load_manifests
@@ -121,7 +123,7 @@ def trigger_dag_runs(delivery: Delivery) -> list[dict[str, str]]:
 def emit_asset_events(delivery: Delivery) -> list[dict[str, Any]]:
     """An asset event for every registered asset the receiver's resources name."""
     from airflow.assets.manager import asset_manager
-    from airflow.models.asset import AssetModel
+    from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
@@ -137,7 +139,12 @@ def emit_asset_events(delivery: Delivery) -> list[dict[str, Any]]:
             if not models:
                 log.info("%s: no active asset %s; no DAG is scheduled on it", delivery.receiver, uri)
             for model in models:
-                if _delivered_before(session, model.id, delivery.delivery_id):
+                if session.scalar(
+                    select(AssetEvent.id)
+                    .where(AssetEvent.asset_id == model.id)
+                    .where(AssetEvent.extra["receipt"].as_string() == delivery.receipt)
+                    .limit(1)
+                ):
                     log.info("%s: %s already has an event for this delivery", delivery.receiver, model.uri)
                     continue
                 event = asset_manager.register_asset_change(
@@ -148,27 +155,81 @@ def emit_asset_events(delivery: Delivery) -> list[dict[str, Any]]:
     return emitted
 
 
-def _delivered_before(session: Any, asset_id: int, delivery_id: str, recent: int = 50) -> bool:
-    """Whether one of the asset's recent events came from this delivery (any API server worker)."""
+def footprint(delivery: Delivery, guard: GuardSettings) -> Footprint:
+    """What the Airflow database holds of the receiver's recent work, whichever API server did it."""
     from airflow.models.asset import AssetEvent
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    if not delivery_id:
-        return False
-    query = (
-        select(AssetEvent.extra)
-        .where(AssetEvent.asset_id == asset_id)
-        .order_by(AssetEvent.timestamp.desc())
-        .limit(recent)
+    now = datetime.now(UTC)
+    since = now - timedelta(seconds=guard.window_seconds)
+    runs = select(DagRun.id).where(
+        DagRun.run_id.startswith(delivery.run_id_prefix(), autoescape=True), DagRun.run_after >= since
     )
-    return any(
-        isinstance(extra, dict) and extra.get("delivery_id") == delivery_id
-        for extra in session.scalars(query)
+    events = select(AssetEvent.id).where(
+        AssetEvent.extra["receiver"].as_string() == delivery.receiver, AssetEvent.timestamp >= since
     )
+    with create_session() as session:
+
+        def recorded(run: Any, event: Any) -> bool:
+            return any(
+                session.scalar(query.limit(1)) is not None for query in (runs.where(run), events.where(event))
+            )
+
+        receipt = delivery.receipt
+        known = recorded(
+            DagRun.conf["receipt"].as_string() == receipt, AssetEvent.extra["receipt"].as_string() == receipt
+        )
+        replayed = guard.dedupe_bodies and recorded(
+            (DagRun.conf["body_sha256"].as_string() == delivery.body_sha256)
+            & (DagRun.conf["receipt"].as_string() != receipt),
+            (AssetEvent.extra["body_sha256"].as_string() == delivery.body_sha256)
+            & (AssetEvent.extra["receipt"].as_string() != receipt),
+        )
+        if guard.rate_per_minute <= 0 or known or replayed:
+            return Footprint(known, replayed)
+        minute = now - timedelta(seconds=RATE_PERIOD)
+        acted = [
+            *session.execute(
+                runs.with_only_columns(DagRun.conf["receipt"].as_string(), DagRun.run_after).where(
+                    DagRun.run_after >= minute
+                )
+            ),
+            *session.execute(
+                events.with_only_columns(AssetEvent.extra["receipt"].as_string(), AssetEvent.timestamp).where(
+                    AssetEvent.timestamp >= minute
+                )
+            ),
+        ]
+    first: dict[str, datetime] = {}
+    for each, at in acted:
+        first[each] = min(at, first.get(each, at))
+    return Footprint(known, replayed, [(now - at).total_seconds() for at in first.values()])
 
 
 def act(delivery: Delivery) -> dict[str, Any]:
     return {"dagRuns": trigger_dag_runs(delivery), "assetEvents": emit_asset_events(delivery)}
+
+
+def guarded(lock: threading.Lock, delivery: Delivery, guard: GuardSettings) -> dict[str, Any] | None:
+    """:func:`act` on a new delivery; None for a repeat.
+
+    The record is the database, so every API server worker and replica decides alike. A
+    known delivery id (the sender's retry) is acted on again without spending the budget:
+    each DAG run and asset event it should have made is made once (a failed first attempt
+    completes), none twice. A known body under another id (``dedupe_bodies``) is a replay
+    and does nothing. Beyond the budget: :class:`TooManyRequests`. Two workers handling the
+    same delivery in the same instant can both pass the check; the run id still dedupes.
+    """
+    with lock:
+        seen = footprint(delivery, guard)
+        if seen.replayed:
+            return None
+        if not seen.known:
+            admit(delivery.receiver, seen, guard.rate_per_minute)
+        done = act(delivery)
+        return None if seen.known else done
 
 
 def _refused(request: Request, err: WebhookRejected, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -199,8 +260,7 @@ def create_app(
     """The receivers app: every route authenticates the request itself."""
     guard = guard or GuardSettings()
     app = FastAPI(title="Flux receivers", docs_url=None, redoc_url=None, openapi_url=None)
-    deliveries = DeliveryLog(ttl=guard.window_seconds, dedupe_bodies=guard.dedupe_bodies)
-    limit = RateLimit(guard.rate_per_minute)
+    locks: dict[str, threading.Lock] = {}  # one receiver's deliveries, one at a time per process
 
     @app.post("/hook/{digest}")
     async def hook(digest: str, request: Request) -> JSONResponse:
@@ -214,19 +274,17 @@ def create_app(
         answer: dict[str, Any] = {"receiver": delivery.receiver, "event": delivery.event}
         if delivery.ping:
             return JSONResponse({**answer, "ping": True})
-        if not deliveries.claim(delivery.receiver, delivery.delivery_id, body):
-            return JSONResponse({**answer, "duplicate": True})
         try:
-            limit.admit(delivery.receiver)
+            done = await run_in_threadpool(
+                guarded, locks.setdefault(delivery.receiver, threading.Lock()), delivery, guard
+            )
         except TooManyRequests as err:
-            deliveries.release(delivery.receiver, delivery.delivery_id, body)  # the retry may act
             return _refused(request, err, headers={"Retry-After": str(err.retry_after)})
-        try:
-            done = await run_in_threadpool(act, delivery)
         except Exception:
-            deliveries.release(delivery.receiver, delivery.delivery_id, body)
             log.exception("Flux receivers: %s could not trigger its targets", delivery.receiver)
             return JSONResponse({**answer, "detail": "triggering failed; see the API server log"}, 500)
+        if done is None:
+            return JSONResponse({**answer, "duplicate": True})
         log.info("Flux receivers: %s accepted %s: %s", delivery.receiver, delivery.event or "webhook", done)
         return JSONResponse({**answer, "duplicate": False, **done})
 

@@ -13,7 +13,7 @@ from airflow_flux_provider.receivers.errors import (
     UnknownHook,
     WebhookRejected,
 )
-from airflow_flux_provider.receivers.guard import DeliveryLog, GuardSettings, RateLimit
+from airflow_flux_provider.receivers.guard import RATE_PERIOD, Footprint, GuardSettings, admit
 from airflow_flux_provider.receivers.index import SUPPORTED_TYPES, ReceiverIndex, receiver_from_manifest
 from airflow_flux_provider.receivers.path import webhook_digest, webhook_path
 from airflow_flux_provider.receivers.receiver import (
@@ -25,12 +25,12 @@ from airflow_flux_provider.receivers.verification import signature_matches, veri
 
 __all__ = [
     "DAGS_ANNOTATION",
+    "RATE_PERIOD",
     "SUPPORTED_TYPES",
     "Delivery",
-    "DeliveryLog",
+    "Footprint",
     "GuardSettings",
     "PayloadTooLarge",
-    "RateLimit",
     "ReceiverError",
     "ReceiverIndex",
     "ReceiverSuspended",
@@ -39,6 +39,7 @@ __all__ = [
     "UnknownHook",
     "WebhookReceiver",
     "WebhookRejected",
+    "admit",
     "receiver_from_manifest",
     "signature_matches",
     "verify",

@@ -13,6 +13,7 @@ What a webhook starts, in Airflow terms:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Mapping
@@ -41,19 +42,32 @@ class Delivery:
     dag_ids: tuple[str, ...]
     asset_uris: tuple[str, ...]
     ping: bool = False
+    body_sha256: str = ""
+    arrived_ns: int = field(default_factory=time.time_ns)
+
+    @property
+    def receipt(self) -> str:
+        """Names this request in run ids and records: the sender's delivery id, else its arrival."""
+        return self.delivery_id or f"{self.arrived_ns}"
+
+    def run_id_prefix(self) -> str:
+        """What every DAG run id this receiver starts begins with."""
+        name = self.receiver.split("/", 1)[1].replace("/", ".")
+        return _RUN_ID_UNSAFE.sub("_", f"flux_receiver__{name}__")
 
     def run_id(self) -> str:
         """A DAG run id that is the same for every retry of one delivery (so a DB key dedupes it)."""
-        name = self.receiver.split("/", 1)[1].replace("/", ".")
-        suffix = self.delivery_id or f"{time.time_ns()}"
-        return _RUN_ID_UNSAFE.sub("_", f"flux_receiver__{name}__{suffix}")[:250]
+        return (self.run_id_prefix() + _RUN_ID_UNSAFE.sub("_", self.receipt))[:250]
 
     def conf(self) -> dict[str, Any]:
-        """What the triggered DAG run gets as ``conf`` and an asset event as ``extra``."""
+        """What the triggered DAG run gets as ``conf`` and an asset event as ``extra``: the
+        delivery, and what lets any API server worker recognise it again."""
         return {
             "receiver": self.receiver,
             "event": self.event,
             "delivery_id": self.delivery_id,
+            "receipt": self.receipt,
+            "body_sha256": self.body_sha256,
             "payload": self.payload,
         }
 
@@ -104,4 +118,5 @@ class WebhookReceiver:
             dag_ids=self.dag_ids,
             asset_uris=self.asset_uris,
             ping=ping,
+            body_sha256=hashlib.sha256(body).hexdigest(),
         )

@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import uuid
 
 import pytest
 import requests
 
+from airflow_flux_provider.plugins.receiver_app import guarded
+from airflow_flux_provider.receivers import Delivery, GuardSettings, TooManyRequests
 from tests.receivers.conftest import MAX_BODY, RATE_LIMIT, TOKENS, ReceiverServer
 
 PUSH = json.dumps({"ref": "refs/heads/main", "after": "0" * 40}).encode()
@@ -249,3 +252,39 @@ def test_a_flood_gets_429_with_retry_after(receiver_server: ReceiverServer) -> N
     # a forged request is refused before it could use up the budget of the real sender
     forged = receiver_server.api.url + "/flux/hook/" + "0" * 64
     assert requests.post(forged, json={}).status_code == 404
+
+
+def _delivery(receiver: str, body: bytes, delivery_id: str = "") -> Delivery:
+    """What an API server worker accepted: the asset every test receiver names, no DAG."""
+    return Delivery(
+        receiver=receiver,
+        event="",
+        delivery_id=delivery_id,
+        payload=json.loads(body),
+        dag_ids=(),
+        asset_uris=("flux://flux-system/GitRepository/ml-gitops",),
+        body_sha256=hashlib.sha256(body).hexdigest(),
+    )
+
+
+def test_a_replayed_body_is_refused_by_another_worker(receiver_server: ReceiverServer) -> None:
+    """Two workers (two locks, nothing shared in memory) decide from the Airflow database."""
+    receiver, guard = f"Receiver/flux-system/replay-{uuid.uuid4().hex[:8]}", GuardSettings(dedupe_bodies=True)
+    worker_1, worker_2 = threading.Lock(), threading.Lock()
+    done = guarded(worker_1, _delivery(receiver, PUSH, "id-1"), guard)
+    assert done is not None and len(done["assetEvents"]) == 1
+    assert guarded(worker_2, _delivery(receiver, PUSH, "id-2"), guard) is None  # a fresh id, the same body
+    assert guarded(worker_2, _delivery(receiver, PUSH), guard) is None  # no id at all
+    assert guarded(worker_2, _delivery(receiver, PUSH, "id-1"), guard) is None  # the sender's retry
+    assert guarded(worker_2, _delivery(receiver, PUSH + b" "), guard) is not None  # another body
+
+
+def test_the_rate_limit_holds_across_workers(receiver_server: ReceiverServer) -> None:
+    receiver, guard = f"Receiver/flux-system/rate-{uuid.uuid4().hex[:8]}", GuardSettings(rate_per_minute=2)
+    worker_1, worker_2 = threading.Lock(), threading.Lock()
+    assert guarded(worker_1, _delivery(receiver, b'{"n": 0}', "first"), guard) is not None
+    assert guarded(worker_2, _delivery(receiver, b'{"n": 1}'), guard) is not None
+    with pytest.raises(TooManyRequests) as info:  # each worker acted once; the receiver twice
+        guarded(worker_1, _delivery(receiver, b'{"n": 2}'), guard)
+    assert 55 <= info.value.retry_after <= 60
+    assert guarded(worker_2, _delivery(receiver, b'{"n": 0}', "first"), guard) is None  # a retry: no 429

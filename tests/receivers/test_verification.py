@@ -11,8 +11,7 @@ import pytest
 from airflow_flux_provider.assets import flux_asset_uri
 from airflow_flux_provider.receivers import (
     DAGS_ANNOTATION,
-    DeliveryLog,
-    RateLimit,
+    Footprint,
     ReceiverError,
     ReceiverIndex,
     ReceiverSuspended,
@@ -21,6 +20,7 @@ from airflow_flux_provider.receivers import (
     UnknownHook,
     WebhookReceiver,
     WebhookRejected,
+    admit,
     webhook_path,
 )
 from airflow_flux_provider.receivers.verification import signature_matches, verify
@@ -115,18 +115,6 @@ def test_suspended_receiver_is_unavailable() -> None:
         hook.accept({}, b"")
 
 
-def test_delivery_ids_are_remembered_until_released() -> None:
-    log = DeliveryLog(capacity=2)
-    assert log.claim("r", "1") and not log.claim("r", "1")
-    assert log.claim("other", "1")
-    log.release("r", "1")
-    assert log.claim("r", "1")
-    assert log.claim("r", "") and log.claim("r", "")  # no id: never a duplicate
-    log.claim("r", "2")
-    log.claim("r", "3")
-    assert log.claim("r", "1")  # forgotten: capacity is 2
-
-
 def test_run_id_is_stable_per_delivery() -> None:
     hook = receiver("gitlab")
     headers = {"X-Gitlab-Token": TOKEN, "X-Gitlab-Event-UUID": "abc/123 x"}
@@ -210,26 +198,18 @@ def test_deep_json_is_a_400(receiver_type: str, depth: int) -> None:
     assert receiver(receiver_type).accept(headers, shallow).payload is not None
 
 
-def test_replay_guard_by_delivery_id_and_body_within_the_window() -> None:
-    log = DeliveryLog(ttl=3600, dedupe_bodies=True)
-    assert log.claim("r", "", BODY)
-    assert not log.claim("r", "", BODY)  # the same body again, without an id: a replay
-    assert not log.claim("r", "new-id", BODY)  # a fresh id does not launder a known body
-    assert log.claim("r", "new-id", BODY + b" ")
-    assert log.claim("other", "", BODY)  # per receiver
-    expired = DeliveryLog(ttl=0, dedupe_bodies=True)
-    assert expired.claim("r", "1", BODY) and expired.claim("r", "1", BODY)  # the window has passed
-
-
-def test_rate_limit_per_receiver() -> None:
-    limit = RateLimit(per_minute=3)
-    for _ in range(3):
-        limit.admit("a")
+def test_the_budget_is_the_last_minute_of_every_worker() -> None:
+    admit("r", Footprint(False, ages=[50.0, 10.0]), per_minute=3)  # two of three used
     with pytest.raises(TooManyRequests) as info:
-        limit.admit("a")
-    assert info.value.status == 429 and 1 <= info.value.retry_after <= 20
-    limit.admit("b")  # another receiver has its own budget
-    RateLimit(per_minute=0).admit("a")  # 0: no limit
+        admit("r", Footprint(False, ages=[10.0, 50.0, 5.0]), per_minute=3)
+    assert info.value.status == 429 and info.value.retry_after == 10  # when the 50 s old one leaves
+    with pytest.raises(TooManyRequests) as info:
+        admit("r", Footprint(False, ages=[59.5, 1.0, 30.0, 20.0]), per_minute=3)
+    assert info.value.retry_after == 30  # two must leave before one more fits
+    with pytest.raises(TooManyRequests) as info:
+        admit("r", Footprint(False, ages=[59.9, 0.1]), per_minute=2)
+    assert info.value.retry_after == 1  # never "retry in 0 s"
+    admit("r", Footprint(False, ages=[1.0] * 10), per_minute=0)  # 0: no limit
 
 
 def deep(levels: int) -> bytes:
