@@ -1,18 +1,20 @@
 """The cluster a task acts on, from the cncf-kubernetes ``kubernetes`` connection and nothing else.
 
-:class:`ClusterHook` is cncf-kubernetes' ``KubernetesHook`` (same connection type, form, extras:
-``kube_config_path``, ``kube_config``, ``in_cluster``, ``cluster_context``, ``disable_verify_ssl``)
-with two differences that keep a task off a cluster nobody chose for it:
+:class:`ClusterHook` reads the connection type cncf-kubernetes registers (its form, its extras
+``kube_config_path``, ``kube_config``, ``in_cluster``, ``cluster_context``,
+``disable_verify_ssl``, also under their older ``extra__kubernetes__`` names) but is not that
+provider's ``KubernetesHook``: importing that hook loads ``kubernetes_asyncio`` next to
+``kubernetes``, seconds of CPU in every task process. It also differs in what it accepts,
+which keeps a task off a cluster nobody chose for it:
 
-- a connection id that does not exist is an error naming it; the parent hook would hand back
+- a connection id that does not exist is an error naming it; the cncf hook would hand back
   an empty ``kubernetes_default`` and so the worker's own configuration;
 - the connection must say where the cluster is: one of ``kube_config_path`` (for the worker's
   own kubeconfig, ``~/.kube/config`` or the value of ``$KUBECONFIG``), ``kube_config`` or
   ``in_cluster``. An empty connection does not fall back to whatever the worker has.
 
-Each hook loads its configuration into a ``Configuration`` of its own. The parent's
-``get_conn`` loads in-cluster settings and ``disable_verify_ssl`` into the process-wide default,
-which a triggerer serving several clusters at once would share between triggers.
+Each hook loads its configuration into a ``Configuration`` of its own, never the process-wide
+default, which a triggerer serving several clusters at once would share between triggers.
 Everything Kubernetes-facing (the Python client, helm's kubeconfig, impersonation) comes from
 the :class:`~airflow_flux_provider.kube.Cluster` this hook returns.
 """
@@ -20,9 +22,10 @@ the :class:`~airflow_flux_provider.kube.Cluster` this hook returns.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
-from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_flux_provider.hooks import KUBERNETES_CONN_ID
@@ -30,6 +33,7 @@ from airflow_flux_provider.hooks.connections import ConnectionSetupError
 from airflow_flux_provider.kube import Cluster
 
 _SOURCES = ("kube_config_path", "kube_config", "in_cluster")
+_LEGACY_PREFIX = "extra__kubernetes__"  # how forms before Airflow 2.3 stored the extras
 
 
 def _flag(value: Any) -> bool:
@@ -37,19 +41,47 @@ def _flag(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
-class ClusterHook(KubernetesHook):
-    """A :class:`Cluster` from one ``kubernetes`` connection; never the worker's implicit default."""
+@dataclass(frozen=True)
+class KubernetesExtras:
+    """The extras of a ``kubernetes`` connection this hook reads; an empty value counts as unset."""
 
-    def __init__(self, kubernetes_conn_id: str = KUBERNETES_CONN_ID, **kwargs: Any) -> None:
-        super().__init__(kubernetes_conn_id=kubernetes_conn_id, **kwargs)
-        self.conn_id: str = kubernetes_conn_id
+    kube_config_path: str | None = None
+    kube_config: str | dict[str, Any] | None = None  # the form's text, or a mapping set in JSON
+    in_cluster: bool = False
+    cluster_context: str | None = None
+    disable_verify_ssl: bool = False
 
     @classmethod
-    def get_connection(cls, conn_id: str) -> Any:
-        try:
-            return super(KubernetesHook, cls).get_connection(conn_id)  # not the parent's empty default
-        except AirflowNotFoundException:
-            raise cls._missing(conn_id) from None
+    def of(cls, extra: dict[str, Any]) -> KubernetesExtras:
+        def field(name: str) -> Any:  # the plain name wins, even when empty, as in cncf-kubernetes
+            return (extra[name] if name in extra else extra.get(_LEGACY_PREFIX + name)) or None
+
+        def text(name: str) -> str | None:
+            value = field(name)
+            return None if value is None else str(value)
+
+        inline = field("kube_config")
+        return cls(
+            kube_config_path=text("kube_config_path"),
+            kube_config=inline if inline is None or isinstance(inline, dict) else str(inline),
+            in_cluster=_flag(field("in_cluster")),
+            cluster_context=text("cluster_context"),
+            disable_verify_ssl=_flag(field("disable_verify_ssl")),
+        )
+
+
+class ClusterHook(BaseHook):
+    """A :class:`Cluster` from one ``kubernetes`` connection; never the worker's implicit default."""
+
+    conn_name_attr = "kubernetes_conn_id"
+    default_conn_name = KUBERNETES_CONN_ID
+    conn_type = "kubernetes"  # registered, with its form, by cncf-kubernetes
+    hook_name = "Kubernetes Cluster Connection"
+
+    def __init__(self, kubernetes_conn_id: str = KUBERNETES_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id: str = kubernetes_conn_id
+        self._extras: KubernetesExtras | None = None
 
     @staticmethod
     def _missing(conn_id: str) -> ConnectionSetupError:
@@ -62,28 +94,37 @@ class ClusterHook(KubernetesHook):
     def _problem(self, message: str) -> ConnectionSetupError:
         return ConnectionSetupError(message, obj=f"Kubernetes connection '{self.conn_id}'")
 
+    def extras(self) -> KubernetesExtras:
+        """The connection's extras, read once per hook."""
+        if self._extras is None:
+            try:
+                connection = self.get_connection(self.conn_id)
+            except AirflowNotFoundException:
+                raise self._missing(self.conn_id) from None
+            self._extras = KubernetesExtras.of(connection.extra_dejson)
+        return self._extras
+
     def configuration(self) -> Any:
         """The connection's cluster as a ``kubernetes.client.Configuration`` of this hook's own."""
         import yaml
         from kubernetes import client, config
 
-        in_cluster = _flag(self._coalesce_param(self.in_cluster, self._get_field("in_cluster")))
-        path = self._coalesce_param(self.config_file, self._get_field("kube_config_path"))
-        inline = self._coalesce_param(self.config_dict, self._get_field("kube_config"))
+        extras = self.extras()
+        path, inline, in_cluster = extras.kube_config_path, extras.kube_config, extras.in_cluster
         chosen = [name for name, value in zip(_SOURCES, (path, inline, in_cluster), strict=True) if value]
         if len(chosen) != 1:
             raise self._problem(
                 f"set exactly one of {', '.join(_SOURCES)} (found {', '.join(chosen) or 'none'}); "
                 "for the worker's own kubeconfig set kube_config_path to ~/.kube/config or $KUBECONFIG"
             )
-        context = self._coalesce_param(self.cluster_context, self._get_field("cluster_context"))
+        context = extras.cluster_context
         configuration = client.Configuration()
         try:
             if in_cluster:
                 config.load_incluster_config(client_configuration=configuration)
             elif path:
                 config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
-            else:
+            elif inline:
                 config.load_kube_config_from_dict(
                     self._kubeconfig_dict(inline), context=context, client_configuration=configuration
                 )
@@ -91,21 +132,18 @@ class ClusterHook(KubernetesHook):
             raise self._problem(f"the file {path} is not a valid kubeconfig (YAML)") from None
         except (config.ConfigException, OSError, ValueError, TypeError) as err:
             raise self._problem(f"cannot load the {chosen[0]} configuration: {err}") from None
-        disable_verify_ssl = self._coalesce_param(
-            self.disable_verify_ssl, self._get_field("disable_verify_ssl")
-        )
-        if _flag(disable_verify_ssl):
+        if extras.disable_verify_ssl:
             configuration.verify_ssl = False
         return configuration
 
-    def _kubeconfig_dict(self, inline: Any) -> dict[str, Any]:
+    def _kubeconfig_dict(self, inline: str | dict[str, Any]) -> dict[str, Any]:
         """``kube_config`` as the form stores it: JSON or YAML text, or already a mapping."""
         import yaml
 
         if isinstance(inline, dict):
             return inline
         try:
-            data = yaml.safe_load(str(inline))
+            data = yaml.safe_load(inline)
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)  # the error's snippet could show a token
             where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -115,7 +153,7 @@ class ClusterHook(KubernetesHook):
         return data
 
     def get_conn(self) -> Any:
-        """A ``kubernetes.client.ApiClient`` on :meth:`configuration` (the parent hook's contract)."""
+        """A ``kubernetes.client.ApiClient`` on :meth:`configuration` (``BaseHook``'s contract)."""
         from kubernetes import client
 
         return client.ApiClient(self.configuration())
@@ -132,5 +170,5 @@ class ClusterHook(KubernetesHook):
             connection = await self.aget_connection(self.conn_id)
         except AirflowNotFoundException:
             raise self._missing(self.conn_id) from None
-        self.__dict__["conn_extras"] = connection.extra_dejson  # what the parent caches on first use
+        self._extras = KubernetesExtras.of(connection.extra_dejson)
         return await asyncio.to_thread(self.cluster, impersonate=impersonate)

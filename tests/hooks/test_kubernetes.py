@@ -10,6 +10,8 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,11 @@ BAD_CONNECTIONS: list[tuple[str, dict[str, Any] | None, str]] = [
     ("kubernetes_prod", None, r"no Airflow connection 'kubernetes_prod'.*or fix kubernetes_conn_id"),
     ("empty", {}, r"set exactly one of kube_config_path, kube_config, in_cluster \(found none\)"),
     ("empty_strings", {"kube_config_path": "", "in_cluster": "false"}, r"\(found none\)"),
+    (  # the plain name wins over the older prefixed one even when empty, as cncf-kubernetes reads it
+        "blank_over_prefixed",
+        {"kube_config_path": "", "extra__kubernetes__kube_config_path": "/nonexistent"},
+        r"\(found none\)",
+    ),
     (
         "two",
         {"kube_config_path": "/nonexistent", "in_cluster": True},
@@ -115,6 +122,34 @@ def test_each_explicit_source_reaches_the_cluster(
     for conn_id, extra in sources.items():
         _connection(airflow_connections, conn_id, extra)
         assert sandbox_namespace in _namespaces(ClusterHook(conn_id).cluster()), conn_id
+
+
+def test_disable_verify_ssl_reaches_the_client_configuration(
+    worker_kubeconfig: Path, airflow_connections: AirflowConnections, sandbox: Any
+) -> None:
+    path = str(sandbox.kubeconfig)
+    flags = {
+        "checked": ({"kube_config_path": path}, True),
+        "off": ({"kube_config_path": path, "disable_verify_ssl": True}, False),
+        "off_as_text": ({"kube_config_path": path, "disable_verify_ssl": "True"}, False),
+        "off_prefixed": ({"kube_config_path": path, "extra__kubernetes__disable_verify_ssl": "true"}, False),
+        "other_text": ({"kube_config_path": path, "disable_verify_ssl": "yes"}, True),
+    }
+    for conn_id, (extra, verify) in flags.items():
+        _connection(airflow_connections, conn_id, extra)
+        assert ClusterHook(conn_id).cluster().api_client.configuration.verify_ssl is verify, conn_id
+
+
+def test_the_hook_does_not_load_the_cncf_hook_or_the_async_client() -> None:
+    """Every task that touches a cluster imports this module: cncf-kubernetes' hook module
+    would add ``kubernetes_asyncio`` (seconds of CPU per task process) for nothing."""
+    probe = (
+        "import sys, airflow_flux_provider.hooks.kubernetes; "
+        "print(sorted(m for m in sys.modules if m.startswith(('kubernetes_asyncio', "
+        "'airflow.providers.cncf.kubernetes.hooks'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
 
 
 def test_an_unknown_context_is_named(
