@@ -120,6 +120,15 @@ def trigger_dag_runs(delivery: Delivery) -> list[dict[str, str]]:
     return runs
 
 
+def _named(uri: str) -> Any:
+    """The condition on ``AssetModel`` a Receiver resource URI means (``/*``: every name)."""
+    from airflow.models.asset import AssetModel
+
+    if uri.endswith("/*"):
+        return AssetModel.uri.startswith(uri[:-1], autoescape=True)
+    return AssetModel.uri == uri
+
+
 def emit_asset_events(delivery: Delivery) -> list[dict[str, Any]]:
     """An asset event for every registered asset the receiver's resources name."""
     from airflow.assets.manager import asset_manager
@@ -130,12 +139,8 @@ def emit_asset_events(delivery: Delivery) -> list[dict[str, Any]]:
     emitted = []
     with create_session() as session:
         for uri in delivery.asset_uris:
-            query = select(AssetModel)
-            if uri.endswith("/*"):
-                query = query.where(AssetModel.uri.startswith(uri[:-1], autoescape=True))
-            else:
-                query = query.where(AssetModel.uri == uri)
-            models = [m for m in session.scalars(query) if m.active is not None]
+            named = session.scalars(select(AssetModel).where(_named(uri)))
+            models = [m for m in named if m.active is not None]
             if not models:
                 log.info("%s: no active asset %s; no DAG is scheduled on it", delivery.receiver, uri)
             for model in models:
@@ -157,18 +162,21 @@ def emit_asset_events(delivery: Delivery) -> list[dict[str, Any]]:
 
 def footprint(delivery: Delivery, guard: GuardSettings) -> Footprint:
     """What the Airflow database holds of the receiver's recent work, whichever API server did it."""
-    from airflow.models.asset import AssetEvent
+    from airflow.models.asset import AssetEvent, AssetModel
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
-    from sqlalchemy import select
+    from sqlalchemy import false, or_, select
 
     now = datetime.now(UTC)
     since = now - timedelta(seconds=guard.window_seconds)
     runs = select(DagRun.id).where(
         DagRun.run_id.startswith(delivery.run_id_prefix(), autoescape=True), DagRun.run_after >= since
     )
-    events = select(AssetEvent.id).where(
-        AssetEvent.extra["receiver"].as_string() == delivery.receiver, AssetEvent.timestamp >= since
+    assets = select(AssetModel.id).where(or_(false(), *(_named(uri) for uri in delivery.asset_uris)))
+    events = select(AssetEvent.id).where(  # through the (asset, timestamp) index
+        AssetEvent.asset_id.in_(assets),
+        AssetEvent.timestamp >= since,
+        AssetEvent.extra["receiver"].as_string() == delivery.receiver,
     )
     with create_session() as session:
 
