@@ -73,6 +73,15 @@ class InvalidObjectError(KubeError):
     """422/400: the object failed validation, e.g. an immutable field changed."""
 
 
+class ObjectTooLargeError(KubeError):
+    """The API server cannot store the object: its body is over the server's limit (413), or
+    the object is over etcd's (1.5 MiB by default), which the API server passes on as a 500."""
+
+
+#: etcd's refusal of an oversized write, as kube-apiserver passes it on (HTTP 500, no reason)
+ETCD_TOO_LARGE = "etcdserver: request is too large"
+
+
 def service_account_user(namespace: str, name: str) -> str:
     """The user a ServiceAccount authenticates as (what a Flux ``serviceAccountName`` impersonates)."""
     return f"system:serviceaccount:{namespace}:{name}"
@@ -281,9 +290,10 @@ class Cluster:
             try:
                 return call()
             except ApiException as err:
+                error = self._translate(err, method, path, obj)
                 retryable = err.status == 429 or err.status >= 500
-                if not retryable or attempt >= self.retries:
-                    raise self._translate(err, method, path, obj) from None
+                if not retryable or isinstance(error, ObjectTooLargeError) or attempt >= self.retries:
+                    raise error from None
                 backoff = self.backoff_seconds * (2**attempt) * (1 + random.random() / 2)
                 delay = retry_after(err.headers or {}, default=backoff, limit=self.max_retry_after)
             except (
@@ -319,6 +329,8 @@ class Cluster:
             return InvalidObjectError(message, obj=where)
         if err.status == 404:
             return NotFoundError(f"not found: {message}", obj=where)
+        if err.status == 413 or (err.status == 500 and message == ETCD_TOO_LARGE):
+            return ObjectTooLargeError(f"too large to store: {message}", obj=where)
         if err.status == 401:
             return KubeError(
                 "unauthorized: the token or client certificate was rejected; refresh the kubeconfig",

@@ -9,6 +9,7 @@ as the Kustomization's service account (``cluster``).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -24,7 +25,7 @@ from airflow_flux_provider.kube.apply import (
     ChangeSet,
     with_owner_labels,
 )
-from airflow_flux_provider.kube.cluster import Cluster, KubeError, ObjectKey
+from airflow_flux_provider.kube.cluster import Cluster, KubeError, ObjectKey, ObjectTooLargeError
 from airflow_flux_provider.kube.health import HealthReport
 from airflow_flux_provider.kube.ignore import IgnoreRules
 from airflow_flux_provider.kube.inventory import Inventory
@@ -251,7 +252,13 @@ def _apply_and_prune(
     )
     if pending.entries != record.inventory.entries:
         previous, record.inventory = record.inventory, pending
-        save_record(records, record)
+        try:
+            save_record(records, record)
+        except ObjectTooLargeError as err:
+            message = _too_large(record, err)
+            record.inventory = previous
+            _fail(records, record, revision, "ReconciliationFailed", message, target)
+            raise ReconcileError(message, obj=target.ref, field="status.inventory") from None
         record.inventory = previous
 
     try:
@@ -285,6 +292,16 @@ def _apply_and_prune(
         save_record(records, record)
     drift_corrected = record.last_applied_revision == revision
     return ReconcileResult(revision, changes, inventory, pruned, time.monotonic() - started, drift_corrected)
+
+
+def _too_large(record: StatusRecord, err: ObjectTooLargeError) -> str:
+    """Why a status with this inventory cannot be stored, and the way out (Flux's too)."""
+    size = len(json.dumps(record.to_status(), separators=(",", ":"))) / 2**20
+    return (
+        f"the inventory of {len(record.inventory):,} objects makes the status {size:.2f} MiB, {err.message} "
+        "(etcd keeps at most 1.5 MiB per object by default); nothing was applied: split the objects into "
+        "several Kustomizations, each with a smaller spec.path, ordered with spec.dependsOn"
+    )
 
 
 def _invalid_flux_objects(objects: Iterable[dict[str, Any]]) -> list[str]:

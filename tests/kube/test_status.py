@@ -15,6 +15,7 @@ from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.objects import ensure_object
 from airflow_flux_provider.kube.reconcile import (
     KustomizationTarget,
+    ReconcileError,
     apply_and_prune,
     check_dependencies,
     finish,
@@ -243,3 +244,27 @@ def test_without_the_object_or_a_manifest_the_status_waits_in_a_configmap_then_m
     moved = apply_and_prune(cluster, target, [_configmap(sandbox_namespace, "b")], revision="r2")
     assert [k.name for k in moved.pruned] == ["a"]  # the ConfigMap's inventory came along
     assert cluster.get(config_map) is None and cluster.get(_ks_key(sandbox_namespace)) is not None
+
+
+def test_an_inventory_too_large_for_etcd_is_refused_before_anything_is_applied(
+    sandbox: Sandbox, sandbox_namespace: str, cluster: Cluster
+) -> None:
+    """6,000 objects with long names make a 1.7 MiB status: the API server cannot store it, so
+    the pending inventory write fails before the first object is applied, is not retried, and the
+    status says why and how to split (Flux applies first and loses the inventory instead)."""
+    target = kustomization_target("apps", sandbox_namespace, prune=True)
+    objects = [_configmap(sandbox_namespace, f"{i:04d}-" + "x" * 240) for i in range(6000)]
+    sandbox.counters.reset()
+    with pytest.raises(ReconcileError) as info:
+        apply_and_prune(cluster, target, objects, revision=REVISION)
+    message = info.value.message
+    assert message.startswith("the inventory of 6,000 objects makes the status 1.")
+    assert "MiB, too large to store: etcdserver: request is too large" in message
+    assert "nothing was applied: split the objects into several Kustomizations" in message
+    assert info.value.obj == f"Kustomization/{sandbox_namespace}/apps"
+    assert cluster.list("v1", "ConfigMap", namespace=sandbox_namespace) == []
+    assert sandbox.counters.get("update", "kustomizations/status") == 2  # refused once, then the failure
+    status = (cluster.get(_ks_key(sandbox_namespace)) or {})["status"]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == ("False", "ReconciliationFailed", message)
+    assert status["inventory"] == {"entries": []}

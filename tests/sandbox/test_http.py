@@ -113,6 +113,40 @@ def test_oversized_body_is_413(sandbox: Sandbox, sandbox_namespace: str) -> None
     assert code == 413 and body["reason"] == "RequestEntityTooLarge"
 
 
+def test_an_object_over_etcds_limit_is_refused_as_kube_apiserver_passes_etcds_error_on(
+    sandbox: Sandbox, sandbox_namespace: str
+) -> None:
+    """Under the 3 MiB body limit but over etcd's 1.5 MiB: a 500 without a reason, the body
+    kube-apiserver answers (kubernetes/kubernetes#74600); a dry-run never reaches etcd and passes."""
+    path = f"/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/{sandbox_namespace}/kustomizations"
+    manifest = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "big"},
+        "spec": {
+            "interval": "10m",
+            "prune": False,
+            "sourceRef": {"kind": "GitRepository", "name": "big"},
+            "patches": [{"patch": "x" * 1024} for _ in range(1600)],
+        },
+    }
+    body = json.dumps(manifest).encode()
+    assert 1.5 * 2**20 < len(body) < 3 * 2**20
+    assert call(sandbox, "POST", path, body) == (
+        500,
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "etcdserver: request is too large",
+            "code": 500,
+        },
+    )
+    assert call(sandbox, "GET", f"{path}/big")[0] == 404
+    assert call(sandbox, "POST", f"{path}?dryRun=All", body)[0] == 201
+
+
 def test_injected_fault_and_counters(sandbox: Sandbox, sandbox_namespace: str) -> None:
     path = f"/api/v1/namespaces/{sandbox_namespace}/configmaps"
     sandbox.counters.reset()

@@ -22,6 +22,14 @@ from flux_devkit.sandbox.status import ApiError
 ObjectKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped
 TypeKey = tuple[str, str]  # (group, plural)
 
+#: etcd's default ``--max-request-bytes`` (1.5 MiB). The API server's own limit is on request
+#: bodies (3 MiB); an object it accepts but cannot store in one etcd request fails later, with
+#: etcd's error passed through as a 500 without a reason (kubernetes/kubernetes#74600, #112152).
+#: Custom resources are stored as JSON, so their JSON size is what counts; built-in kinds are
+#: stored as protobuf, which their JSON size bounds from above.
+MAX_OBJECT_BYTES = 1536 * 1024
+TOO_LARGE = "etcdserver: request is too large"
+
 
 def _owners(obj: dict[str, Any]) -> list[str]:
     return [str(ref.get("uid")) for ref in obj["metadata"].get("ownerReferences") or []]
@@ -120,7 +128,14 @@ class Store:
             return [key for key, bucket in self._objects.items() if bucket]
 
     def put(self, group: str, plural: str, obj: dict[str, Any], event_type: str) -> dict[str, Any]:
-        """Store ``obj`` with a fresh resourceVersion and record the event; returns the stored object."""
+        """Store ``obj`` with a fresh resourceVersion and record the event; returns the stored object.
+
+        An object etcd would refuse (:data:`MAX_OBJECT_BYTES`) is refused as the API server
+        passes etcd's error on, and nothing changes (dry-runs never get here, as they never
+        reach etcd).
+        """
+        if len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_OBJECT_BYTES:
+            raise ApiError(500, TOO_LARGE, reason="")
         with self.lock:
             meta = obj["metadata"]
             self._rv += 1
