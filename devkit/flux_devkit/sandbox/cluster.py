@@ -210,6 +210,11 @@ class Sandbox:
             time.sleep(0.05)
         raise self._process.fail(f"{self.url} not serving after {timeout:.0f} s")
 
+    @property
+    def pid(self) -> int:
+        """The process serving the API (this one unless started with ``child_process``)."""
+        return int(self._process.popen.pid) if self._process is not None else os.getpid()
+
     def stop(self) -> None:
         self._stopping.set()
         if self._process is not None:
