@@ -9,7 +9,7 @@ writes (besides the Lease the runs take turns through).
 
 All apps in one Kustomization by default; ``--per-kustomization M`` splits them as a
 platform team would, and as Flux's own benchmark does (fluxcd/flux-benchmark: one
-Kustomization per app): a Kustomization for the namespace, then one per M apps, reconciled
+Kustomization per app): one Kustomization per M apps, each with its namespace, reconciled
 ``--workers`` at a time in threads of this process, each with a client of its own, as
 Airflow's parallel tasks would (in processes of their own there). One Kustomization of
 10,000 apps cannot work on a real cluster: its inventory makes a 2 MiB status, over the
@@ -91,9 +91,9 @@ def app_objects(namespace: str, index: int) -> list[dict]:
     ]
 
 
-def workload(namespace: str, size: int) -> list[dict]:
+def workload(namespace: str, size: int, first: int = 0) -> list[dict]:
     objects: list[dict] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}]
-    for index in range(size):
+    for index in range(first, first + size):
         objects += app_objects(namespace, index)
     return objects
 
@@ -103,9 +103,11 @@ class Run:
     """One size, our side: wall time to Ready, the no-op pass after it and its writes."""
 
     wall: float
+    cpu: float  # seconds of CPU, this process and the sandbox: what load does not change
     noop: float
     writes: int
     kustomizations: int
+    objects: int
 
 
 def target(name: str) -> KustomizationTarget:
@@ -119,14 +121,14 @@ def target(name: str) -> KustomizationTarget:
 
 
 def plan(namespace: str, size: int, per: int) -> list[tuple[KustomizationTarget, list[dict]]]:
-    """One Kustomization of everything (``per`` 0), or as a platform team (and Flux's benchmark)
-    splits it: the namespace in one Kustomization, then one per ``per`` apps, which depend on it."""
-    objects = workload(namespace, size)
+    """One Kustomization of everything (``per`` 0), or as a platform team splits it: one per
+    ``per`` apps, each with a namespace of its own. (Kustomizations sharing a namespace would
+    each LIST all of it for their health and read-ahead, as many times as there are of them.)"""
     if not per:
-        return [(target(f"mttp-{namespace}"), objects)]
-    apps = [objects[1 + 4 * i : 1 + 4 * min(i + per, size)] for i in range(0, size, per)]
-    return [(target(f"mttp-{namespace}-ns"), objects[:1])] + [
-        (target(f"mttp-{namespace}-{n}"), chunk) for n, chunk in enumerate(apps)
+        return [(target(f"mttp-{namespace}"), workload(namespace, size))]
+    return [
+        (target(f"mttp-{namespace}-{n}"), workload(f"{namespace}-{n}", min(per, size - first), first))
+        for n, first in enumerate(range(0, size, per))
     ]
 
 
@@ -141,24 +143,31 @@ def reconcile(kubeconfig: Path, kustomization: KustomizationTarget, objects: lis
 
 
 def ours(sandbox: Sandbox, namespace: str, size: int, per: int, workers: int) -> Run:
-    """The namespace's Kustomization first (the others depend on it), then the rest ``workers`` at
-    a time: threads standing for Airflow's parallel tasks."""
-    (first, *rest) = plan(namespace, size, per)
+    """Every Kustomization of the plan, ``workers`` at a time: threads standing for Airflow's
+    parallel tasks; then all of them again, which must change nothing."""
+    kustomizations = plan(namespace, size, per)
 
     def run_all() -> list[bool]:
-        changed = [reconcile(sandbox.kubeconfig, *first)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return changed + list(pool.map(lambda k: reconcile(sandbox.kubeconfig, *k), rest))
+            return list(pool.map(lambda k: reconcile(sandbox.kubeconfig, *k), kustomizations))
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds(sandbox.pid)
     run_all()
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, cpu_seconds(sandbox.pid) - cpu
     sandbox.counters.reset()
     start = time.perf_counter()
     changed = run_all()
     noop = time.perf_counter() - start
     assert not any(changed), "a second reconcile of the same objects must change nothing"
-    return Run(wall, noop, sandbox.counters.mutating(besides=("leases",)), 1 + len(rest))
+    writes = sandbox.counters.mutating(besides=("leases",))
+    objects = sum(len(objects) for _, objects in kustomizations)
+    return Run(wall, cpu, noop, writes, len(kustomizations), objects)
+
+
+def cpu_seconds(sandbox: int) -> float:
+    """CPU time used so far by this process (all its threads) and by the sandbox's."""
+    fields = Path(f"/proc/{sandbox}/stat").read_text().rpartition(")")[2].split()
+    return time.process_time() + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss(pid: int) -> float:
@@ -218,14 +227,14 @@ def main() -> None:
                 skip = bool(args.no_kubectl_above) and size > args.no_kubectl_above
                 row = measure(sandbox, size, args.per_kustomization, args.workers, Path(tmp), skip)
                 print(row, flush=True)
-            print("MiB: peak RSS of this process (the Airflow side) and of the sandbox; load: 1 min")
+            print("CPU s: both processes; MiB: peak RSS of this process (the Airflow side), of the sandbox")
         finally:
             sandbox.stop()
 
 
 HEADER = (
-    f"{'N apps':>7} {'objects':>8} {'Ks':>5} {'ours s':>8} {'kubectl s':>10} {'ratio':>6} {'no-op s':>8} "
-    f"{'writes':>7} {'client MiB':>11} {'sandbox MiB':>12} {'load':>5}"
+    f"{'N apps':>7} {'objects':>8} {'Ks':>5} {'ours s':>8} {'CPU s':>7} {'kubectl s':>10} {'ratio':>6} "
+    f"{'no-op s':>8} {'writes':>7} {'client MiB':>11} {'sandbox MiB':>12} {'load':>5}"
 )
 
 
@@ -238,8 +247,8 @@ def measure(sandbox: Sandbox, size: int, per: int, workers: int, workdir: Path, 
     base = 0.0 if skip_kubectl else kubectl(sandbox.kubeconfig, f"kubectl-{size}", size, workdir)
     compared = f"{'-':>10} {'-':>6}" if skip_kubectl else f"{base:>10.2f} {run.wall / base:>6.2f}"
     return (
-        f"{size:>7} {4 * size + 1:>8} {run.kustomizations:>5} {run.wall:>8.2f} {compared} {run.noop:>8.2f} "
-        f"{run.writes:>7} {client:>11.0f} {server:>12.0f} {os.getloadavg()[0]:>5.1f}"
+        f"{size:>7} {run.objects:>8} {run.kustomizations:>5} {run.wall:>8.2f} {run.cpu:>7.1f} {compared} "
+        f"{run.noop:>8.2f} {run.writes:>7} {client:>11.0f} {server:>12.0f} {os.getloadavg()[0]:>5.1f}"
     )
 
 
