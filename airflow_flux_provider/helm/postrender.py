@@ -1,13 +1,17 @@
-"""Kustomize post-rendering of a release's manifests: the spec's patches, images, metadata.
+"""Post-rendering of a release's manifests: the spec's kustomize layers, commonMetadata, origin labels.
 
 Helm 4 only runs post-renderers that are plugins (``type: postrenderer/v1``); Helm 3 runs an
-executable. :func:`install_post_renderer` writes, in the CLI's private folders, a chain of
-kustomizations and a two-line shell launcher (for Helm 4 wrapped in a plugin) that saves
-helm's manifests into the chain's first folder and runs the real kustomize (``kubectl
-kustomize``) once over its last. So helm itself renders, post-renders, applies and records the
-release: ``helm list/history/get manifest`` stay truthful, and rollback restores patched
-manifests. One kustomize process and no Python start per render: helm starts the post-renderer
-for every install and upgrade, and its start-up was the largest cost a release added to helm's.
+executable. :func:`install_post_renderer` writes, in the CLI's private folder, a shell launcher
+(for Helm 4 wrapped in a plugin) that only passes helm's manifests to this process through
+two named pipes and the result back. :class:`PostRenderer`, entered around the helm command,
+serves it from a thread: a release without kustomize layers or target namespace gets its
+metadata set in process (:func:`~airflow_flux_provider.helm.metadata.stamp`, which declines
+whatever it cannot do exactly as kustomize); every other render runs the real kustomize
+(``kubectl kustomize``) once over a chain of kustomizations. So helm itself renders,
+post-renders, applies and records the release: ``helm list/history/get manifest`` stay
+truthful, and rollback restores patched manifests. Helm starts the post-renderer for every
+install and upgrade, and a process start (kustomize's above all) was the largest cost a release
+added to helm's.
 
 Flux's order, each layer built over the one before (as a kustomize overlay over its base):
 each ``postRenderers[].kustomize`` in list order, then ``commonMetadata`` and the origin labels
@@ -18,46 +22,125 @@ namespace, when helm stores the release elsewhere, is set in that last layer.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
-import shlex
 import shutil
 import stat
+import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from airflow_flux_provider.helm.metadata import stamp
 
 if TYPE_CHECKING:
     from airflow_flux_provider.helm.cli import HelmCli
 
 PLUGIN_NAME = "flux-post-render"
-_INPUT = "helm-output"  # the chain's first folder; the launcher writes helm's manifests into it
+_INPUT = "helm-output"  # the chain's first folder; helm's manifests are written into it
 _LAST = "metadata"
-_ERRORS = "kustomize-error.txt"  # helm 4 drops a plugin's stderr, so the launcher keeps it here
 _LAYER = re.compile(r"recursed accumulation of path '[^']*/([^'/]+)': ")
+_POKE_SECONDS = 0.05
+LAUNCHER = """#!/bin/sh
+cat > "$1/in" || exit 1
+{ read -r status && [ "$status" = ok ] && cat; } < "$1/out" || exit 1
+echo ---
+"""  # helm 4 refuses an empty output (echo ---), even of a chart that renders no objects
 
 
 @dataclass(frozen=True)
-class PostRenderer:
-    """One release's kustomization chain and the helm flags that run it."""
+class Metadata:
+    """What the last layer sets on each object: commonMetadata, then the origin labels."""
 
-    folder: Path
-    flags: list[str]
+    common_labels: dict[str, str]
+    annotations: dict[str, str]
+    origin: dict[str, str]
+
+    @classmethod
+    def of(cls, hr: Any) -> Metadata:
+        common = hr.spec.common_metadata
+        origin = {
+            "helm.toolkit.fluxcd.io/name": hr.metadata.name,
+            "helm.toolkit.fluxcd.io/namespace": hr.metadata.namespace,
+        }
+        return cls(dict(common.labels) if common else {}, dict(common.annotations) if common else {}, origin)
+
+
+class PostRenderer:
+    """One release's post-render, served to helm while entered (``with renderer: helm ...``)."""
+
+    def __init__(self, hr: Any, folder: Path, flags: list[str], *, kubectl: str, namespace: str | None):
+        self.hr, self.folder, self.flags = hr, folder, flags
+        self._kubectl, self._namespace = kubectl, namespace
+        self._metadata = Metadata.of(hr)
+        self._in_process = namespace is None and not any(r.kustomize for r in hr.spec.post_renderers)
+        self._error = ""
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> PostRenderer:
+        self._stopping = False
+        self._thread = threading.Thread(target=self._serve, name="helm-post-render", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop serving: wake the thread wherever it blocks (opening either pipe) until it ends."""
+        self._stopping = True
+        while self._thread is not None and self._thread.is_alive():
+            for pipe, flags in (("in", os.O_WRONLY), ("out", os.O_RDONLY)):
+                with contextlib.suppress(OSError):  # ENXIO: nobody waits on it now
+                    os.close(os.open(self.folder / pipe, flags | os.O_NONBLOCK))
+            self._thread.join(_POKE_SECONDS)
 
     def error(self) -> str:
         """Why the last render failed, as kustomize said it of the innermost failing layer
         (``postRenderers[1]: error in remove for path ...``); empty when it did not fail."""
-        try:
-            text = (self.folder / _ERRORS).read_text().strip().removeprefix("error: ")
-        except FileNotFoundError:
-            return ""
+        text = self._error.strip().removeprefix("error: ")
         layers = list(_LAYER.finditer(text))
         if not layers:
             return text
         layer = layers[-1][1]
         where = f"postRenderers[{layer.rpartition('-')[2]}]" if layer.startswith("postRenderers-") else layer
         return f"{where}: {text[layers[-1].end() :]}"
+
+    def _serve(self) -> None:
+        """Each render: helm's manifests in, ``ok`` and the result (or ``failed``) out."""
+        while True:
+            with open(self.folder / "in", "rb") as pipe:
+                manifests = pipe.read()
+            if self._stopping:
+                return
+            try:
+                answer = b"ok\n" + self.render(manifests.decode())
+            except subprocess.CalledProcessError as err:
+                self._error = err.stderr.decode(errors="replace")
+                answer = b"failed\n"
+            try:
+                with open(self.folder / "out", "wb") as pipe:
+                    pipe.write(answer)
+            except BrokenPipeError:
+                pass  # helm gave up on this render
+            if self._stopping:
+                return
+
+    def render(self, manifests: str) -> bytes:
+        """Post-render helm's ``manifests``: in process when that is exact, else by kustomize."""
+        if self._in_process:
+            meta = self._metadata
+            stamped = stamp(manifests, {**meta.common_labels, **meta.origin}, meta.annotations)
+            if stamped is not None:
+                return stamped.encode()
+        chain = _write_chain(self.hr, self.folder / "chain", self._metadata, namespace=self._namespace)
+        (chain / _INPUT / f"{_INPUT}.yaml").write_text(manifests)
+        done = subprocess.run(
+            [self._kubectl, "kustomize", "--", str(chain / _LAST)], capture_output=True, check=True
+        )
+        return done.stdout
 
 
 def post_renderers_digest(hr: Any) -> str:
@@ -68,18 +151,13 @@ def post_renderers_digest(hr: Any) -> str:
     return "sha256:" + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def _transformers(hr: Any) -> list[dict[str, Any]]:
+def _transformers(meta: Metadata) -> list[dict[str, Any]]:
     """commonMetadata's labels and annotations, then the origin labels: builtin transformers on each
     object's own metadata only (not pod templates or selectors), as helm-controller's."""
-    common = hr.spec.common_metadata
-    origin = {
-        "helm.toolkit.fluxcd.io/name": hr.metadata.name,
-        "helm.toolkit.fluxcd.io/namespace": hr.metadata.namespace,
-    }
     wanted = [
-        ("LabelTransformer", "labels", dict(common.labels) if common else {}),
-        ("AnnotationsTransformer", "annotations", dict(common.annotations) if common else {}),
-        ("LabelTransformer", "labels", origin),
+        ("LabelTransformer", "labels", meta.common_labels),
+        ("AnnotationsTransformer", "annotations", meta.annotations),
+        ("LabelTransformer", "labels", meta.origin),
     ]
     return [
         {"apiVersion": "builtin", "kind": kind, "metadata": {"name": f"transformer-{index}"}, field: values,
@@ -94,9 +172,9 @@ def _kustomization(folder: Path, body: dict[str, Any]) -> None:
     (folder / "kustomization.yaml").write_text(json.dumps(kustomization))  # JSON is YAML, as Flux writes it
 
 
-def _write_chain(hr: Any, root: Path, *, namespace: str | None) -> Path:
+def _write_chain(hr: Any, root: Path, meta: Metadata, *, namespace: str | None) -> Path:
     """The kustomization chain under ``root`` (replaced): helm's output, each post-renderer, metadata."""
-    shutil.rmtree(root, ignore_errors=True)  # an earlier action's chain (and error) in this reconcile
+    shutil.rmtree(root, ignore_errors=True)  # an earlier render's chain
     root.mkdir()
     _kustomization(root / _INPUT, {"resources": [f"{_INPUT}.yaml"]})
     previous = _INPUT
@@ -107,7 +185,7 @@ def _write_chain(hr: Any, root: Path, *, namespace: str | None) -> Path:
         body = {key: layer[key] for key in ("patches", "images") if layer.get(key)}
         _kustomization(root / f"postRenderers-{index}", {"resources": [f"../{previous}"], **body})
         previous = f"postRenderers-{index}"
-    transformers = _transformers(hr)
+    transformers = _transformers(meta)
     names = [f"{t['metadata']['name']}.yaml" for t in transformers]
     _kustomization(
         root / _LAST,
@@ -123,15 +201,14 @@ def _write_chain(hr: Any, root: Path, *, namespace: str | None) -> Path:
 
 
 def install_post_renderer(hr: Any, cli: HelmCli, *, kubectl: str, namespace: str | None) -> PostRenderer:
-    """Write the chain, the launcher (and Helm 4 plugin); return them with helm's flags."""
-    chain = _write_chain(hr, cli.work_dir / "post-render", namespace=namespace)
+    """Write the pipes, the launcher (and Helm 4 plugin); return the renderer with helm's flags."""
+    folder = cli.work_dir / "post-render"
+    shutil.rmtree(folder, ignore_errors=True)  # an earlier action's in this reconcile
+    folder.mkdir()
+    for pipe in ("in", "out"):
+        os.mkfifo(folder / pipe, 0o600)
     launcher = cli.work_dir / "flux-post-render.sh"
-    launcher.write_text(
-        "#!/bin/sh\n"
-        f'cat > "$1/{_INPUT}/{_INPUT}.yaml" || exit 1\n'
-        f'{shlex.quote(kubectl)} kustomize -- "$1/{_LAST}" 2> "$1/{_ERRORS}" || exit 1\n'
-        "echo ---\n"  # helm 4 refuses an empty output, even of a chart that renders no objects
-    )
+    launcher.write_text(LAUNCHER)
     launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
     renderer = str(launcher)
     if cli.major_version >= 4:
@@ -143,4 +220,5 @@ def install_post_renderer(hr: Any, cli: HelmCli, *, kubectl: str, namespace: str
         }  # fmt: skip
         (plugin / "plugin.yaml").write_text(json.dumps(manifest))
         renderer = PLUGIN_NAME
-    return PostRenderer(chain, ["--post-renderer", renderer, "--post-renderer-args", str(chain)])
+    flags = ["--post-renderer", renderer, "--post-renderer-args", str(folder)]
+    return PostRenderer(hr, folder, flags, kubectl=kubectl, namespace=namespace)

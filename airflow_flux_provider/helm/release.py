@@ -425,13 +425,15 @@ class ReleaseReconciler:
     def _release_action(self, action: Action, args: list[str], timeout: float) -> None:
         self.status.last_attempted_release_action = action.value
         title = action.capitalize()
+        assert self._renderer is not None  # set with the install or upgrade flags
         try:
-            out = self._mutate(
-                [*args, "--output=json"], [self.name, self.chart.location], timeout, f"Helm {action}"
-            )
+            with self._renderer:  # served to helm while it runs
+                out = self._mutate(
+                    [*args, "--output=json"], [self.name, self.chart.location], timeout, f"Helm {action}"
+                )
         except HelmCommandError as err:
             self._count_failure(action)
-            rendered = self._renderer.error() if self._renderer else ""
+            rendered = self._renderer.error()
             message = f"{err.message}: {rendered}" if rendered else err.message  # helm 4 drops it
             self.last_error = message
             latest = self._safe_latest()

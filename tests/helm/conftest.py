@@ -143,3 +143,56 @@ def crd_plural(sandbox_namespace: str, cluster: Cluster) -> Iterator[str]:
     cluster.delete(
         ObjectKey("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", f"{plural}.example.com")
     )
+
+
+SEED_TEMPLATES = {  # a local stand-in of the seed's MLflow chart
+    "deployment.yaml": """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: {{ .Release.Name }}}}
+  template:
+    metadata: {labels: {app: {{ .Release.Name }}}}
+    spec:
+      containers:
+      - name: mlflow
+        image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+        resources: {{ toJson .Values.resources }}
+        env:
+        - {name: BUCKET, value: {{ .Values.s3.bucket | quote }}}
+""",
+    "service.yaml": """apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  type: {{ .Values.service.type }}
+  selector: {app: {{ .Release.Name }}}
+  ports: [{port: {{ .Values.service.port }}}]
+""",
+    "tests/connection.yaml": """apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ .Release.Name }}-test-connection
+  annotations: {"helm.sh/hook": test}
+spec:
+  restartPolicy: Never
+  containers: [{name: wget, image: busybox:1.36}]
+""",
+}
+
+
+@pytest.fixture(scope="session")
+def mlflow_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("seed-chart") / "mlflow"
+    (root / "templates" / "tests").mkdir(parents=True)
+    (root / "Chart.yaml").write_text("apiVersion: v2\nname: mlflow\nversion: 0.7.19\nappVersion: 2.8.1\n")
+    (root / "values.yaml").write_text(
+        "image: {repository: mlflow, tag: latest}\nservice: {type: ClusterIP, port: 5000}\nresources: {}\n"
+        "s3: {enabled: false, bucket: ''}\n"
+    )
+    for name, text in SEED_TEMPLATES.items():
+        (root / "templates" / name).write_text(text)
+    return root

@@ -29,8 +29,8 @@ def chart_cli() -> Any:
 def _render(cli: HelmCli, chart: Path, spec: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
     """The post-rendered objects by kind (test hooks left out: helm post-renders them or not by version)."""
     hr = helm_release("apps", spec)
-    renderer = install_post_renderer(hr, cli, kubectl=kubectl_path(), namespace=namespace)
-    out = cli.run(["template", *renderer.flags], operands=["web", str(chart)], cluster=False, timeout=60)
+    with install_post_renderer(hr, cli, kubectl=kubectl_path(), namespace=namespace) as renderer:
+        out = cli.run(["template", *renderer.flags], operands=["web", str(chart)], cluster=False, timeout=60)
     docs = [d for d in yaml.safe_load_all(out) if isinstance(d, dict)]
     return {d["kind"]: d for d in docs if "helm.sh/hook" not in (d["metadata"].get("annotations") or {})}
 
@@ -96,7 +96,7 @@ def test_failing_patch_names_the_post_renderer(chart_cli: HelmCli, chart_dir: Pa
     hr = helm_release("apps", spec)
     renderer = install_post_renderer(hr, chart_cli, kubectl=kubectl_path(), namespace=None)
     assert renderer.error() == ""
-    with pytest.raises(HelmCommandError):
+    with renderer, pytest.raises(HelmCommandError):
         chart_cli.run(
             ["template", *renderer.flags], operands=["web", str(chart_dir)], cluster=False, timeout=60
         )
