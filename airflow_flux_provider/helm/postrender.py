@@ -89,13 +89,15 @@ class PostRenderer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """Stop serving: wake the thread wherever it blocks (opening either pipe) until it ends."""
+        """Stop serving: wake the thread wherever it blocks (opening either pipe) until it ends; then
+        let a launcher that helm left behind (killed mid-render) fail instead of waiting forever."""
         self._stopping = True
         while self._thread is not None and self._thread.is_alive():
-            for pipe, flags in (("in", os.O_WRONLY), ("out", os.O_RDONLY)):
-                with contextlib.suppress(OSError):  # ENXIO: nobody waits on it now
-                    os.close(os.open(self.folder / pipe, flags | os.O_NONBLOCK))
+            _poke(self.folder / "in", os.O_WRONLY)
+            _poke(self.folder / "out", os.O_RDONLY)
             self._thread.join(_POKE_SECONDS)
+        _poke(self.folder / "in", os.O_RDONLY)
+        _poke(self.folder / "out", os.O_WRONLY)
 
     def error(self) -> str:
         """Why the last render failed, as kustomize said it of the innermost failing layer
@@ -113,20 +115,18 @@ class PostRenderer:
         while True:
             with open(self.folder / "in", "rb") as pipe:
                 manifests = pipe.read()
-            if self._stopping:
-                return
+            if self._stopping and not manifests:
+                return  # woken by __exit__
             try:
                 answer = b"ok\n" + self.render(manifests.decode())
             except subprocess.CalledProcessError as err:
                 self._error = err.stderr.decode(errors="replace")
                 answer = b"failed\n"
-            try:
-                with open(self.folder / "out", "wb") as pipe:
-                    pipe.write(answer)
-            except BrokenPipeError:
-                pass  # helm gave up on this render
-            if self._stopping:
-                return
+            except Exception as err:  # helm must get an answer, or it waits for ever
+                self._error = f"post-render failed: {err}"
+                answer = b"failed\n"
+            with contextlib.suppress(BrokenPipeError), open(self.folder / "out", "wb") as pipe:
+                pipe.write(answer)  # a broken pipe: helm gave up on this render
 
     def render(self, manifests: str) -> bytes:
         """Post-render helm's ``manifests``: in process when that is exact, else by kustomize."""
@@ -141,6 +141,12 @@ class PostRenderer:
             [self._kubectl, "kustomize", "--", str(chain / _LAST)], capture_output=True, check=True
         )
         return done.stdout
+
+
+def _poke(pipe: Path, flags: int) -> None:
+    """Open and close the other end of ``pipe``, releasing whoever waits to open this end."""
+    with contextlib.suppress(OSError):  # ENXIO: nobody waits on it now; gone: the CLI was closed
+        os.close(os.open(pipe, flags | os.O_NONBLOCK))
 
 
 def post_renderers_digest(hr: Any) -> str:
