@@ -121,8 +121,8 @@ def stamp(text: str, labels: dict[str, str], annotations: dict[str, str]) -> str
                 return None  # kustomize's to refuse or rewrite
             identities.add(identity)
             objects.append(obj)
-    except yaml.YAMLError:
-        return None  # kustomize reports what is wrong with it
+    except (yaml.YAMLError, RecursionError):
+        return None  # kustomize reports what is wrong with it, or copes with the depth
     finally:
         loader.dispose()
     for obj in objects:

@@ -109,6 +109,7 @@ def test_unambiguous_scalars_in_process(chart_cli: HelmCli, value: str) -> None:
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm, namespace: default}\n",  # the same object
         "- a list\n",
         "kind: [unclosed\n",
+        CONFIGMAP.format(value="[" * 5000 + "]" * 5000),  # deeper than Python's recursion
     ],
 )
 def test_ambiguous_or_unusual_input_is_left_to_kustomize(text: str) -> None:
