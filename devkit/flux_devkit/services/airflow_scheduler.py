@@ -33,6 +33,16 @@ from flux_devkit.services.process import ServiceError, ServiceProcess
 
 COMPONENTS = ("scheduler", "dag-processor", "triggerer")
 FINISHED = frozenset({"success", "failed"})
+#: The README's production recipe (``docker/airflow_local_settings.py``): components import the
+#: provider's task modules once, and the task processes they fork inherit them.
+LOCAL_SETTINGS = "from airflow_flux_provider.preload import preload\n\npreload()\n"
+
+
+def install_local_settings(airflow_home: Path) -> None:
+    """Write ``airflow_local_settings.py`` where Airflow imports it from (``$AIRFLOW_HOME/config``)."""
+    config = airflow_home / "config"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "airflow_local_settings.py").write_text(LOCAL_SETTINGS)
 
 
 def celery_settings(broker_url: str, result_backend: str) -> dict[str, str]:
@@ -137,6 +147,7 @@ class AirflowScheduler:
         home = folder / "airflow-home"
         for sub in (home, folder / "home", folder / "tmp"):
             sub.mkdir(parents=True, exist_ok=True)
+        install_local_settings(home)
         argv = [sys.executable, "-m", "airflow", "celery", "worker", "--concurrency", str(concurrency)]
         argv += [
             "--celery-hostname",
@@ -189,6 +200,7 @@ def start_airflow_scheduler(
     timeout: float = 180.0,
 ) -> AirflowScheduler:
     """Start the four components for a migrated ``airflow_home``; wait until all report healthy."""
+    install_local_settings(airflow_home)
     common = {
         **bundle_env(bundle, dags_folder),
         "AIRFLOW_HOME": str(airflow_home),
