@@ -1,7 +1,9 @@
 """The real ``helm`` binary, run in isolation and with secrets scrubbed from what it prints.
 
-Every :class:`HelmCli` gets private ``HELM_CACHE_HOME``/``CONFIG``/``DATA`` folders (never
-the user's ``~/.config/helm``; only the API discovery cache is shared, per user), a
+Every :class:`HelmCli` gets private ``HELM_CONFIG_HOME``/``DATA`` folders and repository and
+content caches (never the user's ``~/.config/helm``); what holds nothing of a task's own, the
+API discovery cache, the plugins (our post-renderer) and helm's Wasm compilation cache, is
+shared per user, so a release no longer creates and removes eight folders. Also a
 ``--kubeconfig`` written from the :class:`~airflow_flux_provider.kube.Cluster` the task acts
 on (same server, identity and impersonation as the Python client; never the worker's own
 kubeconfig), a subprocess timeout a little longer than helm's own ``--timeout``, and a
@@ -40,8 +42,7 @@ class HelmCli:
         self.binary = binary or helm_path()
         self._secrets: set[str] = {s for s in secrets if s}
         self._home = Path(tempfile.mkdtemp(prefix="flux-helm-"))
-        self.plugins_dir = self._home / "data" / "plugins"
-        self.plugins_dir.mkdir(parents=True)
+        self.plugins_dir = private_folder("helm-plugins")
         self.kubeconfig: Path | None = None
         if cluster is not None:
             kubeconfig = cluster.kubeconfig()
@@ -82,9 +83,11 @@ class HelmCli:
         env = {k: os.environ[k] for k in keep if k in os.environ}
         env.update(
             HOME=str(self._home),
-            HELM_CACHE_HOME=str(self._home / "cache"),
             HELM_CONFIG_HOME=str(self._home / "config"),
             HELM_DATA_HOME=str(self._home / "data"),
+            HELM_REPOSITORY_CACHE=str(self._home / "repository"),  # indexes of the task's repositories
+            HELM_CONTENT_CACHE=str(self._home / "content"),  # charts the task pulled
+            HELM_CACHE_HOME=str(private_folder("helm-cache")),  # left: Wasm compilation (wazero-build)
             HELM_PLUGINS=str(self.plugins_dir),
             # API discovery (not secret, per server) shared with this user's other helm runs: each
             # private HOME wrote and removed about 40 cache files per release

@@ -1,9 +1,10 @@
 """Post-rendering of a release's manifests: the spec's kustomize layers, commonMetadata, origin labels.
 
 Helm 4 only runs post-renderers that are plugins (``type: postrenderer/v1``); Helm 3 runs an
-executable. :func:`install_post_renderer` writes, in the CLI's private folder, a shell launcher
-(for Helm 4 wrapped in a plugin) that only passes helm's manifests to this process through
-two named pipes and the result back. :class:`PostRenderer`, entered around the helm command,
+executable. :func:`install_post_renderer` makes two named pipes in the CLI's private folder;
+a shell launcher (for Helm 4 wrapped in a plugin, both the same for every release, so shared
+by this user's processes) only passes helm's manifests to this process through them and the
+result back. :class:`PostRenderer`, entered around the helm command,
 serves it from a thread: a release without kustomize layers or target namespace gets its
 metadata set in process (:func:`~airflow_flux_provider.helm.metadata.stamp`, which declines
 whatever it cannot do exactly as kustomize); every other render runs the real kustomize
@@ -31,6 +32,7 @@ import shutil
 import stat
 import subprocess
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -206,25 +208,42 @@ def _write_chain(hr: Any, root: Path, meta: Metadata, *, namespace: str | None) 
     return root
 
 
+def _shared_file(path: Path, text: str, mode: int) -> None:
+    """``text`` at ``path`` in a folder this user's processes share: kept when it holds exactly that,
+    else written under a unique name and renamed into place, so no process runs a half-written one."""
+    with contextlib.suppress(OSError):
+        if path.read_text() == text and stat.S_IMODE(path.stat().st_mode) == mode:
+            return
+    staging = path.with_name(f".{uuid.uuid4().hex}.tmp")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), mode)  # not narrowed by the umask
+        out.write(text)
+    os.replace(staging, path)
+
+
+def _install_launcher(cli: HelmCli) -> str:
+    """The launcher (wrapped in a plugin for Helm 4) in the user's shared plugins folder; what
+    ``--post-renderer`` names."""
+    folder = cli.plugins_dir / PLUGIN_NAME
+    folder.mkdir(mode=0o700, exist_ok=True)
+    launcher = folder / "launch.sh"
+    _shared_file(launcher, LAUNCHER, 0o700)
+    if cli.major_version < 4:
+        return str(launcher)
+    manifest = {
+        "apiVersion": "v1", "type": "postrenderer/v1", "name": PLUGIN_NAME, "version": "0.1.0",
+        "runtime": "subprocess", "runtimeConfig": {"platformCommand": [{"command": str(launcher)}]},
+    }  # fmt: skip
+    _shared_file(folder / "plugin.yaml", json.dumps(manifest), 0o600)
+    return PLUGIN_NAME
+
+
 def install_post_renderer(hr: Any, cli: HelmCli, *, kubectl: str, namespace: str | None) -> PostRenderer:
-    """Write the pipes, the launcher (and Helm 4 plugin); return the renderer with helm's flags."""
-    folder = cli.work_dir / "post-render"
-    shutil.rmtree(folder, ignore_errors=True)  # an earlier action's in this reconcile
-    folder.mkdir()
+    """The pipes in the CLI's private folder and the shared launcher; the renderer with helm's flags."""
+    folder = cli.work_dir
     for pipe in ("in", "out"):
-        os.mkfifo(folder / pipe, 0o600)
-    launcher = cli.work_dir / "flux-post-render.sh"
-    launcher.write_text(LAUNCHER)
-    launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
-    renderer = str(launcher)
-    if cli.major_version >= 4:
-        plugin = cli.plugins_dir / PLUGIN_NAME
-        plugin.mkdir(parents=True, exist_ok=True)
-        manifest = {
-            "apiVersion": "v1", "type": "postrenderer/v1", "name": PLUGIN_NAME, "version": "0.1.0",
-            "runtime": "subprocess", "runtimeConfig": {"platformCommand": [{"command": str(launcher)}]},
-        }  # fmt: skip
-        (plugin / "plugin.yaml").write_text(json.dumps(manifest))
-        renderer = PLUGIN_NAME
-    flags = ["--post-renderer", renderer, "--post-renderer-args", str(folder)]
+        if not (folder / pipe).exists():  # an earlier action of this reconcile made them
+            os.mkfifo(folder / pipe, 0o600)
+    flags = ["--post-renderer", _install_launcher(cli), "--post-renderer-args", str(folder)]
     return PostRenderer(hr, folder, flags, kubectl=kubectl, namespace=namespace)
