@@ -85,7 +85,7 @@ class PostRenderer:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> PostRenderer:
-        self._stopping = False
+        self._stopping, self._error = False, ""
         self._thread = threading.Thread(target=self._serve, name="helm-post-render", daemon=True)
         self._thread.start()
         return self

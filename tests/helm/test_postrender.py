@@ -105,6 +105,8 @@ def test_failing_patch_names_the_post_renderer(chart_cli: HelmCli, chart_dir: Pa
         "postRenderers[1]: error in remove for path: '/spec/missing': Unable to remove nonexistent key: "
         "missing: missing value"
     )
+    with renderer:  # a new action of the same reconcile starts without the last one's failure
+        assert renderer.error() == ""
 
 
 def test_chart_without_objects(chart_cli: HelmCli, tmp_path: Path) -> None:
