@@ -40,25 +40,34 @@ class TaskProcess:
     phase: str = "execute"
 
 
-def _stat(pid: str) -> tuple[float, float] | None:
-    """(start time in ticks, utime + stime in seconds) of a process, None when it is gone."""
+def _stat(pid: str) -> tuple[int, float, float] | None:
+    """(parent pid, start time in ticks, utime + stime in seconds) of a process; None when gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
     except OSError:
         return None
-    return float(fields[19]), (int(fields[11]) + int(fields[12])) / TICKS
+    return int(fields[1]), float(fields[19]), (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def sample(seen: dict[tuple[int, float], TaskProcess]) -> None:
-    """One pass over /proc: note new task processes, update the CPU of the known ones."""
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-        number = int(pid)
-        stat = _stat(pid)
-        if stat is None:
-            continue
-        started, cpu = stat
+def _descends(pid: int, ancestor: int, parents: dict[int, int]) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        pid = parents.get(pid, 0)
+    return False
+
+
+def sample(seen: dict[tuple[int, float], TaskProcess], root: int) -> None:
+    """One pass over /proc: note new task processes under ``root`` (other stacks on the machine
+    run tasks too), update the CPU of the known ones."""
+    stats = {int(pid): stat for pid in os.listdir("/proc") if pid.isdigit() and (stat := _stat(pid))}
+    parents = {pid: stat[0] for pid, stat in stats.items()}
+    for number, (_, started, cpu) in stats.items():
         key = (number, started)
         if key not in seen:
+            if not _descends(number, root, parents):
+                continue
+            pid = str(number)
             try:
                 title = TITLE.match(Path(f"/proc/{pid}/cmdline").read_bytes())
             except OSError:
@@ -114,7 +123,7 @@ def main() -> int:
     seen: dict[tuple[int, float], TaskProcess] = {}
     child = subprocess.Popen(command)
     while child.poll() is None:
-        sample(seen)
+        sample(seen, child.pid)
         time.sleep(args.interval)
     processes = list(seen.values())
     name_processes(processes, args.logs)

@@ -69,6 +69,7 @@ class FluxObjectOperator(BaseOperator):
         self.object_name = name
         self.object_namespace = namespace
         self.kubernetes_conn_id = kubernetes_conn_id
+        self._connection_cluster: Cluster | None = None
         if not _templated(manifest if spec is None else (spec, name, namespace)):
             self.flux_object()  # nothing to render: a mistake fails the DAG's import here
 
@@ -110,11 +111,16 @@ class FluxObjectOperator(BaseOperator):
     def status_cluster(self) -> Cluster | None:
         """The cluster holding the object, as the connection's own identity (never impersonated:
         like a Flux controller it reads and writes the object's status); None without a connection."""
-        if not self.kubernetes_conn_id:
-            return None
-        from airflow_flux_provider.hooks.kubernetes import ClusterHook
+        return self.connection_cluster() if self.kubernetes_conn_id else None
 
-        return ClusterHook(self.kubernetes_conn_id).cluster()
+    def connection_cluster(self) -> Cluster:
+        """The ``kubernetes_conn_id`` connection's cluster, built once per task process: the steps
+        of one run share its connection read, kubeconfig load and API discovery."""
+        if self._connection_cluster is None:
+            from airflow_flux_provider.hooks.kubernetes import ClusterHook
+
+            self._connection_cluster = ClusterHook(self.kubernetes_conn_id or "").cluster()
+        return self._connection_cluster
 
     def skip_if_suspended(self, obj: Any, cluster: Cluster | None) -> None:
         """Skip the task while ``spec.suspend`` is true in the manifest or on the live object."""

@@ -23,7 +23,7 @@ from airflow_flux_provider.canary.timeline import CanaryStep, report_html, step_
 from airflow_flux_provider.credentials import Credentials
 from airflow_flux_provider.hooks import KUBERNETES_CONN_ID, MLFLOW_CONN_ID
 from airflow_flux_provider.hooks.connections import FluxCredentialsHook, flux_credentials
-from airflow_flux_provider.kube import Cluster, KubeError
+from airflow_flux_provider.kube import KubeError
 from airflow_flux_provider.links.flux_view import FluxViewLink, push_flux_object
 from airflow_flux_provider.links.mlflow import MlflowRunLink
 from airflow_flux_provider.operators.base import FluxObjectOperator
@@ -93,22 +93,17 @@ class CanaryAnalysisOperator(FluxObjectOperator):
         self.max_ticks = max_ticks
         self.mlflow_conn_id = mlflow_conn_id
 
-    def _cluster(self) -> Cluster:
-        from airflow_flux_provider.hooks.kubernetes import ClusterHook
-
-        return ClusterHook(self.kubernetes_conn_id).cluster()
-
     def execute(self, context: Context) -> dict[str, Any]:
         started = time.monotonic()
         canary = self.flux_object()
         namespace = canary.metadata.namespace or "default"
         push_flux_object(context, self.kubernetes_conn_id, "Canary", namespace, canary.metadata.name)
-        self.skip_if_suspended(canary, self._cluster())
+        self.skip_if_suspended(canary, self.connection_cluster())
         validate(canary)
         if self.apply_canary:
-            manifest = self.object_manifest()
+            manifest = {k: v for k, v in self.object_manifest().items() if k != "status"}
             try:
-                self._cluster().apply({k: v for k, v in manifest.items() if k != "status"}, force=True)
+                self.connection_cluster().apply(manifest, force=True)
             except KubeError as err:
                 raise CanaryError(
                     f"cannot apply the Canary: {err.message}; install the Canary CRD (flagger.app/v1beta1, "
@@ -128,7 +123,7 @@ class CanaryAnalysisOperator(FluxObjectOperator):
 
     def _tick(self, context: Context, progress: CanaryProgress, started: float) -> dict[str, Any]:
         canary = self.flux_object()
-        cluster = self._cluster()
+        cluster = self.connection_cluster()
         namespace, name = canary.metadata.namespace or "default", canary.metadata.name
         env = ClusterEnvironment(cluster, canary, metric_credentials)
         result = tick(canary, load_status(cluster, namespace, name), env)

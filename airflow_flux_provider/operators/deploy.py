@@ -58,16 +58,14 @@ class ClusterDeployOperator(FluxObjectOperator):
 
     def _cluster(self, obj: Any) -> Cluster:
         """The cluster as ``obj`` sees it: the connection's identity, or its service account."""
-        from airflow_flux_provider.hooks.kubernetes import ClusterHook
-
-        return ClusterHook(self.kubernetes_conn_id).cluster(impersonate=self._impersonate(obj))
+        user = self._impersonate(obj)
+        cluster = self.connection_cluster()
+        return cluster.impersonating(user) if user else cluster
 
     def _controller(self) -> Cluster:
         """The connection's own identity, never impersonated: as a Flux controller, it reads and
         writes the Flux objects' status (the service account only applies what they deploy)."""
-        from airflow_flux_provider.hooks.kubernetes import ClusterHook
-
-        return ClusterHook(self.kubernetes_conn_id).cluster()
+        return self.connection_cluster()
 
     def _await_health(
         self, obj: Any, cluster: Cluster, keys: list[ObjectKey], *, timeout: float, state: ResumeState

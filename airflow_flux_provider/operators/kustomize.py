@@ -207,11 +207,8 @@ class KustomizationRenderOperator(FluxObjectOperator):
         from airflow_flux_provider.operators.sources import artifact_store
 
         ks = self.flux_object()
-        reader = None
-        if self.kubernetes_conn_id:
-            from airflow_flux_provider.hooks.kubernetes import ClusterHook
-
-            reader = ClusterReader(ClusterHook(self.kubernetes_conn_id).cluster())
+        cluster = self.status_cluster()
+        reader = ClusterReader(cluster) if cluster else None
         keys = decryption_keys(ks, self.kubernetes_conn_id) if ks.spec.decryption is not None else None
         store = RenderStore(
             self.artifacts_path or settings.artifacts_path() / "renders",
@@ -270,7 +267,6 @@ class KustomizationDiffOperator(FluxObjectOperator):
         self.fail_on_changes = fail_on_changes
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_flux_provider.hooks.kubernetes import ClusterHook
         from airflow_flux_provider.kustomize.diff import diff
 
         ks = self.flux_object()
@@ -284,7 +280,7 @@ class KustomizationDiffOperator(FluxObjectOperator):
                 obj=f"task '{self.task_id}'",
                 field="rendered",
             )
-        report = diff(ks, text, ClusterHook(self.kubernetes_conn_id).cluster())
+        report = diff(ks, text, self.connection_cluster())
         for line in report.lines():
             self.log.info("%s", line)
         if report.errors:
