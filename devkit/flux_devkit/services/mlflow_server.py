@@ -38,7 +38,9 @@ class MlflowServer:
         ]
         self.process = ServiceProcess("mlflow", argv, workdir / "mlflow.log", env=_SERVER_ENV, cwd=workdir)
         self.log_path = self.process.log_path
-        self.process.wait_http(f"{self.tracking_uri}/health", timeout=120)
+        # a hang guard: beside the demo's other services on a loaded 2-core machine, MLflow's
+        # imports and database setup took more than 120 s
+        self.process.wait_http(f"{self.tracking_uri}/health", timeout=300)
 
     def info(self) -> dict[str, str]:
         """Endpoint first, then credentials: what a client (or the demo's connections) needs."""
