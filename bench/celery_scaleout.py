@@ -5,11 +5,12 @@ Redis; the workers stand for machines of their own (own AIRFLOW_HOME, HOME, temp
 and share source artifacts and renders through the ``s3://`` store on the local S3 server. The
 sandbox cluster runs in its own process. Two fleets of the same size (a GitRepository and N
 Kustomizations of one ConfigMap each: 1 + 2N tasks) are reconciled, the first with one worker, the
-second after a second worker joined, so both runs do the same work from cold render caches.
+second after a second worker joined, so both runs do the same work from cold render caches
+(``--workers 2`` alone: one fleet on two workers, for sizes where the one-worker run takes too long).
 
 Reported: wall time from "Trigger DAG" to the run's end, per run, and the ratio.
 
-    .venv/bin/python bench/celery_scaleout.py [--apps 200] [--concurrency 2]
+    .venv/bin/python bench/celery_scaleout.py [--apps 200] [--concurrency 2] [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from flux_devkit.services.s3 import start_s3_server  # noqa: E402
 
 def reconcile_fleet(airflow: AirflowScheduler, git: GitServer, apps: int) -> tuple[float, str]:
     """Trigger a fresh fleet's DAG; the seconds until its run ended, and its state."""
-    dag_id = fleet_dag(airflow, git, f"fleet-{uuid.uuid4().hex[:6]}", apps)
+    dag_id = fleet_dag(airflow.dags_folder, git, f"fleet-{uuid.uuid4().hex[:6]}", apps)
     airflow.wait_for_dag(dag_id, timeout=600)
     started = time.monotonic()
     run_id = airflow.trigger(dag_id)
@@ -56,7 +57,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--apps", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=2, help="task processes per worker")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="worker counts, one fleet each (default: 1 2)"
+    )
     args = parser.parse_args()
+    started: list[str] = []
+    runs: dict[int, tuple[float, str]] = {}
     with tempfile.TemporaryDirectory(prefix="celery-scaleout-") as tmp:
         work = Path(tmp)
         git = start_git_server(work / "git" / "repos", log_path=work / "git" / "git-http.log")
@@ -81,10 +87,11 @@ def main() -> None:
             dags.mkdir()
             home = migrate_airflow_db(work / "home")
             airflow = start_airflow_scheduler(home, work / "logs", bundle="bench", dags_folder=dags, env=env)
-            airflow.start_worker("worker-a", work / "worker-a", concurrency=args.concurrency)
-            one, one_state = reconcile_fleet(airflow, git, args.apps)
-            airflow.start_worker("worker-b", work / "worker-b", concurrency=args.concurrency)
-            two, two_state = reconcile_fleet(airflow, git, args.apps)
+            for workers in sorted(args.workers):  # one fleet per worker count, adding workers
+                while len(started) < workers:
+                    started.append(f"worker-{len(started) + 1}")
+                    airflow.start_worker(started[-1], work / started[-1], concurrency=args.concurrency)
+                runs[workers] = reconcile_fleet(airflow, git, args.apps)
         finally:
             if airflow is not None:
                 airflow.stop()
@@ -95,9 +102,10 @@ def main() -> None:
     tasks = 1 + 2 * args.apps
     print(f"{args.apps} Kustomizations ({tasks} tasks), {args.concurrency} task processes per Celery worker")
     print(f"{'workers':<8}{'wall s':>9}{'tasks/s':>9}  state")
-    print(f"{1:<8}{one:>9.1f}{tasks / one:>9.2f}  {one_state}")
-    print(f"{2:<8}{two:>9.1f}{tasks / two:>9.2f}  {two_state}")
-    print(f"two workers / one: {two / one:.2f} of the time ({os.cpu_count()} cores)")
+    for workers, (wall, state) in runs.items():
+        print(f"{workers:<8}{wall:>9.1f}{tasks / wall:>9.2f}  {state}")
+    if 1 in runs and 2 in runs:
+        print(f"two workers / one: {runs[2][0] / runs[1][0]:.2f} of the time ({os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":

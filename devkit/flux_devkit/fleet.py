@@ -7,7 +7,8 @@ cost is the orchestration's, not the objects'.
 
 from __future__ import annotations
 
-from flux_devkit.services.airflow_scheduler import AirflowScheduler
+from pathlib import Path
+
 from flux_devkit.services.git_http import GitServer
 
 
@@ -47,17 +48,17 @@ spec:
     return "---\n".join([source, *kustomizations]), files
 
 
-def fleet_dag(airflow: AirflowScheduler, git_server: GitServer, name: str, apps: int) -> str:
-    """Push the fleet ``name`` to ``git_server``, write its cluster folder beside the DAGs folder
+def fleet_dag(dags_folder: Path, git_server: GitServer, name: str, apps: int) -> str:
+    """Push the fleet ``name`` to ``git_server``, write its cluster folder beside ``dags_folder``
     and a ``flux_dag`` file into it; return the DAG id (``name`` with ``_`` for ``-``)."""
     url = git_server.repo_url(name)
     cluster, files = tiny_apps_cluster(name, url, apps)
     git_server.create_repo(name, files)
-    folder = airflow.dags_folder.parent / f"cluster-{name}"
+    folder = dags_folder.parent / f"cluster-{name}"
     folder.mkdir()
     (folder / "cluster.yaml").write_text(cluster)
     dag_id = name.replace("-", "_")
-    (airflow.dags_folder / f"{dag_id}.py").write_text(
+    (dags_folder / f"{dag_id}.py").write_text(
         "from airflow_flux_provider.dag_factory import flux_dag\n\n"
         f"flux_dag({str(folder)!r}, dag_id={dag_id!r}, schedule=None, catchup=False)\n"
     )

@@ -5,8 +5,9 @@ images as processes (``--run-workloads``), a Git server holding the GitOps repos
 the lecture's layout, an OCI registry with the dev kit's training and serving images under
 several tags, MLflow and Prometheus. Airflow gets its own home with a migrated database and
 the connections the Flux objects' ``secretRef`` names point at, and runs as it does in production: an
-api-server (the UI), a scheduler, a dag-processor and a triggerer. Runs are created by
-the demo's triggers only until the story ends (see :mod:`flux_devkit.demo.airflow`).
+api-server (the UI), a scheduler, a dag-processor and a triggerer, reading the repository's
+example DAGs and a DAG folder of the demo's own. Runs are created by the demo's triggers only
+until the story ends (see :mod:`flux_devkit.demo.airflow`).
 
 With ``celery_workers`` the scheduler hands the tasks to that many Celery workers over Redis
 instead of LocalExecutor; each worker stands for a machine of its own, so what tasks hand each
@@ -50,6 +51,8 @@ FAULTY_SERVING_TAG = "1.1.0"
 FAULTY_SERVING_ENV = {"FAIL_PERCENT": "20", "DELAY_MS": "150"}
 #: What Airflow reaches directly, not through the mesh: every service of the demo listens here.
 LOCAL_HOSTS = "localhost,127.0.0.1,::1"
+#: The ``s3://`` bucket the Celery workers share their artifacts through.
+ARTIFACTS_BUCKET = "flux-artifacts"
 DAGS_FOLDER = Path(__file__).resolve().parents[3] / "dags"  # the repository's example DAGs
 
 
@@ -83,6 +86,12 @@ class DemoEnvironment:
     @property
     def airflow_home(self) -> Path:
         return self.workdir / "airflow"
+
+    @property
+    def own_dags(self) -> Path:
+        """A DAG bundle of the demo's own beside the repository's examples: DAG files written here
+        run on the same Airflow (the tests' fleet DAG on the Celery workers)."""
+        return self.workdir / "dags"
 
     @property
     def registry_host(self) -> str:
@@ -224,12 +233,14 @@ def start(workdir: Path, migrated_db: Path | None = None, *, celery_workers: int
         if celery_workers:
             env.redis = start_redis(workdir / "services" / "redis")
             settings.update(celery_settings(env.redis.url(0), env.redis.url(1)))
-            settings.update(stack["s3"].artifact_store_env("demo"))
+            settings.update(stack["s3"].artifact_store_env("demo", ARTIFACTS_BUCKET))
+        env.own_dags.mkdir()
         env.scheduler = start_airflow_scheduler(
             env.airflow_home,
             workdir / "logs" / "airflow",
             bundle="demo",
             dags_folder=DAGS_FOLDER,
+            more_bundles={"own": env.own_dags},
             env=settings,
         )
         for conn_id, fields in env.connections().items():  # as the UI's "Add Connection" stores them

@@ -24,17 +24,20 @@ from flux_devkit.services.process import LOOPBACK, ServiceError, ServiceProcess,
 ADMIN = "admin"
 
 
-def bundle_env(name: str, dags_folder: Path) -> dict[str, str]:
-    """Settings that make ``dags_folder`` the only DAG bundle, named ``name``."""
-    bundle = [
+def bundle_env(name: str, dags_folder: Path, more: Mapping[str, Path] | None = None) -> dict[str, str]:
+    """Settings that make ``dags_folder`` the DAG bundle ``name`` (also ``[core] dags_folder``),
+    and each folder of ``more`` (bundle name -> folder) a bundle beside it."""
+    folders = {name: dags_folder, **(more or {})}
+    bundles = [
         {
-            "name": name,
+            "name": bundle,
             "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(dags_folder), "refresh_interval": 0},
+            "kwargs": {"path": str(folder), "refresh_interval": 0},
         }
+        for bundle, folder in folders.items()
     ]
     return {
-        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundle),
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }

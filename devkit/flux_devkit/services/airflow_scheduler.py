@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,10 @@ class AirflowScheduler:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_running()
-            response = self.api.api("GET", f"/dags/{dag_id}")
+            try:
+                response = self.api.api("GET", f"/dags/{dag_id}")
+            except requests.Timeout:  # a busy api-server (SQLite, loaded machine): ask again
+                continue
             if response.status_code == 200:
                 self.api.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
                 return
@@ -99,11 +103,23 @@ class AirflowScheduler:
         raise ServiceError(f"DAG {dag_id} was not parsed within {timeout:.0f} s", obj="service/dag-processor")
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
-        """Create a run of ``dag_id`` through the REST API ("Trigger DAG"); return its run id."""
-        body = {"logical_date": None, "conf": dict(conf or {})}
-        response = self.api.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
-        response.raise_for_status()
-        return str(response.json()["dag_run_id"])
+        """Create a run of ``dag_id`` through the REST API ("Trigger DAG"); return its run id.
+
+        The run id is chosen here, so a request that timed out on a busy api-server is sent again
+        safely: a run already created by it answers 409."""
+        run_id = f"manual__{datetime.now(UTC).isoformat()}"
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": dict(conf or {})}
+        for _ in range(3):
+            try:
+                response = self.api.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
+            except requests.Timeout:
+                continue
+            if response.status_code != 409:
+                response.raise_for_status()
+            return run_id
+        raise ServiceError(
+            f"the api-server did not answer 'trigger {dag_id}' three times", obj="service/api-server"
+        )
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0) -> str:
         """Wait until the run finishes; return its state (``success`` or ``failed``)."""
@@ -196,18 +212,24 @@ def start_airflow_scheduler(
     *,
     bundle: str,
     dags_folder: Path,
+    more_bundles: Mapping[str, Path] | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 180.0,
 ) -> AirflowScheduler:
-    """Start the four components for a migrated ``airflow_home``; wait until all report healthy."""
+    """Start the four components for a migrated ``airflow_home``; wait until all report healthy.
+
+    ``dags_folder`` is the DAG bundle ``bundle``; ``more_bundles`` (name -> folder) are read beside it."""
     install_local_settings(airflow_home)
     common = {
-        **bundle_env(bundle, dags_folder),
+        **bundle_env(bundle, dags_folder, more_bundles),
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
+        # A task's calls to the execution API wait 5 s by default: on a loaded machine the one
+        # api-server process on SQLite answers later, and the task failed before it started.
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
         **(env or {}),
     }
     # The components start while the api-server is still importing (each takes seconds of CPU);
