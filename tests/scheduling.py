@@ -25,7 +25,6 @@ LONG_FIRST: tuple[tuple[str, ...], ...] = (
         "tests/dags/test_under_scheduler.py",
         "tests/dags/test_reconcile_requests.py",
     ),
-    ("tests/celery/test_celery_executor.py",),  # its own Airflow on Celery: 16 min at load 17
     ("tests/test_production_stack.py",),
     ("tests/cli/test_reconcile_seed.py",),
     ("tests/test_demo_airflow.py",),

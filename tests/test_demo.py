@@ -1,14 +1,25 @@
 """The demo's story end to end: both ML DAGs against the embedded services, then what users check.
 
-It triggers the DAGs through the REST API of a live Airflow (scheduler, triggerer, LocalExecutor)
-as the demo command does, with the sandbox running the Pods (the training Job, the serving
-Deployment, the load tester) as processes, and checks the outcome where a user would look:
-the cluster, Pod logs, Git, MLflow and the notifications.
+It triggers the DAGs through the REST API of a live Airflow (scheduler, triggerer) as the demo
+command does, with the sandbox running the Pods (the training Job, the serving Deployment, the
+load tester) as processes, and checks the outcome where a user would look: the cluster, Pod logs,
+Git, MLflow and the notifications.
+
+The tasks run on the CeleryExecutor (Redis) with two workers that stand for two machines (issue
+21): each has its own AIRFLOW_HOME, HOME, temp and work folder, so what one task leaves on its disk
+for the next is missing when the next runs on the other worker; what crosses machines goes through
+XCom and the ``s3://`` artifact store. A fleet DAG of Kustomizations runs on the same workers.
+LocalExecutor, the demo command's default, runs the session's live Airflow
+(``tests/services/fixtures.py``: the canary, DAG and reconcile-request files under a scheduler)
+and ``tests/test_demo_airflow.py`` (the demo's own Airflow settings).
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,23 +36,49 @@ from flux_devkit.demo.__main__ import (
     run_story,
     serve_webhooks,
 )
-from flux_devkit.demo.environment import FAULTY_SERVING_TAG, GITOPS_REPO, start
+from flux_devkit.demo.environment import (
+    ARTIFACTS_BUCKET,
+    FAULTY_SERVING_TAG,
+    GITOPS_REPO,
+    DemoEnvironment,
+    start,
+)
+from flux_devkit.fleet import fleet_dag
 
 # The module fixture runs the whole story inside the first test's timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
+#: Celery workers, each a machine of its own
+WORKERS = 2
+#: Kustomizations of the fleet DAG (1 + 2 x FLEET tasks). Each task costs seconds of its own (a
+#: process parses the DAG file and imports what it runs), so the 200 of issue 21 run in
+#: bench/celery_scaleout.py; here enough for both workers to render.
+FLEET = 20
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, migrated_db: Path):
-    env = start(tmp_path_factory.mktemp("demo"), migrated_db)
+def demo_env(tmp_path_factory: pytest.TempPathFactory, migrated_db: Path) -> Iterator[DemoEnvironment]:
+    env = start(tmp_path_factory.mktemp("demo"), migrated_db, celery_workers=WORKERS)
+    yield env
+    env.stop()
+
+
+@pytest.fixture(scope="module")
+def demo(demo_env: DemoEnvironment) -> Iterator[DemoEnvironment]:
     hooks, url = serve_webhooks()
     try:
-        run_story(env, url, "10s")
-        _summary(env, _Webhooks.received)  # what the demo prints at the end must work too
-        yield env
+        run_story(demo_env, url, "10s")
+        _summary(demo_env, _Webhooks.received)  # what the demo prints at the end must work too
+        yield demo_env
     finally:
         hooks.shutdown()
-        env.stop()
+
+
+def shared_artifacts(demo: DemoEnvironment) -> dict[str, bytes]:
+    """Every object the workers handed each other through the ``s3://`` artifact store."""
+    client = demo.stack["s3"].client()
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=ARTIFACTS_BUCKET)
+    keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+    return {key: client.get_object(Bucket=ARTIFACTS_BUCKET, Key=key)["Body"].read() for key in keys}
 
 
 def test_new_champion_is_served_after_a_promoted_canary_and_the_faulty_release_rolled_back(demo):
@@ -155,12 +192,17 @@ def test_sops_encrypted_secret_is_decrypted_into_the_cluster_only(demo, tmp_path
     secrets = cluster.list("v1", "Secret", namespace="ml-training-prod")
     (live,) = [s for s in secrets if s["metadata"]["name"].startswith("ml-secrets-")]
     assert base64.b64decode(live["data"]["MODEL_STORE_PASSWORD"]).decode() == password
-    left = [p for root in (demo.workdir / "artifacts", demo.workdir / "logs", demo.airflow_home / "logs")
-            for p in root.rglob("*") if p.is_file()]  # fmt: skip
-    assert left
-    for path in left:
-        data = path.read_bytes()
-        assert password.encode() not in data and base64.b64encode(password.encode()) not in data, path
+    roots = [
+        demo.workdir / "artifacts",
+        demo.workdir / "workers",
+        demo.workdir / "logs",
+        demo.airflow_home / "logs",
+    ]
+    left = {str(p): p.read_bytes() for root in roots for p in root.rglob("*") if p.is_file()}
+    shared = shared_artifacts(demo)
+    assert any(name.endswith(".yaml.sealed") for name in shared)  # the decrypted render, sealed, went across
+    for name, data in {**left, **shared}.items():
+        assert password.encode() not in data and base64.b64encode(password.encode()) not in data, name
 
 
 def test_training_ran_in_the_jobs_with_the_trigger_values(demo):
@@ -190,3 +232,50 @@ def test_training_ran_in_the_jobs_with_the_trigger_values(demo):
 def test_the_rollout_outcomes_were_notified(demo):
     phases = [payload["phase"] for path, payload in _Webhooks.received if path == "/slack"]
     assert "Succeeded" in phases and phases[-1] == "Failed"
+
+
+def worker_folders(demo: DemoEnvironment) -> list[Path]:
+    return sorted((demo.workdir / "workers").iterdir())
+
+
+def test_the_story_ran_on_both_workers(demo: DemoEnvironment) -> None:
+    """Each worker's Celery log names story tasks it executed: renders and reconciles on one
+    machine read what the other fetched and rendered, through the artifact store."""
+    executed = re.compile(
+        r"Executing workload in Celery: .* task_id='(\w+)', dag_id='(ml_training|ml_deployment)'"
+    )
+    ran = [set(executed.findall((worker / "worker.log").read_text())) for worker in worker_folders(demo)]
+    assert len(ran) == WORKERS and all(ran), ran
+    assert {task for task, _ in set().union(*ran)} >= {
+        "render_ml_serving",
+        "reconcile_ml_serving",
+        "canary_ml_serving",
+    }
+
+
+def rendered_on(worker: Path) -> set[str]:
+    """The renders a worker wrote into its own disk (its default ``[flux] artifacts_path``)."""
+    return {p.name for p in (worker / "airflow-home" / "flux" / "artifacts" / "renders").glob("sha256/*")}
+
+
+def test_a_fleet_of_kustomizations_reconciles_across_the_two_workers(demo_env: DemoEnvironment) -> None:
+    assert demo_env.scheduler is not None
+    workers = worker_folders(demo_env)
+    before = [rendered_on(worker) for worker in workers]  # the story's, when it ran first
+    name = f"fleet-{uuid.uuid4().hex[:6]}"
+    dag_id = fleet_dag(demo_env.own_dags, demo_env.stack["git"], name, FLEET)
+    demo_env.scheduler.wait_for_dag(dag_id, timeout=300)
+    run_id = demo_env.scheduler.trigger(dag_id)
+    state = demo_env.scheduler.wait_for_run(dag_id, run_id, timeout=1500)
+    states = demo_env.scheduler.task_states(dag_id, run_id)
+    failed = {task: s for task, s in states.items() if s != "success"}
+    assert state == "success" and not failed, failed
+    assert len(states) == 1 + 2 * FLEET  # the fetch, a render and a reconcile per Kustomization
+
+    cluster = Cluster.from_kubeconfig(str(demo_env.sandbox.kubeconfig))
+    for i in (0, FLEET // 2, FLEET - 1):
+        config = cluster.get(ObjectKey("v1", "ConfigMap", "default", f"{name}-app-{i:03d}"))
+        assert config is not None and config["data"] == {"app": str(i)}
+    # both workers rendered part of the fleet, so reconciles read renders another machine made
+    made = [rendered_on(worker) - earlier for worker, earlier in zip(workers, before, strict=True)]
+    assert len(made) == WORKERS and all(made), [len(r) for r in made]
