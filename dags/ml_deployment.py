@@ -117,6 +117,11 @@ with DAG(
             description="Flagger analysis interval: 30s, 1m",
         ),
         # postBuild variables of apps/ml-serving in Git; unset, the manifests' own defaults apply
+        "CANARY_METRICS_INTERVAL": Param(
+            None,
+            type=["null", "string"],
+            description="window of the analysis' metric queries (the manifest's 1m); at most the interval",
+        ),
         "PROMETHEUS_URL": Param(None, type=["null", "string"], description="Flagger's metrics server"),
         "LOADTESTER_URL": Param(None, type=["null", "string"], description="the load tester webhook"),
         "NOTIFY_URL": Param(None, type=["null", "string"], description="where rollout events are posted"),

@@ -180,6 +180,9 @@ def run_story(env: DemoEnvironment, hook_url: str, canary_interval: str) -> None
     """Steps 2-6 of the module docstring; raises on the first DAG run that ends otherwise than expected."""
     deploy_conf = {
         "CANARY_INTERVAL": canary_interval,
+        # a metric window as long as the interval: a 1m window after a 10s interval would still
+        # hold the previous release's traffic at the first check of the next one
+        "CANARY_METRICS_INTERVAL": canary_interval,
         "PROMETHEUS_URL": env.stack["prometheus"].url,
         "NOTIFY_URL": f"{hook_url}/slack",
     }
