@@ -144,7 +144,7 @@ def emit_asset_events(delivery: Delivery) -> list[dict[str, Any]]:
             if not models:
                 log.info("%s: no active asset %s; no DAG is scheduled on it", delivery.receiver, uri)
             for model in models:
-                if session.scalar(
+                if delivery.delivery_id and session.scalar(  # an arrival time is never seen twice
                     select(AssetEvent.id)
                     .where(AssetEvent.asset_id == model.id)
                     .where(AssetEvent.extra["receipt"].as_string() == delivery.receipt)
@@ -186,7 +186,7 @@ def footprint(delivery: Delivery, guard: GuardSettings) -> Footprint:
             )
 
         receipt = delivery.receipt
-        known = recorded(
+        known = bool(delivery.delivery_id) and recorded(  # a receipt of arrival time is new by definition
             DagRun.conf["receipt"].as_string() == receipt, AssetEvent.extra["receipt"].as_string() == receipt
         )
         replayed = guard.dedupe_bodies and recorded(
