@@ -91,9 +91,12 @@ class ClusterPlan:
         )
 
     def dependencies(self, obj: PlannedObject) -> list[PlannedObject]:
+        depends_on = obj.spec.get("dependsOn") or []
+        if not depends_on:  # most: no index of the folder's Kustomizations (a fleet's parse was O(N²))
+            return []
         by_key = {(k.namespace, k.name): k for k in self.kustomizations}
         found = []
-        for dep in obj.spec.get("dependsOn") or []:
+        for dep in depends_on:
             key = (dep.get("namespace") or obj.namespace, dep.get("name"))
             if key not in by_key:
                 raise PlanError(
@@ -103,6 +106,17 @@ class ClusterPlan:
                 )
             found.append(by_key[key])
         return found
+
+    def with_dependencies(self, kustomizations: Iterable[PlannedObject]) -> list[PlannedObject]:
+        """``kustomizations`` and every Kustomization they depend on, transitively, in plan order."""
+        wanted: set[str] = set()
+        pending = list(kustomizations)
+        while pending:
+            ks = pending.pop()
+            if ks.ref not in wanted:
+                wanted.add(ks.ref)
+                pending.extend(self.dependencies(ks))
+        return [ks for ks in self.kustomizations if ks.ref in wanted]
 
     def chart_of(self, release: PlannedObject) -> PlannedObject | None:
         """The HelmChart a HelmRelease installs from: the one its ``spec.chart`` template makes

@@ -6,11 +6,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Param
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_flux_provider.cluster_plan import PlanError, plan_folder
-from airflow_flux_provider.dag_factory import add_cluster_tasks, templated
+from airflow_flux_provider.dag_factory import add_cluster_tasks, flux_dag, templated
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.record import load_record
 from tests.dags.cluster_dags import load_dag, use_cluster_connections
@@ -253,3 +253,54 @@ def test_cluster_tasks_are_found_by_name_and_namespace(tmp_path: Path) -> None:
         tasks.renders["Kustomization/team-a/apps"].task_id,
         "gitrepository_repo",
     }
+
+
+MONITORING = """
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: monitoring, namespace: flux-system}
+spec: {interval: 5m, prune: true, path: ./monitoring, sourceRef: {kind: GitRepository, name: factory-repo}}
+"""
+
+
+def test_a_task_process_builds_only_the_tasks_its_task_is_wired_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow names the DAG and task a task process parses for (its parsing context): the
+    reconcile of ``apps`` gets its render, the ``infra`` it dependsOn and the fetch, each as in the
+    whole DAG; a fetch gets the sources only; the dag-processor and other DAGs' tasks see it whole."""
+    (tmp_path / "cluster.yaml").write_text(CLUSTER + MONITORING)
+
+    def parse() -> DAG:
+        return flux_dag(tmp_path, dag_id="wired", schedule=None, params={"TIER": Param("gold")})
+
+    whole = parse()
+    assert len(whole.task_ids) == 7
+
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "wired")
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "reconcile_apps")
+    running = parse()
+    assert set(running.task_ids) == {
+        "gitrepository_factory_repo",
+        "render_infra",
+        "reconcile_infra",
+        "render_apps",
+        "reconcile_apps",
+    }
+    for task in running.tasks:
+        same = whole.get_task(task.task_id)
+        assert task.upstream_task_ids == same.upstream_task_ids, task.task_id
+        assert task.manifest == same.manifest, task.task_id
+    assert running.schedule == whole.schedule  # still watched for reconcile requests
+
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "gitrepository_factory_repo")
+    fetch = parse()
+    assert fetch.task_ids == ["gitrepository_factory_repo"]
+    # the fetch checks the run's conf against every placeholder of the folder, as in the whole DAG
+    check = fetch.get_task("gitrepository_factory_repo")._pre_execute_hook
+    with pytest.raises(AirflowFailException, match="it reads GIT_URL, REPLICAS, TIER"):
+        check({"dag": fetch, "dag_run": SimpleNamespace(conf={"REPLICA": "3"})})
+
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "another_dag")
+    assert len(parse().task_ids) == 7
