@@ -192,6 +192,34 @@ def test_malformed_yaml_apply_is_400(sandbox: Sandbox, sandbox_namespace: str) -
     assert code == 400 and "apiVersion and kind" in body["message"]
 
 
+def test_an_apply_body_is_read_as_json_when_it_is_json_and_as_yaml_otherwise(
+    sandbox: Sandbox, sandbox_namespace: str
+) -> None:
+    """Clients send apply patches as JSON (a YAML document): read by the JSON parser, so ``1e3`` is
+    a number as in JSON (PyYAML's YAML 1.1 read the string "1e3"); a flow-style YAML mapping,
+    which also starts with ``{``, still reads as YAML."""
+    path = f"/api/v1/namespaces/{sandbox_namespace}/configmaps/%s?fieldManager=me"
+    as_json = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "j"}, "data": {"on": "yes"}}
+    code, body = call(
+        sandbox,
+        "PATCH",
+        path % "j",
+        json.dumps(as_json).encode(),
+        content_type="application/apply-patch+yaml",
+    )
+    assert code == 201 and body["data"] == {"on": "yes"}
+    number = b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n"}, "data": {"k": 1e3}}'
+    code, body = call(sandbox, "PATCH", path % "n", number, content_type="application/apply-patch+yaml")
+    assert code == 400 and "cannot unmarshal number" in body["message"]  # YAML 1.1 read the string "1e3"
+    flow = b"{apiVersion: v1, kind: ConfigMap, metadata: {name: f}, data: {k: v}}"
+    code, body = call(sandbox, "PATCH", path % "f", flow, content_type="application/apply-patch+yaml")
+    assert code == 201 and body["data"] == {"k": "v"}
+    code, body = call(
+        sandbox, "PATCH", path % "b", b'{"kind": [', content_type="application/apply-patch+yaml"
+    )
+    assert code == 400 and "could not be decoded as YAML" in body["message"]
+
+
 def test_unsupported_patch_type_is_415(sandbox: Sandbox, sandbox_namespace: str) -> None:
     path = f"/api/v1/namespaces/{sandbox_namespace}"
     code, body = call(sandbox, "PATCH", path, b"{}", content_type="text/plain")
