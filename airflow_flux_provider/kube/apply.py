@@ -21,8 +21,9 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -67,7 +68,7 @@ _FIRST = [
 _LAST = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
 #: Changed objects a summary names; the rest are counted (4,000 lines help no one in an event).
 SUMMARY_ENTRIES = 20
-#: Requests in flight at once within a stage: its dry-runs, then its writes.
+#: Requests in flight at once within a stage: its reads (LISTs, dry-runs), then its writes.
 IN_FLIGHT = 4
 _IMMUTABLE = re.compile(r"is\simmutable|immutable\sfield")
 
@@ -245,10 +246,12 @@ class Applier:
             stages[_stage(obj)].append(obj)
         for stage, members in sorted(stages.items()):
             ordered = sorted(members, key=sort_key)
-            ahead = self._read_ahead(ordered)
-            plans = [
-                self._plan(obj, changes, write=True, ahead=a) for obj, a in zip(ordered, ahead, strict=True)
-            ]
+            with _in_flight() as pool:
+                ahead = self._read_ahead(ordered, pool)
+                plans = [
+                    self._plan(obj, changes, write=True, ahead=a)
+                    for obj, a in zip(ordered, ahead, strict=True)
+                ]
             self._write(plans, ordered, changes)
             if stage < 2 and members:
                 self._wait_current([ObjectKey.of(o) for o in members], changes)
@@ -272,7 +275,7 @@ class Applier:
                 return err
             return True
 
-        with ThreadPoolExecutor(max_workers=IN_FLIGHT) as pool:
+        with _in_flight() as pool:
             futures = [
                 pool.submit(write, plan.payload or obj) if plan.action in _WRITES else None
                 for plan, obj in zip(plans, ordered, strict=True)
@@ -297,14 +300,14 @@ class Applier:
         plan = self._plan(desired, ChangeSet(), write=False)
         return ObjectDiff(plan.key, plan.action, tuple(masked(plan.key.kind, list(plan.drift))))
 
-    def _read_ahead(self, ordered: list[dict[str, Any]]) -> list[_ReadAhead]:
-        """Live objects (one LIST per kind and namespace) and dry-runs (``IN_FLIGHT`` at a time)
-        of a stage, before it is planned object by object: a request per object instead of two,
-        and the API server busy while this process compares. Reads only; planning still makes
-        every write (takeover, recreate) in order, and a failed dry-run is raised when its
-        object's turn comes."""
+    def _read_ahead(self, ordered: list[dict[str, Any]], pool: ThreadPoolExecutor) -> Iterator[_ReadAhead]:
+        """Live objects (one LIST per kind and namespace) and dry-runs of a stage, all sent through
+        ``pool`` at once and yielded in order as they arrive: a request per object instead of two,
+        and the API server busy while this process plans. Reads only; planning still makes every
+        write (takeover, recreate) in order, and a failed dry-run is raised when its object's
+        turn comes."""
         keys = [ObjectKey.of(obj) for obj in ordered]
-        live = self.cluster.get_many(keys)
+        live = pool.submit(self.cluster.get_many, keys)
 
         def dry_run(obj: dict[str, Any]) -> dict[str, Any] | KubeError:
             try:
@@ -312,9 +315,10 @@ class Applier:
             except KubeError as err:
                 return err
 
-        with ThreadPoolExecutor(max_workers=IN_FLIGHT) as pool:
-            dries = list(pool.map(dry_run, ordered))
-        return [_ReadAhead(live[key], dry) for key, dry in zip(keys, dries, strict=True)]
+        dries = pool.map(dry_run, ordered)
+        found = live.result()
+        for key, dry in zip(keys, dries, strict=True):
+            yield _ReadAhead(found[key], dry)
 
     def _plan(
         self, desired: dict[str, Any], changes: ChangeSet, *, write: bool, ahead: _ReadAhead | None = None
@@ -412,6 +416,16 @@ class Applier:
                     changes=changes,
                 )
             self.sleep(self.poll_interval)
+
+
+@contextmanager
+def _in_flight() -> Iterator[ThreadPoolExecutor]:
+    """``IN_FLIGHT`` request threads; when planning fails, the requests not yet sent are dropped."""
+    pool = ThreadPoolExecutor(max_workers=IN_FLIGHT)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def _without(obj: dict[str, Any], pointers: list[Pointer]) -> dict[str, Any]:
