@@ -24,6 +24,7 @@ from airflow_flux_provider.images.commit import update_and_push
 from airflow_flux_provider.images.policy import PolicyResult
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.apply import Action
+from airflow_flux_provider.kube.lease import LeaseSettings
 from airflow_flux_provider.kube.reconcile import KustomizationTarget, ReconcileError, apply_and_prune
 from airflow_flux_provider.sources.artifacts import ArtifactStore
 from airflow_flux_provider.sources.errors import SourceError
@@ -196,8 +197,9 @@ def test_api_throttling_errors_and_stalls_then_converge(sandbox: Sandbox, sandbo
 _KILLED_RUN = """
 import sys
 from airflow_flux_provider.kube import Cluster
+from airflow_flux_provider.kube.lease import LeaseSettings
 from airflow_flux_provider.kube.reconcile import KustomizationTarget, apply_and_prune
-kubeconfig, namespace, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+kubeconfig, namespace, count, lease = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 cluster = Cluster.from_kubeconfig(kubeconfig)
 objects = [
     {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i:03d}", "namespace": namespace},
@@ -205,7 +207,7 @@ objects = [
     for i in range(count)
 ]
 target = KustomizationTarget(name="drill", namespace=namespace, prune=True)
-apply_and_prune(cluster, target, objects, revision="r2")
+apply_and_prune(cluster, target, objects, revision="r2", lease=LeaseSettings(duration_seconds=lease))
 """
 
 
@@ -213,12 +215,14 @@ def test_reconcile_killed_mid_apply_then_rerun_converges(sandbox: Sandbox, sandb
     cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig), backoff_seconds=0.05)
     target = KustomizationTarget(name="drill", namespace=sandbox_namespace, prune=True)
     count = 80
+    lease = LeaseSettings(duration_seconds=5)  # the killed run's Lease outlives it this long
     old = _configmaps(sandbox_namespace, [f"cm-{i:03d}" for i in range(0, count, 2)] + ["retired"])
     apply_and_prune(cluster, target, old, revision="r1")
     sandbox.faults.add(verb="patch", resource="configmaps", namespace=sandbox_namespace, latency_seconds=0.05)
     sandbox.counters.reset()
     child = subprocess.Popen(
-        [sys.executable, "-c", _KILLED_RUN, str(sandbox.kubeconfig), sandbox_namespace, str(count)],
+        [sys.executable, "-c", _KILLED_RUN, str(sandbox.kubeconfig), sandbox_namespace, str(count),
+         str(lease.duration_seconds)],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     deadline = time.monotonic() + 120
@@ -230,7 +234,9 @@ def test_reconcile_killed_mid_apply_then_rerun_converges(sandbox: Sandbox, sandb
     child.wait()
     sandbox.faults.clear()
     wanted = [f"cm-{i:03d}" for i in range(count)]
-    result = apply_and_prune(cluster, target, _configmaps(sandbox_namespace, wanted, "2"), revision="r2")
+    result = apply_and_prune(
+        cluster, target, _configmaps(sandbox_namespace, wanted, "2"), revision="r2", lease=lease
+    )  # waits for the dead run's Lease to expire, then takes it
     assert _live(cluster, sandbox_namespace) == set(wanted)  # nothing lost
     assert [k.name for k in result.pruned] == ["retired"]  # only what left the source
     assert {cluster.get(ObjectKey("v1", "ConfigMap", sandbox_namespace, n))["data"]["v"] for n in wanted} == {
