@@ -23,4 +23,5 @@ pytest_plugins = [
     "tests.services.connections",
     "tests.services.fixtures",
     "tests.services.sandbox",
+    "tests.canary.fixtures",
 ]

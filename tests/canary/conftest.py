@@ -1,17 +1,16 @@
-"""Canary fixtures: the Flagger/routing CRDs in the sandbox, a webhook server, a deployed target."""
+"""Canary test helpers: a webhook server, a target Deployment, a Canary manifest, a deployed target
+(the session-wide fixtures are in :mod:`tests.canary.fixtures`)."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from airflow_flux_provider.canary import (
     CanaryStatus,
@@ -26,8 +25,6 @@ from airflow_flux_provider.specs import parse_object
 from airflow_flux_provider.specs.flagger import Canary
 from flux_devkit.services.httpserver import LocalHTTPServer, LoggingHandler
 from flux_devkit.services.prometheus import PrometheusServer
-
-ROUTING_CRDS = Path(__file__).with_name("routing-crds.yaml")
 
 
 class _HookHandler(LoggingHandler):
@@ -69,23 +66,6 @@ class WebhookServer(LocalHTTPServer):
     def payloads(self, hook: str) -> list[dict[str, Any]]:
         with self.lock:
             return [body for name, body in self.calls if name == hook]
-
-
-@pytest.fixture(scope="session")
-def webhooks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebhookServer]:
-    server = WebhookServer(tmp_path_factory.mktemp("webhooks") / "webhooks.log")
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def canary_cluster(sandbox: Any) -> Cluster:
-    """A Cluster on the sandbox (which serves the Flagger CRDs) with the HTTPRoute and Istio CRDs applied."""
-    cluster = Cluster.from_kubeconfig(str(sandbox.kubeconfig), backoff_seconds=0.05)
-    for doc in yaml.safe_load_all(ROUTING_CRDS.read_text()):
-        cluster.apply(doc, force=True)
-    cluster.forget_discovery()
-    return cluster
 
 
 def deployment(namespace: str, name: str, image: str, replicas: int = 2) -> dict[str, Any]:

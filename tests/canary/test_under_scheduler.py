@@ -2,28 +2,19 @@
 
 Between two analysis ticks the task defers (TimeDeltaTrigger) and gives its worker slot
 back; each tick resumes in a new worker process, so the progress the analysis needs must
-survive that hand-over (it lives in the Canary's status and the task's XCom).
+survive that hand-over (it lives in the Canary's status and the task's XCom). The rollout
+is the session's (:func:`tests.canary.fixtures.scheduled_rollout`), which the Flux view's
+browser test reads too.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow_flux_provider.kube import ObjectKey
+from airflow_flux_provider.kube import Cluster, ObjectKey
 from flux_devkit.services.airflow_scheduler import AirflowScheduler
-from flux_devkit.services.prometheus import PrometheusServer
-from tests.canary.conftest import WebhookServer, canary_manifest, deployment
-from tests.canary.test_analysis import healthy_traffic
-from tests.canary.test_operator import set_image
-
-DAG = """
-from airflow.sdk import DAG
-
-from airflow_flux_provider.operators.canary import CanaryAnalysisOperator
-
-with DAG({dag_id!r}, schedule=None, catchup=False):
-    CanaryAnalysisOperator(task_id="analyse", manifest={manifest!r})
-"""
+from tests.canary.conftest import WebhookServer
+from tests.canary.fixtures import ScheduledRollout
 
 
 def _result(airflow: AirflowScheduler, dag_id: str, run_id: str) -> Any:
@@ -33,27 +24,15 @@ def _result(airflow: AirflowScheduler, dag_id: str, run_id: str) -> Any:
 
 def test_canary_promotes_with_each_step_resumed_by_the_triggerer(
     airflow_scheduler: AirflowScheduler,
-    canary_cluster: Any,
-    sandbox_namespace: str,
-    prometheus: PrometheusServer,
+    canary_cluster: Cluster,
+    scheduled_rollout: ScheduledRollout,
     webhooks: WebhookServer,
 ) -> None:
-    ns = sandbox_namespace
-    canary_cluster.apply(deployment(ns, "podinfo", "podinfo:1.0"), force=True)
-    manifest = canary_manifest(ns, "podinfo", prometheus=prometheus.url, hooks=f"{webhooks.url}/{ns}")
-    dag_id = f"canary_{ns.replace('-', '_')}"
-    (airflow_scheduler.dags_folder / f"{dag_id}.py").write_text(DAG.format(dag_id=dag_id, manifest=manifest))
-    airflow_scheduler.wait_for_dag(dag_id)
+    ns, dag_id = scheduled_rollout.namespace, scheduled_rollout.dag_id
+    first = _result(airflow_scheduler, dag_id, scheduled_rollout.initialized)
+    assert first["status"]["phase"] == "Initialized"
 
-    first = airflow_scheduler.trigger(dag_id)
-    assert airflow_scheduler.wait_for_run(dag_id, first) == "success"
-    assert _result(airflow_scheduler, dag_id, first)["status"]["phase"] == "Initialized"
-
-    healthy_traffic(prometheus, ns)
-    set_image(canary_cluster, ns, "podinfo:2.0")
-    second = airflow_scheduler.trigger(dag_id)
-    assert airflow_scheduler.wait_for_run(dag_id, second, timeout=400) == "success"
-    result = _result(airflow_scheduler, dag_id, second)
+    result = _result(airflow_scheduler, dag_id, scheduled_rollout.promoted)
     assert result["status"]["phase"] == "Succeeded", result
     assert [d for d in result["decisions"] if d.startswith("weight")][:2] == ["weight 10", "weight 20"]
     primary = canary_cluster.get(ObjectKey("apps/v1", "Deployment", ns, "podinfo-primary"))

@@ -221,8 +221,15 @@ def test_reconcile_killed_mid_apply_then_rerun_converges(sandbox: Sandbox, sandb
     sandbox.faults.add(verb="patch", resource="configmaps", namespace=sandbox_namespace, latency_seconds=0.05)
     sandbox.counters.reset()
     child = subprocess.Popen(
-        [sys.executable, "-c", _KILLED_RUN, str(sandbox.kubeconfig), sandbox_namespace, str(count),
-         str(lease.duration_seconds)],
+        [
+            sys.executable,
+            "-c",
+            _KILLED_RUN,
+            str(sandbox.kubeconfig),
+            sandbox_namespace,
+            str(count),
+            str(lease.duration_seconds),
+        ],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     deadline = time.monotonic() + 120

@@ -20,7 +20,6 @@ from urllib.parse import unquote
 
 import pytest
 import requests
-import yaml
 from mlflow.tracking import MlflowClient
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -33,86 +32,14 @@ from airflow_flux_provider.links.flux_view import VIEW_PATH
 from flux_devkit.services.airflow_api import ADMIN, AirflowApiServer, start_airflow_api_server
 from flux_devkit.services.airflow_scheduler import AirflowScheduler
 from flux_devkit.services.mlflow_server import MlflowServer
-from flux_devkit.services.prometheus import PrometheusServer
 from tests.browser import headless_chromium
-from tests.canary.conftest import WebhookServer, canary_cluster, canary_manifest, deployment, webhooks
-from tests.canary.test_analysis import healthy_traffic
-from tests.canary.test_operator import set_image
+from tests.canary.fixtures import REVISION, ScheduledRollout
 from tests.services.connections import kubernetes_conn
 
 pytestmark = pytest.mark.timeout(1200)
-__all__ = ["canary_cluster", "webhooks"]  # session fixtures of the canary tests, used here too
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-REVISION = "main@sha1:" + "b" * 40
 VIEWER = "viewer"
-DAG = """
-from airflow.sdk import DAG
-
-from airflow_flux_provider.operators.canary import CanaryAnalysisOperator
-from airflow_flux_provider.operators.reconcile import KustomizationReconcileOperator
-
-
-def spec(name, *depends_on):
-    return {{"interval": "10m", "prune": True, "timeout": "60s", "path": f"./{{name}}",
-            "sourceRef": {{"kind": "GitRepository", "name": "fleet"}},
-            "dependsOn": [{{"name": d}} for d in depends_on]}}
-
-
-with DAG({dag_id!r}, schedule=None, catchup=False):
-    infra = KustomizationReconcileOperator(
-        task_id="infra", name="infra", namespace={ns!r}, spec=spec("infra"), rendered={infra!r},
-        revision={revision!r}, mlflow_conn_id={mlflow!r})
-    apps = KustomizationReconcileOperator(
-        task_id="apps", name="apps", namespace={ns!r}, spec=spec("apps", "infra"), rendered={apps!r},
-        revision={revision!r}, depends_on_revisions={{"infra": {revision!r}}}, mlflow_conn_id={mlflow!r})
-    analyse = CanaryAnalysisOperator(task_id="analyse", manifest={canary!r}, mlflow_conn_id={mlflow!r})
-    infra >> apps >> analyse
-"""
-
-
-def _config_map(namespace: str, name: str) -> str:
-    metadata = {"name": name, "namespace": namespace}
-    return yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"a": "1"}})
-
-
-@pytest.fixture(scope="module")
-def rollout(
-    airflow_scheduler: AirflowScheduler,
-    canary_cluster: Cluster,
-    sandbox: Any,
-    prometheus: PrometheusServer,
-    webhooks: WebhookServer,
-    mlflow_server: MlflowServer,
-) -> Iterator[dict[str, Any]]:
-    """The DAG run twice: the canary Initialized, then a new image promoted step by step."""
-    ns = "flux-view"
-    sandbox.kubectl("create", "namespace", ns)
-    connection = {
-        "connection_id": "view-mlflow",
-        "conn_type": "flux_mlflow",
-        "host": mlflow_server.tracking_uri,
-    }
-    airflow_scheduler.api.api("POST", "/connections", json=connection).raise_for_status()
-    canary_cluster.apply(deployment(ns, "podinfo", "podinfo:1.0"), force=True)
-    canary = canary_manifest(ns, "podinfo", prometheus=prometheus.url, hooks=f"{webhooks.url}/{ns}")
-    dag_id = "flux_view_rollout"
-    source = DAG.format(dag_id=dag_id, ns=ns, infra=_config_map(ns, "infra-settings"),
-                        apps=_config_map(ns, "app-settings"), revision=REVISION, canary=canary,
-                        mlflow="view-mlflow")  # fmt: skip
-    (airflow_scheduler.dags_folder / f"{dag_id}.py").write_text(source)
-    airflow_scheduler.wait_for_dag(dag_id)
-    first = airflow_scheduler.trigger(dag_id)
-    assert airflow_scheduler.wait_for_run(dag_id, first) == "success", airflow_scheduler.task_states(
-        dag_id, first
-    )
-    healthy_traffic(prometheus, ns)
-    set_image(canary_cluster, ns, "podinfo:2.0")
-    second = airflow_scheduler.trigger(dag_id)
-    state = airflow_scheduler.wait_for_run(dag_id, second, timeout=600)
-    assert state == "success", airflow_scheduler.task_states(dag_id, second)
-    yield {"namespace": ns, "dag_id": dag_id, "run_id": second}
-    sandbox.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
 @pytest.fixture(scope="module")
@@ -184,14 +111,15 @@ def test_logged_out_the_view_sends_to_the_login_and_its_api_refuses(ui: AirflowA
 
 
 def test_the_admin_sees_objects_graph_canary_chart_and_reconciles_now(
-    rollout: dict[str, Any],
+    scheduled_rollout: ScheduledRollout,
     ui: AirflowApiServer,
     browser: WebDriver,
     airflow_scheduler: AirflowScheduler,
     canary_cluster: Cluster,
     mlflow_server: MlflowServer,
 ):
-    ns, dag_id, run_id = rollout["namespace"], rollout["dag_id"], rollout["run_id"]
+    rollout = scheduled_rollout
+    ns, dag_id, run_id = rollout.namespace, rollout.dag_id, rollout.promoted
     _log_in(browser, ui, ADMIN)
     assert browser.current_url.startswith(f"{ui.url}{VIEW_PATH}/")  # back where the login began
     apps = _row(browser, f"Kustomization/{ns}/apps")
@@ -245,9 +173,9 @@ def test_the_admin_sees_objects_graph_canary_chart_and_reconciles_now(
 
 
 def test_a_viewer_reads_the_view_without_buttons_and_is_refused_actions(
-    rollout: dict[str, Any], ui: AirflowApiServer, browser: WebDriver
+    scheduled_rollout: ScheduledRollout, ui: AirflowApiServer, browser: WebDriver
 ):
-    ns = rollout["namespace"]
+    ns = scheduled_rollout.namespace
     _log_in(browser, ui, VIEWER)
     text = _detail(browser, f"Kustomization/{ns}/apps")
     assert "Ready" in browser.page_source and "Reconcile now" not in text
