@@ -96,6 +96,28 @@ def test_bad_chunk_size_is_400(sandbox: Sandbox) -> None:
     assert answer.startswith(b"HTTP/1.1 400") and b"chunk size" in answer
 
 
+def test_a_client_expecting_100_continue_gets_it_before_it_sends_the_body(
+    sandbox: Sandbox, sandbox_namespace: str
+) -> None:
+    """Answers are buffered (headers and body leave together); the interim 100 must not wait there."""
+    body = b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "expecting"}}'
+    headers = {
+        "Authorization": f"Bearer {sandbox.token}",
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+        "Expect": "100-continue",
+    }
+    context = ssl.create_default_context(cafile=str(_ca(sandbox)))
+    with (
+        socket.create_connection(("127.0.0.1", _port(sandbox)), timeout=10) as sock,
+        context.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(_request("POST", f"/api/v1/namespaces/{sandbox_namespace}/configmaps", headers))
+        assert tls.recv(1024).startswith(b"HTTP/1.1 100 Continue")  # a socket timeout if still buffered
+        tls.sendall(body)
+        assert tls.recv(65536).startswith(b"HTTP/1.1 201")
+
+
 def test_the_root_path_lists_paths(sandbox: Sandbox) -> None:
     code, body = call(sandbox, "GET", "/")
     assert code == 200 and "/apis" in body["paths"]

@@ -130,6 +130,9 @@ class ApiServer(ThreadingHTTPServer):
 
 class ApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    #: responses are buffered, so headers and body leave in one TLS record (``handle_one_request``
+    #: flushes after each request; watches and logs flush each chunk)
+    wbufsize = -1
     server: ApiServer
     server_version = "flux-sandbox"
     sys_version = ""
@@ -140,7 +143,13 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.idle_timeout)  # no read or handshake waits forever
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s - %s", self.address_string(), format % args)
+        if log.isEnabledFor(logging.DEBUG):  # formatted only when logged: once per request
+            log.debug("%s - %s", self.address_string(), format % args)
+
+    def handle_expect_100(self) -> bool:
+        answered = super().handle_expect_100()
+        self.wfile.flush()  # the client waits for the 100 before it sends the body
+        return answered
 
     def do_GET(self) -> None:
         self._serve()

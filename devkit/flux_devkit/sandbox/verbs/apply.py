@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from flux_devkit.sandbox import merge, validation
@@ -28,7 +27,7 @@ class ApplyVerb(Verbs):
                 self._check_namespace(call)
             try:
                 new = merge.server_side_apply(
-                    copy.deepcopy(old) if old else None,
+                    old,  # read only: the merge works on its own copy
                     applied,
                     call.manager,
                     force=force,
