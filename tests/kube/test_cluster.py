@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import datetime
 import gc
+import select
 import socket
+import socketserver
+import threading
+from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
 
 from airflow_flux_provider.kube import Cluster, ObjectKey
 from airflow_flux_provider.kube.cluster import KubeError
+from flux_devkit.sandbox import Sandbox
 
 
 def test_an_unreachable_server_is_a_kube_error_naming_it() -> None:
@@ -52,3 +57,56 @@ def test_the_garbage_collector_is_left_as_it_was(
         assert gc.isenabled() is enabled
     finally:
         gc.enable()
+
+
+class _TunnelProxy(socketserver.ThreadingTCPServer):
+    """An HTTP proxy that only tunnels (CONNECT), as corporate proxies in front of API servers do."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Tunnel)
+        self.tunnels: list[str] = []
+
+
+class _Tunnel(socketserver.StreamRequestHandler):
+    server: _TunnelProxy
+
+    def handle(self) -> None:
+        method, target, _ = self.rfile.readline().decode().split(" ", 2)
+        while self.rfile.readline() not in (b"\r\n", b""):
+            pass
+        if method != "CONNECT":
+            self.wfile.write(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+            return
+        self.server.tunnels.append(target)
+        host, _, port = target.rpartition(":")
+        with socket.create_connection((host, int(port))) as upstream:
+            self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            ends = {self.connection: upstream, upstream: self.connection}
+            while True:
+                ready, _, _ = select.select(list(ends), [], [], 30)
+                data = ready[0].recv(65536) if ready else b""
+                if not data:
+                    return
+                ends[ready[0]].sendall(data)
+
+
+@pytest.fixture
+def tunnel_proxy() -> Iterator[_TunnelProxy]:
+    proxy = _TunnelProxy()
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    yield proxy
+    proxy.shutdown()
+    proxy.server_close()
+
+
+def test_requests_go_through_the_kubeconfigs_proxy(sandbox: Sandbox, tunnel_proxy: _TunnelProxy) -> None:
+    """``proxy-url``: HTTPS to the API server is tunnelled through the proxy (CONNECT)."""
+    api_client = sandbox.api_client()
+    api_client.configuration.proxy = f"http://127.0.0.1:{tunnel_proxy.server_address[1]}"
+    proxied = Cluster(client.ApiClient(api_client.configuration))
+    namespace = proxied.get(ObjectKey("v1", "Namespace", "", "default"))
+    assert namespace is not None and namespace["metadata"]["name"] == "default"
+    assert tunnel_proxy.tunnels == [sandbox.url.removeprefix("https://")]
