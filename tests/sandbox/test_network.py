@@ -20,7 +20,7 @@ from airflow_flux_provider.canary.metrics import BUILTIN_QUERIES, prometheus_que
 from flux_devkit.sandbox import Sandbox
 from flux_devkit.services.prometheus import PrometheusServer
 from flux_devkit.services.registry import OciRegistry
-from tests.canary.conftest import ROUTING_CRDS
+from tests.canary.fixtures import ROUTING_CRDS
 from tests.sandbox.manifests import echo_deployment
 from tests.sandbox.test_workloads import get, job, pods, wait_for
 
