@@ -9,10 +9,11 @@ export PATH="$ROOT/.venv/bin:$PATH"
 if [ $# -eq 0 ]; then
     echo "== ruff"; ruff check . && ruff format --check .
     echo "== mypy"; mypy
-    # The whole suite on two workers (most tests wait on services), a test file per worker at
-    # a time, the longest first (tests/scheduling.py). Not --dist loadgroup: on pytest 9.2 it
-    # silently stops grouping (xdist#1386).
-    set -- -n 2 --dist loadfile --durations=30
+    # The whole suite on three workers, a test file per worker at a time, the longest first
+    # (tests/scheduling.py). Three on two cores: the suite waits on services (Airflow runs,
+    # canary intervals, Jobs) for half of its time, and a third worker fills those waits. Not
+    # --dist loadgroup: on pytest 9.2 it silently stops grouping (xdist#1386).
+    set -- -n 3 --dist loadfile --durations=30
 fi
 echo "== pytest"
 exec pytest "$@"

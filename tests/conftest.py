@@ -1,6 +1,6 @@
 """Session-wide test setup: an Airflow home of its own, created before Airflow is imported.
 
-Under pytest-xdist (``scripts/test.sh`` runs ``-n 2 --dist loadfile``) every worker is a
+Under pytest-xdist (``scripts/test.sh`` runs ``-n 3 --dist loadfile``) every worker is a
 session of its own: its own AIRFLOW_HOME, temp folders and services on ports nobody else
 was handed (``flux_devkit.services.process.free_ports``); each test file runs whole on one
 worker, its tests in order, the longest files first (``tests/scheduling.py``).

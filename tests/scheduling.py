@@ -1,4 +1,4 @@
-"""Which xdist worker runs which test files, and when (``scripts/test.sh``: ``-n 2 --dist loadfile``).
+"""Which xdist worker runs which test files, and when (``scripts/test.sh``: ``-n 3 --dist loadfile``).
 
 A run lasts as long as its busiest worker. xdist hands files out by test count, so the demo
 story (eight tests, but the longest file by far) started after most of the suite and the run

@@ -1,4 +1,4 @@
-"""tests/scheduling.py under a real two-worker xdist run, on stand-in files with the suite's paths."""
+"""tests/scheduling.py in a real xdist run as ``scripts/test.sh`` starts it, on stand-ins of its files."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from tests.scheduling import LONG_FIRST
+
+WORKERS = 3  # as scripts/test.sh runs the suite
 
 CONFTEST = """
 import importlib.util
@@ -36,8 +38,8 @@ def test_long_units_start_first_and_each_runs_on_one_worker(tmp_path: Path) -> N
         (tmp_path / path).write_text(text)
     ran = tmp_path / "ran.txt"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib", "-n", "2",
-         "--dist", "loadfile", "tests"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
+         "-n", str(WORKERS), "--dist", "loadfile", "tests"],
         cwd=tmp_path, env={"RAN": str(ran), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -46,7 +48,8 @@ def test_long_units_start_first_and_each_runs_on_one_worker(tmp_path: Path) -> N
         worker, path = line.split()
         order.setdefault(worker, []).append(path)  # worker -> the files it ran, in order
     unit_of = {path: n for n, unit in enumerate(LONG_FIRST) for path in unit}
-    assert sorted(unit_of.get(paths[0], -1) for paths in order.values()) == [0, 1]  # each began with one
+    first_units = sorted(unit_of.get(paths[0], -1) for paths in order.values())
+    assert first_units == list(range(WORKERS))  # each worker began with one of the longest units
     for unit in LONG_FIRST:
         assert len({worker for worker, paths in order.items() if set(unit) & set(paths)}) == 1, (unit, order)
     assert sum(map(len, order.values())) == 2 * sum(map(len, LONG_FIRST)) + 4 * 30
