@@ -48,9 +48,14 @@ spec:
     return "---\n".join([source, *kustomizations]), files
 
 
-def fleet_dag(dags_folder: Path, git_server: GitServer, name: str, apps: int) -> str:
+def fleet_dag(
+    dags_folder: Path, git_server: GitServer, name: str, apps: int, *, pool: str | None = None
+) -> str:
     """Push the fleet ``name`` to ``git_server``, write its cluster folder beside ``dags_folder``
-    and a ``flux_dag`` file into it; return the DAG id (``name`` with ``_`` for ``-``)."""
+    and a ``flux_dag`` file into it; return the DAG id (``name`` with ``_`` for ``-``).
+
+    ``pool``: the Airflow pool its tasks take their slots from (it must exist), so a fleet
+    sharing an Airflow with other DAGs leaves them slots."""
     url = git_server.repo_url(name)
     cluster, files = tiny_apps_cluster(name, url, apps)
     git_server.create_repo(name, files)
@@ -60,6 +65,8 @@ def fleet_dag(dags_folder: Path, git_server: GitServer, name: str, apps: int) ->
     dag_id = name.replace("-", "_")
     (dags_folder / f"{dag_id}.py").write_text(
         "from airflow_flux_provider.dag_factory import flux_dag\n\n"
-        f"flux_dag({str(folder)!r}, dag_id={dag_id!r}, schedule=None, catchup=False)\n"
+        f"flux_dag({str(folder)!r}, dag_id={dag_id!r}, schedule=None, catchup=False"
+        + (f", default_args={{'pool': {pool!r}}}" if pool else "")
+        + ")\n"
     )
     return dag_id

@@ -26,11 +26,16 @@ def local_executor_parallelism() -> int:
     return max(4, 2 * (os.cpu_count() or 1))
 
 
-def story_settings() -> dict[str, str]:
-    """What the demo's Airflow components get on top of the environment's settings."""
+def story_settings(celery_workers: int = 0) -> dict[str, str]:
+    """What the demo's Airflow components get on top of the environment's settings.
+
+    ``parallelism`` is the tasks the scheduler keeps running across the executor: the local
+    slots, or each Celery worker's (``--concurrency``) added up.
+    """
+    slots = local_executor_parallelism() * max(1, celery_workers)
     return {
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-        "AIRFLOW__CORE__PARALLELISM": str(local_executor_parallelism()),
+        "AIRFLOW__CORE__PARALLELISM": str(slots),
     }
 
 

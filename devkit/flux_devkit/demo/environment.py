@@ -229,7 +229,7 @@ def start(workdir: Path, migrated_db: Path | None = None, *, celery_workers: int
         else:
             env.airflow_home.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(migrated_db, env.airflow_home / "airflow.db")
-        settings = {**env.airflow_settings(), **story_settings()}
+        settings = {**env.airflow_settings(), **story_settings(celery_workers)}
         if celery_workers:
             env.redis = start_redis(workdir / "services" / "redis")
             settings.update(celery_settings(env.redis.url(0), env.redis.url(1)))
