@@ -50,7 +50,7 @@ install_python() {
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
         -r "$ROOT/scripts/tools.lock" 2>&1 | grep -v 'is ignored' >&2 || true
     # Bytecode compiled at install (uv leaves it to the first import): where
-    # PYTHONDONTWRITEBYTECODE is set, as on our CI machines, nothing writes it later and every
+    # PYTHONDONTWRITEBYTECODE is set, as on the development machine, nothing writes it later and every
     # process (each Airflow component, CLI run, sandbox workload) compiled every module it
     # imported again: 40 % of the CPU of importing Airflow, kubernetes and MLflow.
     "$VENV/bin/uv" pip sync -q --compile-bytecode --python "$VENV/bin/python" --require-hashes \
