@@ -221,14 +221,17 @@ def test_mesh_metrics_answer_flaggers_queries_through_prometheus(
     # value: send a first half, wait until Prometheus has it, then the second half.
     labels = f'destination_workload="web-canary",destination_workload_namespace="{app}"'
     carried = f"sum(istio_requests_total{{{labels}}})"
+
+    def scraped_all(sent: int) -> None:
+        prometheus.wait_for(carried, lambda result: bool(result) and result[0]["value"][1] == str(sent), 60)
+
     with requests.Session() as session:
         for i in range(40):  # a quarter of the canary's answers are 500s
             path = "/status/500" if i % 4 == 0 else "/"
             session.get(f"http://web-canary.{app}{path}", proxies=gateway(workload_sandbox), timeout=10)
             if i == 19:
-                prometheus.wait_for(
-                    carried, lambda result: bool(result) and result[0]["value"][1] == "20", 60
-                )
+                scraped_all(20)
+    scraped_all(40)  # the rate below is then of all 40 requests, not of the part scraped so far
     success, duration = BUILTIN_QUERIES["istio"]
     variables = {"namespace": app, "target": "web-canary", "interval": "1m"}
     rate = wait_for(
