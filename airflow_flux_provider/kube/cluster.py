@@ -281,9 +281,8 @@ class Cluster:
         and pool lookup) cost as much CPU as the rest of a dry-run request.
         """
         configuration = self.api_client.configuration
-        pool, absolute = self._connections
-        target = path + (f"?{urlencode(query)}" if query else "")
-        target = configuration.host + target if absolute else target
+        pool, base = self._connections
+        target = base + path + (f"?{urlencode(query)}" if query else "")
         data = None if body is None else json.dumps(body, default=_json_value).encode()
         attempt = 0
         while True:
@@ -314,12 +313,15 @@ class Cluster:
             time.sleep(delay)
 
     @functools.cached_property
-    def _connections(self) -> tuple[urllib3.HTTPConnectionPool, bool]:
-        """The client's connections to the server, and whether a request names the whole URL
-        (plain HTTP through a forwarding proxy; HTTPS goes through a tunnel)."""
-        host = self.api_client.configuration.host
+    def _connections(self) -> tuple[urllib3.HTTPConnectionPool, str]:
+        """The client's connections to the server, and what goes before each request's path: the
+        server URL's own path (a cluster behind a gateway, as Rancher's ``/k8s/clusters/<id>``),
+        or the whole URL for plain HTTP through a forwarding proxy (HTTPS goes through a tunnel)."""
+        host = self.api_client.configuration.host.rstrip("/")
         pool = self.api_client.rest_client.pool_manager.connection_from_url(host)
-        return pool, pool.proxy is not None and host.startswith("http://")
+        if pool.proxy is not None and host.startswith("http://"):
+            return pool, host
+        return pool, urllib3.util.parse_url(host).path or ""
 
     def _headers(self, content_type: str) -> dict[str, str]:
         """The client's default headers (impersonation, User-Agent), cookie and credentials (a

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import gc
+import http.server
 import select
 import socket
 import socketserver
@@ -110,3 +111,36 @@ def test_requests_go_through_the_kubeconfigs_proxy(sandbox: Sandbox, tunnel_prox
     namespace = proxied.get(ObjectKey("v1", "Namespace", "", "default"))
     assert namespace is not None and namespace["metadata"]["name"] == "default"
     assert tunnel_proxy.tunnels == [sandbox.url.removeprefix("https://")]
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with an empty list and remembers the paths asked for."""
+
+    paths: list[str] = []
+
+    def do_GET(self) -> None:
+        self.paths.append(self.path)
+        body = b'{"kind": "List", "items": []}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_server_url_with_a_path_keeps_it_before_every_request() -> None:
+    """A cluster behind a gateway (Rancher's ``/k8s/clusters/<id>``) is served under a path."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        configuration = client.Configuration()
+        configuration.host = f"http://127.0.0.1:{server.server_address[1]}/k8s/clusters/c-1/"
+        cluster = Cluster(client.ApiClient(configuration), retries=0)
+        cluster.request("GET", "/api/v1/namespaces/default/configmaps", query=[("limit", 5)])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _Recorder.paths == ["/k8s/clusters/c-1/api/v1/namespaces/default/configmaps?limit=5"]
