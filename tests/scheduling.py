@@ -6,10 +6,17 @@ took the suite plus the story. Here the long files go out first, longest first; 
 use the session's live Airflow (``airflow_scheduler``: four Airflow processes, minutes to start on
 a loaded machine) form one unit, so one worker starts that stack once instead of each worker
 starting its own. The other files follow in collection order, each whole on one worker.
+
+The first unit is the run's critical path: the demo's story spends most of its time waiting on
+canary intervals and Jobs, and each of its waits grows when the other workers take the CPU it
+needs between them. So a worker lowers its own CPU priority (and that of every process it
+starts from then on) when it begins a test of any other unit: the story gets the CPU as soon as
+it asks, and the rest of the suite fills what it leaves.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -34,6 +41,10 @@ LONG_FIRST: tuple[tuple[str, ...], ...] = (
     ("tests/test_connection_form.py",),
 )
 _UNIT_OF = {path: rank for rank, unit in enumerate(LONG_FIRST) for path in unit}
+#: how much a worker lowers its priority for the units after the first (10: about a tenth of a
+#: contended core's share against a process at the priority it had)
+BEHIND_THE_CRITICAL_PATH = 10
+_behind: list[bool] = []  # this worker lowered its priority
 
 
 def _file(nodeid: str) -> str:
@@ -43,6 +54,15 @@ def _file(nodeid: str) -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each worker collects the long units first: the work queue follows this order."""
     items.sort(key=lambda item: _UNIT_OF.get(_file(item.nodeid), len(LONG_FIRST)))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> None:
+    """On an xdist worker, before the first test outside the critical path sets anything up."""
+    on_worker = hasattr(item.config, "workerinput")
+    if on_worker and not _behind and _UNIT_OF.get(_file(item.nodeid)) != 0:
+        os.nice(BEHIND_THE_CRITICAL_PATH)
+        _behind.append(True)
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)

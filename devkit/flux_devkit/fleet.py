@@ -55,7 +55,10 @@ def fleet_dag(
     and a ``flux_dag`` file into it; return the DAG id (``name`` with ``_`` for ``-``).
 
     ``pool``: the Airflow pool its tasks take their slots from (it must exist), so a fleet
-    sharing an Airflow with other DAGs leaves them slots."""
+    sharing an Airflow with other DAGs leaves them slots. Its tasks then also take the lowest
+    priority: a slot is not enough, because the scheduler queues ready tasks by priority and
+    the executor's slots refill as fast as the fleet's tasks end, so another DAG's task waited
+    minutes behind a few hundred of the fleet's at the default weights."""
     url = git_server.repo_url(name)
     cluster, files = tiny_apps_cluster(name, url, apps)
     git_server.create_repo(name, files)
@@ -63,10 +66,11 @@ def fleet_dag(
     folder.mkdir()
     (folder / "cluster.yaml").write_text(cluster)
     dag_id = name.replace("-", "_")
+    behind = {"pool": pool, "priority_weight": 0, "weight_rule": "absolute"} if pool else None
     (dags_folder / f"{dag_id}.py").write_text(
         "from airflow_flux_provider.dag_factory import flux_dag\n\n"
         f"flux_dag({str(folder)!r}, dag_id={dag_id!r}, schedule=None, catchup=False"
-        + (f", default_args={{'pool': {pool!r}}}" if pool else "")
+        + (f", default_args={behind!r}" if behind else "")
         + ")\n"
     )
     return dag_id
