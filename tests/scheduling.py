@@ -16,6 +16,7 @@ it asks, and the rest of the suite fills what it leaves.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -44,7 +45,6 @@ _UNIT_OF = {path: rank for rank, unit in enumerate(LONG_FIRST) for path in unit}
 #: how much a worker lowers its priority for the units after the first (10: about a tenth of a
 #: contended core's share against a process at the priority it had)
 BEHIND_THE_CRITICAL_PATH = 10
-_behind: list[bool] = []  # this worker lowered its priority
 
 
 def _file(nodeid: str) -> str:
@@ -59,10 +59,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item) -> None:
     """On an xdist worker, before the first test outside the critical path sets anything up."""
-    on_worker = hasattr(item.config, "workerinput")
-    if on_worker and not _behind and _UNIT_OF.get(_file(item.nodeid)) != 0:
-        os.nice(BEHIND_THE_CRITICAL_PATH)
-        _behind.append(True)
+    if hasattr(item.config, "workerinput") and _UNIT_OF.get(_file(item.nodeid)) != 0:
+        _step_behind()
+
+
+@functools.cache
+def _step_behind() -> None:
+    """Once per worker: niceness adds up, and an unprivileged process cannot take it back."""
+    os.nice(BEHIND_THE_CRITICAL_PATH)
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
