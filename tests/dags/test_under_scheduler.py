@@ -9,6 +9,8 @@ through the REST API as a person pressing "Trigger DAG" would.
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 import time
 import uuid
 
@@ -166,3 +168,21 @@ def test_a_task_process_inherits_the_modules_its_scheduler_preloaded(airflow: Ai
     task = f"/dags/preloaded_task_modules/dagRuns/{run_id}/taskInstances/already_imported"
     xcom = airflow.api.api("GET", f"{task}/xcomEntries/return_value").json()
     assert xcom["value"] == ["kubernetes", "mlflow.tracking", "airflow_flux_provider.kube.reconcile"], xcom
+
+
+def test_a_write_waits_out_a_lock_held_longer_than_sqlites_default(airflow: AirflowScheduler) -> None:
+    """The stacks keep Airflow's database in SQLite, where a write waits 5 s for another
+    process's lock by default and then fails: a trigger's POST answered 500 ("database is
+    locked") on a loaded machine. They wait ``SQLITE_CONNECT_ARGS`` instead."""
+    holder = sqlite3.connect(airflow.airflow_home / "airflow.db", timeout=30, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")  # no other connection reads or writes until it ends
+    release = threading.Timer(8, holder.rollback)  # longer than pysqlite's 5 s
+    release.start()
+    try:
+        key = f"lock-{uuid.uuid4().hex[:6]}"
+        answer = airflow.api.api("POST", "/variables", json={"key": key, "value": "written"})
+        assert answer.status_code == 201, answer.text
+        assert airflow.api.api("GET", f"/variables/{key}").json()["value"] == "written"
+    finally:
+        release.join()
+        holder.close()

@@ -9,6 +9,14 @@ from pathlib import Path
 
 from flux_devkit.services.process import ServiceError
 
+#: How long an Airflow process waits for another's lock on the SQLite database before its write
+#: fails with "database is locked" (a 500 from the REST API). pysqlite waits 5 s by default; on
+#: two loaded cores, with a 401-task run beside the ML story, a trigger's POST failed so. As long
+#: as a task waits for the execution API (``AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT``).
+SQLITE_CONNECT_ARGS = {"timeout": 30}
+#: ... as Airflow's ``[database] sql_alchemy_connect_args`` (and ``_async``) name it: an import path
+SQLITE_CONNECT_ARGS_PATH = f"{__name__}.SQLITE_CONNECT_ARGS"
+
 
 def migrate_airflow_db(airflow_home: Path) -> Path:
     """Run ``airflow db migrate`` for ``airflow_home`` (SQLite by default); return the home."""

@@ -30,6 +30,7 @@ from flux_devkit.services.airflow_api import (
     bundle_env,
     start_airflow_api_server,
 )
+from flux_devkit.services.airflow_db import SQLITE_CONNECT_ARGS_PATH
 from flux_devkit.services.process import ServiceError, ServiceProcess
 
 COMPONENTS = ("scheduler", "dag-processor", "triggerer")
@@ -243,6 +244,8 @@ def start_airflow_scheduler(
         # A task's calls to the execution API wait 5 s by default: on a loaded machine the one
         # api-server process on SQLite answers later, and the task failed before it started.
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": SQLITE_CONNECT_ARGS_PATH,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": SQLITE_CONNECT_ARGS_PATH,
         **(env or {}),
     }
     # The components start while the api-server is still importing (each takes seconds of CPU);
