@@ -271,7 +271,8 @@ def worker_folders(demo: DemoEnvironment) -> list[Path]:
 
 def executed_on(worker: Path, dag_id: str) -> set[str]:
     """The tasks of ``dag_id`` a worker's Celery log says it executed."""
-    executed = re.compile(rf"Executing workload in Celery: .* task_id='([^']+)', dag_id='{dag_id}'")
+    dag = re.escape(dag_id)
+    executed = re.compile(rf"Executing workload in Celery: .* task_id='([^']+)', dag_id='{dag}'")
     return set(executed.findall((worker / "worker.log").read_text()))
 
 
