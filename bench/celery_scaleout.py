@@ -1,12 +1,13 @@
 """Scale-out on Airflow's CeleryExecutor: a fleet DAG with one Celery worker, then with two (issue 21).
 
-One Airflow (api-server, scheduler, dag-processor, triggerer on SQLite) hands tasks to Celery over
-Redis; the workers stand for machines of their own (own AIRFLOW_HOME, HOME, temp and work folders)
-and share source artifacts and renders through the ``s3://`` store on the local S3 server. The
-sandbox cluster runs in its own process. Two fleets of the same size (a GitRepository and N
-Kustomizations of one ConfigMap each: 1 + 2N tasks) are reconciled, the first with one worker, the
-second after a second worker joined, so both runs do the same work from cold render caches
-(``--workers 2`` alone: one fleet on two workers, for sizes where the one-worker run takes too long).
+One Airflow (api-server, scheduler, dag-processor, triggerer on a PostgreSQL metadata database)
+hands tasks to Celery over Redis; the workers stand for machines of their own (own AIRFLOW_HOME,
+HOME, temp and work folders) and share source artifacts and renders through the ``s3://`` store
+on the local S3 server. The sandbox cluster runs in its own process. Two fleets of the same size
+(a GitRepository and N Kustomizations of one ConfigMap each: 1 + 2N tasks) are reconciled, the
+first with one worker, the second after a second worker joined, so both runs do the same work
+from cold render caches (``--workers 2`` alone: one fleet on two workers, for sizes where the
+one-worker run takes too long).
 
 Reported: wall time from "Trigger DAG" to the run's end, per run, and the ratio.
 
@@ -32,13 +33,14 @@ from airflow_flux_provider.kube import Cluster  # noqa: E402
 from airflow_flux_provider.kube.objects import install_crds  # noqa: E402
 from flux_devkit.fleet import fleet_dag  # noqa: E402
 from flux_devkit.sandbox import Sandbox  # noqa: E402
-from flux_devkit.services.airflow_db import migrate_airflow_db  # noqa: E402
+from flux_devkit.services.airflow_db import CONN, migrate_airflow_db  # noqa: E402
 from flux_devkit.services.airflow_scheduler import (  # noqa: E402
     AirflowScheduler,
     celery_settings,
     start_airflow_scheduler,
 )
 from flux_devkit.services.git_http import GitServer, start_git_server  # noqa: E402
+from flux_devkit.services.postgres import start_postgres  # noqa: E402
 from flux_devkit.services.redis import start_redis  # noqa: E402
 from flux_devkit.services.s3 import start_s3_server  # noqa: E402
 
@@ -68,6 +70,7 @@ def main() -> None:
         git = start_git_server(work / "git" / "repos", log_path=work / "git" / "git-http.log")
         s3 = start_s3_server(work / "s3")
         redis = start_redis(work / "redis")
+        postgres = start_postgres(work / "postgres")
         sandbox = Sandbox(work / "sandbox").start(child_process=True)
         airflow = None
         try:
@@ -82,10 +85,11 @@ def main() -> None:
                     {"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}
                 ),
                 "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+                CONN: postgres.database_url,
             }
             dags = work / "dags"
             dags.mkdir()
-            home = migrate_airflow_db(work / "home")
+            home = migrate_airflow_db(work / "home", env)
             airflow = start_airflow_scheduler(home, work / "logs", bundle="bench", dags_folder=dags, env=env)
             for workers in sorted(args.workers):  # one fleet per worker count, adding workers
                 while len(started) < workers:
@@ -96,6 +100,7 @@ def main() -> None:
             if airflow is not None:
                 airflow.stop()
             sandbox.stop()
+            postgres.stop()
             redis.stop()
             s3.stop()
             git.stop()

@@ -10,8 +10,9 @@ example DAGs and a DAG folder of the demo's own. Runs are created by the demo's 
 until the story ends (see :mod:`flux_devkit.demo.airflow`).
 
 With ``celery_workers`` the scheduler hands the tasks to that many Celery workers over Redis
-instead of LocalExecutor; each worker stands for a machine of its own, so what tasks hand each
-other goes through the ``s3://`` artifact store on the local S3 server (issue 21).
+instead of LocalExecutor, with the metadata database on a local PostgreSQL server as in
+production; each worker stands for a machine of its own, so what tasks hand each other goes
+through the ``s3://`` artifact store on the local S3 server (issue 21).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from airflow_flux_provider.kube.objects import install_crds
 from flux_devkit.demo.airflow import local_executor_parallelism, story_settings
 from flux_devkit.images import ImageSpec, push_image
 from flux_devkit.sandbox import Sandbox, WorkloadSettings
-from flux_devkit.services.airflow_db import migrate_airflow_db
+from flux_devkit.services.airflow_db import CONN, migrate_airflow_db
 from flux_devkit.services.airflow_scheduler import AirflowScheduler, celery_settings, start_airflow_scheduler
 from flux_devkit.services.process import ServiceError
 from flux_devkit.services.redis import RedisServer, start_redis
@@ -205,9 +206,11 @@ def start(workdir: Path, migrated_db: Path | None = None, *, celery_workers: int
     LocalExecutor, or on ``celery_workers`` Celery workers).
 
     ``migrated_db``: an ``airflow.db`` migrated already, copied instead of running ``airflow db
-    migrate`` (the test suite migrates one per run)."""
+    migrate`` (the test suite migrates one per run). On Celery the metadata database is a
+    PostgreSQL server's, migrated here (seconds): the workers' many writers outwait SQLite's one
+    write lock, as a 401-task fleet beside the story showed."""
     workdir.mkdir(parents=True, exist_ok=True)
-    services = ["git", "registry", "mlflow", "prometheus", *(["s3"] if celery_workers else [])]
+    services = ["git", "registry", "mlflow", "prometheus", *(["s3", "postgres"] if celery_workers else [])]
     stack = DevStack(workdir / "services", services)
     try:
         registry = stack["registry"]
@@ -224,16 +227,18 @@ def start(workdir: Path, migrated_db: Path | None = None, *, celery_workers: int
         stack["prometheus"].scrape("sandbox-mesh", env.mesh_gateway.removeprefix("http://"))
         env.gitops_url = stack["git"].create_repo(GITOPS_REPO, gitops_files(registry.host))
         push_demo_images(registry)
-        if migrated_db is None:
-            migrate_airflow_db(env.airflow_home)
-        else:
-            env.airflow_home.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(migrated_db, env.airflow_home / "airflow.db")
         settings = {**env.airflow_settings(), **story_settings(celery_workers)}
         if celery_workers:
             env.redis = start_redis(workdir / "services" / "redis")
             settings.update(celery_settings(env.redis.url(0), env.redis.url(1)))
             settings.update(stack["s3"].artifact_store_env("demo", ARTIFACTS_BUCKET))
+            settings[CONN] = stack["postgres"].database_url
+            migrate_airflow_db(env.airflow_home, settings)
+        elif migrated_db is None:
+            migrate_airflow_db(env.airflow_home)
+        else:
+            env.airflow_home.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(migrated_db, env.airflow_home / "airflow.db")
         env.own_dags.mkdir()
         env.scheduler = start_airflow_scheduler(
             env.airflow_home,

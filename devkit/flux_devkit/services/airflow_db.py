@@ -1,10 +1,13 @@
-"""The Airflow metadata database of a local AIRFLOW_HOME (tests, demo)."""
+"""The Airflow metadata database of a local AIRFLOW_HOME (tests, demo): SQLite in the home by
+default, or a server's (``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``) for the Celery stacks, whose
+many writers SQLite's one write lock cannot serve."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from flux_devkit.services.process import ServiceError
@@ -16,11 +19,24 @@ from flux_devkit.services.process import ServiceError
 SQLITE_CONNECT_ARGS = {"timeout": 30}
 #: ... as Airflow's ``[database] sql_alchemy_connect_args`` (and ``_async``) name it: an import path
 SQLITE_CONNECT_ARGS_PATH = f"{__name__}.SQLITE_CONNECT_ARGS"
+CONN = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 
 
-def migrate_airflow_db(airflow_home: Path) -> Path:
-    """Run ``airflow db migrate`` for ``airflow_home`` (SQLite by default); return the home."""
-    env = {**os.environ, "AIRFLOW_HOME": str(airflow_home)}
+def connection_settings(settings: Mapping[str, str]) -> dict[str, str]:
+    """What Airflow components need on top of ``settings`` to reach their database: SQLite's
+    lock wait, unless ``settings`` name a server database (whose driver knows no such argument)."""
+    if not settings.get(CONN, "sqlite").startswith("sqlite"):
+        return {}
+    return {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": SQLITE_CONNECT_ARGS_PATH,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": SQLITE_CONNECT_ARGS_PATH,
+    }
+
+
+def migrate_airflow_db(airflow_home: Path, settings: Mapping[str, str] | None = None) -> Path:
+    """Run ``airflow db migrate`` for ``airflow_home``, on the database ``settings`` name
+    (``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``; SQLite in the home by default); return the home."""
+    env = {**os.environ, **(settings or {}), "AIRFLOW_HOME": str(airflow_home)}
     result = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         capture_output=True,

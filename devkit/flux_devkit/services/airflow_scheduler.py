@@ -3,8 +3,9 @@
 ``dag.test()`` runs a trigger in the test process and hands its event straight back; here
 deferred tasks really leave their worker slot, their trigger runs in the triggerer, and
 the task resumes in a new process through the execution API, which is what deferrable
-operators must survive. All four components share one AIRFLOW_HOME (SQLite, LocalExecutor)
-and one JWT secret, so task tokens issued by the scheduler are accepted by the api-server.
+operators must survive. All four components share one AIRFLOW_HOME (LocalExecutor, and SQLite
+unless the settings name a database server) and one JWT secret, so task tokens issued by the
+scheduler are accepted by the api-server.
 
 With :func:`celery_settings` the scheduler hands tasks to Celery instead, and
 :meth:`AirflowScheduler.start_worker` starts workers that each stand for a machine of their
@@ -30,7 +31,7 @@ from flux_devkit.services.airflow_api import (
     bundle_env,
     start_airflow_api_server,
 )
-from flux_devkit.services.airflow_db import SQLITE_CONNECT_ARGS_PATH
+from flux_devkit.services.airflow_db import connection_settings
 from flux_devkit.services.process import ServiceError, ServiceProcess
 
 COMPONENTS = ("scheduler", "dag-processor", "triggerer")
@@ -244,8 +245,7 @@ def start_airflow_scheduler(
         # A task's calls to the execution API wait 5 s by default: on a loaded machine the one
         # api-server process on SQLite answers later, and the task failed before it started.
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": SQLITE_CONNECT_ARGS_PATH,
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": SQLITE_CONNECT_ARGS_PATH,
+        **connection_settings(env or {}),
         **(env or {}),
     }
     # The components start while the api-server is still importing (each takes seconds of CPU);

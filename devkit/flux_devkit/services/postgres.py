@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -137,6 +138,15 @@ class PostgresServer:
     def url(self, user: str, password: str, database: str) -> str:
         return f"postgresql+psycopg2://{user}:{password}@{LOOPBACK}:{self.port}/{database}"
 
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL of the superuser's own database (an Airflow metadata database's)."""
+        return self.url(self.superuser.name, self.superuser.password, self.superuser.database)
+
+    def info(self) -> dict[str, str]:
+        user = self.superuser
+        return {"url": self.database_url, "username": user.name, "password": user.password}
+
     def _wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -158,6 +168,7 @@ class PostgresServer:
             shutil.rmtree(self.data, ignore_errors=True)
 
 
-def start_postgres(workdir: Path, superuser: Superuser) -> PostgresServer:
-    """Start a fresh server whose superuser and first database are ``superuser``."""
-    return PostgresServer(workdir, superuser)
+def start_postgres(workdir: Path, superuser: Superuser | None = None) -> PostgresServer:
+    """Start a fresh server whose superuser and first database are ``superuser`` (by default
+    ``airflow`` with a throwaway password, for an Airflow metadata database)."""
+    return PostgresServer(workdir, superuser or Superuser("airflow", secrets.token_urlsafe(16), "airflow"))

@@ -15,6 +15,7 @@ from typing import Any
 from flux_devkit.services.chart_repo import start_chart_repo
 from flux_devkit.services.git_http import start_git_server
 from flux_devkit.services.mlflow_server import start_mlflow_server
+from flux_devkit.services.postgres import start_postgres
 from flux_devkit.services.process import ServiceError
 from flux_devkit.services.prometheus import start_prometheus
 from flux_devkit.services.registry import start_registry
@@ -27,6 +28,7 @@ _STARTERS: dict[str, Callable[[Path], Any]] = {
     "mlflow": start_mlflow_server,
     "prometheus": start_prometheus,
     "charts": start_chart_repo,
+    "postgres": start_postgres,
 }
 SERVICES = tuple(_STARTERS)
 
