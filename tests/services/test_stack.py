@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import requests
+import sqlalchemy
 
 from flux_devkit.services.process import http_status
 
@@ -20,7 +21,7 @@ CLI = [sys.executable, "-m", "flux_devkit.services"]
 def test_cli_starts_writes_private_info_and_stops_on_sigterm(tmp_path: Path) -> None:
     info_file = tmp_path / "services.json"
     work = str(tmp_path / "work")
-    args = ["--only", "git,registry,charts", "--workdir", work, "--info-file", str(info_file)]
+    args = ["--only", "git,registry,charts,postgres", "--workdir", work, "--info-file", str(info_file)]
     cli = subprocess.Popen(
         [*CLI, *args],
         stdout=subprocess.PIPE,
@@ -29,18 +30,23 @@ def test_cli_starts_writes_private_info_and_stops_on_sigterm(tmp_path: Path) -> 
     )
     try:
         assert cli.stdout is not None
-        banner = [cli.stdout.readline() for _ in range(4)]
+        banner = [cli.stdout.readline() for _ in range(5)]
         assert banner[-1].startswith("credentials:"), banner
         assert stat.S_IMODE(info_file.stat().st_mode) == 0o600
         info = json.loads(info_file.read_text())
-        assert set(info) == {"git", "registry", "charts"}
+        assert set(info) == {"git", "registry", "charts", "postgres"}
         registry = f"http://{info['registry']['host']}/v2/"
         assert requests.get(registry, timeout=10).status_code == 401
         creds = (info["registry"]["username"], info["registry"]["password"])
         assert requests.get(registry, auth=creds, timeout=10).status_code == 200
         assert requests.get(f"{info['charts']['url']}/index.yaml", timeout=10).status_code == 200
+        database = sqlalchemy.create_engine(info["postgres"]["url"])
+        with database.connect() as connection:
+            assert connection.execute(sqlalchemy.text("SELECT current_user")).scalar() == "airflow"
+        database.dispose()
         # Secrets go to the private file only, never to the terminal.
         assert info["registry"]["password"] not in "".join(banner)
+        assert info["postgres"]["password"] not in "".join(banner)
 
         cli.send_signal(signal.SIGTERM)
         assert cli.wait(timeout=60) == 0
@@ -71,6 +77,5 @@ def test_cli_rejects_an_unknown_service(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 1
-    assert (
-        "unknown service(s) kafka; choose from git, registry, s3, mlflow, prometheus, charts" in result.stderr
-    )
+    choices = "git, registry, s3, mlflow, prometheus, charts, postgres"
+    assert f"unknown service(s) kafka; choose from {choices}" in result.stderr

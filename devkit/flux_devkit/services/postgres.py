@@ -144,8 +144,15 @@ class PostgresServer:
         return self.url(self.superuser.name, self.superuser.password, self.superuser.database)
 
     def info(self) -> dict[str, str]:
+        """Where and as whom to connect; the address first (what a terminal may show)."""
         user = self.superuser
-        return {"url": self.database_url, "username": user.name, "password": user.password}
+        return {
+            "address": f"{LOOPBACK}:{self.port}",
+            "database": user.database,
+            "username": user.name,
+            "password": user.password,
+            "url": self.database_url,
+        }
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
