@@ -16,6 +16,7 @@ through the broker, the execution API and whatever the settings name (an ``s3://
 from __future__ import annotations
 
 import secrets
+import shutil
 import sys
 import time
 from collections.abc import Mapping
@@ -36,16 +37,16 @@ from flux_devkit.services.process import ServiceError, ServiceProcess
 
 COMPONENTS = ("scheduler", "dag-processor", "triggerer")
 FINISHED = frozenset({"success", "failed"})
-#: The README's production recipe (``docker/airflow_local_settings.py``): components import the
-#: provider's task modules once, and the task processes they fork inherit them.
-LOCAL_SETTINGS = "from airflow_flux_provider.preload import preload\n\npreload()\n"
+#: The README's production recipe, the file the image ships: components import the provider's
+#: task modules once, and the task processes they fork inherit them.
+LOCAL_SETTINGS = Path(__file__).resolve().parents[3] / "docker" / "airflow_local_settings.py"
 
 
 def install_local_settings(airflow_home: Path) -> None:
-    """Write ``airflow_local_settings.py`` where Airflow imports it from (``$AIRFLOW_HOME/config``)."""
+    """Copy :data:`LOCAL_SETTINGS` where Airflow imports it from (``$AIRFLOW_HOME/config``)."""
     config = airflow_home / "config"
     config.mkdir(parents=True, exist_ok=True)
-    (config / "airflow_local_settings.py").write_text(LOCAL_SETTINGS)
+    shutil.copyfile(LOCAL_SETTINGS, config / "airflow_local_settings.py")
 
 
 def celery_settings(broker_url: str, result_backend: str) -> dict[str, str]:
