@@ -33,7 +33,7 @@ from airflow_flux_provider.kube import Cluster  # noqa: E402
 from airflow_flux_provider.kube.objects import install_crds  # noqa: E402
 from flux_devkit.fleet import fleet_dag  # noqa: E402
 from flux_devkit.sandbox import Sandbox  # noqa: E402
-from flux_devkit.services.airflow_db import CONN, migrate_airflow_db  # noqa: E402
+from flux_devkit.services.airflow_db import migrate_airflow_db  # noqa: E402
 from flux_devkit.services.airflow_scheduler import (  # noqa: E402
     AirflowScheduler,
     celery_settings,
@@ -76,7 +76,7 @@ def main() -> None:
         try:
             install_crds(Cluster.from_kubeconfig(str(sandbox.kubeconfig)))
             env = {
-                **celery_settings(redis.url(0), redis.url(1)),
+                **celery_settings(redis.url(0), redis.url(1), postgres.database_url),
                 **s3.artifact_store_env("bench"),
                 "AIRFLOW_CONN_GIT-CREDENTIALS": json.dumps(
                     {"conn_type": "flux_git", "login": git.username, "password": git.password}
@@ -85,7 +85,6 @@ def main() -> None:
                     {"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}}
                 ),
                 "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-                CONN: postgres.database_url,
             }
             dags = work / "dags"
             dags.mkdir()

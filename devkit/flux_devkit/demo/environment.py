@@ -30,7 +30,7 @@ from airflow_flux_provider.kube.objects import install_crds
 from flux_devkit.demo.airflow import local_executor_parallelism, story_settings
 from flux_devkit.images import ImageSpec, push_image
 from flux_devkit.sandbox import Sandbox, WorkloadSettings
-from flux_devkit.services.airflow_db import CONN, migrate_airflow_db
+from flux_devkit.services.airflow_db import migrate_airflow_db
 from flux_devkit.services.airflow_scheduler import AirflowScheduler, celery_settings, start_airflow_scheduler
 from flux_devkit.services.process import ServiceError
 from flux_devkit.services.redis import RedisServer, start_redis
@@ -207,8 +207,7 @@ def start(workdir: Path, migrated_db: Path | None = None, *, celery_workers: int
 
     ``migrated_db``: an ``airflow.db`` migrated already, copied instead of running ``airflow db
     migrate`` (the test suite migrates one per run). On Celery the metadata database is a
-    PostgreSQL server's, migrated here (seconds): the workers' many writers outwait SQLite's one
-    write lock, as a 401-task fleet beside the story showed."""
+    PostgreSQL server's (:func:`celery_settings`), migrated here in seconds."""
     workdir.mkdir(parents=True, exist_ok=True)
     services = ["git", "registry", "mlflow", "prometheus", *(["s3", "postgres"] if celery_workers else [])]
     stack = DevStack(workdir / "services", services)
@@ -230,9 +229,9 @@ def start(workdir: Path, migrated_db: Path | None = None, *, celery_workers: int
         settings = {**env.airflow_settings(), **story_settings(celery_workers)}
         if celery_workers:
             env.redis = start_redis(workdir / "services" / "redis")
-            settings.update(celery_settings(env.redis.url(0), env.redis.url(1)))
+            database = stack["postgres"].database_url
+            settings.update(celery_settings(env.redis.url(0), env.redis.url(1), database))
             settings.update(stack["s3"].artifact_store_env("demo", ARTIFACTS_BUCKET))
-            settings[CONN] = stack["postgres"].database_url
             migrate_airflow_db(env.airflow_home, settings)
         elif migrated_db is None:
             migrate_airflow_db(env.airflow_home)

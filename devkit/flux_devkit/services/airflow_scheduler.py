@@ -32,7 +32,7 @@ from flux_devkit.services.airflow_api import (
     bundle_env,
     start_airflow_api_server,
 )
-from flux_devkit.services.airflow_db import connection_settings
+from flux_devkit.services.airflow_db import CONN, connection_settings
 from flux_devkit.services.process import ServiceError, ServiceProcess
 
 COMPONENTS = ("scheduler", "dag-processor", "triggerer")
@@ -49,8 +49,10 @@ def install_local_settings(airflow_home: Path) -> None:
     shutil.copyfile(LOCAL_SETTINGS, config / "airflow_local_settings.py")
 
 
-def celery_settings(broker_url: str, result_backend: str) -> dict[str, str]:
-    """Settings of every component (workers included) for the CeleryExecutor on this broker.
+def celery_settings(broker_url: str, result_backend: str, database_url: str) -> dict[str, str]:
+    """Settings of every component (workers included) for the CeleryExecutor on this broker,
+    with the metadata database at ``database_url`` (a server's: the workers' many writers
+    outwait SQLite's one write lock, as a 401-task fleet beside the ML story showed).
 
     The scheduler queues up to ``parallelism`` tasks in the broker, more than the workers run at
     once, and a queued task's token lives ``task_queued_timeout``: at the five minutes
@@ -61,6 +63,7 @@ def celery_settings(broker_url: str, result_backend: str) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CELERY__BROKER_URL": broker_url,
         "AIRFLOW__CELERY__RESULT_BACKEND": result_backend,
+        CONN: database_url,
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "3600",
     }
 
